@@ -1,0 +1,11 @@
+"""ImageBackend implementation: see runtime/api/backend.py for the contract."""
+
+from runtime.api.backend import ImageBackend
+
+
+class ImageService(ImageBackend):
+    """Mixin of runtime.engine.Engine."""
+
+    def __init__(self):
+        # type: () -> None
+        pass

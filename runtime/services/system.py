@@ -1,0 +1,11 @@
+"""SystemBackend implementation: see runtime/api/backend.py for the contract."""
+
+from runtime.api.backend import SystemBackend
+
+
+class SystemService(SystemBackend):
+    """Mixin of runtime.engine.Engine."""
+
+    def __init__(self):
+        # type: () -> None
+        pass

@@ -1,0 +1,11 @@
+"""VolumeBackend implementation: see runtime/api/backend.py for the contract."""
+
+from runtime.api.backend import VolumeBackend
+
+
+class VolumeService(VolumeBackend):
+    """Mixin of runtime.engine.Engine."""
+
+    def __init__(self):
+        # type: () -> None
+        pass
