@@ -8,13 +8,14 @@ import os
 from runtime.api.backend import Backend
 from runtime.services.containers import ContainerService
 from runtime.services.images import ImageService
+from runtime.services.registry import RegistryService
 from runtime.services.system import SystemService
 from runtime.services.volumes import VolumeService
 
 DEFAULT_DATA_ROOT = "/var/lib/berth"
 
 
-class Engine(ImageService, VolumeService, ContainerService, SystemService, Backend):
+class Engine(ImageService, VolumeService, ContainerService, RegistryService, SystemService, Backend):
     """All the engine's state under `data_root`; `config` is the parsed daemon.json."""
 
     def __init__(self, data_root=DEFAULT_DATA_ROOT, config=None):
@@ -24,4 +25,5 @@ class Engine(ImageService, VolumeService, ContainerService, SystemService, Backe
         ImageService.__init__(self)
         VolumeService.__init__(self)
         ContainerService.__init__(self)
+        RegistryService.__init__(self)
         SystemService.__init__(self)

@@ -198,6 +198,29 @@ class VolumeBackend(abc.ABC):
         the filter all=true, as Docker 23+ does)."""
 
 
+class RegistryBackend(abc.ABC):
+    """Pull, push and login against registries (runtime/registry)."""
+
+    @abc.abstractmethod
+    def image_pull(self, name, tag=None, auth=None, platform=None, progress=None):
+        # type: (str, Optional[str], Optional[Dict[str, str]], Optional[str], Any) -> str
+        """`POST /images/create?fromImage=&tag=`. auth is the decoded X-Registry-Auth
+        (username/password/identitytoken/serveraddress). progress(msg) is called with Docker's
+        JSON-message dicts ({"status": "Pulling fs layer", "id": "...", "progressDetail": {...}},
+        "Digest: ...", "Status: ..."). Raises before the first progress call when the pull
+        cannot start (NotFound, Unauthorized, InvalidParameter); returns the image id."""
+
+    @abc.abstractmethod
+    def image_push(self, name, tag=None, auth=None, progress=None):
+        # type: (str, Optional[str], Optional[Dict[str, str]], Any) -> str
+        """`POST /images/{name}/push`: returns the pushed manifest digest."""
+
+    @abc.abstractmethod
+    def registry_auth(self, auth):
+        # type: (Dict[str, str]) -> Dict[str, str]
+        """`POST /auth`: check credentials; {"Status": "Login Succeeded", "IdentityToken": ""}."""
+
+
 class SystemBackend(abc.ABC):
     """What `/info` and `/version` report."""
 
@@ -208,5 +231,5 @@ class SystemBackend(abc.ABC):
         (with the Mirrors in effect), CgroupDriver, CgroupVersion, KernelVersion, OperatingSystem..."""
 
 
-class Backend(ImageBackend, ContainerBackend, VolumeBackend, SystemBackend):
+class Backend(ImageBackend, ContainerBackend, VolumeBackend, RegistryBackend, SystemBackend):
     """Everything the routes may call; runtime.engine.Engine implements it."""
