@@ -1,11 +1,86 @@
-"""RegistryBackend implementation: see runtime/api/backend.py for the contract."""
+"""RegistryBackend implementation: see runtime/api/backend.py for the contract.
+
+Settings come from daemon.json (`self.config`): `registry-mirrors`, `insecure-registries`,
+`max-concurrent-downloads` (3), `max-concurrent-uploads` (5), and the berth extensions
+`certs-dir` (/etc/berth/certs.d), `hub-url` (https://registry-1.docker.io) and
+`upload-chunk-size` (bytes per PATCH for big blobs, 32 MiB).
+"""
+
+import os
 
 from runtime.api.backend import RegistryBackend
+from runtime.errors import InvalidParameter, Unauthorized
+from runtime.registry import names, session
+from runtime.registry.auth import Credentials
+from runtime.registry.endpoints import RegistryConfig
+from runtime.registry.pull import Puller
+from runtime.registry.push import Pusher
+from runtime.registry.sources import BlobSources
 
 
 class RegistryService(RegistryBackend):
-    """Mixin of runtime.engine.Engine."""
+    """Mixin of runtime.engine.Engine (uses self.config, self.data_root and self.store)."""
 
     def __init__(self):
         # type: () -> None
-        pass
+        self._registry_config = None  # type: RegistryConfig
+
+    @property
+    def registry_config(self):
+        # type: () -> RegistryConfig
+        """The parsed registry settings (built on first use, then kept: it caches TLS contexts)."""
+        if self._registry_config is None:
+            self._registry_config = RegistryConfig(self.config)
+        return self._registry_config
+
+    def _blob_sources(self):
+        return BlobSources(os.path.join(self.data_root, "registry", "blob-sources.json"))
+
+    def image_pull(self, name, tag=None, auth=None, platform=None, progress=None):
+        # type: (str, str, dict, str, object) -> str
+        """Pull name[:tag] (tag may be a digest) into the store; returns the image id."""
+        ref = names.parse(name, tag)
+        puller = Puller(self.store, self.registry_config, Credentials.from_auth(auth), progress,
+                        self.config.get("max-concurrent-downloads", 3), self._blob_sources())
+        return puller.pull(ref, platform)
+
+    def image_push(self, name, tag=None, auth=None, progress=None):
+        # type: (str, str, dict, object) -> str
+        """Push name[:tag]; returns the manifest digest."""
+        ref = names.parse(name, tag)
+        if not ref.tag:
+            raise InvalidParameter("push needs a tag, not a digest: %s" % name)
+        pusher = Pusher(self.store, self.registry_config, Credentials.from_auth(auth), progress,
+                        self.config.get("max-concurrent-uploads", 5),
+                        self.config.get("upload-chunk-size"), self._blob_sources())
+        return pusher.push(ref)
+
+    def registry_auth(self, auth):
+        # type: (dict) -> dict
+        """Check credentials against the registry in auth["serveraddress"] (Docker Hub when
+        empty): a token for Bearer registries, GET /v2/ with Basic for the others."""
+        auth = {k.lower(): v for k, v in (auth or {}).items()}
+        creds = Credentials.from_auth(auth)
+        if not creds:
+            raise InvalidParameter("login needs a username and password")
+        server = (auth.get("serveraddress") or "").split("://", 1)[-1].rstrip("/")
+        if not server or server in ("index.docker.io/v1", "index.docker.io", "registry-1.docker.io"):
+            server = names.HUB_DOMAIN
+        ref = names.Reference(server.split("/", 1)[0], "login-probe", "latest")
+
+        def check(repo):
+            repo.ping()
+            if repo.auth.scheme == "bearer":
+                repo.auth.token([], fresh=True)
+            elif repo.auth.scheme == "basic":
+                resp = repo.send("GET", "/v2/")
+                resp.read()
+                if resp.status == 401:
+                    raise Unauthorized("login to %s failed: unauthorized: incorrect username or "
+                                       "password" % repo.endpoint.host)
+                if resp.status != 200:
+                    repo.fail(resp, "login to %s" % repo.endpoint.host)
+            return None
+
+        session.run(self.registry_config, ref, creds, check, push=True)
+        return {"Status": "Login Succeeded", "IdentityToken": ""}

@@ -1,0 +1,59 @@
+"""Where blobs came from or went to (`registry host` -> repositories), so a push can ask the
+registry for a cross-repository mount instead of uploading. Kept in one small JSON file,
+rewritten temp-then-rename; losing it only costs an upload."""
+
+import json
+import os
+import tempfile
+import threading
+
+MAX_PER_BLOB = 5
+
+
+class BlobSources(object):
+    """digest -> ["host/repo/path", ...] in the file at `path`."""
+
+    def __init__(self, path):
+        # type: (str) -> None
+        self.path = path
+        self._lock = threading.Lock()
+
+    def _load(self):
+        try:
+            with open(self.path) as f:
+                doc = json.load(f)
+            return doc if isinstance(doc, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def candidates(self, digest, host, exclude=None):
+        # type: (str, str, str) -> list
+        """Repository paths on `host` known to hold `digest` (not `exclude`)."""
+        prefix = host + "/"
+        return [r[len(prefix):] for r in self._load().get(digest, [])
+                if r.startswith(prefix) and r[len(prefix):] != exclude]
+
+    def record(self, digests, host, repo_path):
+        # type: (list, str, str) -> None
+        """Remember that `host/repo_path` holds each of `digests`."""
+        name = "%s/%s" % (host, repo_path)
+        with self._lock:
+            doc = self._load()
+            changed = False
+            for d in digests:
+                repos = doc.setdefault(d, [])
+                if name not in repos:
+                    repos.insert(0, name)
+                    del repos[MAX_PER_BLOB:]
+                    changed = True
+            if not changed:
+                return
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".sources.", dir=os.path.dirname(self.path))
+            try:
+                with os.fdopen(fd, "w") as f:
+                    json.dump(doc, f)
+                os.rename(tmp, self.path)
+            except BaseException:
+                os.unlink(tmp)
+                raise
