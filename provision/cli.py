@@ -1,13 +1,345 @@
 """The `provision` command line (Typer). It only parses options and calls into the library."""
 
-import typer
+from __future__ import annotations
 
-app = typer.Typer(help="Turn a server into a container host, locally or over SSH.", no_args_is_help=True)
+import getpass
+import json
+import sys
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from typing_extensions import Annotated
+
+app = typer.Typer(
+    help="Turn a server into a container host, locally or over SSH.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+Targets = Annotated[
+    Optional[List[str]],
+    typer.Argument(
+        help="[user@]host[:port] (or a ~/.ssh/config alias); several run in parallel.", show_default=False
+    ),
+]
+Local = Annotated[bool, typer.Option("--local", help="Run on this machine instead of over SSH.")]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+Identity = Annotated[
+    Optional[List[str]], typer.Option("--identity", "-i", help="SSH private key file (repeatable).")
+]
+AskPass = Annotated[bool, typer.Option("--ask-pass", "-k", help="Prompt for the SSH password.")]
+AskBecome = Annotated[bool, typer.Option("--ask-become-pass", "-K", help="Prompt for the sudo password.")]
+SudoFile = Annotated[
+    Optional[str], typer.Option("--sudo-password-file", help="Read the sudo password from FILE.")
+]
+Jump = Annotated[Optional[str], typer.Option("--jump", "-J", help="Jump host [user@]host[:port].")]
+KnownHosts = Annotated[
+    str, typer.Option("--known-hosts", help="known_hosts file to trust (and record into).")
+]
+AcceptNew = Annotated[
+    bool,
+    typer.Option("--accept-new-host-keys", help="Accept and record unknown host keys (refused by default)."),
+]
+SshConfig = Annotated[
+    Optional[str], typer.Option("--ssh-config", help="ssh config file (default ~/.ssh/config).")
+]
+LoginUser = Annotated[
+    Optional[str], typer.Option("--login", "-l", help="SSH login user when TARGET has none.")
+]
+Timeout = Annotated[float, typer.Option("--timeout", help="SSH connect timeout, seconds.")]
+Forks = Annotated[int, typer.Option("--forks", "-f", help="Hosts worked on in parallel.")]
+Serial = Annotated[Optional[int], typer.Option("--serial", help="Rolling run: N hosts per batch.")]
+DistroLike = Annotated[
+    Optional[str], typer.Option("--distro-like", help="Treat an unknown distro as el or debian.")
+]
+DataRoot = Annotated[
+    str, typer.Option("--data-root", help="Engine data root (checked for d_type and space).")
+]
+MinFree = Annotated[float, typer.Option("--min-free-gb", help="Fail when the data root has less free space.")]
+
+
+def _job(
+    targets,
+    local,
+    identity,
+    ask_pass,
+    ask_become_pass,
+    sudo_password_file,
+    jump,
+    known_hosts,
+    accept_new_host_keys,
+    ssh_config,
+    login,
+    timeout,
+    opts,
+    **kw,
+):
+    from provision.apply import LOCAL, Job
+    from provision.errors import InputError
+    from provision.ssh import SSHOptions
+
+    if local and targets:
+        raise InputError("give TARGETs or --local, not both")
+    if not local and not targets:
+        raise InputError("no target: give [user@]host[:port] ... or --local")
+    opts.validate()
+    become = None
+    if sudo_password_file:
+        try:
+            with open(sudo_password_file) as f:
+                become = f.readline().rstrip("\n")
+        except OSError as e:
+            raise InputError(f"cannot read --sudo-password-file {sudo_password_file}: {e.strerror}") from None
+    elif ask_become_pass:
+        become = getpass.getpass("sudo password: ")
+    ssh = SSHOptions(
+        identities=list(identity or []),
+        jump=jump,
+        known_hosts=known_hosts,
+        accept_new_host_keys=accept_new_host_keys,
+        connect_timeout=timeout,
+        ssh_config=ssh_config,
+        become_password=become,
+        password=getpass.getpass("SSH password: ") if ask_pass else None,
+    )
+    job = Job(opts, ssh, login_user=login, **kw)
+    return ([LOCAL] if local else list(dict.fromkeys(targets))), job
+
+
+def _fail_input(err: Exception) -> None:
+    Console(stderr=True).print(f"[bold red]provision: {err}[/]", highlight=False)
+    raise typer.Exit(2)
 
 
 @app.callback()
 def _root() -> None:
     """Turn a server into a container host, locally or over SSH."""
+
+
+@app.command()
+def check(
+    targets: Targets = None,
+    local: Local = False,
+    json_out: JsonOut = False,
+    distro_like: DistroLike = None,
+    data_root: DataRoot = "/var/lib/berth",
+    min_free_gb: MinFree = 1.0,
+    identity: Identity = None,
+    ask_pass: AskPass = False,
+    ask_become_pass: AskBecome = False,
+    sudo_password_file: SudoFile = None,
+    jump: Jump = None,
+    known_hosts: KnownHosts = "~/.ssh/known_hosts",
+    accept_new_host_keys: AcceptNew = False,
+    ssh_config: SshConfig = None,
+    login: LoginUser = None,
+    timeout: Timeout = 10.0,
+    forks: Forks = 20,
+) -> None:
+    """Gather facts and run the preflight checks; exit 1 if any check fails."""
+    from provision.errors import ProvisionError
+    from provision.fleet import run_fleet
+    from provision.options import Options
+    from provision.report import make_console, print_checks, print_json
+
+    opts = Options(distro_like=distro_like, data_root=data_root, min_free_gb=min_free_gb)
+    try:
+        hosts, job = _job(
+            targets,
+            local,
+            identity,
+            ask_pass,
+            ask_become_pass,
+            sudo_password_file,
+            jump,
+            known_hosts,
+            accept_new_host_keys,
+            ssh_config,
+            login,
+            timeout,
+            opts,
+            checks_only=True,
+        )
+    except ProvisionError as e:
+        _fail_input(e)
+    result = run_fleet(hosts, job, forks=forks, live=not json_out)
+    if json_out:
+        print_json(result)
+    else:
+        out = make_console()
+        for rep in result.values():
+            print_checks(out, rep)
+    raise typer.Exit(1 if result.failed else 0)
+
+
+@app.command()
+def host(
+    targets: Targets = None,
+    local: Local = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="Touch nothing: show the diff of every file and every command that would run."
+        ),
+    ] = False,
+    diff: Annotated[bool, typer.Option("--diff", help="Show diffs while applying.")] = False,
+    json_out: JsonOut = False,
+    engine: Annotated[
+        str, typer.Option("--engine", help="berth or docker (Docker CE repo, /etc/docker).")
+    ] = "berth",
+    channel: Annotated[
+        str, typer.Option("--channel", help="Docker CE channel: stable, test, edge, nightly.")
+    ] = "stable",
+    mirror: Annotated[
+        Optional[str],
+        typer.Option("--mirror", help="Package mirror: official, aliyun, tencent, ustc, or a base URL."),
+    ] = None,
+    registry_mirror: Annotated[
+        Optional[List[str]],
+        typer.Option("--registry-mirror", help="registry-mirrors entry in daemon.json (repeatable)."),
+    ] = None,
+    daemon_opt: Annotated[
+        Optional[List[str]],
+        typer.Option("--daemon-opt", help="Other daemon.json key: KEY=JSON or a.b=VALUE (repeatable)."),
+    ] = None,
+    gid: Annotated[Optional[int], typer.Option("--gid", help="Fixed gid for the docker group.")] = None,
+    user: Annotated[
+        Optional[List[str]], typer.Option("--user", help="Add this account to the docker group (repeatable).")
+    ] = None,
+    package: Annotated[
+        Optional[List[str]], typer.Option("--package", help="Install this package if missing (repeatable).")
+    ] = None,
+    no_gpgcheck: Annotated[
+        bool,
+        typer.Option(
+            "--no-gpgcheck", help="Repo files without signature checks (local repos of unsigned packages)."
+        ),
+    ] = False,
+    distro_like: DistroLike = None,
+    data_root: DataRoot = "/var/lib/berth",
+    min_free_gb: MinFree = 1.0,
+    identity: Identity = None,
+    ask_pass: AskPass = False,
+    ask_become_pass: AskBecome = False,
+    sudo_password_file: SudoFile = None,
+    jump: Jump = None,
+    known_hosts: KnownHosts = "~/.ssh/known_hosts",
+    accept_new_host_keys: AcceptNew = False,
+    ssh_config: SshConfig = None,
+    login: LoginUser = None,
+    timeout: Timeout = 10.0,
+    forks: Forks = 20,
+    serial: Serial = None,
+) -> None:
+    """Check, then configure the host(s): modules, sysctls, repos, packages, daemon.json, group."""
+    from provision.errors import ProvisionError
+    from provision.fleet import run_fleet
+    from provision.options import Options
+    from provision.report import make_console, print_json, print_steps, print_summary
+
+    opts = Options(
+        engine=engine,
+        channel=channel,
+        mirror=mirror,
+        registry_mirrors=list(registry_mirror or []),
+        daemon_opts=list(daemon_opt or []),
+        gid=gid,
+        users=list(user or []),
+        packages=list(package or []),
+        data_root=data_root,
+        gpgcheck=not no_gpgcheck,
+        distro_like=distro_like,
+        min_free_gb=min_free_gb,
+    )
+    try:
+        hosts, job = _job(
+            targets,
+            local,
+            identity,
+            ask_pass,
+            ask_become_pass,
+            sudo_password_file,
+            jump,
+            known_hosts,
+            accept_new_host_keys,
+            ssh_config,
+            login,
+            timeout,
+            opts,
+            dry_run=dry_run,
+            show_diff=diff,
+        )
+    except ProvisionError as e:
+        _fail_input(e)
+    result = run_fleet(hosts, job, forks=forks, serial=serial, live=not json_out)
+    if json_out:
+        print_json(result)
+    else:
+        out = make_console()
+        for rep in result.values():
+            print_steps(out, rep, show_diffs=dry_run or diff)
+        print_summary(out, result)
+    raise typer.Exit(1 if result.failed else 0)
+
+
+@app.command()
+def facts(
+    targets: Targets = None,
+    local: Local = False,
+    data_root: DataRoot = "/var/lib/berth",
+    identity: Identity = None,
+    ask_pass: AskPass = False,
+    ask_become_pass: AskBecome = False,
+    sudo_password_file: SudoFile = None,
+    jump: Jump = None,
+    known_hosts: KnownHosts = "~/.ssh/known_hosts",
+    accept_new_host_keys: AcceptNew = False,
+    ssh_config: SshConfig = None,
+    login: LoginUser = None,
+    timeout: Timeout = 10.0,
+) -> None:
+    """Print the raw facts of each target as JSON (what checks and steps decide from)."""
+    from provision.apply import Job
+    from provision.errors import ProvisionError
+    from provision.facts import gather
+    from provision.options import Options
+
+    opts = Options(data_root=data_root)
+    try:
+        hosts, job = _job(
+            targets,
+            local,
+            identity,
+            ask_pass,
+            ask_become_pass,
+            sudo_password_file,
+            jump,
+            known_hosts,
+            accept_new_host_keys,
+            ssh_config,
+            login,
+            timeout,
+            opts,
+        )
+    except ProvisionError as e:
+        _fail_input(e)
+    assert isinstance(job, Job)
+    out, rc = {}, 0
+    for h in hosts:
+        try:
+            with job.connect(h) as t:
+                f = gather(t, opts)
+                for v in f.get("files", {}).values():
+                    if v:
+                        v["content"] = v["content"].decode("utf-8", "replace")
+                out[h] = f
+        except ProvisionError as e:
+            out[h], rc = {"error": str(e)}, 1
+    json.dump(out, sys.stdout, indent=2, default=lambda o: sorted(o) if isinstance(o, set) else str(o))
+    print()
+    raise typer.Exit(rc)
 
 
 @app.command()

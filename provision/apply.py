@@ -1,0 +1,151 @@
+"""One host, end to end: connect -> facts -> preflight -> plan -> (diff) -> apply -> verify.
+
+Every failure is caught here and becomes the host's one-line error; nothing escapes to stop
+other hosts of the fleet.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+from provision.checks import FAIL, Check, run_checks
+from provision.errors import ProvisionError
+from provision.facts import gather
+from provision.options import Options
+from provision.plan import build_plan
+from provision.ssh import SSHOptions, SSHTransport
+from provision.steps.base import CHANGED, FAILED, OK, SKIPPED
+from provision.transport import LocalTransport, Transport
+
+WOULD_CHANGE = "would change"
+LOCAL = "localhost"
+
+
+@dataclass
+class StepReport:
+    name: str
+    status: str = OK
+    actions: list[str] = field(default_factory=list)
+    diffs: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class HostReport:
+    target: str
+    status: str = OK
+    error: str | None = None
+    platform: str = ""
+    checks: list[Check] = field(default_factory=list)
+    steps: list[StepReport] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for s in self.steps if s.status == status)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["changed"] = self.count(CHANGED) + self.count(WOULD_CHANGE)
+        d["ok"] = self.count(OK)
+        d["failed"] = self.count(FAILED)
+        return d
+
+
+@dataclass
+class Job:
+    """What to do on every host of a run."""
+
+    opts: Options
+    ssh: SSHOptions
+    checks_only: bool = False
+    dry_run: bool = False
+    show_diff: bool = False
+    login_user: str | None = None
+
+    def connect(self, target: str) -> Transport:
+        if target == LOCAL:
+            return LocalTransport(self.ssh.become_password)
+        t = SSHTransport(target, self.ssh, self.login_user)
+        try:
+            t.open()
+        except BaseException:
+            t.close()
+            raise
+        return t
+
+
+Progress = Callable[[str, str], None]
+
+
+def run_host(target: str, job: Job, progress: Progress = lambda target, phase: None) -> HostReport:
+    """Run the job on one target and report; never raises."""
+    t0 = time.monotonic()
+    rep = HostReport(target)
+    t: Transport | None = None
+    try:
+        progress(target, "connecting")
+        t = job.connect(target)
+        progress(target, "facts")
+        facts = gather(t, job.opts)
+        rep.checks, plat = run_checks(facts, job.opts.distro_like, job.opts.data_root, job.opts.min_free_gb)
+        rep.platform = plat.pretty if plat else (facts.get("os_release") or {}).get("PRETTY_NAME", "?")
+        failed = [c for c in rep.checks if c.status == FAIL]
+        if job.checks_only:
+            rep.status = FAILED if failed else OK
+            if failed:
+                rep.error = f"{len(failed)} check(s) failed: " + "; ".join(
+                    f"{c.name}: {c.detail}" for c in failed
+                )
+            return rep
+        if failed:
+            c = failed[0]
+            raise ProvisionError(
+                f"preflight {c.name} failed: {c.detail}" + (f"; fix: {c.fix}" if c.fix else "")
+            )
+        assert plat is not None
+        progress(target, "planning")
+        plans = build_plan(facts, plat, job.opts)
+        reports = [
+            StepReport(p.name, SKIPPED, [a.describe() for a in p.actions], notes=list(p.notes)) for p in plans
+        ]
+        rep.steps = reports
+        for p, sr in zip(plans, reports):
+            if job.dry_run or job.show_diff:
+                sr.diffs = [a.diff() for a in p.actions]
+            if not p.actions:
+                sr.status = OK
+                continue
+            if job.dry_run:
+                sr.status = WOULD_CHANGE
+                continue
+            progress(target, p.name)
+            try:
+                for a in p.actions:
+                    a.apply(t)
+                if p.verify:
+                    p.verify(t)
+            except ProvisionError as e:
+                sr.status, sr.error = FAILED, str(e)
+                raise
+            sr.status = CHANGED
+        rep.status = (
+            WOULD_CHANGE
+            if any(s.status == WOULD_CHANGE for s in rep.steps)
+            else (CHANGED if any(s.status == CHANGED for s in rep.steps) else OK)
+        )
+    except ProvisionError as e:
+        rep.status, rep.error = FAILED, str(e)
+    except Exception as e:  # a bug must still end only this host, with a line saying so
+        rep.status, rep.error = FAILED, f"internal error: {type(e).__name__}: {e}"
+    finally:
+        if t is not None:
+            try:
+                t.close()
+            except Exception:
+                pass
+        rep.seconds = time.monotonic() - t0
+        progress(target, rep.status)
+    return rep

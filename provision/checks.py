@@ -1,0 +1,268 @@
+"""Preflight checks: verdicts (pass / warn / fail, each with its fix) computed from facts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+from provision.distros import Platform, detect
+from provision.errors import UnsupportedError
+
+PASS, WARN, FAIL = "pass", "warn", "fail"
+GOOD_ARCH = {"x86_64", "aarch64"}
+BAD_ARCH = {"i386", "i486", "i586", "i686", "armv6l", "armv7l", "armv7", "armhf", "arm"}
+V1_NEEDED = ("cpu", "memory", "pids", "devices")
+
+
+@dataclass
+class Check:
+    """One verdict."""
+
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def parse_kernel(release: str) -> tuple[int, int, int]:
+    """``3.10.0-1160.el7.x86_64`` -> (3, 10, 0); ``6.1`` -> (6, 1, 0); unparsable -> (0, 0, 0)."""
+    m = re.match(r"\s*(\d+)\.(\d+)(?:\.(\d+))?", release or "")
+    if not m:
+        return (0, 0, 0)
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
+
+
+def mount_for(path: str, mounts: list[tuple[str, str, str]]) -> tuple[str, str, str] | None:
+    """The mount holding ``path`` (longest matching mount point, last one wins when stacked)."""
+    best = None
+    for mp, fstype, src in mounts:
+        if path == mp or path.startswith(mp.rstrip("/") + "/") or mp == "/":
+            if best is None or len(mp) >= len(best[0]):
+                best = (mp, fstype, src)
+    return best
+
+
+def check_distro(facts: dict, distro_like: str | None) -> tuple[Check, Platform | None]:
+    try:
+        plat = detect(facts.get("os_release") or {}, distro_like)
+    except UnsupportedError as e:
+        return Check("distro", FAIL, str(e), "pass --distro-like el|debian if it is compatible"), None
+    how = f" (treated as {plat.family} by --distro-like)" if plat.overridden else ""
+    return Check("distro", PASS, f"{plat.pretty}{how}"), plat
+
+
+def check_kernel(uname: dict) -> Check:
+    rel = uname.get("release", "")
+    v = parse_kernel(rel)
+    if v < (3, 10, 0):
+        return Check(
+            "kernel",
+            FAIL,
+            f"kernel {rel or '?'} is older than 3.10",
+            "upgrade the kernel to 3.10 or newer (yum update kernel / apt install linux-image-*) and reboot",
+        )
+    return Check("kernel", PASS, f"kernel {rel}")
+
+
+def check_arch(uname: dict) -> Check:
+    arch = uname.get("machine", "?")
+    if arch in GOOD_ARCH:
+        return Check("arch", PASS, f"{arch} (64-bit)")
+    if arch in BAD_ARCH:
+        return Check(
+            "arch",
+            FAIL,
+            f"{arch} is a 32-bit architecture: not supported",
+            "use an x86_64 or aarch64 machine and OS",
+        )
+    return Check("arch", WARN, f"{arch} is untested", "x86_64 and aarch64 are the supported architectures")
+
+
+def check_systemd(init: dict) -> Check:
+    pid1 = init.get("pid1", "?")
+    if pid1 == "systemd" and init.get("booted") == "yes":
+        state = init.get("state", "")
+        return Check("systemd", PASS, f"systemd is PID 1 ({state or 'running'})")
+    return Check(
+        "systemd",
+        WARN,
+        f"systemd is not PID 1 (PID 1 is {pid1})",
+        "modules-load.d and sysctl.d files apply at boot only under systemd; they are applied live now",
+    )
+
+
+def check_overlay(facts: dict) -> Check:
+    if "overlay" in facts.get("filesystems", set()) or facts.get("modprobe", {}).get("overlay") == "yes":
+        return Check("overlayfs", PASS, "overlay filesystem available")
+    return Check(
+        "overlayfs",
+        FAIL,
+        "overlayfs is not available in this kernel",
+        "use a kernel with CONFIG_OVERLAY_FS (EL7: 3.10.0-514 or newer; install kernel-modules)",
+    )
+
+
+def check_dtype(dr: dict, data_root: str) -> Check:
+    fstype = dr.get("fstype", "?")
+    where = f"{dr.get('mountpoint', '?')} ({fstype}) under {data_root}"
+    if fstype == "xfs":
+        xfs = dr.get("xfs", "")
+        if xfs == "ftype=1":
+            return Check("d_type", PASS, f"{where}: xfs ftype=1")
+        if xfs == "ftype=0":
+            return Check(
+                "d_type",
+                FAIL,
+                f"{where}: XFS formatted with ftype=0 has no d_type, overlay needs it",
+                "reformat with `mkfs.xfs -n ftype=1` (after a backup) or pick --data-root on another "
+                "filesystem",
+            )
+        return Check(
+            "d_type",
+            WARN,
+            f"{where}: could not read the XFS ftype",
+            f"run `xfs_info {dr.get('mountpoint', '/')}`: ftype must be 1",
+        )
+    if fstype in ("ext2/ext3", "ext4", "ext3", "btrfs", "tmpfs", "overlayfs", "overlay", "zfs", "f2fs"):
+        return Check("d_type", PASS, f"{where}: supports d_type")
+    return Check(
+        "d_type", WARN, f"{where}: d_type support unknown", "put the data root on ext4 or xfs (ftype=1)"
+    )
+
+
+def check_br_netfilter(facts: dict) -> Check:
+    if (
+        "br_netfilter" in facts.get("loaded_modules", set())
+        or facts.get("modprobe", {}).get("br_netfilter") == "yes"
+    ):
+        return Check("br_netfilter", PASS, "br_netfilter module available")
+    rel = facts.get("uname", {}).get("release", "?")
+    return Check(
+        "br_netfilter",
+        FAIL,
+        f"br_netfilter module not found for kernel {rel}",
+        "install the kernel's modules package (kernel-modules / linux-modules-extra-$(uname -r))",
+    )
+
+
+def check_cgroups(facts: dict) -> Check:
+    fstypes = [(mp, fs) for mp, fs, _ in facts.get("mounts", []) if fs in ("cgroup", "cgroup2")]
+    if not fstypes:
+        return Check(
+            "cgroups", FAIL, "no cgroup filesystem mounted", "boot with systemd or mount /sys/fs/cgroup"
+        )
+    v1 = {mp.rsplit("/", 1)[-1] for mp, fs in fstypes if fs == "cgroup"}
+    v1_ctrls = {c for name in v1 for c in name.split(",")}
+    if v1_ctrls:
+        missing = [c for c in V1_NEEDED if c not in v1_ctrls]
+        if missing:
+            return Check(
+                "cgroups",
+                FAIL,
+                f"cgroup v1 controllers missing: {', '.join(missing)}",
+                "mount them under /sys/fs/cgroup (systemd does this at boot)",
+            )
+        return Check(
+            "cgroups", PASS, "cgroup v1 controllers mounted" + (" (hybrid)" if len(fstypes) > len(v1) else "")
+        )
+    return Check("cgroups", PASS, "cgroup v2 (unified)")
+
+
+def check_userns(sysctl: dict) -> Check:
+    val = sysctl.get("user.max_user_namespaces")
+    if val is None:
+        return Check("userns", WARN, "user.max_user_namespaces not readable", "")
+    if val.strip() == "0":
+        return Check(
+            "userns",
+            WARN,
+            "user.max_user_namespaces = 0 (the CentOS 7 default): user namespaces off",
+            "echo user.max_user_namespaces=15000 > /etc/sysctl.d/90-userns.conf && sysctl --system",
+        )
+    return Check("userns", PASS, f"user.max_user_namespaces = {val}")
+
+
+def check_kmem(uname: dict, cmdline: str) -> Check:
+    v = parse_kernel(uname.get("release", ""))
+    if v[:2] == (3, 10) and "cgroup.memory=nokmem" not in cmdline:
+        return Check(
+            "kmem",
+            WARN,
+            "3.10 kernel: kernel-memory accounting leaks slab caches under containers",
+            "add cgroup.memory=nokmem to the kernel command line (grubby --update-kernel=ALL "
+            "--args=cgroup.memory=nokmem) and reboot",
+        )
+    return Check("kmem", PASS, "no kmem accounting leak" + (" (nokmem set)" if v[:2] == (3, 10) else ""))
+
+
+def check_selinux(se: dict) -> Check:
+    if se.get("enforce") == "1":
+        return Check(
+            "selinux",
+            WARN,
+            "SELinux is enforcing",
+            "if containers are denied: setenforce 0 and "
+            "SELINUX=permissive in /etc/selinux/config (or label the data root container_var_lib_t)",
+        )
+    mode = "permissive" if se.get("enforce") == "0" else (se.get("config") or "disabled")
+    return Check("selinux", PASS, f"SELinux {mode}")
+
+
+def check_space(dr: dict, min_free_gb: float) -> Check:
+    try:
+        gb = int(dr.get("avail_kb", "0")) / 1024 / 1024
+    except ValueError:
+        return Check("space", WARN, "free space unknown", "")
+    where = dr.get("mountpoint", "?")
+    if gb < min_free_gb:
+        return Check(
+            "space",
+            FAIL,
+            f"{gb:.1f} GiB free on {where}, need {min_free_gb:g}",
+            "free space or pick --data-root on a bigger filesystem",
+        )
+    if gb < 4 * min_free_gb:
+        return Check("space", WARN, f"only {gb:.1f} GiB free on {where}", "images need room: free some space")
+    return Check("space", PASS, f"{gb:.1f} GiB free on {where}")
+
+
+def check_eol(plat: Platform | None, facts: dict) -> Check:
+    if plat is None:
+        return Check("eol", WARN, "unknown distribution", "")
+    past, dead, note = plat.eol()
+    if not past:
+        return Check("eol", PASS, f"{plat.pretty} is supported upstream")
+    if dead:
+        dead_files = facts.get("repos") or []
+        detail = f"{plat.pretty}: {note}" + (
+            f" (still used by {', '.join(dead_files)})" if dead_files else ""
+        )
+        return Check("eol", WARN, detail, "`provision host` writes working repo files (vault or --mirror)")
+    return Check("eol", WARN, f"{plat.pretty}: {note}", "plan an upgrade")
+
+
+def run_checks(
+    facts: dict, distro_like: str | None = None, data_root: str = "/var/lib/berth", min_free_gb: float = 1.0
+) -> tuple[list[Check], Platform | None]:
+    """Every preflight verdict for one host, and the platform when it is supported."""
+    distro, plat = check_distro(facts, distro_like)
+    uname = facts.get("uname") or {}
+    checks = [
+        distro,
+        check_eol(plat, facts),
+        check_kernel(uname),
+        check_arch(uname),
+        check_systemd(facts.get("init") or {}),
+        check_overlay(facts),
+        check_dtype(facts.get("dataroot") or {}, data_root),
+        check_br_netfilter(facts),
+        check_cgroups(facts),
+        check_userns(facts.get("sysctl") or {}),
+        check_kmem(uname, facts.get("cmdline") or ""),
+        check_selinux(facts.get("selinux") or {}),
+        check_space(facts.get("dataroot") or {}, min_free_gb),
+    ]
+    return checks, plat

@@ -1,0 +1,101 @@
+"""What the user asked for (one object shared by every host of a run) and the template
+variables derived from it. Validation of user input happens here, before any host is touched."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from provision import daemonjson, mirrors
+from provision.distros import Platform
+from provision.errors import InputError
+
+ENGINES = ("berth", "docker")
+CHANNELS = ("stable", "test", "edge", "nightly")
+MODULES = ["overlay", "br_netfilter"]
+SYSCTLS = {
+    "net.bridge.bridge-nf-call-iptables": "1",
+    "net.bridge.bridge-nf-call-ip6tables": "1",
+    "net.ipv4.ip_forward": "1",
+}
+MODULES_FILE = "/etc/modules-load.d/berth.conf"
+SYSCTL_FILE = "/etc/sysctl.d/99-berth.conf"
+EL_BASE_REPO = "/etc/yum.repos.d/CentOS-Base.repo"
+DOCKER_REPO = "/etc/yum.repos.d/docker-ce.repo"
+APT_SOURCES = "/etc/apt/sources.list"
+DAEMON_JSON = {"berth": "/etc/berth/daemon.json", "docker": "/etc/docker/daemon.json"}
+
+
+@dataclass
+class Options:
+    """Everything ``provision host`` / ``check`` was asked to do."""
+
+    engine: str = "berth"
+    channel: str = "stable"
+    mirror: str | None = None
+    registry_mirrors: list[str] = field(default_factory=list)
+    daemon_opts: list[str] = field(default_factory=list)
+    group: str = "docker"
+    gid: int | None = None
+    users: list[str] = field(default_factory=list)
+    packages: list[str] = field(default_factory=list)
+    data_root: str = "/var/lib/berth"
+    gpgcheck: bool = True
+    distro_like: str | None = None
+    min_free_gb: float = 1.0
+    extra_vars: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Raise :class:`InputError` for anything wrong before a host is contacted."""
+        if self.engine not in ENGINES:
+            raise InputError(f"--engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
+        if self.channel not in CHANNELS:
+            raise InputError(f"--channel must be one of {', '.join(CHANNELS)}, not {self.channel!r}")
+        mirrors.resolve(self.mirror)
+        self.wanted_daemon_json()
+        if not self.data_root.startswith("/"):
+            raise InputError(f"--data-root must be an absolute path, not {self.data_root!r}")
+
+    @property
+    def daemon_json_path(self) -> str:
+        return DAEMON_JSON[self.engine]
+
+    def wanted_daemon_json(self) -> dict:
+        """The keys provision puts into daemon.json (validated, not yet merged)."""
+        wanted: dict = {}
+        if self.registry_mirrors:
+            wanted["registry-mirrors"] = [
+                mirrors.validate_url(u, "registry mirror") for u in self.registry_mirrors
+            ]
+        for item in self.daemon_opts:
+            wanted = daemonjson.deep_merge(wanted, daemonjson.parse_setting(item))
+        if self.engine == "berth" and self.data_root != "/var/lib/berth" and "data-root" not in wanted:
+            wanted["data-root"] = self.data_root
+        daemonjson.validate(wanted)
+        return wanted
+
+    def managed_files(self) -> list[str]:
+        """Every file whose current content the facts must bring back."""
+        return [MODULES_FILE, SYSCTL_FILE, EL_BASE_REPO, DOCKER_REPO, APT_SOURCES, self.daemon_json_path]
+
+    def template_vars(self, plat: Platform) -> dict:
+        """The variables every template sees (the playbooks get the same ones)."""
+        urls = mirrors.resolve(self.mirror)
+        ubuntu = plat.id == "ubuntu"
+        v = {
+            "modules": list(MODULES),
+            "sysctls": dict(SYSCTLS),
+            "el_release": mirrors.EL7_RELEASE,
+            "el_major": plat.major,
+            "vault_base": urls["vault"],
+            "docker_ce_base": urls["docker-ce"],
+            "docker_channel": self.channel,
+            "gpgcheck": 1 if self.gpgcheck else 0,
+            "distro_id": plat.id,
+            "codename": plat.codename,
+            "apt_mirror": urls["ubuntu" if ubuntu else "debian"],
+            "apt_security": urls["ubuntu-security" if ubuntu else "debian-security"],
+            "apt_components": "main restricted universe" if ubuntu else "main",
+            "apt_options": "" if self.gpgcheck else "[trusted=yes] ",
+        }
+        v.update(self.extra_vars)
+        return v

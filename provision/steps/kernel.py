@@ -1,0 +1,65 @@
+"""Kernel modules (modules-load.d + live modprobe) and sysctls (sysctl.d + live values)."""
+
+from __future__ import annotations
+
+import shlex
+
+from provision.errors import StepError
+from provision.options import MODULES_FILE, SYSCTL_FILE
+from provision.render import render
+from provision.steps.base import Command, StepPlan, file_state
+from provision.transport import Transport
+
+
+def module_loaded(name: str, facts: dict) -> bool:
+    """Loaded as a module, or built in and active (its /proc entries or filesystem exist)."""
+    if name in facts.get("loaded_modules", set()):
+        return True
+    if name == "overlay":
+        return "overlay" in facts.get("filesystems", set())
+    if name == "br_netfilter":
+        return "net.bridge.bridge-nf-call-iptables" in facts.get("sysctl", {})
+    return False
+
+
+def plan_modules(facts: dict, tvars: dict) -> StepPlan:
+    """Persist the modules for boot and load the missing ones now."""
+    step = StepPlan("kernel modules")
+    change = file_state(facts.get("files", {}), MODULES_FILE, render("modules-load.conf.j2", tvars))
+    if change:
+        step.actions.append(change)
+    missing = [m for m in tvars["modules"] if not module_loaded(m, facts)]
+    if missing:
+        step.actions.append(
+            Command(" && ".join(f"modprobe {shlex.quote(m)}" for m in missing), "load the modules now")
+        )
+    return step
+
+
+def plan_sysctls(facts: dict, tvars: dict) -> StepPlan:
+    """Persist the sysctls and apply the ones whose live value differs; read them back after."""
+    wanted: dict = tvars["sysctls"]
+    step = StepPlan("sysctls")
+    change = file_state(facts.get("files", {}), SYSCTL_FILE, render("sysctl.conf.j2", tvars))
+    if change:
+        step.actions.append(change)
+    live = facts.get("sysctl", {})
+    differ = [k for k, v in wanted.items() if live.get(k) != str(v)]
+    if differ:
+        step.actions.append(
+            Command(
+                "sysctl -q -w " + " ".join(shlex.quote(f"{k}={wanted[k]}") for k in differ),
+                "apply the values now",
+            )
+        )
+
+        def verify(t: Transport) -> None:
+            res = t.sudo("sysctl -n " + " ".join(wanted))
+            got = res.stdout.split()
+            if not res.ok or got != [str(v) for v in wanted.values()]:
+                raise StepError(
+                    f"sysctls did not stick: wanted {list(wanted.values())}, read back {got}", t.name
+                )
+
+        step.verify = verify
+    return step
