@@ -1,12 +1,13 @@
 """Registries for tests/registry: real docker-registry processes on loopback, started once per
 session, each with its own storage dir, and stopped (by PID) at the end."""
 
+import os
 import socket
 import subprocess
 
 import pytest
 
-from tests.registry.registries import Registry, TokenServer, make_ca
+from tests.registry.registries import Registry, TokenServer, make_ca, skopeo_copy
 
 USERS = {"alice": "s3cret-pw"}
 
@@ -62,3 +63,33 @@ def tls_registry(regdir):
     r.hostname = host
     yield r
     r.stop()
+
+
+@pytest.fixture(scope="session")
+def seed(tmp_path_factory):
+    """seed(registry, "repo:tag", imagefactory.Image or layer tars): push an image to a
+    registry with skopeo (an independent client); returns the image's config digest."""
+    from tests import imagefactory
+    d = tmp_path_factory.mktemp("seed")
+    count = [0]
+
+    def push(registry, repo_tag, image):
+        if not isinstance(image, imagefactory.Image):
+            image = imagefactory.Image(repo_tag, image)
+        count[0] += 1
+        archive = imagefactory.docker_archive(d / ("img%d.tar" % count[0]), [image])
+        skopeo_copy("docker-archive:%s" % archive, "docker://%s/%s" % (registry.host, repo_tag),
+                    *(["--dest-creds", "alice:" + USERS["alice"]] if registry.url.startswith("https")
+                      else []))
+        return imagefactory.sha256(image.blobs()[1])
+
+    return push
+
+
+def store_files(engine):
+    """Every file path under the engine's data root, for before/after comparisons."""
+    out = set()
+    for top, dirs, files in os.walk(engine.data_root):
+        for f in files + [x for x in dirs if os.path.islink(os.path.join(top, x))]:
+            out.add(os.path.relpath(os.path.join(top, f), engine.data_root))
+    return out
