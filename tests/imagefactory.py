@@ -72,7 +72,7 @@ def debootstrap_rootfs(mirror=None):
     and cached under /var/cache/berth-test (a lab cache in /var/cache/berth-lab is reused
     read-only when present). Slow the first time (minutes): callers mark themselves slow."""
     for cand in sorted(LAB_CACHE.glob("*bookworm*")) if LAB_CACHE.is_dir() else []:
-        if (cand / "etc/debian_version").exists():
+        if (cand / ".berth-lab-complete").exists() and (cand / "etc/debian_version").exists():
             return cand
     if (DEBOOTSTRAP_CACHE / "etc/debian_version").exists():
         return DEBOOTSTRAP_CACHE

@@ -1,11 +1,186 @@
-"""ImageBackend implementation: see runtime/api/backend.py for the contract."""
+"""ImageBackend implementation: see runtime/api/backend.py for the contract.
+
+The store (runtime/store) keeps the bytes; this mixin shapes its answers as the Docker Engine
+API's JSON (ImageSummary, ImageInspect, HistoryResponseItem).
+"""
+
+import calendar
+import fnmatch
+import os
+import re
 
 from runtime.api.backend import ImageBackend
+from runtime.errors import InvalidParameter, NotFound
+from runtime.store import archive_load, archive_save, newlayer, reference
+from runtime.store.images import ImageStore
+
+
+def unix_time(iso):
+    # type: (str) -> int
+    """Seconds since the epoch of an RFC 3339 time (0 when missing or malformed)."""
+    m = re.match(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)", iso or "")
+    if not m:
+        return 0
+    return calendar.timegm(tuple(int(x) for x in m.groups()) + (0, 0, 0))
 
 
 class ImageService(ImageBackend):
-    """Mixin of runtime.engine.Engine."""
+    """Mixin of runtime.engine.Engine: `self.store` is the ImageStore under data_root/image."""
 
     def __init__(self):
         # type: () -> None
-        pass
+        self.store = ImageStore(os.path.join(self.data_root, "image"))
+        self.store.clean_tmp()
+
+    def _image_users(self, image_id):
+        # type: (str) -> list
+        users = getattr(self, "containers_using_image", None)
+        return list(users(image_id)) if users else []
+
+    # ------------------------------------------------------------ read
+
+    def image_list(self, all_images=False, filters=None):
+        """`GET /images/json`: ImageSummary dicts, newest first. Filters: reference, dangling,
+        label."""
+        filters = filters or {}
+        out = []
+        for image_id in self.store.ids():
+            try:
+                s = self._summary(image_id)
+            except NotFound:
+                continue  # removed meanwhile
+            if _matches(s, filters):
+                out.append(s)
+        out.sort(key=lambda s: (s["Created"], s["Id"]), reverse=True)
+        return out
+
+    def _summary(self, image_id):
+        cfg = self.store.image_config(image_id)
+        rec = self.store.record(image_id)
+        return {
+            "Id": image_id, "ParentId": rec.get("parent") or "",
+            "RepoTags": self.store.refs.tags_of(image_id),
+            "RepoDigests": self.store.refs.digests_of(image_id),
+            "Created": unix_time(cfg.get("created")), "Size": self.store.size(image_id),
+            "SharedSize": -1, "Labels": (cfg.get("config") or {}).get("Labels") or {},
+            "Containers": -1,
+        }
+
+    def image_inspect(self, ref):
+        """`GET /images/{name}/json`: ImageInspect."""
+        image_id = self.store.resolve(ref)
+        cfg = self.store.image_config(image_id)
+        rec = self.store.record(image_id)
+        dirs = self.store.layer_dirs(image_id)
+        return {
+            "Id": image_id,
+            "RepoTags": self.store.refs.tags_of(image_id),
+            "RepoDigests": self.store.refs.digests_of(image_id),
+            "Parent": rec.get("parent") or "",
+            "Comment": cfg.get("comment", ""),
+            "Created": cfg.get("created", ""),
+            "DockerVersion": cfg.get("docker_version", ""),
+            "Author": cfg.get("author", ""),
+            "Config": cfg.get("config") or {},
+            "Architecture": cfg.get("architecture", ""),
+            "Variant": cfg.get("variant", ""),
+            "Os": cfg.get("os", ""),
+            "OsVersion": cfg.get("os.version", ""),
+            "Size": self.store.size(image_id),
+            "GraphDriver": {"Name": "overlay2", "Data": {
+                "LowerDir": ":".join(reversed(dirs[:-1])),
+                "UpperDir": dirs[-1] if dirs else "", "MergedDir": "", "WorkDir": ""}},
+            "RootFS": {"Type": "layers", "Layers": self.store.diff_ids(image_id)},
+            "Metadata": {"LastTagTime": rec.get("lastTagTime", "0001-01-01T00:00:00Z")},
+        }
+
+    def image_history(self, ref):
+        """`GET /images/{name}/history`: newest first; layer sizes beside non-empty steps."""
+        image_id = self.store.resolve(ref)
+        cfg = self.store.image_config(image_id)
+        diff_ids = self.store.diff_ids(image_id)
+        history = cfg.get("history") or [{} for _ in diff_ids]
+        items, layer = [], 0
+        for h in history:
+            size = 0
+            if not h.get("empty_layer") and layer < len(diff_ids):
+                size = self.store.layers.size(diff_ids[layer])
+                layer += 1
+            items.append({"Id": "<missing>", "Created": unix_time(h.get("created")),
+                          "CreatedBy": h.get("created_by", ""), "Tags": None, "Size": size,
+                          "Comment": h.get("comment", "")})
+        items.reverse()
+        if items:
+            items[0]["Id"] = image_id
+            items[0]["Tags"] = self.store.refs.tags_of(image_id) or None
+        return items
+
+    # ------------------------------------------------------------ write
+
+    def image_tag(self, ref, repo, tag=None):
+        """`POST /images/{name}/tag`."""
+        self.store.tag(ref, reference.normalize_repo(repo, tag))
+
+    def image_remove(self, ref, force=False, prune=True):
+        """`DELETE /images/{name}`: untag / delete like docker rmi; Conflict while in use."""
+        return self.store.remove(ref, force=force, in_use=self._image_users)
+
+    def image_load(self, stream):
+        """`POST /images/load`: returns the loaded references (or ids of untagged images)."""
+        return archive_load.load(self.store, stream)
+
+    def image_save(self, refs, out, fmt="docker"):
+        """`GET /images/get`: docker-save tar (which is also an OCI layout) of refs to out."""
+        archive_save.save(self.store, list(refs), out, fmt)
+
+    def image_import(self, stream, repo=None, tag=None, changes=None, message=None):
+        """`POST /images/create?fromSrc=-`: a rootfs tar as a one-layer image; returns its id."""
+        refs = [reference.normalize_repo(repo, tag)] if repo else []
+        return newlayer.import_rootfs(self.store, stream, refs, changes, message)
+
+    def image_commit(self, container, repo=None, tag=None, changes=None, message=None, author=None,
+                     config=None, pause=True):
+        """`POST /commit`: the container's writable layer (`self.container_upper_dir(name)`)
+        becomes a new layer on its image (`container_inspect(name)["Image"]`); a running
+        container is paused around the copy when pause is true."""
+        info = self.container_inspect(container)
+        upper = self.container_upper_dir(container)
+        refs = [reference.normalize_repo(repo, tag)] if repo else []
+        state = info.get("State") or {}
+        paused = False
+        if pause and state.get("Running") and not state.get("Paused"):
+            self.container_pause(container)
+            paused = True
+        try:
+            return newlayer.commit(self.store, upper, info["Image"], refs, changes, message,
+                                   author, config, info.get("Id", ""))
+        finally:
+            if paused:
+                self.container_unpause(container)
+
+
+def _matches(summary, filters):
+    # type: (dict, dict) -> bool
+    for key, values in filters.items():
+        if isinstance(values, dict):
+            values = [k for k, v in values.items() if v]
+        if key == "dangling":
+            want = any(str(v).lower() in ("true", "1") for v in values)
+            if want != (not summary["RepoTags"]):
+                return False
+        elif key == "reference":
+            names = summary["RepoTags"] + [t.rsplit(":", 1)[0] for t in summary["RepoTags"]]
+            if not any(fnmatch.fnmatch(n, v) for v in values for n in names):
+                return False
+        elif key == "label":
+            labels = summary["Labels"]
+            for v in values:
+                k, eq, val = v.partition("=")
+                if k not in labels or (eq and labels[k] != val):
+                    return False
+        elif key in ("before", "since"):
+            continue
+        else:
+            raise InvalidParameter("invalid filter %r for images" % key)
+    return True
+

@@ -1,0 +1,381 @@
+"""The image store: blobs, layers, image records and references under one root.
+
+    <root>/lock                      flock: one writer at a time (threads and processes)
+    <root>/tmp/                      temp files and dirs, renamed into place when complete
+    <root>/blobs/sha256/<hex>        content-addressed blobs: configs, layer tars, manifests
+    <root>/layers/<diff hex>/diff/   unpacked layers (runtime/store/layers.py)
+    <root>/l/<12 hex>                short links to layer dirs for overlay's lowerdir option
+    <root>/images/<id hex>.json      image record: its layer blobs and media types
+    <root>/repositories.json         canonical reference -> image id
+
+An image id is the sha256 of its config blob, as in Docker. Reads take no lock: every file
+is replaced by rename, never rewritten in place.
+"""
+
+import json
+import os
+import time
+
+from runtime.errors import Conflict, InvalidParameter, NotFound
+from runtime.store import reference
+from runtime.store.blobs import BlobStore
+from runtime.store.layers import LayerStore, is_gzip_type, remove_tree
+from runtime.store.lock import StoreLock
+from runtime.store.refs import ReferenceStore
+from runtime.store import manifests
+
+
+def now_iso():
+    # type: () -> str
+    """The current time as RFC 3339 UTC with nanoseconds, as Docker writes it."""
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%09dZ" % int((t % 1) * 1e9)
+
+
+class ImageStore(object):
+    """Everything about images on disk; see the module docstring for the layout."""
+
+    def __init__(self, root):
+        # type: (str) -> None
+        self.root = root
+        self.tmp = os.path.join(root, "tmp")
+        self.images_dir = os.path.join(root, "images")
+        os.makedirs(self.images_dir, exist_ok=True)
+        self.blobs = BlobStore(os.path.join(root, "blobs"), self.tmp)
+        self.layers = LayerStore(root, self.tmp)
+        self.refs = ReferenceStore(os.path.join(root, "repositories.json"))
+        self.lock = StoreLock(os.path.join(root, "lock"))
+
+    # ------------------------------------------------------------ blobs (registry client)
+
+    def has_blob(self, digest):
+        # type: (str) -> bool
+        """True when the blob is stored."""
+        return self.blobs.has(digest)
+
+    def put_blob(self, fileobj, expected_digest=None, size=None):
+        # type: (object, str, int) -> str
+        """Stream a blob in, verifying its sha256 (and size) while writing; returns its digest.
+        A mismatch raises InvalidParameter naming both digests and leaves nothing behind."""
+        return self.blobs.put(fileobj, expected_digest, size)
+
+    def open_blob(self, digest):
+        """The blob opened for binary reading."""
+        return self.blobs.open(digest)
+
+    def blob_path(self, digest):
+        # type: (str) -> str
+        """The blob's file path (it may not exist)."""
+        return self.blobs.path(digest)
+
+    # ------------------------------------------------------------ layers
+
+    def has_layer(self, diff_id):
+        # type: (str) -> bool
+        """True when the layer with this diff_id is unpacked."""
+        return self.layers.has(diff_id)
+
+    def unpack_layer(self, blob_digest, media_type, expected_diff_id=None):
+        # type: (str, str, str) -> str
+        """Unpack a stored layer blob (plain tar or gzip; other media types refused by name)
+        and return its diff_id. Idempotent: a blob unpacked once is found again."""
+        gz = is_gzip_type(media_type)
+        if not self.blobs.has(blob_digest):
+            raise NotFound("blob %s not found in the image store" % blob_digest)
+        with self.lock:
+            return self.layers.unpack(self.blobs.path(blob_digest), blob_digest, gz,
+                                      expected_diff_id)[0]
+
+    # ------------------------------------------------------------ lookups
+
+    def _record_path(self, image_id):
+        # type: (str) -> str
+        return os.path.join(self.images_dir, image_id[7:] + ".json")
+
+    def record(self, image_id):
+        # type: (str) -> dict
+        """The image's record: {"id", "layers": [{"digest", "mediaType", "size", "diffId"}],
+        "added", "manifest", "parent"}."""
+        try:
+            with open(self._record_path(image_id)) as f:
+                return json.load(f)
+        except FileNotFoundError:
+            raise NotFound("No such image: %s" % image_id) from None
+
+    def ids(self):
+        # type: () -> list
+        """Every image id."""
+        return ["sha256:" + n[:-5] for n in os.listdir(self.images_dir) if n.endswith(".json")]
+
+    def resolve(self, ref):
+        # type: (str) -> str
+        """The image id for a name (`busybox`, `busybox:1.36`, `host:5000/x/y:tag`,
+        `name@sha256:...`), a full id or a unique id prefix. NotFound("No such image: X") when
+        missing, InvalidParameter for a malformed reference."""
+        if not isinstance(ref, str) or not ref:
+            raise InvalidParameter("invalid reference format: empty image name")
+        if ref.startswith("sha256:") and len(ref) == 71:
+            if os.path.exists(self._record_path(ref)):
+                return ref
+            raise NotFound("No such image: %s" % ref)
+        try:
+            name = reference.normalize(ref)
+        except InvalidParameter:
+            if not reference.looks_like_id(ref):
+                raise
+            name = None
+        if name:
+            found = self.refs.get(name)
+            if found and os.path.exists(self._record_path(found)):
+                return found
+        if reference.looks_like_id(ref):
+            prefix = ref[7:] if ref.startswith("sha256:") else ref
+            matches = [i for i in self.ids() if i[7:].startswith(prefix)]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                raise InvalidParameter("image id prefix %r is ambiguous: give more digits" % ref)
+        raise NotFound("No such image: %s" % ref)
+
+    def image_config(self, image_id):
+        # type: (str) -> dict
+        """The image config JSON (architecture, os, config, rootfs, history, created...)."""
+        with self.blobs.open(image_id) as f:
+            return json.loads(f.read().decode("utf-8"))
+
+    def diff_ids(self, image_id):
+        # type: (str) -> list
+        """The image's layer diff_ids, lowest first."""
+        return [layer["diffId"] for layer in self.record(image_id)["layers"]]
+
+    def layer_dirs(self, image_id):
+        # type: (str) -> list
+        """Absolute unpacked layer directories of the image, LOWEST FIRST."""
+        return [self.layers.diff_dir(d) for d in self.diff_ids(image_id)]
+
+    def mount_lowerdir_option(self, image_id):
+        # type: (str) -> tuple
+        """(base_dir, lowerdir): the value for overlay's `lowerdir=` with paths relative to
+        base_dir, TOPMOST layer first as overlayfs wants (`l/<top>:...:l/<bottom>`). Each entry
+        is 15 bytes, so 250 layers fit in a 4096-byte option page; chdir(base_dir) before
+        mount(2) (runtime.store.overlay.mount_overlay does that)."""
+        links = [self.layers.link(d) for d in self.diff_ids(image_id)]
+        return self.root, ":".join(reversed(links))
+
+    def size(self, image_id):
+        # type: (str) -> int
+        """Sum of the uncompressed layer sizes."""
+        return sum(self.layers.size(d) for d in self.diff_ids(image_id))
+
+    def image_manifest(self, image_id):
+        # type: (str) -> tuple
+        """(manifest bytes, media type) to push the image: the manifest it was pulled with, else
+        one built from its config and layer blobs (Docker schema 2 when every layer has a Docker
+        media type, OCI otherwise)."""
+        rec = self.record(image_id)
+        if rec.get("manifest"):
+            with self.blobs.open(rec["manifest"]) as f:
+                return f.read(), rec["manifestMediaType"]
+        return manifests.build(image_id, self.blobs.size(image_id), rec["layers"])
+
+    # ------------------------------------------------------------ writes
+
+    def create_image(self, config_bytes, layers, refs=(), repo_digest=None, manifest=None,
+                     manifest_media_type=None, parent=""):
+        # type: (bytes, list, tuple, str, bytes, str, str) -> str
+        """Record an image whose layer blobs are stored: layers = [(blob digest, media type,
+        size)], lowest first; unpacks any layer not yet unpacked, stores the config, points
+        refs (any reference form) and repo_digest (`repo@sha256:...`) at it. Returns the id."""
+        try:
+            config = json.loads(config_bytes.decode("utf-8"))
+            diff_ids = config["rootfs"]["diff_ids"]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise InvalidParameter("image config is not valid JSON with rootfs.diff_ids") from None
+        if len(diff_ids) != len(layers):
+            raise InvalidParameter("image config lists %d layers but %d were given"
+                                   % (len(diff_ids), len(layers)))
+        names = [reference.normalize(r) for r in refs]
+        if repo_digest:
+            names.append(reference.normalize(repo_digest))
+        with self.lock:
+            created_layers, created_blobs = [], []
+            try:
+                records = []
+                for (digest, media_type, size), diff_id in zip(layers, diff_ids):
+                    gz = is_gzip_type(media_type)
+                    if not self.blobs.has(digest):
+                        raise NotFound("layer blob %s is not in the image store" % digest)
+                    got, made = self.layers.unpack(self.blobs.path(digest), digest, gz, diff_id)
+                    if made:
+                        created_layers.append((got, digest))
+                    records.append({"digest": digest, "mediaType": media_type,
+                                    "size": size or self.blobs.size(digest), "diffId": got})
+                image_id = manifests.digest(config_bytes)
+                if not self.blobs.has(image_id):
+                    self.blobs.put_bytes(config_bytes)
+                    created_blobs.append(image_id)
+                rec = {"id": image_id, "layers": records, "added": now_iso(), "parent": parent}
+                if os.path.exists(self._record_path(image_id)):
+                    old = self.record(image_id)
+                    rec["added"] = old.get("added", rec["added"])
+                    rec["manifest"] = old.get("manifest")
+                    rec["manifestMediaType"] = old.get("manifestMediaType")
+                    rec["parent"] = old.get("parent") or parent
+                if manifest is not None:
+                    if not self.blobs.has(manifests.digest(manifest)):
+                        created_blobs.append(self.blobs.put_bytes(manifest))
+                    rec["manifest"] = manifests.digest(manifest)
+                    rec["manifestMediaType"] = manifest_media_type or manifests.media_type(manifest)
+                if names:
+                    rec["lastTagTime"] = now_iso()
+                self._write_record(rec)
+                if names:
+                    self.refs.set(names, image_id)
+                return image_id
+            except BaseException:
+                for diff_id, digest in created_layers:
+                    self.layers.remove(diff_id, (digest,))
+                for digest in created_blobs:
+                    self.blobs.remove(digest)
+                raise
+
+    def _write_record(self, rec):
+        # type: (dict) -> None
+        path = self._record_path(rec["id"])
+        tmp = "%s.tmp%d" % (path, os.getpid())
+        with open(tmp, "w") as f:
+            json.dump(rec, f, indent=1, sort_keys=True)
+        os.rename(tmp, path)
+
+    def tag(self, ref, new_name):
+        # type: (str, str) -> str
+        """Point new_name (any reference form, tag or digest) at the image ref resolves to."""
+        name = reference.normalize(new_name)
+        with self.lock:
+            image_id = self.resolve(ref)
+            self.refs.set([name], image_id)
+            rec = self.record(image_id)
+            rec["lastTagTime"] = now_iso()
+            self._write_record(rec)
+        return image_id
+
+    def remove(self, ref, force=False, in_use=lambda image_id: []):
+        # type: (str, bool, object) -> list
+        """`docker rmi`: untag a name, and delete the image when no name is left; by id,
+        untag all (forced when it has several repositories) and delete. An image a container
+        uses (in_use(id) -> container ids) is kept: Conflict unless forced, and then only
+        untagged. Returns [{"Untagged": name}, {"Deleted": id}]."""
+        with self.lock:
+            image_id = self.resolve(ref)
+            names = self.refs.of(image_id)
+            by_id = self._is_id_ref(ref, image_id)
+            out = []
+            users = in_use(image_id)
+            if not by_id:
+                name = reference.normalize(ref)
+                tags_left = [n for n in names if n != name and "@" not in n]
+                if tags_left:
+                    self.refs.delete([name])
+                    return [{"Untagged": reference.familiar(name)}]
+                if users and not force:
+                    raise Conflict("conflict: unable to remove repository reference %r (must force)"
+                                   " - container %s is using its referenced image %s"
+                                   % (ref, users[0][:12], image_id[7:19]))
+                drop = names
+            else:
+                repos = {reference.repository(n) for n in names}
+                if len(repos) > 1 and not force:
+                    raise Conflict("conflict: unable to delete %s (must be forced) - image is "
+                                   "referenced in multiple repositories" % image_id[7:19])
+                if users and not force:
+                    raise Conflict("conflict: unable to delete %s (must be forced) - image is "
+                                   "being used by container %s" % (image_id[7:19], users[0][:12]))
+                drop = names
+            self.refs.delete(drop)
+            out.extend({"Untagged": reference.familiar(n)} for n in drop)
+            if users:
+                return out  # forced, but a container still needs the layers
+            self._delete(image_id)
+            out.append({"Deleted": image_id})
+            return out
+
+    def _is_id_ref(self, ref, image_id):
+        # type: (str, str) -> bool
+        try:
+            name = reference.normalize(ref)
+        except InvalidParameter:
+            return True
+        return self.refs.get(name) != image_id
+
+    def _delete(self, image_id):
+        # type: (str) -> None
+        """Remove the image record, its config, and every layer/blob no other image uses."""
+        rec = self.record(image_id)
+        used_layers, used_blobs = set(), set()
+        for other in self.ids():
+            if other == image_id:
+                continue
+            try:
+                orec = self.record(other)
+            except NotFound:
+                continue
+            used_blobs.add(other)
+            used_blobs.update(lay["digest"] for lay in orec["layers"])
+            used_layers.update(lay["diffId"] for lay in orec["layers"])
+            if orec.get("manifest"):
+                used_blobs.add(orec["manifest"])
+        os.unlink(self._record_path(image_id))
+        for lay in rec["layers"]:
+            if lay["diffId"] not in used_layers:
+                self.layers.remove(lay["diffId"], (lay["digest"],))
+            if lay["digest"] not in used_blobs:
+                self.blobs.remove(lay["digest"])
+        for digest in (image_id, rec.get("manifest")):
+            if digest and digest not in used_blobs:
+                self.blobs.remove(digest)
+
+    def commit(self, upper_dir, parent_image_id, repo=None, tag=None, changes=None, comment=None,
+               author=None, config=None, refs=(), container_id="", exclude=()):
+        # type: (str, str, str, str, list, str, str, dict, tuple, str, tuple) -> str
+        """A container's overlay upper dir (whiteout devices, opaque xattrs) as a new layer on
+        parent_image_id; returns the new image id (runtime/store/newlayer.py)."""
+        from runtime.store import newlayer
+        names = list(refs) + ([reference.normalize_repo(repo, tag)] if repo else [])
+        return newlayer.commit(self, upper_dir, parent_image_id, names, changes, comment, author,
+                               config, container_id, exclude)
+
+    def import_rootfs(self, stream, refs=(), changes=None, message=None):
+        # type: (object, tuple, list, str) -> str
+        """A plain (or gzip) rootfs tar as a one-layer image; returns its id."""
+        from runtime.store import newlayer
+        return newlayer.import_rootfs(self, stream, refs, changes, message)
+
+    def load(self, stream):
+        # type: (object) -> list
+        """Load a docker-save or OCI-layout tar; returns the loaded refs (or ids)."""
+        from runtime.store import archive_load
+        return archive_load.load(self, stream)
+
+    def save(self, refs, out, fmt="docker"):
+        # type: (list, object, str) -> None
+        """Write refs as a docker-save tar (also an OCI layout), or fmt="oci" for OCI only."""
+        from runtime.store import archive_save
+        archive_save.save(self, refs, out, fmt)
+
+    def clean_tmp(self):
+        # type: () -> None
+        """Remove leftovers of operations interrupted by a crash (call at engine start):
+        temp names carry their creator's pid (`kind-<pid>-...`); only dead creators' go."""
+        with self.lock:
+            for name in os.listdir(self.tmp):
+                try:
+                    pid = int(name.split("-")[1])
+                    os.kill(pid, 0)
+                    continue
+                except (IndexError, ValueError):
+                    pass
+                except ProcessLookupError:
+                    pass
+                except PermissionError:
+                    continue
+                remove_tree(os.path.join(self.tmp, name))

@@ -1,0 +1,41 @@
+"""One lock for the whole store: a threading.RLock inside the process and an flock(2) on a lock
+file between processes, so two engines (or a daemon and a test) on one data root are safe.
+Re-entrant: a load that unpacks layers may call other locked operations."""
+
+import fcntl
+import os
+import threading
+
+
+class StoreLock(object):
+    """`with lock:` holds the store exclusively."""
+
+    def __init__(self, path):
+        # type: (str) -> None
+        self.path = path
+        self._rlock = threading.RLock()
+        self._depth = 0
+        self._fd = -1
+
+    def __enter__(self):
+        self._rlock.acquire()
+        try:
+            if self._depth == 0:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+            self._rlock.release()
+            raise
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        self._depth -= 1
+        if self._depth == 0:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = -1
+        self._rlock.release()
+        return False

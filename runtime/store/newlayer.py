@@ -1,0 +1,185 @@
+"""New layers from outside a registry: `commit` (a container's overlay upper dir) and `import`
+(a plain rootfs tar, gzip allowed). Both store a plain tar blob (so the image can be saved and
+pushed), unpack it like any other layer, and record a new image config.
+"""
+
+import hashlib
+import json
+import os
+import stat
+import tarfile
+import tempfile
+
+from runtime.errors import InvalidParameter
+from runtime.store import changes as changes_mod
+from runtime.store.archive_load import _maybe_gunzip, host_arch
+from runtime.store.images import now_iso
+from runtime.store.layers import remove_tree
+from runtime.store.manifests import OCI_LAYER_TAR
+from runtime.store.unpack import OPAQUE, OPAQUE_XATTR, WHITEOUT
+
+
+class _HashingFile(object):
+    """A write-only file that hashes what passes through."""
+
+    def __init__(self, f):
+        self.f, self.h, self.n = f, hashlib.sha256(), 0
+
+    def write(self, data):
+        self.h.update(data)
+        self.n += len(data)
+        return self.f.write(data)
+
+    def tell(self):
+        return self.n
+
+
+def _is_whiteout(st):
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+def _opaque(path):
+    try:
+        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
+    except OSError:
+        return False
+
+
+def diff_tar(upper, out, exclude=()):
+    # type: (str, object, tuple) -> None
+    """Write the overlay upper dir as a layer tar to out: whiteout devices (0/0) become
+    `.wh.NAME`, opaque dirs get `.wh..wh..opq`; `exclude` lists relative paths to leave out."""
+    skip = {p.strip("/") for p in exclude}
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+        for dirpath, dirnames, filenames in os.walk(upper):
+            dirnames.sort()
+            rel_dir = os.path.relpath(dirpath, upper)
+            rel_dir = "" if rel_dir == "." else rel_dir
+            if rel_dir and _opaque(dirpath):
+                ti = tarfile.TarInfo(rel_dir + "/" + OPAQUE)
+                ti.mtime = int(os.lstat(dirpath).st_mtime)
+                tf.addfile(ti)
+            for name in sorted(filenames) + [d for d in dirnames if os.path.islink(
+                    os.path.join(dirpath, d))]:
+                _add(tf, upper, rel_dir, name, skip)
+            for d in list(dirnames):
+                rel = (rel_dir + "/" + d) if rel_dir else d
+                full = os.path.join(dirpath, d)
+                if os.path.islink(full) or rel in skip:
+                    dirnames.remove(d)
+                    continue
+                tf.addfile(_clean(tf.gettarinfo(full, arcname=rel)))
+
+
+def _clean(ti):
+    ti.uname = ti.gname = ""
+    return ti
+
+
+def _add(tf, upper, rel_dir, name, skip):
+    rel = (rel_dir + "/" + name) if rel_dir else name
+    if rel in skip:
+        return
+    full = os.path.join(upper, rel)
+    st = os.lstat(full)
+    if _is_whiteout(st):
+        ti = tarfile.TarInfo((rel_dir + "/" if rel_dir else "") + WHITEOUT + name)
+        ti.mtime = int(st.st_mtime)
+        ti.uid, ti.gid = st.st_uid, st.st_gid
+        tf.addfile(ti)
+        return
+    ti = _clean(tf.gettarinfo(full, arcname=rel))
+    if ti.isreg():
+        with open(full, "rb") as f:
+            tf.addfile(ti, f)
+    else:
+        tf.addfile(ti)
+
+
+def _store_tar(store, write):
+    """Run write(fileobj) into a temp file, keep it as a blob; returns (digest, size)."""
+    fd, tmp = tempfile.mkstemp(prefix="newlayer-%d-" % os.getpid(), dir=store.tmp)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            hf = _HashingFile(f)
+            write(hf)
+        digest = "sha256:" + hf.h.hexdigest()
+        with store.lock:
+            if store.blobs.has(digest):
+                os.unlink(tmp)
+            else:
+                store.blobs.adopt(tmp, digest)
+        return digest, hf.n
+    except BaseException:
+        remove_tree(tmp)
+        raise
+
+
+def _copy_stream(src, dst):
+    while True:
+        data = src.read(1 << 20)
+        if not data:
+            break
+        dst.write(data)
+
+
+def import_rootfs(store, stream, refs=(), changes=None, message=None):
+    # type: (object, object, tuple, list, str) -> str
+    """`docker import`: a plain rootfs tar (gzip allowed) as a one-layer image; returns its id."""
+    cfg = changes_mod.apply({}, changes)
+    digest, size = _store_tar(store, lambda f: _copy_stream(_maybe_gunzip(stream), f))
+    now = now_iso()
+    config = {"architecture": host_arch(), "os": "linux", "created": now, "config": cfg,
+              "rootfs": {"type": "layers", "diff_ids": [digest]},
+              "history": [{"created": now, "comment": message or "Imported from -"}]}
+    return _create(store, config, [(digest, OCI_LAYER_TAR, size)], refs)
+
+
+def _create(store, config, layers, refs, parent=""):
+    data = json.dumps(config, separators=(",", ":")).encode()
+    with store.lock:
+        try:
+            return store.create_image(data, layers, refs, parent=parent)
+        except BaseException:
+            if not any(lay["digest"] == layers[-1][0]
+                       for i in store.ids() for lay in store.record(i)["layers"]):
+                store.blobs.remove(layers[-1][0])
+            raise
+
+
+def commit(store, upper_dir, parent_image_id, refs=(), changes=None, comment=None, author=None,
+           config=None, container_id="", exclude=()):
+    # type: (object, str, str, tuple, list, str, str, dict, str, tuple) -> str
+    """A container's writable layer (overlay upper dir) as a new layer on top of its image.
+    config (a ContainerConfig: Env, Cmd, ...) overrides the image's, then changes apply."""
+    if not os.path.isdir(upper_dir):
+        raise InvalidParameter("cannot commit: %s is not a directory" % upper_dir)
+    parent_cfg = store.image_config(parent_image_id) if parent_image_id else {}
+    base = dict(parent_cfg.get("config") or {})
+    base.update({k: v for k, v in (config or {}).items() if v is not None})
+    cfg = changes_mod.apply(base, changes)
+    digest, size = _store_tar(store, lambda f: diff_tar(upper_dir, f, exclude))
+    now = now_iso()
+    history = list(parent_cfg.get("history") or [])
+    entry = {"created": now}
+    if author:
+        entry["author"] = author
+    if comment:
+        entry["comment"] = comment
+    history.append(entry)
+    layers = [(lay["digest"], lay["mediaType"], lay["size"])
+              for lay in store.record(parent_image_id)["layers"]] if parent_image_id else []
+    new = {"architecture": parent_cfg.get("architecture") or host_arch(),
+           "os": parent_cfg.get("os") or "linux", "created": now, "config": cfg,
+           "rootfs": {"type": "layers",
+                      "diff_ids": list((parent_cfg.get("rootfs") or {}).get("diff_ids") or [])
+                      + [digest]},
+           "history": history}
+    if author:
+        new["author"] = author
+    if comment:
+        new["comment"] = comment
+    if container_id:
+        new["container"] = container_id
+    return _create(store, new, layers + [(digest, OCI_LAYER_TAR, size)], refs,
+                   parent=parent_image_id or "")

@@ -1,0 +1,73 @@
+"""Tags and digest references: `repositories.json`, {canonical name: image id}.
+
+Writes happen under the store lock and go through a temp file + rename; reads need no lock.
+"""
+
+import json
+import os
+
+from runtime.store import reference
+
+
+class ReferenceStore(object):
+    """Canonical names (`docker.io/library/busybox:latest`, `...@sha256:...`) -> image ids."""
+
+    def __init__(self, path):
+        # type: (str) -> None
+        self.path = path
+
+    def all(self):
+        # type: () -> dict
+        """{name: image id} for every reference."""
+        try:
+            with open(self.path) as f:
+                return json.load(f).get("refs", {})
+        except FileNotFoundError:
+            return {}
+
+    def get(self, name):
+        # type: (str) -> object
+        """The image id a canonical name points at, or None."""
+        return self.all().get(name)
+
+    def of(self, image_id):
+        # type: (str) -> list
+        """Canonical names pointing at image_id, sorted."""
+        return sorted(n for n, i in self.all().items() if i == image_id)
+
+    def tags_of(self, image_id):
+        # type: (str) -> list
+        """Familiar `repo:tag` names of image_id (what docker shows as RepoTags)."""
+        return [reference.familiar(n) for n in self.of(image_id) if "@" not in n]
+
+    def digests_of(self, image_id):
+        # type: (str) -> list
+        """Familiar `repo@sha256:...` names of image_id (RepoDigests)."""
+        return [reference.familiar(n) for n in self.of(image_id) if "@" in n]
+
+    def replace(self, refs):
+        # type: (dict) -> None
+        """Write the whole map (caller holds the store lock)."""
+        tmp = "%s.tmp%d" % (self.path, os.getpid())
+        with open(tmp, "w") as f:
+            json.dump({"refs": refs}, f, indent=1, sort_keys=True)
+        os.rename(tmp, self.path)
+
+    def set(self, names, image_id):
+        # type: (list, str) -> list
+        """Point names at image_id (moving them off any other image); returns the ids that lost
+        a name."""
+        refs = self.all()
+        moved = [refs[n] for n in names if refs.get(n) not in (None, image_id)]
+        for n in names:
+            refs[n] = image_id
+        self.replace(refs)
+        return moved
+
+    def delete(self, names):
+        # type: (list) -> None
+        """Remove names."""
+        refs = self.all()
+        for n in names:
+            refs.pop(n, None)
+        self.replace(refs)

@@ -1,0 +1,293 @@
+"""Reading tar archives fast: sources that hash what they read, and a header parser.
+
+A source gives `read(n)` (exactly n bytes, else the archive is truncated), `copy_to(fd, n)` and
+`skip(n)`. `FileSource` reads a plain tar file with pread/sendfile (no copy through Python);
+`StreamSource` reads any file object, optionally through gzip, hashing every byte it decompresses
+(the layer's diff_id) in the same pass. `Header` parses ustar, GNU and PAX headers (tarfile is
+about 3x slower than GNU tar at this, so the unpacker does not use it).
+"""
+
+import hashlib
+import os
+import threading
+import zlib
+
+from runtime.errors import InvalidParameter
+
+CHUNK = 1 << 20
+BLOCK = 512
+ZERO = b"\0" * BLOCK
+
+REG, HARD, SYM, CHR, BLK, DIR, FIFO = "0", "1", "2", "3", "4", "5", "6"
+_REGULAR = ("0", "\0", "7")
+
+
+class TruncatedError(InvalidParameter):
+    """The archive ends in the middle of an entry."""
+
+
+class FileSource(object):
+    """A plain tar in a regular file. With hash_it, a thread hashes the whole file beside the
+    unpack (hashlib and pread release the GIL), so the diff_id costs no extra wall time."""
+
+    def __init__(self, fd, hash_it=True):
+        # type: (int, bool) -> None
+        self.fd = fd
+        self.off = 0
+        self.size = os.fstat(fd).st_size
+        self._digest = None  # type: object
+        self._thread = None  # type: object
+        if hash_it:
+            self._thread = threading.Thread(target=self._hash, name="layer-hash", daemon=True)
+            self._thread.start()
+
+    def _hash(self):
+        h, off = hashlib.sha256(), 0
+        while True:
+            data = os.pread(self.fd, 4 * CHUNK, off)
+            if not data:
+                break
+            h.update(data)
+            off += len(data)
+        self._digest = "sha256:" + h.hexdigest()
+
+    def read(self, n):
+        # type: (int) -> bytes
+        """Exactly n bytes."""
+        data = os.pread(self.fd, n, self.off)
+        if len(data) != n:
+            raise TruncatedError("archive is truncated at byte %d" % (self.off + len(data)))
+        self.off += n
+        return data
+
+    def copy_to(self, out_fd, n):
+        # type: (int, int) -> None
+        """Copy the next n bytes to out_fd (kernel to kernel)."""
+        end = self.off + n
+        if end > self.size:
+            raise TruncatedError("archive is truncated at byte %d" % self.size)
+        while self.off < end:
+            k = os.sendfile(out_fd, self.fd, self.off, end - self.off)
+            if k <= 0:
+                raise TruncatedError("archive is truncated at byte %d" % self.off)
+            self.off += k
+
+    def skip(self, n):
+        # type: (int) -> None
+        """Skip n bytes."""
+        if self.off + n > self.size:
+            raise TruncatedError("archive is truncated at byte %d" % self.size)
+        self.off += n
+
+    def finish(self):
+        # type: () -> tuple
+        """(sha256 digest of the whole file or None, its size), after the end of the archive."""
+        if self._thread is not None:
+            self._thread.join()
+        return self._digest, self.size
+
+
+class StreamSource(object):
+    """Any readable file object, plain or gzip (gz=True), hashed as it is decompressed."""
+
+    def __init__(self, fileobj, gz=False, hash_it=True):
+        self.f = fileobj
+        self.gz = gz
+        self.z = zlib.decompressobj(16 + zlib.MAX_WBITS) if gz else None
+        self.h = hashlib.sha256() if hash_it else None
+        self.buf = b""
+        self.pos = 0
+        self.total = 0
+        self._eof = False
+
+    def _more(self):
+        # type: () -> bytes
+        while not self._eof:
+            raw = self.f.read(CHUNK)
+            if self.z is None:
+                data = raw
+            elif raw:
+                try:
+                    data = self.z.decompress(raw)
+                    while self.z.eof and self.z.unused_data:  # a multi-member gzip
+                        rest = self.z.unused_data
+                        self.z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                        data += self.z.decompress(rest)
+                except zlib.error as e:
+                    raise InvalidParameter("layer is not valid gzip: %s" % e) from None
+            else:
+                if not self.z.eof:
+                    raise TruncatedError("gzip stream is truncated")
+                data = self.z.flush()
+            if not raw:
+                self._eof = True
+            if data:
+                if self.h is not None:
+                    self.h.update(data)
+                self.total += len(data)
+                return data
+        return b""
+
+    def read(self, n):
+        # type: (int) -> bytes
+        """Exactly n bytes."""
+        end = self.pos + n
+        if end <= len(self.buf):
+            out = self.buf[self.pos:end]
+            self.pos = end
+            return out
+        parts = [self.buf[self.pos:]]
+        need = end - len(self.buf)
+        while need > 0:
+            chunk = self._more()
+            if not chunk:
+                raise TruncatedError("archive is truncated at byte %d" % self.total)
+            if len(chunk) <= need:
+                parts.append(chunk)
+                need -= len(chunk)
+                self.buf, self.pos = b"", 0
+            else:
+                parts.append(chunk[:need])
+                self.buf, self.pos = chunk, need
+                need = 0
+        return b"".join(parts)
+
+    def copy_to(self, out_fd, n):
+        # type: (int, int) -> None
+        """Write the next n bytes to out_fd."""
+        while n > 0:
+            if self.pos >= len(self.buf):
+                self.buf, self.pos = self._more(), 0
+                if not self.buf:
+                    raise TruncatedError("archive is truncated at byte %d" % self.total)
+            k = min(n, len(self.buf) - self.pos)
+            view = memoryview(self.buf)[self.pos:self.pos + k]
+            while view:
+                w = os.write(out_fd, view)
+                view = view[w:]
+            self.pos += k
+            n -= k
+
+    def skip(self, n):
+        # type: (int) -> None
+        """Skip n bytes."""
+        while n > 0:
+            if self.pos >= len(self.buf):
+                self.buf, self.pos = self._more(), 0
+                if not self.buf:
+                    raise TruncatedError("archive is truncated at byte %d" % self.total)
+            k = min(n, len(self.buf) - self.pos)
+            self.pos += k
+            n -= k
+
+    def finish(self):
+        # type: () -> tuple
+        """Read to EOF (a layer's digest covers the padding after the end blocks too) and
+        return (sha256 digest or None, total bytes)."""
+        while self._more():
+            pass
+        return ("sha256:" + self.h.hexdigest()) if self.h is not None else None, self.total
+
+
+def _num(field, what):
+    # type: (bytes, str) -> int
+    if field and field[0] & 0x80:  # GNU base-256
+        n = int.from_bytes(field[1:], "big")
+        return n - (1 << (8 * len(field) - 8)) if field[0] & 0x40 else n
+    s = field.split(b"\0", 1)[0].strip()
+    if not s:
+        return 0
+    try:
+        return int(s, 8)
+    except ValueError:
+        raise InvalidParameter("not a tar archive: bad %s field %r" % (what, s[:20])) from None
+
+
+def _str(field):
+    # type: (bytes) -> str
+    return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def parse_pax(data):
+    # type: (bytes) -> dict
+    """The records of a PAX extended header: {"path": ..., "SCHILY.xattr.x": bytes, ...}."""
+    out = {}
+    pos = 0
+    while pos < len(data) and data[pos] != 0:
+        sp = data.find(b" ", pos)
+        try:
+            length = int(data[pos:sp])
+        except ValueError:
+            raise InvalidParameter("not a tar archive: bad PAX record") from None
+        rec = data[sp + 1:pos + length - 1]
+        key, _, value = rec.partition(b"=")
+        k = key.decode("utf-8", "surrogateescape")
+        out[k] = value if "xattr" in k else value.decode("utf-8", "surrogateescape")
+        if length <= 0:
+            raise InvalidParameter("not a tar archive: bad PAX record length")
+        pos += length
+    return out
+
+
+class Header(object):
+    """One entry's metadata: name, type (REG, DIR, ...), mode, uid, gid, size, mtime, linkname,
+    devmajor/devminor, xattrs {name: bytes}."""
+
+    __slots__ = ("name", "type", "mode", "uid", "gid", "size", "mtime", "linkname",
+                 "devmajor", "devminor", "xattrs")
+
+
+def next_header(src, globals_):
+    # type: (object, dict) -> object
+    """The next entry's Header (with PAX/GNU long-name extensions applied), or None at the
+    end of the archive. `globals_` accumulates PAX global records across calls."""
+    pax = dict(globals_)
+    longname = longlink = None
+    while True:
+        try:
+            block = src.read(BLOCK)
+        except TruncatedError:
+            if not pax and longname is None:
+                return None  # tolerated, as GNU tar does: no end-of-archive blocks
+            raise
+        if block == ZERO:
+            return None
+        stored = _num(block[148:156], "checksum")
+        if stored != sum(block) - sum(block[148:156]) + 256:
+            raise InvalidParameter("not a tar archive: header checksum mismatch")
+        t = chr(block[156]) if block[156] else "0"
+        size = _num(block[124:136], "size")
+        if t in ("x", "g", "L", "K"):
+            data = src.read(size)
+            src.skip(-size % BLOCK)
+            if t == "x":
+                pax.update(parse_pax(data))
+            elif t == "g":
+                globals_.update(parse_pax(data))
+                pax.update(globals_)
+            elif t == "L":
+                longname = _str(data)
+            else:
+                longlink = _str(data)
+            continue
+        h = Header()
+        h.type = REG if t in _REGULAR else t
+        name = _str(block[0:100])
+        if block[257:263] == b"ustar\x00":
+            prefix = _str(block[345:500])
+            if prefix:
+                name = prefix + "/" + name
+        h.name = pax.get("path", longname if longname is not None else name)
+        h.linkname = pax.get("linkpath", longlink if longlink is not None else _str(block[157:257]))
+        h.mode = _num(block[100:108], "mode") & 0o7777
+        h.uid = int(pax["uid"]) if "uid" in pax else _num(block[108:116], "uid")
+        h.gid = int(pax["gid"]) if "gid" in pax else _num(block[116:124], "gid")
+        h.size = int(pax["size"]) if "size" in pax else size
+        h.mtime = float(pax["mtime"]) if "mtime" in pax else _num(block[136:148], "mtime")
+        h.devmajor = _num(block[329:337], "devmajor") if t in (CHR, BLK) else 0
+        h.devminor = _num(block[337:345], "devminor") if t in (CHR, BLK) else 0
+        h.xattrs = {k[12:]: v for k, v in pax.items() if k.startswith("SCHILY.xattr.")}
+        if t == "S" or any(k.startswith("GNU.sparse") for k in pax):
+            raise InvalidParameter("layer tar entry %r is a sparse file, which layers may not "
+                                   "contain" % h.name)
+        return h

@@ -1,0 +1,257 @@
+"""The image store through the engine: load, refs, inspect, tag, rmi, history, import, commit,
+whiteouts on disk and under a real overlay mount, 100+ layer images."""
+
+import io
+import json
+import os
+import stat
+import subprocess
+import tarfile
+
+import pytest
+
+from runtime.errors import Conflict, InvalidParameter, NotFound
+from runtime.store import overlay
+from runtime.store.unpack import OPAQUE_XATTR
+from tests import imagefactory as f
+
+
+def _load(engine, path):
+    with open(path, "rb") as fh:
+        return engine.image_load(fh)
+
+
+@pytest.fixture
+def mnt(tmp_path):
+    """Mount points under tmp_path, unmounted at the end whatever happens."""
+    mounted = []
+
+    def mount(image_store, image_id, name, writable=False):
+        target = tmp_path / name
+        target.mkdir()
+        base, lower = image_store.mount_lowerdir_option(image_id)
+        upper = work = None
+        if writable:
+            upper, work = tmp_path / (name + ".upper"), tmp_path / (name + ".work")
+            upper.mkdir()
+            work.mkdir()
+        overlay.mount_overlay(str(target), base, lower, upper and str(upper), work and str(work))
+        mounted.append(str(target))
+        return target
+
+    yield mount
+    for m in reversed(mounted):
+        overlay.umount(m, detach=True)
+
+
+def test_load_resolves_every_reference_form(engine, busybox_image):
+    store = engine.store
+    image_id = store.resolve("busybox")
+    assert image_id.startswith("sha256:") and len(image_id) == 71
+    for ref in ("busybox:latest", "docker.io/library/busybox:latest", "library/busybox",
+                image_id, image_id[7:], image_id[7:19], "sha256:" + image_id[7:15]):
+        assert store.resolve(ref) == image_id, ref
+    with pytest.raises(NotFound, match="No such image: busybox:1.36"):
+        store.resolve("busybox:1.36")
+    with pytest.raises(InvalidParameter, match="invalid reference format"):
+        store.resolve("Bad:Name")
+    engine.image_tag("busybox", "localhost:5000/x/y", "tag")
+    engine.image_tag("busybox", "busybox:1.36")
+    assert store.resolve("localhost:5000/x/y:tag") == image_id
+    assert sorted(engine.image_inspect(image_id)["RepoTags"]) == [
+        "busybox:1.36", "busybox:latest", "localhost:5000/x/y:tag"]
+    digest = "busybox@sha256:" + "ab" * 32
+    store.tag("busybox", digest)
+    assert store.resolve(digest) == image_id
+    assert engine.image_inspect("busybox")["RepoDigests"] == [digest]
+
+
+def test_inspect_list_history_shapes(engine, busybox_image):
+    info = engine.image_inspect(busybox_image)
+    assert info["RepoTags"] == ["busybox:latest"]
+    assert info["Config"]["Cmd"] == ["sh"] and info["Os"] == "linux"
+    assert info["RootFS"]["Type"] == "layers" and len(info["RootFS"]["Layers"]) == 1
+    assert info["GraphDriver"]["Name"] == "overlay2"
+    assert info["Size"] > 1000000
+    [summary] = engine.image_list()
+    assert summary["Id"] == info["Id"] and summary["RepoTags"] == ["busybox:latest"]
+    assert summary["Created"] == f.EPOCH - 1700000000 + 1700000000
+    hist = engine.image_history("busybox")
+    assert hist[0]["Id"] == info["Id"] and hist[0]["Tags"] == ["busybox:latest"]
+    assert hist[0]["Size"] > 1000000
+    assert engine.image_list(filters={"dangling": ["true"]}) == []
+    assert len(engine.image_list(filters={"reference": ["busy*"]})) == 1
+
+
+def test_layer_dirs_hold_real_busybox(engine, busybox_image):
+    [layer] = engine.store.layer_dirs(engine.store.resolve(busybox_image))
+    assert os.path.isabs(layer)
+    out = subprocess.run(["chroot", layer, "/bin/sh", "-c", "echo hi from $(basename $0); id -u"],
+                         stdout=subprocess.PIPE, check=True).stdout
+    assert out == b"hi from sh\n0\n"
+    assert os.readlink(os.path.join(layer, "bin/sh")) == "/bin/busybox"
+    assert stat.S_IMODE(os.stat(os.path.join(layer, "tmp")).st_mode) == 0o1777
+
+
+def test_whiteouts_mark_upper_and_keep_lower(engine, tmp_path, mnt):
+    upper = f.layer_tar([("whiteout", "bin/vi"), ("file", "etc/motd", b"new\n"),
+                         ("opaque", "root"), ("file", "root/only", b"x")])
+    lower_extra = f.layer_tar([("file", "root/old", b"old"), ("file", "etc/motd", b"old\n")])
+    f.busybox_image_tar(tmp_path / "wh.tar", "wh:1", layers=[lower_extra, upper])
+    _load(engine, tmp_path / "wh.tar")
+    image_id = engine.store.resolve("wh:1")
+    base, mid, top = engine.store.layer_dirs(image_id)
+    st = os.lstat(os.path.join(top, "bin/vi"))
+    assert stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+    assert os.getxattr(os.path.join(top, "root"), OPAQUE_XATTR) == b"y"
+    assert not os.path.exists(os.path.join(top, ".wh..wh..opq"))
+    assert os.path.islink(os.path.join(base, "bin/vi"))  # the lower layer keeps it
+    assert open(os.path.join(mid, "root/old"), "rb").read() == b"old"
+    root = mnt(engine.store, image_id, "merged")
+    assert not os.path.lexists(root / "bin/vi")
+    assert sorted(os.listdir(root / "root")) == ["only"]
+    assert (root / "etc/motd").read_bytes() == b"new\n"
+    assert (root / "bin/ls").is_symlink()
+
+
+def test_a_120_layer_image_mounts(engine, tmp_path, mnt):
+    layers = [f.layer_tar([("file", "layers/%03d" % i, b"%d" % i)]) for i in range(120)]
+    f.busybox_image_tar(tmp_path / "tall.tar", "tall:1", layers=layers)
+    _load(engine, tmp_path / "tall.tar")
+    image_id = engine.store.resolve("tall:1")
+    base, lower = engine.store.mount_lowerdir_option(image_id)
+    absolute = ":".join(reversed(engine.store.layer_dirs(image_id)))
+    assert len(lower) < 4096 < len("lowerdir=" + absolute)  # why the short names exist
+    root = mnt(engine.store, image_id, "tall", writable=True)
+    assert len(os.listdir(root / "layers")) == 120
+    assert (root / "layers/119").read_bytes() == b"119"
+    (root / "layers/new").write_bytes(b"w")
+    assert (tmp_path / "tall.upper/layers/new").read_bytes() == b"w"
+
+
+def test_layers_are_shared_between_images(engine, tmp_path):
+    extra = f.layer_tar([("file", "a", b"a")])
+    f.busybox_image_tar(tmp_path / "one.tar", "one:1", layers=[extra], cmd=["one"])
+    f.busybox_image_tar(tmp_path / "two.tar", "two:1", cmd=["two"])
+    _load(engine, tmp_path / "one.tar")
+    _load(engine, tmp_path / "two.tar")
+    one = engine.store.layer_dirs(engine.store.resolve("one:1"))
+    two = engine.store.layer_dirs(engine.store.resolve("two:1"))
+    assert one[0] == two[0]
+    assert len(os.listdir(os.path.join(engine.store.root, "layers"))) == 2
+    engine.image_remove("one:1")
+    assert os.path.isdir(two[0]) and not os.path.exists(one[1])
+    assert engine.store.resolve("two:1")
+
+
+def test_rmi_untags_then_deletes_and_refuses_in_use(engine, busybox_image):
+    store = engine.store
+    image_id = store.resolve("busybox")
+    engine.image_tag("busybox", "other", "1")
+    assert engine.image_remove("other:1") == [{"Untagged": "other:1"}]
+    engine.image_tag("busybox", "other", "1")
+    with pytest.raises(Conflict, match="multiple repositories"):
+        engine.image_remove(image_id[7:19])
+    engine.image_remove("other:1")
+    engine.containers_using_image = lambda i: ["c0ffee" * 10] if i == image_id else []
+    try:
+        with pytest.raises(Conflict, match="being used|is using"):
+            engine.image_remove("busybox")
+        assert store.resolve("busybox") == image_id
+        assert engine.image_remove("busybox", force=True) == [{"Untagged": "busybox:latest"}]
+        assert store.resolve(image_id) == image_id  # untagged, kept for its container
+        assert engine.image_list(filters={"dangling": ["true"]})[0]["Id"] == image_id
+    finally:
+        del engine.containers_using_image
+    out = engine.image_remove(image_id)
+    assert out == [{"Deleted": image_id}]
+    with pytest.raises(NotFound):
+        store.resolve(image_id)
+    assert os.listdir(os.path.join(store.root, "layers")) == []
+    assert os.listdir(os.path.join(store.root, "blobs/sha256")) == []
+
+
+def test_import_with_changes(engine, tmp_path):
+    rootfs = f.busybox_rootfs(tmp_path / "rootfs")
+    data = f.tar_dir(rootfs)
+    import gzip
+    image_id = engine.image_import(io.BytesIO(gzip.compress(data, 1)), "imported", "v1",
+                                   changes=['CMD ["/bin/sh", "-c", "echo $A"]', "ENV A=b C=d",
+                                            "WORKDIR /tmp", "EXPOSE 80"], message="from test")
+    info = engine.image_inspect("imported:v1")
+    assert info["Id"] == image_id
+    assert info["Config"]["Cmd"] == ["/bin/sh", "-c", "echo $A"]
+    assert info["Config"]["Env"] == ["A=b", "C=d"] and info["Config"]["WorkingDir"] == "/tmp"
+    assert info["Config"]["ExposedPorts"] == {"80/tcp": {}}
+    assert info["RootFS"]["Layers"] == [f.sha256(data)]
+    assert engine.image_history(image_id)[0]["Comment"] == "from test"
+    with pytest.raises(InvalidParameter, match="RUN is not a valid change"):
+        engine.image_import(io.BytesIO(data), changes=["RUN true"])
+
+
+def test_commit_turns_upper_dir_into_a_layer(engine, busybox_image, tmp_path, mnt):
+    store = engine.store
+    parent = store.resolve(busybox_image)
+    root = mnt(store, parent, "c1", writable=True)
+    (root / "etc/motd").write_text("committed\n")
+    os.unlink(root / "bin/vi")
+    subprocess.run(["rm", "-rf", str(root / "root")], check=True)
+    (root / "root").mkdir()
+    (root / "root/fresh").write_text("x")
+    (root / "tmp/big").write_bytes(os.urandom(100000))
+    os.link(root / "tmp/big", root / "tmp/big2")
+    upper = tmp_path / "c1.upper"
+    assert stat.S_ISCHR(os.lstat(upper / "bin/vi").st_mode)
+    new = store.commit(str(upper), parent, refs=["committed:1"], changes=["ENV X=1"],
+                       comment="msg", author="me")
+    cfg = store.image_config(new)
+    assert cfg["config"]["Env"][-1] == "X=1" and cfg["config"]["Cmd"] == ["sh"]
+    assert cfg["rootfs"]["diff_ids"][0] == store.image_config(parent)["rootfs"]["diff_ids"][0]
+    assert len(cfg["history"]) == 2 and cfg["author"] == "me"
+    top = store.layer_dirs(new)[-1]
+    assert stat.S_ISCHR(os.lstat(os.path.join(top, "bin/vi")).st_mode)
+    assert os.path.samefile(os.path.join(top, "tmp/big"), os.path.join(top, "tmp/big2"))
+    # the layer blob is a real tar with .wh. entries (pushable / saveable)
+    layer_blob = store.record(new)["layers"][-1]["digest"]
+    with tarfile.open(store.blob_path(layer_blob)) as tf:
+        names = tf.getnames()
+    assert "bin/.wh.vi" in names and "etc/motd" in names
+    merged = mnt(store, new, "c2")
+    assert (merged / "etc/motd").read_text() == "committed\n"
+    assert not os.path.lexists(merged / "bin/vi")
+    assert os.listdir(merged / "root") == ["fresh"]
+    assert engine.image_history("committed:1")[0]["Comment"] == "msg"
+
+
+def test_save_then_load_into_a_fresh_engine(engine, busybox_image, tmp_path):
+    from tests.engine.conftest import make_engine
+    engine.image_tag("busybox", "busybox", "2")
+    out = tmp_path / "saved.tar"
+    with open(out, "wb") as fh:
+        engine.image_save(["busybox:latest", "busybox:2"], fh)
+    with tarfile.open(out) as tf:
+        names = set(tf.getnames())
+        manifest = json.load(tf.extractfile("manifest.json"))
+    assert {"manifest.json", "index.json", "oci-layout", "repositories"} <= names
+    assert manifest[0]["RepoTags"] == ["busybox:latest", "busybox:2"]
+    other = make_engine(tmp_path / "other")
+    assert sorted(_load(other, out)) == ["busybox:2", "busybox:latest"]
+    assert other.store.resolve("busybox:2") == engine.store.resolve("busybox")
+
+
+def test_legacy_docker_save_and_gzip_oci_layout_load(engine, tmp_path):
+    layer = f.layer_tar([("file", "x", b"1")])
+    f.busybox_image_tar(tmp_path / "legacy.tar", "legacy:1", layers=[layer], legacy=True)
+    assert _load(engine, tmp_path / "legacy.tar") == ["legacy:1"]
+    f.oci_layout_tar(tmp_path / "oci.tar", [f.Image("gz:1", [f.busybox_layer_tar(), layer],
+                                                     gzip=True)])
+    assert _load(engine, tmp_path / "oci.tar") == ["gz:1"]
+    gz = engine.store.resolve("gz:1")
+    assert engine.store.diff_ids(gz) == engine.store.diff_ids(engine.store.resolve("legacy:1"))
+    assert engine.store.record(gz)["layers"][0]["mediaType"].endswith("+gzip")
+    # a gzip image saves with plain layers whose digests are the diff_ids
+    with open(tmp_path / "gz-saved.tar", "wb") as fh:
+        engine.image_save(["gz:1"], fh)
+    with tarfile.open(tmp_path / "gz-saved.tar") as tf:
+        layers = json.load(tf.extractfile("manifest.json"))[0]["Layers"]
+    assert ["sha256:" + n.rsplit("/", 1)[1] for n in layers] == engine.store.diff_ids(gz)
