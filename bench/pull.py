@@ -37,9 +37,8 @@ LAYERS = (  # (name, top-level paths); the rest of the rootfs goes to the first 
 PULL_SCRIPT = """
 import sys, time
 sys.path.insert(0, %(root)r)
-from runtime.engine import Engine
-from tests.engine.conftest import _instantiable
-engine = _instantiable(Engine)(data_root=%(data)r, config={})
+from tests.registry.conftest import make_registry_engine
+engine = make_registry_engine(%(data)r)
 t = time.perf_counter()
 engine.image_pull(%(name)r, "1")
 first = time.perf_counter() - t

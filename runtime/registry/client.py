@@ -85,11 +85,14 @@ class Repository(object):
         detail = detail or resp.reason or ""
         host = self.endpoint.host
         if resp.status == 401:
-            if self.auth.creds:
-                raise Unauthorized("%s: unauthorized: incorrect username or password for %s "
-                                   "(run `berth login %s`)" % (what, host, host))
-            raise Unauthorized("%s: unauthorized: %s requires authentication (run `berth login %s`)"
-                               % (what, host, host))
+            if not self.auth.creds:
+                raise Unauthorized("%s: access denied: %s does not exist or %s requires authentication "
+                                   "(run `berth login %s`)" % (what, self.name, host, host))
+            if self.auth.scheme == "bearer":
+                raise Unauthorized("%s: access denied to %s for user %s: %s" % (
+                    what, self.name, self.auth.creds.username or "(token)", detail))
+            raise Unauthorized("%s: unauthorized: incorrect username or password for %s "
+                               "(run `berth login %s`)" % (what, host, host))
         if resp.status == 403:
             raise Forbidden("%s: denied by %s: %s" % (what, host, detail))
         if resp.status == 404:

@@ -46,8 +46,8 @@ class Reference(object):
     @property
     def reference(self):
         # type: () -> str
-        """The tag, or the digest when there is no tag."""
-        return self.tag or self.digest or DEFAULT_TAG
+        """What to ask the registry for: the digest when there is one, else the tag."""
+        return self.digest or self.tag or DEFAULT_TAG
 
     def tagged(self):
         # type: () -> str
@@ -106,6 +106,8 @@ def parse(name, tag=None):
         if not _PATH_COMPONENT.match(part):
             raise InvalidParameter(
                 "invalid reference format: repository name must be lowercase: %r" % name)
-    if not ref_tag and not digest:
+    if digest:
+        ref_tag = None  # name:tag@digest pulls by digest, as docker does
+    elif not ref_tag:
         ref_tag = DEFAULT_TAG
     return Reference(domain, "/".join(parts), ref_tag, digest)

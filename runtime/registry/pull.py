@@ -94,8 +94,8 @@ class Puller(object):
         diff_ids = _diff_ids(config, len(m.layers), ref)
         self._layers(repo, m.layers, diff_ids)
         layers = [(d.digest, d.media_type, d.size) for d in m.layers]
-        image_id = self.store.create_image(config, layers=layers,
-                                           refs=names, repo_digest=repo_digest)
+        image_id = self.store.create_image(config, layers=layers, refs=names, repo_digest=repo_digest,
+                                           manifest=m.raw, manifest_media_type=m.media_type)
         self._record(repo, m)
         self.progress.status("Digest: %s" % top_digest)
         self.progress.status("Status: Downloaded newer image for %s" % status_name)
@@ -171,7 +171,7 @@ class Puller(object):
             self.progress.status("Verifying Checksum", id=sid)
             self.progress.status("Download complete", id=sid)
         self.progress.transfer("Extracting", sid, 0, desc.size, force=True)
-        got = self.store.unpack_layer(desc.digest, desc.media_type)
+        got = self.store.unpack_layer(desc.digest, desc.media_type, expected_diff_id=diff_id)
         if got != diff_id:
             raise InvalidParameter("layer %s unpacks to %s but the image config expects %s"
                                    % (sid, got, diff_id))

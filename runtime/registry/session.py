@@ -35,7 +35,8 @@ def run(regconfig, ref, creds, fn, push=False):
             last = e
             failures.append("%s: %s" % (label, _strip(e, ep)))
             if i + 1 < len(endpoints):
-                LOG.warning("%s failed, trying the next endpoint: %s", label, e)
+                (LOG.warning if ep.mirror else LOG.debug)("%s failed, trying the next endpoint: %s",
+                                                          label, e)
             continue
         except (RegistryError, NotFound, Unauthorized) as e:
             if not ep.mirror:

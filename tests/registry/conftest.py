@@ -93,3 +93,9 @@ def store_files(engine):
         for f in files + [x for x in dirs if os.path.islink(os.path.join(top, x))]:
             out.add(os.path.relpath(os.path.join(top, f), engine.data_root))
     return out
+
+
+def make_registry_engine(data_root, config=None):
+    """A real Engine (tests/engine/conftest.make_engine) for registry tests."""
+    from tests.engine.conftest import make_engine
+    return make_engine(data_root, config)
