@@ -1,0 +1,78 @@
+"""Lab fixtures: throwaway real hosts (see docs/lab.md).
+
+- `lab`: one Lab for the whole session, torn down at the end.
+- `lab_host`: one Debian host shared by the whole session. Tests may add files, users and
+  units to it but must not break it (no poweroff, no network or sshd changes, no rm -rf /etc);
+  use `lab_hosts` for anything destructive.
+- `lab_hosts(n, nested=False, flavour="debian")`: fresh hosts, removed when the test ends.
+
+Teardown also runs when a test fails, on Ctrl-C (pytest finalizers) and on SIGTERM or an
+abrupt interpreter exit (atexit). If the machine cannot run a lab, the fixtures fail with a
+message naming what is missing; nothing is skipped silently.
+"""
+
+import atexit
+import signal
+
+import pytest
+
+from tests.lab import Lab, LabError
+from tests.lab.lab import check_prerequisites
+
+_labs = []
+
+
+def _down_all_session_labs() -> None:
+    while _labs:
+        lab = _labs.pop()
+        try:
+            lab.down()
+        except LabError as e:  # pragma: no cover - reported, then the next lab is tried
+            print(f"lab teardown: {e}")
+
+
+def _on_sigterm(signum, frame):
+    # turn SIGTERM into the same path as Ctrl-C so pytest runs every finalizer
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+atexit.register(_down_all_session_labs)
+if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """The session's Lab (private bridge 10.247.X.0/24); torn down at session end."""
+    try:
+        check_prerequisites()
+    except LabError as e:
+        pytest.fail(f"the lab cannot run here: {e}", pytrace=False)
+    lab = Lab()
+    _labs.append(lab)
+    yield lab
+    if lab in _labs:
+        _labs.remove(lab)
+    lab.down()
+
+
+@pytest.fixture(scope="session")
+def lab_host(lab):
+    """One Debian host shared by every test of the session: do not break it."""
+    (host,) = lab.up(1)
+    return host
+
+
+@pytest.fixture
+def lab_hosts(lab):
+    """Factory: `lab_hosts(n, nested=False, flavour="debian")` -> n fresh hosts for this test."""
+    made = []
+
+    def make(n: int = 1, nested: bool = False, flavour: str = "debian"):
+        hosts = lab.up(n, nested=nested, flavour=flavour)
+        made.extend(hosts)
+        return hosts
+
+    yield make
+    if made:
+        lab.stop(made)

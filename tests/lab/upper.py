@@ -1,0 +1,208 @@
+"""What a host gets in its own overlay upper dir before it boots.
+
+The base is shared and never written; everything per host (hostname, address, ssh host and
+login keys, module built-ins for this kernel, the EL7 disguise) is written here on the machine
+side. Dirs are created with the mode and owner of the same dir in the base, because overlayfs
+shows the upper dir's attributes, and paths are resolved through the base's symlinks
+(/lib -> usr/lib) so an upper dir never hides a base symlink.
+"""
+
+import os
+import pathlib
+import subprocess
+
+from .sysutil import run
+
+# modprobe of these succeeds inside a host: the machine's kernel has them built in
+BUILTIN_MODULES = [
+    "kernel/net/bridge/bridge.ko", "kernel/net/bridge/br_netfilter.ko", "kernel/net/802/stp.ko",
+    "kernel/net/llc/llc.ko", "kernel/fs/overlayfs/overlay.ko", "kernel/drivers/net/veth.ko",
+    "kernel/drivers/net/dummy.ko", "kernel/drivers/net/tun.ko", "kernel/drivers/net/vxlan/vxlan.ko",
+    "kernel/drivers/net/macvlan.ko", "kernel/drivers/net/ipvlan/ipvlan.ko",
+    "kernel/net/netfilter/nf_conntrack.ko", "kernel/net/netfilter/nf_nat.ko",
+    "kernel/net/netfilter/nf_tables.ko", "kernel/net/netfilter/nft_compat.ko",
+    "kernel/net/netfilter/nft_chain_nat.ko", "kernel/net/netfilter/nft_ct.ko",
+    "kernel/net/netfilter/nft_masq.ko", "kernel/net/netfilter/x_tables.ko",
+    "kernel/net/netfilter/xt_conntrack.ko", "kernel/net/netfilter/xt_MASQUERADE.ko",
+    "kernel/net/netfilter/xt_addrtype.ko", "kernel/net/netfilter/xt_comment.ko",
+    "kernel/net/netfilter/xt_mark.ko", "kernel/net/netfilter/xt_nat.ko",
+    "kernel/net/netfilter/xt_tcpudp.ko", "kernel/net/ipv4/netfilter/ip_tables.ko",
+    "kernel/net/ipv4/netfilter/iptable_filter.ko", "kernel/net/ipv4/netfilter/iptable_nat.ko",
+    "kernel/net/ipv4/netfilter/iptable_mangle.ko", "kernel/net/ipv4/netfilter/nf_defrag_ipv4.ko",
+    "kernel/net/ipv4/netfilter/ipt_REJECT.ko", "kernel/net/ipv6/netfilter/ip6_tables.ko",
+    "kernel/net/ipv6/netfilter/ip6table_filter.ko", "kernel/net/ipv6/netfilter/ip6table_nat.ko",
+    "kernel/net/ipv6/netfilter/nf_defrag_ipv6.ko", "kernel/net/sched/sch_htb.ko",
+    "kernel/drivers/block/loop.ko", "kernel/fs/fuse/fuse.ko", "kernel/fs/xfs/xfs.ko",
+    "kernel/net/ipv4/ip_gre.ko", "kernel/net/ipv4/ip_tunnel.ko",
+]
+
+NETWORK = """\
+[Match]
+Name=host0
+
+[Network]
+Address={ip}/24
+LinkLocalAddressing=no
+IPv6AcceptRA=no
+"""
+
+EL7_OS_RELEASE = """\
+NAME="CentOS Linux"
+VERSION="7 (Core)"
+ID="centos"
+ID_LIKE="rhel fedora"
+VERSION_ID="7"
+PRETTY_NAME="CentOS Linux 7 (Core)"
+ANSI_COLOR="0;31"
+CPE_NAME="cpe:/o:centos:centos:7"
+HOME_URL="https://www.centos.org/"
+BUG_REPORT_URL="https://bugs.centos.org/"
+"""
+EL7_RELEASE = "CentOS Linux release 7.9.2009 (Core)\n"
+
+_ML = "http://mirrorlist.centos.org/?release=$releasever&arch=$basearch&repo={repo}&infra=$infra"
+_BU = "#baseurl=http://mirror.centos.org/centos/$releasever/{repo}/$basearch/"
+
+
+def _el7_section(section: str, title: str, repo: str, enabled: bool) -> str:
+    return (f"[{section}]\nname=CentOS-$releasever - {title}\nmirrorlist={_ML.format(repo=repo)}\n"
+            f"{_BU.format(repo=repo)}\ngpgcheck=1\n" + ("" if enabled else "enabled=0\n")
+            + "gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-CentOS-7\n")
+
+
+#: CentOS-Base.repo as shipped by CentOS 7: its mirrorlist host is dead, on purpose.
+EL7_BASE_REPO = "\n".join([
+    _el7_section("base", "Base", "os", True),
+    "#released updates \n" + _el7_section("updates", "Updates", "updates", True),
+    "#additional packages that may be useful\n" + _el7_section("extras", "Extras", "extras", True),
+    "#additional packages that extend functionality of existing packages\n"
+    + _el7_section("centosplus", "Plus", "centosplus", False),
+])
+
+
+class Upper:
+    """Writes files into a host's upper dir, shaped like the base."""
+
+    def __init__(self, base: pathlib.Path, upper: pathlib.Path):
+        self.base, self.upper = base, upper
+
+    def resolve(self, rel: str) -> str:
+        """`rel` with every symlink of the base resolved (staying inside the base)."""
+        parts = [p for p in rel.strip("/").split("/") if p]
+        done = []
+        hops = 0
+        while parts:
+            part = parts.pop(0)
+            cand = self.base.joinpath(*done, part)
+            if cand.is_symlink() and parts:
+                hops += 1
+                if hops > 20:
+                    raise OSError(f"symlink loop resolving {rel} in {self.base}")
+                target = os.readlink(cand)
+                if target.startswith("/"):
+                    done = []
+                parts = [p for p in target.split("/") if p] + parts
+                continue
+            if part == "..":
+                done = done[:-1]
+            elif part != ".":
+                done.append(part)
+        return "/".join(done)
+
+    def mkdir(self, rel: str) -> pathlib.Path:
+        """Create dir `rel` (and parents) in the upper dir with the base's attributes."""
+        rel = self.resolve(rel)
+        cur = self.upper
+        done = []
+        for part in rel.split("/"):
+            done.append(part)
+            cur = cur / part
+            if cur.is_dir():
+                continue
+            cur.mkdir()
+            ref = self.base.joinpath(*done)
+            if ref.is_dir():
+                st = ref.stat()
+                os.chown(cur, st.st_uid, st.st_gid)
+                cur.chmod(st.st_mode & 0o7777)
+        return cur
+
+    def write(self, rel: str, text: str, mode: int = 0o644, owner=(0, 0)) -> pathlib.Path:
+        """Write a file at `rel` (parent dirs shaped like the base)."""
+        rel = self.resolve(rel)
+        parent, _, name = rel.rpartition("/")
+        path = self.mkdir(parent) / name
+        if path.is_symlink():
+            path.unlink()
+        path.write_text(text)
+        os.chown(path, *owner)
+        path.chmod(mode)
+        return path
+
+    def symlink(self, rel: str, target: str) -> None:
+        """Create a symlink at `rel` pointing to `target`."""
+        rel = self.resolve(rel)
+        parent, _, name = rel.rpartition("/")
+        path = self.mkdir(parent) / name
+        if path.exists() or path.is_symlink():
+            path.unlink()
+        path.symlink_to(target)
+
+    def owner_of(self, rel: str) -> tuple:
+        """(uid, gid) of a path in the base."""
+        st = (self.base / self.resolve(rel)).stat()
+        return st.st_uid, st.st_gid
+
+
+def prepare(up: Upper, name: str, ip: str, pubkey: str, host_keys: dict, flavour: str,
+            nested: bool) -> None:
+    """Write everything host `name` needs before its first boot."""
+    up.write("etc/hostname", name + "\n")
+    up.write("etc/hosts", f"127.0.0.1\tlocalhost\n{ip}\t{name}\n::1\tlocalhost ip6-localhost\n")
+    up.write("etc/systemd/network/10-berth-lab.network", NETWORK.format(ip=ip))
+    for fname, text in host_keys.items():
+        up.write(f"etc/ssh/{fname}", text, 0o644 if fname.endswith(".pub") else 0o600)
+    up.write("root/.ssh/authorized_keys", pubkey, 0o600)
+    up.mkdir("root/.ssh").chmod(0o700)
+    uid_gid = up.owner_of("home/tester")
+    up.write("home/tester/.ssh/authorized_keys", pubkey, 0o600, uid_gid)
+    d = up.mkdir("home/tester/.ssh")
+    os.chown(d, *uid_gid)
+    d.chmod(0o700)
+    _module_builtins(up)
+    if nested:
+        up.write("etc/berth-lab/nested", "1\n")
+        up.mkdir("var/lib/berth")
+    if flavour == "el7":
+        _el7(up)
+    elif flavour != "debian":
+        raise ValueError(f"unknown flavour {flavour!r}: use 'debian' or 'el7'")
+
+
+def _module_builtins(up: Upper) -> None:
+    kver = os.uname().release
+    d = up.mkdir(f"lib/modules/{kver}")
+    (d / "modules.builtin").write_text("".join(m + "\n" for m in BUILTIN_MODULES))
+    (d / "modules.order").write_text("")
+    # depmod -b looks in <base>/lib/modules; point it at our dir through a throwaway tree
+    tmp = up.upper.parent / ".depmod"
+    (tmp / "lib/modules").mkdir(parents=True, exist_ok=True)
+    link = tmp / "lib/modules" / kver
+    if not link.exists():
+        link.symlink_to(d)
+    try:
+        run(["depmod", "-b", str(tmp), kver])
+    finally:
+        subprocess.run(["rm", "-rf", str(tmp)])
+
+
+def _el7(up: Upper) -> None:
+    up.write("etc/os-release", EL7_OS_RELEASE)
+    up.write("usr/lib/os-release", EL7_OS_RELEASE)
+    for f in ("etc/centos-release", "etc/redhat-release", "etc/system-release"):
+        up.write(f, EL7_RELEASE)
+    up.symlink("usr/bin/yum", "dnf")
+    up.write("etc/yum.repos.d/CentOS-Base.repo", EL7_BASE_REPO)
+    up.write("etc/dnf/vars/releasever", "7\n")
+    up.write("etc/yum/vars/releasever", "7\n")
+    up.symlink("etc/yum.conf", "dnf/dnf.conf")
