@@ -111,6 +111,16 @@ class ContainerBackend(abc.ABC):
         """Block until the condition ("not-running", "next-exit", "removed") holds:
         {"StatusCode": int, "Error": None}."""
 
+    def container_wait_begin(self, name, condition="not-running"):
+        # type: (str, str) -> Any
+        """Register a wait now, block later: returns `wait(timeout=None)` giving what
+        container_wait gives. The API calls this before it flushes the 200 headers of
+        `POST /containers/{id}/wait`, because clients (docker run) then start the container: an
+        engine should override it so a `next-exit`/`removed` waiter registered here cannot miss
+        a fast exit. This default only checks the container exists (NotFound) and waits lazily."""
+        self.container_inspect(name)
+        return lambda timeout=None: self.container_wait(name, condition, timeout)
+
     @abc.abstractmethod
     def container_remove(self, name, force=False, volumes=False):
         # type: (str, bool, bool) -> None

@@ -1,10 +1,225 @@
-"""`berthd`: the engine daemon (filled in by the daemon/CLI issue)."""
+"""`berthd`: read daemon.json, recover the engine's state, serve the API on unix sockets.
 
+SIGTERM/SIGINT: stop serving, remove the sockets and the pidfile, exit 0; containers keep
+running (their monitors are separate processes). SIGHUP: re-read the config file and apply
+the reloadable keys (runtime.daemon.config.RELOADABLE); a bad file is logged and ignored.
+"""
+
+import argparse
+import logging
+import os
+import signal
 import sys
+import threading
+
+from runtime import __version__
+from runtime.daemon import config as cfgmod
+
+try:
+    from typing import Any, Dict, List, Optional  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
+log = logging.getLogger("berthd")
+
+
+def build_parser():
+    # type: () -> argparse.ArgumentParser
+    """berthd's flags (dockerd's names)."""
+    p = argparse.ArgumentParser(prog="berthd", description="berth's container engine daemon "
+                                "(serves the Docker Engine API on unix sockets).")
+    p.add_argument("--config-file", default=None,
+                   help="daemon configuration file (default %s)" % cfgmod.DEFAULT_CONFIG_FILE)
+    p.add_argument("--validate", action="store_true", help="check the configuration file and exit")
+    p.add_argument("--data-root", default=None, help="root of the engine's state (default /var/lib/berth)")
+    p.add_argument("-H", "--host", action="append", default=None,
+                   help="unix socket to listen on, unix:///path (repeatable; default %s)"
+                   % cfgmod.DEFAULT_HOST)
+    p.add_argument("-G", "--group", default=None, help="group owning the socket (default docker)")
+    p.add_argument("-p", "--pidfile", default=None, help="write the daemon's pid here")
+    p.add_argument("--cgroup-parent", default=None, help="parent cgroup of all containers")
+    p.add_argument("-D", "--debug", action="store_true", default=None, help="debug logging")
+    p.add_argument("-l", "--log-level", default=None, choices=cfgmod.LOG_LEVELS)
+    p.add_argument("-v", "--version", action="store_true", help="print the version and exit")
+    return p
+
+
+def setup_logging(level):
+    # type: (str) -> None
+    """Log to stderr (journald adds time and unit under systemd)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    names = {"warn": "WARNING", "fatal": "CRITICAL"}
+    root.setLevel(names.get(level, level.upper()))
+
+
+def _flag_keys(args):
+    # type: (argparse.Namespace) -> Dict[str, Any]
+    return {"data-root": args.data_root, "hosts": args.host, "group": args.group,
+            "pidfile": args.pidfile, "cgroup-parent": args.cgroup_parent, "debug": args.debug,
+            "log-level": args.log_level}
+
+
+class Pidfile(object):
+    """The daemon's pidfile; refuses to start over a live daemon's."""
+
+    def __init__(self, path):
+        # type: (str) -> None
+        self.path = path
+        try:
+            with open(path) as f:
+                pid = int(f.read().strip() or "0")
+        except (OSError, ValueError):
+            pid = 0
+        if pid and pid != os.getpid() and os.path.exists("/proc/%d" % pid):
+            raise RuntimeError("pid file %s names a running process (%d): is another berthd running?"
+                               % (path, pid))
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % os.getpid())
+        os.rename(tmp, path)
+
+    def remove(self):
+        # type: () -> None
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+class Daemon(object):
+    """The running daemon: engine, one API server per socket, signal handling."""
+
+    def __init__(self, cfg, config_file, explicit, flag_keys):
+        # type: (Dict[str, Any], str, bool, Dict[str, Any]) -> None
+        self.cfg = cfg
+        self.config_file = config_file
+        self.explicit = explicit
+        self.flag_keys = flag_keys
+        self.stop_event = threading.Event()
+        self.listeners = []  # type: List[Any]
+        self.engine = None  # type: Any
+
+    def start(self):
+        # type: () -> None
+        """Recover the engine, then listen."""
+        from runtime.api.server import APIServer, default_router
+        from runtime.daemon import sockets
+        from runtime.engine import Engine
+
+        gid = sockets.resolve_group(self.cfg["group"])
+        bound = []
+        for path in cfgmod.socket_paths(self.cfg):  # first, so a socket in use changes nothing
+            sock, ino = sockets.listen_unix(path, gid)
+            bound.append((path, ino, sock))
+            self.listeners.append((path, ino, sock, None, None))
+        os.makedirs(self.cfg["data-root"], mode=0o711, exist_ok=True)
+        self.engine = Engine(data_root=self.cfg["data-root"], config=self.cfg)  # recovers state
+        router = default_router()
+        self.listeners = []
+        for path, ino, sock in bound:  # connections made meanwhile wait in the backlog
+            server = APIServer(sock, self.engine, router)
+            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 3600},
+                                      name="api " + path, daemon=True)
+            self.listeners.append((path, ino, sock, server, thread))
+            thread.start()
+            log.info("API listening on %s (group %s, mode 0660)", path, self.cfg["group"])
+
+    def reload(self):
+        # type: () -> None
+        """SIGHUP: apply the reloadable keys of the config file as it is now."""
+        try:
+            keys = cfgmod.load(self.config_file, self.explicit)
+            new = cfgmod.merged(keys, self.flag_keys)
+        except cfgmod.ConfigError as exc:
+            log.error("reload refused, configuration unchanged: %s", exc)
+            return
+        changed = [k for k in cfgmod.RELOADABLE if new.get(k) != self.cfg.get(k)]
+        for key in cfgmod.RELOADABLE:
+            self.cfg[key] = new[key]
+        self.cfg["log-level"] = new["log-level"]
+        setup_logging(self.cfg["log-level"])
+        engine_cfg = getattr(self.engine, "config", None)
+        if isinstance(engine_cfg, dict):
+            engine_cfg.update({k: self.cfg[k] for k in cfgmod.RELOADABLE})
+        hook = getattr(self.engine, "reload", None)
+        if callable(hook):
+            hook(dict(self.cfg))
+        log.info("configuration reloaded from %s; changed: %s", self.config_file,
+                 ", ".join(changed) or "nothing")
+
+    def stop(self):
+        # type: () -> None
+        """Stop serving and remove the sockets; containers keep running."""
+        from runtime.daemon import sockets
+        for path, ino, sock, server, _thread in self.listeners:
+            if server is not None:
+                threading.Thread(target=server.shutdown, daemon=True).start()
+            sockets.remove_socket(path, ino, sock)
+        hook = getattr(self.engine, "close", None)
+        if callable(hook):
+            hook()
+        log.info("berthd stopped")
 
 
 def main(argv=None):
-    # type: (list) -> int
+    # type: (Optional[List[str]]) -> int
     """Console-script entry point."""
-    sys.stderr.write("berthd: the daemon is not built yet\n")
-    return 1
+    args = build_parser().parse_args(argv)
+    if args.version:
+        print("berthd version %s" % __version__)
+        return 0
+    config_file = args.config_file or cfgmod.DEFAULT_CONFIG_FILE
+    explicit = args.config_file is not None
+    flag_keys = _flag_keys(args)
+    try:
+        file_keys = cfgmod.load(config_file, explicit)
+        cfg = cfgmod.merged(file_keys, flag_keys)
+    except cfgmod.ConfigError as exc:
+        sys.stderr.write("berthd: unable to configure the daemon with file %s\n" % exc)
+        return 1
+    if args.validate:
+        print("configuration OK")
+        return 0
+    setup_logging(cfg["log-level"])
+    if os.geteuid() != 0:
+        sys.stderr.write("berthd: must run as root (it creates namespaces, mounts and cgroups)\n")
+        return 1
+    pidfile = None
+    daemon = Daemon(cfg, config_file, explicit, flag_keys)
+    try:
+        if cfg["pidfile"]:
+            pidfile = Pidfile(cfg["pidfile"])
+        signal.signal(signal.SIGTERM, lambda *a: daemon.stop_event.set())
+        signal.signal(signal.SIGINT, lambda *a: daemon.stop_event.set())
+        hup = threading.Event()
+        signal.signal(signal.SIGHUP, lambda *a: (hup.set(), daemon.stop_event.set()))
+        daemon.start()
+        log.info("berthd %s started (data root %s)", __version__, cfg["data-root"])
+        while True:
+            daemon.stop_event.wait()
+            if hup.is_set():
+                hup.clear()
+                daemon.stop_event.clear()
+                daemon.reload()
+                continue
+            break
+    except Exception as exc:  # a start failure is one line, not a traceback
+        log.debug("start failed", exc_info=True)
+        sys.stderr.write("berthd: %s\n" % exc)
+        daemon.stop()
+        if pidfile:
+            pidfile.remove()
+        return 1
+    daemon.stop()
+    if pidfile:
+        pidfile.remove()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

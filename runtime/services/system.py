@@ -1,6 +1,64 @@
 """SystemBackend implementation: see runtime/api/backend.py for the contract."""
 
+import os
+import platform
+import socket
+import time
+import uuid
+
+from runtime import __version__
 from runtime.api.backend import SystemBackend
+
+try:
+    from typing import Any, Dict, List  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
+
+def _os_release():
+    # type: () -> Dict[str, str]
+    out = {}
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                key, sep, value = line.strip().partition("=")
+                if sep:
+                    out[key] = value.strip().strip('"')
+    except OSError:
+        pass
+    return out
+
+
+def _mem_total():
+    # type: () -> int
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def cgroup_version():
+    # type: () -> str
+    """"2" on a unified (v2-only) host, else "1" (v1 or hybrid, where the v1 controllers rule)."""
+    return "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1"
+
+
+def _registry_config(config):
+    # type: (Dict[str, Any]) -> Dict[str, Any]
+    mirrors = list(config.get("registry-mirrors") or [])
+    cidrs = ["127.0.0.0/8", "::1/128"]
+    index = {"docker.io": {"Name": "docker.io", "Mirrors": mirrors, "Secure": True, "Official": True}}
+    for entry in config.get("insecure-registries") or []:
+        if "/" in entry:
+            cidrs.append(entry)
+        else:
+            index[entry] = {"Name": entry, "Mirrors": [], "Secure": False, "Official": False}
+    return {"AllowNondistributableArtifactsCIDRs": None, "AllowNondistributableArtifactsHostnames": None,
+            "InsecureRegistryCIDRs": cidrs, "IndexConfigs": index, "Mirrors": mirrors}
 
 
 class SystemService(SystemBackend):
@@ -8,4 +66,101 @@ class SystemService(SystemBackend):
 
     def __init__(self):
         # type: () -> None
-        pass
+        self._engine_id = None  # type: Any
+
+    def engine_id(self):
+        # type: () -> str
+        """A stable id for this data root (created on first use, temp file + rename)."""
+        if self._engine_id is None:
+            path = os.path.join(self.data_root, "engine-id")  # type: ignore[attr-defined]
+            try:
+                with open(path) as f:
+                    self._engine_id = f.read().strip()
+            except OSError:
+                self._engine_id = str(uuid.uuid4())
+                try:
+                    tmp = path + ".tmp"
+                    with open(tmp, "w") as f:
+                        f.write(self._engine_id + "\n")
+                    os.rename(tmp, path)
+                except OSError:
+                    pass
+        return self._engine_id
+
+    def _container_counts(self):
+        # type: () -> Dict[str, int]
+        counts = {"Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0}
+        try:
+            summaries = self.container_list(all=True)  # type: ignore[attr-defined]
+        except NotImplementedError:
+            summaries = []
+        for c in summaries:
+            counts["Containers"] += 1
+            state = c.get("State")
+            key = {"running": "ContainersRunning",
+                   "paused": "ContainersPaused"}.get(state, "ContainersStopped")
+            counts[key] += 1
+        return counts
+
+    def system_info(self):
+        # type: () -> Dict[str, Any]
+        """SystemInfo for `GET /info`, read fresh on each call (SIGHUP-reloaded keys show)."""
+        config = getattr(self, "config", {}) or {}
+        try:
+            images = len(self.image_list())  # type: ignore[attr-defined]
+        except NotImplementedError:
+            images = 0
+        osr = _os_release()
+        driver = "cgroupfs"
+        for opt in config.get("exec-opts") or ():
+            name, _, val = opt.partition("=")
+            if name.strip() == "native.cgroupdriver":
+                driver = val.strip()
+        info = {
+            "ID": self.engine_id(),
+            "Images": images,
+            "Driver": "overlay2",
+            "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
+            "Plugins": {"Volume": ["local"], "Network": ["host", "none"], "Authorization": None,
+                        "Log": ["json-file"]},
+            "MemoryLimit": True, "SwapLimit": False, "CpuCfsPeriod": True, "CpuCfsQuota": True,
+            "CPUShares": True, "CPUSet": True, "PidsLimit": True, "KernelMemory": False,
+            "OomKillDisable": False, "IPv4Forwarding": True, "BridgeNfIptables": False,
+            "BridgeNfIp6tables": False,
+            "Debug": bool(config.get("debug")),
+            "NFd": len(os.listdir("/proc/self/fd")),
+            "NGoroutines": 0,
+            "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "LoggingDriver": config.get("log-driver") or "json-file",
+            "CgroupDriver": driver,
+            "CgroupVersion": cgroup_version(),
+            "NEventsListener": 0,
+            "KernelVersion": platform.release(),
+            "OperatingSystem": osr.get("PRETTY_NAME", "Linux"),
+            "OSVersion": osr.get("VERSION_ID", ""),
+            "OSType": "linux",
+            "Architecture": platform.machine(),
+            "IndexServerAddress": "https://index.docker.io/v1/",
+            "RegistryConfig": _registry_config(config),
+            "NCPU": os.cpu_count() or 1,
+            "MemTotal": _mem_total(),
+            "GenericResources": None,
+            "DockerRootDir": getattr(self, "data_root", ""),
+            "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
+            "Name": socket.gethostname(),
+            "Labels": [],
+            "ExperimentalBuild": False,
+            "ServerVersion": __version__,
+            "Runtimes": {"berth": {"path": "berth"}},
+            "DefaultRuntime": "berth",
+            "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
+                      "Error": "", "RemoteManagers": None},
+            "LiveRestoreEnabled": bool(config.get("live-restore")),
+            "Isolation": "",
+            "InitBinary": "",
+            "ContainerdCommit": {"ID": ""}, "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""},
+            "SecurityOptions": [],
+            "Warnings": [],
+        }  # type: Dict[str, Any]
+        info.update(self._container_counts())
+        return info

@@ -1,0 +1,173 @@
+"""Container routes: `/containers/...` (moby's container router, as a table)."""
+
+import json
+
+from runtime.api.streams import frame, pump
+from runtime.errors import BerthError, InvalidParameter
+
+RAW = "application/vnd.docker.raw-stream"
+MUX = "application/vnd.docker.multiplexed-stream"
+
+
+def has_tty(req, name):
+    """Whether the container was created with a TTY (raw streams) or not (framed streams)."""
+    return bool((req.backend.container_inspect(name).get("Config") or {}).get("Tty"))
+
+
+def stream_type(req, tty):
+    """The Content-Type of an attach or logs stream."""
+    return RAW if tty or req.version < (1, 42) else MUX
+
+
+def create(req, v):
+    """`POST /containers/create?name=`: 201 {"Id", "Warnings"}."""
+    config = req.json()
+    if not isinstance(config, dict):
+        raise InvalidParameter("invalid container config: a JSON object is expected")
+    result = req.backend.container_create(config, name=req.arg("name") or None)
+    result.setdefault("Warnings", [])
+    if result["Warnings"] is None:
+        result["Warnings"] = []
+    return 201, result
+
+
+def list_(req, v):
+    """`GET /containers/json?all=&limit=&filters=`."""
+    limit = req.int_arg("limit", -1)
+    return 200, req.backend.container_list(all=req.flag("all"), filters=req.filters(),
+                                            limit=-1 if limit is None or limit <= 0 else limit)
+
+
+def inspect(req, v):
+    """`GET /containers/{name}/json`."""
+    return 200, req.backend.container_inspect(v["name"])
+
+
+def start(req, v):
+    """`POST /containers/{name}/start`: 204, or 304 when already running."""
+    req.backend.container_start(v["name"])
+    return 204, None
+
+
+def stop(req, v):
+    """`POST /containers/{name}/stop?t=&signal=`: 204, or 304 when not running."""
+    timeout = req.int_arg("t", req.int_arg("timeout"))
+    req.backend.container_stop(v["name"], timeout=timeout, signal=req.arg("signal") or None)
+    return 204, None
+
+
+def kill(req, v):
+    """`POST /containers/{name}/kill?signal=`."""
+    req.backend.container_kill(v["name"], signal=req.arg("signal") or "SIGKILL")
+    return 204, None
+
+
+def restart(req, v):
+    """`POST /containers/{name}/restart?t=`."""
+    req.backend.container_restart(v["name"], timeout=req.int_arg("t", req.int_arg("timeout")))
+    return 204, None
+
+
+def pause(req, v):
+    """`POST /containers/{name}/pause`."""
+    req.backend.container_pause(v["name"])
+    return 204, None
+
+
+def unpause(req, v):
+    """`POST /containers/{name}/unpause`."""
+    req.backend.container_unpause(v["name"])
+    return 204, None
+
+
+def remove(req, v):
+    """`DELETE /containers/{name}?force=&v=`: 409 when running and not forced."""
+    req.backend.container_remove(v["name"], force=req.flag("force"), volumes=req.flag("v"))
+    return 204, None
+
+
+def wait(req, v):
+    """`POST /containers/{name}/wait?condition=`: the 200 headers go out at once (the waiter is
+    registered first), the body {"StatusCode", "Error"} when the condition holds."""
+    condition = req.arg("condition") or "not-running"
+    if condition not in ("not-running", "next-exit", "removed"):
+        raise InvalidParameter("invalid condition: %r (not-running, next-exit or removed)" % condition)
+    waiter = req.backend.container_wait_begin(v["name"], condition)
+    out = req.start(200, "application/json")
+    try:
+        result = dict(waiter())
+    except BerthError as exc:
+        result = {"StatusCode": -1, "Error": {"Message": str(exc)}}
+    if result.get("Error") is None:
+        result.pop("Error", None)
+    out.write(json.dumps(result).encode() + b"\n")
+    out.close()
+    return None
+
+
+def logs(req, v):
+    """`GET /containers/{name}/logs`: framed unless the container has a TTY; follows when asked."""
+    name = v["name"]
+    tty = has_tty(req, name)
+
+    def seconds(key):
+        text = req.arg(key) or "0"
+        try:
+            return float(text)
+        except ValueError:
+            raise InvalidParameter(
+                "invalid value for %s: %r (a unix time is expected)" % (key, text)) from None
+
+    stdout, stderr = req.flag("stdout"), req.flag("stderr")
+    if not (stdout or stderr):
+        raise InvalidParameter("Bad parameters: you must choose at least one stream")
+    lines = req.backend.container_logs(
+        name, stdout=stdout, stderr=stderr, follow=req.flag("follow"), since=seconds("since"),
+        until=seconds("until"), tail=req.arg("tail") or "all", timestamps=req.flag("timestamps"))
+    out = req.start(200, stream_type(req, tty))
+    try:
+        for stream, line in lines:
+            out.write(line if tty else frame(stream, line))
+        out.close()
+    finally:
+        close = getattr(lines, "close", None)
+        if close:
+            close()
+    return None
+
+
+def attach(req, v):
+    """`POST /containers/{name}/attach`: hijack the connection onto the container's stdio."""
+    name = v["name"]
+    tty = has_tty(req, name)
+    stdin = req.flag("stdin")
+    peer = req.backend.container_attach(name, stdin=stdin, stdout=req.flag("stdout"),
+                                        stderr=req.flag("stderr"), logs=req.flag("logs"),
+                                        stream=req.flag("stream"))
+    req.hijack(stream_type(req, tty))
+    pump(req.http.connection, req.http.rfile, peer, stdin=stdin)
+    return None
+
+
+def resize(req, v):
+    """`POST /containers/{name}/resize?h=&w=`."""
+    req.backend.container_resize(v["name"], req.int_arg("h", 0), req.int_arg("w", 0))
+    return 200, b"", "text/plain; charset=utf-8"
+
+
+ROUTES = [
+    ("GET", "/containers/json", list_),
+    ("POST", "/containers/create", create),
+    ("GET", "/containers/{name}/json", inspect),
+    ("GET", "/containers/{name}/logs", logs),
+    ("POST", "/containers/{name}/start", start),
+    ("POST", "/containers/{name}/stop", stop),
+    ("POST", "/containers/{name}/kill", kill),
+    ("POST", "/containers/{name}/restart", restart),
+    ("POST", "/containers/{name}/pause", pause),
+    ("POST", "/containers/{name}/unpause", unpause),
+    ("POST", "/containers/{name}/wait", wait),
+    ("POST", "/containers/{name}/attach", attach),
+    ("POST", "/containers/{name}/resize", resize),
+    ("DELETE", "/containers/{name}", remove),
+]

@@ -1,0 +1,47 @@
+"""Exec routes: `/containers/{name}/exec` and `/exec/{id}/...`."""
+
+from runtime.api.routes.containers import stream_type
+from runtime.api.streams import pump
+from runtime.errors import InvalidParameter
+
+
+def create(req, v):
+    """`POST /containers/{name}/exec` (ExecConfig): 201 {"Id"}."""
+    config = req.json()
+    if not isinstance(config, dict):
+        raise InvalidParameter("invalid exec config: a JSON object is expected")
+    if not config.get("Cmd"):
+        raise InvalidParameter("No exec command specified")
+    return 201, {"Id": req.backend.exec_create(v["name"], config)}
+
+
+def start(req, v):
+    """`POST /exec/{id}/start` {"Detach", "Tty"}: hijacked unless detached."""
+    body = req.json()
+    detach = bool(body.get("Detach"))
+    tty = bool(body.get("Tty"))
+    peer = req.backend.exec_start(v["id"], detach=detach, tty=tty)
+    if detach or peer is None:
+        return 200, b"", "text/plain; charset=utf-8"
+    req.hijack(stream_type(req, tty))
+    pump(req.http.connection, req.http.rfile, peer, stdin=True)
+    return None
+
+
+def inspect(req, v):
+    """`GET /exec/{id}/json`."""
+    return 200, req.backend.exec_inspect(v["id"])
+
+
+def resize(req, v):
+    """`POST /exec/{id}/resize?h=&w=`."""
+    req.backend.exec_resize(v["id"], req.int_arg("h", 0), req.int_arg("w", 0))
+    return 200, b"", "text/plain; charset=utf-8"
+
+
+ROUTES = [
+    ("POST", "/containers/{name}/exec", create),
+    ("POST", "/exec/{id}/start", start),
+    ("GET", "/exec/{id}/json", inspect),
+    ("POST", "/exec/{id}/resize", resize),
+]

@@ -1,0 +1,164 @@
+"""Image routes: `/images/...`, `/commit`, and pull/push over the RegistryBackend."""
+
+import json
+
+from runtime.api.routes.system import decode_registry_auth
+from runtime.api.streams import ChunkedWriter  # noqa: F401 (type comments)
+from runtime.errors import BerthError, InvalidParameter
+
+try:
+    from typing import Any, Dict, List, Optional  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
+
+def _jsonline(obj):
+    # type: (Any) -> bytes
+    return json.dumps(obj).encode() + b"\r\n"
+
+
+def list_(req, v):
+    """`GET /images/json?all=&filters=`."""
+    return 200, req.backend.image_list(all_images=req.flag("all"), filters=req.filters())
+
+
+def inspect(req, v):
+    """`GET /images/{name}/json`."""
+    return 200, req.backend.image_inspect(v["name"])
+
+
+def history(req, v):
+    """`GET /images/{name}/history`."""
+    return 200, req.backend.image_history(v["name"])
+
+
+def tag(req, v):
+    """`POST /images/{name}/tag?repo=&tag=`: 201."""
+    repo = req.arg("repo")
+    if not repo:
+        raise InvalidParameter("repository name must have at least one component: pass repo=")
+    req.backend.image_tag(v["name"], repo, req.arg("tag") or None)
+    return 201, b"", "text/plain; charset=utf-8"
+
+
+def remove(req, v):
+    """`DELETE /images/{name}?force=&noprune=`: [{"Untagged"}, {"Deleted"}]."""
+    return 200, req.backend.image_remove(v["name"], force=req.flag("force"),
+                                         prune=not req.flag("noprune"))
+
+
+def load(req, v):
+    """`POST /images/load?quiet=`: a JSON message stream ("Loaded image: busybox:latest")."""
+    loaded = req.backend.image_load(req.body)
+    lines = []
+    for ref in loaded:
+        kind = "Loaded image ID: " if ref.startswith("sha256:") else "Loaded image: "
+        lines.append(_jsonline({"stream": kind + ref + "\n"}))
+    return 200, b"".join(lines), "application/json"
+
+
+def save(req, v):
+    """`GET /images/get?names=` and `GET /images/{name}/get`: a docker-save tar."""
+    refs = [v["name"]] if "name" in v else req.args("names")
+    if not refs:
+        raise InvalidParameter("no images to save: pass names=")
+    for ref in refs:
+        req.backend.image_inspect(ref)  # NotFound before the headers go out
+    out = req.start(200, "application/x-tar")
+    req.backend.image_save(refs, out)
+    out.close()
+    return None
+
+
+class _Progress(object):
+    """Docker's JSON message stream; the 200 headers go out with the first message, so an error
+    before any progress still gets its own HTTP status."""
+
+    def __init__(self, req):
+        # type: (Any) -> None
+        self.req = req
+        self.out = None  # type: Optional[ChunkedWriter]
+
+    def __call__(self, msg):
+        # type: (Any) -> None
+        if self.out is None:
+            self.out = self.req.start(200, "application/json")
+        if isinstance(msg, str):
+            msg = {"status": msg}
+        self.out.write(_jsonline(msg))
+
+    def run(self, fn, *args, **kwargs):
+        # type: (Any, Any, Any) -> Any
+        """Call fn(progress=self); after the first message, an error is an errorDetail line."""
+        try:
+            result = fn(*args, progress=self, **kwargs)
+        except BerthError as exc:
+            if self.out is None:
+                raise
+            text = str(exc)
+            self.out.write(_jsonline({"errorDetail": {"message": text}, "error": text}))
+            result = None
+        return result
+
+    def finish(self):
+        # type: () -> None
+        if self.out is None:
+            self.out = self.req.start(200, "application/json")
+        self.out.close()
+
+
+def create(req, v):
+    """`POST /images/create`: pull (`fromImage=`) or import (`fromSrc=-`)."""
+    if req.arg("fromImage"):
+        auth = decode_registry_auth(req.headers.get("X-Registry-Auth"))
+        progress = _Progress(req)
+        progress.run(req.backend.image_pull, req.arg("fromImage"), tag=req.arg("tag") or None,
+                     auth=auth, platform=req.arg("platform") or None)
+        progress.finish()
+        return None
+    src = req.arg("fromSrc")
+    if src is None:
+        raise InvalidParameter("fromImage or fromSrc is required")
+    if src != "-":
+        raise InvalidParameter("importing from a URL is not supported: send the tar as the body (fromSrc=-)")
+    repo, tag_ = req.arg("repo") or None, req.arg("tag") or None
+    image_id = req.backend.image_import(req.body, repo=repo, tag=tag_, changes=req.args("changes") or None,
+                                        message=req.arg("message") or None)
+    return 200, _jsonline({"status": image_id}), "application/json"
+
+
+def push(req, v):
+    """`POST /images/{name}/push?tag=`: a JSON message stream."""
+    auth = decode_registry_auth(req.headers.get("X-Registry-Auth"))
+    progress = _Progress(req)
+    progress.run(req.backend.image_push, v["name"], tag=req.arg("tag") or None, auth=auth)
+    progress.finish()
+    return None
+
+
+def commit(req, v):
+    """`POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=`: 201 {"Id"}."""
+    container = req.arg("container")
+    if not container:
+        raise InvalidParameter("container is required: pass container=")
+    config = req.json(default={})
+    image_id = req.backend.image_commit(
+        container, repo=req.arg("repo") or None, tag=req.arg("tag") or None,
+        changes=req.args("changes") or None, message=req.arg("comment") or None,
+        author=req.arg("author") or None, config=config or None, pause=req.flag("pause", True))
+    return 201, {"Id": image_id}
+
+
+ROUTES = [
+    ("GET", "/images/json", list_),
+    ("POST", "/images/create", create),
+    ("POST", "/images/load", load),
+    ("GET", "/images/get", save),
+    ("POST", "/commit", commit),
+    ("GET", "/images/{name:.*}/json", inspect),
+    ("GET", "/images/{name:.*}/history", history),
+    ("GET", "/images/{name:.*}/get", save),
+    ("POST", "/images/{name:.*}/tag", tag),
+    ("POST", "/images/{name:.*}/push", push),
+    ("DELETE", "/images/{name:.*}", remove),
+]

@@ -1,0 +1,100 @@
+"""System routes: `/_ping`, `/version`, `/info`, `/auth`."""
+
+import base64
+import binascii
+import json
+import os
+import platform
+import time
+
+from runtime import __version__
+from runtime.api import server
+from runtime.errors import InvalidParameter
+
+try:
+    from typing import Any, Dict, Optional  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
+_GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le",
+           "s390x": "s390x"}
+_BUILD_TIME = time.strftime("%Y-%m-%dT%H:%M:%S.000000000+00:00", time.gmtime(os.path.getmtime(__file__)))
+
+
+def goarch():
+    # type: () -> str
+    """This machine's architecture in Go's (and OCI's) spelling."""
+    machine = platform.machine()
+    return _GOARCH.get(machine, machine)
+
+
+def ping(req, v):
+    """`GET|HEAD /_ping`: "OK" plus the negotiation headers."""
+    h = req.http
+    h.send_response(200)
+    h.send_header("Content-Type", "text/plain; charset=utf-8")
+    h.send_header("Cache-Control", "no-cache, no-store, must-revalidate")
+    h.send_header("Pragma", "no-cache")
+    h.send_header("Content-Length", "2" if req.method == "GET" else "0")
+    h.end_headers()
+    if req.method == "GET":
+        h.wfile.write(b"OK")
+    return None
+
+
+def version(req, v):
+    """`GET /version`."""
+    details = {
+        "ApiVersion": server.API_VERSION,
+        "MinAPIVersion": server.MIN_API_VERSION,
+        "GitCommit": "berth",
+        "GoVersion": "python" + platform.python_version(),
+        "Os": "linux",
+        "Arch": goarch(),
+        "KernelVersion": platform.release(),
+        "BuildTime": _BUILD_TIME,
+    }
+    body = {"Platform": {"Name": "berth"},
+            "Components": [{"Name": "Engine", "Version": __version__, "Details": dict(details)}],
+            "Version": __version__}
+    body.update(details)
+    return 200, body
+
+
+def info(req, v):
+    """`GET /info`: the engine's SystemInfo."""
+    return 200, req.backend.system_info()
+
+
+def decode_registry_auth(header):
+    # type: (Optional[str]) -> Optional[Dict[str, Any]]
+    """The X-Registry-Auth header: base64url (padding optional) of an AuthConfig JSON object."""
+    if not header or not header.strip():
+        return None
+    text = header.strip()
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidParameter("invalid X-Registry-Auth header: not base64-encoded JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidParameter("invalid X-Registry-Auth header: a JSON object is expected")
+    return {k.lower(): v for k, v in data.items() if v}
+
+
+def auth(req, v):
+    """`POST /auth`: check registry credentials."""
+    body = req.json()
+    if not isinstance(body, dict):
+        raise InvalidParameter("invalid auth request: a JSON object is expected")
+    creds = {k.lower(): v for k, v in body.items() if v}
+    return 200, req.backend.registry_auth(creds)
+
+
+ROUTES = [
+    ("GET", "/_ping", ping),
+    ("HEAD", "/_ping", ping),
+    ("GET", "/version", version),
+    ("GET", "/info", info),
+    ("POST", "/auth", auth),
+]

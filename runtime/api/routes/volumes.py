@@ -1,0 +1,43 @@
+"""Volume routes: `/volumes/...`."""
+
+from runtime.errors import InvalidParameter
+
+
+def list_(req, v):
+    """`GET /volumes?filters=`: {"Volumes": [...], "Warnings": []}."""
+    return 200, {"Volumes": req.backend.volume_list(filters=req.filters()), "Warnings": []}
+
+
+def create(req, v):
+    """`POST /volumes/create` {"Name", "Driver", "DriverOpts", "Labels"}: 201 Volume."""
+    body = req.json()
+    if not isinstance(body, dict):
+        raise InvalidParameter("invalid volume config: a JSON object is expected")
+    return 201, req.backend.volume_create(name=body.get("Name") or None, driver=body.get("Driver") or "local",
+                                          driver_opts=body.get("DriverOpts") or None,
+                                          labels=body.get("Labels") or None)
+
+
+def inspect(req, v):
+    """`GET /volumes/{name}`."""
+    return 200, req.backend.volume_inspect(v["name"])
+
+
+def remove(req, v):
+    """`DELETE /volumes/{name}?force=`: 409 while in use."""
+    req.backend.volume_remove(v["name"], force=req.flag("force"))
+    return 204, None
+
+
+def prune(req, v):
+    """`POST /volumes/prune?filters=`."""
+    return 200, req.backend.volume_prune(filters=req.filters())
+
+
+ROUTES = [
+    ("GET", "/volumes", list_),
+    ("POST", "/volumes/create", create),
+    ("POST", "/volumes/prune", prune),
+    ("GET", "/volumes/{name}", inspect),
+    ("DELETE", "/volumes/{name}", remove),
+]

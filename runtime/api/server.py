@@ -1,0 +1,288 @@
+"""The HTTP server: HTTP/1.1 on unix sockets, one thread per connection, the `/v1.NN` prefix,
+and dispatch through the route tables (runtime/api/routes) to the Backend.
+
+A handler is `handler(req, vars)`; it returns `(status, obj)` (obj: None for no body, bytes
+as is, anything else as JSON) or None when it wrote the response itself (streams, hijack).
+"""
+
+import json
+import logging
+import re
+import socketserver
+from http.server import BaseHTTPRequestHandler
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from runtime import __version__
+from runtime.api import httpstatus
+from runtime.api.streams import BodyReader, ChunkedWriter
+from runtime.errors import BerthError, InvalidParameter
+
+try:
+    from typing import Any, Callable, Dict, List, Optional, Tuple  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
+API_VERSION = "1.44"
+MIN_API_VERSION = "1.24"
+log = logging.getLogger("berthd.api")
+
+_PREFIX = re.compile(r"^/v([0-9]+\.[0-9]+)(/.*)$")
+_FALSE = ("", "0", "no", "false", "none")
+
+
+def _vtuple(text):
+    # type: (str) -> Tuple[int, int]
+    major, minor = text.split(".")
+    return int(major), int(minor)
+
+
+class Router(object):
+    """Route tables compiled once: `{name}` matches one path segment, `{name:.*}` any text."""
+
+    def __init__(self, tables):
+        # type: (List[List[Tuple[str, str, Callable]]]) -> None
+        self._routes = {}  # type: Dict[str, List[Tuple[Any, Callable]]]
+        for table in tables:
+            for method, pattern, handler in table:
+                regex = re.sub(r"\{(\w+):\.\*\}", r"(?P<\1>.+)", pattern)
+                regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex)
+                self._routes.setdefault(method, []).append((re.compile("^" + regex + "$"), handler))
+
+    def match(self, method, path):
+        # type: (str, str) -> Tuple[Callable, Dict[str, str]]
+        """The handler and path variables (unescaped); RouteNotFound otherwise."""
+        for regex, handler in self._routes.get(method, ()):
+            m = regex.match(path)
+            if m:
+                return handler, {k: unquote(v) for k, v in m.groupdict().items()}
+        raise httpstatus.RouteNotFound("page not found")
+
+
+class Request(object):
+    """What a handler sees of one HTTP request."""
+
+    def __init__(self, handler, backend, path, query, version):
+        # type: (Any, Any, str, Dict[str, List[str]], Tuple[int, int]) -> None
+        self.http = handler
+        self.backend = backend
+        self.server = handler.server
+        self.method = handler.command
+        self.path = path
+        self.query = query
+        self.version = version
+        self.headers = handler.headers
+        length = handler.headers.get("Content-Length")
+        chunked = "chunked" in (handler.headers.get("Transfer-Encoding") or "").lower()
+        self.body = BodyReader(handler.rfile, int(length) if length else None, chunked)
+        self.started = False
+
+    # -- query helpers (Docker's form parsing: httputils.BoolValue, Int64ValueOrZero)
+    def arg(self, name, default=None):
+        # type: (str, Optional[str]) -> Optional[str]
+        """The last value of a query parameter."""
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+    def args(self, name):
+        # type: (str) -> List[str]
+        """Every value of a repeated query parameter."""
+        return list(self.query.get(name, ()))
+
+    def flag(self, name, default=False):
+        # type: (str, bool) -> bool
+        """A boolean parameter: absent gives default, "", 0, no, false, none give False."""
+        value = self.arg(name)
+        if value is None:
+            return default
+        return value.strip().lower() not in _FALSE
+
+    def int_arg(self, name, default=None):
+        # type: (str, Optional[int]) -> Optional[int]
+        """An integer parameter (InvalidParameter when malformed)."""
+        value = self.arg(name)
+        if value is None or value == "":
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise InvalidParameter(
+                "invalid value for %s: %r (an integer is expected)" % (name, value)) from None
+
+    def filters(self):
+        # type: () -> Dict[str, List[str]]
+        """The `filters` parameter as {key: [values]}, from either of Docker's JSON forms."""
+        raw = self.arg("filters")
+        if not raw:
+            return {}
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise InvalidParameter("invalid filters: %r is not JSON" % raw) from None
+        if not isinstance(data, dict):
+            raise InvalidParameter("invalid filters: an object is expected")
+        out = {}
+        for key, value in data.items():
+            if isinstance(value, dict):
+                out[key] = [k for k, on in value.items() if on]
+            elif isinstance(value, list):
+                out[key] = [str(v) for v in value]
+            else:
+                out[key] = [str(value)]
+        return out
+
+    def json(self, default=None):
+        # type: (Any) -> Any
+        """The request body parsed as JSON (default when empty)."""
+        raw = self.body.read()
+        if not raw.strip():
+            return {} if default is None else default
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except ValueError as exc:
+            raise InvalidParameter("invalid JSON in request body: %s" % exc) from None
+
+    # -- responses written by streaming handlers
+    def start(self, status=200, content_type="application/json", chunked=True, extra=None):
+        # type: (int, str, bool, Optional[Dict[str, str]]) -> ChunkedWriter
+        """Send the status line and headers now (flushed) and return a chunked body writer."""
+        h = self.http
+        h.send_response(status)
+        h.send_header("Content-Type", content_type)
+        for key, value in (extra or {}).items():
+            h.send_header(key, value)
+        if chunked:
+            h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        self.started = True
+        return ChunkedWriter(h.wfile)
+
+    def hijack(self, content_type):
+        # type: (str) -> None
+        """Answer an attach/exec start: 101 UPGRADED when the client asked to upgrade, else 200;
+        after this the connection carries the raw streams."""
+        h = self.http
+        upgrade = "upgrade" in (self.headers.get("Connection") or "").lower()
+        if upgrade:
+            head = ("HTTP/1.1 101 UPGRADED\r\nContent-Type: %s\r\nConnection: Upgrade\r\n"
+                    "Upgrade: tcp\r\n\r\n" % content_type)
+        else:
+            head = "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n\r\n" % content_type
+        h.wfile.write(head.encode())
+        h.close_connection = True
+        self.started = True
+
+
+class APIHandler(BaseHTTPRequestHandler):
+    """One connection; requests are dispatched through the server's Router."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "berth/" + __version__
+    sys_version = ""
+
+    def address_string(self):
+        # type: () -> str
+        return "unix"
+
+    def log_message(self, format, *args):  # noqa: A002 (BaseHTTPRequestHandler's name)
+        log.debug(format, *args)
+
+    def end_headers(self):
+        # type: () -> None
+        self.send_header("Api-Version", API_VERSION)
+        self.send_header("Docker-Experimental", "false")
+        self.send_header("Ostype", "linux")
+        BaseHTTPRequestHandler.end_headers(self)
+
+    def _reply(self, status, obj, content_type="application/json"):
+        # type: (int, Any, str) -> None
+        if obj is None or status == 304:
+            body = b""
+        elif isinstance(obj, bytes):
+            body = obj
+        else:
+            body = json.dumps(obj).encode() + b"\n"
+        self.send_response(status)
+        if body or status not in (204, 304):
+            self.send_header("Content-Type", content_type)
+        if status != 304 and status != 204:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body and self.command != "HEAD":
+            self.wfile.write(body)
+
+    def dispatch(self):
+        # type: () -> None
+        """Parse, route, call the handler, turn errors into Docker's error replies."""
+        url = urlsplit(self.path)
+        path = url.path
+        version = _vtuple(API_VERSION)
+        req = None
+        try:
+            m = _PREFIX.match(path)
+            if m:
+                path = m.group(2)
+                version = _vtuple(m.group(1))
+                if version < _vtuple(MIN_API_VERSION):
+                    raise InvalidParameter(
+                        "client version %s is too old. Minimum supported API version is %s, "
+                        "please upgrade your client to a newer version" % (m.group(1), MIN_API_VERSION))
+                if version > _vtuple(API_VERSION):
+                    raise InvalidParameter("client version %s is too new. Maximum supported API "
+                                           "version is %s" % (m.group(1), API_VERSION))
+            query = parse_qs(url.query, keep_blank_values=True)
+            req = Request(self, self.server.backend, path, query, version)
+            handler, pathvars = self.server.router.match(self.command, path)
+            result = handler(req, pathvars)
+            if result is not None:
+                if isinstance(result, tuple) and len(result) == 3:
+                    self._reply(result[0], result[1], result[2])
+                else:
+                    self._reply(result[0], result[1])
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+            return
+        except Exception as exc:  # every error becomes a reply here, nowhere else
+            if req is not None and req.started:
+                log.warning("%s %s failed after the response started: %s", self.command, path, exc)
+                self.close_connection = True
+                return
+            status = httpstatus.status_for(exc)
+            if status >= 500 or not isinstance(exc, BerthError):
+                log.exception("%s %s: %s", self.command, path, exc)
+            else:
+                log.debug("%s %s: %d %s", self.command, path, status, exc)
+            try:
+                self._reply(status, None if status == 304 else httpstatus.error_body(exc))
+            except OSError:
+                self.close_connection = True
+        if req is not None and not self.close_connection and not req.body.drain():
+            self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = dispatch
+
+
+class APIServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """Serves the API on one listening unix socket handed in already bound (runtime.daemon.sockets)."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, sock, backend, router):
+        # type: (Any, Any, Router) -> None
+        socketserver.UnixStreamServer.__init__(self, sock.getsockname(), APIHandler,
+                                               bind_and_activate=False)
+        self.socket.close()
+        self.socket = sock
+        self.backend = backend
+        self.router = router
+
+    def handle_error(self, request, client_address):
+        # type: (Any, Any) -> None
+        log.exception("connection handler failed")
+
+
+def default_router():
+    # type: () -> Router
+    """The router over every route table."""
+    from runtime.api.routes import containers, execs, images, system, volumes
+    return Router([system.ROUTES, containers.ROUTES, execs.ROUTES, images.ROUTES, volumes.ROUTES])

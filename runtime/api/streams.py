@@ -1,0 +1,166 @@
+"""Byte plumbing for the API server: request bodies, chunked responses, Docker's stream framing
+and the hijacked (attach/exec) connection pump."""
+
+import socket
+import struct
+import threading
+
+try:
+    from typing import Any, BinaryIO, Optional  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
+STDIN, STDOUT, STDERR = 0, 1, 2
+
+
+def frame(stream, data):
+    # type: (int, bytes) -> bytes
+    """Docker's multiplexed-stream frame: stream byte, three zero bytes, big-endian size, payload."""
+    return struct.pack(">BxxxL", stream, len(data)) + data
+
+
+class BodyReader(object):
+    """A file-like reader of one request body: Content-Length, chunked, or empty."""
+
+    def __init__(self, rfile, length=None, chunked=False):
+        # type: (BinaryIO, Optional[int], bool) -> None
+        self._rfile = rfile
+        self._left = length if length is not None else (None if chunked else 0)
+        self._chunked = chunked
+        self._chunk_left = 0
+        self.eof = self._left == 0
+
+    def _read_chunk_header(self):
+        # type: () -> None
+        line = self._rfile.readline(1024)
+        size = line.split(b";", 1)[0].strip()
+        if not size:
+            raise ValueError("malformed chunked request body")
+        self._chunk_left = int(size, 16)
+        if self._chunk_left == 0:
+            while self._rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                pass  # trailers
+            self.eof = True
+
+    def read(self, n=-1):
+        # type: (int) -> bytes
+        """Read up to n bytes (all that is left when n < 0); b"" at the end."""
+        if n is None or n < 0:
+            parts = []
+            while True:
+                part = self.read(1 << 20)
+                if not part:
+                    return b"".join(parts)
+                parts.append(part)
+        if self.eof or n == 0:
+            return b""
+        if not self._chunked:
+            data = self._rfile.read(min(n, self._left))
+            if not data:
+                raise ValueError("request body ended early")
+            self._left -= len(data)
+            self.eof = self._left == 0
+            return data
+        if self._chunk_left == 0:
+            self._read_chunk_header()
+            if self.eof:
+                return b""
+        data = self._rfile.read(min(n, self._chunk_left))
+        if not data:
+            raise ValueError("request body ended early")
+        self._chunk_left -= len(data)
+        if self._chunk_left == 0:
+            self._rfile.readline(16)  # CRLF after the chunk
+        return data
+
+    def readinto(self, buf):
+        # type: (Any) -> int
+        """io-style readinto, so the reader can sit under tarfile and shutil."""
+        data = self.read(len(buf))
+        buf[:len(data)] = data
+        return len(data)
+
+    def readable(self):
+        # type: () -> bool
+        return True
+
+    def drain(self, limit=1 << 16):
+        # type: (int) -> bool
+        """Discard what is left if it is small; False if the connection must be closed instead."""
+        total = 0
+        while not self.eof:
+            total += len(self.read(limit))
+            if total >= limit and not self.eof:
+                return False
+        return True
+
+
+class ChunkedWriter(object):
+    """A file-like writer that sends HTTP/1.1 chunks; close() sends the last chunk."""
+
+    def __init__(self, wfile):
+        # type: (Any) -> None
+        self._wfile = wfile
+        self.closed = False
+
+    def write(self, data):
+        # type: (bytes) -> int
+        """Send one chunk (empty data sends nothing: an empty chunk would end the body)."""
+        if data:
+            self._wfile.write(b"%x\r\n" % len(data) + bytes(data) + b"\r\n")
+        return len(data)
+
+    def flush(self):
+        # type: () -> None
+        pass
+
+    def close(self):
+        # type: () -> None
+        """End the body."""
+        if not self.closed:
+            self.closed = True
+            self._wfile.write(b"0\r\n\r\n")
+
+
+def _close_quietly(obj, how=None):
+    # type: (Any, Optional[int]) -> None
+    try:
+        if how is None:
+            obj.close()
+        else:
+            obj.shutdown(how)
+    except (OSError, AttributeError):
+        pass
+
+
+def pump(conn, rfile, peer, stdin=True):
+    # type: (socket.socket, Any, Any, bool) -> None
+    """Copy a hijacked client connection to and from `peer` (the container's stdio socket) until
+    the container side ends. Client EOF on stdin closes the container's stdin (SHUT_WR); the
+    container's EOF ends the connection. Runs in the calling (per-connection) thread, plus one
+    daemon thread for stdin."""
+    if stdin:
+        def feed():
+            # type: () -> None
+            try:
+                while True:
+                    data = rfile.read1(65536) if hasattr(rfile, "read1") else rfile.read(65536)
+                    if not data:
+                        break
+                    peer.sendall(data)
+            except (OSError, ValueError):
+                pass
+            _close_quietly(peer, socket.SHUT_WR)
+
+        threading.Thread(target=feed, name="attach-stdin", daemon=True).start()
+    try:
+        while True:
+            data = peer.recv(65536)
+            if not data:
+                break
+            conn.sendall(data)
+    except OSError:
+        pass
+    finally:
+        _close_quietly(conn, socket.SHUT_RDWR)
+        _close_quietly(peer)

@@ -1,0 +1,400 @@
+"""Container commands: run, ps, logs, stop, kill, rm, start, restart, pause, unpause, exec, wait."""
+
+import os
+import sys
+
+from runtime.cli import attach, fmt
+from runtime.cli.client import APIError
+
+
+RUN_ERROR, CANNOT_INVOKE, NOT_FOUND = 125, 126, 127
+
+
+class UsageError(Exception):
+    """A bad flag value; exit 125."""
+
+
+def exit_code_for_start_error(message):
+    # type: (str) -> int
+    """docker's mapping of a failed start: 127 command not found, 126 cannot invoke, else 125."""
+    low = message.lower()
+    if "executable file not found" in low or "no such file or directory" in low or "not found" in low:
+        return NOT_FOUND
+    if "permission denied" in low or "cannot execute" in low or "exec format error" in low:
+        return CANNOT_INVOKE
+    return RUN_ERROR
+
+
+def parse_bytes(text):
+    # type: (str) -> int
+    """docker's RAMInBytes: 64m, 1g, 512k, 1048576 (binary multiples)."""
+    low = text.strip().lower()
+    for suffix in ("ib", "b", "i"):
+        if low.endswith(suffix) and len(low) > len(suffix):
+            low = low[:-len(suffix)]
+            break
+    power = "kmgtp".find(low[-1:]) + 1 if low else 0
+    number = low[:-1] if power else low
+    try:
+        value = float(number)
+    except ValueError:
+        raise UsageError("invalid size: %r (use e.g. 64m or 1g)" % text) from None
+    if value < 0:
+        raise UsageError("invalid size: %r (use e.g. 64m or 1g)" % text)
+    return int(value * 1024 ** power)
+
+
+# -- run ---------------------------------------------------------------------------------------
+def parser_run(p):
+    """Flags of `berth run`."""
+    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    p.add_argument("-d", "--detach", action="store_true", help="run in the background, print its id")
+    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
+    p.add_argument("-e", "--env", action="append", default=[], help="KEY=VALUE (or KEY from here)")
+    p.add_argument("-v", "--volume", action="append", default=[], help="NAME:/path[:ro] or /path")
+    p.add_argument("-l", "--label", action="append", default=[], help="KEY=VALUE")
+    p.add_argument("--name", help="container name")
+    p.add_argument("-h", "--hostname", help="container host name")
+    p.add_argument("--entrypoint", help="override the image's entrypoint")
+    p.add_argument("-w", "--workdir", help="working directory inside the container")
+    p.add_argument("-u", "--user", help="user[:group] inside the container")
+    p.add_argument("-m", "--memory", help="memory limit, e.g. 64m")
+    p.add_argument("--cpus", type=float, help="number of CPUs, e.g. 0.5")
+    p.add_argument("--pids-limit", type=int, help="maximum number of processes")
+    p.add_argument("--network", "--net", help="none or host")
+    p.add_argument("image")
+    p.add_argument("command", nargs="...")
+
+
+def container_config(args):
+    # type: (Any) -> Dict[str, Any]
+    """The ContainerConfig (with HostConfig) `docker run` would send for these flags."""
+    env = []
+    for item in args.env:
+        if "=" in item:
+            env.append(item)
+        elif item in os.environ:
+            env.append("%s=%s" % (item, os.environ[item]))
+    binds, anon = [], {}
+    for spec in args.volume:
+        if ":" in spec:
+            binds.append(spec)
+        else:
+            anon[spec] = {}
+    labels = dict(item.partition("=")[::2] for item in args.label)
+    host = {"AutoRemove": bool(args.rm), "Binds": binds or None}  # type: Dict[str, Any]
+    if args.memory:
+        host["Memory"] = parse_bytes(args.memory)
+    if args.cpus:
+        host["NanoCpus"] = int(args.cpus * 1e9)
+    if args.pids_limit:
+        host["PidsLimit"] = args.pids_limit
+    if args.network:
+        host["NetworkMode"] = args.network
+    attached = not args.detach
+    config = {
+        "Image": args.image, "Cmd": args.command or None, "Env": env or None, "Labels": labels or None,
+        "Tty": bool(args.tty), "OpenStdin": bool(args.interactive), "StdinOnce": bool(args.interactive),
+        "AttachStdin": bool(args.interactive) and attached, "AttachStdout": attached,
+        "AttachStderr": attached, "Volumes": anon or None, "HostConfig": host,
+    }  # type: Dict[str, Any]
+    if args.entrypoint is not None:
+        config["Entrypoint"] = [args.entrypoint] if args.entrypoint else []
+    for key, value in (("WorkingDir", args.workdir), ("User", args.user), ("Hostname", args.hostname)):
+        if value:
+            config[key] = value
+    return config
+
+
+def create_pulling(client, config, name):
+    # type: (Any, Dict[str, Any], Optional[str]) -> str
+    """Create the container; a missing image is pulled (with progress) and create retried."""
+    try:
+        return client.post("/containers/create", {"name": name}, config)["Id"]
+    except APIError as exc:
+        if exc.status != 404 or "no such image" not in str(exc).lower():
+            raise
+    from runtime.cli import images
+    sys.stderr.write("Unable to find image '%s' locally\n" % images.normalize(config["Image"]))
+    images.pull(client, config["Image"], out=sys.stderr)
+    return client.post("/containers/create", {"name": name}, config)["Id"]
+
+
+def cmd_run(client, args):
+    """`berth run`: create (pulling if needed), attach, wait, start; exit with the container's code."""
+    try:
+        config = container_config(args)
+    except UsageError as exc:
+        sys.stderr.write("berth: %s\n" % exc)
+        return RUN_ERROR
+    try:
+        cid = create_pulling(client, config, args.name)
+    except APIError as exc:
+        sys.stderr.write("berth: Error response from daemon: %s\n" % exc)
+        return RUN_ERROR
+    except fmt.StreamError as exc:
+        sys.stderr.write("berth: %s\n" % exc)
+        return RUN_ERROR
+    if args.detach:
+        try:
+            client.send("POST", "/containers/%s/start" % cid).close()
+        except APIError as exc:
+            sys.stderr.write("berth: Error response from daemon: %s\n" % exc)
+            return exit_code_for_start_error(str(exc))
+        print(cid)
+        return 0
+    query = {"stream": True, "stdout": True, "stderr": True, "stdin": bool(args.interactive)}
+    conn = client.send("POST", "/containers/%s/attach" % cid, query, upgrade=True)
+    waiter = client.send("POST", "/containers/%s/wait" % cid,
+                         {"condition": "removed" if args.rm else "next-exit"})
+    try:
+        client.send("POST", "/containers/%s/start" % cid).close()
+    except APIError as exc:
+        conn.close()
+        waiter.close()
+        sys.stderr.write("berth: Error response from daemon: %s\n" % exc)
+        if args.rm:
+            try:
+                client.send("DELETE", "/containers/%s" % cid, {"force": True}).close()
+            except APIError:
+                pass
+        return exit_code_for_start_error(str(exc))
+    with attach.RawTerminal(args.tty and args.interactive):
+        if args.tty:
+            attach.watch_resize(lambda h, w: client.send(
+                "POST", "/containers/%s/resize" % cid, {"h": h, "w": w}).close())
+        attach.stream(conn, args.tty, stdin=args.interactive)
+    result = waiter.json() or {}
+    if result.get("Error"):
+        sys.stderr.write("berth: %s\n" % result["Error"].get("Message"))
+    return int(result.get("StatusCode", RUN_ERROR))
+
+
+# -- ps ----------------------------------------------------------------------------------------
+def parser_ps(p):
+    """Flags of `berth ps`."""
+    p.add_argument("-a", "--all", action="store_true", help="show all containers (default: running)")
+    p.add_argument("-q", "--quiet", action="store_true", help="only ids")
+    p.add_argument("-f", "--filter", action="append", default=[], help="key=value (status, name, label, id)")
+    p.add_argument("-n", "--last", type=int, default=-1, help="the n last created")
+    p.add_argument("--no-trunc", action="store_true", help="do not truncate output")
+
+
+def filters_arg(items):
+    # type: (List[str]) -> Optional[str]
+    """--filter key=value flags as the API's filters JSON."""
+    if not items:
+        return None
+    from runtime.cli import jsonfast
+    out = {}  # type: Dict[str, Dict[str, bool]]
+    for item in items:
+        key, _, value = item.partition("=")
+        out.setdefault(key, {})[value] = True
+    return jsonfast.dumps(out)
+
+
+def cmd_ps(client, args):
+    """`berth ps`: docker's columns."""
+    query = {"all": True if args.all or args.last > 0 else None,
+             "limit": args.last if args.last > 0 else None,
+             "filters": filters_arg(args.filter)}
+    rows = client.get("/containers/json", query) or []
+    if args.quiet:
+        sys.stdout.write("".join((c["Id"] if args.no_trunc else c["Id"][:12]) + "\n" for c in rows))
+        return 0
+    table = []
+    for c in rows:
+        command = c.get("Command") or ""
+        ports = ", ".join("%s/%s" % (p.get("PrivatePort"), p.get("Type")) for p in c.get("Ports") or [])
+        table.append([
+            c["Id"] if args.no_trunc else c["Id"][:12], c.get("Image") or "",
+            '"%s"' % (command if args.no_trunc else fmt.ellipsis(command, 20)),
+            fmt.since(c.get("Created") or 0), c.get("Status") or c.get("State") or "", ports,
+            ",".join(n.lstrip("/") for n in c.get("Names") or []),
+        ])
+    fmt.table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], table)
+    return 0
+
+
+# -- logs --------------------------------------------------------------------------------------
+def parser_logs(p):
+    """Flags of `berth logs`."""
+    p.add_argument("-f", "--follow", action="store_true", help="follow the output")
+    p.add_argument("-t", "--timestamps", action="store_true", help="show timestamps")
+    p.add_argument("-n", "--tail", default="all", help="lines from the end")
+    p.add_argument("--since", help="unix time")
+    p.add_argument("--until", help="unix time")
+    p.add_argument("container")
+
+
+def cmd_logs(client, args):
+    """`berth logs`: framed streams go to stdout and stderr."""
+    query = {"stdout": True, "stderr": True, "follow": args.follow, "timestamps": args.timestamps,
+             "tail": args.tail, "since": args.since, "until": args.until}
+    resp = client.send("GET", "/containers/%s/logs" % args.container, query)
+    tty = "raw-stream" in resp.headers.get("content-type", "")
+    attach.stream(resp, tty)
+    return 0
+
+
+# -- simple verbs over several containers ------------------------------------------------------
+def _each(client, names, method, path, query=None):
+    # type: (Any, List[str], str, str, Optional[Dict[str, Any]]) -> int
+    status = 0
+    for name in names:
+        try:
+            client.send(method, path % name, query).close()
+            print(name)
+        except APIError as exc:
+            sys.stderr.write("Error response from daemon: %s\n" % exc)
+            status = 1
+    return status
+
+
+def _names(p):
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+
+def parser_stop(p):
+    """Flags of `berth stop`."""
+    p.add_argument("-t", "--time", type=int, help="seconds before SIGKILL")
+    p.add_argument("-s", "--signal", help="signal to send first")
+    _names(p)
+
+
+def cmd_stop(client, args):
+    """`berth stop`."""
+    return _each(client, args.containers, "POST", "/containers/%s/stop",
+                 {"t": args.time, "signal": args.signal})
+
+
+def parser_restart(p):
+    """Flags of `berth restart`."""
+    p.add_argument("-t", "--time", type=int, help="seconds before SIGKILL")
+    _names(p)
+
+
+def cmd_restart(client, args):
+    """`berth restart`."""
+    return _each(client, args.containers, "POST", "/containers/%s/restart", {"t": args.time})
+
+
+def parser_kill(p):
+    """Flags of `berth kill`."""
+    p.add_argument("-s", "--signal", default="KILL", help="signal (default KILL)")
+    _names(p)
+
+
+def cmd_kill(client, args):
+    """`berth kill`."""
+    return _each(client, args.containers, "POST", "/containers/%s/kill", {"signal": args.signal})
+
+
+def parser_rm(p):
+    """Flags of `berth rm`."""
+    p.add_argument("-f", "--force", action="store_true", help="kill a running container first")
+    p.add_argument("-v", "--volumes", action="store_true", help="remove anonymous volumes too")
+    _names(p)
+
+
+def cmd_rm(client, args):
+    """`berth rm`."""
+    return _each(client, args.containers, "DELETE", "/containers/%s",
+                 {"force": args.force, "v": args.volumes})
+
+
+parser_pause = parser_unpause = _names
+
+
+def cmd_pause(client, args):
+    """`berth pause`."""
+    return _each(client, args.containers, "POST", "/containers/%s/pause")
+
+
+def cmd_unpause(client, args):
+    """`berth unpause`."""
+    return _each(client, args.containers, "POST", "/containers/%s/unpause")
+
+
+def parser_wait(p):
+    """Flags of `berth wait`."""
+    _names(p)
+
+
+def cmd_wait(client, args):
+    """`berth wait`: print each exit code."""
+    status = 0
+    for name in args.containers:
+        try:
+            print(client.post("/containers/%s/wait" % name).get("StatusCode"))
+        except APIError as exc:
+            sys.stderr.write("Error response from daemon: %s\n" % exc)
+            status = 1
+    return status
+
+
+def parser_start(p):
+    """Flags of `berth start`."""
+    p.add_argument("-a", "--attach", action="store_true", help="attach stdout/stderr, exit with its code")
+    p.add_argument("-i", "--interactive", action="store_true", help="attach stdin")
+    _names(p)
+
+
+def cmd_start(client, args):
+    """`berth start [-a]`."""
+    if not (args.attach or args.interactive):
+        return _each(client, args.containers, "POST", "/containers/%s/start")
+    name = args.containers[0]
+    tty = bool((client.get("/containers/%s/json" % name).get("Config") or {}).get("Tty"))
+    query = {"stream": True, "stdout": True, "stderr": True, "stdin": args.interactive}
+    conn = client.send("POST", "/containers/%s/attach" % name, query, upgrade=True)
+    waiter = client.send("POST", "/containers/%s/wait" % name, {"condition": "next-exit"})
+    try:
+        client.send("POST", "/containers/%s/start" % name).close()
+    except APIError as exc:
+        sys.stderr.write("Error response from daemon: %s\n" % exc)
+        return exit_code_for_start_error(str(exc))
+    with attach.RawTerminal(tty and args.interactive):
+        attach.stream(conn, tty, stdin=args.interactive)
+    return int((waiter.json() or {}).get("StatusCode", 1))
+
+
+# -- exec --------------------------------------------------------------------------------------
+def parser_exec(p):
+    """Flags of `berth exec`."""
+    p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("-t", "--tty", action="store_true")
+    p.add_argument("-e", "--env", action="append", default=[])
+    p.add_argument("-u", "--user")
+    p.add_argument("-w", "--workdir")
+    p.add_argument("container")
+    p.add_argument("command", nargs="...")
+
+
+def cmd_exec(client, args):
+    """`berth exec`: exit with the command's code."""
+    if not args.command:
+        sys.stderr.write("berth: exec needs a command\n")
+        return RUN_ERROR
+    config = {"Cmd": args.command, "AttachStdin": args.interactive and not args.detach,
+              "AttachStdout": not args.detach, "AttachStderr": not args.detach, "Tty": args.tty,
+              "Env": args.env or None, "User": args.user or "", "WorkingDir": args.workdir or ""}
+    try:
+        exec_id = client.post("/containers/%s/exec" % args.container, body=config)["Id"]
+        if args.detach:
+            client.send("POST", "/exec/%s/start" % exec_id, body={"Detach": True, "Tty": args.tty}).close()
+            return 0
+        conn = client.send("POST", "/exec/%s/start" % exec_id, body={"Detach": False, "Tty": args.tty},
+                           upgrade=True)
+    except APIError as exc:
+        sys.stderr.write("Error response from daemon: %s\n" % exc)
+        return exit_code_for_start_error(str(exc)) if exc.status >= 500 else 1
+    with attach.RawTerminal(args.tty and args.interactive):
+        if args.tty:
+            attach.watch_resize(lambda h, w: client.send(
+                "POST", "/exec/%s/resize" % exec_id, {"h": h, "w": w}).close())
+        attach.stream(conn, args.tty, stdin=args.interactive)
+    code = client.get("/exec/%s/json" % exec_id).get("ExitCode")
+    return int(code if code is not None else 0)

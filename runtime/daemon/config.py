@@ -1,0 +1,145 @@
+"""daemon.json: Docker's key names, checked strictly. An unknown key, a wrong type or invalid
+JSON is a ConfigError naming the file and the key (or line and column); nothing is applied."""
+
+import json
+import os
+
+try:
+    from typing import Any, Dict, Optional  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
+DEFAULT_CONFIG_FILE = "/etc/berth/daemon.json"
+DEFAULT_HOST = "unix:///run/berth.sock"
+DEFAULTS = {
+    "data-root": "/var/lib/berth",
+    "hosts": [DEFAULT_HOST],
+    "group": "docker",
+    "registry-mirrors": [],
+    "insecure-registries": [],
+    "max-concurrent-downloads": 3,
+    "max-concurrent-uploads": 5,
+    "log-level": "info",
+    "debug": False,
+    "exec-opts": [],
+    "live-restore": False,
+    "log-driver": "json-file",
+    "log-opts": {},
+    "cgroup-parent": "",
+    "pidfile": "",
+    "storage-driver": "overlay2",
+}  # type: Dict[str, Any]
+
+# Keys SIGHUP may change in a running daemon (dockerd reloads the same ones, among others).
+RELOADABLE = ("registry-mirrors", "insecure-registries", "max-concurrent-downloads",
+              "max-concurrent-uploads", "debug", "log-level", "live-restore", "log-opts")
+LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "fatal")
+CGROUP_DRIVERS = ("cgroupfs", "systemd")
+
+
+class ConfigError(Exception):
+    """daemon.json (or a flag) is unusable; the message names the file and the key or line."""
+
+
+def _kind(value):
+    # type: (Any) -> str
+    return {bool: "a boolean", int: "an integer", str: "a string", list: "a list",
+            dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def _check_value(where, key, value):
+    # type: (str, str, Any) -> None
+    default = DEFAULTS[key]
+    want = type(default)
+    ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
+    if not ok:
+        raise ConfigError("%s: %r must be %s, not %s" % (where, key, _kind(default), json.dumps(value)))
+    if want is list and not all(isinstance(x, str) for x in value):
+        raise ConfigError("%s: %r must be a list of strings" % (where, key))
+    if key == "log-level" and value not in LOG_LEVELS:
+        raise ConfigError("%s: log-level %r is not one of %s" % (where, value, ", ".join(LOG_LEVELS)))
+    if key in ("max-concurrent-downloads", "max-concurrent-uploads") and value < 1:
+        raise ConfigError("%s: %r must be at least 1, not %d" % (where, key, value))
+    if key == "log-opts" and not all(isinstance(x, str) for x in value.values()):
+        raise ConfigError("%s: log-opts values must be strings" % where)
+    if key == "exec-opts":
+        for opt in value:
+            name, sep, val = opt.partition("=")
+            if name.strip() != "native.cgroupdriver" or not sep:
+                raise ConfigError("%s: exec-opts %r is not supported (only native.cgroupdriver=...)"
+                                  % (where, opt))
+            if val.strip() not in CGROUP_DRIVERS:
+                raise ConfigError("%s: native.cgroupdriver %r is not one of cgroupfs, systemd"
+                                  % (where, val.strip()))
+    if key == "hosts":
+        for host in value:
+            if not host.startswith("unix://") or len(host) <= len("unix://"):
+                raise ConfigError("%s: host %r is not supported: use unix:///path/to.sock" % (where, host))
+
+
+def parse(text, where):
+    # type: (str, str) -> Dict[str, Any]
+    """The keys set in a daemon.json text (not merged with defaults); ConfigError if unusable."""
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        line, col = getattr(exc, "lineno", "?"), getattr(exc, "colno", "?")
+        msg = getattr(exc, "msg", str(exc))
+        raise ConfigError("%s: invalid JSON at line %s column %s: %s" % (where, line, col, msg)) from None
+    if not isinstance(data, dict):
+        raise ConfigError("%s: the top level must be a JSON object" % where)
+    unknown = sorted(k for k in data if k not in DEFAULTS)
+    if unknown:
+        raise ConfigError("%s: the following directives don't match any configuration option: %s"
+                          % (where, ", ".join(unknown)))
+    for key, value in data.items():
+        _check_value(where, key, value)
+    return data
+
+
+def load(path, explicit=False):
+    # type: (str, bool) -> Dict[str, Any]
+    """The keys set in the file at path; a missing default file is empty, a missing explicit one
+    (--config-file) is an error."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError("%s: no such file (check --config-file)" % path) from None
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("%s: cannot read: %s" % (path, exc)) from None
+    return parse(text, path)
+
+
+def merged(file_keys, flag_keys):
+    # type: (Dict[str, Any], Dict[str, Any]) -> Dict[str, Any]
+    """Defaults, overridden by the file, overridden by command-line flags."""
+    out = dict(DEFAULTS)
+    out.update(file_keys)
+    out.update({k: v for k, v in flag_keys.items() if v is not None})
+    for key, value in flag_keys.items():
+        if value is not None:
+            _check_value("command line", key, value)
+    if out["debug"]:
+        out["log-level"] = "debug"
+    return out
+
+
+def socket_paths(cfg):
+    # type: (Dict[str, Any]) -> list
+    """The unix socket paths from `hosts`."""
+    return [os.path.abspath(h[len("unix://"):]) for h in cfg["hosts"]]
+
+
+def cgroup_driver(cfg):
+    # type: (Dict[str, Any]) -> str
+    """The cgroup driver asked for in exec-opts (cgroupfs by default)."""
+    for opt in cfg.get("exec-opts") or ():
+        name, _, val = opt.partition("=")
+        if name.strip() == "native.cgroupdriver":
+            return val.strip()
+    return "cgroupfs"
