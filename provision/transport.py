@@ -112,7 +112,7 @@ class Transport(abc.ABC):
 
     def _raise_for_sudo(self, res: Result) -> None:
         err = res.stderr
-        who = f"{self.user}@{self.name}"
+        who = self.name if "@" in self.name else f"{self.user}@{self.name}"
         if "incorrect password" in err or "Sorry, try again" in err:
             raise SudoError(
                 f"wrong sudo password for {who}: check --ask-become-pass / --sudo-password-file",
@@ -195,8 +195,3 @@ class LocalTransport(Transport):
 
     def close(self) -> None:
         pass
-
-
-from provision.ssh import SSHTransport  # noqa: E402  (re-exported: one import site for transports)
-
-__all__ = ["Result", "Transport", "LocalTransport", "SSHTransport", "write_file_script"]
