@@ -76,3 +76,18 @@ def lab_hosts(lab):
     yield make
     if made:
         lab.stop(made)
+
+
+@pytest.fixture(scope="module")
+def module_lab_hosts(lab):
+    """Like `lab_hosts`, but the hosts live until the end of the test module (share them)."""
+    made = []
+
+    def make(n: int = 1, nested: bool = False, flavour: str = "debian"):
+        hosts = lab.up(n, nested=nested, flavour=flavour)
+        made.extend(hosts)
+        return hosts
+
+    yield make
+    if made:
+        lab.stop(made)
