@@ -1,11 +1,417 @@
-"""ContainerBackend implementation: see runtime/api/backend.py for the contract."""
+"""ContainerBackend implementation: see runtime/api/backend.py for the contract.
+
+The lifecycle lives here; the pieces are in runtime/container: spec (config -> process), mounts,
+cgroups, forkserver (monitors), state (files + /proc), views (JSON), logs, execs.
+"""
+
+import binascii
+import os
+import shutil
+import signal as _signal
+import socket
+import threading
+import time
 
 from runtime.api.backend import ContainerBackend
+from runtime.container import cgroups, logs, mounts, names, spec, views
+from runtime.container.execs import ExecMixin
+from runtime.container.forkserver import Spawner
+from runtime.container.index import ContainerIndex
+from runtime.container.state import Container
+from runtime.container.wire import recv_exact, rfc3339, send_msg
+from runtime.errors import BerthError, Conflict, InvalidParameter, NotFound, NotModified
+
+_ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
-class ContainerService(ContainerBackend):
-    """Mixin of runtime.engine.Engine."""
+def _image_config(store, image_id):
+    # type: (object, str) -> dict
+    full = store.image_config(image_id) or {}
+    inner = full.get("config")
+    return inner if isinstance(inner, dict) else full
+
+
+class ContainerService(ExecMixin, ContainerBackend):
+    """Mixin of runtime.engine.Engine (needs self.data_root, self.config, self.store, self.volumes)."""
 
     def __init__(self):
         # type: () -> None
-        pass
+        opts = " ".join(self.config.get("exec-opts") or [])
+        if "native.cgroupdriver=systemd" in opts:
+            raise InvalidParameter("the systemd cgroup driver is not supported yet: use "
+                                   "native.cgroupdriver=cgroupfs in exec-opts")
+        self.cgroup_parent = self.config.get("cgroup-parent") or "/berth"
+        self.cgroup_version = cgroups.detect_version()
+        self.containers = ContainerIndex(os.path.join(self.data_root, "containers"))
+        self.spawner = Spawner()
+        ExecMixin.__init__(self)
+
+    def close(self):
+        # type: () -> None
+        """Stop the forkserver; containers and their monitors keep running."""
+        self.spawner.close()
+
+    # ---------------------------------------------------------------- helpers for other parts
+
+    def containers_using_image(self, image_id):
+        # type: (str) -> list
+        """Ids of the containers (any state) created from image_id."""
+        return [c.id for c in self.containers.all() if c.cfg["ImageID"] == image_id]
+
+    def container_upper_dir(self, name):
+        # type: (str) -> str
+        """The container's writable layer (what `commit` turns into a layer)."""
+        return self.containers.get(name).file("upper")
+
+    def volume_users(self, name):
+        # type: (str) -> list
+        return [c.id for c in self.containers.all()
+                if any(m["Type"] == "volume" and m.get("Name") == name for m in c.cfg["Mounts"])]
+
+    # ---------------------------------------------------------------- create
+
+    def container_create(self, config, name=None):
+        config = dict(config or {})
+        hc = dict(config.pop("HostConfig", None) or {})
+        warnings = []  # type: list
+        if name:
+            name = names.validate(name)
+        ref = config.get("Image")
+        if not ref:
+            raise InvalidParameter("no image given: say which image to create the container from")
+        image_id = self.store.resolve(ref)
+        ic = _image_config(self.store, image_id)
+        args = spec.command(config, ic)
+        mode = spec.network_mode(hc, warnings)
+        hc.setdefault("NetworkMode", "default")
+        spec.capabilities(hc)
+        if 0 < int(hc.get("Memory") or 0) < 6 * 1024 * 1024:
+            raise InvalidParameter("Minimum memory limit allowed is 6MB")
+        if config.get("StopSignal"):
+            spec.parse_signal(config["StopSignal"])
+        points = mounts.parse(hc, ic.get("Volumes"))
+        cid = binascii.hexlify(os.urandom(32)).decode()
+        hostname = config.get("Hostname") or cid[:12]
+        merged = dict(config)
+        labels = dict(ic.get("Labels") or {})
+        labels.update(config.get("Labels") or {})
+        merged.update(Hostname=hostname, Env=spec.environment(config, ic, hostname), Image=ref,
+                      Cmd=config.get("Cmd") if config.get("Cmd") or config.get("Entrypoint")
+                      else ic.get("Cmd"),
+                      Entrypoint=config.get("Entrypoint") or ic.get("Entrypoint"), Labels=labels,
+                      User=config.get("User") or ic.get("User") or "",
+                      WorkingDir=config.get("WorkingDir") or ic.get("WorkingDir") or "",
+                      StopSignal=config.get("StopSignal") or ic.get("StopSignal"),
+                      Volumes=config.get("Volumes") or ic.get("Volumes"))
+        path = os.path.join(self.containers.root, cid)
+        created_volumes = []  # type: list
+        with self.volumes.lock, self.containers.lock:  # this order everywhere
+            taken = self.containers.names()
+            if name and name in taken:
+                raise Conflict('Conflict. The container name "/%s" is already in use by container "%s". '
+                               'You have to remove (or rename) that container to be able to reuse that name.'
+                               % (name, taken[name]))
+            name = name or names.generate(taken)
+            try:
+                for d in ("upper", "work", "merged", "exec"):
+                    os.makedirs(os.path.join(path, d))
+                for m in points:
+                    if m["Type"] != "volume":
+                        continue
+                    if not m.get("Name") or not self.volumes.exists(m["Name"]):
+                        vol = self.volumes.create(m.get("Name"), anonymous=not m.get("Name"))
+                        created_volumes.append(vol["Name"])
+                    else:
+                        vol = self.volumes.inspect(m["Name"])
+                    m.update(Name=vol["Name"], Source=vol["Mountpoint"])
+                self._write_etc(path, hostname, mode)
+                c = Container(path, {
+                    "Id": cid, "Name": name, "Created": rfc3339(time.time()), "Path": args[0],
+                    "Args": args[1:],
+                    "Image": ref, "ImageID": image_id, "Config": merged, "HostConfig": hc, "Mounts": points,
+                    "NetworkMode": mode, "LayerDirs": list(self.store.layer_dirs(image_id)),
+                    "Cgroup": {"parent": hc.get("CgroupParent") or self.cgroup_parent, "name": cid,
+                               "version": self.cgroup_version}})
+                c.save()
+            except BaseException:
+                shutil.rmtree(path, ignore_errors=True)
+                for v in created_volumes:
+                    self.volumes.remove(v)
+                raise
+            self.containers.add(c)
+        return {"Id": cid, "Warnings": warnings}
+
+    @staticmethod
+    def _write_etc(path, hostname, mode):
+        # type: (str, str, str) -> None
+        with open(os.path.join(path, "hostname"), "w") as f:
+            f.write(hostname + "\n")
+        hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        if mode == "host":
+            try:
+                with open("/etc/hosts") as f:
+                    hosts = f.read()
+            except OSError:
+                pass
+        else:
+            hosts += "127.0.0.1\t%s\n" % hostname
+        with open(os.path.join(path, "hosts"), "w") as f:
+            f.write(hosts)
+        try:
+            with open("/etc/resolv.conf") as f:
+                resolv = f.read()
+        except OSError:
+            resolv = ""
+        with open(os.path.join(path, "resolv.conf"), "w") as f:
+            f.write(resolv)
+
+    # ---------------------------------------------------------------- start
+
+    def _overlay(self, c):
+        # type: (Container) -> tuple
+        """(mount options, dir the layer paths are relative to or None)."""
+        dirs = c.cfg["LayerDirs"]
+        tail = ",upperdir=%s,workdir=%s" % (c.file("upper"), c.file("work"))
+        lower = ":".join(reversed(dirs))
+        if len("lowerdir=" + lower + tail) < 4000:
+            return "lowerdir=" + lower + tail, None
+        base, lower = self.store.mount_lowerdir_option(c.cfg["ImageID"])
+        return "lowerdir=" + lower + tail, base
+
+    def _run_spec(self, c, cg):
+        # type: (Container, cgroups.CgroupManager) -> dict
+        cfg, hc, conf = c.cfg, c.cfg["HostConfig"], c.cfg["Config"]
+        opts, cwd = self._overlay(c)
+        return {
+            "id": c.id, "state_dir": c.path, "rootfs": c.file("merged"), "overlay_opts": opts,
+            "overlay_cwd": cwd, "ns_flags": spec.ns_flags(cfg["NetworkMode"]),
+            "own_netns": cfg["NetworkMode"] != "host", "hostname": conf["Hostname"],
+            "tty": bool(conf.get("Tty")), "open_stdin": bool(conf.get("OpenStdin")),
+            "console_size": hc.get("ConsoleSize") if any(hc.get("ConsoleSize") or []) else None,
+            "mounts": mounts.child_mounts(cfg["Mounts"]), "cgroup_procs": cg.procs_files(),
+            "cgroup": cfg["Cgroup"], "log_path": c.file(c.id + "-json.log"),
+            "started_at": rfc3339(time.time()),
+            "process": {"args": [cfg["Path"]] + cfg["Args"], "env": conf["Env"],
+                        "cwd": conf.get("WorkingDir"),
+                        "user": conf.get("User") or "", "caps": spec.capabilities(hc), "no_new_privs": True},
+        }
+
+    def container_start(self, name):
+        c = self.containers.get(name)
+        with self.containers.lock:
+            if c.state()["Running"]:
+                raise NotModified("container %s is already running" % name)
+            try:
+                os.unlink(c.file("exit.json"))
+            except FileNotFoundError:
+                pass
+            cg = c.cgroup()
+            cg.create(c.cfg["HostConfig"])
+            threading.Thread(target=cg.warm_up, daemon=True).start()
+            run = self._run_spec(c, cg)
+            try:
+                reply, sock = self.spawner.request("run", run)
+            except BaseException:
+                cg.destroy()
+                raise
+            sock.close()
+            if "error" in reply:
+                cg.destroy()
+                c.set_started({"Error": reply["error"], "ExitCode": reply.get("code", 126)})
+                raise InvalidParameter("cannot start container %s: %s" % (name, reply["error"]))
+            c.set_started({"Pid": reply["pid"], "PidStart": reply["start_time"],
+                           "MonitorPid": reply["monitor"],
+                           "StartedAt": run["started_at"], "FinishedAt": _ZERO_TIME})
+
+    # ---------------------------------------------------------------- stop, kill, pause
+
+    def _monitor_conn(self, c, req):
+        # type: (Container, dict) -> socket.socket
+        """A connection to c's monitor with req sent; ConnectionError when it is gone."""
+        fd = os.open(c.path, os.O_RDONLY | os.O_DIRECTORY)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect("/proc/self/fd/%d/attach.sock" % fd)  # the full path may exceed 108 bytes
+            send_msg(s, req)
+        except OSError as e:
+            s.close()
+            raise ConnectionError(str(e)) from None
+        finally:
+            os.close(fd)
+        return s
+
+    def _wait_exit(self, c, timeout=None):
+        # type: (Container, float) -> bool
+        """Block until PID 1 has exited and the monitor recorded it; False on timeout."""
+        deadline = None if timeout is None else time.time() + timeout
+        try:
+            s = self._monitor_conn(c, {"op": "wait"})
+        except ConnectionError:
+            s = None
+        if s is not None:
+            with s:
+                s.settimeout(timeout)
+                try:
+                    while s.recv(4096):
+                        pass
+                except socket.timeout:
+                    return False
+                except OSError:
+                    pass
+        while c.alive_pid():
+            if deadline is not None and time.time() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def _running(self, name):
+        # type: (str) -> tuple
+        c = self.containers.get(name)
+        st = c.state()
+        if not st["Running"]:
+            raise Conflict("Container %s is not running" % name)
+        return c, st
+
+    def container_stop(self, name, timeout=None, signal=None):
+        c = self.containers.get(name)
+        st = c.state()
+        if not st["Running"]:
+            raise NotModified("container %s is not running" % name)
+        sig = spec.parse_signal(signal or c.cfg["Config"].get("StopSignal") or "SIGTERM")
+        if timeout is None:
+            timeout = c.cfg["Config"].get("StopTimeout")
+        timeout = 10 if timeout is None else int(timeout)
+        self._signal(c, st["Pid"], sig)
+        if timeout >= 0 and self._wait_exit(c, timeout):
+            return
+        self._signal(c, st["Pid"], _signal.SIGKILL)
+        self._wait_exit(c)
+
+    def _signal(self, c, pid, sig):
+        # type: (Container, int, int) -> None
+        if sig == _signal.SIGKILL or sig == _signal.SIGTERM:
+            try:
+                c.cgroup().thaw()  # a frozen process cannot act on the signal
+            except OSError:
+                pass
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def container_kill(self, name, signal="SIGKILL"):
+        c, st = self._running(name)
+        sig = spec.parse_signal(signal or "SIGKILL")
+        self._signal(c, st["Pid"], sig)
+        if sig == _signal.SIGKILL:
+            self._wait_exit(c, 10)
+
+    def container_restart(self, name, timeout=None):
+        c = self.containers.get(name)
+        if c.state()["Running"]:
+            self.container_stop(name, timeout)
+        self.container_start(name)
+
+    def container_pause(self, name):
+        c, st = self._running(name)
+        if st["Paused"]:
+            raise Conflict("Container %s is already paused" % name)
+        c.cgroup().freeze()
+
+    def container_unpause(self, name):
+        c, st = self._running(name)
+        if not st["Paused"]:
+            raise Conflict("Container %s is not paused" % name)
+        c.cgroup().thaw()
+
+    def container_wait(self, name, condition="not-running", timeout=None):
+        c = self.containers.get(name)
+        deadline = None if timeout is None else time.time() + timeout
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise InvalidParameter("invalid wait condition %r: use not-running, next-exit or removed"
+                                   % condition)
+        if condition == "next-exit":
+            while not c.state()["Running"]:
+                if deadline is not None and time.time() > deadline:
+                    raise BerthError("timed out waiting for container %s" % name)
+                time.sleep(0.01)
+        if condition == "removed":
+            while c.id in self.containers.by_id:
+                if deadline is not None and time.time() > deadline:
+                    raise BerthError("timed out waiting for container %s" % name)
+                time.sleep(0.01)
+            return {"StatusCode": getattr(c, "final_exit_code", 0), "Error": None}
+        if not self._wait_exit(c, None if deadline is None else max(0.0, deadline - time.time())):
+            raise BerthError("timed out waiting for container %s" % name)
+        return {"StatusCode": c.state()["ExitCode"], "Error": None}
+
+    # ---------------------------------------------------------------- remove
+
+    def container_remove(self, name, force=False, volumes=False):
+        c = self.containers.get(name)
+        st = c.state()
+        if st["Running"]:
+            if not force:
+                raise Conflict("You cannot remove a running container %s. Stop the container before "
+                               "attempting removal or force remove" % c.id)
+            self._signal(c, st["Pid"], _signal.SIGKILL)
+            self._wait_exit(c, 10)
+            st = c.state()
+        c.final_exit_code = st["ExitCode"]  # for waiters on "removed"
+        self.containers.discard(c)
+        c.cgroup().destroy()
+        if volumes:
+            for m in c.cfg["Mounts"]:
+                if m["Type"] == "volume" and m.get("Name") and not self.volume_users(m["Name"]):
+                    try:
+                        if "com.docker.volume.anonymous" in self.volumes.inspect(m["Name"])["Labels"]:
+                            self.volumes.remove(m["Name"])
+                    except NotFound:
+                        pass
+
+    # ---------------------------------------------------------------- views
+
+    def container_inspect(self, name):
+        c = self.containers.get(name)
+        return views.inspect(c, c.state(), self.exec_ids(c))
+
+    def container_list(self, all=False, filters=None, limit=-1):
+        out = []
+        for c in self.containers.all():
+            st = c.state()
+            if not all and not st["Running"] and not filters:
+                continue
+            if not views.matches(c, st, filters):
+                continue
+            out.append(views.summary(c, st))
+            if 0 < limit <= len(out):
+                break
+        return out
+
+    def container_logs(self, name, stdout=True, stderr=True, follow=False, since=0.0, until=0.0,
+                       tail="all", timestamps=False):
+        c = self.containers.get(name)
+        return logs.read(c.file(c.id + "-json.log"), stdout, stderr, follow, since, until, tail, timestamps,
+                         running=lambda: bool(c.alive_pid()))
+
+    # ---------------------------------------------------------------- attach
+
+    def container_attach(self, name, stdin=False, stdout=True, stderr=True, logs=False, stream=True):
+        c = self.containers.get(name)
+        try:
+            return self._monitor_conn(c, {"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr,
+                                          "logs": logs})
+        except ConnectionError:
+            raise Conflict("You cannot attach to a stopped container %s, start it first" % name) from None
+
+    def container_resize(self, name, height, width):
+        c, _ = self._running(name)
+        try:
+            s = self._monitor_conn(c, {"op": "resize", "h": int(height), "w": int(width)})
+        except ConnectionError:
+            raise Conflict("Container %s is not running" % name) from None
+        with s:
+            try:
+                recv_exact(s, 1)
+            except (EOFError, OSError):
+                pass

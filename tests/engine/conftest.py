@@ -48,3 +48,94 @@ def busybox_image(engine, busybox_tar):
     with open(busybox_tar, "rb") as f:
         engine.image_load(f)
     return "busybox:latest"
+
+
+# ---------------------------------------------------------------- containers and volumes
+
+def _cgroup_dirs(parent):
+    """Every directory of the cgroup parent in the v1 hierarchies (or the v2 one)."""
+    from runtime.container import cgroups
+    if cgroups.detect_version() == 2:
+        return ["/sys/fs/cgroup/" + parent]
+    return sorted({m + "/" + parent for m in cgroups.v1_mounts().values()})
+
+
+def _processes_under(path):
+    """Pids whose cwd is under path (monitors chdir into their container's state dir)."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                if os.readlink("/proc/%s/cwd" % pid).startswith(path):
+                    out.append(int(pid))
+            except OSError:
+                pass
+    return out
+
+
+def remove_all_containers(eng):
+    for c in eng.container_list(all=True):
+        eng.container_remove(c["Id"], force=True, volumes=True)
+
+
+def assert_nothing_leaked(eng, data_root, cgroup_parent):
+    """No container, cgroup, monitor process or mount is left by the test."""
+    assert eng.container_list(all=True) == []
+    for d in _cgroup_dirs(cgroup_parent):
+        if os.path.isdir(d):
+            assert [e for e in os.listdir(d) if os.path.isdir(os.path.join(d, e))] == [], d
+    import time
+    for _ in range(100):  # a monitor exits right after it recorded the exit
+        if not _processes_under(str(data_root)):
+            break
+        time.sleep(0.02)
+    assert _processes_under(str(data_root)) == []
+    with open("/proc/self/mountinfo") as f:
+        assert str(data_root) not in f.read()
+
+
+@pytest.fixture(scope="module")
+def ctr_engine(tmp_path_factory, busybox_tar):
+    """An engine with busybox:latest loaded and its own cgroup parent, shared by a module's
+    tests (use with the `clean_containers` fixture)."""
+    import uuid
+    root = tmp_path_factory.mktemp("ctr") / "root"
+    parent = "berth-test-" + uuid.uuid4().hex[:12]
+    eng = make_engine(root, {"cgroup-parent": parent})
+    with open(busybox_tar, "rb") as f:
+        eng.image_load(f)
+    eng.test_cgroup_parent = parent
+    eng.test_root = root
+    yield eng
+    remove_all_containers(eng)
+    eng.close()
+    for d in _cgroup_dirs(parent):
+        if os.path.isdir(d):
+            os.rmdir(d)
+
+
+@pytest.fixture
+def clean_containers(ctr_engine):
+    """After the test: remove every container and assert nothing leaked."""
+    yield ctr_engine
+    remove_all_containers(ctr_engine)
+    assert_nothing_leaked(ctr_engine, ctr_engine.test_root, ctr_engine.test_cgroup_parent)
+
+
+def run_container(eng, cmd, image="busybox:latest", name=None, remove=True, **extra):
+    """Create, start and wait for `cmd` (list or sh -c string); returns (exit code, stdout
+    bytes, stderr bytes, inspect). HostConfig fields go in extra["HostConfig"]."""
+    if isinstance(cmd, str):
+        cmd = ["sh", "-c", cmd]
+    config = dict({"Image": image, "Cmd": cmd}, **extra)
+    cid = eng.container_create(config, name=name)["Id"]
+    try:
+        eng.container_start(cid)
+        code = eng.container_wait(cid)["StatusCode"]
+        out = b"".join(line for s, line in eng.container_logs(cid, stderr=False))
+        err = b"".join(line for s, line in eng.container_logs(cid, stdout=False))
+        info = eng.container_inspect(cid)
+    finally:
+        if remove:
+            eng.container_remove(cid, force=True)
+    return code, out, err, info

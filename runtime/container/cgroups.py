@@ -1,0 +1,310 @@
+"""Per-container cgroups, v1 and v2 (runc's Manager idea: create with limits, join, freeze, read
+OOM, destroy). The layout is detected, never assumed: a unified hierarchy at /sys/fs/cgroup means
+v2; otherwise the v1 controllers are used even when an empty cgroup2 is mounted beside them
+(the hybrid layout), as on CentOS 7.
+
+A container's cgroup is `<parent>/<id>` in every hierarchy used; the parent is configurable so
+several engines on one machine never share one.
+"""
+
+import errno
+import os
+import time
+
+try:
+    from typing import Dict, List, Optional  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
+V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer")
+V2_CONTROLLERS = ("memory", "cpu", "pids")
+
+_mounts_cache = None  # type: Optional[Dict[str, str]]
+
+
+def v1_mounts():
+    # type: () -> Dict[str, str]
+    """Controller name -> mount point of each v1 hierarchy, from /proc/self/mountinfo."""
+    global _mounts_cache
+    if _mounts_cache is not None:
+        return _mounts_cache
+    found = {}  # type: Dict[str, str]
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            fields = post.split()
+            if len(fields) < 3 or fields[0] != "cgroup":
+                continue
+            mnt = pre.split()[4]
+            for opt in fields[2].split(","):
+                if opt in V1_CONTROLLERS:
+                    found.setdefault(opt, mnt)
+    _mounts_cache = found
+    return found
+
+
+def detect_version(root="/sys/fs/cgroup"):
+    # type: (str) -> int
+    """2 when the unified hierarchy is mounted at root, else 1."""
+    return 2 if os.path.exists(os.path.join(root, "cgroup.controllers")) else 1
+
+
+def _write(path, value):
+    # type: (str, object) -> None
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, str(value).encode())
+    finally:
+        os.close(fd)
+
+
+def _read(path):
+    # type: (str) -> str
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _rmdir(path):
+    # type: (str) -> None
+    for _ in range(100):
+        try:
+            os.rmdir(path)
+            return
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                return
+            if e.errno != errno.EBUSY:
+                raise
+        time.sleep(0.01)
+    os.rmdir(path)
+
+
+class CgroupManager(object):
+    """One container's cgroup; `dirs` are its directories (one per hierarchy used)."""
+
+    version = 0
+
+    def __init__(self, parent, name, root="/sys/fs/cgroup"):
+        # type: (str, str, str) -> None
+        self.parent = "/" + parent.strip("/")
+        self.name = name
+        self.root = root
+        self.dirs = []  # type: List[str]
+
+    def procs_files(self):
+        # type: () -> List[str]
+        """The cgroup.procs files a process writes "0" into to join."""
+        return [os.path.join(d, "cgroup.procs") for d in self.dirs]
+
+    def exists(self):
+        # type: () -> bool
+        return any(os.path.isdir(d) for d in self.dirs)
+
+    def pids(self):
+        # type: () -> List[int]
+        """Every process in the cgroup."""
+        out = set()
+        for f in self.procs_files():
+            out.update(int(x) for x in _read(f).split())
+        return sorted(out)
+
+    def destroy(self):
+        # type: () -> None
+        """Thaw, kill what is left, remove the directories."""
+        if not self.exists():
+            return
+        try:
+            self.thaw()
+        except OSError:
+            pass
+        for pid in self.pids():
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+        for d in reversed(self.dirs):
+            _rmdir(d)
+
+
+class CgroupV1(CgroupManager):
+    """cgroup v1: one directory per controller hierarchy."""
+
+    version = 1
+
+    def __init__(self, parent, name, root="/sys/fs/cgroup"):
+        # type: (str, str, str) -> None
+        CgroupManager.__init__(self, parent, name, root)
+        mounts = v1_mounts()
+        self.paths = {}  # type: Dict[str, str]
+        for ctl in V1_CONTROLLERS:
+            if ctl in mounts:
+                self.paths[ctl] = mounts[ctl] + self.parent + "/" + name
+        self.dirs = sorted(set(self.paths.values()))
+
+    def create(self, hc):
+        # type: (dict) -> List[str]
+        """Make the directories and apply HostConfig limits; returns warnings."""
+        warnings = []  # type: List[str]
+        for d in self.dirs:
+            os.makedirs(d, exist_ok=True)
+        mem = self.paths.get("memory")
+        memory = int(hc.get("Memory") or 0)
+        if mem and memory > 0:
+            _write(mem + "/memory.limit_in_bytes", memory)
+            swap = int(hc.get("MemorySwap") or 0)
+            if os.path.exists(mem + "/memory.memsw.limit_in_bytes"):
+                _write(mem + "/memory.memsw.limit_in_bytes", -1 if swap < 0 else (swap or 2 * memory))
+            elif swap:
+                warnings.append("Your kernel does not support swap limit capabilities; "
+                                "memory limited without swap.")
+        cpu = self.paths.get("cpu")
+        if cpu:
+            if hc.get("CpuShares"):
+                _write(cpu + "/cpu.shares", int(hc["CpuShares"]))
+            period, quota = _cpu_quota(hc)
+            if quota:
+                _write(cpu + "/cpu.cfs_period_us", period)
+                _write(cpu + "/cpu.cfs_quota_us", quota)
+        pids = self.paths.get("pids")
+        if pids and int(hc.get("PidsLimit") or 0) > 0:
+            _write(pids + "/pids.max", int(hc["PidsLimit"]))
+        return warnings
+
+    def warm_up(self):
+        # type: () -> None
+        """Move the calling thread into the parent's freezer cgroup (a no-op for the engine).
+        Every v1 move waits for an RCU grace period (~10 ms) unless another move just ran;
+        doing this in a thread while the container is set up takes that wait off the start path."""
+        mnt = v1_mounts().get("freezer")
+        if mnt:
+            try:
+                _write(mnt + self.parent + "/tasks", 0)
+            except OSError:
+                pass
+
+    def freeze(self):
+        # type: () -> None
+        """Freeze every process and wait until the kernel says FROZEN."""
+        path = self.paths["freezer"] + "/freezer.state"
+        for _ in range(1000):
+            _write(path, "FROZEN")
+            if _read(path).strip() == "FROZEN":
+                return
+            time.sleep(0.002)
+        raise OSError(errno.EBUSY, "the freezer did not reach FROZEN")
+
+    def thaw(self):
+        # type: () -> None
+        if "freezer" in self.paths and os.path.isdir(self.paths["freezer"]):
+            _write(self.paths["freezer"] + "/freezer.state", "THAWED")
+
+    def frozen(self):
+        # type: () -> bool
+        return _read(self.paths.get("freezer", "/nonexistent") + "/freezer.state").strip() == "FROZEN"
+
+    def oom_killed(self, exit_code=137):
+        # type: (int) -> bool
+        """Whether the kernel OOM-killed something in the cgroup."""
+        mem = self.paths.get("memory")
+        if not mem:
+            return False
+        fields = dict(line.split() for line in _read(mem + "/memory.oom_control").splitlines() if " " in line)
+        if "oom_kill" in fields:  # kernel 4.13+
+            return int(fields["oom_kill"]) > 0
+        # kernel 3.10 has no counter: hitting the limit is the evidence (the monitor also
+        # requires the process to have died of SIGKILL)
+        return exit_code == 137 and int(_read(mem + "/memory.failcnt") or 0) > 0
+
+
+class CgroupV2(CgroupManager):
+    """cgroup v2: one directory in the unified hierarchy."""
+
+    version = 2
+
+    def __init__(self, parent, name, root="/sys/fs/cgroup"):
+        # type: (str, str, str) -> None
+        CgroupManager.__init__(self, parent, name, root)
+        self.path = root + self.parent + "/" + name
+        self.dirs = [self.path]
+
+    def create(self, hc):
+        # type: (dict) -> List[str]
+        """Make the directory (enabling controllers on the way down) and apply limits."""
+        available = set(_read(self.root + "/cgroup.controllers").split())
+        wanted = " ".join("+" + c for c in V2_CONTROLLERS if c in available)
+        cur = self.root
+        for part in (self.parent.strip("/") + "/" + self.name).split("/"):
+            if wanted:
+                try:
+                    _write(cur + "/cgroup.subtree_control", wanted)
+                except OSError:
+                    pass
+            cur = cur + "/" + part
+            os.makedirs(cur, exist_ok=True)
+        memory = int(hc.get("Memory") or 0)
+        if memory > 0:
+            _write(self.path + "/memory.max", memory)
+            swap = int(hc.get("MemorySwap") or 0)
+            if os.path.exists(self.path + "/memory.swap.max"):
+                swap_max = "max" if swap < 0 else (swap - memory if swap else memory)
+                _write(self.path + "/memory.swap.max", swap_max)
+        if hc.get("CpuShares"):
+            shares = int(hc["CpuShares"])
+            _write(self.path + "/cpu.weight", 1 + ((shares - 2) * 9999) // 262142)
+        period, quota = _cpu_quota(hc)
+        if quota:
+            _write(self.path + "/cpu.max", "%d %d" % (quota, period))
+        if int(hc.get("PidsLimit") or 0) > 0:
+            _write(self.path + "/pids.max", int(hc["PidsLimit"]))
+        return []
+
+    def warm_up(self):
+        # type: () -> None
+        """Nothing to do in v2."""
+
+    def freeze(self):
+        # type: () -> None
+        _write(self.path + "/cgroup.freeze", 1)
+        for _ in range(1000):
+            if "frozen 1" in _read(self.path + "/cgroup.events"):
+                return
+            time.sleep(0.002)
+        raise OSError(errno.EBUSY, "the cgroup did not freeze")
+
+    def thaw(self):
+        # type: () -> None
+        if os.path.isdir(self.path):
+            _write(self.path + "/cgroup.freeze", 0)
+
+    def frozen(self):
+        # type: () -> bool
+        return _read(self.path + "/cgroup.freeze").strip() == "1"
+
+    def oom_killed(self, exit_code=137):
+        # type: (int) -> bool
+        for line in _read(self.path + "/memory.events").splitlines():
+            k, _, v = line.partition(" ")
+            if k == "oom_kill":
+                return int(v) > 0
+        return False
+
+
+def _cpu_quota(hc):
+    # type: (dict) -> tuple
+    """(period, quota) in microseconds from NanoCpus or CpuPeriod/CpuQuota; quota 0 = none."""
+    nano = int(hc.get("NanoCpus") or 0)
+    if nano > 0:
+        return 100000, nano * 100000 // 1000000000
+    quota = int(hc.get("CpuQuota") or 0)
+    return int(hc.get("CpuPeriod") or 100000), (quota if quota > 0 else 0)
+
+
+def manager(parent, name, version=None):
+    # type: (str, str, Optional[int]) -> CgroupManager
+    """The manager for this machine's layout."""
+    if (version or detect_version()) == 2:
+        return CgroupV2(parent, name)
+    return CgroupV1(parent, name)

@@ -1,0 +1,125 @@
+"""`exec` in a running container: a helper forked by the forkserver joins the container's PID
+namespace (which applies to its children), forks the process, which joins the cgroup and the
+other namespaces (ipc, uts, net, mnt) and execs. The helper relays stdio over the request
+socket (frames, or raw with a TTY), waits, and writes `exec/<id>.json` with the exit code.
+"""
+
+import os
+import select
+import signal
+
+from runtime.container import init, stdio
+from runtime.container import syscalls as sc
+from runtime.container.wire import frame, send_msg, write_json
+
+_NS_ORDER = ("ipc", "uts", "net", "mnt")
+
+
+def run(spec, reply):
+    # type: (dict, socket.socket) -> None
+    """Never returns."""
+    pid = spec["pid"]
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    io = stdio.Stdio(spec["tty"], spec["stdin"], spec.get("console_size"))
+    try:
+        ns = [(name, os.open("/proc/%d/ns/%s" % (pid, name), os.O_RDONLY)) for name in _NS_ORDER
+              if os.readlink("/proc/%d/ns/%s" % (pid, name)) != os.readlink("/proc/self/ns/" + name)]
+        pidns = os.open("/proc/%d/ns/pid" % pid, os.O_RDONLY)
+        sc.setns(pidns, sc.CLONE_NEWPID)
+    except OSError as e:
+        send_msg(reply, {"error": "cannot join the container's namespaces: %s" % e, "code": 126})
+        os._exit(0)
+    sync_r, sync_w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(sync_r)
+        _child(spec, ns, io, sync_w)
+    os.close(sync_w)
+    io.close_child_ends()
+    err = b""
+    while True:
+        chunk = os.read(sync_r, 4096)
+        if not chunk:
+            break
+        err += chunk
+    result = os.path.join(spec["exec_dir"], spec["exec_id"] + ".json")
+    if err:
+        _, status = os.waitpid(child, 0)
+        code = stdio.exit_code(status)
+        write_json(result, {"ExitCode": code, "Running": False, "Pid": child})
+        send_msg(reply, {"error": err.decode("utf-8", "replace"), "code": code})
+        os._exit(0)
+    write_json(result, {"ExitCode": None, "Running": True, "Pid": child})
+    send_msg(reply, {"pid": child})
+    if spec.get("detach"):
+        reply.close()
+        reply = None
+    status = _relay(io, child, reply)
+    write_json(result, {"ExitCode": stdio.exit_code(status), "Running": False, "Pid": child})
+    if reply is not None:
+        reply.close()
+    os._exit(0)
+
+
+def _child(spec, ns, io, sync_w):
+    # type: (dict, list, stdio.Stdio, int) -> None
+    code = 126
+    try:
+        init.join_cgroup(spec["cgroup_procs"])
+        for _, fd in ns:
+            sc.setns(fd, 0)
+        if spec["tty"]:
+            os.setsid()
+        init.set_stdio(io.child)
+        if spec["tty"]:
+            init.fcntl.ioctl(0, init.termios.TIOCSCTTY, 0)
+        init.finalize_and_exec(spec["process"])
+    except init.StartError as e:
+        code = e.code
+        os.write(sync_w, str(e).encode()[:4000])
+    except BaseException as e:  # noqa: B036 - never return into the forkserver
+        os.write(sync_w, ("exec: %s" % e).encode()[:4000])
+    os._exit(code)
+
+
+def _relay(io, child, sock):
+    # type: (stdio.Stdio, int, socket.socket) -> int
+    """Copy output to sock and sock to stdin until the process exits and its output is drained."""
+    status = None
+    reading = sock is not None
+    while True:
+        if status is None:
+            try:
+                wpid, st = os.waitpid(child, os.WNOHANG)
+            except ChildProcessError:
+                wpid, st = child, 0
+            if wpid == child:
+                status = st
+        if status is not None and not io.readers:
+            return status
+        rlist = list(io.readers) + ([sock] if reading else [])
+        timeout = 0.05 if status is None else 0.2
+        ready, _, _ = select.select(rlist, [], [], timeout)
+        if status is not None and not ready:
+            return status
+        for r in ready:
+            if r is sock:
+                data = b""
+                try:
+                    data = sock.recv(65536)
+                except OSError:
+                    pass
+                if data:
+                    io.write_stdin(data)
+                else:
+                    reading = False
+                    io.close_stdin()
+                continue
+            stream = io.readers[r]
+            data = io.read(r)
+            if data and sock is not None:
+                try:
+                    sock.sendall(data if io.tty else frame(stream, data))
+                except OSError:
+                    sock = None
+                    reading = False

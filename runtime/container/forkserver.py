@@ -1,0 +1,126 @@
+"""A lean single-threaded process that forks monitors and exec helpers for one engine.
+
+Why: the daemon is threaded, and fork() in a threaded process may copy a lock some other thread
+holds. This server is a fresh interpreter (`python -I -S`) that imports only what a monitor
+needs, so every monitor forked from it is small (its pages are shared with the server) and
+inherits no engine state. It serves one SOCK_SEQPACKET control socket: each request is a JSON
+message {"kind": "run"|"exec", "spec": {...}} carrying one fd (SCM_RIGHTS), the socket the
+forked child answers on. It exits when the engine closes the control socket; the monitors,
+in their own sessions, live on.
+
+`Spawner` is the engine side.
+"""
+
+import array
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+
+from runtime.container import wire
+
+_MAX_MSG = 1 << 20
+
+
+def serve(ctrl_fd):
+    # type: (int) -> None
+    """The server loop (in the forkserver process)."""
+    from runtime.container import execproc, monitor  # noqa: F401 - preload for the children
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ctrl = socket.socket(fileno=ctrl_fd)
+    fds = array.array("i")
+    while True:
+        try:
+            msg, anc, _, _ = ctrl.recvmsg(_MAX_MSG, socket.CMSG_SPACE(fds.itemsize))
+        except InterruptedError:
+            continue
+        if not msg:
+            return
+        reply_fd = -1
+        for level, typ, data in anc:
+            if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+                reply_fd = array.array("i", data[:fds.itemsize])[0]
+        if reply_fd < 0:
+            continue
+        req = json.loads(msg.decode())
+        pid = os.fork()
+        if pid == 0:
+            _child(ctrl, req, reply_fd)
+        os.close(reply_fd)
+
+
+def _child(ctrl, req, reply_fd):
+    # type: (socket.socket, dict, int) -> None
+    from runtime.container import execproc, monitor
+    try:
+        ctrl.close()
+        os.setsid()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        reply = socket.socket(fileno=reply_fd)
+        if req["kind"] == "run":
+            monitor.Monitor(req["spec"], reply).run()
+        else:
+            execproc.run(req["spec"], reply)
+    except BaseException as e:  # noqa: B036 - report, never return into the server loop
+        try:
+            wire.send_msg(socket.socket(fileno=reply_fd), {"error": "monitor: %s" % (e,), "code": 126})
+        except Exception:  # noqa: BLE001
+            pass
+    os._exit(1)
+
+
+class Spawner(object):
+    """Engine side: starts the forkserver on first use and sends it requests."""
+
+    def __init__(self):
+        # type: () -> None
+        self._lock = threading.Lock()
+        self._proc = None  # type: subprocess.Popen
+        self._ctrl = None  # type: socket.socket
+
+    def _start(self):
+        # type: () -> None
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        code = ("import sys; sys.path.insert(0, %r); from runtime.container.forkserver import serve; "
+                "serve(%d)" % (root, theirs.fileno()))
+        self._proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", code], pass_fds=[theirs.fileno()],
+                                      stdin=subprocess.DEVNULL, cwd="/")
+        theirs.close()
+        self._ctrl = ours
+
+    def request(self, kind, spec):
+        # type: (str, dict) -> tuple
+        """Send a request; returns (first reply message, the connected reply socket)."""
+        a, b = socket.socketpair()
+        try:
+            data = json.dumps({"kind": kind, "spec": spec}).encode()
+            with self._lock:
+                if self._proc is None or self._proc.poll() is not None:
+                    self._start()
+                self._ctrl.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                             array.array("i", [b.fileno()]))])
+            b.close()
+            try:
+                reply = wire.recv_msg(a)
+            except EOFError:
+                reply = {"error": "the monitor died before the container started", "code": 126}
+            return reply, a
+        except BaseException:
+            a.close()
+            raise
+
+    def close(self):
+        # type: () -> None
+        """Stop the forkserver (monitors stay)."""
+        with self._lock:
+            if self._ctrl is not None:
+                self._ctrl.close()
+                self._ctrl = None
+            if self._proc is not None:
+                self._proc.wait()
+                self._proc = None

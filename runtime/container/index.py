@@ -1,0 +1,76 @@
+"""The engine's index of containers on disk: lookup by id, id prefix or name; recovery after a
+restart is just re-reading every `config.v2.json` (the state lives in files and /proc)."""
+
+import os
+import shutil
+import threading
+
+from runtime.container.state import Container
+from runtime.errors import InvalidParameter, NotFound
+
+
+class ContainerIndex(object):
+    """Containers under `root`, loaded once and kept in memory."""
+
+    def __init__(self, root):
+        # type: (str) -> None
+        self.root = root
+        self.lock = threading.RLock()
+        self.by_id = {}  # type: dict
+        os.makedirs(root, exist_ok=True)
+        for entry in os.listdir(root):
+            path = os.path.join(root, entry)
+            if entry.startswith(".removing-"):  # a removal the last engine did not finish
+                shutil.rmtree(path, ignore_errors=True)
+                continue
+            try:
+                c = Container.load(path)
+            except (OSError, ValueError):
+                continue
+            self.by_id[c.id] = c
+
+    def all(self):
+        # type: () -> list
+        with self.lock:
+            return sorted(self.by_id.values(), key=lambda c: c.cfg["Created"], reverse=True)
+
+    def names(self):
+        # type: () -> dict
+        with self.lock:
+            return {c.name: c.id for c in self.by_id.values()}
+
+    def get(self, ref):
+        # type: (str) -> Container
+        """By full id, name ("/name" too) or unique id prefix; NotFound otherwise."""
+        if not ref:
+            raise InvalidParameter("a container name or id is required")
+        with self.lock:
+            if ref in self.by_id:
+                return self.by_id[ref]
+            name = ref.lstrip("/")
+            for c in self.by_id.values():
+                if c.name == name:
+                    return c
+            hits = [c for c in self.by_id.values() if c.id.startswith(ref)]
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            raise InvalidParameter("multiple containers match the id prefix %s: give more characters" % ref)
+        raise NotFound("No such container: %s" % ref)
+
+    def add(self, c):
+        # type: (Container) -> None
+        with self.lock:
+            self.by_id[c.id] = c
+
+    def discard(self, c):
+        # type: (Container) -> None
+        """Forget c and delete its directory (renamed first, so it vanishes at once)."""
+        with self.lock:
+            self.by_id.pop(c.id, None)
+        trash = os.path.join(self.root, ".removing-" + c.id)
+        try:
+            os.rename(c.path, trash)
+        except FileNotFoundError:
+            return
+        shutil.rmtree(trash, ignore_errors=True)

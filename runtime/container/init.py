@@ -1,0 +1,200 @@
+"""The child side of a container start (runc's containerInit/finalizeNamespace), run in a process
+forked by the monitor inside the new PID namespace: join the cgroup, unshare the other
+namespaces, build the root filesystem, set the hostname, drop to the user, capabilities and
+no_new_privs, then exec. `finalize_and_exec` is shared with `exec` (runtime/container/execproc.py).
+
+Any failure is written to the sync pipe as one line before `_exit(126|127)`; a successful exec
+closes the pipe (close-on-exec), which is how the monitor knows the process is running.
+"""
+
+import errno
+import fcntl
+import os
+import signal
+import termios
+
+from runtime.container import rootfs
+from runtime.container import syscalls as sc
+
+# Docker's default capability set
+DEFAULT_CAPS = ("CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID",
+                "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE")
+CAP_NUMBERS = {
+    "CHOWN": 0, "DAC_OVERRIDE": 1, "DAC_READ_SEARCH": 2, "FOWNER": 3, "FSETID": 4, "KILL": 5,
+    "SETGID": 6, "SETUID": 7, "SETPCAP": 8, "LINUX_IMMUTABLE": 9, "NET_BIND_SERVICE": 10,
+    "NET_BROADCAST": 11, "NET_ADMIN": 12, "NET_RAW": 13, "IPC_LOCK": 14, "IPC_OWNER": 15,
+    "SYS_MODULE": 16, "SYS_RAWIO": 17, "SYS_CHROOT": 18, "SYS_PTRACE": 19, "SYS_PACCT": 20,
+    "SYS_ADMIN": 21, "SYS_BOOT": 22, "SYS_NICE": 23, "SYS_RESOURCE": 24, "SYS_TIME": 25,
+    "SYS_TTY_CONFIG": 26, "MKNOD": 27, "LEASE": 28, "AUDIT_WRITE": 29, "AUDIT_CONTROL": 30,
+    "SETFCAP": 31, "MAC_OVERRIDE": 32, "MAC_ADMIN": 33, "SYSLOG": 34, "WAKE_ALARM": 35,
+    "BLOCK_SUSPEND": 36, "AUDIT_READ": 37, "PERFMON": 38, "BPF": 39, "CHECKPOINT_RESTORE": 40,
+}
+
+
+class StartError(Exception):
+    """A start failure with the exit code Docker gives it (126 cannot run, 127 not found)."""
+
+    def __init__(self, msg, code=127):
+        # type: (str, int) -> None
+        Exception.__init__(self, msg)
+        self.code = code
+
+
+def _entries(path):
+    # type: (str) -> list
+    try:
+        with open(path) as f:
+            return [line.rstrip("\n").split(":") for line in f if line.strip() and not line.startswith("#")]
+    except OSError:
+        return []
+
+
+def resolve_user(spec):
+    # type: (str) -> tuple
+    """"name", "uid", "name:group", "uid:gid"... resolved through this root's /etc/passwd and
+    /etc/group -> (uid, gid, [supplementary gids], home)."""
+    user, _, group = (spec or "").partition(":")
+    passwd = [e for e in _entries("/etc/passwd") if len(e) >= 7]
+    uid, gid, home, name = 0, 0, "/", "root"
+    if user:
+        match = [e for e in passwd if e[0] == user or (user.isdigit() and e[2] == user)]
+        if match:
+            name, uid, gid, home = match[0][0], int(match[0][2]), int(match[0][3]), match[0][5]
+        elif user.isdigit():
+            name, uid, gid = None, int(user), 0
+        else:
+            raise StartError("unable to find user %s: no matching entries in passwd file" % user, 126)
+    else:
+        match = [e for e in passwd if e[2] == "0"]
+        if match:
+            home = match[0][5]
+    groups = [e for e in _entries("/etc/group") if len(e) >= 3]
+    if group:
+        gmatch = [e for e in groups if e[0] == group or (group.isdigit() and e[2] == group)]
+        if gmatch:
+            gid = int(gmatch[0][2])
+        elif group.isdigit():
+            gid = int(group)
+        else:
+            raise StartError("unable to find group %s: no matching entries in group file" % group, 126)
+    extra = []  # type: list
+    if name and not group:
+        extra = [int(e[2]) for e in groups if len(e) >= 4 and name in e[3].split(",")]
+    return uid, gid, sorted(set(extra + [gid])), home or "/"
+
+
+def drop_privileges(proc):
+    # type: (dict) -> list
+    """User, groups, capabilities and no_new_privs; returns the env with HOME added if unset."""
+    uid, gid, groups, home = resolve_user(proc.get("user", ""))
+    caps = 0
+    for n in proc.get("caps", []):
+        caps |= 1 << n
+    last = sc.cap_last_cap()
+    for n in range(last + 1):
+        if not caps & (1 << n):
+            try:
+                sc.prctl(sc.PR_CAPBSET_DROP, n)
+            except OSError as e:
+                if e.errno != errno.EINVAL:
+                    raise
+    os.setgroups(groups)
+    os.setgid(gid)
+    os.setuid(uid)  # a non-root uid loses every capability here (no KEEPCAPS)
+    if uid == 0:
+        sc.capset(caps, caps, caps)
+    if proc.get("no_new_privs", True):
+        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+    env = list(proc["env"])
+    if not any(e.startswith("HOME=") for e in env):
+        env.append("HOME=" + home)
+    return env
+
+
+def finalize_and_exec(proc):
+    # type: (dict) -> None
+    """Workdir, privileges, signal dispositions, then execvpe; raises StartError on failure."""
+    cwd = proc.get("cwd") or "/"
+    if not os.path.isdir(cwd):
+        os.makedirs(cwd, 0o755)
+    env = drop_privileges(proc)
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        raise StartError("chdir to cwd (%r) set in config.json failed: %s" % (cwd, e.strerror), 126) from None
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD,
+                signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.set_wakeup_fd(-1)
+    args = proc["args"]
+    try:
+        os.execvpe(args[0], args, _env_dict(env))
+    except FileNotFoundError:
+        raise StartError('exec: "%s": executable file not found in $PATH' % args[0], 127) from None
+    except PermissionError:
+        raise StartError('exec: "%s": permission denied' % args[0], 126) from None
+    except OSError as e:
+        raise StartError('exec: "%s": %s' % (args[0], e.strerror), 126) from None
+
+
+def _env_dict(env):
+    # type: (list) -> dict
+    out = {}
+    for e in env:
+        k, _, v = e.partition("=")
+        out[k] = v
+    return out
+
+
+def set_stdio(fds):
+    # type: (list) -> None
+    """dup the three fds onto 0, 1, 2 (inheritable) and make the tty, if any, controlling."""
+    for i, fd in enumerate(fds):
+        if fd != i:
+            os.dup2(fd, i)
+
+
+def join_cgroup(procs_files):
+    # type: (list) -> None
+    """Write "0" (= the caller) into each cgroup.procs."""
+    for path in procs_files:
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+
+
+def container_main(spec, stdio, sync_w, go_r, tty):
+    # type: (dict, list, int, int, bool) -> None
+    """PID 1 of the container, up to exec. Never returns. The monitor moves this process into
+    its cgroup meanwhile (a cgroup v1 move waits for an RCU grace period, ~10 ms, so it runs in
+    parallel with the filesystem setup) and says so on go_r, which exec waits for."""
+    code = 127
+    try:
+        sc.unshare(spec["ns_flags"])
+        rootfs.build(spec)
+        sc.sethostname(spec["hostname"])
+        if tty:
+            os.setsid()
+        set_stdio(stdio)
+        if tty:
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        if os.read(go_r, 1) != b"1":
+            raise StartError("the monitor could not put the container into its cgroup", 126)
+        os.close(go_r)
+        finalize_and_exec(spec["process"])
+    except StartError as e:
+        code = e.code
+        _report(sync_w, str(e))
+    except BaseException as e:  # noqa: B036 - the child must never return into the forkserver
+        _report(sync_w, "container init: %s" % (e,))
+    os._exit(code)
+
+
+def _report(fd, msg):
+    # type: (int, str) -> None
+    try:
+        os.write(fd, msg.encode("utf-8", "replace")[:4000])
+    except OSError:
+        pass

@@ -1,0 +1,234 @@
+"""The per-container monitor (like conmon or containerd-shim): a process forked by the forkserver
+that starts the container's PID 1, holds its stdio, writes the json-file log, serves attach and
+wait over `attach.sock` in the state dir, and records the exit in `exit.json` (temp + rename)
+before it exits. It runs in its own session and as a child subreaper, so it outlives the engine.
+
+Socket protocol: the client sends one message (runtime.container.wire.send_msg):
+{"op": "attach", "stdin": b, "stdout": b, "stderr": b} then reads output (frames, or raw with a
+TTY) and writes stdin; {"op": "wait"} just waits for EOF; {"op": "resize", "h": n, "w": n}.
+"""
+
+import os
+import select
+import signal
+import socket
+import time
+
+from runtime.container import cgroups, init, stdio
+from runtime.container import syscalls as sc
+from runtime.container.wire import frame, recv_msg, rfc3339, send_msg, write_json
+
+
+class _Client(object):
+    def __init__(self, sock, req):
+        # type: (socket.socket, dict) -> None
+        self.sock = sock
+        self.streams = set()
+        if req.get("stdout", True):
+            self.streams.add(stdio.STDOUT)
+        if req.get("stderr", True):
+            self.streams.add(stdio.STDERR)
+        self.stdin = bool(req.get("stdin"))
+        self.reading = True
+
+
+class Monitor(object):
+    """One container's monitor; `run()` never returns."""
+
+    def __init__(self, spec, reply):
+        # type: (dict, socket.socket) -> None
+        self.spec = spec
+        self.reply = reply
+        self.state_dir = spec["state_dir"]
+        self.clients = []  # type: list
+        self.io = None  # type: stdio.Stdio
+
+    def run(self):
+        # type: () -> None
+        sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        signal.signal(signal.SIGCHLD, lambda *a: None)
+        signal.set_wakeup_fd(wake_w)
+        spec = self.spec
+        self.io = io = stdio.Stdio(spec["tty"], spec["open_stdin"], spec.get("console_size"))
+        spec["console"] = io.console
+        sync_r, sync_w = os.pipe()
+        go_r, go_w = os.pipe()
+        sc.unshare(sc.CLONE_NEWPID)
+        pid = os.fork()
+        if pid == 0:
+            os.close(sync_r)
+            os.close(go_w)
+            init.container_main(spec, io.child, sync_w, go_r, spec["tty"])
+        os.close(sync_w)
+        os.close(go_r)
+        try:
+            for path in spec["cgroup_procs"]:
+                with open(path, "w") as f:
+                    f.write(str(pid))
+            os.write(go_w, b"1")
+        except OSError:
+            pass  # the child reports it
+        os.close(go_w)
+        io.close_child_ends()
+        err = b""
+        while True:
+            chunk = os.read(sync_r, 4096)
+            if not chunk:
+                break
+            err += chunk
+        os.close(sync_r)
+        if err:
+            _, status = os.waitpid(pid, 0)
+            send_msg(self.reply, {"error": err.decode("utf-8", "replace"), "code": stdio.exit_code(status)})
+            os._exit(0)
+        log = stdio.JsonLog(spec["log_path"])
+        os.chdir(self.state_dir)  # bind by a relative name: the full path may exceed 108 bytes
+        lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            os.unlink("attach.sock")
+        except OSError:
+            pass
+        lsock.bind("attach.sock")
+        lsock.listen(16)
+        send_msg(self.reply, {"pid": pid, "monitor": os.getpid(), "start_time": _start_time(pid)})
+        self.reply.close()
+        status = self.loop(pid, wake_r, lsock, log)
+        self.drain(log)
+        log.close()
+        code = stdio.exit_code(status)
+        cg = cgroups.manager(spec["cgroup"]["parent"], spec["cgroup"]["name"], spec["cgroup"]["version"])
+        oom = False
+        try:
+            oom = cg.oom_killed(code)
+        except (OSError, ValueError):
+            pass
+        write_json("exit.json", {"ExitCode": code, "OOMKilled": oom, "FinishedAt": rfc3339(time.time()),
+                                 "Pid": pid, "StartedAt": spec.get("started_at")})
+        try:
+            cg.destroy()
+        except OSError:
+            pass
+        try:
+            os.unlink("attach.sock")
+        except OSError:
+            pass
+        for c in self.clients:
+            c.sock.close()
+        os._exit(0)
+
+    def loop(self, pid, wake_r, lsock, log):
+        # type: (int, int, socket.socket, stdio.JsonLog) -> int
+        """Serve until PID 1 exits; returns its wait status."""
+        io = self.io
+        while True:
+            rlist = list(io.readers) + [wake_r, lsock] + [c.sock for c in self.clients if c.reading]
+            try:
+                ready, _, _ = select.select(rlist, [], [])
+            except InterruptedError:
+                continue
+            for r in ready:
+                if r == wake_r:
+                    os.read(wake_r, 512)
+                    status = _reap(pid)
+                    if status is not None:
+                        return status
+                elif r is lsock:
+                    self.accept(lsock)
+                elif isinstance(r, int):
+                    self.output(io.readers[r], io.read(r), log)
+                else:
+                    self.client_input(r)
+
+    def drain(self, log):
+        # type: (stdio.JsonLog) -> None
+        """Read what PID 1 and its late children left in the pipes (they are gone now)."""
+        deadline = time.time() + 2
+        while self.io.readers and time.time() < deadline:
+            ready, _, _ = select.select(list(self.io.readers), [], [], 0.2)
+            for r in ready:
+                self.output(self.io.readers[r], self.io.read(r), log)
+            if not ready:
+                break
+
+    def output(self, stream, data, log):
+        # type: (int, bytes, stdio.JsonLog) -> None
+        if not data:
+            return
+        log.write(stream, data)
+        msg = data if self.io.tty else frame(stream, data)
+        for c in list(self.clients):
+            if stream in c.streams:
+                try:
+                    c.sock.sendall(msg)
+                except OSError:
+                    self.drop(c)
+
+    def accept(self, lsock):
+        # type: (socket.socket) -> None
+        conn, _ = lsock.accept()
+        conn.settimeout(5)
+        try:
+            req = recv_msg(conn)
+        except (EOFError, OSError, ValueError):
+            conn.close()
+            return
+        conn.settimeout(None)
+        op = req.get("op")
+        if op == "resize":
+            if self.io.master >= 0:
+                stdio.resize(self.io.master, req.get("h", 24), req.get("w", 80))
+            conn.close()
+        elif op in ("attach", "wait"):
+            if op == "wait":
+                req = {"stdout": False, "stderr": False}
+            self.clients.append(_Client(conn, req))
+        else:
+            conn.close()
+
+    def client_input(self, sock):
+        # type: (socket.socket) -> None
+        c = [x for x in self.clients if x.sock is sock][0]
+        try:
+            data = sock.recv(65536)
+        except OSError:
+            data = b""
+        if data:
+            if c.stdin:
+                self.io.write_stdin(data)
+            return
+        c.reading = False  # the client shut down its write side
+        if c.stdin:
+            self.io.close_stdin()
+        if not c.streams:
+            self.drop(c)
+
+    def drop(self, c):
+        # type: (_Client) -> None
+        if c in self.clients:
+            self.clients.remove(c)
+            c.sock.close()
+
+
+def _start_time(pid):
+    # type: (int) -> int
+    """Field 22 of /proc/<pid>/stat (readable even for our unreaped zombie)."""
+    with open("/proc/%d/stat" % pid) as f:
+        data = f.read()
+    return int(data[data.rfind(")") + 2:].split()[19])
+
+
+def _reap(pid):
+    # type: (int) -> int
+    """Reap every exited child; PID 1's wait status when it is among them."""
+    found = None
+    while True:
+        try:
+            wpid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return found
+        if wpid == 0:
+            return found
+        if wpid == pid:
+            found = status

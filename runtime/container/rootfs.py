@@ -1,0 +1,210 @@
+"""The container's filesystem, built inside its new mount namespace (child side, runc's
+prepareRootfs/pivotRoot/maskPaths): overlay root, /proc, read-only /sys, a minimal /dev, volumes
+and bind mounts, masked and read-only kernel paths, then pivot_root.
+
+Nothing here is visible on the host: every mount lives in the container's namespace and goes
+away with it.
+"""
+
+import os
+import shutil
+import stat
+
+from runtime.container import syscalls as sc
+
+MASKED_PATHS = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+                "/sys/firmware", "/sys/devices/virtual/powercap")
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+
+_DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9),
+            ("tty", 5, 0))
+_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+          ("stderr", "/proc/self/fd/2"), ("core", "/proc/kcore"), ("ptmx", "pts/ptmx"))
+
+_NOSUID_NODEV_NOEXEC = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
+
+
+def secure_join(root, path):
+    # type: (str, str) -> str
+    """root + path with every symlink on the way resolved as if root were /, so an image's
+    symlink can never send a mount outside the container's root."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    resolved = []  # type: list
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        cur = root + "/" + "/".join(resolved + [part])
+        if os.path.islink(cur):
+            hops += 1
+            if hops > 40:
+                raise OSError(40, "too many symlinks resolving %s" % path)
+            target = os.readlink(cur)
+            if target.startswith("/"):
+                resolved = []
+            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+            continue
+        resolved.append(part)
+    return root + "/" + "/".join(resolved)
+
+
+def _mkdir_p(path):
+    # type: (str) -> None
+    if not os.path.isdir(path):
+        os.makedirs(path, 0o755)
+
+
+def _touch(path):
+    # type: (str) -> None
+    if not os.path.exists(path):
+        _mkdir_p(os.path.dirname(path))
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o644))
+
+
+def copy_tree(src, dst):
+    # type: (str, str) -> None
+    """Copy src's content into the existing dir dst keeping modes, owners and symlinks
+    (Docker's copy-up of image content into a new empty volume)."""
+    for name in os.listdir(src):
+        s, d = os.path.join(src, name), os.path.join(dst, name)
+        st = os.lstat(s)
+        if stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(s), d)
+        elif stat.S_ISDIR(st.st_mode):
+            os.mkdir(d, stat.S_IMODE(st.st_mode))
+            copy_tree(s, d)
+        elif stat.S_ISREG(st.st_mode):
+            shutil.copy2(s, d)
+        else:
+            continue
+        os.lchown(d, st.st_uid, st.st_gid)
+        if not stat.S_ISLNK(st.st_mode):
+            os.chmod(d, stat.S_IMODE(st.st_mode))
+    dst_st = os.stat(src)
+    os.chown(dst, dst_st.st_uid, dst_st.st_gid)
+    os.chmod(dst, stat.S_IMODE(dst_st.st_mode))
+
+
+def mount_overlay(spec):
+    # type: (dict) -> None
+    """The root: overlay of the image layers and the container's upper dir."""
+    rootfs = spec["rootfs"]
+    cwd = spec.get("overlay_cwd")
+    if cwd:  # layer paths in the options are relative to this dir (page-size limit)
+        os.chdir(cwd)
+    sc.mount("overlay", rootfs, "overlay", 0, spec["overlay_opts"])
+    if cwd:
+        os.chdir("/")
+
+
+def mount_dev(rootfs, console=None):
+    # type: (str, str) -> None
+    """tmpfs /dev with the usual nodes, devpts (newinstance), shm, mqueue and the /proc links."""
+    dev = rootfs + "/dev"
+    _mkdir_p(dev)
+    sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k")
+    old = os.umask(0)
+    try:
+        for name, major, minor in _DEVICES:
+            os.mknod(dev + "/" + name, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
+        for name, mode in (("pts", 0o755), ("shm", 0o1777), ("mqueue", 0o755)):
+            os.mkdir(dev + "/" + name, mode)
+    finally:
+        os.umask(old)
+    sc.mount("devpts", dev + "/pts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC,
+             "newinstance,ptmxmode=0666,mode=0620,gid=5")
+    sc.mount("shm", dev + "/shm", "tmpfs", _NOSUID_NODEV_NOEXEC, "mode=1777,size=65536k")
+    sc.mount("mqueue", dev + "/mqueue", "mqueue", _NOSUID_NODEV_NOEXEC)
+    for name, target in _LINKS:
+        os.symlink(target, dev + "/" + name)
+    if console:
+        _touch(dev + "/console")
+        sc.mount(console, dev + "/console", None, sc.MS_BIND)
+
+
+def mount_proc_sys(rootfs, own_netns):
+    # type: (str, bool) -> None
+    """/proc for the new PID namespace and a read-only /sys."""
+    _mkdir_p(rootfs + "/proc")
+    sc.mount("proc", rootfs + "/proc", "proc", _NOSUID_NODEV_NOEXEC)
+    _mkdir_p(rootfs + "/sys")
+    flags = _NOSUID_NODEV_NOEXEC | sc.MS_RDONLY
+    try:
+        sc.mount("sysfs", rootfs + "/sys", "sysfs", flags)
+    except OSError:
+        if own_netns:
+            raise
+        # sysfs of a shared network namespace may be refused: bind the host's, read-only
+        sc.mount("/sys", rootfs + "/sys", None, sc.MS_BIND | sc.MS_REC)
+        sc.mount(None, rootfs + "/sys", None, sc.MS_BIND | sc.MS_REMOUNT | flags)
+
+
+def mount_user(rootfs, mounts):
+    # type: (str, list) -> None
+    """Volumes, bind and tmpfs mounts: {"type", "source", "target", "ro", "copy_up"} in order."""
+    for m in mounts:
+        target = secure_join(rootfs, m["target"])
+        src = m["source"]
+        if m.get("type") == "tmpfs":
+            _mkdir_p(target)
+            flags = sc.MS_NOSUID | sc.MS_NODEV | (sc.MS_RDONLY if m.get("ro") else 0)
+            sc.mount("tmpfs", target, "tmpfs", flags, "mode=1777")
+            continue
+        if m.get("copy_up") and os.path.isdir(target) and not os.listdir(src):
+            copy_tree(target, src)
+        if os.path.isdir(src):
+            _mkdir_p(target)
+        else:
+            _touch(target)
+        sc.mount(src, target, None, sc.MS_BIND | sc.MS_REC)
+        if m.get("ro"):
+            sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC)
+
+
+def mask_paths(rootfs):
+    # type: (str) -> None
+    """Hide kernel paths behind /dev/null or an empty read-only tmpfs; make others read-only."""
+    for p in MASKED_PATHS:
+        path = rootfs + p
+        if os.path.isdir(path):
+            sc.mount("tmpfs", path, "tmpfs", sc.MS_RDONLY)
+        elif os.path.exists(path):
+            sc.mount(rootfs + "/dev/null", path, None, sc.MS_BIND)
+    for p in READONLY_PATHS:
+        path = rootfs + p
+        if os.path.exists(path):
+            sc.mount(path, path, None, sc.MS_BIND | sc.MS_REC)
+            sc.mount(None, path, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC)
+
+
+def pivot(rootfs):
+    # type: (str) -> None
+    """Make rootfs the root and detach the old one (the pivot_root(".", ".") idiom)."""
+    os.chdir(rootfs)
+    sc.pivot_root(".", ".")
+    sc.umount2(".", sc.MNT_DETACH)
+    os.chdir("/")
+
+
+def build(spec):
+    # type: (dict) -> None
+    """The whole filesystem setup, in the new mount namespace, ending at the new root."""
+    sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+    rootfs = spec["rootfs"]
+    mount_overlay(spec)
+    mount_proc_sys(rootfs, spec.get("own_netns", True))
+    mount_dev(rootfs, spec.get("console"))
+    for name, path in (("hostname", "/etc/hostname"), ("hosts", "/etc/hosts"),
+                       ("resolv.conf", "/etc/resolv.conf")):
+        src = os.path.join(spec["state_dir"], name)
+        if os.path.exists(src) and os.path.isdir(rootfs + "/etc"):
+            target = secure_join(rootfs, path)
+            _touch(target)
+            sc.mount(src, target, None, sc.MS_BIND)
+    mount_user(rootfs, spec.get("mounts") or [])
+    mask_paths(rootfs)
+    pivot(rootfs)

@@ -1,0 +1,110 @@
+"""A container's record on disk and its state, checked against the kernel (runc's
+refreshState: trust pid + start time and the freezer over the file).
+
+Files in `<data-root>/containers/<id>/`: `config.v2.json` (what create decided), `state.json`
+(written by the engine at start: Pid, MonitorPid, PidStart, StartedAt, or a start Error),
+`exit.json` (written by the monitor when PID 1 exits), `<id>-json.log`, `upper/`, `work/`,
+`merged/`, `exec/`.
+"""
+
+import os
+
+from runtime.container import cgroups
+from runtime.container.wire import read_json, write_json
+
+CREATED, RUNNING, PAUSED, RESTARTING, EXITED, DEAD = (
+    "created", "running", "paused", "restarting", "exited", "dead")
+
+
+def proc_start_time(pid):
+    # type: (int) -> int
+    """Field 22 of /proc/<pid>/stat (start time in clock ticks), or -1 when pid is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            data = f.read()
+    except (OSError, ValueError):
+        return -1
+    fields = data[data.rfind(")") + 2:].split()
+    if fields[0] in ("Z", "X"):
+        return -1
+    return int(fields[19])
+
+
+class Container(object):
+    """One container: `cfg` is config.v2.json (Id, Name, Created, Config, HostConfig, ...)."""
+
+    def __init__(self, path, cfg):
+        # type: (str, dict) -> None
+        self.path = path
+        self.cfg = cfg
+        self.id = cfg["Id"]
+
+    @classmethod
+    def load(cls, path):
+        # type: (str) -> Container
+        cfg = read_json(os.path.join(path, "config.v2.json"))
+        if not cfg:
+            raise ValueError("no config.v2.json in %s" % path)
+        return cls(path, cfg)
+
+    @property
+    def name(self):
+        # type: () -> str
+        return self.cfg["Name"]
+
+    def file(self, name):
+        # type: (str) -> str
+        return os.path.join(self.path, name)
+
+    def save(self):
+        # type: () -> None
+        write_json(self.file("config.v2.json"), self.cfg)
+
+    def started(self):
+        # type: () -> dict
+        return read_json(self.file("state.json"), {}) or {}
+
+    def set_started(self, st):
+        # type: (dict) -> None
+        write_json(self.file("state.json"), st)
+
+    def exited(self):
+        # type: () -> dict
+        return read_json(self.file("exit.json"), {}) or {}
+
+    def cgroup(self):
+        # type: () -> cgroups.CgroupManager
+        cg = self.cfg["Cgroup"]
+        return cgroups.manager(cg["parent"], cg["name"], cg["version"])
+
+    def alive_pid(self):
+        # type: () -> int
+        """PID 1's host pid while it runs (same pid and start time as recorded), else 0."""
+        st = self.started()
+        pid = st.get("Pid") or 0
+        if pid and not os.path.exists(self.file("exit.json")) and proc_start_time(pid) == st.get("PidStart"):
+            return pid
+        return 0
+
+    def state(self):
+        # type: () -> dict
+        """The State object of ContainerInspectResponse."""
+        st = self.started()
+        ex = self.exited()
+        out = {"Status": CREATED, "Running": False, "Paused": False, "Restarting": False,
+               "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": st.get("ExitCode", 0),
+               "Error": st.get("Error", ""), "StartedAt": st.get("StartedAt", "0001-01-01T00:00:00Z"),
+               "FinishedAt": st.get("FinishedAt", "0001-01-01T00:00:00Z")}
+        if not st.get("Pid"):
+            return out
+        pid = self.alive_pid()
+        if pid:
+            paused = self.cgroup().frozen()
+            out.update(Status=PAUSED if paused else RUNNING, Running=True, Paused=paused, Pid=pid)
+            return out
+        if ex:
+            out.update(Status=EXITED, ExitCode=ex["ExitCode"], OOMKilled=ex.get("OOMKilled", False),
+                       FinishedAt=ex.get("FinishedAt", out["FinishedAt"]))
+        else:  # the monitor vanished without recording the exit
+            out.update(Status=EXITED, ExitCode=255, Error="the container's monitor died")
+        return out

@@ -1,0 +1,128 @@
+"""Stdio plumbing shared by the monitor and the exec helper: pipes or a pty for the child,
+Docker's json-file log writer, and exit-status decoding."""
+
+import fcntl
+import json
+import os
+import struct
+import termios
+import time
+
+from runtime.container.wire import STDERR, STDOUT, rfc3339
+
+_NAMES = {STDOUT: "stdout", STDERR: "stderr"}
+
+
+class Stdio(object):
+    """The parent's ends of a child's stdio: `readers` fd -> stream, `stdin_w`, `master` (tty)."""
+
+    def __init__(self, tty, open_stdin, size=None):
+        # type: (bool, bool, list) -> None
+        self.tty = tty
+        self.master = -1
+        self.stdin_w = -1
+        self.console = None
+        if tty:
+            self.master, slave = os.openpty()
+            if size:
+                resize(self.master, size[0], size[1])
+            self.child = [slave, slave, slave]
+            self.readers = {self.master: STDOUT}
+            self.stdin_w = self.master
+            self.console = os.ttyname(slave)
+        else:
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            if open_stdin:
+                in_r, self.stdin_w = os.pipe()
+            else:
+                in_r = os.open("/dev/null", os.O_RDONLY)
+            self.child = [in_r, out_w, err_w]
+            self.readers = {out_r: STDOUT, err_r: STDERR}
+
+    def close_child_ends(self):
+        # type: () -> None
+        for fd in set(self.child):
+            os.close(fd)
+        self.child = []
+
+    def read(self, fd):
+        # type: (int) -> bytes
+        """A chunk from fd; b"" (and fd dropped) at EOF, including the pty's EIO."""
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            data = b""
+        if not data:
+            del self.readers[fd]
+            if fd != self.master:
+                os.close(fd)
+        return data
+
+    def write_stdin(self, data):
+        # type: (bytes) -> None
+        if self.stdin_w >= 0:
+            try:
+                os.write(self.stdin_w, data)
+            except OSError:
+                pass
+
+    def close_stdin(self):
+        # type: () -> None
+        if self.tty:
+            if self.master >= 0:
+                try:
+                    os.write(self.master, b"\x04")  # EOF for the line discipline
+                except OSError:
+                    pass
+            return
+        if self.stdin_w >= 0:
+            os.close(self.stdin_w)
+            self.stdin_w = -1
+
+
+def resize(fd, height, width):
+    # type: (int, int, int) -> None
+    """TIOCSWINSZ on a pty."""
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", int(height), int(width), 0, 0))
+
+
+def exit_code(status):
+    # type: (int) -> int
+    """Docker's exit code from a wait status: the code, or 128 + the signal."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+class JsonLog(object):
+    """Docker's json-file driver: one {"log","stream","time"} object per line of output."""
+
+    def __init__(self, path):
+        # type: (str) -> None
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self.partial = {STDOUT: b"", STDERR: b""}
+
+    def write(self, stream, data):
+        # type: (int, bytes) -> None
+        lines = (self.partial[stream] + data).split(b"\n")
+        rest = lines.pop()
+        out = [self._entry(stream, line + b"\n") for line in lines]
+        if len(rest) >= 16384:  # Docker splits very long lines too
+            out.append(self._entry(stream, rest))
+            rest = b""
+        self.partial[stream] = rest
+        if out:
+            os.write(self.fd, "".join(out).encode())
+
+    def _entry(self, stream, data):
+        # type: (int, bytes) -> str
+        return '{"log":%s,"stream":"%s","time":"%s"}\n' % (
+            json.dumps(data.decode("utf-8", "replace")), _NAMES[stream], rfc3339(time.time()))
+
+    def close(self):
+        # type: () -> None
+        out = [self._entry(s, d) for s, d in sorted(self.partial.items()) if d]
+        if out:
+            os.write(self.fd, "".join(out).encode())
+        os.close(self.fd)

@@ -1,0 +1,124 @@
+"""Docker's JSON views of a container: ContainerInspectResponse, ContainerSummary and the
+human Status line ("Up 3 seconds", "Exited (0) 2 seconds ago"), plus the list filters."""
+
+import re
+import time
+
+from runtime.container.mounts import public
+from runtime.container.wire import parse_rfc3339
+
+
+def human_duration(seconds):
+    # type: (float) -> str
+    """docker/go-units HumanDuration."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return "%d seconds" % s
+    minutes = int(round(seconds / 60.0))
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return "%d minutes" % minutes
+    hours = int(round(seconds / 3600.0))
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return "%d hours" % hours
+    if hours < 24 * 7 * 2:
+        return "%d days" % (hours // 24)
+    if hours < 24 * 30 * 2:
+        return "%d weeks" % (hours // 24 // 7)
+    if hours < 24 * 365 * 2:
+        return "%d months" % (hours // 24 // 30)
+    return "%d years" % (hours // 24 // 365)
+
+
+def status_line(state, now=None):
+    # type: (dict, float) -> str
+    """The Status column of `docker ps`."""
+    now = now or time.time()
+    if state["Running"]:
+        up = "Up " + human_duration(now - parse_rfc3339(state["StartedAt"]))
+        return up + " (Paused)" if state["Paused"] else up
+    if state["Status"] == "exited":
+        finished = parse_rfc3339(state["FinishedAt"])
+        if not finished:
+            return "Exited (%d)" % state["ExitCode"]
+        return "Exited (%d) %s ago" % (state["ExitCode"], human_duration(now - finished))
+    return state["Status"].capitalize()
+
+
+def network_settings(c, state):
+    # type: (Container, dict) -> dict
+    mode = c.cfg["HostConfig"].get("NetworkMode") or "default"
+    net = {"IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": "", "EndpointID": "",
+           "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+           "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None}
+    key = "/proc/%d/ns/net" % state["Pid"] if state["Pid"] else ""
+    return {"Bridge": "", "SandboxID": "", "SandboxKey": key,
+            "Ports": {}, "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+            "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "",
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0,
+            "IPv6Gateway": "", "MacAddress": "", "Networks": {mode: net}}
+
+
+def inspect(c, state, exec_ids):
+    # type: (Container, dict, list) -> dict
+    """ContainerInspectResponse."""
+    cfg = c.cfg
+    return {
+        "Id": c.id, "Created": cfg["Created"], "Path": cfg["Path"], "Args": cfg["Args"], "State": state,
+        "Image": cfg["ImageID"], "ResolvConfPath": c.file("resolv.conf"), "HostnamePath": c.file("hostname"),
+        "HostsPath": c.file("hosts"), "LogPath": c.file(c.id + "-json.log"), "Name": "/" + cfg["Name"],
+        "RestartCount": 0, "Driver": "overlay2", "Platform": "linux", "MountLabel": "", "ProcessLabel": "",
+        "AppArmorProfile": "", "ExecIDs": exec_ids or None, "HostConfig": cfg["HostConfig"],
+        "GraphDriver": {"Name": "overlay2", "Data": {
+            "LowerDir": ":".join(reversed(cfg.get("LayerDirs") or [])), "UpperDir": c.file("upper"),
+            "MergedDir": c.file("merged"), "WorkDir": c.file("work")}},
+        "Mounts": public(cfg["Mounts"]), "Config": cfg["Config"],
+        "NetworkSettings": network_settings(c, state),
+    }
+
+
+def summary(c, state):
+    # type: (Container, dict) -> dict
+    """ContainerSummary."""
+    cfg = c.cfg
+    ns = network_settings(c, state)
+    return {
+        "Id": c.id, "Names": ["/" + cfg["Name"]], "Image": cfg["Config"].get("Image", ""),
+        "ImageID": cfg["ImageID"], "Command": " ".join([cfg["Path"]] + cfg["Args"]),
+        "Created": int(parse_rfc3339(cfg["Created"])), "Ports": [],
+        "Labels": cfg["Config"].get("Labels") or {},
+        "State": state["Status"], "Status": status_line(state),
+        "HostConfig": {"NetworkMode": cfg["HostConfig"].get("NetworkMode") or "default"},
+        "NetworkSettings": {"Networks": ns["Networks"]}, "Mounts": public(cfg["Mounts"]),
+    }
+
+
+def matches(c, state, filters):
+    # type: (Container, dict, dict) -> bool
+    """Docker's ps filters: status, name (regexp), label (k or k=v), id (prefix), ancestor."""
+    for key, values in (filters or {}).items():
+        if isinstance(values, dict):  # {"running": true} form
+            values = [k for k, v in values.items() if v]
+        if key == "status" and state["Status"] not in values:
+            return False
+        if key == "name" and not any(re.search(v.lstrip("/"), c.name) for v in values):
+            return False
+        if key == "id" and not any(c.id.startswith(v) for v in values):
+            return False
+        image = (c.cfg["Config"].get("Image"), c.cfg["ImageID"])
+        if key == "ancestor" and not any(v in image for v in values):
+            return False
+        if key == "label":
+            labels = c.cfg["Config"].get("Labels") or {}
+            for v in values:
+                k, eq, val = v.partition("=")
+                if k not in labels or (eq and labels[k] != val):
+                    return False
+    return True

@@ -1,0 +1,344 @@
+"""Containers on the real kernel, as root: what a container sees, and every lifecycle verb."""
+
+import os
+import re
+import struct
+import threading
+import time
+
+import pytest
+
+from runtime.errors import Conflict, InvalidParameter, NotFound, NotModified
+from tests.engine.conftest import run_container
+from tests.imagefactory import wait_for
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
+
+# Docker's default capability set as a CapEff mask
+DOCKER_CAPS = 0x00000000A80425FB
+
+
+def test_container_sees_its_own_pid1_hostname_mounts_and_empty_network(clean_containers):
+    eng = clean_containers
+    script = ("echo pid=$$; hostname; cat /proc/mounts; echo net; ls /sys/class/net; "
+              "grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status; "
+              "echo keys=$(cat /proc/keys | wc -c); ls /sys/firmware | wc -l; "
+              "echo 1 > /proc/sysrq-trigger 2>/dev/null && echo sysrq-writable; "
+              "touch /sys/x 2>/dev/null && echo sys-writable; "
+              "ls -l /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty /dev/ptmx; "
+              "readlink /dev/fd; readlink /dev/stdin; env")
+    code, out, err, info = run_container(eng, script)
+    text = out.decode()
+    assert code == 0, err
+    assert "pid=1\n" in text
+    assert info["Config"]["Hostname"] == info["Id"][:12]
+    assert "\n%s\n" % info["Id"][:12] in text
+    mounts = {line.split()[1]: line.split() for line in text.splitlines() if line.count(" ") >= 5}
+    assert mounts["/"][2] == "overlay"
+    assert mounts["/proc"][2] == "proc"
+    assert mounts["/sys"][2] == "sysfs" and "ro" in mounts["/sys"][3].split(",")
+    assert mounts["/dev"][2] == "tmpfs"
+    assert mounts["/dev/pts"][2] == "devpts"
+    assert mounts["/dev/shm"][2] == "tmpfs"
+    assert mounts["/dev/mqueue"][2] == "mqueue"
+    assert "ro" in mounts["/proc/sys"][3].split(",")
+    for path in ("/proc/keys", "/proc/timer_list", "/proc/kcore", "/sys/firmware"):
+        if os.path.exists(path):  # masked: /dev/null bound over files, an empty ro tmpfs over dirs
+            assert mounts[path][2] == "tmpfs", path
+    assert "ro" in mounts["/sys/firmware"][3].split(",")
+    assert text.split("net\n")[1].split("\n")[0] == "lo"
+    status = dict(re.findall(r"^(CapEff|CapBnd|NoNewPrivs):\s+(\S+)$", text, re.M))
+    assert int(status["CapEff"], 16) == DOCKER_CAPS
+    assert int(status["CapBnd"], 16) == DOCKER_CAPS
+    assert status["NoNewPrivs"] == "1"
+    assert "keys=0\n0\n" in text
+    assert "sysrq-writable" not in text and "sys-writable" not in text
+    assert "/proc/self/fd\n/proc/self/fd/0\n" in text
+    for dev in ("null", "zero", "full", "random", "urandom", "tty"):
+        assert re.search(r"^crw-rw-rw-.* /dev/%s$" % dev, text, re.M), dev
+    env = dict(line.split("=", 1) for line in text.splitlines() if re.match(r"^[A-Z_]+=", line))
+    assert env["HOSTNAME"] == info["Id"][:12]
+    assert env["PATH"].startswith("/usr/local/sbin:")
+    assert env["HOME"] == "/root"
+    assert info["NetworkSettings"]["Networks"]
+    assert info["GraphDriver"]["Name"] == "overlay2"
+    assert info["GraphDriver"]["Data"]["UpperDir"].endswith("/upper")
+
+
+def test_host_network_user_workdir_and_env(clean_containers):
+    eng = clean_containers
+    code, out, _, _ = run_container(eng, "ls /sys/class/net | wc -l; id; pwd; echo $FOO",
+                                    User="nobody", WorkingDir="/made/here", Env=["FOO=bar"],
+                                    HostConfig={"NetworkMode": "host"})
+    lines = out.decode().splitlines()
+    assert code == 0
+    assert int(lines[0]) == len(os.listdir("/sys/class/net"))
+    assert lines[1].startswith("uid=65534(nobody) gid=65534(nobody)")
+    assert lines[2:] == ["/made/here", "bar"]
+    code, out, _, _ = run_container(eng, "id -u; id -g; grep CapEff /proc/self/status", User="1234:5678")
+    assert out.decode().split()[:2] == ["1234", "5678"]
+    assert int(out.decode().split()[-1], 16) == 0  # non-root: no effective capabilities
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["true"], "User": "nosuchuser"})["Id"]
+    with pytest.raises(InvalidParameter, match="unable to find user nosuchuser"):
+        eng.container_start(cid)
+    assert eng.container_inspect(cid)["State"]["Status"] == "created"
+
+
+def test_lifecycle_verbs_states_and_exit_codes(clean_containers):
+    eng = clean_containers
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["sh", "-c", "trap 'exit 3' TERM; "
+                                "trap 'echo hup' HUP; echo up; while true; do sleep 0.1; done"]},
+                               name="life")["Id"]
+    assert eng.container_inspect("life")["State"]["Status"] == "created"
+    assert eng.container_list(filters={"name": ["life"]})[0]["Status"] == "Created"
+    assert eng.container_list() == []  # not running: only with all=True
+    eng.container_start("life")
+    with pytest.raises(NotModified):
+        eng.container_start("life")
+    st = eng.container_inspect(cid)["State"]
+    assert st["Status"] == "running" and st["Running"] and st["Pid"] > 0
+    assert eng.container_list()[0]["Status"].startswith("Up ")
+    assert eng.container_list()[0]["Names"] == ["/life"]
+
+    eng.container_pause("life")
+    st = eng.container_inspect(cid)["State"]
+    assert st["Status"] == "paused" and st["Paused"]
+    assert eng.container_list()[0]["Status"].endswith("(Paused)")
+    with pytest.raises(Conflict):
+        eng.container_pause("life")
+    eng.container_unpause("life")
+    assert eng.container_inspect(cid)["State"]["Status"] == "running"
+    with pytest.raises(Conflict):
+        eng.container_remove("life")
+
+    eng.container_kill("life", "HUP")
+    assert wait_for(lambda: b"hup\n" in b"".join(line for _, line in eng.container_logs("life")))
+    eng.container_stop("life", timeout=5)
+    st = eng.container_inspect(cid)["State"]
+    assert st["Status"] == "exited" and st["ExitCode"] == 3 and not st["Running"]
+    assert re.match(r"Exited \(3\) .* ago", eng.container_list(all=True)[0]["Status"])
+    with pytest.raises(NotModified):
+        eng.container_stop("life")
+    with pytest.raises(Conflict):
+        eng.container_kill("life")
+
+    eng.container_restart("life", timeout=5)  # from exited
+    assert eng.container_inspect(cid)["State"]["Running"]
+    eng.container_restart("life", timeout=5)  # from running: stop (exit 3) then start
+    assert eng.container_inspect(cid)["State"]["Running"]
+    eng.container_kill("life", 9)
+    st = eng.container_inspect(cid)["State"]
+    assert st["ExitCode"] == 137 and not st["OOMKilled"]
+    assert eng.container_list(all=True, filters={"status": ["exited"]})[0]["Id"] == cid
+
+    eng.container_start("life")
+    eng.container_remove("life", force=True)
+    with pytest.raises(NotFound, match="No such container: life"):
+        eng.container_inspect("life")
+
+
+def test_stop_escalates_to_sigkill_and_uses_stop_signal(clean_containers):
+    eng = clean_containers
+    eng.container_create({"Image": "busybox", "Cmd": ["sleep", "100"]}, name="deaf")
+    eng.container_start("deaf")
+    t = time.time()
+    eng.container_stop("deaf", timeout=1)  # PID 1 has no TERM handler: the kernel ignores it
+    assert 0.9 < time.time() - t < 5
+    assert eng.container_inspect("deaf")["State"]["ExitCode"] == 137
+    eng.container_create({"Image": "busybox", "StopSignal": "SIGUSR1",
+                          "Cmd": ["sh", "-c", "trap 'exit 42' USR1; while true; do sleep 0.1; done"]},
+                         name="usr1")
+    eng.container_start("usr1")
+    eng.container_stop("usr1", timeout=10)
+    assert eng.container_inspect("usr1")["State"]["ExitCode"] == 42
+
+
+def test_wait_conditions(clean_containers):
+    eng = clean_containers
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["sh", "-c", "sleep 0.3; exit 4"]})["Id"]
+    got = {}
+
+    def waiter(cond):
+        got[cond] = eng.container_wait(cid, cond, timeout=20)["StatusCode"]
+
+    threads = [threading.Thread(target=waiter, args=(c,)) for c in ("next-exit", "removed")]
+    for t in threads:
+        t.start()
+    time.sleep(0.1)
+    eng.container_start(cid)
+    assert eng.container_wait(cid)["StatusCode"] == 4
+    assert eng.container_wait(cid, "not-running")["StatusCode"] == 4  # already exited: at once
+    threads[0].join(10)
+    assert got["next-exit"] == 4
+    eng.container_remove(cid)
+    threads[1].join(10)
+    assert got["removed"] == 4
+
+
+def test_names_generated_unique_and_validated(clean_containers):
+    eng = clean_containers
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["true"]})["Id"]
+    name = eng.container_inspect(cid)["Name"]
+    assert re.match(r"^/[a-z]+_[a-z]+\d*$", name)
+    assert eng.container_inspect(name.lstrip("/"))["Id"] == cid
+    assert eng.container_inspect(cid[:10])["Id"] == cid
+    eng.container_create({"Image": "busybox", "Cmd": ["true"]}, name="dup")
+    with pytest.raises(Conflict, match='name "/dup" is already in use'):
+        eng.container_create({"Image": "busybox", "Cmd": ["true"]}, name="dup")
+    with pytest.raises(InvalidParameter, match="Invalid container name"):
+        eng.container_create({"Image": "busybox", "Cmd": ["true"]}, name="bad name!")
+
+
+def test_bad_input_is_refused_and_leaves_nothing(clean_containers, tmp_path):
+    eng = clean_containers
+    before = sorted(os.listdir(eng.test_root / "containers"))
+    with pytest.raises(NotFound, match="No such image: nosuch"):
+        eng.container_create({"Image": "nosuch:1", "Cmd": ["true"]})
+    with pytest.raises(InvalidParameter, match="bind source path does not exist: %s" % (tmp_path / "gone")):
+        eng.container_create({"Image": "busybox", "Cmd": ["true"],
+                              "HostConfig": {"Binds": ["%s:/x" % (tmp_path / "gone"), "newvol:/y"]}})
+    with pytest.raises(InvalidParameter, match="invalid signal"):
+        eng.container_create({"Image": "busybox", "Cmd": ["true"], "StopSignal": "SIGNOPE"})
+    with pytest.raises(InvalidParameter, match="Minimum memory limit"):
+        eng.container_create({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Memory": 1000}})
+    assert sorted(os.listdir(eng.test_root / "containers")) == before
+    assert eng.volume_list() == []
+    for verb in (eng.container_start, eng.container_inspect, eng.container_remove, eng.container_pause):
+        with pytest.raises(NotFound, match="No such container: ghost"):
+            verb("ghost")
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["/no/such/binary"]})["Id"]
+    with pytest.raises(InvalidParameter, match='exec: "/no/such/binary": executable file not found'):
+        eng.container_start(cid)
+    st = eng.container_inspect(cid)["State"]
+    assert st["Status"] == "created" and st["ExitCode"] == 127 and "executable file not found" in st["Error"]
+    with pytest.raises(InvalidParameter, match="invalid wait condition"):
+        eng.container_wait(cid, "sometimes")
+
+
+def test_remove_deletes_writable_layer_cgroup_and_state(clean_containers):
+    eng = clean_containers
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["sh", "-c", "echo data > /layerfile; rm /bin/vi; "
+                                                                    "sleep 100"]})["Id"]
+    eng.container_start(cid)
+    info = eng.container_inspect(cid)
+    upper = info["GraphDriver"]["Data"]["UpperDir"]
+    assert wait_for(lambda: os.path.exists(os.path.join(upper, "layerfile")))
+    assert eng.container_upper_dir(cid) == upper
+    assert eng.containers_using_image(info["Image"]) == [cid]
+    cg = eng.containers.get(cid).cgroup()
+    assert cg.exists() and info["State"]["Pid"] in cg.pids()
+    eng.container_remove(cid, force=True)
+    assert not os.path.exists(os.path.dirname(upper))
+    assert not cg.exists()
+    assert eng.containers_using_image(info["Image"]) == []
+    code, out, _, _ = run_container(eng, "cat /layerfile 2>&1; ls /bin/vi")
+    assert b"No such file" in out and b"/bin/vi" in out
+
+
+def _frames(data):
+    out = []
+    while data:
+        stream, size = struct.unpack(">BxxxI", data[:8])
+        out.append((stream, data[8:8 + size]))
+        data = data[8 + size:]
+    return out
+
+
+def _read_all(sock):
+    buf = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return buf
+        buf += chunk
+
+
+def test_exec_joins_namespaces_and_cgroup_with_exit_codes(clean_containers):
+    eng = clean_containers
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["sleep", "100"], "Hostname": "box"})["Id"]
+    with pytest.raises(Conflict, match="is not running"):
+        eng.exec_create(cid, {"Cmd": ["true"]})
+    eng.container_start(cid)
+    ex = eng.exec_create(cid, {"Cmd": ["sh", "-c", "hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo; "
+                                       "cat /proc/self/cgroup; ls /sys/class/net; echo oops >&2; exit 5"],
+                               "AttachStdout": True, "AttachStderr": True})
+    sock = eng.exec_start(ex)
+    frames = _frames(_read_all(sock))
+    sock.close()
+    out = b"".join(d for s, d in frames if s == 1).decode()
+    assert b"".join(d for s, d in frames if s == 2) == b"oops\n"
+    lines = out.splitlines()
+    assert lines[0] == "box"
+    assert lines[1].strip() == "sleep 100"
+    assert any(line.endswith("/" + cid) for line in lines if ":freezer:" in line or ":pids:" in line
+               or line.startswith("0::"))
+    assert lines[-1] == "lo"
+    assert wait_for(lambda: eng.exec_inspect(ex)["ExitCode"] == 5)
+    info = eng.exec_inspect(ex)
+    assert info["Running"] is False and info["Pid"] > 0 and info["ProcessConfig"]["entrypoint"] == "sh"
+    assert eng.container_inspect(cid)["ExecIDs"] == [ex]
+    with pytest.raises(Conflict, match="already run"):
+        eng.exec_start(ex)
+
+    ex2 = eng.exec_create(cid, {"Cmd": ["sleep", "0.3"]})
+    assert eng.exec_start(ex2, detach=True) is None
+    assert eng.exec_inspect(ex2)["Running"] is True
+    assert wait_for(lambda: eng.exec_inspect(ex2)["ExitCode"] == 0, timeout=10)
+    ex3 = eng.exec_create(cid, {"Cmd": ["nosuchcmd"]})
+    with pytest.raises(InvalidParameter, match="executable file not found"):
+        eng.exec_start(ex3)
+    assert eng.exec_inspect(ex3)["ExitCode"] == 127
+    with pytest.raises(NotFound):
+        eng.exec_inspect("nope")
+
+
+def test_attach_stdin_and_tty(clean_containers):
+    eng = clean_containers
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["sh", "-c", "read x; echo got $x; echo e >&2"],
+                                "OpenStdin": True, "AttachStdin": True})["Id"]
+    eng.container_start(cid)
+    sock = eng.container_attach(cid, stdin=True)
+    sock.sendall(b"hello\n")
+    data = _read_all(sock)
+    sock.close()
+    assert sorted(_frames(data)) == [(1, b"got hello\n"), (2, b"e\n")]
+    assert eng.container_wait(cid)["StatusCode"] == 0
+    with pytest.raises(Conflict):
+        eng.container_attach(cid)
+
+    cid = eng.container_create({"Image": "busybox", "Tty": True, "OpenStdin": True,
+                                "Cmd": ["sh", "-c", "stty size; read x; echo tty:$x; tty"]})["Id"]
+    eng.container_start(cid)
+    sock = eng.container_attach(cid, stdin=True)
+    eng.container_resize(cid, 30, 100)
+    sock.sendall(b"abc\n")
+    raw = _read_all(sock)
+    sock.close()
+    assert b"tty:abc\r\n" in raw and b"/dev/console" in raw  # raw stream, the tty's CRLF
+    logged = b"".join(line for _, line in eng.container_logs(cid))
+    assert b"tty:abc" in logged
+
+
+def test_logs_json_file_tail_since_timestamps_follow(clean_containers):
+    eng = clean_containers
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["sh", "-c", "for i in 1 2 3; do echo out$i; "
+                                "echo err$i >&2; done; sleep 0.5; echo late"]})["Id"]
+    eng.container_start(cid)
+    follow = [line for _, line in eng.container_logs(cid, follow=True)]  # until it exits
+    assert follow[-1] == b"late\n" and len(follow) == 7
+    path = eng.container_inspect(cid)["LogPath"]
+    with open(path) as f:
+        import json
+        recs = [json.loads(line) for line in f]
+    assert list(recs[0]) == ["log", "stream", "time"]
+    assert {"log": "out1\n", "stream": "stdout"}.items() <= recs[0].items()
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$", recs[0]["time"])
+    assert [line for _, line in eng.container_logs(cid, stderr=False)] == [b"out1\n", b"out2\n", b"out3\n",
+                                                                         b"late\n"]
+    assert [line for _, line in eng.container_logs(cid, stdout=False, tail="2")] == [b"err2\n", b"err3\n"]
+    stamped = [line for _, line in eng.container_logs(cid, timestamps=True, tail="1")]
+    assert re.match(rb"^\d{4}-\d\d-\d\dT[\d:.]+Z late\n$", stamped[0])
+    from runtime.container.wire import parse_rfc3339
+    late_t = parse_rfc3339(recs[-1]["time"])
+    assert [line for _, line in eng.container_logs(cid, since=late_t - 0.2)] == [b"late\n"]
+    assert b"late\n" not in [line for _, line in eng.container_logs(cid, until=late_t - 0.2)]
