@@ -67,15 +67,23 @@ def busybox_rootfs(dest):
     return dest
 
 
-def debootstrap_rootfs(mirror=None):
-    """A Debian bookworm minbase rootfs (about 200 MB, 6,800 files), built once with debootstrap
-    and cached under /var/cache/berth-test (a lab cache in /var/cache/berth-lab is reused
-    read-only when present). Slow the first time (minutes): callers mark themselves slow."""
+def cached_debootstrap_rootfs():
+    """The cached debootstrap rootfs (lab cache or ours) if one is complete, else None."""
     for cand in sorted(LAB_CACHE.glob("*bookworm*")) if LAB_CACHE.is_dir() else []:
         if (cand / ".berth-lab-complete").exists() and (cand / "etc/debian_version").exists():
             return cand
     if (DEBOOTSTRAP_CACHE / "etc/debian_version").exists():
         return DEBOOTSTRAP_CACHE
+    return None
+
+
+def debootstrap_rootfs(mirror=None):
+    """A Debian bookworm minbase rootfs (about 200 MB, 6,800 files), built once with debootstrap
+    and cached under /var/cache/berth-test (a lab cache in /var/cache/berth-lab is reused
+    read-only when present). Slow the first time (minutes): callers mark themselves slow."""
+    cached = cached_debootstrap_rootfs()
+    if cached:
+        return cached
     mirror = mirror or _apt_mirror()
     tmp = DEBOOTSTRAP_CACHE.with_name(DEBOOTSTRAP_CACHE.name + ".tmp.%d" % os.getpid())
     tmp.parent.mkdir(parents=True, exist_ok=True)

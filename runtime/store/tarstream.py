@@ -286,7 +286,7 @@ def next_header(src, globals_):
         h.mtime = float(pax["mtime"]) if "mtime" in pax else _num(block[136:148], "mtime")
         h.devmajor = _num(block[329:337], "devmajor") if t in (CHR, BLK) else 0
         h.devminor = _num(block[337:345], "devminor") if t in (CHR, BLK) else 0
-        h.xattrs = {k[12:]: v for k, v in pax.items() if k.startswith("SCHILY.xattr.")}
+        h.xattrs = {k[13:]: v for k, v in pax.items() if k.startswith("SCHILY.xattr.")}
         if t == "S" or any(k.startswith("GNU.sparse") for k in pax):
             raise InvalidParameter("layer tar entry %r is a sparse file, which layers may not "
                                    "contain" % h.name)
