@@ -7,10 +7,11 @@ socket (frames, or raw with a TTY), waits, and writes `exec/<id>.json` with the 
 import os
 import select
 import signal
+import socket
 
 from runtime.container import init, stdio
 from runtime.container import syscalls as sc
-from runtime.container.wire import frame, send_msg, write_json
+from runtime.container.wire import frame, recv_msg, send_msg, write_json
 
 _NS_ORDER = ("ipc", "uts", "net", "mnt")
 
@@ -49,12 +50,20 @@ def run(spec, reply):
         write_json(result, {"ExitCode": code, "Running": False, "Pid": child})
         send_msg(reply, {"error": err.decode("utf-8", "replace"), "code": code})
         os._exit(0)
+    control = None
+    if io.tty:  # exec_resize connects here (a relative name: the full path may be too long)
+        os.chdir(spec["exec_dir"])
+        control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        control.bind(spec["exec_id"] + ".sock")
+        control.listen(4)
     write_json(result, {"ExitCode": None, "Running": True, "Pid": child})
     send_msg(reply, {"pid": child})
     if spec.get("detach"):
         reply.close()
         reply = None
-    status = _relay(io, child, reply)
+    status = _relay(io, child, reply, control)
+    if control is not None:
+        os.unlink(spec["exec_id"] + ".sock")
     write_json(result, {"ExitCode": stdio.exit_code(status), "Running": False, "Pid": child})
     if reply is not None:
         reply.close()
@@ -82,8 +91,20 @@ def _child(spec, ns, io, sync_w):
     os._exit(code)
 
 
-def _relay(io, child, sock):
-    # type: (stdio.Stdio, int, socket.socket) -> int
+def _resize(io, control):
+    # type: (stdio.Stdio, socket.socket) -> None
+    conn, _ = control.accept()
+    with conn:
+        conn.settimeout(5)
+        try:
+            req = recv_msg(conn)
+            stdio.resize(io.master, req.get("h", 24), req.get("w", 80))
+        except (EOFError, OSError, ValueError):
+            pass
+
+
+def _relay(io, child, sock, control=None):
+    # type: (stdio.Stdio, int, socket.socket, socket.socket) -> int
     """Copy output to sock and sock to stdin until the process exits and its output is drained."""
     status = None
     reading = sock is not None
@@ -97,12 +118,15 @@ def _relay(io, child, sock):
                 status = st
         if status is not None and not io.readers:
             return status
-        rlist = list(io.readers) + ([sock] if reading else [])
+        rlist = list(io.readers) + ([sock] if reading else []) + ([control] if control else [])
         timeout = 0.05 if status is None else 0.2
         ready, _, _ = select.select(rlist, [], [], timeout)
         if status is not None and not ready:
             return status
         for r in ready:
+            if r is control:
+                _resize(io, control)
+                continue
             if r is sock:
                 data = b""
                 try:

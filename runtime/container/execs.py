@@ -6,10 +6,11 @@ An exec's config is `exec/<id>.config.json` in its container's dir; the helper t
 
 import binascii
 import os
+import socket
 
 from runtime.container import spec
 from runtime.container.state import proc_start_time
-from runtime.container.wire import read_json, write_json
+from runtime.container.wire import read_json, send_msg, write_json
 from runtime.errors import Conflict, InvalidParameter, NotFound
 
 
@@ -100,5 +101,18 @@ class ExecMixin(object):
         }
 
     def exec_resize(self, exec_id, height, width):
-        self._find_exec(exec_id)
-        raise Conflict("resizing an exec's TTY is not supported yet")
+        c, cfg = self._find_exec(exec_id)
+        if not self.exec_inspect(exec_id)["Running"] or not cfg["Config"].get("Tty"):
+            raise Conflict("exec %s is not running with a TTY" % exec_id)
+        fd = os.open(c.file("exec"), os.O_RDONLY | os.O_DIRECTORY)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect("/proc/self/fd/%d/%s.sock" % (fd, exec_id))
+            send_msg(s, {"op": "resize", "h": int(height), "w": int(width)})
+            s.settimeout(5)
+            s.recv(1)  # closed once applied
+        except OSError as e:
+            raise Conflict("cannot resize exec %s: %s" % (exec_id, e)) from None
+        finally:
+            os.close(fd)
+            s.close()

@@ -59,6 +59,10 @@ def _child(ctrl, req, reply_fd):
     try:
         ctrl.close()
         os.setsid()
+        null = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1, 2):  # hold none of the engine's stdio: monitors outlive it
+            os.dup2(null, fd)
+        os.close(null)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         reply = socket.socket(fileno=reply_fd)
         if req["kind"] == "run":

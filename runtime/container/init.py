@@ -11,6 +11,8 @@ import errno
 import fcntl
 import os
 import signal
+import socket
+import struct
 import termios
 
 from runtime.container import rootfs
@@ -154,6 +156,18 @@ def set_stdio(fds):
             os.dup2(fd, i)
 
 
+def loopback_up():
+    # type: () -> None
+    """Set IFF_UP on lo in the new network namespace (it starts down)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        req = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(s.fileno(), 0x8913, req))[1]  # SIOCGIFFLAGS
+        fcntl.ioctl(s.fileno(), 0x8914, struct.pack("16sH14x", b"lo", flags | 1))  # SIOCSIFFLAGS, IFF_UP
+    finally:
+        s.close()
+
+
 def join_cgroup(procs_files):
     # type: (list) -> None
     """Write "0" (= the caller) into each cgroup.procs."""
@@ -173,6 +187,8 @@ def container_main(spec, stdio, sync_w, go_r, tty):
     code = 127
     try:
         sc.unshare(spec["ns_flags"])
+        if spec["ns_flags"] & sc.CLONE_NEWNET:
+            loopback_up()
         rootfs.build(spec)
         sc.sethostname(spec["hostname"])
         if tty:

@@ -8,6 +8,7 @@ Socket protocol: the client sends one message (runtime.container.wire.send_msg):
 TTY) and writes stdin; {"op": "wait"} just waits for EOF; {"op": "resize", "h": n, "w": n}.
 """
 
+import json
 import os
 import select
 import signal
@@ -107,15 +108,15 @@ class Monitor(object):
         write_json("exit.json", {"ExitCode": code, "OOMKilled": oom, "FinishedAt": rfc3339(time.time()),
                                  "Pid": pid, "StartedAt": spec.get("started_at")})
         try:
-            cg.destroy()
-        except OSError:
-            pass
-        try:
             os.unlink("attach.sock")
         except OSError:
             pass
-        for c in self.clients:
+        for c in self.clients:  # waiters see EOF: the exit is on disk
             c.sock.close()
+        try:
+            cg.destroy()
+        except OSError:
+            pass
         os._exit(0)
 
     def loop(self, pid, wake_r, lsock, log):
@@ -183,9 +184,27 @@ class Monitor(object):
         elif op in ("attach", "wait"):
             if op == "wait":
                 req = {"stdout": False, "stderr": False}
-            self.clients.append(_Client(conn, req))
+            client = _Client(conn, req)
+            if req.get("logs"):
+                self.replay(client)
+            self.clients.append(client)
         else:
             conn.close()
+
+    def replay(self, client):
+        # type: (_Client) -> None
+        """Send the log so far (attach with logs=true)."""
+        names = {"stdout": stdio.STDOUT, "stderr": stdio.STDERR}
+        try:
+            with open(self.spec["log_path"], "rb") as f:
+                for line in f:
+                    rec = json.loads(line.decode("utf-8"))
+                    stream = names.get(rec.get("stream"), stdio.STDOUT)
+                    if stream in client.streams:
+                        data = rec.get("log", "").encode("utf-8")
+                        client.sock.sendall(data if self.io.tty else frame(stream, data))
+        except (OSError, ValueError):
+            pass
 
     def client_input(self, sock):
         # type: (socket.socket) -> None

@@ -8,17 +8,17 @@ import binascii
 import os
 import shutil
 import signal as _signal
-import socket
 import threading
 import time
 
 from runtime.api.backend import ContainerBackend
 from runtime.container import cgroups, logs, mounts, names, spec, views
+from runtime.container import monitor_client as client
 from runtime.container.execs import ExecMixin
 from runtime.container.forkserver import Spawner
 from runtime.container.index import ContainerIndex
-from runtime.container.state import Container
-from runtime.container.wire import recv_exact, rfc3339, send_msg
+from runtime.container.state import Container, proc_start_time
+from runtime.container.wire import recv_exact, rfc3339
 from runtime.errors import BerthError, Conflict, InvalidParameter, NotFound, NotModified
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -201,6 +201,7 @@ class ContainerService(ExecMixin, ContainerBackend):
         with self.containers.lock:
             if c.state()["Running"]:
                 raise NotModified("container %s is already running" % name)
+            client.await_monitor_exit(c)  # it removes the cgroup we are about to recreate
             try:
                 os.unlink(c.file("exit.json"))
             except FileNotFoundError:
@@ -220,49 +221,8 @@ class ContainerService(ExecMixin, ContainerBackend):
                 c.set_started({"Error": reply["error"], "ExitCode": reply.get("code", 126)})
                 raise InvalidParameter("cannot start container %s: %s" % (name, reply["error"]))
             c.set_started({"Pid": reply["pid"], "PidStart": reply["start_time"],
-                           "MonitorPid": reply["monitor"],
+                           "MonitorPid": reply["monitor"], "MonitorStart": proc_start_time(reply["monitor"]),
                            "StartedAt": run["started_at"], "FinishedAt": _ZERO_TIME})
-
-    # ---------------------------------------------------------------- stop, kill, pause
-
-    def _monitor_conn(self, c, req):
-        # type: (Container, dict) -> socket.socket
-        """A connection to c's monitor with req sent; ConnectionError when it is gone."""
-        fd = os.open(c.path, os.O_RDONLY | os.O_DIRECTORY)
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect("/proc/self/fd/%d/attach.sock" % fd)  # the full path may exceed 108 bytes
-            send_msg(s, req)
-        except OSError as e:
-            s.close()
-            raise ConnectionError(str(e)) from None
-        finally:
-            os.close(fd)
-        return s
-
-    def _wait_exit(self, c, timeout=None):
-        # type: (Container, float) -> bool
-        """Block until PID 1 has exited and the monitor recorded it; False on timeout."""
-        deadline = None if timeout is None else time.time() + timeout
-        try:
-            s = self._monitor_conn(c, {"op": "wait"})
-        except ConnectionError:
-            s = None
-        if s is not None:
-            with s:
-                s.settimeout(timeout)
-                try:
-                    while s.recv(4096):
-                        pass
-                except socket.timeout:
-                    return False
-                except OSError:
-                    pass
-        while c.alive_pid():
-            if deadline is not None and time.time() > deadline:
-                return False
-            time.sleep(0.01)
-        return True
 
     def _running(self, name):
         # type: (str) -> tuple
@@ -282,10 +242,10 @@ class ContainerService(ExecMixin, ContainerBackend):
             timeout = c.cfg["Config"].get("StopTimeout")
         timeout = 10 if timeout is None else int(timeout)
         self._signal(c, st["Pid"], sig)
-        if timeout >= 0 and self._wait_exit(c, timeout):
+        if timeout >= 0 and client.wait_exit(c, timeout):
             return
         self._signal(c, st["Pid"], _signal.SIGKILL)
-        self._wait_exit(c)
+        client.wait_exit(c)
 
     def _signal(self, c, pid, sig):
         # type: (Container, int, int) -> None
@@ -304,7 +264,7 @@ class ContainerService(ExecMixin, ContainerBackend):
         sig = spec.parse_signal(signal or "SIGKILL")
         self._signal(c, st["Pid"], sig)
         if sig == _signal.SIGKILL:
-            self._wait_exit(c, 10)
+            client.wait_exit(c, 10)
 
     def container_restart(self, name, timeout=None):
         c = self.containers.get(name)
@@ -341,7 +301,7 @@ class ContainerService(ExecMixin, ContainerBackend):
                     raise BerthError("timed out waiting for container %s" % name)
                 time.sleep(0.01)
             return {"StatusCode": getattr(c, "final_exit_code", 0), "Error": None}
-        if not self._wait_exit(c, None if deadline is None else max(0.0, deadline - time.time())):
+        if not client.wait_exit(c, None if deadline is None else max(0.0, deadline - time.time())):
             raise BerthError("timed out waiting for container %s" % name)
         return {"StatusCode": c.state()["ExitCode"], "Error": None}
 
@@ -355,7 +315,7 @@ class ContainerService(ExecMixin, ContainerBackend):
                 raise Conflict("You cannot remove a running container %s. Stop the container before "
                                "attempting removal or force remove" % c.id)
             self._signal(c, st["Pid"], _signal.SIGKILL)
-            self._wait_exit(c, 10)
+            client.wait_exit(c, 10)
             st = c.state()
         c.final_exit_code = st["ExitCode"]  # for waiters on "removed"
         self.containers.discard(c)
@@ -399,7 +359,7 @@ class ContainerService(ExecMixin, ContainerBackend):
     def container_attach(self, name, stdin=False, stdout=True, stderr=True, logs=False, stream=True):
         c = self.containers.get(name)
         try:
-            return self._monitor_conn(c, {"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr,
+            return client.connect(c, {"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr,
                                           "logs": logs})
         except ConnectionError:
             raise Conflict("You cannot attach to a stopped container %s, start it first" % name) from None
@@ -407,7 +367,7 @@ class ContainerService(ExecMixin, ContainerBackend):
     def container_resize(self, name, height, width):
         c, _ = self._running(name)
         try:
-            s = self._monitor_conn(c, {"op": "resize", "h": int(height), "w": int(width)})
+            s = client.connect(c, {"op": "resize", "h": int(height), "w": int(width)})
         except ConnectionError:
             raise Conflict("Container %s is not running" % name) from None
         with s:

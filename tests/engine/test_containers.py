@@ -26,7 +26,7 @@ def test_container_sees_its_own_pid1_hostname_mounts_and_empty_network(clean_con
               "echo 1 > /proc/sysrq-trigger 2>/dev/null && echo sysrq-writable; "
               "touch /sys/x 2>/dev/null && echo sys-writable; "
               "ls -l /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty /dev/ptmx; "
-              "readlink /dev/fd; readlink /dev/stdin; env")
+              "readlink /dev/fd; readlink /dev/stdin; echo loflags=$(cat /sys/class/net/lo/flags); env")
     code, out, err, info = run_container(eng, script)
     text = out.decode()
     assert code == 0, err
@@ -47,6 +47,7 @@ def test_container_sees_its_own_pid1_hostname_mounts_and_empty_network(clean_con
             assert mounts[path][2] == "tmpfs", path
     assert "ro" in mounts["/sys/firmware"][3].split(",")
     assert text.split("net\n")[1].split("\n")[0] == "lo"
+    assert int(text.split("loflags=")[1].split()[0], 16) & 1  # IFF_UP
     status = dict(re.findall(r"^(CapEff|CapBnd|NoNewPrivs):\s+(\S+)$", text, re.M))
     assert int(status["CapEff"], 16) == DOCKER_CAPS
     assert int(status["CapBnd"], 16) == DOCKER_CAPS
@@ -342,3 +343,24 @@ def test_logs_json_file_tail_since_timestamps_follow(clean_containers):
     late_t = parse_rfc3339(recs[-1]["time"])
     assert [line for _, line in eng.container_logs(cid, since=late_t - 0.2)] == [b"late\n"]
     assert b"late\n" not in [line for _, line in eng.container_logs(cid, until=late_t - 0.2)]
+
+
+def test_exec_tty_resize_and_attach_log_replay(clean_containers):
+    eng = clean_containers
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["sh", "-c", "echo first; sleep 100"]})["Id"]
+    eng.container_start(cid)
+    assert wait_for(lambda: list(eng.container_logs(cid)))
+    sock = eng.container_attach(cid, logs=True)
+    sock.settimeout(5)
+    assert _frames(sock.recv(100)) == [(1, b"first\n")]  # the log so far, then live output
+    sock.close()
+    ex = eng.exec_create(cid, {"Cmd": ["sh", "-c", "sleep 0.5; stty size; [ -t 0 ] && echo isatty"],
+                               "Tty": True})
+    sock = eng.exec_start(ex)
+    eng.exec_resize(ex, 33, 111)
+    raw = _read_all(sock)
+    sock.close()
+    assert raw == b"33 111\r\nisatty\r\n"  # raw bytes, no frames, with a TTY
+    assert wait_for(lambda: eng.exec_inspect(ex)["ExitCode"] == 0)
+    with pytest.raises(Conflict):
+        eng.exec_resize(ex, 10, 10)

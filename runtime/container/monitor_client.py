@@ -1,0 +1,61 @@
+"""The engine's side of a monitor's socket (runtime/container/monitor.py): connect, wait for the
+recorded exit, wait for the monitor itself to go."""
+
+import os
+import socket
+import time
+
+from runtime.container.state import Container, proc_start_time  # noqa: F401
+from runtime.container.wire import send_msg
+
+
+def connect(c, req):
+    # type: (Container, dict) -> socket.socket
+    """A connection to c's monitor with req sent; ConnectionError when it is gone."""
+    fd = os.open(c.path, os.O_RDONLY | os.O_DIRECTORY)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect("/proc/self/fd/%d/attach.sock" % fd)  # the full path may exceed 108 bytes
+        send_msg(s, req)
+    except OSError as e:
+        s.close()
+        raise ConnectionError(str(e)) from None
+    finally:
+        os.close(fd)
+    return s
+
+
+def wait_exit(c, timeout=None):
+    # type: (Container, float) -> bool
+    """Block until PID 1 has exited and the monitor recorded it; False on timeout."""
+    deadline = None if timeout is None else time.time() + timeout
+    try:
+        s = connect(c, {"op": "wait"})
+    except ConnectionError:
+        s = None
+    if s is not None:
+        with s:
+            s.settimeout(timeout)
+            try:
+                while s.recv(4096):
+                    pass
+            except socket.timeout:
+                return False
+            except OSError:
+                pass
+    while c.alive_pid():  # no monitor to ask (it died): watch the process itself
+        if deadline is not None and time.time() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def await_monitor_exit(c, timeout=5.0):
+    # type: (Container, float) -> None
+    """Wait for the last run's monitor, which exits right after recording the exit (and then
+    removes the cgroup a new start is about to create)."""
+    st = c.started()
+    deadline = time.time() + timeout
+    while st.get("MonitorPid") and proc_start_time(st["MonitorPid"]) == st.get("MonitorStart") \
+            and time.time() < deadline:
+        time.sleep(0.005)
