@@ -115,7 +115,7 @@ def run_host(target: str, job: Job, progress: Progress = lambda target, phase: N
         for p, sr in zip(plans, reports):
             if job.dry_run or job.show_diff:
                 sr.diffs = [a.diff() for a in p.actions]
-            if not p.actions:
+            if not p.actions and not (p.check and not job.dry_run):
                 sr.status = OK
                 continue
             if job.dry_run:
@@ -127,10 +127,12 @@ def run_host(target: str, job: Job, progress: Progress = lambda target, phase: N
                     a.apply(t)
                 if p.verify:
                     p.verify(t)
+                if p.check and not job.dry_run:
+                    sr.notes += p.check(t) or []
             except ProvisionError as e:
                 sr.status, sr.error = FAILED, str(e)
                 raise
-            sr.status = CHANGED
+            sr.status = CHANGED if p.actions else OK
         rep.status = (
             WOULD_CHANGE
             if any(s.status == WOULD_CHANGE for s in rep.steps)

@@ -217,6 +217,23 @@ def host(
             "--no-gpgcheck", help="Repo files without signature checks (local repos of unsigned packages)."
         ),
     ] = False,
+    no_install: Annotated[
+        bool,
+        typer.Option("--no-install", help="Prepare the host only: do not install or start the engine."),
+    ] = False,
+    docker_version: Annotated[
+        Optional[str],
+        typer.Option(
+            "--docker-version",
+            help="--engine docker: pin this version (yum list docker-ce --showduplicates).",
+        ),
+    ] = None,
+    bundle: Annotated[
+        Optional[str],
+        typer.Option(
+            "--bundle", help="Ship this prebuilt engine bundle (`provision bundle`) instead of building one."
+        ),
+    ] = None,
     distro_like: DistroLike = None,
     data_root: DataRoot = "/var/lib/berth",
     min_free_gb: MinFree = 1.0,
@@ -233,7 +250,8 @@ def host(
     forks: Forks = 20,
     serial: Serial = None,
 ) -> None:
-    """Check, then configure the host(s): modules, sysctls, repos, packages, daemon.json, group."""
+    """Check, configure the host(s) (modules, sysctls, repos, packages, daemon.json, group), then
+    install, enable and verify the engine (berth, or Docker with --engine docker)."""
     from provision.errors import ProvisionError
     from provision.fleet import run_fleet
     from provision.options import Options
@@ -252,6 +270,9 @@ def host(
         gpgcheck=not no_gpgcheck,
         distro_like=distro_like,
         min_free_gb=min_free_gb,
+        install_engine=not no_install,
+        docker_version=docker_version,
+        bundle=bundle,
     )
     try:
         hosts, job = _job(
@@ -340,6 +361,34 @@ def facts(
     json.dump(out, sys.stdout, indent=2, default=lambda o: sorted(o) if isinstance(o, set) else str(o))
     print()
     raise typer.Exit(rc)
+
+
+@app.command()
+def bundle(
+    out: Annotated[str, typer.Option("--out", "-o", help="Directory to write berth-VERSION.pyz into.")] = ".",
+    version_: Annotated[
+        Optional[str], typer.Option("--version", help="Version to stamp (default: the runtime's).")
+    ] = None,
+) -> None:
+    """Build the engine bundle (a zipapp for the target's python3 >= 3.6) and print its path."""
+    import os
+
+    from provision import bundle as bundlemod
+    from provision.errors import ProvisionError
+
+    try:
+        b = bundlemod.build(version=version_)
+        os.makedirs(out, exist_ok=True)
+        path = os.path.join(out, b.filename)
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(b.data)
+        os.replace(tmp, path)
+    except ProvisionError as e:
+        _fail_input(e)
+    except OSError as e:
+        _fail_input(f"cannot write the bundle into {out}: {e.strerror}")
+    typer.echo(f"{path}  (engine {b.version}, build {b.build_id}, {len(b.data)} bytes)")
 
 
 @app.command()

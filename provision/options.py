@@ -43,6 +43,9 @@ class Options:
     distro_like: str | None = None
     min_free_gb: float = 1.0
     extra_vars: dict = field(default_factory=dict)
+    bundle: str | None = None  # a prebuilt engine bundle to ship instead of building one
+    docker_version: str | None = None  # --engine docker: pin this docker-ce version
+    install_engine: bool = True  # False (--no-install): prepare the host only
 
     def validate(self) -> None:
         """Raise :class:`InputError` for anything wrong before a host is contacted."""

@@ -7,6 +7,7 @@ from provision.distros import Platform
 from provision.options import Options
 from provision.steps.base import StepPlan
 from provision.steps.daemon import plan_daemon_json
+from provision.steps.engines import plan_engine
 from provision.steps.groups import plan_group
 from provision.steps.kernel import plan_modules, plan_sysctls
 from provision.steps.repos import plan_packages, plan_repos
@@ -16,11 +17,13 @@ def build_plan(facts: dict, plat: Platform, opts: Options) -> list[StepPlan]:
     """The host preparation steps in order; later issues append the engine install steps."""
     tvars = opts.template_vars(plat)
     repos = plan_repos(facts, plat, opts, tvars)
-    return [
+    daemon = plan_daemon_json(facts, opts.daemon_json_path, opts.wanted_daemon_json())
+    prep = [
         plan_modules(facts, tvars),
         plan_sysctls(facts, tvars),
         repos,
         plan_packages(facts, plat, opts.packages, refreshed=repos.changes),
-        plan_daemon_json(facts, opts.daemon_json_path, opts.wanted_daemon_json()),
+        daemon,
         plan_group(facts, opts.group, opts.gid, opts.users),
     ]
+    return prep + plan_engine(facts, plat, opts, daemon, refreshed=repos.changes)

@@ -6,6 +6,7 @@ from provision.errors import FactError
 from provision.facts.base import build_script, parse_sections, split_sections
 from provision.facts.system import system_facts
 from provision.options import SYSCTLS, Options
+from provision.steps.engine_facts import engine_facts, package_names, socket_paths
 from provision.transport import Transport
 
 EXTRA_SYSCTLS = ["user.max_user_namespaces"]
@@ -17,10 +18,10 @@ def gather(t: Transport, opts: Options) -> dict:
         opts.data_root,
         opts.managed_files(),
         opts.users,
-        opts.packages,
+        list(dict.fromkeys(list(opts.packages) + package_names())),
         list(SYSCTLS) + EXTRA_SYSCTLS,
         opts.group,
-    )
+    ) + engine_facts(opts.engine, socket_paths(opts))
     res = t.sudo("LC_ALL=C; export LC_ALL\n" + build_script(facts))
     sections = split_sections(res.stdout)
     if "__end__" not in sections:

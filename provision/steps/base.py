@@ -78,6 +78,8 @@ class StepPlan:
     actions: list[Action] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     verify: Callable[[Transport], None] | None = None
+    # runs on every apply (also when nothing changed); returns notes, raises StepError
+    check: Callable[[Transport], list[str] | None] | None = None
 
     @property
     def changes(self) -> bool:

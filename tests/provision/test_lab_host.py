@@ -43,7 +43,7 @@ def test_three_hosts_at_once_then_rerun_changes_nothing(fleet):
     hosts, kh, mirror, _ = fleet
     three = hosts[:3]
     three[0].exec("mkdir -p /etc/berth && cat > /etc/berth/daemon.json", input=json.dumps(EXISTING))
-    rc, reps = provision_json("host", *[h.ip for h in three], *host_args(mirror), *ssh_args(hosts, kh))
+    rc, reps = provision_json("host", "--no-install", *[h.ip for h in three], *host_args(mirror), *ssh_args(hosts, kh))
     assert rc == 0, reps
     for h in three:
         rep = reps[h.ip]
@@ -74,7 +74,7 @@ def test_three_hosts_at_once_then_rerun_changes_nothing(fleet):
     )
     assert json.loads(three[0].ssh("cat /etc/berth/daemon.json.bak").stdout) == EXISTING
     assert "must log in again" in json.dumps(reps[three[0].ip])
-    rc, reps = provision_json("host", *[h.ip for h in three], *host_args(mirror), *ssh_args(hosts, kh))
+    rc, reps = provision_json("host", "--no-install", *[h.ip for h in three], *host_args(mirror), *ssh_args(hosts, kh))
     assert rc == 0
     assert [reps[h.ip]["changed"] for h in three] == [0, 0, 0], reps
 
@@ -87,7 +87,7 @@ def test_check_after_a_manual_edit_shows_exactly_that_diff_and_writes_nothing(fl
         "cat /etc/sysctl.d/99-berth.conf; stat -c %Y /etc/sysctl.d/99-berth.conf; "
         "ls -la --time-style=full-iso /etc/sysctl.d /etc/berth /etc/apt"
     ).stdout
-    rc, reps = provision_json("host", h.ip, "--check", *host_args(mirror), *ssh_args(hosts, kh))
+    rc, reps = provision_json("host", "--no-install", h.ip, "--check", *host_args(mirror), *ssh_args(hosts, kh))
     assert rc == 0
     steps = {s["name"]: s for s in reps[h.ip]["steps"]}
     changed = [n for n, s in steps.items() if s["status"] != "ok"]
@@ -100,7 +100,7 @@ def test_check_after_a_manual_edit_shows_exactly_that_diff_and_writes_nothing(fl
         "-net.ipv4.ip_forward = 0",
         "+net.ipv4.ip_forward = 1",
     ]
-    p = provision("host", h.ip, "--check", *host_args(mirror), *ssh_args(hosts, kh))
+    p = provision("host", "--no-install", h.ip, "--check", *host_args(mirror), *ssh_args(hosts, kh))
     assert "-net.ipv4.ip_forward = 0" in p.stdout and "+net.ipv4.ip_forward = 1" in p.stdout
     assert (
         h.ssh(
@@ -109,7 +109,7 @@ def test_check_after_a_manual_edit_shows_exactly_that_diff_and_writes_nothing(fl
         ).stdout
         == before
     )
-    rc, reps = provision_json("host", h.ip, "--diff", *host_args(mirror), *ssh_args(hosts, kh))
+    rc, reps = provision_json("host", "--no-install", h.ip, "--diff", *host_args(mirror), *ssh_args(hosts, kh))
     assert rc == 0 and reps[h.ip]["changed"] == 1 and "+net.ipv4.ip_forward = 1" in json.dumps(reps)
 
 
@@ -118,7 +118,7 @@ def test_broken_daemon_json_stops_that_host_untouched_others_carry_on(fleet):
     bad, good = hosts[3], hosts[4]
     broken = '{\n  "debug": true\n  "log-driver": "json-file"\n}\n'
     bad.exec("mkdir -p /etc/berth && cat > /etc/berth/daemon.json", input=broken)
-    rc, reps = provision_json("host", bad.ip, good.ip, *ssh_args(hosts, kh))
+    rc, reps = provision_json("host", "--no-install", bad.ip, good.ip, *ssh_args(hosts, kh))
     assert rc == 1
     assert reps[good.ip]["status"] == "changed"
     err = reps[bad.ip]["error"]
@@ -135,15 +135,15 @@ def test_non_root_sudo_user_and_wrong_sudo_password(fleet, tmp_path):
     pw = tmp_path / "pw"
     pw.write_text(h.tester_password + "\n")
     target = f"{h.tester}@{h.ip}"
-    rc, reps = provision_json("host", target, "--sudo-password-file", pw, *ssh_args(hosts, kh))
+    rc, reps = provision_json("host", "--no-install", target, "--sudo-password-file", pw, *ssh_args(hosts, kh))
     assert rc == 0 and reps[target]["status"] == "changed", reps
     assert h.ssh("stat -c %U /etc/sysctl.d/99-berth.conf").stdout.strip() == "root"
-    rc, reps = provision_json("host", target, "--sudo-password-file", pw, *ssh_args(hosts, kh))
+    rc, reps = provision_json("host", "--no-install", target, "--sudo-password-file", pw, *ssh_args(hosts, kh))
     assert rc == 0 and reps[target]["changed"] == 0
     pw.write_text("not-the-password\n")
-    p = provision("host", target, "--sudo-password-file", pw, *ssh_args(hosts, kh))
+    p = provision("host", "--no-install", target, "--sudo-password-file", pw, *ssh_args(hosts, kh))
     assert p.returncode == 1 and f"wrong sudo password for tester@{h.ip}" in p.stdout
-    p = provision("host", target, *ssh_args(hosts, kh))
+    p = provision("host", "--no-install", target, *ssh_args(hosts, kh))
     assert p.returncode == 1 and "needs a password" in p.stdout
 
 
@@ -165,18 +165,18 @@ def test_bad_input_ends_only_that_host_with_one_line(fleet, tmp_path):
     hosts, kh, mirror, _ = fleet
     good = hosts[4]
     dead_ip = good.ip.rsplit(".", 1)[0] + ".250"
-    rc, reps = provision_json("host", good.ip, f"root@{dead_ip}", f"nobody@{good.ip}", *ssh_args(hosts, kh))
+    rc, reps = provision_json("host", "--no-install", good.ip, f"root@{dead_ip}", f"nobody@{good.ip}", *ssh_args(hosts, kh))
     assert rc == 1
     assert reps[good.ip]["status"] in ("ok", "changed")
     assert reps[f"root@{dead_ip}"]["error"].startswith(f"cannot reach root@{dead_ip}:22")
     assert reps[f"nobody@{good.ip}"]["error"].startswith(f"SSH authentication refused for nobody@{good.ip}")
-    p = provision("host", good.ip, "--mirror", "ftp//nowhere", *ssh_args(hosts, kh))
+    p = provision("host", "--no-install", good.ip, "--mirror", "ftp//nowhere", *ssh_args(hosts, kh))
     assert p.returncode == 2 and "invalid mirror URL 'ftp//nowhere'" in p.stderr
     # a template that needs a variable nobody provides: that host fails, nothing is written
     tdir = tmp_path / "templates"
     shutil.copytree(ROOT / "templates", tdir)
     (tdir / "sysctl.conf.j2").write_text("{{ sysctl_tuning_profile }}\n")
     good.exec("rm -f /etc/sysctl.d/99-berth.conf /etc/modules-load.d/berth.conf")
-    p = provision("host", good.ip, *ssh_args(hosts, kh), env={"BERTH_TEMPLATES": str(tdir)})
+    p = provision("host", "--no-install", good.ip, *ssh_args(hosts, kh), env={"BERTH_TEMPLATES": str(tdir)})
     assert p.returncode == 1 and "missing variable ('sysctl_tuning_profile' is undefined)" in p.stdout
     assert good.exec("ls /etc/sysctl.d /etc/modules-load.d").stdout.count("berth.conf") == 0

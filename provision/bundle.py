@@ -1,0 +1,185 @@
+"""The engine artifact: the stdlib-only ``runtime`` package as one zipapp that runs on the
+target's own python3 (3.6 on CentOS 7).
+
+``berth-<version>.pyz`` holds ``runtime/**.py``, a ``BERTH_BUNDLE`` marker (version and build
+id) and a ``__main__`` that dispatches on its first argument (or argv[0]) to ``berth`` or
+``berthd``. The zip is byte-for-byte reproducible (sorted entries, fixed timestamps), so its
+sha256 is the build id and an unchanged engine is never reinstalled.
+
+On the target the zip is extracted (``python3 -m zipfile -e``) and byte-compiled into
+``/usr/local/lib/berth/<version>-<id>/``, ``current`` points at it, and two small wrappers in
+/usr/local/bin run it: imports then come from cached .pyc files, not from the zip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from provision.errors import InputError
+
+LIB_DIR = "/usr/local/lib/berth"
+BIN_DIR = "/usr/local/bin"
+PYTHON = "/usr/bin/python3"
+MARKER = "BERTH_BUNDLE"
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+MAIN = '''\
+"""berth bundle entry: `python3 berth.pyz berth|berthd ARGS`, or named berth/berthd."""
+import os
+import sys
+
+
+def main():
+    args = sys.argv[1:]
+    prog = os.path.basename(sys.argv[0])
+    if args and args[0] in ("berth", "berthd"):
+        prog = args.pop(0)
+    elif prog not in ("berth", "berthd"):
+        prog = "berth"
+    sys.argv = [prog] + args
+    if prog == "berthd":
+        from runtime.daemon.main import main as entry
+    else:
+        from runtime.cli.main import main as entry
+    sys.exit(entry(args))
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@dataclass
+class Bundle:
+    """A built bundle: its bytes, version and build id (first 12 hex of its sha256)."""
+
+    data: bytes
+    version: str
+    sha256: str
+
+    @property
+    def build_id(self) -> str:
+        return self.sha256[:12]
+
+    @property
+    def filename(self) -> str:
+        return f"berth-{self.version}.pyz"
+
+    @property
+    def install_dir(self) -> str:
+        """Where the extracted, byte-compiled engine lives on the target."""
+        return f"{LIB_DIR}/{self.version}-{self.build_id}"
+
+    @property
+    def marker(self) -> dict:
+        return {"version": self.version, "build": self.build_id}
+
+
+def runtime_dir() -> Path:
+    """The ``runtime`` package shipped with provision (the repo checkout or installed copy)."""
+    try:
+        import runtime
+    except ImportError:
+        raise InputError(
+            "the runtime package is not installed next to provision: cannot build the engine"
+        ) from None
+    return Path(runtime.__file__).resolve().parent
+
+
+def runtime_version(src: Path | None = None) -> str:
+    """``__version__`` of the runtime package (read from its source, not imported)."""
+    text = ((src or runtime_dir()) / "__init__.py").read_text()
+    m = re.search(r'^__version__\s*=\s*["\']([^"\']+)["\']', text, re.M)
+    if not m:
+        raise InputError("runtime/__init__.py has no __version__ line")
+    return m.group(1)
+
+
+def _sources(src: Path) -> list[tuple[str, bytes]]:
+    files = []
+    for p in sorted(src.rglob("*.py")):
+        rel = p.relative_to(src)
+        if "__pycache__" in rel.parts:
+            continue
+        files.append(("runtime/" + rel.as_posix(), p.read_bytes()))
+    return files
+
+
+def build(version: str | None = None, src: Path | None = None) -> Bundle:
+    """Build the bundle in memory. ``version`` overrides ``runtime.__version__`` (tests build
+    an "older" engine this way)."""
+    src = src or runtime_dir()
+    version = version or runtime_version(src)
+    if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z.+_-]*", version):
+        raise InputError(f"bad engine version {version!r}")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+
+        def add(name: str, data: bytes) -> None:
+            info = zipfile.ZipInfo(name, _EPOCH)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, data)
+
+        add("__main__.py", MAIN.encode())
+        for name, data in _sources(src):
+            if name == "runtime/__init__.py":
+                data = re.sub(
+                    rb"^__version__\s*=.*$", f'__version__ = "{version}"'.encode(), data, count=1, flags=re.M
+                )
+            add(name, data)
+        add(MARKER, (json.dumps({"version": version}) + "\n").encode())
+    data = buf.getvalue()
+    return Bundle(data, version, hashlib.sha256(data).hexdigest())
+
+
+def marker_text(b: Bundle) -> str:
+    """What ``<install_dir>/BERTH_INSTALLED`` holds once an install completed."""
+    return json.dumps(b.marker, sort_keys=True)
+
+
+def wrapper(prog: str) -> bytes:
+    """/usr/local/bin/berth or berthd: run the installed engine with the system python3."""
+    return (
+        "#!/bin/sh\n"
+        "# installed by berth provision: the berth engine bundle\n"
+        f'exec {PYTHON} -s {LIB_DIR}/current {prog} "$@"\n'
+    ).encode()
+
+
+def install_script(b: Bundle, staged: str) -> str:
+    """sh (as root) that turns the uploaded zip at ``staged`` into the installed engine:
+    extract + byte-compile into a temp dir, rename into place, switch ``current``, and keep
+    only the previous version besides the new one (its monitors may still be running)."""
+    d = b.install_dir
+    return "\n".join(
+        [
+            "set -e",
+            f"mkdir -p {LIB_DIR}",
+            f"chmod 755 {LIB_DIR}",
+            f"mv -f {staged} {LIB_DIR}/{b.filename}",
+            f"chown root:root {LIB_DIR}/{b.filename}",
+            f"chmod 644 {LIB_DIR}/{b.filename}",
+            f"rm -rf {d}.tmp",
+            f"mkdir -p {d}.tmp",
+            f"{PYTHON} -m zipfile -e {LIB_DIR}/{b.filename} {d}.tmp",
+            f"{PYTHON} -m compileall -q {d}.tmp >/dev/null",
+            f"chmod -R u=rwX,go=rX {d}.tmp",
+            f"printf '%s\\n' '{marker_text(b)}' > {d}.tmp/BERTH_INSTALLED",
+            f"rm -rf {d}",
+            f"mv {d}.tmp {d}",
+            f"prev=$(readlink {LIB_DIR}/current 2>/dev/null || true)",
+            f"ln -sfn {b.version}-{b.build_id} {LIB_DIR}/.current.tmp",
+            f"mv -T {LIB_DIR}/.current.tmp {LIB_DIR}/current",
+            # keep the new and the previous version; drop older ones
+            f"for x in {LIB_DIR}/*/; do x=${{x%/}}; n=${{x##*/}}; "
+            f'case "$n" in "{b.version}-{b.build_id}"|"$prev"|current) ;; *) rm -rf "$x" ;; esac; done',
+            f'for x in {LIB_DIR}/berth-*.pyz; do [ "$x" = {LIB_DIR}/{b.filename} ] || rm -f "$x"; done',
+        ]
+    )

@@ -1,0 +1,94 @@
+"""Proof that an engine works, offline: its API answers, the storage driver is overlay, the
+registry mirrors in effect are those written, the socket is root:GROUP 0660, and a container
+runs and exits 0. The container's image (``berth-probe``) is built on the target from its
+own binaries (sh, echo, true, sleep, cat and the libraries they load): no registry needed."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Callable
+
+from provision.errors import StepError
+from provision.transport import Transport
+
+PROBE_IMAGE = "berth-probe:latest"
+
+# sh run as root on the target: a rootfs of the host's own binaries, imported as PROBE_IMAGE.
+BUILD_PROBE = r"""set -e
+d=$(mktemp -d /tmp/berth-probe.XXXXXX)
+trap 'rm -rf "$d"' EXIT
+mkdir -p "$d/rootfs/bin" "$d/rootfs/tmp" "$d/rootfs/etc"
+for b in sh echo true sleep cat; do
+  p=""
+  for dir in /bin /usr/bin; do if [ -x "$dir/$b" ]; then p="$dir/$b"; break; fi; done
+  [ -n "$p" ] || { echo "no $b binary on this host to build the probe image" >&2; exit 1; }
+  cp -L "$p" "$d/rootfs/bin/$b"
+  for lib in $(ldd "$p" 2>/dev/null | grep -o '/[^ ]*' || true); do
+    [ -e "$d/rootfs$lib" ] && continue
+    mkdir -p "$d/rootfs$(dirname "$lib")"
+    cp -L "$lib" "$d/rootfs$lib"
+  done
+done
+tar -C "$d/rootfs" -cf "$d/probe.tar" .
+"""
+
+
+def _json(res, what: str, t: Transport) -> dict:
+    try:
+        data = json.loads(res.stdout)
+    except ValueError:
+        raise StepError(f"{what} did not answer with JSON: {res.brief()}", t.name, res) from None
+    if not isinstance(data, dict):
+        raise StepError(f"{what} answered {res.stdout[:80]!r}", t.name, res)
+    return data
+
+
+def make_check(
+    engine: str, client: str, sock: str, group: str, mirrors: list[str]
+) -> Callable[[Transport], list[str]]:
+    """The verification run after the engine steps (also on a rerun that changed nothing)."""
+    host = f"-H unix://{shlex.quote(sock)}"
+    cli = f"{client} {host}"
+    inspect = f"{cli} {'inspect' if engine == 'berth' else 'image inspect'} {PROBE_IMAGE}"
+    info_cmd = f"{cli} info -f json" if engine == "berth" else f"{cli} info --format '{{{{json .}}}}'"
+
+    def check(t: Transport) -> list[str]:
+        notes = []
+        res = t.sudo(info_cmd)
+        if not res.ok:
+            raise StepError(f"`{client} info` failed: {res.brief()}", t.name, res)
+        info = _json(res, f"{client} info", t)
+        driver = info.get("Driver", "")
+        if not driver.startswith("overlay"):
+            raise StepError(
+                f"storage driver is {driver!r}, not overlay: check the data root filesystem", t.name
+            )
+        got = [m.rstrip("/") for m in (info.get("RegistryConfig") or {}).get("Mirrors") or []]
+        want = [m.rstrip("/") for m in mirrors]
+        if got != want:
+            raise StepError(f"registry mirrors in effect are {got}, not the {want} written", t.name)
+        res = t.sudo(f"stat -c '%U:%G %a' {shlex.quote(sock)}")
+        if res.stdout.strip() != f"root:{group} 660":
+            raise StepError(
+                f"socket {sock} is {res.stdout.strip() or 'missing'}, not root:{group} 660", t.name, res
+            )
+        if not t.sudo(f"{inspect} >/dev/null 2>&1").ok:
+            res = t.sudo(BUILD_PROBE + f'{cli} import "$d/probe.tar" {PROBE_IMAGE} >/dev/null')
+            if not res.ok:
+                raise StepError(f"building the probe image failed: {res.brief()}", t.name, res)
+            notes.append(f"imported {PROBE_IMAGE} (built from the host's own binaries)")
+        # run + rm rather than run --rm: the exit code and output come from the run itself
+        res = t.sudo(
+            f"n=berth-probe-$$; out=$({cli} run --name $n {PROBE_IMAGE} sh -c 'echo probe-ok' </dev/null); "
+            f'rc=$?; {cli} rm -f $n >/dev/null 2>&1; echo "$out"; exit $rc',
+            timeout=120,
+        )
+        if not res.ok or res.stdout.strip() != "probe-ok":
+            raise StepError(f"a test container did not run: {res.brief()}", t.name, res)
+        notes.append(
+            f"{driver}; mirrors {want or 'none'}; socket root:{group} 0660; container ran and exited 0"
+        )
+        return notes
+
+    return check

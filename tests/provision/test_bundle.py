@@ -1,0 +1,88 @@
+"""The engine bundle: reproducible, versioned, and runnable by the target's own python3 (a real
+CPython 3.6, as on CentOS 7), both as the shipped zipapp and as the installed tree."""
+
+import json
+import os
+import shutil
+import subprocess
+import zipfile
+
+import pytest
+
+from provision import bundle
+
+PY36 = "/root/.pyenv/versions/3.6.15/bin/python3.6"
+
+
+def run(argv, **kw):
+    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60, **kw)
+
+
+@pytest.fixture(scope="module")
+def built():
+    return bundle.build()
+
+
+def test_build_is_reproducible_and_carries_its_version(built):
+    again = bundle.build()
+    assert again.data == built.data and again.sha256 == built.sha256
+    assert built.version == bundle.runtime_version()
+    with zipfile.ZipFile(__import__("io").BytesIO(built.data)) as z:
+        names = z.namelist()
+        assert json.loads(z.read(bundle.MARKER)) == {"version": built.version}
+    assert "__main__.py" in names and "runtime/daemon/main.py" in names and "runtime/cli/main.py" in names
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    assert built.install_dir == f"/usr/local/lib/berth/{built.version}-{built.sha256[:12]}"
+
+
+@pytest.mark.skipif(not os.path.exists(PY36), reason="needs the pyenv Python 3.6.15")
+def test_zipapp_runs_under_python36(built, tmp_path):
+    pyz = tmp_path / built.filename
+    pyz.write_bytes(built.data)
+    p = run([PY36, str(pyz), "berth", "version"])
+    assert f"Version:           {built.version}" in p.stdout, p.stdout + p.stderr
+    assert "Python version:    3.6.15" in p.stdout
+    p = run([PY36, str(pyz), "berthd", "--version"])
+    assert p.returncode == 0 and p.stdout.strip() == f"berthd version {built.version}", p.stderr
+    # named berthd (a symlink), the zipapp dispatches on argv[0]
+    link = tmp_path / "berthd"
+    link.symlink_to(pyz)
+    p = run([PY36, str(link), "--version"])
+    assert p.stdout.strip() == f"berthd version {built.version}", p.stderr
+
+
+@pytest.mark.skipif(not os.path.exists(PY36), reason="needs the pyenv Python 3.6.15")
+def test_version_override_and_installed_tree_under_python36(tmp_path):
+    old = bundle.build(version="0.0.9")
+    assert old.version == "0.0.9" and old.filename == "berth-0.0.9.pyz"
+    pyz = tmp_path / old.filename
+    pyz.write_bytes(old.data)
+    tree = tmp_path / "tree"
+    assert run([PY36, "-m", "zipfile", "-e", str(pyz), str(tree)]).returncode == 0
+    assert run([PY36, "-m", "compileall", "-q", str(tree)]).returncode == 0
+    p = run([PY36, "-s", str(tree), "berth", "version"])
+    assert "Version:           0.0.9" in p.stdout, p.stderr
+    # the shell wrapper as installed on targets, pointed at this tree
+    script = bundle.wrapper("berthd").decode().replace(bundle.PYTHON, PY36)
+    script = script.replace(f"{bundle.LIB_DIR}/current", str(tree))
+    w = tmp_path / "berthd-wrapper"
+    w.write_text(script)
+    w.chmod(0o755)
+    assert run([str(w), "--version"]).stdout.strip() == "berthd version 0.0.9"
+
+
+def test_bad_version_is_refused():
+    with pytest.raises(bundle.InputError, match="bad engine version"):
+        bundle.build(version="1.0; rm -rf /")
+
+
+def test_provision_bundle_command_writes_the_file(tmp_path):
+    from tests.provision.labutil import provision
+
+    p = provision("bundle", "--out", tmp_path, "--version", "0.0.8")
+    assert p.returncode == 0, p.stderr
+    out = tmp_path / "berth-0.0.8.pyz"
+    assert out.exists() and str(out) in p.stdout
+    if shutil.which("python3"):
+        r = run(["python3", str(out), "berth", "version"])
+        assert "Version:           0.0.8" in r.stdout
