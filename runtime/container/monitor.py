@@ -187,6 +187,9 @@ class Monitor(object):
             client = _Client(conn, req)
             if req.get("logs"):
                 self.replay(client)
+            if req.get("stream") is False:
+                conn.close()
+                return
             self.clients.append(client)
         else:
             conn.close()

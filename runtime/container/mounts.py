@@ -74,6 +74,9 @@ def parse(hc, image_volumes):
                         "Propagation": ""})
         else:
             raise InvalidParameter("mount type %r is not supported: use bind, volume or tmpfs" % kind)
+    for target, opts in sorted((hc.get("Tmpfs") or {}).items()):
+        out.append({"Type": "tmpfs", "Source": "", "Destination": _clean_target(target, "tmpfs"), "Mode": "",
+                    "RW": "ro" not in (opts or "").split(","), "Propagation": "", "Options": opts or ""})
     seen = set()
     for m in out:
         if m["Destination"] in seen:
@@ -93,11 +96,13 @@ def child_mounts(points):
     out = []
     for m in sorted(points, key=lambda m: m["Destination"].count("/")):
         out.append({"type": m["Type"], "source": m["Source"], "target": m["Destination"],
-                    "ro": not m["RW"], "copy_up": m["Type"] == "volume" and not m.get("NoCopy")})
+                    "ro": not m["RW"], "copy_up": m["Type"] == "volume" and not m.get("NoCopy"),
+                    "options": ",".join(o for o in (m.get("Options") or "").split(",")
+                                        if o not in ("ro", "rw"))})
     return out
 
 
 def public(points):
     # type: (list) -> list
     """MountPoint dicts as the API shows them."""
-    return [{k: v for k, v in m.items() if k != "NoCopy"} for m in points]
+    return [{k: v for k, v in m.items() if k not in ("NoCopy", "Options")} for m in points]

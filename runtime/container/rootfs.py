@@ -101,8 +101,8 @@ def mount_overlay(spec):
         os.chdir("/")
 
 
-def mount_dev(rootfs, console=None):
-    # type: (str, str) -> None
+def mount_dev(rootfs, console=None, shm_size=0):
+    # type: (str, str, int) -> None
     """tmpfs /dev with the usual nodes, devpts (newinstance), shm, mqueue and the /proc links."""
     dev = rootfs + "/dev"
     _mkdir_p(dev)
@@ -117,7 +117,7 @@ def mount_dev(rootfs, console=None):
         os.umask(old)
     sc.mount("devpts", dev + "/pts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC,
              "newinstance,ptmxmode=0666,mode=0620,gid=5")
-    sc.mount("shm", dev + "/shm", "tmpfs", _NOSUID_NODEV_NOEXEC, "mode=1777,size=65536k")
+    sc.mount("shm", dev + "/shm", "tmpfs", _NOSUID_NODEV_NOEXEC, "mode=1777,size=%d" % (shm_size or 64 << 20))
     sc.mount("mqueue", dev + "/mqueue", "mqueue", _NOSUID_NODEV_NOEXEC)
     for name, target in _LINKS:
         os.symlink(target, dev + "/" + name)
@@ -152,7 +152,7 @@ def mount_user(rootfs, mounts):
         if m.get("type") == "tmpfs":
             _mkdir_p(target)
             flags = sc.MS_NOSUID | sc.MS_NODEV | (sc.MS_RDONLY if m.get("ro") else 0)
-            sc.mount("tmpfs", target, "tmpfs", flags, "mode=1777")
+            sc.mount("tmpfs", target, "tmpfs", flags, m.get("options") or "mode=1777")
             continue
         if m.get("copy_up") and os.path.isdir(target) and not os.listdir(src):
             copy_tree(target, src)
@@ -197,7 +197,7 @@ def build(spec):
     rootfs = spec["rootfs"]
     mount_overlay(spec)
     mount_proc_sys(rootfs, spec.get("own_netns", True))
-    mount_dev(rootfs, spec.get("console"))
+    mount_dev(rootfs, spec.get("console"), spec.get("shm_size") or 0)
     for name, path in (("hostname", "/etc/hostname"), ("hosts", "/etc/hosts"),
                        ("resolv.conf", "/etc/resolv.conf")):
         src = os.path.join(spec["state_dir"], name)
@@ -208,3 +208,5 @@ def build(spec):
     mount_user(rootfs, spec.get("mounts") or [])
     mask_paths(rootfs)
     pivot(rootfs)
+    if spec.get("readonly_rootfs"):
+        sc.mount(None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)

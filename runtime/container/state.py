@@ -8,6 +8,7 @@ Files in `<data-root>/containers/<id>/`: `config.v2.json` (what create decided),
 """
 
 import os
+import threading
 
 from runtime.container import cgroups
 from runtime.container.wire import read_json, write_json
@@ -38,6 +39,7 @@ class Container(object):
         self.path = path
         self.cfg = cfg
         self.id = cfg["Id"]
+        self.lock = threading.Lock()  # one start/stop transition at a time
 
     @classmethod
     def load(cls, path):

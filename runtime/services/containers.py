@@ -45,6 +45,9 @@ class ContainerService(ExecMixin, ContainerBackend):
         self.containers = ContainerIndex(os.path.join(self.data_root, "containers"))
         self.spawner = Spawner()
         ExecMixin.__init__(self)
+        for c in self.containers.all():  # AutoRemove containers that ended while no engine ran
+            if c.cfg["HostConfig"].get("AutoRemove") and c.started().get("Pid"):
+                threading.Thread(target=self._auto_remove, args=(c,), daemon=True).start()
 
     def close(self):
         # type: () -> None
@@ -89,7 +92,7 @@ class ContainerService(ExecMixin, ContainerBackend):
             raise InvalidParameter("Minimum memory limit allowed is 6MB")
         if config.get("StopSignal"):
             spec.parse_signal(config["StopSignal"])
-        points = mounts.parse(hc, ic.get("Volumes"))
+        points = mounts.parse(hc, dict(ic.get("Volumes") or {}, **(config.get("Volumes") or {})))
         cid = binascii.hexlify(os.urandom(32)).decode()
         hostname = config.get("Hostname") or cid[:12]
         merged = dict(config)
@@ -189,6 +192,7 @@ class ContainerService(ExecMixin, ContainerBackend):
             "tty": bool(conf.get("Tty")), "open_stdin": bool(conf.get("OpenStdin")),
             "console_size": hc.get("ConsoleSize") if any(hc.get("ConsoleSize") or []) else None,
             "mounts": mounts.child_mounts(cfg["Mounts"]), "cgroup_procs": cg.procs_files(),
+            "shm_size": int(hc.get("ShmSize") or 0), "readonly_rootfs": bool(hc.get("ReadonlyRootfs")),
             "cgroup": cfg["Cgroup"], "log_path": c.file(c.id + "-json.log"),
             "started_at": rfc3339(time.time()),
             "process": {"args": [cfg["Path"]] + cfg["Args"], "env": conf["Env"],
@@ -198,7 +202,7 @@ class ContainerService(ExecMixin, ContainerBackend):
 
     def container_start(self, name):
         c = self.containers.get(name)
-        with self.containers.lock:
+        with c.lock:
             if c.state()["Running"]:
                 raise NotModified("container %s is already running" % name)
             client.await_monitor_exit(c)  # it removes the cgroup we are about to recreate
@@ -223,6 +227,17 @@ class ContainerService(ExecMixin, ContainerBackend):
             c.set_started({"Pid": reply["pid"], "PidStart": reply["start_time"],
                            "MonitorPid": reply["monitor"], "MonitorStart": proc_start_time(reply["monitor"]),
                            "StartedAt": run["started_at"], "FinishedAt": _ZERO_TIME})
+        if c.cfg["HostConfig"].get("AutoRemove"):
+            threading.Thread(target=self._auto_remove, args=(c,), daemon=True).start()
+
+    def _auto_remove(self, c):
+        # type: (Container) -> None
+        """HostConfig.AutoRemove (`run --rm`): remove the container once it has exited."""
+        client.wait_exit(c)
+        try:
+            self.container_remove(c.id, volumes=True)
+        except (NotFound, Conflict):
+            pass
 
     def _running(self, name):
         # type: (str) -> tuple
@@ -360,7 +375,7 @@ class ContainerService(ExecMixin, ContainerBackend):
         c = self.containers.get(name)
         try:
             return client.connect(c, {"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr,
-                                          "logs": logs})
+                                      "logs": logs, "stream": stream})
         except ConnectionError:
             raise Conflict("You cannot attach to a stopped container %s, start it first" % name) from None
 

@@ -364,3 +364,21 @@ def test_exec_tty_resize_and_attach_log_replay(clean_containers):
     assert wait_for(lambda: eng.exec_inspect(ex)["ExitCode"] == 0)
     with pytest.raises(Conflict):
         eng.exec_resize(ex, 10, 10)
+
+
+def test_auto_remove_readonly_rootfs_tmpfs_and_shm_size(clean_containers):
+    eng = clean_containers
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["sh", "-c", "exit 6"],
+                                "HostConfig": {"AutoRemove": True}})["Id"]
+    eng.container_start(cid)
+    assert eng.container_wait(cid, "removed", timeout=10)["StatusCode"] == 6
+    with pytest.raises(NotFound):
+        eng.container_inspect(cid)
+    code, out, _, _ = run_container(eng, "touch /x 2>&1; echo ok > /run/t && cat /run/t; "
+                                         "grep -E ' /(run|dev/shm) ' /proc/mounts",
+                                    HostConfig={"ReadonlyRootfs": True, "Tmpfs": {"/run": "size=1m"},
+                                                "ShmSize": 8 << 20})
+    text = out.decode()
+    assert "Read-only file system" in text and "ok\n" in text
+    assert re.search(r"tmpfs /run tmpfs rw,.*size=1024k", text)
+    assert re.search(r"shm /dev/shm tmpfs .*size=8192k", text)

@@ -139,3 +139,12 @@ def test_bind_mounts_rw_ro_and_mounts_api(vols, tmp_path):
     with pytest.raises(InvalidParameter, match="Duplicate mount point"):
         eng.container_create({"Image": "busybox", "Cmd": ["true"],
                               "HostConfig": {"Binds": ["%s:/a" % host, "%s:/a" % host]}})
+
+
+def test_config_volumes_get_anonymous_volumes(vols):
+    eng = vols
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["true"], "Volumes": {"/scratch": {}}})["Id"]
+    (point,) = eng.container_inspect(cid)["Mounts"]
+    assert point["Destination"] == "/scratch" and point["Type"] == "volume" and len(point["Name"]) == 64
+    eng.container_remove(cid, volumes=True)
+    assert eng.volume_list() == []
