@@ -300,25 +300,40 @@ class ContainerService(ExecMixin, ContainerBackend):
         c.cgroup().thaw()
 
     def container_wait(self, name, condition="not-running", timeout=None):
-        c = self.containers.get(name)
-        deadline = None if timeout is None else time.time() + timeout
+        return self.container_wait_begin(name, condition)(timeout)
+
+    def container_wait_begin(self, name, condition="not-running"):
+        """Snapshot the container now (so a fast start + exit after this call is not missed),
+        return wait(timeout=None) -> {"StatusCode", "Error"}."""
         if condition not in ("not-running", "next-exit", "removed"):
             raise InvalidParameter("invalid wait condition %r: use not-running, next-exit or removed"
                                    % condition)
-        if condition == "next-exit":
-            while not c.state()["Running"]:
+        c = self.containers.get(name)
+        before = c.started()  # rewritten by every start attempt
+        running = c.state()["Running"]
+
+        def wait(timeout=None):
+            # type: (float) -> dict
+            deadline = None if timeout is None else time.time() + timeout
+
+            def tick():
+                # type: () -> None
                 if deadline is not None and time.time() > deadline:
                     raise BerthError("timed out waiting for container %s" % name)
-                time.sleep(0.01)
-        if condition == "removed":
-            while c.id in self.containers.by_id:
-                if deadline is not None and time.time() > deadline:
-                    raise BerthError("timed out waiting for container %s" % name)
-                time.sleep(0.01)
-            return {"StatusCode": getattr(c, "final_exit_code", 0), "Error": None}
-        if not client.wait_exit(c, None if deadline is None else max(0.0, deadline - time.time())):
-            raise BerthError("timed out waiting for container %s" % name)
-        return {"StatusCode": c.state()["ExitCode"], "Error": None}
+                time.sleep(0.005)
+
+            if condition == "removed":
+                while c.id in self.containers.by_id:
+                    tick()
+                return {"StatusCode": getattr(c, "final_exit_code", 0), "Error": None}
+            if condition == "next-exit" and not running:
+                while c.started() == before:
+                    tick()
+            if not client.wait_exit(c, None if deadline is None else max(0.0, deadline - time.time())):
+                raise BerthError("timed out waiting for container %s" % name)
+            return {"StatusCode": c.state()["ExitCode"], "Error": None}
+
+        return wait
 
     # ---------------------------------------------------------------- remove
 

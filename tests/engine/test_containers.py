@@ -382,3 +382,17 @@ def test_auto_remove_readonly_rootfs_tmpfs_and_shm_size(clean_containers):
     assert "Read-only file system" in text and "ok\n" in text
     assert re.search(r"tmpfs /run tmpfs rw,.*size=1024k", text)
     assert re.search(r"shm /dev/shm tmpfs .*size=8192k", text)
+
+
+def test_wait_begin_does_not_miss_a_fast_exit(clean_containers):
+    eng = clean_containers
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["true"]})["Id"]
+    waiter = eng.container_wait_begin(cid, "next-exit")  # as the API does before `docker run` starts it
+    eng.container_start(cid)
+    time.sleep(0.2)  # long gone
+    assert waiter(5) == {"StatusCode": 0, "Error": None}
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["nope"]})["Id"]
+    waiter = eng.container_wait_begin(cid, "next-exit")
+    with pytest.raises(InvalidParameter):
+        eng.container_start(cid)
+    assert waiter(5)["StatusCode"] == 127
