@@ -134,11 +134,10 @@ class Repository(object):
         # type: (str) -> int
         """Size of the blob in this repository, or None when the registry lacks it."""
         resp = self.send("HEAD", self._repo_url("blobs", digest))
-        if resp.status == 404:
-            return None
-        if resp.status != 200:
+        if resp.status not in (200, 404):
             self.fail(resp, "checking blob %s" % digest)
-        return int(resp.header("Content-Length") or 0)
+        resp.read()  # HEAD: no body; releases the connection
+        return int(resp.header("Content-Length") or 0) if resp.status == 200 else None
 
     def mount(self, digest, source_path):
         # type: (str, str) -> object

@@ -42,16 +42,19 @@ class Endpoint(object):
 
 class RegistryConfig(object):
     """Registry settings from daemon.json: `registry-mirrors`, `insecure-registries`, and the
-    berth extensions `certs-dir` (default /etc/berth/certs.d) and `hub-url` (default
-    https://registry-1.docker.io; tests point it at a dead loopback port)."""
+    berth extensions `certs-dir` (else $BERTH_CERTS_DIR, else /etc/berth/certs.d) and `hub-url`
+    (else $BERTH_HUB_URL, else https://registry-1.docker.io; tests point it at a dead port)."""
+
+    KEYS = ("registry-mirrors", "insecure-registries", "certs-dir", "hub-url")
 
     def __init__(self, config=None):
         # type: (dict) -> None
         config = config or {}
         self.mirrors = [_check_url(m, "registry-mirrors") for m in config.get("registry-mirrors") or []]
         self.insecure = list(config.get("insecure-registries") or [])
-        self.certs_dir = config.get("certs-dir") or CERTS_DIR
-        self.hub_url = _check_url(config.get("hub-url") or HUB_URL, "hub-url")
+        self.certs_dir = config.get("certs-dir") or os.environ.get("BERTH_CERTS_DIR") or CERTS_DIR
+        self.hub_url = _check_url(config.get("hub-url") or os.environ.get("BERTH_HUB_URL") or HUB_URL,
+                                  "hub-url")
         self._nets = []
         self._hosts = set()
         for entry in self.insecure:

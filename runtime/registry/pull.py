@@ -139,37 +139,53 @@ class Puller(object):
             return
         cancel = threading.Event()
         errors = []
+        unpacks = []
 
-        def work(item):
+        def guarded(fn, *args):
             if cancel.is_set():
                 return
             try:
-                self._layer(repo, item[0], item[1], cancel)
+                fn(*args)
             except BaseException as e:
                 if not isinstance(e, PullCancelled):
                     errors.append(e)
                 cancel.set()
 
-        with ThreadPoolExecutor(max_workers=min(self.max_downloads, len(todo))) as pool:
-            list(pool.map(work, todo))
+        def download(item):
+            guarded(self._download, repo, item[0], cancel)
+            if not cancel.is_set():
+                unpacks.append(unpacker.submit(guarded, self._unpack, item[0], item[1]))
+
+        # Downloads run max_downloads at a time; each finished blob goes straight to the one
+        # unpacking thread (the store unpacks one layer at a time anyway), so a slow unpack
+        # never holds back the next download.
+        with ThreadPoolExecutor(max_workers=1) as unpacker:
+            with ThreadPoolExecutor(max_workers=min(self.max_downloads, len(todo))) as pool:
+                list(pool.map(download, todo))
         if errors:
             raise errors[0]
 
-    def _layer(self, repo, desc, diff_id, cancel):
+    def _download(self, repo, desc, cancel):
+        """Stream one layer blob into the store (digest verified), unless already there."""
         sid = short_id(desc.digest)
-        if not self.store.has_blob(desc.digest):
-            resp = repo.open_blob(desc.digest)
-            reader = _Reader(resp, desc.size, self.progress, sid, cancel)
-            try:
-                self.store.put_blob(reader, expected_digest=desc.digest, size=desc.size)
-            except InvalidParameter as e:
-                raise InvalidParameter("layer %s from %s was rejected: %s"
-                                       % (sid, repo.endpoint.host, e)) from None
-            finally:
-                resp.close(reuse=False)
-            self.progress.transfer("Downloading", sid, desc.size, desc.size, force=True)
-            self.progress.status("Verifying Checksum", id=sid)
-            self.progress.status("Download complete", id=sid)
+        if self.store.has_blob(desc.digest):
+            return
+        resp = repo.open_blob(desc.digest)
+        reader = _Reader(resp, desc.size, self.progress, sid, cancel)
+        try:
+            self.store.put_blob(reader, expected_digest=desc.digest, size=desc.size)
+        except InvalidParameter as e:
+            raise InvalidParameter("layer %s from %s was rejected: %s"
+                                   % (sid, repo.endpoint.host, e)) from None
+        finally:
+            resp.close(reuse=False)
+        self.progress.transfer("Downloading", sid, desc.size, desc.size, force=True)
+        self.progress.status("Verifying Checksum", id=sid)
+        self.progress.status("Download complete", id=sid)
+
+    def _unpack(self, desc, diff_id):
+        """Unpack a stored layer blob and check it against the config's diff_id."""
+        sid = short_id(desc.digest)
         self.progress.transfer("Extracting", sid, 0, desc.size, force=True)
         got = self.store.unpack_layer(desc.digest, desc.media_type, expected_diff_id=diff_id)
         if got != diff_id:

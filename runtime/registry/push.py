@@ -99,7 +99,7 @@ class Pusher(object):
                     return
                 location = got
                 break
-        size = self.store.blob_size(desc.digest) if hasattr(self.store, "blob_size") else desc.size
+        size = desc.size
 
         def report(n):
             if not quiet:

@@ -11,13 +11,14 @@ from runtime.registry.transport import TransportError
 LOG = logging.getLogger("berth.registry")
 
 
-def run(regconfig, ref, creds, fn, push=False):
+def run(regconfig, ref, creds, fn, push=False, action=None):
     """Call `fn(repo)` with a Repository on each endpoint for `ref` in turn and return
     (result, repo) from the first that works.
 
     A mirror that fails is skipped with a warning; an insecure registry's HTTPS endpoint that
     cannot be reached falls back to HTTP; other errors (not found, unauthorized) from the
-    registry itself are raised as they are. When every endpoint fails, the error names each."""
+    registry itself are raised as they are. When every endpoint fails, the error names each
+    (prefixed with `action`, by default "pull of NAME" or "push of NAME")."""
     endpoints = regconfig.endpoints(ref.domain)
     if push:
         endpoints = [e for e in endpoints if not e.mirror]
@@ -50,7 +51,7 @@ def run(regconfig, ref, creds, fn, push=False):
     if len(failures) == 1 and not isinstance(last, TransportError):
         raise last
     kind = type(last) if isinstance(last, (NotFound, Unauthorized)) else TransportError
-    what = "%s of %s" % ("push" if push else "pull", ref.familiar_tagged())
+    what = action or "%s of %s" % ("push" if push else "pull", ref.familiar_tagged())
     raise kind("%s failed: %s" % (what, "; ".join(failures)))
 
 

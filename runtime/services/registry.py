@@ -1,11 +1,13 @@
 """RegistryBackend implementation: see runtime/api/backend.py for the contract.
 
-Settings come from daemon.json (`self.config`): `registry-mirrors`, `insecure-registries`,
-`max-concurrent-downloads` (3), `max-concurrent-uploads` (5), and the berth extensions
-`certs-dir` (/etc/berth/certs.d), `hub-url` (https://registry-1.docker.io) and
+Settings come from daemon.json (`self.config`, updated in place on SIGHUP): `registry-mirrors`,
+`insecure-registries`, `max-concurrent-downloads` (3), `max-concurrent-uploads` (5). Engine-only
+extensions (berthd's daemon.json accepts only Docker's keys): `certs-dir` (else $BERTH_CERTS_DIR,
+else /etc/berth/certs.d), `hub-url` (else $BERTH_HUB_URL, else https://registry-1.docker.io) and
 `upload-chunk-size` (bytes per PATCH for big blobs, 32 MiB).
 """
 
+import json
 import os
 
 from runtime.api.backend import RegistryBackend
@@ -23,15 +25,17 @@ class RegistryService(RegistryBackend):
 
     def __init__(self):
         # type: () -> None
-        self._registry_config = None  # type: RegistryConfig
+        self._registry_config = (None, None)  # type: tuple
 
     @property
     def registry_config(self):
         # type: () -> RegistryConfig
-        """The parsed registry settings (built on first use, then kept: it caches TLS contexts)."""
-        if self._registry_config is None:
-            self._registry_config = RegistryConfig(self.config)
-        return self._registry_config
+        """The parsed registry settings, kept (it caches TLS contexts) until the daemon's
+        config changes them (SIGHUP reload updates self.config in place)."""
+        key = json.dumps([self.config.get(k) for k in RegistryConfig.KEYS], sort_keys=True)
+        if self._registry_config[0] != key:
+            self._registry_config = (key, RegistryConfig(self.config))
+        return self._registry_config[1]
 
     def _blob_sources(self):
         return BlobSources(os.path.join(self.data_root, "registry", "blob-sources.json"))
@@ -82,5 +86,5 @@ class RegistryService(RegistryBackend):
                     repo.fail(resp, "login to %s" % repo.endpoint.host)
             return None
 
-        session.run(self.registry_config, ref, creds, check, push=True)
+        session.run(self.registry_config, ref, creds, check, push=True, action="login to %s" % ref.domain)
         return {"Status": "Login Succeeded", "IdentityToken": ""}
