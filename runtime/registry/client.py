@@ -98,7 +98,7 @@ class Repository(object):
         if resp.status == 404:
             if "NAME_UNKNOWN" in codes:
                 raise NotFound("%s: repository %s not found: %s" % (what, self.name, detail))
-            raise NotFound("%s: not found: %s" % (what, detail))
+            raise NotFound("%s not found: %s" % (what, detail))
         raise RegistryError("%s: %s answered %d: %s" % (what, host, resp.status, detail))
 
     def _repo_url(self, kind, ref=""):
