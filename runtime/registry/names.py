@@ -2,20 +2,19 @@
 
 Docker's normalisation: no domain means Docker Hub (`docker.io`), a one-component Hub path
 gets `library/`, no tag and no digest means `latest`. `index.docker.io` is the same as
-`docker.io`. The store has its own reference module for tags; this one only answers "which
-registry, which repository, which tag or digest".
+`docker.io`. Parsing is runtime.store.reference's; this module only answers "which registry,
+which repository, which tag or digest".
 """
 
 import re
 
 from runtime.errors import InvalidParameter
+from runtime.store import reference
 
-HUB_DOMAIN = "docker.io"
-DEFAULT_TAG = "latest"
+HUB_DOMAIN = reference.HUB
+DEFAULT_TAG = reference.DEFAULT_TAG
 
-_PATH_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 _TAG = re.compile(r"^[\w][\w.-]{0,127}$")
-_DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
 
 
 class Reference(object):
@@ -70,44 +69,21 @@ class Reference(object):
 def parse(name, tag=None):
     # type: (str, str) -> Reference
     """Parse `name` (optionally with `:tag`/`@digest`), with `tag` from the API's `tag=`
-    parameter (which may also be a digest). Raises InvalidParameter with the reason."""
-    if not name or name != name.strip():
-        raise InvalidParameter("invalid reference format: %r: give a name such as busybox:latest" % name)
-    digest = None
-    rest = name
-    if "@" in rest:
-        rest, digest = rest.split("@", 1)
-        if not _DIGEST.match(digest):
-            raise InvalidParameter("invalid reference format: bad digest in %r" % name)
-    ref_tag = None
-    last = rest.rsplit("/", 1)[-1]
-    if ":" in last:
-        rest, ref_tag = rest.rsplit(":", 1)
-        if not _TAG.match(ref_tag):
-            raise InvalidParameter("invalid reference format: bad tag in %r" % name)
+    parameter (which may also be a digest). The grammar and Docker Hub normalisation are the
+    store's (runtime.store.reference), so names match what the store records. Raises
+    InvalidParameter with the reason."""
+    repo, ref_tag, digest = reference.split(name)
     if tag:
-        if tag.startswith("sha256:") or _DIGEST.match(tag):
-            digest = tag
+        if tag.startswith("sha256:"):
+            digest = reference.split("x@" + tag)[2]
         elif not _TAG.match(tag):
-            raise InvalidParameter("invalid tag format: %r" % tag)
+            raise InvalidParameter("invalid tag format: %r: tags are up to 128 letters, digits, "
+                                   "'_', '.' and '-'" % tag)
         else:
             ref_tag = tag
-    parts = rest.split("/")
-    first = parts[0]
-    if len(parts) > 1 and ("." in first or ":" in first or first == "localhost"):
-        domain, parts = first, parts[1:]
-    else:
-        domain = HUB_DOMAIN
-    if domain == "index.docker.io":
-        domain = HUB_DOMAIN
-    if domain == HUB_DOMAIN and len(parts) == 1:
-        parts = ["library"] + parts
-    for part in parts:
-        if not _PATH_COMPONENT.match(part):
-            raise InvalidParameter(
-                "invalid reference format: repository name must be lowercase: %r" % name)
+    domain, path = repo.split("/", 1)
     if digest:
         ref_tag = None  # name:tag@digest pulls by digest, as docker does
     elif not ref_tag:
         ref_tag = DEFAULT_TAG
-    return Reference(domain, "/".join(parts), ref_tag, digest)
+    return Reference(domain, path, ref_tag, digest)

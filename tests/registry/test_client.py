@@ -140,3 +140,20 @@ def test_insecure_registries_cidr_and_hosts():
                           "hub-url": "https://127.0.0.1:2"}).endpoints("docker.io")
     assert [(e.url, e.mirror) for e in hub] == [("http://127.0.0.1:1", True), ("https://m.example", True),
                                                 ("https://127.0.0.1:2", False)]
+
+
+def test_reference_parsing():
+    from runtime.errors import InvalidParameter
+    from runtime.registry import names
+    r = names.parse("busybox")
+    assert (r.domain, r.path, r.tag, r.reference, r.familiar_tagged()) == \
+        ("docker.io", "library/busybox", "latest", "latest", "busybox:latest")
+    r = names.parse("127.0.0.1:5000/team/app", "v1")
+    assert (r.domain, r.path, r.tagged()) == ("127.0.0.1:5000", "team/app", "127.0.0.1:5000/team/app:v1")
+    digest = "sha256:" + "a" * 64
+    r = names.parse("user/app:1@" + digest)
+    assert (r.tag, r.reference, r.tagged()) == (None, digest, "docker.io/user/app@" + digest)
+    assert names.parse("busybox", digest).digest == digest
+    for bad in ("Bad Name", "x:!!"):
+        with pytest.raises(InvalidParameter):
+            names.parse(bad)
