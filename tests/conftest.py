@@ -17,7 +17,7 @@ import signal
 import pytest
 
 from tests.lab import Lab, LabError
-from tests.lab.lab import check_prerequisites
+from tests.lab.lab import check_prerequisites, reap_orphans
 
 _labs = []
 
@@ -48,7 +48,8 @@ def lab():
         check_prerequisites()
     except LabError as e:
         pytest.fail(f"the lab cannot run here: {e}", pytrace=False)
-    lab = Lab()
+    reap_orphans()  # labs of earlier sessions that were killed (SIGKILL) before teardown
+    lab = Lab(owned=True)
     _labs.append(lab)
     yield lab
     if lab in _labs:

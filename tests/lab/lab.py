@@ -44,6 +44,22 @@ def check_prerequisites() -> None:
         raise LabError("no cgroup hierarchy is mounted under /sys/fs/cgroup")
 
 
+INOTIFY_INSTANCES = pathlib.Path("/proc/sys/fs/inotify/max_user_instances")
+MIN_INOTIFY_INSTANCES = 4096
+
+
+def raise_inotify_limit() -> None:
+    """Let many booted systemds coexist: each host takes ~6 inotify instances, all charged to
+    root, and the kernel default (128) stops the machine at about 20 hosts across all test runs
+    ("Failed to allocate manager object: Too many open files"). A runtime-only kernel knob,
+    raised (never lowered) and not persisted."""
+    try:
+        if int(INOTIFY_INSTANCES.read_text()) < MIN_INOTIFY_INSTANCES:
+            INOTIFY_INSTANCES.write_text(f"{MIN_INOTIFY_INSTANCES}\n")
+    except OSError as e:
+        raise LabError(f"cannot raise {INOTIFY_INSTANCES} to {MIN_INOTIFY_INSTANCES}: {e}") from e
+
+
 class Lab:
     """A set of throwaway hosts on one private bridge (see module docstring).
 
@@ -51,7 +67,7 @@ class Lab:
     example to `down()` a lab that another process brought up).
     """
 
-    def __init__(self, lab_id: "str | None" = None):
+    def __init__(self, lab_id: "str | None" = None, owned: bool = False):
         if lab_id is not None and not re.fullmatch(r"[a-z0-9]{1,8}", lab_id):
             raise LabError(f"bad lab id {lab_id!r}: use 1-8 lowercase letters or digits")
         self.id = lab_id or secrets.token_hex(3)
@@ -59,6 +75,8 @@ class Lab:
         self._procs = {}
         self._servers = []
         self._lock = threading.Lock()
+        # owned: this process owns the lab; if it dies without down(), reap_orphans() removes it
+        self._owned = owned
 
     def __repr__(self) -> str:
         return f"<Lab {self.id}>"
@@ -91,6 +109,7 @@ class Lab:
             if st.get("ready"):
                 return st
             check_prerequisites()
+            raise_inotify_limit()
             with global_lock():
                 with self.state.update() as st:
                     if "subnet" not in st:
@@ -101,6 +120,8 @@ class Lab:
                         st.update(id=self.id, subnet=free[0], bridge=self.bridge, hosts={},
                                   cgroup_root=cgroups.lab_root(self.id), var=str(lab_var_dir(self.id)),
                                   created=time.time(), next_index=1, firewall=True)
+                        if self._owned:
+                            st["owner"] = {"pid": os.getpid(), "start": proc_start_time(os.getpid())}
             if not os.path.exists(self.key):
                 run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"berth-lab-{self.id}",
                      "-f", self.key])
@@ -242,6 +263,23 @@ class Lab:
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - the stdlib's signature
         pass
+
+
+def reap_orphans() -> list:
+    """down() every lab whose owning process (a test session) died without tearing it down.
+
+    Labs from `python -m tests.lab up` have no owner and are left alone. Returns reaped ids.
+    """
+    reaped = []
+    for lab_id in all_labs():
+        owner = State(lab_id).read().get("owner")
+        if owner and not alive(owner["pid"], owner["start"]):
+            try:
+                Lab(lab_id).down()
+                reaped.append(lab_id)
+            except LabError:
+                pass  # another session may be reaping it right now; `down` can retry later
+    return reaped
 
 
 def down_all() -> list:

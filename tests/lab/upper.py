@@ -36,6 +36,10 @@ BUILTIN_MODULES = [
     "kernel/net/ipv4/ip_gre.ko", "kernel/net/ipv4/ip_tunnel.ko",
 ]
 
+# timers that would run apt/dpkg/fstrim behind a test's back (and hold the dpkg lock)
+MASKED_UNITS = ["apt-daily.timer", "apt-daily-upgrade.timer", "dpkg-db-backup.timer",
+                "e2scrub_all.timer", "fstrim.timer", "e2scrub_reap.service"]
+
 NETWORK = """\
 [Match]
 Name=host0
@@ -169,6 +173,8 @@ def prepare(up: Upper, name: str, ip: str, pubkey: str, host_keys: dict, flavour
     d = up.mkdir("home/tester/.ssh")
     os.chown(d, *uid_gid)
     d.chmod(0o700)
+    for unit in MASKED_UNITS:
+        up.symlink(f"etc/systemd/system/{unit}", "/dev/null")
     _module_builtins(up)
     if nested:
         up.write("etc/berth-lab/nested", "1\n")
