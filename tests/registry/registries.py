@@ -149,6 +149,7 @@ class TokenServer(object):
         import datetime
 
         self.users = users
+        self.refresh_tokens = {"refresh-" + u: u for u in users}
         self.lifetime = lifetime
         self.issued = []  # (user, scopes)
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -173,6 +174,9 @@ class TokenServer(object):
 
             def do_GET(self):
                 server._handle(self)
+
+            def do_POST(self):
+                server._handle_refresh(self)
 
         self.httpd = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -210,6 +214,25 @@ class TokenServer(object):
             scopes = [s.replace(",push", "").replace("push,", "") for s in scopes]
         self.issued.append((user, scopes))
         body = json.dumps({"token": self.token(user, scopes), "expires_in": self.lifetime}).encode()
+        req.send_response(200)
+        req.send_header("Content-Type", "application/json")
+        req.send_header("Content-Length", str(len(body)))
+        req.end_headers()
+        req.wfile.write(body)
+
+    def _handle_refresh(self, req):
+        """OAuth2 form POST: grant_type=refresh_token with a refresh token issued to a user."""
+        from urllib.parse import parse_qs
+        form = parse_qs(req.rfile.read(int(req.headers.get("Content-Length", 0))).decode())
+        user = self.refresh_tokens.get((form.get("refresh_token") or [""])[0])
+        if form.get("grant_type") != ["refresh_token"] or not user:
+            req.send_response(401)
+            req.send_header("Content-Length", "0")
+            req.end_headers()
+            return
+        scopes = form.get("scope", [])
+        self.issued.append((user, scopes))
+        body = json.dumps({"access_token": self.token(user, scopes), "expires_in": self.lifetime}).encode()
         req.send_response(200)
         req.send_header("Content-Type", "application/json")
         req.send_header("Content-Length", str(len(body)))

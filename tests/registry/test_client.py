@@ -70,6 +70,19 @@ def test_bearer_token_dance_and_token_reuse(token_registry):
     assert ts.issued[before:] == [("", ["repository:team/app:pull"])]
 
 
+def test_identity_token_is_exchanged_with_a_refresh_grant(token_registry):
+    ts = token_registry.token_server
+    before = len(ts.issued)
+    repo = Repository(_endpoint(token_registry), "team/refresh",
+                      Credentials(identitytoken="refresh-alice"), push=True)
+    digest = _push_image(repo, "v1", os.urandom(1000))
+    assert repo.get_manifest("v1")[2] == digest
+    assert ts.issued[before:] == [("alice", ["repository:team/refresh:pull,push"])]
+    bad = Repository(_endpoint(token_registry), "team/refresh", Credentials(identitytoken="nope"))
+    with pytest.raises(Unauthorized):
+        bad.get_manifest("v1")
+
+
 def test_bearer_wrong_password_is_one_clear_line(token_registry):
     repo = Repository(_endpoint(token_registry), "team/app", Credentials("alice", "wrong"))
     with pytest.raises(Unauthorized) as e:

@@ -73,6 +73,12 @@ def test_pull_by_digest_and_shared_layer_already_exists(plain_registry, seed, ne
     got = engine.image_pull("%s/pull/digest@%s" % (plain_registry.host, digest), progress=msgs.append)
     assert got == image_id
     assert [m["status"] for m in msgs].count("Already exists") == 1
+    assert msgs[0] == {"status": "Pulling from pull/digest", "id": digest}
+
+    one_at_a_time = new_engine({"max-concurrent-downloads": 1})
+    msgs = []
+    one_at_a_time.image_pull("%s/pull/digest" % plain_registry.host, "1", progress=msgs.append)
+    assert [m["status"] for m in msgs].count("Waiting") == 1  # 2 layers, 1 download slot
     assert msgs[-2]["status"] == "Digest: %s" % digest
 
 
