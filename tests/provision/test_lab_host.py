@@ -43,7 +43,9 @@ def test_three_hosts_at_once_then_rerun_changes_nothing(fleet):
     hosts, kh, mirror, _ = fleet
     three = hosts[:3]
     three[0].exec("mkdir -p /etc/berth && cat > /etc/berth/daemon.json", input=json.dumps(EXISTING))
-    rc, reps = provision_json("host", "--no-install", *[h.ip for h in three], *host_args(mirror), *ssh_args(hosts, kh))
+    rc, reps = provision_json(
+        "host", "--no-install", *[h.ip for h in three], *host_args(mirror), *ssh_args(hosts, kh)
+    )
     assert rc == 0, reps
     for h in three:
         rep = reps[h.ip]
@@ -74,7 +76,9 @@ def test_three_hosts_at_once_then_rerun_changes_nothing(fleet):
     )
     assert json.loads(three[0].ssh("cat /etc/berth/daemon.json.bak").stdout) == EXISTING
     assert "must log in again" in json.dumps(reps[three[0].ip])
-    rc, reps = provision_json("host", "--no-install", *[h.ip for h in three], *host_args(mirror), *ssh_args(hosts, kh))
+    rc, reps = provision_json(
+        "host", "--no-install", *[h.ip for h in three], *host_args(mirror), *ssh_args(hosts, kh)
+    )
     assert rc == 0
     assert [reps[h.ip]["changed"] for h in three] == [0, 0, 0], reps
 
@@ -87,7 +91,9 @@ def test_check_after_a_manual_edit_shows_exactly_that_diff_and_writes_nothing(fl
         "cat /etc/sysctl.d/99-berth.conf; stat -c %Y /etc/sysctl.d/99-berth.conf; "
         "ls -la --time-style=full-iso /etc/sysctl.d /etc/berth /etc/apt"
     ).stdout
-    rc, reps = provision_json("host", "--no-install", h.ip, "--check", *host_args(mirror), *ssh_args(hosts, kh))
+    rc, reps = provision_json(
+        "host", "--no-install", h.ip, "--check", *host_args(mirror), *ssh_args(hosts, kh)
+    )
     assert rc == 0
     steps = {s["name"]: s for s in reps[h.ip]["steps"]}
     changed = [n for n, s in steps.items() if s["status"] != "ok"]
@@ -109,7 +115,9 @@ def test_check_after_a_manual_edit_shows_exactly_that_diff_and_writes_nothing(fl
         ).stdout
         == before
     )
-    rc, reps = provision_json("host", "--no-install", h.ip, "--diff", *host_args(mirror), *ssh_args(hosts, kh))
+    rc, reps = provision_json(
+        "host", "--no-install", h.ip, "--diff", *host_args(mirror), *ssh_args(hosts, kh)
+    )
     assert rc == 0 and reps[h.ip]["changed"] == 1 and "+net.ipv4.ip_forward = 1" in json.dumps(reps)
 
 
@@ -135,10 +143,14 @@ def test_non_root_sudo_user_and_wrong_sudo_password(fleet, tmp_path):
     pw = tmp_path / "pw"
     pw.write_text(h.tester_password + "\n")
     target = f"{h.tester}@{h.ip}"
-    rc, reps = provision_json("host", "--no-install", target, "--sudo-password-file", pw, *ssh_args(hosts, kh))
+    rc, reps = provision_json(
+        "host", "--no-install", target, "--sudo-password-file", pw, *ssh_args(hosts, kh)
+    )
     assert rc == 0 and reps[target]["status"] == "changed", reps
     assert h.ssh("stat -c %U /etc/sysctl.d/99-berth.conf").stdout.strip() == "root"
-    rc, reps = provision_json("host", "--no-install", target, "--sudo-password-file", pw, *ssh_args(hosts, kh))
+    rc, reps = provision_json(
+        "host", "--no-install", target, "--sudo-password-file", pw, *ssh_args(hosts, kh)
+    )
     assert rc == 0 and reps[target]["changed"] == 0
     pw.write_text("not-the-password\n")
     p = provision("host", "--no-install", target, "--sudo-password-file", pw, *ssh_args(hosts, kh))
@@ -165,7 +177,9 @@ def test_bad_input_ends_only_that_host_with_one_line(fleet, tmp_path):
     hosts, kh, mirror, _ = fleet
     good = hosts[4]
     dead_ip = good.ip.rsplit(".", 1)[0] + ".250"
-    rc, reps = provision_json("host", "--no-install", good.ip, f"root@{dead_ip}", f"nobody@{good.ip}", *ssh_args(hosts, kh))
+    rc, reps = provision_json(
+        "host", "--no-install", good.ip, f"root@{dead_ip}", f"nobody@{good.ip}", *ssh_args(hosts, kh)
+    )
     assert rc == 1
     assert reps[good.ip]["status"] in ("ok", "changed")
     assert reps[f"root@{dead_ip}"]["error"].startswith(f"cannot reach root@{dead_ip}:22")
@@ -180,3 +194,16 @@ def test_bad_input_ends_only_that_host_with_one_line(fleet, tmp_path):
     p = provision("host", "--no-install", good.ip, *ssh_args(hosts, kh), env={"BERTH_TEMPLATES": str(tdir)})
     assert p.returncode == 1 and "missing variable ('sysctl_tuning_profile' is undefined)" in p.stdout
     assert good.exec("ls /etc/sysctl.d /etc/modules-load.d").stdout.count("berth.conf") == 0
+
+
+def test_ssh_config_alias_and_jump_host(fleet, tmp_path):
+    hosts, kh, _, _ = fleet
+    jump, target = hosts[1], hosts[2]
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(f"Host labtarget\n  HostName {target.ip}\n  User root\n  IdentityFile {target.key}\n")
+    rc, reps = provision_json("check", "labtarget", "--ssh-config", cfg, "--known-hosts", kh)
+    assert rc == 0 and reps["labtarget"]["status"] == "ok", reps
+    rc, reps = provision_json("check", target.ip, "--jump", f"root@{jump.ip}", *ssh_args(hosts, kh))
+    assert rc == 0 and reps[target.ip]["status"] == "ok", reps
+    log = target.exec("journalctl -q --no-pager -u ssh -g 'Accepted publickey for root'").stdout
+    assert f"from {jump.ip} " in log  # the session came through the jump host
