@@ -122,7 +122,7 @@ def test_host_basics_keys_tester_sudo_modprobe(trio):
     assert len(set(fps)) == 3
 
 
-def test_cli_up_down_leaves_nothing_behind():
+def test_cli_up_down_leaves_nothing_behind(lab, trio):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     up = subprocess.run([sys.executable, "-m", "tests.lab", "up", "2", "--nested"], cwd=ROOT, env=env,
                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=180)
@@ -132,6 +132,8 @@ def test_cli_up_down_leaves_nothing_behind():
                                                   "flavour", "nested"])] * 2
     lab_id = hosts[0]["lab"]
     state = json.loads((lab_run_dir(lab_id) / "state.json").read_text())
+    # a second lab running next to the session's gets its own subnet, bridge and cgroups
+    assert state["subnet"] != lab.info["subnet"] and state["bridge"] != lab.bridge
     try:
         for h in hosts:
             opts = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
@@ -156,6 +158,7 @@ def test_cli_up_down_leaves_nothing_behind():
     assert [h for h in cgroups.hierarchies() if (h / state["cgroup_root"]).exists()] == []
     assert lab_id not in pathlib.Path("/proc/self/mountinfo").read_text()
     assert not lab_run_dir(lab_id).exists() and not lab_var_dir(lab_id).exists()
+    assert [n for n in os.listdir("/run/systemd/nspawn/propagate") if n.startswith(lab_id)] == []
 
 
 NESTED_CHECKS = {

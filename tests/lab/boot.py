@@ -12,6 +12,7 @@ from . import cgroups, upper
 from .sysutil import LabError, alive, proc_start_time, run
 
 SSH_KEY_TYPES = ("ed25519", "ecdsa", "rsa")
+NSPAWN_PROPAGATE = "/run/systemd/nspawn/propagate"
 
 
 def nspawn_argv(name: str, base: str, upper_dir: str, bridge: str, nested: bool,
@@ -122,6 +123,12 @@ def stop(rec: dict, proc: "subprocess.Popen | None" = None, timeout: float = 15.
         os.kill(leader, signal.SIGKILL)
         _wait_gone(leader, lst, None, 5)
     left = cgroups.remove(rec["cgroup"]) if rec.get("cgroup") else []
+    propagate = pathlib.Path(NSPAWN_PROPAGATE, rec["name"])
+    if propagate.is_dir():  # nspawn removes it on a clean exit, not after SIGKILL
+        try:
+            propagate.rmdir()
+        except OSError:
+            left.append(str(propagate))
     if rec.get("var") and os.path.isdir(rec["var"]):
         subprocess.run(["rm", "-rf", "--one-file-system", rec["var"]])
         if os.path.exists(rec["var"]):
