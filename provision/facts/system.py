@@ -145,14 +145,17 @@ def system_facts(
         or "true"
     )
     sysctl_cmd = "; ".join(
-        f'f=/proc/sys/{k.replace(".", "/")}; if [ -r $f ]; then echo "{k} $(cat $f)"; fi' for k in sysctls
+        f'f=/proc/sys/{k.replace(".", "/")}; if [ -r $f ] && read -r v < $f; then echo "{k} $v"; fi'
+        for k in sysctls
     )
     pkgs = " ".join(q(p) for p in packages)
     pkg_cmd = (
         "true"
         if not packages
-        else f"if command -v rpm >/dev/null; then for p in {pkgs}; do "
-        f"rpm -q --qf '%{{NAME}} installed\\n' \"$p\" | grep ' installed$'; done; fi; "
+        # one rpm call for all names; skipped where dpkg is the package manager (faster reruns)
+        else "if command -v rpm >/dev/null && "
+        "{ [ -e /etc/redhat-release ] || [ ! -e /etc/debian_version ]; }; "
+        f"then rpm -q --qf '%{{NAME}} installed\\n' {pkgs} | grep ' installed$'; fi; "
         f"if command -v dpkg-query >/dev/null; then "
         f"dpkg-query -W -f='${{Package}} ${{db:Status-Status}}\\n' {pkgs}; fi"
     )
