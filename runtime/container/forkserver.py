@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 
+from runtime.container import syscalls as sc
 from runtime.container import wire
 
 _MAX_MSG = 1 << 20
@@ -31,6 +32,7 @@ def serve(ctrl_fd):
     from runtime.container import execproc, monitor  # noqa: F401 - preload for the children
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sc.set_name("berth-forksrv")
     ctrl = socket.socket(fileno=ctrl_fd)
     fds = array.array("i")
     while True:
@@ -65,6 +67,7 @@ def _child(ctrl, req, reply_fd):
         os.close(null)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         reply = socket.socket(fileno=reply_fd)
+        sc.set_name("berth-monitor" if req["kind"] == "run" else "berth-exec")
         if req["kind"] == "run":
             monitor.Monitor(req["spec"], reply).run()
         else:

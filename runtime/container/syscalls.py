@@ -110,6 +110,16 @@ def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0):
     return _check(_libc.prctl(option, arg2, arg3, arg4, arg5), "prctl %d" % option)
 
 
+PR_SET_NAME = 15
+
+
+def set_name(name):
+    # type: (str) -> None
+    """The calling thread's comm (what ps -o comm and top show), at most 15 bytes."""
+    buf = ctypes.create_string_buffer(_b(name)[:15])
+    _libc.prctl(PR_SET_NAME, ctypes.addressof(buf), 0, 0, 0)
+
+
 class _CapHeader(ctypes.Structure):
     _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 
