@@ -363,6 +363,114 @@ def facts(
     raise typer.Exit(rc)
 
 
+def _on_hosts(hosts, fn, forks):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, min(forks, len(hosts)))) as pool:
+        return list(pool.map(fn, hosts))
+
+
+@app.command()
+def uninstall(
+    targets: Targets = None,
+    local: Local = False,
+    purge: Annotated[
+        bool, typer.Option("--purge", help="Also delete the data root: images, containers, volumes.")
+    ] = False,
+    engine: Annotated[
+        str, typer.Option("--engine", help="Engine to remove when the host has no provision record.")
+    ] = "berth",
+    json_out: JsonOut = False,
+    identity: Identity = None,
+    ask_pass: AskPass = False,
+    ask_become_pass: AskBecome = False,
+    sudo_password_file: SudoFile = None,
+    jump: Jump = None,
+    known_hosts: KnownHosts = "~/.ssh/known_hosts",
+    accept_new_host_keys: AcceptNew = False,
+    ssh_config: SshConfig = None,
+    login: LoginUser = None,
+    timeout: Timeout = 10.0,
+    forks: Forks = 20,
+) -> None:
+    """Stop and disable the engine, remove what provision installed, restore backed-up files."""
+    from provision.errors import ProvisionError
+    from provision.lifecycle import uninstall_host
+    from provision.options import Options
+
+    try:
+        hosts, job = _job(
+            targets, local, identity, ask_pass, ask_become_pass, sudo_password_file, jump, known_hosts,
+            accept_new_host_keys, ssh_config, login, timeout, Options(engine=engine),
+        )  # fmt: skip
+    except ProvisionError as e:
+        _fail_input(e)
+    reps = _on_hosts(hosts, lambda h: uninstall_host(h, job, purge), forks)
+    if json_out:
+        json.dump(reps, sys.stdout, indent=2)
+        print()
+    else:
+        for r in reps:
+            typer.echo(f"{r['target']}: {r['status']}" + (f": {r['error']}" if r["error"] else ""))
+            for n in r["notes"]:
+                typer.echo(f"  note: {n}")
+    raise typer.Exit(1 if any(r["error"] for r in reps) else 0)
+
+
+@app.command()
+def status(
+    targets: Targets = None,
+    local: Local = False,
+    engine: Annotated[
+        str, typer.Option("--engine", help="Engine to ask when the host has no record.")
+    ] = "berth",
+    json_out: JsonOut = False,
+    identity: Identity = None,
+    ask_pass: AskPass = False,
+    ask_become_pass: AskBecome = False,
+    sudo_password_file: SudoFile = None,
+    jump: Jump = None,
+    known_hosts: KnownHosts = "~/.ssh/known_hosts",
+    accept_new_host_keys: AcceptNew = False,
+    ssh_config: SshConfig = None,
+    login: LoginUser = None,
+    timeout: Timeout = 10.0,
+    forks: Forks = 20,
+) -> None:
+    """Engine version, active, socket, mirrors and running containers of each host."""
+    from rich.table import Table
+
+    from provision.errors import ProvisionError
+    from provision.lifecycle import status_host
+    from provision.options import Options
+    from provision.report import make_console
+
+    try:
+        hosts, job = _job(
+            targets, local, identity, ask_pass, ask_become_pass, sudo_password_file, jump, known_hosts,
+            accept_new_host_keys, ssh_config, login, timeout, Options(engine=engine),
+        )  # fmt: skip
+    except ProvisionError as e:
+        _fail_input(e)
+    reps = _on_hosts(hosts, lambda h: status_host(h, job), forks)
+    if json_out:
+        json.dump(reps, sys.stdout, indent=2)
+        print()
+    else:
+        table = Table("host", "engine", "version", "active", "enabled", "socket", "mirrors", "running")
+        for r in reps:
+            if r.get("error"):
+                table.add_row(r["target"], "[bold red]" + r["error"] + "[/]")
+                continue
+            table.add_row(
+                r["target"], r["engine"], str(r["version"]), r["active"], r["enabled"],
+                f"{r['socket_path']} {r['socket']}", " ".join(r["mirrors"]) or "-", str(r["running"]),
+            )  # fmt: skip
+        make_console().print(table)
+    bad = any(r.get("error") or not str(r.get("active", "")).startswith("active") for r in reps)
+    raise typer.Exit(1 if bad else 0)
+
+
 @app.command()
 def bundle(
     out: Annotated[str, typer.Option("--out", "-o", help="Directory to write berth-VERSION.pyz into.")] = ".",

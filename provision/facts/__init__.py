@@ -6,7 +6,6 @@ from provision.errors import FactError
 from provision.facts.base import build_script, parse_sections, split_sections
 from provision.facts.system import system_facts
 from provision.options import SYSCTLS, Options
-from provision.steps.engine_facts import engine_facts, package_names, socket_paths
 from provision.transport import Transport
 
 EXTRA_SYSCTLS = ["user.max_user_namespaces"]
@@ -14,6 +13,8 @@ EXTRA_SYSCTLS = ["user.max_user_namespaces"]
 
 def gather(t: Transport, opts: Options) -> dict:
     """Run the facts script (as root) and parse it; FactError if the output is unusable."""
+    from provision.steps.engine_facts import engine_facts, package_names, socket_paths
+
     facts = system_facts(
         opts.data_root,
         opts.managed_files(),

@@ -13,6 +13,7 @@ import shlex
 
 from provision.distros import Platform
 from provision.errors import InputError
+from provision.lifecycle import state_change
 from provision.options import Options
 from provision.steps.base import Command, StepPlan
 from provision.steps.engine import merged_config, systemd_running
@@ -79,6 +80,11 @@ def plan_docker(
             step.actions[-1].cmd = step.actions[-1].cmd.replace("docker.io", f"docker.io={pinned}")
         steps.append(step)
 
+    installing = [p for p in EL_DOCKER + DOCKER_PACKAGES["debian"] if p not in have]
+    installing = [p for p in installing if (p in EL_DOCKER) == (plat.family == "el")]
+    record = state_change(facts, opts, installing)
+    if record:
+        steps[-1].actions.insert(0, record)
     config = merged_config(facts, opts)
     sock = socket_path(config, "docker")
     systemd = systemd_running(facts)

@@ -14,6 +14,7 @@ from provision import bundle as bundlemod
 from provision import daemonjson
 from provision.distros import Platform
 from provision.errors import InputError, StepError
+from provision.lifecycle import state_change
 from provision.options import Options
 from provision.render import render
 from provision.steps.base import Command, StepPlan, file_state
@@ -108,6 +109,9 @@ def plan_berth(facts: dict, plat: Platform, opts: Options, daemon_step: StepPlan
         change = file_state(efiles, path, bundlemod.wrapper(prog), 0o755, backup=False)
         if change:
             inst.actions.append(change)
+    record = state_change(facts, opts, [])
+    if record:
+        inst.actions.append(record)
     if not inst.actions:
         inst.notes.append(f"engine {b.version} build {b.build_id} already installed")
 
@@ -163,6 +167,7 @@ def plan_berth(facts: dict, plat: Platform, opts: Options, daemon_step: StepPlan
                 config_changed=bool(dj),
                 previous=dj[0].old if dj else None,
                 validate_cmd=f"{BERTHD} --validate --config-file {shlex.quote(opts.daemon_json_path)}",
+                other_reasons=len(reasons) > 1 or not dj,
             )
         )
     steps.append(svc)

@@ -34,7 +34,7 @@ OLD_DOCKER = [
 ]
 EL_PREREQS = ["yum-utils", "device-mapper-persistent-data", "lvm2"]
 EL_DOCKER = ["docker-ce", "docker-ce-cli", "containerd.io"]
-ENGINE_FILES = [BERTHD_UNIT, f"{BIN_DIR}/berth", f"{BIN_DIR}/berthd"]
+ENGINE_FILES = [BERTHD_UNIT, f"{BIN_DIR}/berth", f"{BIN_DIR}/berthd", f"{LIB_DIR}/provision-state.json"]
 
 
 def package_names() -> list[str]:

@@ -61,7 +61,9 @@ class Control:
                 f"st=$(systemctl show {s} -p ActiveState -p SubState | tr '\\n' ' '); "
                 f'case "$st" in *failed*|*auto-restart*|*inactive*) '
                 f'echo "{self.service} is not running ($st)" >&2; '
-                f"journalctl -u {s} -n 3 --no-pager -o cat >&2; exit 1;; esac"
+                f"journalctl -u {s} -n 12 --no-pager -o cat | grep -v -e '^{self.service}.service:' "
+                f"-e '^Started ' -e '^Stopped ' -e '^Starting ' -e '^Stopping ' | tail -n 2 >&2; "
+                "exit 1;; esac"
             )
         else:
             dead = (
@@ -86,6 +88,7 @@ class EngineStart:
     config_changed: bool = False
     previous: bytes | None = None  # daemon.json before this run (None: there was none)
     validate_cmd: str = ""  # checks the new daemon.json before a restart (berthd --validate)
+    other_reasons: bool = False  # an upgrade or unit change also asks for this restart
 
     def describe(self) -> str:
         verb = "restart" if self.restart else "start"
@@ -109,9 +112,13 @@ class EngineStart:
             res = t.sudo(self.validate_cmd)
             if not res.ok:
                 self._restore(t)
+                state = "keeps running unchanged"
+                if self.other_reasons:  # the upgrade still needs its restart, with the old file
+                    again = t.sudo(self.ctl.start(True) + "\n" + self.ctl.wait())
+                    state = "was restarted with it" if again.ok else f"did not restart ({again.brief()})"
                 raise StepError(
                     f"{self.ctl.service} rejects the new {path} ({res.brief()}): the previous file was "
-                    f"put back; {self.ctl.service} keeps running unchanged",
+                    f"put back; {self.ctl.service} {state}",
                     t.name,
                     res,
                 )
