@@ -110,3 +110,16 @@ def test_new_engine_recovers_running_and_exited_containers(tmp_path, busybox_tar
             path = d + "/" + parent
             if os.path.isdir(path):
                 os.rmdir(path)
+
+
+def test_devices_cgroup_blocks_host_disks(clean_containers):
+    if cgroups.detect_version() != 1:
+        pytest.skip("the v2 device controller needs eBPF, not done")
+    # loop0 (b 7:0) and /dev/mem (c 1:1) stand for what a container must never open
+    script = ("mknod /tmp/disk b 7 0 && echo made; head -c1 /tmp/disk 2>&1; "
+              "mknod /tmp/mem c 1 1 && head -c1 /tmp/mem 2>&1; head -c1 /dev/zero | wc -c")
+    code, out, _, _ = run_container(clean_containers, script)
+    text = out.decode()
+    assert "made\n" in text  # mknod is allowed (Docker's "b *:* m"), opening is not
+    assert text.count("Operation not permitted") == 2
+    assert text.endswith("1\n")  # the allowed ones still work
