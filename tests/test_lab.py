@@ -208,3 +208,9 @@ def test_el7_host_installs_from_a_served_repo(lab, lab_hosts, tmp_path):
     h.ssh(f"{yum} install docker-ce")
     assert h.ssh("berth-probe").stdout.strip() == "probe-ok"
     assert h.ssh("rpm -q berth-probe").stdout.strip() == "berth-probe-1.2-1.el7.noarch"
+
+
+def test_shared_lab_host_fixture(lab, lab_host):
+    assert lab_host.name in [h.name for h in lab.hosts()]
+    out = lab_host.ssh("cat /etc/resolv.conf; hostname").stdout
+    assert "nameserver" not in out and out.split()[-1] == lab_host.name

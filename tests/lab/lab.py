@@ -71,6 +71,8 @@ class Lab:
         if lab_id is not None and not re.fullmatch(r"[a-z0-9]{1,8}", lab_id):
             raise LabError(f"bad lab id {lab_id!r}: use 1-8 lowercase letters or digits")
         self.id = lab_id or secrets.token_hex(3)
+        while lab_id is None and lab_run_dir(self.id).exists():
+            self.id = secrets.token_hex(3)
         self.state = State(self.id)
         self._procs = {}
         self._servers = []

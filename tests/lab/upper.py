@@ -164,6 +164,8 @@ def prepare(up: Upper, name: str, ip: str, pubkey: str, host_keys: dict, flavour
     up.write("etc/hostname", name + "\n")
     up.write("etc/hosts", f"127.0.0.1\tlocalhost\n{ip}\t{name}\n::1\tlocalhost ip6-localhost\n")
     up.write("etc/systemd/network/10-berth-lab.network", NETWORK.format(ip=ip))
+    # debootstrap copied the machine's resolv.conf into the base; a host has no DNS at all
+    up.write("etc/resolv.conf", "# berth lab host: no DNS, nothing beyond the lab bridge\n")
     for fname, text in host_keys.items():
         up.write(f"etc/ssh/{fname}", text, 0o644 if fname.endswith(".pub") else 0o600)
     up.write("root/.ssh/authorized_keys", pubkey, 0o600)
