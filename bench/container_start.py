@@ -173,7 +173,11 @@ def main():
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--peer-runs", type=int, default=20)
     ap.add_argument("--skip", action="append", default=[], help="crun, runc or podman")
+    ap.add_argument("--no-warm-up", action="store_true",
+                    help="without the early no-op cgroup move (to see what it saves)")
     args = ap.parse_args()
+    if args.no_warm_up:
+        cgroups.CgroupV1.warm_up = lambda self: None
     tmp = tempfile.mkdtemp(prefix="berth-bench-", dir="/tmp")
     try:
         archive = str(imagefactory.busybox_image_tar(os.path.join(tmp, "bb.tar")))

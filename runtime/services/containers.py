@@ -369,7 +369,7 @@ class ContainerService(ExecMixin, ContainerBackend):
         out = []
         for c in self.containers.all():
             st = c.state()
-            if not all and not st["Running"] and not filters:
+            if not all and not st["Running"] and "status" not in (filters or {}):
                 continue
             if not views.matches(c, st, filters):
                 continue

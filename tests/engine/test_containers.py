@@ -91,7 +91,8 @@ def test_lifecycle_verbs_states_and_exit_codes(clean_containers):
                                 "trap 'echo hup' HUP; echo up; while true; do sleep 0.1; done"]},
                                name="life")["Id"]
     assert eng.container_inspect("life")["State"]["Status"] == "created"
-    assert eng.container_list(filters={"name": ["life"]})[0]["Status"] == "Created"
+    assert eng.container_list(all=True, filters={"name": ["life"]})[0]["Status"] == "Created"
+    assert eng.container_list(filters={"status": ["created"]})[0]["Id"] == cid
     assert eng.container_list() == []  # not running: only with all=True
     eng.container_start("life")
     assert wait_for(lambda: list(eng.container_logs("life")), timeout=20)  # the traps are set
