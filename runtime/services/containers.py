@@ -315,12 +315,14 @@ class ContainerService(ExecMixin, ContainerBackend):
         def wait(timeout=None):
             # type: (float) -> dict
             deadline = None if timeout is None else time.time() + timeout
+            pause = [0.005]
 
             def tick():
                 # type: () -> None
                 if deadline is not None and time.time() > deadline:
                     raise BerthError("timed out waiting for container %s" % name)
-                time.sleep(0.005)
+                time.sleep(pause[0])
+                pause[0] = min(pause[0] * 1.5, 0.1)  # quick for `docker run`, cheap for long waits
 
             if condition == "removed":
                 while c.id in self.containers.by_id:
