@@ -13,6 +13,7 @@ blob whose digest was verified when it was written. Target: berth / tar <= 1.3.
 import argparse
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -70,16 +71,23 @@ def make_layer(work, gz):
     return layer, what
 
 
+def _cpu():
+    """User + system CPU seconds of this process and its waited-for children."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def timed(fn, work, name):
-    """Seconds for fn(dest) into a fresh dir; clean-up and sync happen outside the timing."""
+    """(wall, cpu) seconds for fn(dest) into a fresh dir; clean-up and sync happen outside."""
     dest = os.path.join(work, name)
     if os.path.exists(dest):
         subprocess.run(["rm", "-rf", dest], check=True)
     os.mkdir(dest)
     subprocess.run(["sync"], check=True)
-    t = time.perf_counter()
+    c, t = _cpu(), time.perf_counter()
     fn(dest)
-    return time.perf_counter() - t
+    return time.perf_counter() - t, _cpu() - c
 
 
 def main():
@@ -107,15 +115,19 @@ def main():
             cases.append(("berth (diff_id known)",
                           lambda d: unpack.unpack_file(layer, d, hash_it=False)))
         results = {name: [] for name, _ in cases}
+        cpu = {name: [] for name, _ in cases}
         for _ in range(args.runs):
             for i, (name, fn) in enumerate(cases):  # interleaved: load noise hits all alike
-                results[name].append(timed(fn, work, "out%d" % i))
+                wall, used = timed(fn, work, "out%d" % i)
+                results[name].append(wall)
+                cpu[name].append(used)
         base = statistics.median(results[cases[0][0]])
-        print("%-24s %9s %9s %9s %7s" % ("", "median s", "min s", "MB/s", "ratio"))
+        print("%-24s %9s %9s %9s %7s %9s" % ("", "median s", "min s", "MB/s", "ratio", "cpu s"))
         for name, _ in cases:
             med = statistics.median(results[name])
-            print("%-24s %9.3f %9.3f %9.0f %7.2f" % (name, med, min(results[name]),
-                                                     size / 1e6 / med, med / base))
+            print("%-24s %9.3f %9.3f %9.0f %7.2f %9.3f" % (
+                name, med, min(results[name]), size / 1e6 / med, med / base,
+                statistics.median(cpu[name])))
         ratio = statistics.median(results[cases[1][0]]) / base
         best = min(results[cases[1][0]]) / min(results[cases[0][0]])
         print("berth / tar = %.2f median, %.2f best-of-%d (target <= 1.3): %s"

@@ -8,6 +8,7 @@ import calendar
 import fnmatch
 import os
 import re
+import stat
 
 from runtime.api.backend import ImageBackend
 from runtime.errors import InvalidParameter, NotFound
@@ -44,11 +45,16 @@ class ImageService(ImageBackend):
         label."""
         filters = filters or {}
         out = []
+        summaries = []
         for image_id in self.store.ids():
             try:
-                s = self._summary(image_id)
+                summaries.append(self._summary(image_id))
             except NotFound:
                 continue  # removed meanwhile
+        parents = {s["ParentId"] for s in summaries}
+        for s in summaries:
+            if not all_images and not s["RepoTags"] and s["Id"] in parents:
+                continue  # an intermediate image, as docker hides them without --all
             if _matches(s, filters):
                 out.append(s)
         out.sort(key=lambda s: (s["Created"], s["Id"]), reverse=True)
@@ -141,11 +147,17 @@ class ImageService(ImageBackend):
     def image_commit(self, container, repo=None, tag=None, changes=None, message=None, author=None,
                      config=None, pause=True):
         """`POST /commit`: the container's writable layer (`self.container_upper_dir(name)`)
-        becomes a new layer on its image (`container_inspect(name)["Image"]`); a running
+        becomes a new layer on its image (`container_inspect(name)["Image"]`), with the
+        container's config (overridden by config, then changes) as the image config; a running
         container is paused around the copy when pause is true."""
         info = self.container_inspect(container)
         upper = self.container_upper_dir(container)
         refs = [reference.normalize_repo(repo, tag)] if repo else []
+        base = {k: v for k, v in (info.get("Config") or {}).items() if k in IMAGE_CONFIG_KEYS}
+        base.update(config or {})
+        own = "HOSTNAME=%s" % (info.get("Config") or {}).get("Hostname")
+        if base.get("Env"):
+            base["Env"] = [e for e in base["Env"] if e != own]
         state = info.get("State") or {}
         paused = False
         if pause and state.get("Running") and not state.get("Paused"):
@@ -153,10 +165,33 @@ class ImageService(ImageBackend):
             paused = True
         try:
             return newlayer.commit(self.store, upper, info["Image"], refs, changes, message,
-                                   author, config, info.get("Id", ""))
+                                   author, base, info.get("Id", ""), _mount_points(upper))
         finally:
             if paused:
                 self.container_unpause(container)
+
+
+IMAGE_CONFIG_KEYS = ("User", "ExposedPorts", "Env", "Cmd", "Healthcheck", "ArgsEscaped",
+                     "Volumes", "WorkingDir", "Entrypoint", "OnBuild", "Labels", "StopSignal",
+                     "StopTimeout", "Shell")
+
+
+def _mount_points(upper):
+    # type: (str) -> tuple
+    """Paths the runtime created in the upper dir only as mount points (empty files for the
+    /etc/hosts-style bind mounts, empty dirs for /proc, /sys, /dev): left out of a commit, as
+    Docker leaves out its init layer."""
+    out = []
+    for rel in ("etc/hostname", "etc/hosts", "etc/resolv.conf", "proc", "sys", "dev", ".dockerenv"):
+        p = os.path.join(upper, rel)
+        try:
+            st = os.lstat(p)
+        except OSError:
+            continue
+        if (stat.S_ISREG(st.st_mode) and st.st_size == 0) or (stat.S_ISDIR(st.st_mode)
+                                                               and not os.listdir(p)):
+            out.append(rel)
+    return tuple(out)
 
 
 def _matches(summary, filters):

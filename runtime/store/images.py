@@ -291,13 +291,24 @@ class ImageStore(object):
                     raise Conflict("conflict: unable to delete %s (must be forced) - image is "
                                    "being used by container %s" % (image_id[7:19], users[0][:12]))
                 drop = names
+            children = [i for i in self.ids() if i != image_id and self._parent(i) == image_id]
+            if by_id and children:
+                raise Conflict("conflict: unable to delete %s (cannot be forced) - image has "
+                               "dependent child images" % image_id[7:19])
             self.refs.delete(drop)
             out.extend({"Untagged": reference.familiar(n)} for n in drop)
-            if users:
-                return out  # forced, but a container still needs the layers
+            if users or children:
+                return out  # a container or a child image still needs it
             self._delete(image_id)
             out.append({"Deleted": image_id})
             return out
+
+    def _parent(self, image_id):
+        # type: (str) -> str
+        try:
+            return self.record(image_id).get("parent") or ""
+        except NotFound:
+            return ""
 
     def _is_id_ref(self, ref, image_id):
         # type: (str, str) -> bool

@@ -255,3 +255,49 @@ def test_legacy_docker_save_and_gzip_oci_layout_load(engine, tmp_path):
     with tarfile.open(tmp_path / "gz-saved.tar") as tf:
         layers = json.load(tf.extractfile("manifest.json"))[0]["Layers"]
     assert ["sha256:" + n.rsplit("/", 1)[1] for n in layers] == engine.store.diff_ids(gz)
+
+
+def test_commit_a_real_container(engine, busybox_image):
+    """Through the engine: a container writes and deletes, its layer becomes an image."""
+    cid = engine.container_create({"Image": busybox_image, "Env": ["MINE=1"],
+                                   "Cmd": ["sh", "-c", "echo hi > /hello && rm /bin/vi"]})["Id"]
+    try:
+        engine.container_start(cid)
+        assert engine.container_wait(cid, timeout=30)["StatusCode"] == 0
+        new = engine.image_commit(cid, "committed", "2", changes=["CMD [\"cat\", \"/hello\"]"])
+        info = engine.image_inspect("committed:2")
+        assert info["Id"] == new and info["Config"]["Cmd"] == ["cat", "/hello"]
+        assert "MINE=1" in info["Config"]["Env"]
+        assert not any(e.startswith("HOSTNAME=") for e in info["Config"]["Env"])
+        top = engine.store.layer_dirs(new)[-1]
+        assert open(os.path.join(top, "hello")).read() == "hi\n"
+        assert stat.S_ISCHR(os.lstat(os.path.join(top, "bin/vi")).st_mode)
+        assert not os.path.exists(os.path.join(top, "etc/hosts"))
+        with pytest.raises(Conflict, match="is using"):
+            engine.image_remove(busybox_image)
+    finally:
+        engine.container_remove(cid, force=True)
+    parent = engine.store.resolve(busybox_image)
+    # the container is gone; the committed child keeps its parent: untag only, as docker does
+    assert engine.image_remove(busybox_image) == [{"Untagged": "busybox:latest"}]
+    with pytest.raises(Conflict, match="dependent child images"):
+        engine.image_remove(parent)
+    engine.image_remove("committed:2")
+    assert engine.image_remove(parent) == [{"Deleted": parent}]
+
+
+def test_loading_twice_changes_nothing_and_moves_tags(engine, busybox_image, busybox_tar, tmp_path):
+    from tests.engine.test_images_bad_input import snapshot
+    store = engine.store
+    before = snapshot(store.root)
+    _load(engine, busybox_tar)
+    after = snapshot(store.root)
+    assert {p for p in after if not p[0].startswith("images/")} == \
+        {p for p in before if not p[0].startswith("images/")}
+    old = store.resolve("busybox")
+    f.busybox_image_tar(tmp_path / "new.tar", cmd=["echo", "new"])  # same tag, new config
+    _load(engine, tmp_path / "new.tar")
+    assert store.resolve("busybox") != old
+    dangling = engine.image_list(filters={"dangling": ["true"]})
+    assert [d["Id"] for d in dangling] == [old]
+    assert os.listdir(store.tmp) == []
