@@ -64,9 +64,11 @@ class Job:
     dry_run: bool = False
     show_diff: bool = False
     login_user: str | None = None
+    local: bool = False  # --local: the one target is this machine (a target named localhost is SSH)
 
     def connect(self, target: str) -> Transport:
-        if target == LOCAL:
+        """An open transport to ``target`` (ConnectError with one line when that fails)."""
+        if self.local:
             return LocalTransport(self.ssh.become_password)
         t = SSHTransport(target, self.ssh, self.login_user)
         try:

@@ -104,7 +104,7 @@ def _job(
         become_password=become,
         password=getpass.getpass("SSH password: ") if ask_pass else None,
     )
-    job = Job(opts, ssh, login_user=login, **kw)
+    job = Job(opts, ssh, login_user=login, local=local, **kw)
     return ([LOCAL] if local else list(dict.fromkeys(targets))), job
 
 
