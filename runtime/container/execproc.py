@@ -11,7 +11,7 @@ import socket
 
 from runtime.container import init, stdio
 from runtime.container import syscalls as sc
-from runtime.container.wire import frame, recv_msg, send_msg, write_json
+from runtime.container.wire import frame, recv_fd, recv_msg, send_fd, send_msg, write_json
 
 _NS_ORDER = ("ipc", "uts", "net", "mnt")
 
@@ -21,7 +21,9 @@ def run(spec, reply):
     """Never returns."""
     pid = spec["pid"]
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    # with a TTY the child opens the pty in the container's devpts and sends us the master
     io = stdio.Stdio(spec["tty"], spec["stdin"], spec.get("console_size"))
+    pty_sock, pty_child_sock = socket.socketpair() if spec["tty"] else (None, None)
     try:
         ns = [(name, os.open("/proc/%d/ns/%s" % (pid, name), os.O_RDONLY)) for name in _NS_ORDER
               if os.readlink("/proc/%d/ns/%s" % (pid, name)) != os.readlink("/proc/self/ns/" + name)]
@@ -34,9 +36,15 @@ def run(spec, reply):
     child = os.fork()
     if child == 0:
         os.close(sync_r)
-        _child(spec, ns, io, sync_w)
+        _child(spec, ns, io, sync_w, pty_child_sock)
     os.close(sync_w)
     io.close_child_ends()
+    if pty_sock is not None:
+        pty_child_sock.close()
+        master = recv_fd(pty_sock)
+        if master >= 0:
+            io.adopt_master(master)
+        pty_sock.close()
     err = b""
     while True:
         chunk = os.read(sync_r, 4096)
@@ -70,13 +78,19 @@ def run(spec, reply):
     os._exit(0)
 
 
-def _child(spec, ns, io, sync_w):
-    # type: (dict, list, stdio.Stdio, int) -> None
+def _child(spec, ns, io, sync_w, pty_sock):
+    # type: (dict, list, stdio.Stdio, int, socket.socket) -> None
     code = 126
     try:
         init.join_cgroup(spec["cgroup_procs"])
         for _, fd in ns:
             sc.setns(fd, 0)
+        if pty_sock is not None:  # /dev/ptmx is the container's now
+            master, slave = os.openpty()
+            send_fd(pty_sock, master)
+            os.close(master)
+            pty_sock.close()
+            io.child = [slave, slave, slave]
         if spec["tty"]:
             os.setsid()
         init.set_stdio(io.child)

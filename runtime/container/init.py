@@ -17,6 +17,7 @@ import termios
 
 from runtime.container import rootfs
 from runtime.container import syscalls as sc
+from runtime.container.wire import send_fd
 
 # Docker's default capability set
 DEFAULT_CAPS = ("CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID",
@@ -179,8 +180,21 @@ def join_cgroup(procs_files):
             os.close(fd)
 
 
-def container_main(spec, stdio, sync_w, go_r, tty):
-    # type: (dict, list, int, int, bool) -> None
+def open_console(pty_sock):
+    # type: (object) -> list
+    """A pty of the container's own devpts (after pivot_root), its slave bound on /dev/console,
+    the master handed to the monitor; returns the slave as stdio."""
+    master, slave = os.openpty()
+    rootfs._touch("/dev/console")
+    sc.mount(os.ttyname(slave), "/dev/console", None, sc.MS_BIND)
+    send_fd(pty_sock, master)
+    os.close(master)
+    pty_sock.close()
+    return [slave, slave, slave]
+
+
+def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None):
+    # type: (dict, list, int, int, bool, object) -> None
     """PID 1 of the container, up to exec. Never returns. The monitor moves this process into
     its cgroup meanwhile (a cgroup v1 move waits for an RCU grace period, ~10 ms, so it runs in
     parallel with the filesystem setup) and says so on go_r, which exec waits for."""
@@ -191,6 +205,8 @@ def container_main(spec, stdio, sync_w, go_r, tty):
             loopback_up()
         rootfs.build(spec)
         sc.sethostname(spec["hostname"])
+        if pty_sock is not None:
+            stdio = open_console(pty_sock)
         if tty:
             os.setsid()
         set_stdio(stdio)

@@ -17,7 +17,7 @@ import time
 
 from runtime.container import cgroups, init, stdio
 from runtime.container import syscalls as sc
-from runtime.container.wire import frame, recv_msg, rfc3339, send_msg, write_json
+from runtime.container.wire import frame, recv_fd, recv_msg, rfc3339, send_msg, write_json
 
 
 class _Client(object):
@@ -52,8 +52,9 @@ class Monitor(object):
         signal.signal(signal.SIGCHLD, lambda *a: None)
         signal.set_wakeup_fd(wake_w)
         spec = self.spec
+        # with a TTY, PID 1 opens the pty in its own devpts and sends the master back
         self.io = io = stdio.Stdio(spec["tty"], spec["open_stdin"], spec.get("console_size"))
-        spec["console"] = io.console
+        pty_sock, pty_child = socket.socketpair() if spec["tty"] else (None, None)
         sync_r, sync_w = os.pipe()
         go_r, go_w = os.pipe()
         sc.unshare(sc.CLONE_NEWPID)
@@ -61,7 +62,7 @@ class Monitor(object):
         if pid == 0:
             os.close(sync_r)
             os.close(go_w)
-            init.container_main(spec, io.child, sync_w, go_r, spec["tty"])
+            init.container_main(spec, io.child, sync_w, go_r, spec["tty"], pty_child)
         os.close(sync_w)
         os.close(go_r)
         try:
@@ -73,6 +74,12 @@ class Monitor(object):
             pass  # the child reports it
         os.close(go_w)
         io.close_child_ends()
+        if pty_sock is not None:
+            pty_child.close()
+            master = recv_fd(pty_sock)
+            if master >= 0:
+                io.adopt_master(master)
+            pty_sock.close()
         err = b""
         while True:
             chunk = os.read(sync_r, 4096)

@@ -101,8 +101,8 @@ def mount_overlay(spec):
         os.chdir("/")
 
 
-def mount_dev(rootfs, console=None, shm_size=0):
-    # type: (str, str, int) -> None
+def mount_dev(rootfs, shm_size=0):
+    # type: (str, int) -> None
     """tmpfs /dev with the usual nodes, devpts (newinstance), shm, mqueue and the /proc links."""
     dev = rootfs + "/dev"
     _mkdir_p(dev)
@@ -121,9 +121,6 @@ def mount_dev(rootfs, console=None, shm_size=0):
     sc.mount("mqueue", dev + "/mqueue", "mqueue", _NOSUID_NODEV_NOEXEC)
     for name, target in _LINKS:
         os.symlink(target, dev + "/" + name)
-    if console:
-        _touch(dev + "/console")
-        sc.mount(console, dev + "/console", None, sc.MS_BIND)
 
 
 def mount_proc_sys(rootfs, own_netns):
@@ -197,7 +194,7 @@ def build(spec):
     rootfs = spec["rootfs"]
     mount_overlay(spec)
     mount_proc_sys(rootfs, spec.get("own_netns", True))
-    mount_dev(rootfs, spec.get("console"), spec.get("shm_size") or 0)
+    mount_dev(rootfs, spec.get("shm_size") or 0)
     for name, path in (("hostname", "/etc/hostname"), ("hosts", "/etc/hosts"),
                        ("resolv.conf", "/etc/resolv.conf")):
         src = os.path.join(spec["state_dir"], name)

@@ -18,18 +18,15 @@ class Stdio(object):
 
     def __init__(self, tty, open_stdin, size=None):
         # type: (bool, bool, list) -> None
+        """With a TTY the child opens the pty itself, in the container's devpts, and the
+        master arrives later through adopt_master()."""
         self.tty = tty
         self.master = -1
         self.stdin_w = -1
-        self.console = None
+        self.size = size
         if tty:
-            self.master, slave = os.openpty()
-            if size:
-                resize(self.master, size[0], size[1])
-            self.child = [slave, slave, slave]
-            self.readers = {self.master: STDOUT}
-            self.stdin_w = self.master
-            self.console = os.ttyname(slave)
+            self.child = []  # type: list
+            self.readers = {}  # type: dict
         else:
             out_r, out_w = os.pipe()
             err_r, err_w = os.pipe()
@@ -39,6 +36,13 @@ class Stdio(object):
                 in_r = os.open("/dev/null", os.O_RDONLY)
             self.child = [in_r, out_w, err_w]
             self.readers = {out_r: STDOUT, err_r: STDERR}
+
+    def adopt_master(self, fd):
+        # type: (int) -> None
+        self.master = self.stdin_w = fd
+        self.readers = {fd: STDOUT}
+        if self.size:
+            resize(fd, self.size[0], self.size[1])
 
     def close_child_ends(self):
         # type: () -> None

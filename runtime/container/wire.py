@@ -1,9 +1,11 @@
 """Small shared pieces of the engine <-> forkserver <-> monitor protocol: length-prefixed JSON
 messages, Docker's stdio frame header, RFC 3339 timestamps and atomic JSON files."""
 
+import array
 import calendar
 import json
 import os
+import socket
 import struct
 import time
 
@@ -33,6 +35,22 @@ def recv_msg(sock):
     """The next message from send_msg; EOFError when the peer closed first."""
     (size,) = struct.unpack(">I", recv_exact(sock, 4))
     return json.loads(recv_exact(sock, size).decode())
+
+
+def send_fd(sock, fd):
+    # type: (object, int) -> None
+    """Pass fd over a unix socket (SCM_RIGHTS)."""
+    sock.sendmsg([b"f"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))])
+
+
+def recv_fd(sock):
+    # type: (object) -> int
+    """The fd from send_fd, or -1 when the peer closed without sending one."""
+    _, anc, _, _ = sock.recvmsg(1, socket.CMSG_SPACE(4))
+    for level, typ, data in anc:
+        if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+            return array.array("i", data[:4])[0]
+    return -1
 
 
 def frame(stream, data):

@@ -320,7 +320,7 @@ def test_attach_stdin_and_tty(clean_containers):
     sock.sendall(b"abc\n")
     raw = _read_all(sock)
     sock.close()
-    assert b"tty:abc\r\n" in raw and b"/dev/console" in raw  # raw stream, the tty's CRLF
+    assert b"tty:abc\r\n/dev/pts/0\r\n" in raw  # raw stream with the tty's CRLF; the container's devpts
     logged = b"".join(line for _, line in eng.container_logs(cid))
     assert b"tty:abc" in logged
 
@@ -359,13 +359,12 @@ def test_exec_tty_resize_and_attach_log_replay(clean_containers):
     sock.settimeout(5)
     assert _frames(sock.recv(100)) == [(1, b"first\n")]  # the log so far, then live output
     sock.close()
-    ex = eng.exec_create(cid, {"Cmd": ["sh", "-c", "sleep 0.5; stty size; [ -t 0 ] && echo isatty"],
-                               "Tty": True})
+    ex = eng.exec_create(cid, {"Cmd": ["sh", "-c", "sleep 0.5; stty size; tty"], "Tty": True})
     sock = eng.exec_start(ex)
     eng.exec_resize(ex, 33, 111)
     raw = _read_all(sock)
     sock.close()
-    assert raw == b"33 111\r\nisatty\r\n"  # raw bytes, no frames, with a TTY
+    assert raw == b"33 111\r\n/dev/pts/0\r\n"  # raw bytes, no frames; a pty of the container's devpts
     assert wait_for(lambda: eng.exec_inspect(ex)["ExitCode"] == 0)
     with pytest.raises(Conflict):
         eng.exec_resize(ex, 10, 10)
