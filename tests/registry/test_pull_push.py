@@ -14,10 +14,11 @@ from runtime.errors import InvalidParameter, NotFound, Unauthorized
 from runtime.registry import manifest as mf
 from runtime.registry.client import Repository
 from runtime.registry.endpoints import RegistryConfig
+from runtime.registry.transport import TransportError
 from tests import imagefactory
 from tests.registry.conftest import make_registry_engine as make_engine
 from tests.registry.conftest import USERS, store_files
-from tests.registry.registries import skopeo_copy
+from tests.registry.registries import free_port, skopeo_copy
 
 
 @pytest.fixture
@@ -116,6 +117,12 @@ def test_missing_repository_and_tag_are_clear_errors_before_progress(plain_regis
     assert msgs == []
     with pytest.raises(InvalidParameter):
         engine.image_pull("Bad Name")
+    dead = "127.0.0.1:%d" % free_port()
+    with pytest.raises(TransportError) as e:
+        engine.image_pull("%s/x/y" % dead, progress=msgs.append)
+    assert str(e.value) == ("pull of %s/x/y:latest failed: https://%s: connection refused; "
+                            "http://%s: connection refused" % (dead, dead, dead))
+    assert msgs == []
 
 
 def test_wrong_password_and_login(tls_registry, seed, new_engine):
