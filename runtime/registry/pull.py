@@ -104,10 +104,11 @@ class Puller(object):
     def _up_to_date(self, ref, image_id):
         """True when the reference already names this image and all its layers are present."""
         try:
-            current = self.store.resolve(ref.tagged())
+            if self.store.resolve(ref.tagged()) != image_id:
+                return False
+            return all(self.store.has_layer(d) for d in self.store.diff_ids(image_id))
         except (NotFound, InvalidParameter):
             return False
-        return current == image_id
 
     def _config(self, repo, desc):
         """The config bytes: from the store when there, else downloaded and verified in memory
