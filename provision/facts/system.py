@@ -145,7 +145,8 @@ def system_facts(
         or "true"
     )
     sysctl_cmd = "; ".join(
-        f'f=/proc/sys/{k.replace(".", "/")}; if [ -r $f ] && read -r v < $f; then echo "{k} $v"; fi'
+        f'f=/proc/sys/{k.replace(".", "/")}; v=; if [ -r $f ] && {{ read -r v < $f || [ -n "$v" ]; }}; '
+        f'then echo "{k} $v"; fi'
         for k in sysctls
     )
     pkgs = " ".join(q(p) for p in packages)
