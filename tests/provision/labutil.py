@@ -12,7 +12,7 @@ import tempfile
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def provision(*args, env=None, timeout=300):
+def provision(*args, env=None, timeout=300, input=None):  # noqa: A002 (subprocess name)
     """Run the `provision` CLI as a user would; returns the CompletedProcess (text)."""
     full_env = dict(os.environ, COLUMNS="200", **(env or {}))
     return subprocess.run(
@@ -20,6 +20,7 @@ def provision(*args, env=None, timeout=300):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        input=input,
         timeout=timeout,
         cwd=ROOT,
         env=full_env,

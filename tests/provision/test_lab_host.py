@@ -76,8 +76,14 @@ def test_three_hosts_at_once_then_rerun_changes_nothing(fleet):
     )
     assert json.loads(three[0].ssh("cat /etc/berth/daemon.json.bak").stdout) == EXISTING
     assert "must log in again" in json.dumps(reps[three[0].ip])
-    rc, reps = provision_json(
-        "host", "--no-install", *[h.ip for h in three], *host_args(mirror), *ssh_args(hosts, kh)
+    rc, reps = provision_json(  # a rolling rerun: 2 hosts per batch
+        "host",
+        "--no-install",
+        "--serial",
+        "2",
+        *[h.ip for h in three],
+        *host_args(mirror),
+        *ssh_args(hosts, kh),
     )
     assert rc == 0
     assert [reps[h.ip]["changed"] for h in three] == [0, 0, 0], reps
@@ -152,6 +158,20 @@ def test_non_root_sudo_user_and_wrong_sudo_password(fleet, tmp_path):
         "host", "--no-install", target, "--sudo-password-file", pw, *ssh_args(hosts, kh)
     )
     assert rc == 0 and reps[target]["changed"] == 0
+    # SSH password login (--ask-pass reads it; without a terminal, from stdin), no key at all
+    rc, reps = provision_json(
+        "check",
+        target,
+        "--ask-pass",
+        "--sudo-password-file",
+        pw,
+        "--known-hosts",
+        kh,
+        input=h.tester_password + "\n",
+    )
+    assert rc == 0 and reps[target]["status"] == "ok", reps
+    p = provision("check", target, "--ask-pass", "--known-hosts", kh, "--timeout", "5", input="wrong\n")
+    assert p.returncode == 1 and f"SSH authentication refused for {target}:22" in p.stdout
     pw.write_text("not-the-password\n")
     p = provision("host", "--no-install", target, "--sudo-password-file", pw, *ssh_args(hosts, kh))
     assert p.returncode == 1 and f"wrong sudo password for tester@{h.ip}" in p.stdout
