@@ -7,14 +7,18 @@ an interrupted pull leaves only complete blobs and layers, which the next pull r
 import hashlib
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from runtime.errors import BerthError, InvalidParameter, NotFound
 from runtime.registry import manifest as mf
 from runtime.registry import session
 from runtime.registry.progress import Progress, short_id
+from runtime.registry.transport import TransportError
 
 MAX_CONFIG = 16 << 20
+RETRIES = 3
+RETRY_DELAY = 1
 
 
 class PullCancelled(BerthError):
@@ -167,19 +171,29 @@ class Puller(object):
             raise errors[0]
 
     def _download(self, repo, desc, cancel):
-        """Stream one layer blob into the store (digest verified), unless already there."""
+        """Stream one layer blob into the store (digest verified), unless already there; a
+        broken connection is retried (RETRIES times, as docker does) from the start."""
         sid = short_id(desc.digest)
         if self.store.has_blob(desc.digest):
             return
-        resp = repo.open_blob(desc.digest)
-        reader = _Reader(resp, desc.size, self.progress, sid, cancel)
-        try:
-            self.store.put_blob(reader, expected_digest=desc.digest, size=desc.size)
-        except InvalidParameter as e:
-            raise InvalidParameter("layer %s from %s was rejected: %s"
-                                   % (sid, repo.endpoint.host, e)) from None
-        finally:
-            resp.close(reuse=False)
+        for attempt in range(RETRIES + 1):
+            try:
+                resp = repo.open_blob(desc.digest)
+                reader = _Reader(resp, desc.size, self.progress, sid, cancel)
+                try:
+                    self.store.put_blob(reader, expected_digest=desc.digest, size=desc.size)
+                finally:
+                    resp.close(reuse=False)
+                break
+            except TransportError:
+                if attempt == RETRIES or cancel.is_set():
+                    raise
+            except InvalidParameter as e:
+                raise InvalidParameter("layer %s from %s was rejected: %s"
+                                       % (sid, repo.endpoint.host, e)) from None
+            delay = RETRY_DELAY * (attempt + 1)
+            self.progress.status("Retrying in %d second%s" % (delay, "s" if delay > 1 else ""), id=sid)
+            time.sleep(delay)
         self.progress.transfer("Downloading", sid, desc.size, desc.size, force=True)
         self.progress.status("Verifying Checksum", id=sid)
         self.progress.status("Download complete", id=sid)

@@ -53,16 +53,24 @@ class Response(object):
         return data
 
     def chunks(self, size=CHUNK):
-        """Yield the body in pieces of up to `size` bytes."""
+        """Yield the body in pieces of up to `size` bytes; a body cut short of its
+        Content-Length raises TransportError (http.client's read(n) would just stop)."""
+        expected = self.header("Content-Length")
+        got = 0
         try:
             while True:
                 data = self._raw.read(size)
                 if not data:
                     break
+                got += len(data)
                 yield data
         except (OSError, http.client.HTTPException) as e:
             self.close(reuse=False)
             raise TransportError("reading %s: %s" % (self.url, _reason(e))) from None
+        if expected is not None and expected.isdigit() and got < int(expected):
+            self.close(reuse=False)
+            raise TransportError("reading %s: connection closed after %d of %s bytes"
+                                 % (self.url, got, expected))
         self.close()
 
     def close(self, reuse=True):

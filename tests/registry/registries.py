@@ -247,10 +247,13 @@ class TokenServer(object):
 
 class ThrottleProxy(object):
     """A TCP proxy on loopback to `target_port` that forwards server->client data at
-    `rate` bytes/s, so a pull through it can be killed midway."""
+    `rate` bytes/s (None: full speed), so a pull through it can be killed midway; the first
+    `cuts` connections that carry more than `cut_after` bytes to the client are cut there."""
 
-    def __init__(self, target_port, rate):
+    def __init__(self, target_port, rate=None, cut_after=None, cuts=0):
         self.rate = rate
+        self.cut_after = cut_after
+        self.cuts = cuts
         self.target = target_port
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -267,16 +270,20 @@ class ThrottleProxy(object):
                 return
             upstream = socket.create_connection(("127.0.0.1", self.target))
             threading.Thread(target=self._pump, args=(client, upstream, None), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, self.rate), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, self.rate, True), daemon=True).start()
 
-    @staticmethod
-    def _pump(src, dst, rate):
+    def _pump(self, src, dst, rate, to_client=False):
+        sent = 0
         try:
             while True:
                 data = src.recv(16384)
                 if not data:
                     break
+                if to_client and self.cut_after and sent + len(data) > self.cut_after and self.cuts > 0:
+                    self.cuts -= 1
+                    break
                 dst.sendall(data)
+                sent += len(data)
                 if rate:
                     time.sleep(len(data) / float(rate))
         except OSError:

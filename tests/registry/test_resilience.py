@@ -70,6 +70,22 @@ def test_killed_pull_leaves_no_image_and_next_pull_resumes(plain_registry, seed,
     assert [m for m in msgs if m.get("status") == "Downloading" and m["id"] != small_id]
 
 
+def test_broken_connection_mid_blob_is_retried(plain_registry, seed, tmp_path):
+    layer = imagefactory.layer_tar([("file", "f", os.urandom(1 << 20))])
+    image_id = seed(plain_registry, "cut/app:1", [layer])
+    proxy = ThrottleProxy(plain_registry.port, cut_after=300000, cuts=1)
+    engine = make_engine(tmp_path / "root")
+    msgs = []
+    try:
+        got = engine.image_pull("127.0.0.1:%d/cut/app" % proxy.port, "1", progress=msgs.append)
+    finally:
+        proxy.close()
+    assert got == image_id
+    assert [m for m in msgs if m.get("status") == "Retrying in 1 second"]
+    assert proxy.cuts == 0
+    assert os.listdir(os.path.join(engine.store.root, "tmp")) == []
+
+
 @pytest.fixture(scope="module")
 def mirror(plain_registry, regdir):
     """A pull-through cache whose upstream is the plain registry (our stand-in Docker Hub)."""
