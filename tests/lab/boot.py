@@ -11,7 +11,6 @@ import time
 from . import cgroups, upper
 from .sysutil import LabError, alive, proc_start_time, run
 
-SSH_KEY_TYPES = ("ed25519", "ecdsa", "rsa")
 NSPAWN_PROPAGATE = "/run/systemd/nspawn/propagate"
 
 
@@ -27,16 +26,36 @@ def nspawn_argv(name: str, base: str, upper_dir: str, bridge: str, nested: bool,
     return argv
 
 
-def host_keys(name: str) -> dict:
-    """Fresh ssh host keys for one host: {file name: content}."""
+def host_keys(name: str, shared_dir: str) -> dict:
+    """Ssh host keys for one host: {file name: content}.
+
+    ed25519 and ecdsa are fresh for every host. The RSA key is made once per lab (in
+    `shared_dir`) and shared by its hosts: an RSA keygen costs ~1 s of CPU, more than a whole
+    host boot, and clients (OpenSSH, paramiko) pick ed25519 anyway.
+    """
     keys = {}
     with tempfile.TemporaryDirectory(prefix="berth-lab-keys-") as d:
-        for t in SSH_KEY_TYPES:
+        for t in ("ed25519", "ecdsa"):
             path = os.path.join(d, f"ssh_host_{t}_key")
             run(["ssh-keygen", "-q", "-t", t, "-N", "", "-C", f"root@{name}", "-f", path])
             for suffix in ("", ".pub"):
                 keys[f"ssh_host_{t}_key{suffix}"] = pathlib.Path(path + suffix).read_text()
+    for suffix in ("", ".pub"):
+        keys[f"ssh_host_rsa_key{suffix}"] = pathlib.Path(shared_dir, "ssh_host_rsa_key" + suffix).read_text()
     return keys
+
+
+def make_shared_keys(shared_dir: str) -> None:
+    """Create the lab-wide RSA host key (see host_keys) if it is missing."""
+    path = os.path.join(shared_dir, "ssh_host_rsa_key")
+    if not os.path.exists(path + ".pub"):
+        tmp = path + ".tmp"
+        for f in (tmp, tmp + ".pub"):
+            if os.path.exists(f):
+                os.unlink(f)
+        run(["ssh-keygen", "-q", "-t", "rsa", "-N", "", "-C", "root@berth-lab", "-f", tmp])
+        os.rename(tmp, path)
+        os.rename(tmp + ".pub", path + ".pub")
 
 
 def start(rec: dict, base: str, bridge: str, pubkey: str, log_path: str) -> subprocess.Popen:
@@ -51,7 +70,7 @@ def start(rec: dict, base: str, bridge: str, pubkey: str, log_path: str) -> subp
     if rec["nested"]:
         data = var / "data"
         data.mkdir()
-    keys = host_keys(rec["name"])
+    keys = host_keys(rec["name"], os.path.dirname(rec["known_hosts"]))
     upper.prepare(upper.Upper(pathlib.Path(base), up_dir), rec["name"], rec["ip"], pubkey, keys,
                   rec["flavour"], rec["nested"])
     pathlib.Path(rec["known_hosts"]).write_text("".join(

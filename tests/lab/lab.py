@@ -127,6 +127,7 @@ class Lab:
             if not os.path.exists(self.key):
                 run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"berth-lab-{self.id}",
                      "-f", self.key])
+            boot.make_shared_keys(str(lab_run_dir(self.id)))
             if not net.link_exists(self.bridge):
                 net.create_bridge(self.bridge, st["subnet"])
             if not net.lab_rules(self.id):
