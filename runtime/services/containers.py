@@ -88,8 +88,12 @@ class ContainerService(ExecMixin, ContainerBackend):
         mode = spec.network_mode(hc, warnings)
         hc.setdefault("NetworkMode", "default")
         spec.capabilities(hc)
-        if 0 < int(hc.get("Memory") or 0) < 6 * 1024 * 1024:
+        memory, swap = int(hc.get("Memory") or 0), int(hc.get("MemorySwap") or 0)
+        if 0 < memory < 6 * 1024 * 1024:
             raise InvalidParameter("Minimum memory limit allowed is 6MB")
+        if swap > 0 and (not memory or swap < memory):
+            raise InvalidParameter("Minimum memoryswap limit should be larger than memory limit, "
+                                   "see usage: MemorySwap is memory plus swap")
         if config.get("StopSignal"):
             spec.parse_signal(config["StopSignal"])
         points = mounts.parse(hc, dict(ic.get("Volumes") or {}, **(config.get("Volumes") or {})))

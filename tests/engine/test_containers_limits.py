@@ -123,3 +123,11 @@ def test_devices_cgroup_blocks_host_disks(clean_containers):
     assert "made\n" in text  # mknod is allowed (Docker's "b *:* m"), opening is not
     assert text.count("Operation not permitted") == 2
     assert text.endswith("1\n")  # the allowed ones still work
+
+
+def test_bad_limits_are_refused(clean_containers):
+    from runtime.errors import InvalidParameter
+    with pytest.raises(InvalidParameter, match="memoryswap limit should be larger"):
+        clean_containers.container_create({"Image": "busybox", "Cmd": ["true"],
+                                           "HostConfig": {"Memory": 64 << 20, "MemorySwap": 32 << 20}})
+    assert clean_containers.container_list(all=True) == []
