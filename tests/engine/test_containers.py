@@ -400,3 +400,19 @@ def test_wait_begin_does_not_miss_a_fast_exit(clean_containers):
     with pytest.raises(InvalidParameter):
         eng.container_start(cid)
     assert waiter(5)["StatusCode"] == 127
+
+
+def test_parallel_runs_from_threads(clean_containers):
+    """The daemon is threaded: concurrent create/start/wait/rm share one forkserver."""
+    eng = clean_containers
+    results = {}
+
+    def one(i):
+        results[i] = run_container(eng, "echo n=%d; exit %d" % (i, i))[:2]
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == {i: (i, b"n=%d\n" % i) for i in range(6)}
