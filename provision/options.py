@@ -22,6 +22,8 @@ SYSCTL_FILE = "/etc/sysctl.d/99-berth.conf"
 EL_BASE_REPO = "/etc/yum.repos.d/CentOS-Base.repo"
 DOCKER_REPO = "/etc/yum.repos.d/docker-ce.repo"
 APT_SOURCES = "/etc/apt/sources.list"
+# deb822 distro sources of newer images: disabled (renamed) when --mirror replaces sources.list
+APT_DEB822 = ("/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list.d/ubuntu.sources")
 DAEMON_JSON = {"berth": "/etc/berth/daemon.json", "docker": "/etc/docker/daemon.json"}
 
 
@@ -78,7 +80,15 @@ class Options:
 
     def managed_files(self) -> list[str]:
         """Every file whose current content the facts must bring back."""
-        return [MODULES_FILE, SYSCTL_FILE, EL_BASE_REPO, DOCKER_REPO, APT_SOURCES, self.daemon_json_path]
+        return [
+            MODULES_FILE,
+            SYSCTL_FILE,
+            EL_BASE_REPO,
+            DOCKER_REPO,
+            APT_SOURCES,
+            *APT_DEB822,
+            self.daemon_json_path,
+        ]
 
     def template_vars(self, plat: Platform) -> dict:
         """The variables every template sees (the playbooks get the same ones)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import shlex
 
 from provision.distros import Platform
-from provision.options import APT_SOURCES, DOCKER_REPO, EL_BASE_REPO, Options
+from provision.options import APT_DEB822, APT_SOURCES, DOCKER_REPO, EL_BASE_REPO, Options
 from provision.render import render
 from provision.steps.base import Command, StepPlan, file_state
 
@@ -37,6 +37,11 @@ def plan_repos(facts: dict, plat: Platform, opts: Options, tvars: dict) -> StepP
         change = file_state(files, path, render(tmpl, tvars))
         if change:
             step.actions.append(change)
+    if plat.family == "debian" and opts.mirror:
+        for path in APT_DEB822:
+            if files.get(path) is not None:
+                q = shlex.quote(path)
+                step.actions.append(Command(f"mv -f {q} {q}.berth-orig", "disable the deb822 distro sources"))
     if step.actions:
         step.actions.append(Command(refresh_command(plat), "refresh the package cache from the new repos"))
     if not wanted:

@@ -43,6 +43,8 @@ def test_three_hosts_at_once_then_rerun_changes_nothing(fleet):
     hosts, kh, mirror, _ = fleet
     three = hosts[:3]
     three[0].exec("mkdir -p /etc/berth && cat > /etc/berth/daemon.json", input=json.dumps(EXISTING))
+    deb822 = "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\n"
+    three[1].exec("cat > /etc/apt/sources.list.d/debian.sources", input=deb822)
     rc, reps = provision_json(
         "host", "--no-install", *[h.ip for h in three], *host_args(mirror), *ssh_args(hosts, kh)
     )
@@ -66,6 +68,8 @@ def test_three_hosts_at_once_then_rerun_changes_nothing(fleet):
             h.ssh("stat -c '%a %U %G' /etc/berth/daemon.json /etc/sysctl.d/99-berth.conf").stdout.split()
             == ["644", "root", "root"] * 2
         )
+    # the deb822 distro sources of newer images are disabled, kept for restore
+    assert three[1].ssh("ls /etc/apt/sources.list.d").stdout.split() == ["debian.sources.berth-orig"]
     merged = json.loads(three[0].ssh("cat /etc/berth/daemon.json").stdout)
     assert merged == dict(
         EXISTING,
