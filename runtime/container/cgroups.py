@@ -168,7 +168,7 @@ class CgroupV1(CgroupManager):
             if hc.get("CpuShares"):
                 _write(cpu + "/cpu.shares", int(hc["CpuShares"]))
             period, quota = _cpu_quota(hc)
-            if quota:
+            if quota and os.path.exists(cpu + "/cpu.cfs_quota_us"):  # CONFIG_CFS_BANDWIDTH
                 _write(cpu + "/cpu.cfs_period_us", period)
                 _write(cpu + "/cpu.cfs_quota_us", quota)
         devices = self.paths.get("devices")
@@ -308,6 +308,26 @@ def _cpu_quota(hc):
         return 100000, nano * 100000 // 1000000000
     quota = int(hc.get("CpuQuota") or 0)
     return int(hc.get("CpuPeriod") or 100000), (quota if quota > 0 else 0)
+
+
+def unsupported(hc, version=None):
+    # type: (dict, Optional[int]) -> List[str]
+    """Docker-style warnings for limits this kernel's cgroups cannot apply (they are dropped)."""
+    if (version or detect_version()) == 2:
+        have = set(_read("/sys/fs/cgroup/cgroup.controllers").split())
+    else:
+        have = set(v1_mounts())
+    out = []
+    if int(hc.get("Memory") or 0) > 0 and "memory" not in have:
+        out.append("Your kernel does not support memory limit capabilities or the cgroup is not mounted. "
+                   "Limitation discarded.")
+    if int(hc.get("PidsLimit") or 0) > 0 and "pids" not in have:
+        out.append("Your kernel does not support pids limit capabilities or the cgroup is not mounted. "
+                   "PIDs limit discarded.")
+    if (hc.get("CpuShares") or hc.get("NanoCpus") or hc.get("CpuQuota")) and "cpu" not in have:
+        out.append("Your kernel does not support CPU limit capabilities or the cgroup is not mounted. "
+                   "Limitation discarded.")
+    return out
 
 
 def manager(parent, name, version=None):

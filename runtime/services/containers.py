@@ -86,6 +86,7 @@ class ContainerService(ExecMixin, ContainerBackend):
         ic = _image_config(self.store, image_id)
         args = spec.command(config, ic)
         mode = spec.network_mode(hc, warnings)
+        warnings.extend(cgroups.unsupported(hc, self.cgroup_version))
         hc.setdefault("NetworkMode", "default")
         spec.capabilities(hc)
         memory, swap = int(hc.get("Memory") or 0), int(hc.get("MemorySwap") or 0)
