@@ -61,6 +61,13 @@ def _write(path, value):
         os.close(fd)
 
 
+def _write_if(path, value):
+    # type: (str, object) -> None
+    """_write when the file exists (its controller is enabled; cgroups.unsupported warned)."""
+    if os.path.exists(path):
+        _write(path, value)
+
+
 def _read(path):
     # type: (str) -> str
     try:
@@ -254,19 +261,19 @@ class CgroupV2(CgroupManager):
             os.makedirs(cur, exist_ok=True)
         memory = int(hc.get("Memory") or 0)
         if memory > 0:
-            _write(self.path + "/memory.max", memory)
+            _write_if(self.path + "/memory.max", memory)
             swap = int(hc.get("MemorySwap") or 0)
             if os.path.exists(self.path + "/memory.swap.max"):
                 swap_max = "max" if swap < 0 else (swap - memory if swap else memory)
                 _write(self.path + "/memory.swap.max", swap_max)
         if hc.get("CpuShares"):
             shares = int(hc["CpuShares"])
-            _write(self.path + "/cpu.weight", 1 + ((shares - 2) * 9999) // 262142)
+            _write_if(self.path + "/cpu.weight", 1 + ((shares - 2) * 9999) // 262142)
         period, quota = _cpu_quota(hc)
         if quota:
-            _write(self.path + "/cpu.max", "%d %d" % (quota, period))
+            _write_if(self.path + "/cpu.max", "%d %d" % (quota, period))
         if int(hc.get("PidsLimit") or 0) > 0:
-            _write(self.path + "/pids.max", int(hc["PidsLimit"]))
+            _write_if(self.path + "/pids.max", int(hc["PidsLimit"]))
         return []
 
     def warm_up(self):

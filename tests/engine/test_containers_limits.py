@@ -131,3 +131,38 @@ def test_bad_limits_are_refused(clean_containers):
         clean_containers.container_create({"Image": "busybox", "Cmd": ["true"],
                                            "HostConfig": {"Memory": 64 << 20, "MemorySwap": 32 << 20}})
     assert clean_containers.container_list(all=True) == []
+
+
+def test_cgroup_v2_mechanics_on_the_unified_mount():
+    """The v2 manager (create, join, freeze, thaw, destroy) against this machine's cgroup2
+    mount, which has no controllers here: limits cannot be checked, the core files can."""
+    import subprocess
+    import uuid
+    root = "/sys/fs/cgroup/unified"
+    if cgroups.detect_version() == 2:
+        root = "/sys/fs/cgroup"
+    elif not os.path.exists(root + "/cgroup.controllers"):
+        pytest.skip("no cgroup2 mount")
+    parent = "berth-test-v2-" + uuid.uuid4().hex[:8]
+    cg = cgroups.CgroupV2(parent, "c1", root=root)
+    cg.create({})
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        with open(cg.procs_files()[0], "w") as f:
+            f.write(str(proc.pid))
+        assert cg.pids() == [proc.pid]
+        if os.path.exists(cg.path + "/cgroup.freeze"):  # kernel 5.2+
+            cg.freeze()
+            assert cg.frozen()
+            cg.thaw()
+            assert not cg.frozen()
+        assert cg.oom_killed() is False
+        cg.destroy()  # kills what is left
+        assert proc.wait(5) == -9
+        assert not cg.exists()
+    finally:
+        proc.kill()
+        proc.wait()
+        if os.path.isdir(cg.path):
+            os.rmdir(cg.path)
+        os.rmdir(root + "/" + parent)
