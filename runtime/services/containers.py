@@ -8,6 +8,7 @@ import binascii
 import os
 import shutil
 import signal as _signal
+import socket
 import threading
 import time
 
@@ -99,7 +100,7 @@ class ContainerService(ExecMixin, ContainerBackend):
             spec.parse_signal(config["StopSignal"])
         points = mounts.parse(hc, dict(ic.get("Volumes") or {}, **(config.get("Volumes") or {})))
         cid = binascii.hexlify(os.urandom(32)).decode()
-        hostname = config.get("Hostname") or cid[:12]
+        hostname = config.get("Hostname") or (socket.gethostname() if mode == "host" else cid[:12])
         merged = dict(config)
         labels = dict(ic.get("Labels") or {})
         labels.update(config.get("Labels") or {})

@@ -2,6 +2,7 @@
 
 import os
 import re
+import socket
 import struct
 import threading
 import time
@@ -68,14 +69,14 @@ def test_container_sees_its_own_pid1_hostname_mounts_and_empty_network(clean_con
 
 def test_host_network_user_workdir_and_env(clean_containers):
     eng = clean_containers
-    code, out, _, _ = run_container(eng, "readlink /proc/self/ns/net; id; pwd; echo $FOO",
+    code, out, _, _ = run_container(eng, "readlink /proc/self/ns/net; id; pwd; echo $FOO; hostname",
                                     User="nobody", WorkingDir="/made/here", Env=["FOO=bar"],
                                     HostConfig={"NetworkMode": "host"})
     lines = out.decode().splitlines()
     assert code == 0
     assert lines[0] == os.readlink("/proc/self/ns/net")  # the host's network namespace
     assert lines[1].startswith("uid=65534(nobody) gid=65534(nobody)")
-    assert lines[2:] == ["/made/here", "bar"]
+    assert lines[2:] == ["/made/here", "bar", socket.gethostname()]  # host network: host's name
     code, out, _, _ = run_container(eng, "id -u; id -g; grep CapEff /proc/self/status", User="1234:5678")
     assert out.decode().split()[:2] == ["1234", "5678"]
     assert int(out.decode().split()[-1], 16) == 0  # non-root: no effective capabilities
