@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 from typing_extensions import Annotated
+
+from provision.cli_options import (
+    Targets,
+    Local,
+    JsonOut,
+    Identity,
+    AskPass,
+    AskBecome,
+    SudoFile,
+    Jump,
+    KnownHosts,
+    AcceptNew,
+    SshConfig,
+    LoginUser,
+    Timeout,
+    Forks,
+    Serial,
+    DistroLike,
+    DataRoot,
+    MinFree,
+    make_job,
+    fail_input,
+)
 
 app = typer.Typer(
     help="Turn a server into a container host, locally or over SSH.",
@@ -17,100 +38,6 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-
-Targets = Annotated[
-    Optional[List[str]],
-    typer.Argument(
-        help="[user@]host[:port] (or a ~/.ssh/config alias); several run in parallel.", show_default=False
-    ),
-]
-Local = Annotated[bool, typer.Option("--local", help="Run on this machine instead of over SSH.")]
-JsonOut = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
-Identity = Annotated[
-    Optional[List[str]], typer.Option("--identity", "-i", help="SSH private key file (repeatable).")
-]
-AskPass = Annotated[bool, typer.Option("--ask-pass", "-k", help="Prompt for the SSH password.")]
-AskBecome = Annotated[bool, typer.Option("--ask-become-pass", "-K", help="Prompt for the sudo password.")]
-SudoFile = Annotated[
-    Optional[str], typer.Option("--sudo-password-file", help="Read the sudo password from FILE.")
-]
-Jump = Annotated[Optional[str], typer.Option("--jump", "-J", help="Jump host [user@]host[:port].")]
-KnownHosts = Annotated[
-    str, typer.Option("--known-hosts", help="known_hosts file to trust (and record into).")
-]
-AcceptNew = Annotated[
-    bool,
-    typer.Option("--accept-new-host-keys", help="Accept and record unknown host keys (refused by default)."),
-]
-SshConfig = Annotated[
-    Optional[str], typer.Option("--ssh-config", help="ssh config file (default ~/.ssh/config).")
-]
-LoginUser = Annotated[
-    Optional[str], typer.Option("--login", "-l", help="SSH login user when TARGET has none.")
-]
-Timeout = Annotated[float, typer.Option("--timeout", help="SSH connect timeout, seconds.")]
-Forks = Annotated[int, typer.Option("--forks", "-f", help="Hosts worked on in parallel.")]
-Serial = Annotated[Optional[int], typer.Option("--serial", help="Rolling run: N hosts per batch.")]
-DistroLike = Annotated[
-    Optional[str], typer.Option("--distro-like", help="Treat an unknown distro as el or debian.")
-]
-DataRoot = Annotated[
-    str, typer.Option("--data-root", help="Engine data root (checked for d_type and space).")
-]
-MinFree = Annotated[float, typer.Option("--min-free-gb", help="Fail when the data root has less free space.")]
-
-
-def _job(
-    targets,
-    local,
-    identity,
-    ask_pass,
-    ask_become_pass,
-    sudo_password_file,
-    jump,
-    known_hosts,
-    accept_new_host_keys,
-    ssh_config,
-    login,
-    timeout,
-    opts,
-    **kw,
-):
-    from provision.apply import LOCAL, Job
-    from provision.errors import InputError
-    from provision.ssh import SSHOptions
-
-    if local and targets:
-        raise InputError("give TARGETs or --local, not both")
-    if not local and not targets:
-        raise InputError("no target: give [user@]host[:port] ... or --local")
-    opts.validate()
-    become = None
-    if sudo_password_file:
-        try:
-            with open(sudo_password_file) as f:
-                become = f.readline().rstrip("\n")
-        except OSError as e:
-            raise InputError(f"cannot read --sudo-password-file {sudo_password_file}: {e.strerror}") from None
-    elif ask_become_pass:
-        become = getpass.getpass("sudo password: ")
-    ssh = SSHOptions(
-        identities=list(identity or []),
-        jump=jump,
-        known_hosts=known_hosts,
-        accept_new_host_keys=accept_new_host_keys,
-        connect_timeout=timeout,
-        ssh_config=ssh_config,
-        become_password=become,
-        password=getpass.getpass("SSH password: ") if ask_pass else None,
-    )
-    job = Job(opts, ssh, login_user=login, local=local, **kw)
-    return ([LOCAL] if local else list(dict.fromkeys(targets))), job
-
-
-def _fail_input(err: Exception) -> None:
-    Console(stderr=True).print(f"[bold red]provision: {err}[/]", highlight=False)
-    raise typer.Exit(2)
 
 
 @app.callback()
@@ -146,7 +73,7 @@ def check(
 
     opts = Options(distro_like=distro_like, data_root=data_root, min_free_gb=min_free_gb)
     try:
-        hosts, job = _job(
+        hosts, job = make_job(
             targets,
             local,
             identity,
@@ -163,7 +90,7 @@ def check(
             checks_only=True,
         )
     except ProvisionError as e:
-        _fail_input(e)
+        fail_input(e)
     result = run_fleet(hosts, job, forks=forks, live=not json_out)
     if json_out:
         print_json(result)
@@ -275,7 +202,7 @@ def host(
         bundle=bundle,
     )
     try:
-        hosts, job = _job(
+        hosts, job = make_job(
             targets,
             local,
             identity,
@@ -293,7 +220,7 @@ def host(
             show_diff=diff,
         )
     except ProvisionError as e:
-        _fail_input(e)
+        fail_input(e)
     result = run_fleet(hosts, job, forks=forks, serial=serial, live=not json_out)
     if json_out:
         print_json(result)
@@ -329,7 +256,7 @@ def facts(
 
     opts = Options(data_root=data_root)
     try:
-        hosts, job = _job(
+        hosts, job = make_job(
             targets,
             local,
             identity,
@@ -345,7 +272,7 @@ def facts(
             opts,
         )
     except ProvisionError as e:
-        _fail_input(e)
+        fail_input(e)
     assert isinstance(job, Job)
     out, rc = {}, 0
     for h in hosts:
@@ -399,12 +326,12 @@ def uninstall(
     from provision.options import Options
 
     try:
-        hosts, job = _job(
+        hosts, job = make_job(
             targets, local, identity, ask_pass, ask_become_pass, sudo_password_file, jump, known_hosts,
             accept_new_host_keys, ssh_config, login, timeout, Options(engine=engine),
         )  # fmt: skip
     except ProvisionError as e:
-        _fail_input(e)
+        fail_input(e)
     reps = _on_hosts(hosts, lambda h: uninstall_host(h, job, purge), forks)
     if json_out:
         json.dump(reps, sys.stdout, indent=2)
@@ -446,12 +373,12 @@ def status(
     from provision.report import make_console
 
     try:
-        hosts, job = _job(
+        hosts, job = make_job(
             targets, local, identity, ask_pass, ask_become_pass, sudo_password_file, jump, known_hosts,
             accept_new_host_keys, ssh_config, login, timeout, Options(engine=engine),
         )  # fmt: skip
     except ProvisionError as e:
-        _fail_input(e)
+        fail_input(e)
     reps = _on_hosts(hosts, lambda h: status_host(h, job), forks)
     if json_out:
         json.dump(reps, sys.stdout, indent=2)
@@ -493,9 +420,9 @@ def bundle(
             f.write(b.data)
         os.replace(tmp, path)
     except ProvisionError as e:
-        _fail_input(e)
+        fail_input(e)
     except OSError as e:
-        _fail_input(f"cannot write the bundle into {out}: {e.strerror}")
+        fail_input(f"cannot write the bundle into {out}: {e.strerror}")
     typer.echo(f"{path}  (engine {b.version}, build {b.build_id}, {len(b.data)} bytes)")
 
 
