@@ -125,7 +125,11 @@ class ImageService(ImageBackend):
 
     def image_tag(self, ref, repo, tag=None):
         """`POST /images/{name}/tag`."""
-        self.store.tag(ref, reference.normalize_repo(repo, tag))
+        name = reference.normalize_repo(repo, tag)
+        if "@" in name:
+            raise InvalidParameter("refusing to create a tag with a digest reference: %s"
+                                   % reference.familiar(name))
+        self.store.tag(ref, name)
 
     def image_remove(self, ref, force=False, prune=True):
         """`DELETE /images/{name}`: untag / delete like docker rmi; Conflict while in use."""

@@ -9,6 +9,7 @@ about 3x slower than GNU tar at this, so the unpacker does not use it).
 
 import hashlib
 import os
+import struct
 import threading
 import zlib
 
@@ -237,11 +238,31 @@ class Header(object):
                  "devmajor", "devminor", "xattrs")
 
 
+_FIELDS = struct.Struct("100s8s8s8s12s12s8sc100s8s32s32s8s8s155s12x")
+
+
+_OCT_CACHE = {}  # type: dict
+
+
+def _oct(field, what):
+    # type: (bytes, str) -> int
+    n = _OCT_CACHE.get(field)  # modes, owners and mtimes repeat across a layer
+    if n is not None:
+        return n
+    try:  # the common case: octal digits then NUL/space padding
+        n = int(field.rstrip(b"\0 ") or b"0", 8)
+    except ValueError:
+        return _num(field, what)
+    if len(_OCT_CACHE) < 4096:
+        _OCT_CACHE[field] = n
+    return n
+
+
 def next_header(src, globals_):
     # type: (object, dict) -> object
     """The next entry's Header (with PAX/GNU long-name extensions applied), or None at the
     end of the archive. `globals_` accumulates PAX global records across calls."""
-    pax = dict(globals_)
+    pax = dict(globals_) if globals_ else None
     longname = longlink = None
     while True:
         try:
@@ -252,19 +273,22 @@ def next_header(src, globals_):
             raise
         if block == ZERO:
             return None
-        stored = _num(block[148:156], "checksum")
-        if stored != sum(block) - sum(block[148:156]) + 256:
+        (name, mode, uid, gid, size, mtime, chksum, tflag, linkname, magic, _u, _g, major, minor,
+         prefix) = _FIELDS.unpack(block)
+        if _oct(chksum, "checksum") != sum(block) - sum(chksum) + 256:
             raise InvalidParameter("not a tar archive: header checksum mismatch")
-        t = chr(block[156]) if block[156] else "0"
-        size = _num(block[124:136], "size")
+        t = tflag.decode("latin-1") if tflag != b"\0" else "0"
+        size = _oct(size, "size")
         if t in ("x", "g", "L", "K"):
             data = src.read(size)
             src.skip(-size % BLOCK)
-            if t == "x":
-                pax.update(parse_pax(data))
-            elif t == "g":
-                globals_.update(parse_pax(data))
-                pax.update(globals_)
+            if t in ("x", "g"):
+                records = parse_pax(data)
+                if t == "g":
+                    globals_.update(records)
+                merged = dict(pax or {})
+                merged.update(records)
+                pax = merged
             elif t == "L":
                 longname = _str(data)
             else:
@@ -272,22 +296,45 @@ def next_header(src, globals_):
             continue
         h = Header()
         h.type = REG if t in _REGULAR else t
-        name = _str(block[0:100])
-        if block[257:263] == b"ustar\x00":
-            prefix = _str(block[345:500])
-            if prefix:
-                name = prefix + "/" + name
-        h.name = pax.get("path", longname if longname is not None else name)
-        h.linkname = pax.get("linkpath", longlink if longlink is not None else _str(block[157:257]))
-        h.mode = _num(block[100:108], "mode") & 0o7777
-        h.uid = int(pax["uid"]) if "uid" in pax else _num(block[108:116], "uid")
-        h.gid = int(pax["gid"]) if "gid" in pax else _num(block[116:124], "gid")
-        h.size = int(pax["size"]) if "size" in pax else size
-        h.mtime = float(pax["mtime"]) if "mtime" in pax else _num(block[136:148], "mtime")
-        h.devmajor = _num(block[329:337], "devmajor") if t in (CHR, BLK) else 0
-        h.devminor = _num(block[337:345], "devminor") if t in (CHR, BLK) else 0
-        h.xattrs = {k[13:]: v for k, v in pax.items() if k.startswith("SCHILY.xattr.")}
-        if t == "S" or any(k.startswith("GNU.sparse") for k in pax):
+        if longname is None:
+            name = _str(name)
+            if magic[:6] == b"ustar\x00" and prefix[0]:
+                name = _str(prefix) + "/" + name
+        else:
+            name = longname
+        h.name = name
+        h.linkname = longlink if longlink is not None else (_str(linkname) if linkname[0] else "")
+        h.mode = _oct(mode, "mode") & 0o7777
+        h.uid = _oct(uid, "uid")
+        h.gid = _oct(gid, "gid")
+        h.size = size
+        h.mtime = _oct(mtime, "mtime")
+        if t in (CHR, BLK):
+            h.devmajor, h.devminor = _oct(major, "devmajor"), _oct(minor, "devminor")
+        else:
+            h.devmajor = h.devminor = 0
+        h.xattrs = _NO_XATTRS
+        if pax:
+            _apply_pax(h, pax)
+        elif t == "S":
             raise InvalidParameter("layer tar entry %r is a sparse file, which layers may not "
                                    "contain" % h.name)
         return h
+
+
+_NO_XATTRS = {}  # type: dict
+
+
+def _apply_pax(h, pax):
+    """PAX records override the ustar fields."""
+    h.name = pax.get("path", h.name)
+    h.linkname = pax.get("linkpath", h.linkname)
+    for key in ("uid", "gid", "size"):
+        if key in pax:
+            setattr(h, key, int(pax[key]))
+    if "mtime" in pax:
+        h.mtime = float(pax["mtime"])
+    h.xattrs = {k[13:]: v for k, v in pax.items() if k.startswith("SCHILY.xattr.")}
+    if h.type == "S" or any(k.startswith("GNU.sparse") for k in pax):
+        raise InvalidParameter("layer tar entry %r is a sparse file, which layers may not "
+                               "contain" % h.name)

@@ -44,6 +44,13 @@ class _Unpacker(object):
 
     def clean(self, name, what="entry"):
         # type: (str, str) -> str
+        if name.startswith("./"):
+            name = name[2:]
+        if name[:1] != "/":
+            rel = name.rstrip("/")
+            padded = "/" + rel + "/"
+            if "/./" not in padded and "/../" not in padded and "//" not in padded:
+                return rel  # the usual case: nothing to normalise
         if name.startswith("/"):
             raise InvalidParameter("layer tar %s %r has an absolute path; layers must use "
                                    "relative paths" % (what, name))
@@ -104,7 +111,7 @@ class _Unpacker(object):
             src.skip(h.size + (-h.size % 512) if h.type == REG else 0)
             return
         self.parent_ok(rel, h.name)
-        full = os.path.join(self.dest, rel)
+        full = self.dest + "/" + rel
         base = rel.rpartition("/")[2]
         if base.startswith(WHITEOUT):
             self.whiteout(rel, full, base, h)
