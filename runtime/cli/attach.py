@@ -84,22 +84,21 @@ def stream(resp, tty, stdin=False):
         import threading
         threading.Thread(target=_feed_stdin, args=(resp.sock,), daemon=True).start()
     outs = {1: sys.stdout.buffer, 2: sys.stderr.buffer, 0: sys.stdout.buffer}
-    rfile = resp.rfile
     try:
         if tty:
             while True:
-                data = rfile.read1(65536)
+                data = resp.read_some(65536)
                 if not data:
                     break
                 outs[1].write(data)
                 outs[1].flush()
             return
         while True:
-            head = rfile.read(8)
+            head = resp.read_exact(8)
             if len(head) < 8:
                 break
             kind, size = struct.unpack(">BxxxL", head)
-            data = rfile.read(size)
+            data = resp.read_exact(size)
             out = outs.get(kind, outs[1])
             out.write(data)
             out.flush()

@@ -102,6 +102,7 @@ class Response(object):
         self._left = int(length) if length is not None else None
         self._chunk_left = 0
         self._eof = status in (204, 304) or self._left == 0
+        self._pending = b""
 
     def read1(self, n=65536):
         # type: (int) -> bytes
@@ -134,6 +135,26 @@ class Response(object):
         if not data:
             self._eof = True
         return data
+
+    def read_exact(self, n):
+        # type: (int) -> bytes
+        """n body bytes (fewer only at the end of the body)."""
+        buf = self._pending
+        while len(buf) < n:
+            data = self.read1(max(65536, n - len(buf)))
+            if not data:
+                break
+            buf += data
+        self._pending = buf[n:]
+        return buf[:n]
+
+    def read_some(self, n=65536):
+        # type: (int) -> bytes
+        """Up to n body bytes, as soon as some are there (b"" at the end)."""
+        if self._pending:
+            data, self._pending = self._pending[:n], self._pending[n:]
+            return data
+        return self.read1(n)
 
     def read(self):
         # type: () -> bytes

@@ -17,6 +17,8 @@ from tests.api.conftest import GROUP, ROOT, Berthd
 
 OUTSIDER = 54321  # a uid/gid no account on this machine uses
 
+pytestmark = pytest.mark.timeout(120)
+
 
 def _connect_as(path, gid_groups):
     """errno of connecting to path from a child running as uid/gid OUTSIDER with the given

@@ -5,7 +5,11 @@ import io
 import json
 import tarfile
 
+import pytest
+
 from tests import imagefactory
+
+pytestmark = pytest.mark.timeout(120)
 
 
 def test_load_with_each_client(berthd, busybox_tar, tmp_path):

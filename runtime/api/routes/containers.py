@@ -2,8 +2,9 @@
 
 import json
 
+from runtime.api.deferred import deferred_attach
 from runtime.api.streams import frame, pump
-from runtime.errors import BerthError, InvalidParameter
+from runtime.errors import BerthError, Conflict, InvalidParameter
 
 RAW = "application/vnd.docker.raw-stream"
 MUX = "application/vnd.docker.multiplexed-stream"
@@ -39,8 +40,15 @@ def list_(req, v):
 
 
 def inspect(req, v):
-    """`GET /containers/{name}/json`."""
-    return 200, req.backend.container_inspect(v["name"])
+    """`GET /containers/{name}/json` (with the fields clients index without checking, e.g.
+    docker-py's HostConfig.LogConfig.Type, defaulted)."""
+    doc = req.backend.container_inspect(v["name"])
+    host = doc.setdefault("HostConfig", {}) if isinstance(doc.get("HostConfig", {}), dict) else {}
+    log_config = host.get("LogConfig") or {}
+    log_config.setdefault("Type", "json-file")
+    log_config.setdefault("Config", {})
+    host["LogConfig"] = log_config
+    return 200, doc
 
 
 def start(req, v):
@@ -139,11 +147,19 @@ def logs(req, v):
 def attach(req, v):
     """`POST /containers/{name}/attach`: hijack the connection onto the container's stdio."""
     name = v["name"]
-    tty = has_tty(req, name)
-    stdin = req.flag("stdin")
-    peer = req.backend.container_attach(name, stdin=stdin, stdout=req.flag("stdout"),
-                                        stderr=req.flag("stderr"), logs=req.flag("logs"),
-                                        stream=req.flag("stream"))
+    info = req.backend.container_inspect(name)
+    tty = bool((info.get("Config") or {}).get("Tty"))
+    stdin, stdout, stderr = req.flag("stdin"), req.flag("stdout"), req.flag("stderr")
+    try:
+        peer = req.backend.container_attach(name, stdin=stdin, stdout=stdout, stderr=stderr,
+                                            logs=req.flag("logs"), stream=req.flag("stream"))
+    except Conflict:
+        state = info.get("State") or {}
+        if state.get("Running") or not req.flag("stream"):
+            raise
+        req.hijack(stream_type(req, tty))
+        deferred_attach(req, name, state, tty, stdin, stdout, stderr)
+        return None
     req.hijack(stream_type(req, tty))
     pump(req.http.connection, req.http.rfile, peer, stdin=stdin)
     return None

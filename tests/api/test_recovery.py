@@ -1,0 +1,79 @@
+"""Killing berthd (SIGKILL) or stopping it (SIGTERM) loses nothing: images, volumes and
+containers are there after a restart, a running container keeps running and its logs can still
+be followed, an exited one keeps its exit code."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.api.conftest import Berthd
+
+LOOP = "trap 'exit 0' TERM; i=0; while true; do echo tick$i; i=$((i+1)); sleep 0.1; done"
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory, busybox_tar):
+    d = Berthd(str(tmp_path_factory.mktemp("recovery")))
+    d.start()
+    with open(busybox_tar, "rb") as f:
+        assert d.api("POST", "/images/load", body=f.read())[0] == 200
+    yield d
+    d.cleanup()
+
+
+def _state(d, name):
+    status, _, body = d.api("GET", "/containers/%s/json" % name)
+    assert status == 200, body
+    return json.loads(body)["State"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_restart_loses_nothing(daemon, sig):
+    d = daemon
+    tag = "k" if sig == signal.SIGKILL else "t"
+    assert d.berth("volume", "create", "vol-" + tag).returncode == 0
+    assert d.berth("tag", "busybox", "kept/" + tag).returncode == 0
+    out = d.berth("run", "-d", "--name", "runner-" + tag, "-v", "vol-%s:/v" % tag, "busybox",
+                  "sh", "-c", LOOP)
+    assert out.returncode == 0, out.stderr
+    out = d.berth("run", "--name", "done-" + tag, "busybox", "sh", "-c", "exit 3")
+    assert out.returncode == 3, out.stderr
+    pid = _state(d, "runner-" + tag)["Pid"]
+    assert pid > 0
+
+    assert d.kill(sig) == (-9 if sig == signal.SIGKILL else 0)
+    assert os.path.exists("/proc/%d" % pid), "the container died with the daemon"
+    d.start()
+
+    assert d.api("GET", "/images/kept/%s/json" % tag)[0] == 200
+    assert d.api("GET", "/volumes/vol-" + tag)[0] == 200
+    st = _state(d, "runner-" + tag)
+    assert st["Running"] is True and st["Pid"] == pid
+    assert _state(d, "done-" + tag)["ExitCode"] == 3
+    out = d.berth("ps", "-a")
+    assert "runner-" + tag in out.stdout.decode() and "done-" + tag in out.stdout.decode()
+    # the running container's log can still be followed, from the new daemon
+    env = dict(os.environ, BERTH_HOST=d.host)
+    berth = os.path.join(os.path.dirname(sys.executable), "berth")
+    proc = subprocess.Popen([berth, "logs", "-f", "--tail", "1", "runner-" + tag], stdout=subprocess.PIPE,
+                            env=env)
+    try:
+        first = proc.stdout.readline()
+        second = proc.stdout.readline()
+        assert first.startswith(b"tick") and second.startswith(b"tick")
+        assert int(second[4:]) > int(first[4:])
+    finally:
+        proc.kill()
+        proc.wait()
+    out = d.berth("stop", "-t", "5", "runner-" + tag)
+    assert out.returncode == 0
+    assert _state(d, "runner-" + tag)["Running"] is False
+    time.sleep(0.05)
+    assert d.berth("rm", "runner-" + tag, "done-" + tag).returncode == 0
