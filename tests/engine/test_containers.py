@@ -116,7 +116,7 @@ def test_lifecycle_verbs_states_and_exit_codes(clean_containers):
         eng.container_remove("life")
 
     eng.container_kill("life", "HUP")
-    assert wait_for(lambda: b"hup\n" in b"".join(line for _, line in eng.container_logs("life")))
+    assert wait_for(lambda: b"hup\n" in b"".join(line for _, line in eng.container_logs("life")), timeout=20)
     eng.container_stop("life", timeout=5)
     st = eng.container_inspect(cid)["State"]
     assert st["Status"] == "exited" and st["ExitCode"] == 3 and not st["Running"]
@@ -229,7 +229,7 @@ def test_remove_deletes_writable_layer_cgroup_and_state(clean_containers):
     eng.container_start(cid)
     info = eng.container_inspect(cid)
     upper = info["GraphDriver"]["Data"]["UpperDir"]
-    assert wait_for(lambda: os.path.exists(os.path.join(upper, "layerfile")))
+    assert wait_for(lambda: os.path.exists(os.path.join(upper, "layerfile")), timeout=20)
     assert eng.container_upper_dir(cid) == upper
     assert eng.containers_using_image(info["Image"]) == [cid]
     cg = eng.containers.get(cid).cgroup()
@@ -280,7 +280,7 @@ def test_exec_joins_namespaces_and_cgroup_with_exit_codes(clean_containers):
     assert any(line.endswith("/" + cid) for line in lines if ":freezer:" in line or ":pids:" in line
                or line.startswith("0::"))
     assert lines[-1] == "lo"
-    assert wait_for(lambda: eng.exec_inspect(ex)["ExitCode"] == 5)
+    assert wait_for(lambda: eng.exec_inspect(ex)["ExitCode"] == 5, timeout=20)
     info = eng.exec_inspect(ex)
     assert info["Running"] is False and info["Pid"] > 0 and info["ProcessConfig"]["entrypoint"] == "sh"
     assert eng.container_inspect(cid)["ExecIDs"] == [ex]
@@ -355,7 +355,7 @@ def test_exec_tty_resize_and_attach_log_replay(clean_containers):
     eng = clean_containers
     cid = eng.container_create({"Image": "busybox", "Cmd": ["sh", "-c", "echo first; sleep 100"]})["Id"]
     eng.container_start(cid)
-    assert wait_for(lambda: list(eng.container_logs(cid)))
+    assert wait_for(lambda: list(eng.container_logs(cid)), timeout=20)
     sock = eng.container_attach(cid, logs=True)
     sock.settimeout(5)
     assert _frames(sock.recv(100)) == [(1, b"first\n")]  # the log so far, then live output
@@ -366,7 +366,7 @@ def test_exec_tty_resize_and_attach_log_replay(clean_containers):
     raw = _read_all(sock)
     sock.close()
     assert raw == b"33 111\r\n/dev/pts/0\r\n"  # raw bytes, no frames; a pty of the container's devpts
-    assert wait_for(lambda: eng.exec_inspect(ex)["ExitCode"] == 0)
+    assert wait_for(lambda: eng.exec_inspect(ex)["ExitCode"] == 0, timeout=20)
     with pytest.raises(Conflict):
         eng.exec_resize(ex, 10, 10)
 

@@ -97,7 +97,8 @@ def test_new_engine_recovers_running_and_exited_containers(tmp_path, busybox_tar
         assert [line for _, line in eng2.container_logs("done")] == [b"bye\n"]
         sock = eng2.container_attach("keeps", stdin=True)
         sock.sendall(b"ping\n")
-        assert wait_for(lambda: b"echo:ping\n" in b"".join(line for _, line in eng2.container_logs("keeps")))
+        assert wait_for(lambda: b"echo:ping\n" in b"".join(line for _, line in eng2.container_logs("keeps")),
+                        timeout=20)
         sock.close()  # closes its stdin: the loop ends
         assert eng2.container_wait("keeps", timeout=10)["StatusCode"] == 0
         assert [line for _, line in eng2.container_logs("keeps")] == [b"before\n", b"echo:ping\n"]
