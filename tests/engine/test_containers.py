@@ -252,6 +252,7 @@ def _frames(data):
 
 
 def _read_all(sock):
+    sock.settimeout(30)
     buf = b""
     while True:
         chunk = sock.recv(65536)
