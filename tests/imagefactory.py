@@ -337,6 +337,20 @@ def busybox_image_tar(path, ref="busybox:latest", layers=None, legacy=False, gzi
     return docker_archive(path, [img], legacy=legacy)
 
 
+def debootstrap_image_tar(path, ref="debian:bookworm", paths=(".",), **config):
+    """A docker-save tarball at path of the cached (or freshly built) debootstrap rootfs as one
+    layer; `paths` limits it to some top-level paths (e.g. ("./etc", "./usr/bin", ...))."""
+    rootfs = debootstrap_rootfs()
+    layer = Path(str(path) + ".layer.tar")
+    subprocess.run(["tar", "--numeric-owner", "--xattrs", "--xattrs-include=*", "-C",
+                    str(rootfs), "-cf", str(layer)] + list(paths), check=True)
+    try:
+        config.setdefault("cmd", ["bash"])
+        return docker_archive(path, [Image(ref, [layer], **config)])
+    finally:
+        layer.unlink()
+
+
 def wait_for(cond, timeout=5.0, step=0.02):
     """Poll cond() until true or timeout; returns its last value."""
     end = time.time() + timeout

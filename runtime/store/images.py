@@ -63,6 +63,11 @@ class ImageStore(object):
         """The blob opened for binary reading."""
         return self.blobs.open(digest)
 
+    def blob_size(self, digest):
+        # type: (str) -> int
+        """The blob's size in bytes; NotFound when missing."""
+        return self.blobs.size(digest)
+
     def blob_path(self, digest):
         # type: (str) -> str
         """The blob's file path (it may not exist)."""
