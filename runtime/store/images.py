@@ -1,6 +1,6 @@
 """The image store: blobs, layers, image records and references under one root.
 
-    <root>/lock                      flock: one writer at a time (threads and processes)
+    <root>/lock                      lockf: one writer at a time (threads and processes)
     <root>/tmp/                      temp files and dirs, renamed into place when complete
     <root>/blobs/sha256/<hex>        content-addressed blobs: configs, layer tars, manifests
     <root>/layers/<diff hex>/diff/   unpacked layers (runtime/store/layers.py)

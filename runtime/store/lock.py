@@ -1,6 +1,9 @@
-"""One lock for the whole store: a threading.RLock inside the process and an flock(2) on a lock
-file between processes, so two engines (or a daemon and a test) on one data root are safe.
-Re-entrant: a load that unpacks layers may call other locked operations."""
+"""One lock for the whole store: a threading.RLock inside the process and a POSIX record lock
+(lockf) on a lock file between processes, so two engines (or a daemon and a test) on one data
+root are safe. Re-entrant: a load that unpacks layers may call other locked operations.
+
+lockf rather than flock: a record lock belongs to the process and is not inherited by fork(),
+so a container monitor forked while the store is locked cannot keep it locked."""
 
 import fcntl
 import os
@@ -22,7 +25,7 @@ class StoreLock(object):
         try:
             if self._depth == 0:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
+                fcntl.lockf(self._fd, fcntl.LOCK_EX)
         except BaseException:
             if self._fd >= 0:
                 os.close(self._fd)
@@ -35,7 +38,7 @@ class StoreLock(object):
     def __exit__(self, *exc):
         self._depth -= 1
         if self._depth == 0:
-            os.close(self._fd)  # closing drops the flock
+            os.close(self._fd)  # closing drops the record lock
             self._fd = -1
         self._rlock.release()
         return False

@@ -234,3 +234,30 @@ def test_concurrent_loads_from_threads_and_processes(engine, tmp_path):
     for i in range(4):
         top = engine.store.layer_dirs(engine.store.resolve("conc:%d" % i))
         assert open(os.path.join(top[-1], "own"), "rb").read() == b"%d" % i
+
+
+def test_store_lock_is_not_kept_by_a_forked_child(engine):
+    """A process forked while the store is locked (a container monitor, say) must not keep
+    the lock once the parent lets go."""
+    probe = ("import fcntl, os, sys\n"
+             "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+             "try:\n    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+             "except OSError:\n    sys.exit(1)\n")
+    path = engine.store.lock.path
+    with engine.store.lock:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child only waits to be killed
+            import time
+            time.sleep(30)
+            os._exit(0)
+        try:
+            assert subprocess.run([sys.executable, "-c", probe, path]).returncode == 1
+        except BaseException:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            raise
+    try:
+        assert subprocess.run([sys.executable, "-c", probe, path]).returncode == 0
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
