@@ -33,6 +33,7 @@ class Berthd(object):
 
     def __init__(self, base, config=None, extra_args=()):
         self.base = base
+        os.makedirs(base, exist_ok=True)
         self.sockdir = tempfile.mkdtemp(prefix="bt", dir="/tmp")
         os.chmod(self.sockdir, 0o755)  # outsiders must reach the socket itself, not stop at the dir
         self.sock = os.path.join(self.sockdir, "berth.sock")

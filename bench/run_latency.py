@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""End-to-end latency through berthd, in one invocation:
+
+- `berth run --rm IMAGE true`, `docker -H unix://... run --rm IMAGE true` (both against berthd)
+  and `podman run --rm --network none IMAGE true` (its own storage, runc), interleaved, median
+  of N each, as ratios;
+- `berth ps` (the console script, and the same code under `python3 -S`, without site-packages);
+- 50 concurrent clients doing `ps` (GET /containers/json) and `inspect` against berthd: p50/p99;
+- berthd's idle RSS.
+
+    sudo .venv/bin/python bench/run_latency.py [--runs 30] [--clients 50] [--skip podman]
+
+Targets (issue 5): berth run --rm true <= 50 ms median; berth ps <= 30 ms; idle RSS <= 40 MB.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from runtime.cli.client import Client  # noqa: E402
+from tests import imagefactory  # noqa: E402
+from tests.api.conftest import DOCKER, Berthd  # noqa: E402
+
+BERTH = os.path.join(os.path.dirname(sys.executable), "berth")
+PODMAN_ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
+
+
+def ms(xs):
+    """Median of seconds, in ms."""
+    return statistics.median(xs) * 1000
+
+
+def pct(xs, p):
+    """The p-th percentile of seconds, in ms."""
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))] * 1000
+
+
+def timed(argv, env=None, cwd=None):
+    """Seconds to run argv (which must succeed)."""
+    t = time.perf_counter()
+    res = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd)
+    elapsed = time.perf_counter() - t
+    if res.returncode != 0:
+        raise SystemExit("%s failed (%d): %s" % (" ".join(argv), res.returncode, res.stderr.decode()))
+    return elapsed
+
+
+def rss_kb(pid):
+    """VmRSS of a process, in kB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def concurrent_clients(host, names, clients, per_client):
+    """Latencies of `clients` threads each doing per_client alternating list/inspect requests."""
+    lat = []
+    lock = threading.Lock()
+    start = threading.Event()
+
+    def worker(k):
+        c = Client(host)
+        mine = []
+        start.wait()
+        for i in range(per_client):
+            t = time.perf_counter()
+            if i % 2:
+                c.get("/containers/%s/json" % names[(k + i) % len(names)])
+            else:
+                c.get("/containers/json", {"all": True})
+            mine.append(time.perf_counter() - t)
+        with lock:
+            lat.extend(mine)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    t0 = time.perf_counter()
+    start.set()
+    for t in threads:
+        t.join()
+    return lat, time.perf_counter() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--per-client", type=int, default=20)
+    ap.add_argument("--skip", action="append", default=[], help="docker or podman")
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="berth-bench-lat-", dir="/tmp")
+    d = Berthd(os.path.join(tmp, "berthd"))
+    pstore, prun = os.path.join(tmp, "pstore"), os.path.join(tmp, "prun")
+    podman = ["podman", "--root", pstore, "--runroot", prun, "--cgroup-manager", "cgroupfs",
+              "--events-backend", "none", "--runtime", "runc"]
+    try:
+        archive = str(imagefactory.busybox_image_tar(os.path.join(tmp, "bb.tar")))
+        d.start()
+        with open(archive, "rb") as f:
+            assert d.api("POST", "/images/load", body=f.read())[0] == 200
+        env = dict(os.environ, BERTH_HOST=d.host, DOCKER_CONFIG=os.path.join(tmp, "docker-config"))
+        os.makedirs(env["DOCKER_CONFIG"])
+        with open(os.path.join(env["DOCKER_CONFIG"], "config.json"), "w") as f:
+            f.write("{}\n")  # podman reads it too
+        cmds = {"berth run --rm": [BERTH, "run", "--rm", "busybox", "true"]}
+        if "docker" not in args.skip:
+            cmds["docker run --rm (berthd)"] = [DOCKER, "-H", d.host, "run", "--rm", "busybox", "true"]
+        if "podman" not in args.skip:
+            subprocess.run(["skopeo", "copy", "-q", "docker-archive:" + archive,
+                            "containers-storage:[overlay@%s+%s]localhost/busybox:latest" % (pstore, prun)],
+                           check=True, stdout=subprocess.DEVNULL)
+            cmds["podman run --rm --network none"] = podman + ["run", "--rm", "--network", "none"] + \
+                PODMAN_ULIMITS + ["localhost/busybox:latest", "true"]
+        times = {k: [] for k in cmds}
+        for i in range(args.runs + 2):  # 2 warm-up rounds, interleaved so load hits all alike
+            for name, argv in cmds.items():
+                t = timed(argv, env)
+                if i >= 2:
+                    times[name].append(t)
+        base = ms(times["berth run --rm"])
+        print("run --rm IMAGE true, median of %d (ms):" % args.runs)
+        for name, xs in times.items():
+            print("  %-34s %7.1f   (%.2fx berth)" % (name, ms(xs), ms(xs) / base))
+
+        ps_script = [timed([BERTH, "ps"], env) for _ in range(args.runs)]
+        bare = "import sys; from runtime.cli.main import main; sys.exit(main())"
+        ps_bare = [timed([sys.executable, "-S", "-c", bare, "ps"], env, ROOT) for _ in range(args.runs)]
+        bare_python = [timed([sys.executable, "-S", "-I", "-c", "pass"]) for _ in range(args.runs)]
+        print("berth ps, median of %d (ms):" % args.runs)
+        print("  console script (venv, editable install)  %7.1f" % ms(ps_script))
+        print("  python -S (no site-packages), same code    %7.1f" % ms(ps_bare))
+        print("  (python -S -I -c pass                      %7.1f)" % ms(bare_python))
+
+        names = []
+        for k in range(5):
+            out = subprocess.run([BERTH, "run", "-d", "--name", "bench%d" % k, "busybox", "sleep", "300"],
+                                 env=env, stdout=subprocess.PIPE, check=True)
+            names.append(out.stdout.decode().strip())
+        lat, wall = concurrent_clients(d.host, names, args.clients, args.per_client)
+        print("%d concurrent clients x %d requests (ps/inspect alternating, 5 containers):"
+              % (args.clients, args.per_client))
+        print("  p50 %.1f ms   p99 %.1f ms   %.0f requests/s" % (pct(lat, 50), pct(lat, 99), len(lat) / wall))
+        time.sleep(2)
+        print("berthd idle RSS: %.1f MB (pid %d)" % (rss_kb(d.proc.pid) / 1024.0, d.proc.pid))
+    finally:
+        d.cleanup()
+        if "podman" not in args.skip:
+            subprocess.run(podman + ["system", "reset", "-f"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        subprocess.run(["rm", "-rf", tmp])
+
+
+if __name__ == "__main__":
+    main()
