@@ -86,10 +86,27 @@ def resolve_user(spec):
     return uid, gid, sorted(set(extra + [gid])), home or "/"
 
 
+def resolve_groups(names):
+    # type: (list) -> list
+    """HostConfig.GroupAdd entries (names or gids) through this root's /etc/group."""
+    table = {e[0]: int(e[2]) for e in _entries("/etc/group") if len(e) >= 3 and e[2].isdigit()}
+    out = []
+    for g in names:
+        g = str(g)
+        if g.isdigit():
+            out.append(int(g))
+        elif g in table:
+            out.append(table[g])
+        else:
+            raise StartError("Unable to find group %s: no matching entries in group file" % g, 126)
+    return out
+
+
 def drop_privileges(proc):
     # type: (dict) -> list
     """User, groups, capabilities and no_new_privs; returns the env with HOME added if unset."""
     uid, gid, groups, home = resolve_user(proc.get("user", ""))
+    groups = sorted(set(groups) | set(resolve_groups(proc.get("group_add") or [])))
     caps = 0
     for n in proc.get("caps", []):
         caps |= 1 << n

@@ -203,7 +203,8 @@ class ContainerService(ExecMixin, ContainerBackend):
             "started_at": rfc3339(time.time()),
             "process": {"args": [cfg["Path"]] + cfg["Args"], "env": conf["Env"],
                         "cwd": conf.get("WorkingDir"),
-                        "user": conf.get("User") or "", "caps": spec.capabilities(hc), "no_new_privs": True},
+                        "user": conf.get("User") or "", "caps": spec.capabilities(hc), "no_new_privs": True,
+                        "group_add": hc.get("GroupAdd") or []},
         }
 
     def container_start(self, name):

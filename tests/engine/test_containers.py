@@ -418,3 +418,25 @@ def test_parallel_runs_from_threads(clean_containers):
     for t in threads:
         t.join(60)
     assert results == {i: (i, b"n=%d\n" % i) for i in range(6)}
+
+
+def test_user_groups_from_the_containers_own_files(clean_containers, tmp_path):
+    from tests import imagefactory
+    eng = clean_containers
+    layer = imagefactory.layer_tar([
+        ("file", "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n"),
+        ("file", "etc/group", b"root:x:0:\napp:x:1000:\nwheel:x:10:app\naudio:x:29:other,app\n"),
+        ("dir", "home/app")])
+    path = imagefactory.busybox_image_tar(tmp_path / "u.tar", ref="usrimg:1", layers=[layer], user="app")
+    with open(path, "rb") as f:
+        eng.image_load(f)
+    code, out, _, _ = run_container(eng, "id -u; id -g; id -G; echo $HOME", image="usrimg:1")
+    assert out.decode().split("\n")[:4] == ["1000", "1000", "1000 10 29", "/home/app"]  # image's USER
+    code, out, _, _ = run_container(eng, "id -u; id -g; id -G", image="usrimg:1", User="app:wheel")
+    assert out.decode().split() == ["1000", "10", "10"]  # an explicit group: no supplementary ones
+    code, out, _, _ = run_container(eng, "id -G", image="usrimg:1",
+                                    HostConfig={"GroupAdd": ["audio", "4242"]})
+    assert out.decode().split() == ["1000", "10", "29", "4242"]
+    code, out, _, _ = run_container(eng, "id -u", image="usrimg:1", User="0")
+    assert out == b"0\n"
+    eng.image_remove("usrimg:1")
