@@ -72,7 +72,7 @@ class ExecMixin(object):
                         "user": conf.get("User") or cc.get("User") or "",
                         "caps": spec.capabilities(dict(c.cfg["HostConfig"], Privileged=bool(
                             conf.get("Privileged") or c.cfg["HostConfig"].get("Privileged")))),
-                        "no_new_privs": True},
+                        "no_new_privs": True, "group_add": c.cfg["HostConfig"].get("GroupAdd") or []},
         }
         reply, sock = self.spawner.request("exec", run)
         if "error" in reply:
