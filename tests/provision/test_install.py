@@ -3,12 +3,20 @@ SSH: systemd unit, socket root:docker 0660, a docker-group user running containe
 its own login, idempotent reruns that restart nothing, one restart per config change, rollback
 of a broken config, upgrade in place keeping data, uninstall back to the original file list."""
 
+import concurrent.futures
 import json
 
 import pytest
 
 from provision import bundle
-from tests.provision.labutil import known_hosts, provision, provision_json, ssh_args
+from tests.provision.labutil import (
+    build_apt_repo,
+    build_el7_mirror,
+    known_hosts,
+    provision,
+    provision_json,
+    ssh_args,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -17,6 +25,7 @@ MIRROR_B = "https://mirror-b.example.com"
 PROBE = "berth-probe:latest"
 # what provision may touch: compared as file lists before provisioning and after uninstall
 LISTED = "/etc /usr/local /run/systemd/system"
+EL7_PACKAGES = ["python3", "iptables", "iproute", "util-linux", "tar"]
 
 
 def file_list(h, extra=""):
@@ -34,20 +43,49 @@ def steps(rep):
 
 @pytest.fixture(scope="module")
 def pair(plab, tmp_path_factory):
-    hosts = plab.up(2, nested=True)
-    kh = known_hosts(hosts, tmp_path_factory.mktemp("install") / "known_hosts")
+    """A Debian host and an EL7-shaped one (CentOS 7 os-release, yum = dnf): the engine's OS
+    packages come from stand-in RPMs in a mirror served on the lab bridge, through real dnf."""
+    tmp = tmp_path_factory.mktemp("install")
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        deb = pool.submit(plab.up, 1, nested=True)
+        el7 = pool.submit(plab.up, 1, nested=True, flavour="el7")
+        mirror = build_apt_repo(tmp / "mirror")
+        build_el7_mirror(mirror, packages=EL7_PACKAGES)
+        hosts = deb.result() + el7.result()
+    url = plab.serve_dir(str(mirror))
+    kh = known_hosts(hosts, tmp / "known_hosts")
     before = {h.name: (file_list(h), file_list(h, "/var/lib/berth")) for h in hosts}
-    return hosts, kh, before
+    # one build for the module: runtime/ edited meanwhile must not look like an upgrade
+    current = bundle.build()
+    (tmp / current.filename).write_bytes(current.data)
+    return hosts, (kh, url, str(tmp / current.filename)), before
 
 
-def host_args(hosts, kh, *extra):
-    return [*(f"root@{h.ip}" for h in hosts), "--user", "tester", *extra, *ssh_args(hosts, kh)]
+def host_args(hosts, ctx, *extra, engine_bundle=None):
+    kh, url, current = ctx
+    return [
+        "--bundle",
+        engine_bundle or current,
+        *(f"root@{h.ip}" for h in hosts),
+        "--user",
+        "tester",
+        "--mirror",
+        url,
+        "--no-gpgcheck",
+        *extra,
+        *ssh_args(hosts, kh),
+    ]
 
 
 def test_two_fresh_hosts_one_command(pair):
     hosts, kh, _ = pair
     rc, reps = provision_json("host", *host_args(hosts, kh, "--registry-mirror", MIRROR_A))
     assert rc == 0, json.dumps(reps, indent=1)[-3000:]
+    el7 = steps(reps[f"root@{hosts[1].ip}"])
+    # only what is not installed yet is fetched (the el7 flavour is Debian underneath: dpkg
+    # already knows python3, iptables, util-linux and tar; iproute is only in the stand-in repo)
+    assert "yum -y -q --releasever=7 install iproute" in " ".join(el7["engine packages"]["actions"])
+    assert hosts[1].exec("rpm -q --qf '%{NAME}' iproute").stdout == "iproute"
     version = bundle.runtime_version()
     for h in hosts:
         rep = reps[f"root@{h.ip}"]
@@ -89,7 +127,10 @@ def test_rerun_changes_nothing_and_restarts_nothing(pair):
     hosts, kh, _ = pair
     svc_before = [service(h) for h in hosts]
     rc, reps = provision_json("host", *host_args(hosts, kh, "--registry-mirror", MIRROR_A))
-    assert rc == 0 and all(r["changed"] == 0 for r in reps.values()), reps
+    changed = {
+        t: [(s["name"], s["actions"]) for s in r["steps"] if s["status"] != "ok"] for t, r in reps.items()
+    }
+    assert rc == 0 and not any(changed.values()), changed
     assert [service(h) for h in hosts] == svc_before
 
 
@@ -130,12 +171,12 @@ def test_mirror_change_restarts_once_and_broken_config_rolls_back(pair):
     assert final["ActiveState"] == "active" and final["MainPID"] != "0"
     assert h.exec("stat -c '%U:%G %a' /run/berth.sock").stdout.strip() == "root:docker 660"
     rc, reps = provision_json("host", *host_args([h], kh, "--registry-mirror", MIRROR_B))
-    assert rc == 0 and reps[f"root@{h.ip}"]["changed"] == 0, reps
+    assert rc == 0 and reps[f"root@{h.ip}"]["changed"] == 0, reps[f"root@{h.ip}"]["steps"]
 
 
 def test_status_reports_the_engine(pair):
     hosts, kh, _ = pair
-    out = provision("status", *(h.ip for h in hosts), "--json", *ssh_args(hosts, kh))
+    out = provision("status", *(h.ip for h in hosts), "--json", *ssh_args(hosts, kh[0]))
     assert out.returncode == 0, out.stdout + out.stderr
     reps = {r["target"]: r for r in json.loads(out.stdout)}
     assert reps[hosts[0].ip]["mirrors"] == [MIRROR_B] and reps[hosts[1].ip]["mirrors"] == [MIRROR_A]
@@ -150,7 +191,7 @@ def test_status_reports_the_engine(pair):
 def test_purge_then_upgrade_in_place_keeps_data(pair, tmp_path):
     hosts, kh, before = pair
     h = hosts[1]
-    p = provision("uninstall", h.ip, "--purge", *ssh_args(hosts, kh))
+    p = provision("uninstall", h.ip, "--purge", *ssh_args(hosts, kh[0]))
     assert p.returncode == 0, p.stdout + p.stderr
     assert file_list(h, "/var/lib/berth") == before[h.name][1]  # data root emptied too
     assert h.exec("getent group docker", check=False).returncode == 2
@@ -158,7 +199,7 @@ def test_purge_then_upgrade_in_place_keeps_data(pair, tmp_path):
     old = bundle.build(version="0.0.9")
     path = tmp_path / old.filename
     path.write_bytes(old.data)
-    rc, reps = provision_json("host", *host_args([h], kh, "--bundle", path))
+    rc, reps = provision_json("host", *host_args([h], kh, engine_bundle=path))
     assert rc == 0, reps
     assert "Version:           0.0.9" in h.exec("berth version").stdout
     h.exec(
@@ -179,11 +220,11 @@ def test_purge_then_upgrade_in_place_keeps_data(pair, tmp_path):
 def test_uninstall_leaves_the_host_as_before(pair):
     hosts, kh, before = pair
     h = hosts[0]
-    p = provision("uninstall", h.ip, *ssh_args(hosts, kh))
+    p = provision("uninstall", h.ip, *ssh_args(hosts, kh[0]))
     assert p.returncode == 0 and "images, containers and volumes kept" in p.stdout, p.stdout + p.stderr
     assert file_list(h) == before[h.name][0]
     assert h.exec("systemctl is-active berthd", check=False).stdout.strip() in ("inactive", "unknown")
     assert h.exec("getent group docker", check=False).returncode == 2
     assert h.exec("ls /var/lib/berth").stdout.strip()  # data kept without --purge
-    p = provision("uninstall", h.ip, *ssh_args(hosts, kh))  # again: nothing left to do, still fine
+    p = provision("uninstall", h.ip, *ssh_args(hosts, kh[0]))  # again: nothing left to do, still fine
     assert p.returncode == 0
