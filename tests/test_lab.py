@@ -216,3 +216,45 @@ def test_shared_lab_host_fixture(lab, lab_host):
     assert lab_host.name in [h.name for h in lab.hosts()]
     out = lab_host.ssh("cat /etc/resolv.conf; hostname").stdout
     assert "nameserver" not in out and out.split()[-1] == lab_host.name
+
+
+def test_mirror_comes_from_the_machines_apt_sources(tmp_path):
+    (tmp_path / "sources.list.d").mkdir()
+    assert rootfs.find_mirror(str(tmp_path)) == "http://deb.debian.org/debian"  # nothing configured
+    (tmp_path / "sources.list").write_text(
+        "# comment\ndeb [arch=amd64 signed-by=/k.gpg] http://mirror.example/debian/ bookworm main\n")
+    assert rootfs.find_mirror(str(tmp_path)) == "http://mirror.example/debian"
+    (tmp_path / "sources.list.d/debian.sources").write_text(
+        "Types: deb\nURIs: http://sec.example/debian-security\nSuites: bookworm-security\n\n"
+        "Types: deb-src deb\nURIs: http://local.example/debian\nSuites: bookworm bookworm-updates\n"
+        "Components: main\n")
+    assert rootfs.find_mirror(str(tmp_path)) == "http://local.example/debian"
+
+
+def test_upper_dirs_follow_base_symlinks_and_attributes(tmp_path):
+    from tests.lab.upper import Upper
+
+    base, up = tmp_path / "base", tmp_path / "upper"
+    (base / "usr/lib").mkdir(parents=True)
+    (base / "lib").symlink_to("usr/lib")
+    (base / "home/tester").mkdir(parents=True)
+    os.chown(base / "home/tester", 1000, 1000)
+    (base / "home/tester").chmod(0o750)
+    up.mkdir()
+    u = Upper(base, up)
+    assert u.resolve("lib/modules/x") == "usr/lib/modules/x"
+    u.write("lib/modules/x/modules.builtin", "a\n")
+    assert not (up / "lib").exists() and (up / "usr/lib/modules/x/modules.builtin").read_text() == "a\n"
+    u.write("home/tester/.ssh/authorized_keys", "k\n", 0o600, (1000, 1000))
+    st = (up / "home/tester").stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (1000, 1000, 0o750)
+
+
+def test_cli_bad_input_says_what_is_wrong():
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = subprocess.run([sys.executable, "-m", "tests.lab", "down", "--lab", "../etc"], cwd=ROOT, env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.returncode == 1 and "bad lab id '../etc'" in p.stderr and p.stderr.count("\n") == 1
+    p = subprocess.run([sys.executable, "-m", "tests.lab", "up", "0"], cwd=ROOT, env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.returncode == 2 and "N must be at least 1" in p.stderr
