@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 import time
 
-from . import cgroups, upper
+from . import cgroups, net, upper
 from .sysutil import LabError, alive, proc_start_time, run
 
 NSPAWN_PROPAGATE = "/run/systemd/nspawn/propagate"
@@ -76,6 +76,7 @@ def start(rec: dict, base: str, bridge: str, pubkey: str, log_path: str) -> subp
     pathlib.Path(rec["known_hosts"]).write_text("".join(
         f"{rec['ip']} {' '.join(v.split()[:2])}\n" for k, v in keys.items() if k.endswith(".pub")))
     cgroups.create(rec["cgroup"])
+    net.forget_neighbour(bridge, rec["ip"])
     argv = nspawn_argv(rec["name"], base, str(up_dir), bridge, rec["nested"], data and str(data))
     with open(log_path, "ab") as log:
         p = subprocess.Popen(["/bin/sh", "-c", cgroups.enter_script(rec["cgroup"]) + 'exec "$@"',

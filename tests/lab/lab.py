@@ -154,7 +154,14 @@ class Lab:
         with self.state.update() as s:
             for _ in range(n):
                 i = s["next_index"]
-                s["next_index"] = i + 1
+                if i > net.MAX_HOSTS:  # a long session: reuse the lowest index no host holds now
+                    taken = {r["index"] for r in s["hosts"].values()}
+                    free = [x for x in range(1, net.MAX_HOSTS + 1) if x not in taken]
+                    if not free:
+                        raise LabError(f"lab {self.id} already has {net.MAX_HOSTS} hosts")
+                    i = free[0]
+                else:
+                    s["next_index"] = i + 1
                 name = f"{self.id}-h{i}"
                 rec = {"name": name, "index": i, "ip": net.host_ip(st["subnet"], i),
                        "cgroup": f"{st['cgroup_root']}/h{i}", "var": f"{st['var']}/h{i}",

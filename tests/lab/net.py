@@ -13,6 +13,9 @@ from .paths import SUBNET_PREFIX
 from .sysutil import run
 
 
+MAX_HOSTS = 240
+
+
 def bridge_name(lab_id: str) -> str:
     """The lab's bridge interface name (fits IFNAMSIZ)."""
     return f"bl-{lab_id}"
@@ -25,8 +28,8 @@ def bridge_ip(subnet: int) -> str:
 
 def host_ip(subnet: int, index: int) -> str:
     """Address of host number `index` (1-based)."""
-    if not 1 <= index <= 240:
-        raise ValueError(f"host index {index} out of range 1..240")
+    if not 1 <= index <= MAX_HOSTS:
+        raise ValueError(f"host index {index} out of range 1..{MAX_HOSTS}")
     return f"{SUBNET_PREFIX}.{subnet}.{10 + index}"
 
 
@@ -38,6 +41,11 @@ def subnets_in_use() -> set:
         if word.startswith(SUBNET_PREFIX + "."):
             used.add(int(word.split(".")[2]))
     return used
+
+
+def forget_neighbour(bridge: str, ip: str) -> None:
+    """Drop the machine's ARP entry for `ip` (a reused address now has a new MAC)."""
+    subprocess.run(["ip", "neigh", "flush", "dev", bridge, "to", ip], stderr=subprocess.DEVNULL)
 
 
 def link_exists(name: str) -> bool:
