@@ -15,6 +15,7 @@ APT_PACKAGES=(
     openssh-client busybox-static
     skopeo umoci docker-registry crun runc podman hyperfine
     dnf rpm createrepo-c apache2-utils openssl
+    ruby dpkg-dev
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
