@@ -51,6 +51,7 @@ class ExecMixin(object):
             raise InvalidParameter("No exec command specified")
         exec_id = binascii.hexlify(os.urandom(32)).decode()
         cfg = {"ID": exec_id, "ContainerID": c.id, "Config": dict(config), "Cmd": list(cmd)}
+        os.makedirs(c.file("exec"), exist_ok=True)
         write_json(os.path.join(c.file("exec"), exec_id + ".config.json"), cfg)
         return exec_id
 

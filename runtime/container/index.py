@@ -17,11 +17,16 @@ class ContainerIndex(object):
         self.root = root
         self.lock = threading.RLock()
         self.by_id = {}  # type: dict
-        os.makedirs(root, exist_ok=True)
+        # every container mounts its root here, each in its own mount namespace: a shared,
+        # never-deleted mount point spares a mkdir + rmdir per container
+        self.rootfs_mount = os.path.join(root, ".rootfs")
+        os.makedirs(self.rootfs_mount, exist_ok=True)
         for entry in os.listdir(root):
             path = os.path.join(root, entry)
             if entry.startswith(".removing-"):  # a removal the last engine did not finish
                 shutil.rmtree(path, ignore_errors=True)
+                continue
+            if entry.startswith("."):
                 continue
             try:
                 c = Container.load(path)

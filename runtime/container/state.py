@@ -4,7 +4,7 @@ refreshState: trust pid + start time and the freezer over the file).
 Files in `<data-root>/containers/<id>/`: `config.v2.json` (what create decided), `state.json`
 (written by the engine at start: Pid, MonitorPid, PidStart, StartedAt, or a start Error),
 `exit.json` (written by the monitor when PID 1 exits), `<id>-json.log`, `upper/`, `work/`,
-`merged/`, `exec/`.
+`exec/`. Roots are mounted on the shared `containers/.rootfs`, each in its own namespace.
 """
 
 import os

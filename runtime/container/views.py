@@ -1,6 +1,7 @@
 """Docker's JSON views of a container: ContainerInspectResponse, ContainerSummary and the
 human Status line ("Up 3 seconds", "Exited (0) 2 seconds ago"), plus the list filters."""
 
+import os
 import re
 import time
 
@@ -78,7 +79,7 @@ def inspect(c, state, exec_ids):
         "AppArmorProfile": "", "ExecIDs": exec_ids or None, "HostConfig": cfg["HostConfig"],
         "GraphDriver": {"Name": "overlay2", "Data": {
             "LowerDir": ":".join(reversed(cfg.get("LayerDirs") or [])), "UpperDir": c.file("upper"),
-            "MergedDir": c.file("merged"), "WorkDir": c.file("work")}},
+            "MergedDir": os.path.join(os.path.dirname(c.path), ".rootfs"), "WorkDir": c.file("work")}},
         "Mounts": public(cfg["Mounts"]), "Config": cfg["Config"],
         "NetworkSettings": network_settings(c, state),
     }

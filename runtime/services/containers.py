@@ -122,7 +122,7 @@ class ContainerService(ExecMixin, ContainerBackend):
                                % (name, taken[name]))
             name = name or names.generate(taken)
             try:
-                for d in ("upper", "work", "merged", "exec"):
+                for d in ("upper", "work"):  # exec/ comes with the first exec
                     os.makedirs(os.path.join(path, d))
                 for m in points:
                     if m["Type"] != "volume":
@@ -192,7 +192,7 @@ class ContainerService(ExecMixin, ContainerBackend):
         cfg, hc, conf = c.cfg, c.cfg["HostConfig"], c.cfg["Config"]
         opts, cwd = self._overlay(c)
         return {
-            "id": c.id, "state_dir": c.path, "rootfs": c.file("merged"), "overlay_opts": opts,
+            "id": c.id, "state_dir": c.path, "rootfs": self.containers.rootfs_mount, "overlay_opts": opts,
             "overlay_cwd": cwd, "ns_flags": spec.ns_flags(cfg["NetworkMode"]),
             "own_netns": cfg["NetworkMode"] != "host", "hostname": conf["Hostname"],
             "tty": bool(conf.get("Tty")), "open_stdin": bool(conf.get("OpenStdin")),
