@@ -174,7 +174,10 @@ class Lab:
             futures = [pool.submit(self._boot, rec, base, pubkey) for rec in recs]
             errors = [f.exception() for f in futures if f.exception()]
         if errors:
-            self.stop([r["name"] for r in recs])
+            try:
+                self.stop([r["name"] for r in recs])
+            except LabError:
+                pass  # the boot error below matters more; down() retries the leftovers
             raise LabError(f"lab {self.id}: {len(errors)} of {n} hosts failed to boot: {errors[0]}")
         return [self._host(r) for r in recs]
 
