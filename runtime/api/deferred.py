@@ -2,16 +2,17 @@
 
 Docker clients attach first and start second (`docker run`, `start -a`). When the engine
 refuses the attach because the container has not started, the API answers the upgrade at
-once, waits for the start, then streams the container's log from the moment of the attach
-(follow) and, when asked, feeds stdin through a real attach. An engine that supports attaching
-to a created container never reaches this module.
+once and waits for the start. A first run is then attached for real, with the monitor replaying
+the log so far (which holds only this run). Otherwise (a restart, or a run already over) it
+streams the log from the moment of the attach and, when asked, feeds stdin through an
+attach. An engine that supports attaching to a created container never reaches this module.
 """
 
 import socket
 import threading
 import time
 
-from runtime.api.streams import frame
+from runtime.api.streams import frame, pump
 from runtime.errors import BerthError, NotFound
 
 try:
@@ -39,6 +40,11 @@ def _feed(rfile, peer):
         pass
 
 
+def _never_ran(started_at):
+    # type: (Any) -> bool
+    return not started_at or str(started_at).startswith("0001-")
+
+
 def deferred_attach(req, name, state, tty, stdin, stdout, stderr):
     # type: (Any, str, Dict[str, Any], bool, bool, bool, bool) -> None
     """Serve a hijacked attach for a container that is not running yet (see module doc)."""
@@ -60,6 +66,16 @@ def deferred_attach(req, name, state, tty, stdin, stdout, stderr):
         if st.get("Running") or st.get("StartedAt") != before:  # a new run (maybe over already)
             break
         time.sleep(POLL if time.time() - t0 < 2 else 20 * POLL)
+    if st.get("Running") and _never_ran(before):
+        # A first run: its log holds only this run's output, so an attach that replays the log
+        # and then streams (the monitor does both in one step) misses nothing.
+        try:
+            peer = backend.container_attach(name, stdin=stdin, stdout=stdout, stderr=stderr, logs=True)
+        except BerthError:
+            peer = None  # it exited meanwhile: the log has it all
+        if peer is not None:
+            pump(conn, req.http.rfile, peer, stdin=stdin)
+            return
     if stdin and st.get("Running"):
         try:
             peer = backend.container_attach(name, stdin=True, stdout=False, stderr=False)
