@@ -13,7 +13,7 @@ import threading
 import time
 
 from runtime.api.backend import ContainerBackend
-from runtime.container import cgroups, logs, mounts, names, spec, views
+from runtime.container import cgroups, logs, mounts, names, runspec, spec, views
 from runtime.container import monitor_client as client
 from runtime.container.execs import ExecMixin
 from runtime.container.forkserver import Spawner
@@ -133,7 +133,7 @@ class ContainerService(ExecMixin, ContainerBackend):
                     else:
                         vol = self.volumes.inspect(m["Name"])
                     m.update(Name=vol["Name"], Source=vol["Mountpoint"])
-                self._write_etc(path, hostname, mode)
+                runspec.write_etc(path, hostname, mode)
                 c = Container(path, {
                     "Id": cid, "Name": name, "Created": rfc3339(time.time()), "Path": args[0],
                     "Args": args[1:],
@@ -150,62 +150,7 @@ class ContainerService(ExecMixin, ContainerBackend):
             self.containers.add(c)
         return {"Id": cid, "Warnings": warnings}
 
-    @staticmethod
-    def _write_etc(path, hostname, mode):
-        # type: (str, str, str) -> None
-        with open(os.path.join(path, "hostname"), "w") as f:
-            f.write(hostname + "\n")
-        hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-        if mode == "host":
-            try:
-                with open("/etc/hosts") as f:
-                    hosts = f.read()
-            except OSError:
-                pass
-        else:
-            hosts += "127.0.0.1\t%s\n" % hostname
-        with open(os.path.join(path, "hosts"), "w") as f:
-            f.write(hosts)
-        try:
-            with open("/etc/resolv.conf") as f:
-                resolv = f.read()
-        except OSError:
-            resolv = ""
-        with open(os.path.join(path, "resolv.conf"), "w") as f:
-            f.write(resolv)
-
     # ---------------------------------------------------------------- start
-
-    def _overlay(self, c):
-        # type: (Container) -> tuple
-        """(mount options, dir the layer paths are relative to or None)."""
-        dirs = c.cfg["LayerDirs"]
-        tail = ",upperdir=%s,workdir=%s" % (c.file("upper"), c.file("work"))
-        lower = ":".join(reversed(dirs))
-        if len("lowerdir=" + lower + tail) < 4000:
-            return "lowerdir=" + lower + tail, None
-        base, lower = self.store.mount_lowerdir_option(c.cfg["ImageID"])
-        return "lowerdir=" + lower + tail, base
-
-    def _run_spec(self, c, cg):
-        # type: (Container, cgroups.CgroupManager) -> dict
-        cfg, hc, conf = c.cfg, c.cfg["HostConfig"], c.cfg["Config"]
-        opts, cwd = self._overlay(c)
-        return {
-            "id": c.id, "state_dir": c.path, "rootfs": self.containers.rootfs_mount, "overlay_opts": opts,
-            "overlay_cwd": cwd, "ns_flags": spec.ns_flags(cfg["NetworkMode"]),
-            "own_netns": cfg["NetworkMode"] != "host", "hostname": conf["Hostname"],
-            "tty": bool(conf.get("Tty")), "open_stdin": bool(conf.get("OpenStdin")),
-            "console_size": hc.get("ConsoleSize") if any(hc.get("ConsoleSize") or []) else None,
-            "mounts": mounts.child_mounts(cfg["Mounts"]), "cgroup_procs": cg.procs_files(),
-            "shm_size": int(hc.get("ShmSize") or 0), "readonly_rootfs": bool(hc.get("ReadonlyRootfs")),
-            "cgroup": cfg["Cgroup"], "log_path": c.file(c.id + "-json.log"),
-            "started_at": rfc3339(time.time()),
-            "process": {"args": [cfg["Path"]] + cfg["Args"], "env": conf["Env"],
-                        "cwd": conf.get("WorkingDir"),
-                        "user": conf.get("User") or "", "caps": spec.capabilities(hc), "no_new_privs": True,
-                        "group_add": hc.get("GroupAdd") or []},
-        }
 
     def container_start(self, name):
         c = self.containers.get(name)
@@ -220,7 +165,7 @@ class ContainerService(ExecMixin, ContainerBackend):
             cg = c.cgroup()
             cg.create(c.cfg["HostConfig"])
             threading.Thread(target=cg.warm_up, daemon=True).start()
-            run = self._run_spec(c, cg)
+            run = runspec.build(c, cg, self.containers.rootfs_mount, self.store.mount_lowerdir_option)
             try:
                 reply, sock = self.spawner.request("run", run)
             except BaseException:
