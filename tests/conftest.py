@@ -12,6 +12,7 @@ message naming what is missing; nothing is skipped silently.
 """
 
 import atexit
+import os
 import signal
 
 import pytest
@@ -31,12 +32,20 @@ def _down_all_session_labs() -> None:
             print(f"lab teardown: {e}")
 
 
+_MAIN_PID = os.getpid()
+
+
 def _on_sigterm(signum, frame):
+    if os.getpid() != _MAIN_PID:
+        # a forked child of the test process (an engine test's fork): die as if never handled
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
     # turn SIGTERM into the same path as Ctrl-C so pytest runs every finalizer
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-atexit.register(_down_all_session_labs)
+atexit.register(lambda: os.getpid() == _MAIN_PID and _down_all_session_labs())
 if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
     signal.signal(signal.SIGTERM, _on_sigterm)
 
