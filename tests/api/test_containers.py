@@ -284,3 +284,29 @@ def test_error_paths(loaded):
         loaded.berth("rm", "-f", "busy")
     out = loaded.berth("stop", "never-was")
     assert out.returncode == 1 and "never-was" in out.stderr.decode()
+
+
+def test_commit_filters_and_log_options(loaded):
+    out = loaded.berth("run", "--name", "maker", "-l", "role=maker", "busybox", "sh", "-c",
+                       "echo made > /made; echo one; echo two")
+    assert out.returncode == 0, out.stderr
+    try:
+        out = loaded.berth("commit", "-m", "with /made", "maker", "committed:1")
+        assert out.returncode == 0 and out.stdout.decode().startswith("sha256:"), out.stderr
+        out = loaded.berth("run", "--rm", "committed:1", "cat", "/made")
+        assert (out.returncode, out.stdout) == (0, b"made\n")
+        out = loaded.docker("commit", "maker", "committed:2")
+        assert out.returncode == 0, out.stderr
+        out = loaded.docker("ps", "-a", "--filter", "label=role=maker", "--format", "{{.Names}}")
+        assert out.stdout.decode().split() == ["maker"]
+        out = loaded.berth("ps", "-a", "-q", "-f", "name=maker")
+        assert len(out.stdout.decode().split()) == 1
+        out = loaded.berth("ps", "-q", "-f", "status=running", "-f", "name=maker")
+        assert out.stdout == b""
+        out = loaded.docker("logs", "--tail", "1", "maker")
+        assert out.stdout == b"two\n"
+        out = loaded.berth("logs", "-t", "maker")
+        lines = out.stdout.decode().splitlines()
+        assert [line.split(" ", 1)[1] for line in lines] == ["one", "two"] and lines[0][4] == "-"
+    finally:
+        loaded.berth("rm", "-f", "maker")
