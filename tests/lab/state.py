@@ -9,6 +9,7 @@ import fcntl
 import json
 import os
 import pathlib
+import re
 import threading
 
 from .paths import RUN_DIR, lab_run_dir
@@ -59,7 +60,9 @@ class State:
 
 
 def all_labs() -> list:
-    """Ids of every lab with state on this machine."""
+    """Ids of every lab with a state dir on this machine (even one whose state.json is not
+    written yet, so `down` also finds labs whose creation was interrupted)."""
     if not RUN_DIR.is_dir():
         return []
-    return sorted(p.parent.name for p in pathlib.Path(RUN_DIR).glob("*/state.json"))
+    return sorted(p.name for p in pathlib.Path(RUN_DIR).iterdir()
+                  if p.is_dir() and re.fullmatch(r"[a-z0-9]{1,8}", p.name))
