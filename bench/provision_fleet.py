@@ -11,6 +11,7 @@ import json
 import os
 import pathlib
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -49,6 +50,8 @@ def main():
     ap.add_argument("--forks", type=int, default=50)
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
+    # a SIGTERM (timeout, CI) still runs the finally below: the lab hosts are removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     lab = Lab()
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="berth-bench-"))
     try:
