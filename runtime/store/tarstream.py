@@ -9,6 +9,7 @@ about 3x slower than GNU tar at this, so the unpacker does not use it).
 
 import hashlib
 import os
+import queue
 import struct
 import threading
 import zlib
@@ -88,46 +89,105 @@ class FileSource(object):
         return self._digest, self.size
 
 
-class StreamSource(object):
-    """Any readable file object, plain or gzip (gz=True), hashed as it is decompressed."""
+def _raw_chunks(f):
+    while True:
+        raw = f.read(CHUNK)
+        if not raw:
+            return
+        yield raw
 
-    def __init__(self, fileobj, gz=False, hash_it=True):
-        self.f = fileobj
-        self.gz = gz
-        self.z = zlib.decompressobj(16 + zlib.MAX_WBITS) if gz else None
+
+def _gunzip_chunks(f):
+    """Decompressed chunks of a (multi-member) gzip stream, each at most 4 MiB: a small
+    bomb of zeros cannot make one huge buffer."""
+    z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    fresh, raw = True, b""
+    while True:
+        if not raw:
+            raw = f.read(CHUNK)
+            if not raw:
+                if not fresh and not z.eof:
+                    raise TruncatedError("gzip stream is truncated")
+                return
+        fresh = False
+        try:
+            data = z.decompress(raw, 4 * CHUNK)
+        except zlib.error as e:
+            raise InvalidParameter("layer is not valid gzip: %s" % e) from None
+        raw = z.unconsumed_tail
+        if z.eof:
+            raw = z.unused_data + raw
+            z, fresh = zlib.decompressobj(16 + zlib.MAX_WBITS), True
+        if data:
+            yield data
+
+
+class StreamSource(object):
+    """Any readable file object, plain or gzip (gz=True), hashed as it is decompressed.
+    With threaded=True a helper thread reads, decompresses and hashes ahead (zlib and
+    hashlib release the GIL) while the caller writes files."""
+
+    def __init__(self, fileobj, gz=False, hash_it=True, threaded=False):
+        self.chunks = _gunzip_chunks(fileobj) if gz else _raw_chunks(fileobj)
         self.h = hashlib.sha256() if hash_it else None
         self.buf = b""
         self.pos = 0
         self.total = 0
         self._eof = False
+        self._queue = None  # type: object
+        if threaded:
+            self._queue = queue.Queue(maxsize=8)
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._produce, name="layer-read", daemon=True)
+            self._thread.start()
+
+    def _next(self):
+        # type: () -> bytes
+        data = next(self.chunks, b"")
+        if data and self.h is not None:
+            self.h.update(data)
+        return data
+
+    def _produce(self):
+        try:
+            while not self._stop.is_set():
+                item = self._next()
+                self._put(item)
+                if not item:
+                    return
+        except BaseException as e:  # handed to the reading thread
+            self._put(e)
+
+    def _put(self, item):
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
     def _more(self):
         # type: () -> bytes
-        while not self._eof:
-            raw = self.f.read(CHUNK)
-            if self.z is None:
-                data = raw
-            elif raw:
-                try:
-                    data = self.z.decompress(raw)
-                    while self.z.eof and self.z.unused_data:  # a multi-member gzip
-                        rest = self.z.unused_data
-                        self.z = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                        data += self.z.decompress(rest)
-                except zlib.error as e:
-                    raise InvalidParameter("layer is not valid gzip: %s" % e) from None
-            else:
-                if not self.z.eof:
-                    raise TruncatedError("gzip stream is truncated")
-                data = self.z.flush()
-            if not raw:
+        if self._eof:
+            return b""
+        if self._queue is None:
+            data = self._next()
+        else:
+            data = self._queue.get()
+            if isinstance(data, BaseException):
                 self._eof = True
-            if data:
-                if self.h is not None:
-                    self.h.update(data)
-                self.total += len(data)
-                return data
-        return b""
+                raise data
+        if not data:
+            self._eof = True
+        self.total += len(data)
+        return data
+
+    def close(self):
+        # type: () -> None
+        """Stop the helper thread (after an error)."""
+        if self._queue is not None:
+            self._stop.set()
+            self._thread.join()
 
     def read(self, n):
         # type: (int) -> bytes

@@ -235,14 +235,13 @@ def unpack_file(path, dest, gz=False, hash_it=True):
     # type: (str, str, bool, bool) -> tuple
     """Unpack the layer tar file at path (gzip when gz) into dest; returns (diff_id or None when
     not hashed, uncompressed size). Plain tars are read with pread/sendfile and hashed in a
-    parallel thread; gzip ones are decompressed and hashed in the same pass."""
+    parallel thread; gzip ones are decompressed and hashed in the same pass, by a thread that
+    runs ahead of the one writing files."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         if gz:
             with os.fdopen(os.dup(fd), "rb") as f:
-                src = tarstream.StreamSource(f, gz=True, hash_it=hash_it)
-                unpack(src, dest)
-                return src.finish()
+                return unpack_stream(f, dest, gz=True, hash_it=hash_it)
         src = tarstream.FileSource(fd, hash_it=hash_it)
         try:
             unpack(src, dest)
@@ -253,9 +252,12 @@ def unpack_file(path, dest, gz=False, hash_it=True):
         os.close(fd)
 
 
-def unpack_stream(fileobj, dest, gz=False):
-    # type: (object, str, bool) -> tuple
-    """Unpack a tar read from any file object (an import upload); returns (diff_id, size)."""
-    src = tarstream.StreamSource(fileobj, gz=gz)
-    unpack(src, dest)
-    return src.finish()
+def unpack_stream(fileobj, dest, gz=False, hash_it=True):
+    # type: (object, str, bool, bool) -> tuple
+    """Unpack a tar read from any file object (plain or gzip); returns (diff_id, size)."""
+    src = tarstream.StreamSource(fileobj, gz=gz, hash_it=hash_it, threaded=True)
+    try:
+        unpack(src, dest)
+        return src.finish()
+    finally:
+        src.close()
