@@ -156,8 +156,6 @@ def main():
     ap.add_argument("--skip", action="append", default=[], help="crun, runc or podman")
     ap.add_argument("--nice", type=int, default=0, metavar="N",
                     help="run everything (children inherit it) at this nice value, e.g. -20")
-    ap.add_argument("--no-warm-up", action="store_true",
-                    help="without berth's early no-op cgroup move (to see what it saves)")
     args = ap.parse_args()
     if os.environ.get("BERTH_BENCH_NS") != "1":  # re-run in a private mount namespace
         os.environ["BERTH_BENCH_NS"] = "1"
@@ -166,8 +164,6 @@ def main():
         subprocess.run(["umount", "/sys/fs/cgroup/unified"], check=True)
     if args.nice:
         os.nice(args.nice)
-    if args.no_warm_up:
-        cgroups.CgroupV1.warm_up = lambda self: None
     tmp = tempfile.mkdtemp(prefix="berth-bench-", dir="/tmp")
     berth = cleanup = None
     try:
@@ -197,7 +193,7 @@ def main():
               % (len(bt), args.peer_runs))
         print("  %-32s %7.1f  (p10 %.1f, p90 %.1f)  target <= 25%s" % (
             berth.name, ms(bt), sorted(bt)[len(bt) // 10] * 1000, sorted(bt)[len(bt) * 9 // 10] * 1000,
-            "  [no warm-up move]" if args.no_warm_up else ""))
+            ""))
         print("    " + ", ".join("%s %.1f" % (k, ms(v)) for k, v in berth.phases.items()))
         for p in peers:
             peer = ms(times[p.name])

@@ -188,18 +188,6 @@ class CgroupV1(CgroupManager):
             _write(pids + "/pids.max", int(hc["PidsLimit"]))
         return warnings
 
-    def warm_up(self):
-        # type: () -> None
-        """Move the calling thread into the parent's freezer cgroup (a no-op for the engine).
-        Every v1 move waits for an RCU grace period (~10 ms) unless another move just ran;
-        doing this in a thread while the container is set up takes that wait off the start path."""
-        mnt = v1_mounts().get("freezer")
-        if mnt:
-            try:
-                _write(mnt + self.parent + "/tasks", 0)
-            except OSError:
-                pass
-
     def freeze(self):
         # type: () -> None
         """Freeze every process and wait until the kernel says FROZEN."""
@@ -275,10 +263,6 @@ class CgroupV2(CgroupManager):
         if int(hc.get("PidsLimit") or 0) > 0:
             _write_if(self.path + "/pids.max", int(hc["PidsLimit"]))
         return []
-
-    def warm_up(self):
-        # type: () -> None
-        """Nothing to do in v2."""
 
     def freeze(self):
         # type: () -> None

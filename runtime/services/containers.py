@@ -164,7 +164,6 @@ class ContainerService(ExecMixin, ContainerBackend):
                 pass
             cg = c.cgroup()
             cg.create(c.cfg["HostConfig"])
-            threading.Thread(target=cg.warm_up, daemon=True).start()
             run = runspec.build(c, cg, self.containers.rootfs_mount, self.store.mount_lowerdir_option)
             try:
                 reply, sock = self.spawner.request("run", run)
