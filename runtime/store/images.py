@@ -83,13 +83,14 @@ class ImageStore(object):
     def unpack_layer(self, blob_digest, media_type, expected_diff_id=None):
         # type: (str, str, str) -> str
         """Unpack a stored layer blob (plain tar or gzip; other media types refused by name)
-        and return its diff_id. Idempotent: a blob unpacked once is found again."""
+        and return its diff_id. Idempotent: a blob unpacked once is found again. Takes no
+        store lock (a pull unpacks layers in parallel): each unpack works in its own temp dir
+        and the first rename wins."""
         gz = is_gzip_type(media_type)
         if not self.blobs.has(blob_digest):
             raise NotFound("blob %s not found in the image store" % blob_digest)
-        with self.lock:
-            return self.layers.unpack(self.blobs.path(blob_digest), blob_digest, gz,
-                                      expected_diff_id)[0]
+        return self.layers.unpack(self.blobs.path(blob_digest), blob_digest, gz,
+                                  expected_diff_id)[0]
 
     # ------------------------------------------------------------ lookups
 

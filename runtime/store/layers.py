@@ -12,6 +12,7 @@ or does not exist; unpacking a blob twice finds the first result.
 import os
 import shutil
 import tempfile
+import threading
 
 from runtime.errors import InvalidParameter, NotFound
 from runtime.store import unpack as unpacker
@@ -166,7 +167,8 @@ class LayerStore(object):
         return True
 
     def _map(self, blob_digest, diff_id):
-        tmp = os.path.join(self.blobmap, ".%s.tmp%d" % (blob_digest[7:], os.getpid()))
+        tmp = os.path.join(self.blobmap, ".%s.tmp%d.%d" % (blob_digest[7:], os.getpid(),
+                                                             threading.get_ident()))
         with open(tmp, "w") as f:
             f.write(diff_id)
         os.rename(tmp, os.path.join(self.blobmap, blob_digest[7:]))

@@ -261,3 +261,28 @@ def test_store_lock_is_not_kept_by_a_forked_child(engine):
     finally:
         os.kill(pid, 9)
         os.waitpid(pid, 0)
+
+
+def test_parallel_unpacks_of_one_blob_share_one_layer(engine):
+    import gzip
+    data = gzip.compress(f.layer_tar([("file", "x/%d" % i, b"%d" % i) for i in range(300)]), 1)
+    digest = engine.store.put_blob(io.BytesIO(data))
+    media = "application/vnd.oci.image.layer.v1.tar+gzip"
+    got, errors = [], []
+
+    def work():
+        try:
+            got.append(engine.store.unpack_layer(digest, media))
+        except Exception as e:  # noqa: BLE001 - collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and len(set(got)) == 1
+    assert got[0] == f.sha256(gzip.decompress(data))
+    assert os.listdir(os.path.join(engine.store.root, "layers")) == [got[0][7:]]
+    assert len(os.listdir(os.path.join(engine.store.layers.diff_dir(got[0]), "x"))) == 300
+    assert os.listdir(engine.store.tmp) == []
