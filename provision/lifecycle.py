@@ -134,10 +134,10 @@ def status_script(engine: str, sock: str) -> str:
     q = shlex.quote(sock)
     fmt = "-f json" if engine == "berth" else "--format '{{json .}}'"
     return (
-        f'echo "active=$(systemctl is-active {svc} 2>/dev/null || '
-        f"(p=$(cat {PIDFILE} 2>/dev/null) && kill -0 $p 2>/dev/null && echo active-direct) "
-        '|| echo inactive)"; '
-        f'echo "enabled=$(systemctl is-enabled {svc} 2>/dev/null || echo -)"; '
+        f"if systemctl is-active -q {svc} 2>/dev/null; then echo active=active; "
+        f'elif p=$(cat {PIDFILE} 2>/dev/null) && kill -0 "$p" 2>/dev/null; then echo active=active-direct; '
+        "else echo active=inactive; fi; "
+        f'echo "enabled=$(systemctl is-enabled {svc} 2>/dev/null | head -n 1)"; '
         f"echo \"socket=$(stat -c '%U:%G %a' {q} 2>/dev/null || echo missing)\"; "
         f"echo \"info=$({client} -H unix://{q} info {fmt} 2>/dev/null | tr -d '\\n')\""
     )

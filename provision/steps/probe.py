@@ -78,14 +78,17 @@ def make_check(
             if not res.ok:
                 raise StepError(f"building the probe image failed: {res.brief()}", t.name, res)
             notes.append(f"imported {PROBE_IMAGE} (built from the host's own binaries)")
-        # run + rm rather than run --rm: the exit code and output come from the run itself
+        # detached run, wait for its exit code, read its log, remove it: the proof depends on
+        # the container and its log, not on a live attach stream
         res = t.sudo(
-            f"n=berth-probe-$$; out=$({cli} run --name $n {PROBE_IMAGE} sh -c 'echo probe-ok' </dev/null); "
-            f'rc=$?; {cli} rm -f $n >/dev/null 2>&1; echo "$out"; exit $rc',
+            f"n=berth-probe-$$; {cli} run -d --name $n {PROBE_IMAGE} sh -c 'echo probe-ok' >/dev/null "
+            f"</dev/null || exit 125; code=$({cli} wait $n); out=$({cli} logs $n 2>&1); "
+            f'{cli} rm -f $n >/dev/null 2>&1; echo "$out"; exit "${{code:-125}}"',
             timeout=120,
         )
         if not res.ok or res.stdout.strip() != "probe-ok":
-            raise StepError(f"a test container did not run: {res.brief()}", t.name, res)
+            why = res.brief() if not res.ok else f"it printed {res.stdout.strip()!r}, not 'probe-ok'"
+            raise StepError(f"a test container did not run and exit 0: {why}", t.name, res)
         notes.append(
             f"{driver}; mirrors {want or 'none'}; socket root:{group} 0660; container ran and exited 0"
         )

@@ -120,3 +120,10 @@ def test_engine_docker_from_a_local_apt_repo(plab, tmp_path):
     p = provision("status", h.ip, "--json", *ssh_args([h], kh))
     st = json.loads(p.stdout)[0]
     assert p.returncode == 0 and st["engine"] == "docker" and st["active"] == "active", st
+    # uninstall removes the engine packages provision installed and the files it created
+    p = provision("uninstall", h.ip, *ssh_args([h], kh), timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert (
+        h.exec("dpkg-query -W -f='${Status}' docker.io", check=False).stdout.strip() != "install ok installed"
+    )
+    assert h.exec("test -e /etc/docker/daemon.json", check=False).returncode == 1

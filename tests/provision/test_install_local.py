@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.provision.labutil import ROOT
+from tests.provision.installutil import committed_tree
 
 pytestmark = pytest.mark.lab
 
@@ -23,8 +23,7 @@ SKIP = ("ansible", "ansible_test", "pip", "setuptools", "_pytest", "pytest", "do
 def install_provision(h):
     """provision's source and the venv's site-packages, copied into the host (not installed)."""
     dest = h.root_path(SRC)
-    for name in ("provision", "runtime", "templates"):
-        shutil.copytree(ROOT / name, dest / "src" / name, ignore=shutil.ignore_patterns("__pycache__"))
+    committed_tree(dest / "src", ("provision", "runtime", "templates"))
     site = pathlib.Path(next(p for p in sys.path if p.endswith("site-packages")))
     for p in site.iterdir():
         if p.name.split("-")[0] in SKIP or p.name.endswith(".pth") or p.name == "__pycache__":
@@ -66,6 +65,7 @@ def test_local_under_systemd_and_without_it(plab):
     script = (
         f"{RUN} host --local --json > /tmp/first.json; echo rc1=$?; "
         f"{RUN} host --local --json > /tmp/second.json; echo rc2=$?; "
+        f"{RUN} status --local --json > /tmp/status.json; echo rc3=$?; "
         "cat /proc/1/comm; cat /run/berthd.pid; berth run --rm berth-probe:latest echo ok-direct"
     )
     p = h.exec(["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", script], check=False, timeout=300)
@@ -77,3 +77,5 @@ def test_local_under_systemd_and_without_it(plab):
     second, _ = report(h.exec("cat /tmp/second.json").stdout, p.stdout + p.stderr)
     assert "rc2=0" in p.stdout and second["changed"] == 0, second
     assert p.stdout.rstrip().endswith("ok-direct"), p.stdout + p.stderr
+    (status,) = json.loads(h.exec("cat /tmp/status.json").stdout)
+    assert "rc3=0" in p.stdout and status["active"] == "active-direct", status
