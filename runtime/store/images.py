@@ -16,8 +16,8 @@ import json
 import os
 import time
 
-from runtime.errors import Conflict, InvalidParameter, NotFound
-from runtime.store import reference
+from runtime.errors import InvalidParameter, NotFound
+from runtime.store import reference, rmi
 from runtime.store.blobs import BlobStore
 from runtime.store.layers import LayerStore, is_gzip_type, remove_tree
 from runtime.store.lock import StoreLock
@@ -267,57 +267,12 @@ class ImageStore(object):
 
     def remove(self, ref, force=False, in_use=lambda image_id: []):
         # type: (str, bool, object) -> list
-        """`docker rmi`: untag a name, and delete the image when no name is left; by id,
-        untag all (forced when it has several repositories) and delete. An image a container
-        uses (in_use(id) -> container ids) is kept: Conflict unless forced, and then only
-        untagged. Returns [{"Untagged": name}, {"Deleted": id}]."""
-        with self.lock:
-            image_id = self.resolve(ref)
-            names = self.refs.of(image_id)
-            by_id = self._is_id_ref(ref, image_id)
-            out = []
-            users = in_use(image_id)
-            if not by_id:
-                name = reference.normalize(ref)
-                tags_left = [n for n in names if n != name and "@" not in n]
-                if tags_left:
-                    self.refs.delete([name])
-                    return [{"Untagged": reference.familiar(name)}]
-                if users and not force:
-                    raise Conflict("conflict: unable to remove repository reference %r (must force)"
-                                   " - container %s is using its referenced image %s"
-                                   % (ref, users[0][:12], image_id[7:19]))
-                drop = names
-            else:
-                repos = {reference.repository(n) for n in names}
-                if len(repos) > 1 and not force:
-                    raise Conflict("conflict: unable to delete %s (must be forced) - image is "
-                                   "referenced in multiple repositories" % image_id[7:19])
-                if users and not force:
-                    raise Conflict("conflict: unable to delete %s (must be forced) - image is "
-                                   "being used by container %s" % (image_id[7:19], users[0][:12]))
-                drop = names
-            children = [i for i in self.ids() if i != image_id and self._parent(i) == image_id]
-            if by_id and children:
-                raise Conflict("conflict: unable to delete %s (cannot be forced) - image has "
-                               "dependent child images" % image_id[7:19])
-            self.refs.delete(drop)
-            out.extend({"Untagged": reference.familiar(n)} for n in drop)
-            if users or children:
-                return out  # a container or a child image still needs it
-            self._delete(image_id)
-            out.append({"Deleted": image_id})
-            return out
-
-    def _parent(self, image_id):
-        # type: (str) -> str
-        try:
-            return self.record(image_id).get("parent") or ""
-        except NotFound:
-            return ""
+        """`docker rmi` (runtime/store/rmi.py): [{"Untagged": name}, {"Deleted": id}]."""
+        return rmi.remove(self, ref, force, in_use)
 
     def _is_id_ref(self, ref, image_id):
         # type: (str, str) -> bool
+        """True when ref named the image by id (or prefix), not by one of its names."""
         try:
             name = reference.normalize(ref)
         except InvalidParameter:
@@ -327,29 +282,7 @@ class ImageStore(object):
     def _delete(self, image_id):
         # type: (str) -> None
         """Remove the image record, its config, and every layer/blob no other image uses."""
-        rec = self.record(image_id)
-        used_layers, used_blobs = set(), set()
-        for other in self.ids():
-            if other == image_id:
-                continue
-            try:
-                orec = self.record(other)
-            except NotFound:
-                continue
-            used_blobs.add(other)
-            used_blobs.update(lay["digest"] for lay in orec["layers"])
-            used_layers.update(lay["diffId"] for lay in orec["layers"])
-            if orec.get("manifest"):
-                used_blobs.add(orec["manifest"])
-        os.unlink(self._record_path(image_id))
-        for lay in rec["layers"]:
-            if lay["diffId"] not in used_layers:
-                self.layers.remove(lay["diffId"], (lay["digest"],))
-            if lay["digest"] not in used_blobs:
-                self.blobs.remove(lay["digest"])
-        for digest in (image_id, rec.get("manifest")):
-            if digest and digest not in used_blobs:
-                self.blobs.remove(digest)
+        rmi.delete(self, image_id)
 
     def commit(self, upper_dir, parent_image_id, repo=None, tag=None, changes=None, comment=None,
                author=None, config=None, refs=(), container_id="", exclude=()):
