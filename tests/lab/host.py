@@ -4,6 +4,7 @@ import pathlib
 import shlex
 import subprocess
 
+from . import cgroups
 from .paths import TESTER_PASSWORD, TESTER_USER
 from .sysutil import LabError
 
@@ -25,10 +26,11 @@ class Host:
 
     def __init__(self, lab_id: str, name: str, ip: str, key: str, known_hosts: str, upper: str,
                  base: str, leader: int, flavour: str = "debian", nested: bool = False,
-                 data: "str | None" = None):
+                 data: "str | None" = None, cgroup: "str | None" = None):
         self.lab_id, self.name, self.ip, self.key = lab_id, name, ip, key
         self.known_hosts, self.upper, self.base, self.leader = known_hosts, upper, base, leader
         self.flavour, self.nested, self.data = flavour, nested, data
+        self.cgroup = cgroup  # relative to each hierarchy root, e.g. berth-lab-<lab>/hN
 
     def __repr__(self) -> str:
         return f"<Host {self.name} {self.ip} {self.flavour}{' nested' if self.nested else ''}>"
@@ -70,12 +72,28 @@ class Host:
         argv = ["nsenter", "-t", str(self.leader), "-a", "--", "/usr/bin/env", "-i",
                 "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root",
                 *cmd]
+        # join the host's cgroups first, so what runs is inside the host's cgroup namespace
+        # root (a daemon started this way sees "/" in /proc/self/cgroup, as under ssh)
+        enter = "".join(f"echo $$ > {shlex.quote(str(f))} 2>/dev/null; " for f in self._cgroup_procs())
+        argv = ["/bin/sh", "-c", enter + 'exec "$@"', "sh", *argv]
         p = subprocess.run(argv, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True, timeout=timeout)
         if check and p.returncode != 0:
             raise LabError(f"{self.name}: exec {cmd!r} exited {p.returncode}\n"
                            f"stdout: {p.stdout[-2000:]}\nstderr: {p.stderr[-2000:]}")
         return p
+
+    def _cgroup_procs(self) -> list:
+        if not self.cgroup:
+            return []
+        found = []
+        for h in cgroups.hierarchies():
+            d = h / self.cgroup
+            if (d / "payload").is_dir():  # nspawn's split: the host's own tree is payload/
+                d = d / "payload"
+            if d.is_dir():
+                found.append(d / "cgroup.procs")
+        return found
 
     def root_path(self, p: str) -> pathlib.Path:
         """Machine-side path of `p` as the host sees it (through its mount namespace)."""

@@ -200,7 +200,8 @@ class Lab:
     def _host(self, rec: dict) -> Host:
         return Host(self.id, rec["name"], rec["ip"], self.key, rec["known_hosts"],
                     rec["var"] + "/upper", str(rootfs.base_path()), rec.get("leader"),
-                    rec["flavour"], rec["nested"], rec["var"] + "/data" if rec["nested"] else None)
+                    rec["flavour"], rec["nested"], rec["var"] + "/data" if rec["nested"] else None,
+                    rec["cgroup"])
 
     def hosts(self) -> list:
         """Every host of this lab that is up (also those booted by another process)."""
