@@ -89,6 +89,15 @@ class ContainerService(ExecMixin, ContainerBackend):
         mode = spec.network_mode(hc, warnings)
         warnings.extend(cgroups.unsupported(hc, self.cgroup_version))
         hc.setdefault("NetworkMode", "default")
+        if (hc.get("RestartPolicy") or {}).get("Name") not in (None, "", "no"):
+            warnings.append("restart policies are not implemented yet: the container will not be restarted")
+        for key, value in (("LogConfig", {"Type": "json-file", "Config": {}}),
+                           ("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0}),
+                           ("AutoRemove", False), ("Privileged", False), ("ReadonlyRootfs", False),
+                           ("Memory", 0), ("MemorySwap", 0), ("CpuShares", 0), ("NanoCpus", 0),
+                           ("PidsLimit", None), ("CgroupParent", ""), ("Binds", None), ("Mounts", None)):
+            if hc.get(key) is None:
+                hc[key] = value
         spec.capabilities(hc)
         memory, swap = int(hc.get("Memory") or 0), int(hc.get("MemorySwap") or 0)
         if 0 < memory < 6 * 1024 * 1024:
