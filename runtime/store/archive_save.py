@@ -92,10 +92,22 @@ def _gunzip(path, out):
     return "sha256:" + h.hexdigest(), n
 
 
+def _expand(store, ref):
+    """A bare repository name (`busybox`) means all its tags, as `docker save` does."""
+    try:
+        repo, tag, digest = reference.split(ref)
+    except InvalidParameter:
+        return [ref]
+    if tag or digest:
+        return [ref]
+    tags = sorted(n for n in store.refs.all() if "@" not in n and reference.repository(n) == repo)
+    return tags or [ref]
+
+
 def _targets(store, refs):
     """[(image id, [canonical names to record])] in request order, one entry per image."""
     order, names = [], {}
-    for ref in refs:
+    for ref in [r for given in refs for r in _expand(store, given)]:
         image_id = store.resolve(ref)
         if image_id not in names:
             order.append(image_id)

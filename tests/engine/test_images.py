@@ -237,6 +237,12 @@ def test_save_then_load_into_a_fresh_engine(engine, busybox_image, tmp_path):
     other = make_engine(tmp_path / "other")
     assert sorted(_load(other, out)) == ["busybox:2", "busybox:latest"]
     assert other.store.resolve("busybox:2") == engine.store.resolve("busybox")
+    # a bare repository name saves all its tags, as docker save does
+    with open(out, "wb") as fh:
+        engine.image_save(["docker.io/library/busybox"], fh)
+    with tarfile.open(out) as tf:
+        assert sorted(json.load(tf.extractfile("manifest.json"))[0]["RepoTags"]) == [
+            "busybox:2", "busybox:latest"]
 
 
 def test_legacy_docker_save_and_gzip_oci_layout_load(engine, tmp_path):
