@@ -307,3 +307,23 @@ def test_loading_twice_changes_nothing_and_moves_tags(engine, busybox_image, bus
     dangling = engine.image_list(filters={"dangling": ["true"]})
     assert [d["Id"] for d in dangling] == [old]
     assert os.listdir(store.tmp) == []
+
+
+def test_image_manifest_for_push(engine, busybox_image):
+    store = engine.store
+    image_id = store.resolve(busybox_image)
+    raw, media_type = store.image_manifest(image_id)
+    man = json.loads(raw)
+    assert media_type == man["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+    assert man["config"]["digest"] == image_id
+    assert man["config"]["size"] == os.path.getsize(store.blob_path(image_id))
+    for desc in man["layers"]:
+        assert store.has_blob(desc["digest"]) and desc["size"] == store.blob_size(desc["digest"])
+    # an image recorded with the manifest it was pulled with gives those exact bytes back
+    config = open(store.blob_path(image_id), "rb").read()
+    layers = [(d["digest"], d["mediaType"], d["size"]) for d in man["layers"]]
+    pulled = raw.replace(b"   ", b"  ")
+    assert store.create_image(config, layers, refs=["localhost:5000/bb:1"], manifest=pulled,
+                              repo_digest="localhost:5000/bb@" + f.sha256(pulled)) == image_id
+    assert store.image_manifest(image_id) == (pulled, media_type)
+    assert engine.image_inspect(image_id)["RepoDigests"] == ["localhost:5000/bb@" + f.sha256(pulled)]
