@@ -55,7 +55,7 @@ class ImageService(ImageBackend):
         for s in summaries:
             if not all_images and not s["RepoTags"] and s["Id"] in parents:
                 continue  # an intermediate image, as docker hides them without --all
-            if _matches(s, filters):
+            if _matches(s, filters, self._created_of):
                 out.append(s)
         out.sort(key=lambda s: (s["Created"], s["Id"]), reverse=True)
         return out
@@ -71,6 +71,10 @@ class ImageService(ImageBackend):
             "SharedSize": -1, "Labels": (cfg.get("config") or {}).get("Labels") or {},
             "Containers": -1,
         }
+
+    def _created_of(self, ref):
+        # type: (str) -> int
+        return unix_time(self.store.image_config(self.store.resolve(ref)).get("created"))
 
     def image_inspect(self, ref):
         """`GET /images/{name}/json`: ImageInspect."""
@@ -198,8 +202,8 @@ def _mount_points(upper):
     return tuple(out)
 
 
-def _matches(summary, filters):
-    # type: (dict, dict) -> bool
+def _matches(summary, filters, created_of):
+    # type: (dict, dict, object) -> bool
     for key, values in filters.items():
         if isinstance(values, dict):
             values = [k for k, v in values.items() if v]
@@ -218,7 +222,11 @@ def _matches(summary, filters):
                 if k not in labels or (eq and labels[k] != val):
                     return False
         elif key in ("before", "since"):
-            continue
+            for v in values:
+                t = created_of(v)
+                if (key == "before" and summary["Created"] >= t) or \
+                        (key == "since" and summary["Created"] <= t):
+                    return False
         else:
             raise InvalidParameter("invalid filter %r for images" % key)
     return True
