@@ -167,7 +167,7 @@ class Lab:
                        "cgroup": f"{st['cgroup_root']}/h{i}", "var": f"{st['var']}/h{i}",
                        "known_hosts": str(lab_run_dir(self.id) / f"{name}.known_hosts"),
                        "log": str(lab_run_dir(self.id) / f"{name}.log"),
-                       "nested": nested, "flavour": flavour, "status": "starting"}
+                       "nested": nested, "flavour": flavour, "status": "starting", "base": base}
                 s["hosts"][name] = rec
                 recs.append(rec)
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, n)) as pool:

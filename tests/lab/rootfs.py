@@ -14,6 +14,7 @@ import shutil
 import sys
 
 from .paths import CACHE_DIR, SUITE, TESTER_PASSWORD, TESTER_USER
+from .state import State, all_labs
 from .sysutil import LabError, run, unmount_under
 
 INCLUDES = [
@@ -130,7 +131,17 @@ def ensure_base(log=sys.stderr) -> pathlib.Path:
             unmount_under(tmp)
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        _prune_old(final)
     return final
+
+
+def _prune_old(keep: pathlib.Path) -> None:
+    """Remove bases of older recipes that no recorded lab host boots from (~440 MB each)."""
+    in_use = {r.get("base") for i in all_labs() for r in State(i).read().get("hosts", {}).values()}
+    for d in CACHE_DIR.glob(f"{SUITE}-*"):
+        if d != keep and str(d) not in in_use and (d / MARKER).exists():
+            (d / MARKER).unlink()
+            run(["rm", "-rf", "--one-file-system", str(d)])
 
 
 def _remove_stale(final: pathlib.Path) -> None:
