@@ -11,7 +11,7 @@ fi
 
 APT_PACKAGES=(
     python3 python3-venv python3-pip
-    systemd-container debootstrap iptables iproute2 kmod e2fsprogs xfsprogs psmisc
+    systemd-container debootstrap debian-archive-keyring iptables iproute2 kmod e2fsprogs xfsprogs psmisc
     openssh-client busybox-static
     skopeo umoci docker-registry crun runc podman hyperfine
     dnf rpm createrepo-c apache2-utils openssl

@@ -29,6 +29,7 @@ INCLUDES = [
 #: Bump when the customisation below changes: a new cache key forces a rebuild.
 RECIPE = "5"
 MARKER = ".berth-lab-complete"
+KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 
 SSHD_CONF = """\
 # berth lab: root logs in by key only; the tester user may use its password
@@ -122,7 +123,9 @@ def ensure_base(log=sys.stderr) -> pathlib.Path:
         tmp = CACHE_DIR / f".tmp-{final.name}-{os.getpid()}"
         print(f"berth lab: building base rootfs {final} from {mirror} (once, 1-5 min)", file=log)
         try:
-            run(["debootstrap", "--variant=minbase", "--include=" + ",".join(INCLUDES),
+            # the Debian keyring, also on a non-Debian machine (Ubuntu ships it as a package)
+            keyring = [f"--keyring={KEYRING}"] if os.path.exists(KEYRING) else []
+            run(["debootstrap", "--variant=minbase", *keyring, "--include=" + ",".join(INCLUDES),
                  SUITE, str(tmp), mirror])
             customise(tmp)
             (tmp / MARKER).write_text(mirror + "\n")
