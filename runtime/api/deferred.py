@@ -2,12 +2,15 @@
 
 Docker clients attach first and start second (`docker run`, `start -a`). When the engine
 refuses the attach because the container has not started, the API answers the upgrade at
-once and waits for the start. A first run is then attached for real, with the monitor replaying
-the log so far (which holds only this run). Otherwise (a restart, or a run already over) it
-streams the log from the moment of the attach and, when asked, feeds stdin through an
-attach. An engine that supports attaching to a created container never reaches this module.
+once and registers the client. The start route (on_started) then attaches it right after the
+engine started the container: for a first run with a real attach whose log replay (the
+monitor's, in one step with the live stream) misses nothing; if the run is already over, by
+reading its complete log before an AutoRemove can delete it. A restart (`start -a` of an
+exited container) streams the log from the moment of the attach instead. An engine that
+supports attaching to a created container never reaches this module.
 """
 
+import logging
 import socket
 import threading
 import time
@@ -20,7 +23,7 @@ try:
 except ImportError:  # pragma: no cover
     pass
 
-POLL = 0.005
+log = logging.getLogger("berthd.api")
 START_TIMEOUT = 300.0  # a client that attached but never starts the container
 
 
@@ -45,58 +48,129 @@ def _never_ran(started_at):
     return not started_at or str(started_at).startswith("0001-")
 
 
-def deferred_attach(req, name, state, tty, stdin, stdout, stderr):
-    # type: (Any, str, Dict[str, Any], bool, bool, bool, bool) -> None
-    """Serve a hijacked attach for a container that is not running yet (see module doc)."""
-    t0 = time.time()
-    conn = req.http.connection
-    before = state.get("StartedAt")
-    backend = req.backend
-    # The client may have shut down its write side already (no stdin): that is no sign it left.
-    deadline = t0 + START_TIMEOUT
-    while True:
-        if time.time() > deadline:
-            conn.shutdown(socket.SHUT_RDWR)
+class Pending(object):
+    """A deferred attach waiting for its container's start."""
+
+    def __init__(self, cid, first_run, stdin, stdout, stderr, t0):
+        # type: (str, bool, bool, bool, bool, float) -> None
+        self.cid, self.first_run, self.t0 = cid, first_run, t0
+        self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
+        self.event = threading.Event()
+        self.peer = None  # type: Any
+        self.lines = None  # type: Any
+
+
+_lock = threading.Lock()
+_waiting = {}  # type: Dict[str, list]
+
+
+def on_started(backend, name):
+    # type: (Any, str) -> None
+    """Called by the start and restart routes right after the engine started the container:
+    attach the clients waiting for a first run at once, while its monitor still serves even
+    if PID 1 is already gone; if the monitor is gone too, read the (complete) log before an
+    AutoRemove can delete it."""
+    if not _waiting:
+        return
+    cid = name
+    if name not in _waiting:  # a name or short id: docker clients start by the full id
+        try:
+            cid = backend.container_inspect(name)["Id"]
+        except (BerthError, OSError):
             return
+    with _lock:
+        pending = _waiting.pop(cid, [])
+    for p in pending:
+        if p.first_run:
+            try:
+                p.peer = backend.container_attach(cid, stdin=p.stdin, stdout=p.stdout, stderr=p.stderr,
+                                                  logs=True)
+            except (BerthError, OSError):
+                try:
+                    p.lines = list(backend.container_logs(cid, stdout=p.stdout, stderr=p.stderr,
+                                                          since=p.t0))
+                except (BerthError, OSError):
+                    p.lines = []
+        p.event.set()
+
+
+def _send_log_tail(backend, name, conn, tty, p, sent):
+    # type: (Any, str, Any, bool, Pending, int) -> None
+    """Once the exit is recorded, send what the log holds since t0 beyond `sent` lines."""
+    backend.container_wait(name, "not-running", 10)
+    lines = list(backend.container_logs(name, stdout=p.stdout, stderr=p.stderr, since=p.t0))
+    for stream, line in lines[sent:]:
+        conn.sendall(line if tty else frame(stream, line))
+
+
+def _wait_for_start(backend, name, p, before):
+    # type: (Any, str, Pending, Any) -> Any
+    """The container's State once it has started (or None if it is gone or never starts)."""
+    deadline = p.t0 + START_TIMEOUT
+    while time.time() < deadline:
+        signalled = p.event.wait(1.0)  # the start route signals; polling covers other starters
         try:
             st = backend.container_inspect(name).get("State") or {}
-        except NotFound:
-            conn.shutdown(socket.SHUT_RDWR)
-            return
-        if st.get("Running") or st.get("StartedAt") != before:  # a new run (maybe over already)
-            break
-        time.sleep(POLL if time.time() - t0 < 2 else 20 * POLL)
-    if st.get("Running") and _never_ran(before):
-        # A first run: its log holds only this run's output, so an attach that replays the log
-        # and then streams (the monitor does both in one step) misses nothing.
-        try:
-            peer = backend.container_attach(name, stdin=stdin, stdout=stdout, stderr=stderr, logs=True)
-        except BerthError:
-            peer = None  # it exited meanwhile: the log has it all
-        if peer is not None:
-            pump(conn, req.http.rfile, peer, stdin=stdin)
-            return
-    if stdin and st.get("Running"):
-        try:
-            peer = backend.container_attach(name, stdin=True, stdout=False, stderr=False)
-            threading.Thread(target=_feed, args=(req.http.rfile, peer), daemon=True).start()
-        except BerthError:
-            pass
+        except (NotFound, OSError):
+            return None if p.lines is None and p.peer is None else {}
+        if signalled or st.get("Running") or st.get("StartedAt") != before:
+            return st
+    return None
+
+
+def deferred_attach(req, name, info, tty, stdin, stdout, stderr):
+    # type: (Any, str, Dict[str, Any], bool, bool, bool, bool) -> None
+    """Serve a hijacked attach for a container that is not running yet (see module doc)."""
+    state = info.get("State") or {}
+    before = state.get("StartedAt")
+    p = Pending(info.get("Id") or name, _never_ran(before), stdin, stdout, stderr, time.time())
+    with _lock:
+        _waiting.setdefault(p.cid, []).append(p)
+    conn = req.http.connection
+    backend = req.backend
     try:
+        st = _wait_for_start(backend, name, p, before)
+        if st is None:
+            return
+        if p.peer is None and p.lines is None and st.get("Running") and p.first_run:
+            try:  # started by something other than the start route
+                p.peer = backend.container_attach(name, stdin=stdin, stdout=stdout, stderr=stderr, logs=True)
+            except (BerthError, OSError):
+                pass
+        if p.peer is not None:
+            n = pump(conn, req.http.rfile, p.peer, stdin=stdin, close=False)
+            log.debug("deferred attach %s: attached at start, %d bytes", name, n)
+            if n == 0:
+                _send_log_tail(backend, name, conn, tty, p, 0)  # attached as the monitor went
+            return
+        if p.lines is not None:
+            log.debug("deferred attach %s: over at start, %d log lines", name, len(p.lines))
+            for stream, line in p.lines:
+                conn.sendall(line if tty else frame(stream, line))
+            return
+        if stdin and st.get("Running"):
+            try:
+                peer = backend.container_attach(name, stdin=True, stdout=False, stderr=False)
+                threading.Thread(target=_feed, args=(req.http.rfile, peer), daemon=True).start()
+            except BerthError:
+                pass
+        log.debug("deferred attach %s: following the log", name)
         sent = 0
         for stream, line in backend.container_logs(name, stdout=stdout, stderr=stderr, follow=True,
-                                                   since=t0):
+                                                   since=p.t0):
             conn.sendall(line if tty else frame(stream, line))
             sent += 1
-        # a follow may end when PID 1 is gone but before its monitor logged the last output:
-        # once the exit is recorded, send what the log holds beyond what was sent
-        backend.container_wait(name, "not-running", 10)
-        tail = list(backend.container_logs(name, stdout=stdout, stderr=stderr, since=t0))
-        for stream, line in tail[sent:]:
-            conn.sendall(line if tty else frame(stream, line))
-    except (BerthError, OSError):
-        pass
+        # a follow may end when PID 1 is gone but before its monitor logged the last output
+        _send_log_tail(backend, name, conn, tty, p, sent)
+    except (BerthError, OSError) as exc:
+        log.debug("deferred attach %s: %s", name, exc)
     finally:
+        with _lock:
+            mine = _waiting.get(p.cid, [])
+            if p in mine:
+                mine.remove(p)
+            if not mine:
+                _waiting.pop(p.cid, None)
         try:
             conn.shutdown(socket.SHUT_RDWR)  # also wakes the stdin thread blocked in a read
         except OSError:

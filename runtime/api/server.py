@@ -278,6 +278,10 @@ class APIServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
     def handle_error(self, request, client_address):
         # type: (Any, Any) -> None
+        import sys
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            log.debug("client went away")  # e.g. a keep-alive connection reset
+            return
         log.exception("connection handler failed")
 
 

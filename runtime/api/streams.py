@@ -133,12 +133,12 @@ def _close_quietly(obj, how=None):
         pass
 
 
-def pump(conn, rfile, peer, stdin=True):
-    # type: (socket.socket, Any, Any, bool) -> None
+def pump(conn, rfile, peer, stdin=True, close=True):
+    # type: (socket.socket, Any, Any, bool, bool) -> int
     """Copy a hijacked client connection to and from `peer` (the container's stdio socket) until
-    the container side ends. Client EOF on stdin closes the container's stdin (SHUT_WR); the
-    container's EOF ends the connection. Runs in the calling (per-connection) thread, plus one
-    daemon thread for stdin."""
+    the container side ends; returns the bytes sent to the client. Client EOF on stdin closes
+    the container's stdin (SHUT_WR); the container's EOF ends the connection unless close is
+    False. Runs in the calling (per-connection) thread, plus one daemon thread for stdin."""
     if stdin:
         def feed():
             # type: () -> None
@@ -153,14 +153,18 @@ def pump(conn, rfile, peer, stdin=True):
             _close_quietly(peer, socket.SHUT_WR)
 
         threading.Thread(target=feed, name="attach-stdin", daemon=True).start()
+    sent = 0
     try:
         while True:
             data = peer.recv(65536)
             if not data:
                 break
             conn.sendall(data)
+            sent += len(data)
     except OSError:
         pass
     finally:
-        _close_quietly(conn, socket.SHUT_RDWR)
+        if close:
+            _close_quietly(conn, socket.SHUT_RDWR)
         _close_quietly(peer)
+    return sent

@@ -166,6 +166,27 @@ class Daemon(object):
         log.info("berthd stopped")
 
 
+def _signal_wakeup():
+    # type: () -> int
+    """A pipe the C signal handler writes to. A signal may be delivered to any thread; Python
+    runs its handler in the main thread only, and a main thread blocked on a lock would not
+    notice: so the main thread waits in select() on this pipe instead."""
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    signal.set_wakeup_fd(w)
+    return r
+
+
+def _wait_for_signal(fd, event):
+    # type: (int, threading.Event) -> None
+    """Return once a signal handler has set event."""
+    import select
+    while not event.is_set():
+        ready, _, _ = select.select([fd], [], [], 1.0)
+        if ready:
+            os.read(fd, 512)
+
+
 def main(argv=None):
     # type: (Optional[List[str]]) -> int
     """Console-script entry point."""
@@ -198,10 +219,11 @@ def main(argv=None):
         signal.signal(signal.SIGINT, lambda *a: daemon.stop_event.set())
         hup = threading.Event()
         signal.signal(signal.SIGHUP, lambda *a: (hup.set(), daemon.stop_event.set()))
+        wake = _signal_wakeup()
         daemon.start()
         log.info("berthd %s started (data root %s)", __version__, cfg["data-root"])
         while True:
-            daemon.stop_event.wait()
+            _wait_for_signal(wake, daemon.stop_event)
             if hup.is_set():
                 hup.clear()
                 daemon.stop_event.clear()

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from runtime.cli import fmt, jsonfast, opts
-from runtime.cli.containers import container_config, exit_code_for_start_error, parse_bytes, parser_run
+from runtime.cli.run import container_config, exit_code_for_start_error, parse_bytes, parser_run
 from runtime.cli.main import main
 
 BERTH = os.path.join(os.path.dirname(sys.executable), "berth")

@@ -208,7 +208,7 @@ def test_sighup_reloads_and_sigterm_cleans_up(tmp_path):
             if info["RegistryConfig"]["Mirrors"] == ["https://mirror.test:5000"]:
                 break
             time.sleep(0.05)
-        assert info["RegistryConfig"]["Mirrors"] == ["https://mirror.test:5000"] and info["Debug"]
+        assert info["RegistryConfig"]["Mirrors"] == ["https://mirror.test:5000"] and info["Debug"], d.log()
         with open(d.config_file, "w") as f:
             f.write("{broken")
         d.proc.send_signal(signal.SIGHUP)

@@ -2,7 +2,7 @@
 
 import json
 
-from runtime.api.deferred import deferred_attach
+from runtime.api.deferred import deferred_attach, on_started
 from runtime.api.streams import frame, pump
 from runtime.errors import BerthError, Conflict, InvalidParameter
 
@@ -54,6 +54,7 @@ def inspect(req, v):
 def start(req, v):
     """`POST /containers/{name}/start`: 204, or 304 when already running."""
     req.backend.container_start(v["name"])
+    on_started(req.backend, v["name"])
     return 204, None
 
 
@@ -73,6 +74,7 @@ def kill(req, v):
 def restart(req, v):
     """`POST /containers/{name}/restart?t=`."""
     req.backend.container_restart(v["name"], timeout=req.int_arg("t", req.int_arg("timeout")))
+    on_started(req.backend, v["name"])
     return 204, None
 
 
@@ -158,7 +160,7 @@ def attach(req, v):
         if state.get("Running") or not req.flag("stream"):
             raise
         req.hijack(stream_type(req, tty))
-        deferred_attach(req, name, state, tty, stdin, stdout, stderr)
+        deferred_attach(req, name, info, tty, stdin, stdout, stderr)
         return None
     req.hijack(stream_type(req, tty))
     pump(req.http.connection, req.http.rfile, peer, stdin=stdin)
