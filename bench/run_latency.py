@@ -15,6 +15,7 @@ Targets (issue 5): berth run --rm true <= 50 ms median; berth ps <= 30 ms; idle 
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -44,14 +45,27 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))] * 1000
 
 
-def timed(argv, env=None, cwd=None):
-    """Seconds to run argv (which must succeed)."""
-    t = time.perf_counter()
-    res = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd)
-    elapsed = time.perf_counter() - t
-    if res.returncode != 0:
-        raise SystemExit("%s failed (%d): %s" % (" ".join(argv), res.returncode, res.stderr.decode()))
-    return elapsed
+FAILURES = {}  # type: dict
+CPU = {}  # type: dict
+
+
+def timed(argv, env=None, cwd=None, retries=0, key=None):
+    """Seconds to run argv (which must succeed; a peer's rare failure may be retried). The
+    client's own CPU time (user + sys) is collected under key: unlike wall time it does not
+    depend on how loaded the machine is."""
+    for _attempt in range(retries + 1):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t = time.perf_counter()
+        res = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd)
+        elapsed = time.perf_counter() - t
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if res.returncode == 0:
+            if key:
+                cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+                CPU.setdefault(key, []).append(cpu)
+            return elapsed
+        FAILURES[argv[0]] = FAILURES.get(argv[0], 0) + 1
+    raise SystemExit("%s failed (%d): %s" % (" ".join(argv), res.returncode, res.stderr.decode()))
 
 
 def rss_kb(pid):
@@ -105,6 +119,10 @@ def main():
     pstore, prun = os.path.join(tmp, "pstore"), os.path.join(tmp, "prun")
     podman = ["podman", "--root", pstore, "--runroot", prun, "--cgroup-manager", "cgroupfs",
               "--events-backend", "none", "--runtime", "runc"]
+    # As an installed package is: byte-compiled (this sandbox sets PYTHONDONTWRITEBYTECODE,
+    # which would make every client start compile its modules from source).
+    subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(ROOT, "runtime")], check=True)
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     try:
         archive = str(imagefactory.busybox_image_tar(os.path.join(tmp, "bb.tar")))
         d.start()
@@ -114,7 +132,10 @@ def main():
         os.makedirs(env["DOCKER_CONFIG"])
         with open(os.path.join(env["DOCKER_CONFIG"], "config.json"), "w") as f:
             f.write("{}\n")  # podman reads it too
-        cmds = {"berth run --rm": [BERTH, "run", "--rm", "busybox", "true"]}
+        bare = "import sys; from runtime.cli.main import main; sys.exit(main())"
+        cmds = {"berth run --rm": [BERTH, "run", "--rm", "busybox", "true"],
+                "berth run --rm (python -S, no site)": [sys.executable, "-S", "-c", bare, "run", "--rm",
+                                                        "busybox", "true"]}
         if "docker" not in args.skip:
             cmds["docker run --rm (berthd)"] = [DOCKER, "-H", d.host, "run", "--rm", "busybox", "true"]
         if "podman" not in args.skip:
@@ -126,22 +147,30 @@ def main():
         times = {k: [] for k in cmds}
         for i in range(args.runs + 2):  # 2 warm-up rounds, interleaved so load hits all alike
             for name, argv in cmds.items():
-                t = timed(argv, env)
+                t = timed(argv, env, ROOT, retries=0 if name.startswith("berth") else 2,
+                          key=name if i >= 2 else None)
                 if i >= 2:
                     times[name].append(t)
         base = ms(times["berth run --rm"])
-        print("run --rm IMAGE true, median of %d (ms):" % args.runs)
+        print("run --rm IMAGE true, median of %d (ms): wall, then the client's own CPU" % args.runs)
         for name, xs in times.items():
-            print("  %-34s %7.1f   (%.2fx berth)" % (name, ms(xs), ms(xs) / base))
+            print("  %-38s %7.1f   (%.2fx berth)   client CPU %5.1f" % (name, ms(xs), ms(xs) / base,
+                                                                       ms(CPU[name])))
+        if FAILURES:
+            print("  (failed and retried: %s)" % ", ".join("%s %d" % kv for kv in FAILURES.items()))
 
-        ps_script = [timed([BERTH, "ps"], env) for _ in range(args.runs)]
-        bare = "import sys; from runtime.cli.main import main; sys.exit(main())"
-        ps_bare = [timed([sys.executable, "-S", "-c", bare, "ps"], env, ROOT) for _ in range(args.runs)]
-        bare_python = [timed([sys.executable, "-S", "-I", "-c", "pass"]) for _ in range(args.runs)]
-        print("berth ps, median of %d (ms):" % args.runs)
-        print("  console script (venv, editable install)  %7.1f" % ms(ps_script))
-        print("  python -S (no site-packages), same code    %7.1f" % ms(ps_bare))
-        print("  (python -S -I -c pass                      %7.1f)" % ms(bare_python))
+        ps = {"console script (venv, editable install)": ([BERTH, "ps"], None),
+              "python -S (no site-packages), same code": ([sys.executable, "-S", "-c", bare, "ps"], ROOT),
+              "(python -S -I -c pass)": ([sys.executable, "-S", "-I", "-c", "pass"], None)}
+        if "docker" not in args.skip:
+            ps["(docker -H ... ps)"] = ([DOCKER, "-H", d.host, "ps"], None)
+        ps_times = {k: [] for k in ps}
+        for _ in range(args.runs):
+            for name, (argv, cwd) in ps.items():
+                ps_times[name].append(timed(argv, env, cwd, key="ps " + name))
+        print("berth ps, median of %d (ms): wall, client CPU" % args.runs)
+        for name, xs in ps_times.items():
+            print("  %-42s %7.1f   %5.1f" % (name, ms(xs), ms(CPU["ps " + name])))
 
         names = []
         for k in range(5):
