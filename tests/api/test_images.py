@@ -120,3 +120,18 @@ def test_image_errors(berthd):
     assert out.returncode == 1
     status, _, body = berthd.api("POST", "/images/load", body=b"this is not a tar")
     assert status == 400, body
+
+
+def test_import_with_docker_and_docker_py(berthd, tmp_path):
+    rootfs = tmp_path / "rootfs.tar"
+    rootfs.write_bytes(imagefactory.busybox_layer_tar())
+    out = berthd.docker("import", str(rootfs), "dimported:2")
+    assert out.returncode == 0, out.stderr
+    assert berthd.api("GET", "/images/dimported:2/json")[0] == 200
+    client = berthd.client()
+    try:
+        with open(str(rootfs), "rb") as f:
+            client.api.import_image_from_data(f.read(), repository="pyimported", tag="3")
+        assert client.images.get("pyimported:3").id.startswith("sha256:")
+    finally:
+        client.close()

@@ -122,6 +122,8 @@ def create(req, v):
     if src != "-":
         raise InvalidParameter("importing from a URL is not supported: send the tar as the body (fromSrc=-)")
     repo, tag_ = req.arg("repo") or None, req.arg("tag") or None
+    if repo and not tag_ and repo.rfind(":") > repo.rfind("/"):  # docker sends repo=name:tag
+        repo, tag_ = repo[:repo.rfind(":")], repo[repo.rfind(":") + 1:]
     image_id = req.backend.image_import(req.body, repo=repo, tag=tag_, changes=req.args("changes") or None,
                                         message=req.arg("message") or None)
     return 200, _jsonline({"status": image_id}), "application/json"
