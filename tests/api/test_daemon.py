@@ -189,6 +189,13 @@ def test_bad_config_changes_nothing(tmp_path):
                   "-H", "unix://%s" % sock, "--pidfile", str(tmp_path / "pid"))
     assert out.returncode == 1 and "no-such-option" in out.stderr.decode()
     assert sorted(os.listdir(str(tmp_path))) == ["daemon.json"]
+    conf.write_text("{}")
+    out = _berthd("--config-file", str(conf), "--data-root", str(tmp_path / "root"),
+                  "-H", "unix://%s" % sock, "--group", "no-such-group-berth")
+    assert out.returncode == 1 and "no-such-group-berth" in out.stderr.decode()
+    out = _berthd("--config-file", str(conf), "--data-root", str(tmp_path / "root"), "-H", "tcp://0.0.0.0:2375")
+    assert out.returncode == 1 and "unix://" in out.stderr.decode()
+    assert sorted(os.listdir(str(tmp_path))) == ["daemon.json"]
 
 
 def test_sighup_reloads_and_sigterm_cleans_up(tmp_path):
