@@ -1,0 +1,203 @@
+"""Decisions of the engine install steps from facts (no host): what installs, what restarts,
+what is recorded for uninstall. The lab tests run the same paths for real."""
+
+import json
+
+import pytest
+
+from provision import bundle as bundlemod
+from provision.distros import detect
+from provision.errors import InputError
+from provision.lifecycle import STATE_FILE, parse_status, restore_script, state_change
+from provision.options import Options
+from provision.steps.base import FileChange, StepPlan
+from provision.steps.docker_ce import plan_docker
+from provision.steps.engine import BERTH, BERTHD, load_bundle, plan_berth
+from provision.steps.engine_facts import BERTHD_UNIT, socket_path
+from provision.steps.service import EngineStart
+
+DEBIAN = detect(
+    {"ID": "debian", "VERSION_ID": "12", "PRETTY_NAME": "Debian 12", "VERSION_CODENAME": "bookworm"}
+)
+CENTOS7 = detect(
+    {"ID": "centos", "VERSION_ID": "7", "PRETTY_NAME": "CentOS Linux 7 (Core)", "ID_LIKE": "rhel"}
+)
+
+
+def f(content, mode=0o644):
+    return {"content": content, "mode": mode, "uid": 0, "gid": 0}
+
+
+def installed_facts(opts, systemd=True, mirrors=()):
+    """Facts of a host where this very engine build runs as wanted."""
+    b = load_bundle(None)
+    from provision.render import render
+
+    unit = render("berthd.service.j2", {"berthd": BERTHD, "config_file": opts.daemon_json_path})
+    daemon = (
+        (json.dumps({"registry-mirrors": list(mirrors)}, indent=2) + "\n").encode() if mirrors else b"{}\n"
+    )
+    facts = {
+        "init": {"pid1": "systemd", "booted": "yes"} if systemd else {"pid1": "sh"},
+        "packages": {"python3", "iptables", "iproute2", "util-linux", "tar"},
+        "group": {"gid": 999, "members": []},
+        "users": {},
+        "files": {opts.daemon_json_path: f(daemon)},
+        "engine": {
+            "marker": b.marker,
+            "ActiveState": "active",
+            "UnitFileState": "enabled",
+            "LoadState": "loaded",
+        },
+        "engine_files": {
+            BERTH: f(bundlemod.wrapper("berth"), 0o755),
+            BERTHD: f(bundlemod.wrapper("berthd"), 0o755),
+            BERTHD_UNIT: f(unit),
+        },
+    }
+    if not systemd:
+        facts["engine"] = {"marker": b.marker, "direct_pid": "42"}
+    rec = state_change(facts, opts, [])
+    facts["engine_files"][STATE_FILE] = f(rec.new)
+    return facts
+
+
+def daemon_step(opts, old, new):
+    step = StepPlan("daemon.json")
+    step.actions.append(FileChange(opts.daemon_json_path, new, old))
+    return step
+
+
+def by_name(steps):
+    return {s.name: s for s in steps}
+
+
+def test_installed_engine_plans_nothing_but_the_check():
+    opts = Options()
+    steps = by_name(plan_berth(installed_facts(opts), DEBIAN, opts, StepPlan("daemon.json")))
+    assert [n for n, s in steps.items() if s.actions] == []
+    assert steps["engine verify"].check is not None
+
+
+def test_fresh_host_installs_everything_and_starts():
+    opts = Options(users=["alice"])
+    facts = {
+        "init": {"pid1": "systemd", "booted": "yes"},
+        "packages": {"python3"},
+        "users": {"alice": ["alice"]},
+    }
+    steps = by_name(plan_berth(facts, CENTOS7, opts, StepPlan("daemon.json")))
+    assert (
+        "yum -y -q --releasever=7 install iptables iproute util-linux tar"
+        in steps["engine packages"].actions[0].cmd
+    )
+    kinds = [type(a).__name__ for a in steps["engine bundle"].actions]
+    assert kinds[0] == "InstallBundle" and kinds.count("FileChange") == 3  # two wrappers + the record
+    assert [a.describe() for a in steps["berthd unit"].actions][1] == "run: systemctl daemon-reload"
+    svc = steps["berthd service"].actions
+    assert svc[0].cmd.startswith("systemctl enable berthd")
+    assert isinstance(svc[1], EngineStart) and not svc[1].restart
+    rec = json.loads(steps["engine bundle"].actions[-1].new)
+    assert rec["created_group"] is True and rec["added_users"] == ["alice"]
+    assert opts.daemon_json_path in rec["created_files"]
+
+
+def test_changed_daemon_json_restarts_once_with_rollback_data():
+    opts = Options(registry_mirrors=["https://m2.example"])
+    facts = installed_facts(opts, mirrors=["https://m1.example"])
+    old = facts["files"][opts.daemon_json_path]["content"]
+    steps = by_name(plan_berth(facts, DEBIAN, opts, daemon_step(opts, old, b"{}\n")))
+    (start,) = steps["berthd service"].actions
+    assert start.restart and start.config_changed and start.previous == old
+    assert start.describe() == "restart berthd (daemon.json changed)"
+    assert start.validate_cmd.startswith(f"{BERTHD} --validate --config-file /etc/berth/daemon.json")
+    assert not start.other_reasons
+
+
+def test_new_build_restarts_for_the_upgrade_only():
+    opts = Options()
+    facts = installed_facts(opts)
+    facts["engine"]["marker"] = {"version": "0.0.9", "build": "0123456789ab"}
+    steps = by_name(plan_berth(facts, DEBIAN, opts, StepPlan("daemon.json")))
+    assert "replacing 0.0.9" in steps["engine bundle"].actions[0].describe()
+    (start,) = steps["berthd service"].actions
+    assert (
+        start.restart and not start.config_changed and start.describe() == "restart berthd (engine upgraded)"
+    )
+
+
+def test_without_systemd_no_unit_and_a_direct_daemon():
+    opts = Options()
+    facts = installed_facts(opts, systemd=False)
+    facts["engine"].pop("direct_pid")
+    steps = by_name(plan_berth(facts, DEBIAN, opts, StepPlan("daemon.json")))
+    assert "berthd unit" not in steps
+    assert "systemd is not PID 1 here (PID 1 is sh)" in steps["berthd service"].notes[0]
+    (start,) = steps["berthd service"].actions
+    cmd = start.ctl.start(False)
+    assert (
+        "setsid /usr/local/bin/berthd --config-file /etc/berth/daemon.json --pidfile /run/berthd.pid" in cmd
+    )
+
+
+def test_docker_on_el_removes_old_packages_and_pins():
+    opts = Options(engine="docker", docker_version="20.10.24")
+    facts = {"init": {"pid1": "systemd", "booted": "yes"}, "packages": {"docker", "docker-common", "lvm2"}}
+    steps = by_name(plan_docker(facts, CENTOS7, opts, StepPlan("daemon.json"), refreshed=True))
+    assert steps["old docker packages"].actions[0].cmd == "yum -y -q remove docker docker-common"
+    assert "install yum-utils device-mapper-persistent-data" in steps["docker prerequisites"].actions[0].cmd
+    record, pin, install = steps["docker-ce"].actions
+    assert json.loads(record.new)["installed_packages"] == ["containerd.io", "docker-ce", "docker-ce-cli"]
+    assert "yum list docker-ce --showduplicates" in pin.cmd
+    assert install.cmd.endswith("install docker-ce-20.10.24 docker-ce-cli-20.10.24 containerd.io")
+    with pytest.raises(InputError, match="bad --docker-version"):
+        plan_docker(facts, CENTOS7, Options(engine="docker", docker_version="1;reboot"), StepPlan("d"), True)
+
+
+def test_docker_on_debian_is_the_distro_package():
+    opts = Options(engine="docker")
+    facts = {"init": {"pid1": "systemd", "booted": "yes"}, "packages": set()}
+    steps = by_name(plan_docker(facts, DEBIAN, opts, StepPlan("daemon.json"), refreshed=False))
+    cmds = [a.cmd for a in steps["docker.io"].actions if hasattr(a, "cmd")]
+    assert cmds[0].endswith("apt-get -q update") and "install --no-install-recommends docker.io" in cmds[1]
+    assert socket_path({}, "docker") == "/var/run/docker.sock"
+
+
+def test_state_record_never_claims_what_existed_before():
+    opts = Options(users=["bob"])
+    facts = {"group": None, "users": {"bob": ["bob"]}, "files": {"/etc/sysctl.d/99-berth.conf": None}}
+    first = json.loads(state_change(facts, opts, ["docker.io"]).new)
+    assert (
+        first["created_group"]
+        and first["added_users"] == ["bob"]
+        and first["installed_packages"] == ["docker.io"]
+    )
+    # a later run sees the group (made by the first) and keeps what the first recorded
+    later = {"group": {"gid": 5, "members": ["bob"]}, "users": {"bob": ["bob", "docker"]}, "files": {}}
+    later["engine_files"] = {STATE_FILE: f(json.dumps(first).encode())}
+    assert state_change(later, opts, []) is None or json.loads(state_change(later, opts, []).new) == first
+
+
+def test_restore_and_status_parsing():
+    assert restore_script("/etc/x.conf", True) == "rm -f /etc/x.conf /etc/x.conf.berth-orig /etc/x.conf.bak"
+    assert "mv -f /etc/x.conf.berth-orig /etc/x.conf" in restore_script("/etc/x.conf", False)
+    info = {"ServerVersion": "0.1.0", "RegistryConfig": {"Mirrors": ["https://m/"]}, "ContainersRunning": 2,
+            "Driver": "overlay2"}  # fmt: skip
+    st = parse_status(f"active=active\nenabled=enabled\nsocket=root:docker 660\ninfo={json.dumps(info)}\n")
+    assert st == {"version": "0.1.0", "active": "active", "enabled": "enabled", "socket": "root:docker 660",
+                  "mirrors": ["https://m/"], "running": 2, "driver": "overlay2"}  # fmt: skip
+
+
+def test_install_script_extracts_compiles_and_switches_atomically():
+    b = bundlemod.build(version="1.2.3")
+    script = bundlemod.install_script(b, "/tmp/.berth-bundle-x")
+    assert (
+        f"/usr/bin/python3 -m zipfile -e /usr/local/lib/berth/berth-1.2.3.pyz {b.install_dir}.tmp" in script
+    )
+    assert f"mv {b.install_dir}.tmp {b.install_dir}" in script
+    assert "mv -T /usr/local/lib/berth/.current.tmp /usr/local/lib/berth/current" in script
+    assert (
+        bundlemod.wrapper("berth")
+        .decode()
+        .endswith('exec /usr/bin/python3 -s /usr/local/lib/berth/current berth "$@"\n')
+    )
