@@ -1,174 +1,9 @@
-"""Container commands: run, ps, logs, stop, kill, rm, start, restart, pause, unpause, exec, wait."""
+"""Container commands: ps, logs, stop, kill, rm, start, restart, pause, unpause, exec, wait."""
 
-import os
 import sys
 
 from runtime.cli import attach, fmt
 from runtime.cli.client import APIError
-
-
-RUN_ERROR, CANNOT_INVOKE, NOT_FOUND = 125, 126, 127
-
-
-class UsageError(Exception):
-    """A bad flag value; exit 125."""
-
-
-def exit_code_for_start_error(message):
-    # type: (str) -> int
-    """docker's mapping of a failed start: 127 command not found, 126 cannot invoke, else 125."""
-    low = message.lower()
-    if "executable file not found" in low or "no such file or directory" in low or "not found" in low:
-        return NOT_FOUND
-    if "permission denied" in low or "cannot execute" in low or "exec format error" in low:
-        return CANNOT_INVOKE
-    return RUN_ERROR
-
-
-def parse_bytes(text):
-    # type: (str) -> int
-    """docker's RAMInBytes: 64m, 1g, 512k, 1048576 (binary multiples)."""
-    low = text.strip().lower()
-    for suffix in ("ib", "b", "i"):
-        if low.endswith(suffix) and len(low) > len(suffix):
-            low = low[:-len(suffix)]
-            break
-    power = "kmgtp".find(low[-1:]) + 1 if low else 0
-    number = low[:-1] if power else low
-    try:
-        value = float(number)
-    except ValueError:
-        raise UsageError("invalid size: %r (use e.g. 64m or 1g)" % text) from None
-    if value < 0:
-        raise UsageError("invalid size: %r (use e.g. 64m or 1g)" % text)
-    return int(value * 1024 ** power)
-
-
-# -- run ---------------------------------------------------------------------------------------
-def parser_run(p):
-    """Flags of `berth run`."""
-    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
-    p.add_argument("-d", "--detach", action="store_true", help="run in the background, print its id")
-    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
-    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
-    p.add_argument("-e", "--env", action="append", default=[], help="KEY=VALUE (or KEY from here)")
-    p.add_argument("-v", "--volume", action="append", default=[], help="NAME:/path[:ro] or /path")
-    p.add_argument("-l", "--label", action="append", default=[], help="KEY=VALUE")
-    p.add_argument("--name", help="container name")
-    p.add_argument("-h", "--hostname", help="container host name")
-    p.add_argument("--entrypoint", help="override the image's entrypoint")
-    p.add_argument("-w", "--workdir", help="working directory inside the container")
-    p.add_argument("-u", "--user", help="user[:group] inside the container")
-    p.add_argument("-m", "--memory", help="memory limit, e.g. 64m")
-    p.add_argument("--cpus", type=float, help="number of CPUs, e.g. 0.5")
-    p.add_argument("--pids-limit", type=int, help="maximum number of processes")
-    p.add_argument("--network", "--net", help="none or host")
-    p.add_argument("image")
-    p.add_argument("command", nargs="...")
-
-
-def container_config(args):
-    # type: (Any) -> Dict[str, Any]
-    """The ContainerConfig (with HostConfig) `docker run` would send for these flags."""
-    env = []
-    for item in args.env:
-        if "=" in item:
-            env.append(item)
-        elif item in os.environ:
-            env.append("%s=%s" % (item, os.environ[item]))
-    binds, anon = [], {}
-    for spec in args.volume:
-        if ":" in spec:
-            binds.append(spec)
-        else:
-            anon[spec] = {}
-    labels = dict(item.partition("=")[::2] for item in args.label)
-    host = {"AutoRemove": bool(args.rm), "Binds": binds or None}  # type: Dict[str, Any]
-    if args.memory:
-        host["Memory"] = parse_bytes(args.memory)
-    if args.cpus:
-        host["NanoCpus"] = int(args.cpus * 1e9)
-    if args.pids_limit:
-        host["PidsLimit"] = args.pids_limit
-    if args.network:
-        host["NetworkMode"] = args.network
-    attached = not args.detach
-    config = {
-        "Image": args.image, "Cmd": args.command or None, "Env": env or None, "Labels": labels or None,
-        "Tty": bool(args.tty), "OpenStdin": bool(args.interactive), "StdinOnce": bool(args.interactive),
-        "AttachStdin": bool(args.interactive) and attached, "AttachStdout": attached,
-        "AttachStderr": attached, "Volumes": anon or None, "HostConfig": host,
-    }  # type: Dict[str, Any]
-    if args.entrypoint is not None:
-        config["Entrypoint"] = [args.entrypoint] if args.entrypoint else []
-    for key, value in (("WorkingDir", args.workdir), ("User", args.user), ("Hostname", args.hostname)):
-        if value:
-            config[key] = value
-    return config
-
-
-def create_pulling(client, config, name):
-    # type: (Any, Dict[str, Any], Optional[str]) -> str
-    """Create the container; a missing image is pulled (with progress) and create retried."""
-    try:
-        return client.post("/containers/create", {"name": name}, config)["Id"]
-    except APIError as exc:
-        if exc.status != 404 or "no such image" not in str(exc).lower():
-            raise
-    from runtime.cli import images
-    sys.stderr.write("Unable to find image '%s' locally\n" % images.normalize(config["Image"]))
-    images.pull(client, config["Image"], out=sys.stderr)
-    return client.post("/containers/create", {"name": name}, config)["Id"]
-
-
-def cmd_run(client, args):
-    """`berth run`: create (pulling if needed), attach, wait, start; exit with the container's code."""
-    try:
-        config = container_config(args)
-    except UsageError as exc:
-        sys.stderr.write("berth: %s\n" % exc)
-        return RUN_ERROR
-    try:
-        cid = create_pulling(client, config, args.name)
-    except APIError as exc:
-        sys.stderr.write("berth: Error response from daemon: %s\n" % exc)
-        return RUN_ERROR
-    except fmt.StreamError as exc:
-        sys.stderr.write("berth: %s\n" % exc)
-        return RUN_ERROR
-    if args.detach:
-        try:
-            client.send("POST", "/containers/%s/start" % cid).close()
-        except APIError as exc:
-            sys.stderr.write("berth: Error response from daemon: %s\n" % exc)
-            return exit_code_for_start_error(str(exc))
-        print(cid)
-        return 0
-    query = {"stream": True, "stdout": True, "stderr": True, "stdin": bool(args.interactive)}
-    conn = client.send("POST", "/containers/%s/attach" % cid, query, upgrade=True)
-    waiter = client.send("POST", "/containers/%s/wait" % cid,
-                         {"condition": "removed" if args.rm else "next-exit"})
-    try:
-        client.send("POST", "/containers/%s/start" % cid).close()
-    except APIError as exc:
-        conn.close()
-        waiter.close()
-        sys.stderr.write("berth: Error response from daemon: %s\n" % exc)
-        if args.rm:
-            try:
-                client.send("DELETE", "/containers/%s" % cid, {"force": True}).close()
-            except APIError:
-                pass
-        return exit_code_for_start_error(str(exc))
-    with attach.RawTerminal(args.tty and args.interactive):
-        if args.tty:
-            attach.watch_resize(lambda h, w: client.send(
-                "POST", "/containers/%s/resize" % cid, {"h": h, "w": w}).close())
-        attach.stream(conn, args.tty, stdin=args.interactive)
-    result = waiter.json() or {}
-    if result.get("Error"):
-        sys.stderr.write("berth: %s\n" % result["Error"].get("Message"))
-    return int(result.get("StatusCode", RUN_ERROR))
 
 
 # -- ps ----------------------------------------------------------------------------------------
@@ -179,6 +14,12 @@ def parser_ps(p):
     p.add_argument("-f", "--filter", action="append", default=[], help="key=value (status, name, label, id)")
     p.add_argument("-n", "--last", type=int, default=-1, help="the n last created")
     p.add_argument("--no-trunc", action="store_true", help="do not truncate output")
+
+
+def _start_error_code(message):
+    # type: (str) -> int
+    from runtime.cli.run import exit_code_for_start_error
+    return exit_code_for_start_error(message)
 
 
 def filters_arg(items):
@@ -354,7 +195,7 @@ def cmd_start(client, args):
         client.send("POST", "/containers/%s/start" % name).close()
     except APIError as exc:
         sys.stderr.write("Error response from daemon: %s\n" % exc)
-        return exit_code_for_start_error(str(exc))
+        return _start_error_code(str(exc))
     with attach.RawTerminal(tty and args.interactive):
         attach.stream(conn, tty, stdin=args.interactive)
     return int((waiter.json() or {}).get("StatusCode", 1))
@@ -377,7 +218,7 @@ def cmd_exec(client, args):
     """`berth exec`: exit with the command's code."""
     if not args.command:
         sys.stderr.write("berth: exec needs a command\n")
-        return RUN_ERROR
+        return 125
     config = {"Cmd": args.command, "AttachStdin": args.interactive and not args.detach,
               "AttachStdout": not args.detach, "AttachStderr": not args.detach, "Tty": args.tty,
               "Env": args.env or None, "User": args.user or "", "WorkingDir": args.workdir or ""}
@@ -390,7 +231,7 @@ def cmd_exec(client, args):
                            upgrade=True)
     except APIError as exc:
         sys.stderr.write("Error response from daemon: %s\n" % exc)
-        return exit_code_for_start_error(str(exc)) if exc.status >= 500 else 1
+        return _start_error_code(str(exc)) if exc.status >= 500 else 1
     with attach.RawTerminal(args.tty and args.interactive):
         if args.tty:
             attach.watch_resize(lambda h, w: client.send(

@@ -13,7 +13,7 @@ from runtime.cli.opts import Parser
 
 # command -> (module under runtime.cli, function suffix, one-line help)
 COMMANDS = {
-    "run": ("containers", "run", "Create and run a new container from an image"),
+    "run": ("run", "run", "Create and run a new container from an image"),
     "ps": ("containers", "ps", "List containers"),
     "logs": ("containers", "logs", "Fetch the logs of a container"),
     "start": ("containers", "start", "Start one or more stopped containers"),
