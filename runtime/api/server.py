@@ -168,6 +168,7 @@ class Request(object):
         else:
             head = "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n\r\n" % content_type
         h.wfile.write(head.encode())
+        h.connection.settimeout(None)  # an attached session may be idle for hours
         h.close_connection = True
         self.started = True
 
@@ -178,6 +179,11 @@ class APIHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "berth/" + __version__
     sys_version = ""
+    timeout = 900  # an idle keep-alive connection is closed after this; hijacked ones have none
+
+    def version_string(self):
+        # type: () -> str
+        return self.server_version
 
     def address_string(self):
         # type: () -> str
