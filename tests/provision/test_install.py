@@ -60,7 +60,8 @@ def pair(plab, tmp_path_factory):
     # shared working tree must neither look like an upgrade nor break these tests
     current = bundle.build(src=committed_tree(tmp / "committed") / "runtime")
     (tmp / current.filename).write_bytes(current.data)
-    return hosts, (kh, url, str(tmp / current.filename)), before
+    yield hosts, (kh, url, str(tmp / current.filename)), before
+    plab.stop(hosts)  # free the machine for the tests after these
 
 
 def host_args(hosts, ctx, *extra, engine_bundle=None):

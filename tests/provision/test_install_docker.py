@@ -76,8 +76,16 @@ def docker_mirror(root: pathlib.Path) -> pathlib.Path:
     return root
 
 
-def test_engine_docker_from_a_local_apt_repo(plab, tmp_path):
+@pytest.fixture
+def nested_host(plab):
+    """One fresh nested host, removed when the test ends."""
     (h,) = plab.up(1, nested=True)
+    yield h
+    plab.stop([h])
+
+
+def test_engine_docker_from_a_local_apt_repo(plab, nested_host, tmp_path):
+    h = nested_host
     kh = known_hosts([h], tmp_path / "kh")
     url = plab.serve_dir(str(docker_mirror(tmp_path / "mirror")))
     args = [

@@ -43,8 +43,16 @@ def report(out, err=""):
     return rep, {s["name"]: s for s in rep["steps"]}
 
 
-def test_local_under_systemd_and_without_it(plab):
+@pytest.fixture
+def nested_host(plab):
+    """One fresh nested host, removed when the test ends."""
     (h,) = plab.up(1, nested=True)
+    yield h
+    plab.stop([h])
+
+
+def test_local_under_systemd_and_without_it(plab, nested_host):
+    h = nested_host
     install_provision(h)
     p = h.ssh(f"{RUN} host --local --user tester --json", check=False, timeout=300)
     rep, steps = report(p.stdout, p.stderr)
