@@ -63,7 +63,8 @@ def print_steps(console: Console, rep: HostReport, show_diffs: bool) -> None:
             for a in s.actions:
                 console.print(f"{'':16}{escape(a)}", highlight=False)
         for n in s.notes:
-            if s.status != OK or "log in again" in n:
+            always = "log in again" in n or "systemd is not PID 1" in n or s.name == "engine verify"
+            if s.status != OK or always:
                 console.print(f"{'':16}[dim]note: {escape(n)}[/]")
     if rep.error:
         console.print(f"  [bold red]failed: {escape(rep.error)}[/]")

@@ -89,9 +89,8 @@ def make_check(
         if not res.ok or res.stdout.strip() != "probe-ok":
             why = res.brief() if not res.ok else f"it printed {res.stdout.strip()!r}, not 'probe-ok'"
             raise StepError(f"a test container did not run and exit 0: {why}", t.name, res)
-        notes.append(
-            f"{driver}; mirrors {want or 'none'}; socket root:{group} 0660; container ran and exited 0"
-        )
+        shown = ", ".join(want) or "none"
+        notes.append(f"{driver}; mirrors {shown}; socket root:{group} 0660; container ran and exited 0")
         return notes
 
     return check

@@ -201,3 +201,25 @@ def test_install_script_extracts_compiles_and_switches_atomically():
         .decode()
         .endswith('exec /usr/bin/python3 -s /usr/local/lib/berth/current berth "$@"\n')
     )
+
+
+def test_check_mode_of_a_fresh_host_describes_every_engine_action():
+    """`provision host --check`: every planned action renders its diff/command without a host."""
+    from provision.plan import build_plan
+
+    opts = Options(registry_mirrors=["https://m.example"], users=["alice"])
+    facts = {
+        "init": {"pid1": "systemd", "booted": "yes"},
+        "packages": set(),
+        "users": {"alice": ["alice"]},
+        "files": {},
+        "sysctl": {},
+    }
+    plans = build_plan(facts, DEBIAN, opts)
+    text = "".join(a.diff() for p in plans for a in p.actions)
+    assert "$ upload berth-" in text and "+++ b/etc/systemd/system/berthd.service" in text
+    assert "$ systemctl enable berthd 2>&1" in text and "$ systemctl start berthd" in text
+    assert [p.name for p in plans][-5:] == [
+        "engine packages", "engine bundle", "berthd unit", "berthd service", "engine verify",
+    ]  # fmt: skip
+    assert [p.name for p in build_plan(facts, DEBIAN, Options(install_engine=False))][-1] == "docker group"
