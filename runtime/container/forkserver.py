@@ -37,7 +37,8 @@ def serve(ctrl_fd):
     fds = array.array("i")
     while True:
         try:
-            msg, anc, _, _ = ctrl.recvmsg(_MAX_MSG, socket.CMSG_SPACE(fds.itemsize))
+            # MSG_CMSG_CLOEXEC: the reply socket must not leak into the container's processes
+            msg, anc, _, _ = ctrl.recvmsg(_MAX_MSG, socket.CMSG_SPACE(fds.itemsize), socket.MSG_CMSG_CLOEXEC)
         except InterruptedError:
             continue
         if not msg:

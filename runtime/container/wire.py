@@ -46,7 +46,7 @@ def send_fd(sock, fd):
 def recv_fd(sock):
     # type: (object) -> int
     """The fd from send_fd, or -1 when the peer closed without sending one."""
-    _, anc, _, _ = sock.recvmsg(1, socket.CMSG_SPACE(4))
+    _, anc, _, _ = sock.recvmsg(1, socket.CMSG_SPACE(4), socket.MSG_CMSG_CLOEXEC)
     for level, typ, data in anc:
         if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
             return array.array("i", data[:4])[0]

@@ -288,6 +288,13 @@ def test_exec_joins_namespaces_and_cgroup_with_exit_codes(clean_containers):
     with pytest.raises(Conflict, match="already run"):
         eng.exec_start(ex)
 
+    ex_fds = eng.exec_create(cid, {"Cmd": ["sh", "-c", "ls /proc/1/fd; echo; ls /proc/$$/fd; true"]})
+    sock = eng.exec_start(ex_fds)
+    fds = b"".join(d for s, d in _frames(_read_all(sock))).decode().split("\n\n")
+    sock.close()
+    assert fds[0].split() == ["0", "1", "2"]  # no engine or monitor fd leaks into PID 1
+    assert fds[1].split() == ["0", "1", "2"]  # nor into an exec'd process
+
     ex2 = eng.exec_create(cid, {"Cmd": ["sleep", "1"]})
     assert eng.exec_start(ex2, detach=True) is None
     assert eng.exec_inspect(ex2)["Running"] is True
