@@ -99,7 +99,7 @@ class SSHTransport(Transport):
                 port=jp,
                 config=cfg,
                 connect_kwargs=dict(kwargs),
-                connect_timeout=int(opts.connect_timeout),
+                connect_timeout=max(1, round(opts.connect_timeout)),
             )
             self._harden(gateway.client)
         self.conn = Connection(
@@ -109,7 +109,7 @@ class SSHTransport(Transport):
             config=cfg,
             gateway=gateway,
             connect_kwargs=kwargs,
-            connect_timeout=int(opts.connect_timeout),
+            connect_timeout=max(1, round(opts.connect_timeout)),
         )
         self.user = self.conn.user
         self._harden(self.conn.client)
