@@ -2,7 +2,7 @@
 
 import sys
 
-from runtime.cli import attach, fmt
+from runtime.cli import fmt
 from runtime.cli.client import APIError
 
 
@@ -75,6 +75,7 @@ def cmd_logs(client, args):
              "tail": args.tail, "since": args.since, "until": args.until}
     resp = client.send("GET", "/containers/%s/logs" % args.container, query)
     tty = "raw-stream" in resp.headers.get("content-type", "")
+    from runtime.cli import attach
     attach.stream(resp, tty)
     return 0
 
@@ -196,6 +197,7 @@ def cmd_start(client, args):
     except APIError as exc:
         sys.stderr.write("Error response from daemon: %s\n" % exc)
         return _start_error_code(str(exc))
+    from runtime.cli import attach
     with attach.RawTerminal(tty and args.interactive):
         attach.stream(conn, tty, stdin=args.interactive)
     return int((waiter.json() or {}).get("StatusCode", 1))
@@ -232,6 +234,7 @@ def cmd_exec(client, args):
     except APIError as exc:
         sys.stderr.write("Error response from daemon: %s\n" % exc)
         return _start_error_code(str(exc)) if exc.status >= 500 else 1
+    from runtime.cli import attach
     with attach.RawTerminal(args.tty and args.interactive):
         if args.tty:
             attach.watch_resize(lambda h, w: client.send(
