@@ -116,8 +116,10 @@ def main():
                           lambda d: unpack.unpack_file(layer, d, hash_it=False)))
         results = {name: [] for name, _ in cases}
         cpu = {name: [] for name, _ in cases}
-        for _ in range(args.runs):
-            for i, (name, fn) in enumerate(cases):  # interleaved: load noise hits all alike
+        for run in range(args.runs):
+            order = list(enumerate(cases))
+            order = order[run % len(order):] + order[:run % len(order)]  # rotate: no favourite slot
+            for i, (name, fn) in order:  # interleaved: load noise hits all alike
                 wall, used = timed(fn, work, "out%d" % i)
                 results[name].append(wall)
                 cpu[name].append(used)
