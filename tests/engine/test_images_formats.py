@@ -4,6 +4,7 @@ cached debootstrap rootfs is on the machine, from a Debian minbase rootfs."""
 
 import json
 import os
+import stat
 import subprocess
 
 import pytest
@@ -126,3 +127,26 @@ def test_debootstrap_image_round_trips(engine, tmp_path):
     back = other.image_inspect("debian:bookworm")
     assert back["RootFS"] == engine.image_inspect(image_id)["RootFS"]
     assert back["Config"]["Cmd"] == ["bash"]
+
+
+def test_umoci_repacked_layer_with_whiteouts_loads(engine, layered, tmp_path):
+    """umoci writes its own whiteouts when a file is deleted from a bundle: berth turns them
+    into overlay whiteouts (an independent producer of .wh. entries)."""
+    saved = tmp_path / "saved.tar"
+    with open(saved, "wb") as fh:
+        engine.image_save([layered], fh)
+    layout = tmp_path / "oci"
+    run("skopeo", "copy", "docker-archive:%s" % saved, "oci:%s:v1" % layout)
+    run("umoci", "unpack", "--image", "%s:v1" % layout, str(tmp_path / "bundle"))
+    os.unlink(tmp_path / "bundle/rootfs/etc/motd")
+    (tmp_path / "bundle/rootfs/etc/added").write_text("umoci\n")
+    run("umoci", "repack", "--image", "%s:v2" % layout, str(tmp_path / "bundle"))
+    run("tar", "-C", str(layout), "-cf", str(tmp_path / "layout.tar"), ".")
+    other = make_engine(tmp_path / "other")
+    with open(tmp_path / "layout.tar", "rb") as fh:
+        loaded = other.image_load(fh)
+    assert len(loaded) == 2  # v1 and v2 (untagged: umoci names only the tag)
+    tops = [other.store.layer_dirs(i)[-1] for i in loaded]
+    top = [t for t in tops if os.path.exists(os.path.join(t, "etc/added"))][0]
+    st = os.lstat(os.path.join(top, "etc/motd"))
+    assert stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
