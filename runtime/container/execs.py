@@ -105,9 +105,10 @@ class ExecMixin(object):
         c, cfg = self._find_exec(exec_id)
         if not self.exec_inspect(exec_id)["Running"] or not cfg["Config"].get("Tty"):
             raise Conflict("exec %s is not running with a TTY" % exec_id)
-        fd = os.open(c.file("exec"), os.O_RDONLY | os.O_DIRECTORY)
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        fd = -1
         try:
+            fd = os.open(c.file("exec"), os.O_RDONLY | os.O_DIRECTORY)
             s.connect("/proc/self/fd/%d/%s.sock" % (fd, exec_id))
             send_msg(s, {"op": "resize", "h": int(height), "w": int(width)})
             s.settimeout(5)
@@ -115,5 +116,6 @@ class ExecMixin(object):
         except OSError as e:
             raise Conflict("cannot resize exec %s: %s" % (exec_id, e)) from None
         finally:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
             s.close()

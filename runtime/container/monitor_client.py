@@ -12,7 +12,10 @@ from runtime.container.wire import send_msg
 def connect(c, req):
     # type: (Container, dict) -> socket.socket
     """A connection to c's monitor with req sent; ConnectionError when it is gone."""
-    fd = os.open(c.path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fd = os.open(c.path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as e:  # removed meanwhile
+        raise ConnectionError(str(e)) from None
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         s.connect("/proc/self/fd/%d/attach.sock" % fd)  # the full path may exceed 108 bytes

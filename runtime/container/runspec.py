@@ -70,7 +70,7 @@ def build(c, cg, rootfs, short_lowerdir):
     return {
         "id": c.id, "state_dir": c.path, "rootfs": rootfs, "overlay_opts": opts,
         "overlay_cwd": cwd, "ns_flags": spec.ns_flags(cfg["NetworkMode"]),
-        "overlay_volatile_dir": c.file("work/incompat") if opts.endswith(",volatile") else None,
+        "overlay_volatile_dir": c.file("work/work/incompat") if opts.endswith(",volatile") else None,
         "own_netns": cfg["NetworkMode"] != "host", "hostname": conf["Hostname"],
         "tty": bool(conf.get("Tty")), "open_stdin": bool(conf.get("OpenStdin")),
         "console_size": hc.get("ConsoleSize") if any(hc.get("ConsoleSize") or []) else None,

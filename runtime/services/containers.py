@@ -194,6 +194,8 @@ class ContainerService(ExecMixin, ContainerBackend):
         # type: (Container) -> None
         """HostConfig.AutoRemove (`run --rm`): remove the container once it has exited."""
         client.wait_exit(c)
+        if getattr(c, "restarting", False):
+            return  # the restart's start arms a new one
         try:
             self.container_remove(c.id, volumes=True)
         except (NotFound, Conflict):
@@ -243,9 +245,13 @@ class ContainerService(ExecMixin, ContainerBackend):
 
     def container_restart(self, name, timeout=None):
         c = self.containers.get(name)
-        if c.state()["Running"]:
-            self.container_stop(name, timeout)
-        self.container_start(name)
+        c.restarting = True  # an AutoRemove container is not removed by this stop
+        try:
+            if c.state()["Running"]:
+                self.container_stop(name, timeout)
+            self.container_start(name)
+        finally:
+            c.restarting = False
 
     def container_pause(self, name):
         c, st = self._running(name)

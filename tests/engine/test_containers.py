@@ -389,6 +389,14 @@ def test_auto_remove_readonly_rootfs_tmpfs_and_shm_size(clean_containers, tmp_pa
     eng.container_start(cid)
     assert eng.container_wait(cid, "removed", timeout=10)["StatusCode"] == 6
     assert ("volatile" in (tmp_path / "m").read_text()) == volatile_supported()  # the layer goes anyway
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["sleep", "100"],
+                                "HostConfig": {"AutoRemove": True}})["Id"]
+    eng.container_start(cid)
+    eng.container_restart(cid, timeout=0)  # restarting is not exiting: it stays
+    assert eng.container_inspect(cid)["State"]["Running"]
+    waiter = eng.container_wait_begin(cid, "removed")
+    eng.container_kill(cid)
+    assert waiter(10)["StatusCode"] == 137
     with pytest.raises(NotFound):
         eng.container_inspect(cid)
     code, out, _, _ = run_container(eng, "touch /x 2>&1; echo ok > /run/t && cat /run/t; "
