@@ -62,6 +62,17 @@ class Pending(object):
 
 _lock = threading.Lock()
 _waiting = {}  # type: Dict[str, list]
+_active = {}  # type: Dict[str, int]
+_done = threading.Condition(_lock)
+
+
+def wait_delivered(cid, timeout):
+    # type: (str, float) -> None
+    """Block until no deferred attach of the container is still sending (or timeout)."""
+    deadline = time.time() + timeout
+    with _done:
+        while _active.get(cid) and time.time() < deadline:
+            _done.wait(max(0.0, deadline - time.time()))
 
 
 def on_started(backend, name):
@@ -126,6 +137,7 @@ def deferred_attach(req, name, info, tty, stdin, stdout, stderr):
     p = Pending(info.get("Id") or name, _never_ran(before), stdin, stdout, stderr, time.time())
     with _lock:
         _waiting.setdefault(p.cid, []).append(p)
+        _active[p.cid] = _active.get(p.cid, 0) + 1
     conn = req.http.connection
     backend = req.backend
     try:
@@ -171,6 +183,10 @@ def deferred_attach(req, name, info, tty, stdin, stdout, stderr):
                 mine.remove(p)
             if not mine:
                 _waiting.pop(p.cid, None)
+            _active[p.cid] -= 1
+            if not _active[p.cid]:
+                del _active[p.cid]
+            _done.notify_all()
         try:
             conn.shutdown(socket.SHUT_RDWR)  # also wakes the stdin thread blocked in a read
         except OSError:

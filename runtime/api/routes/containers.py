@@ -2,6 +2,7 @@
 
 import json
 
+from runtime.api import autoremove
 from runtime.api.deferred import deferred_attach, on_started
 from runtime.api.streams import frame, pump
 from runtime.errors import BerthError, Conflict, InvalidParameter
@@ -25,7 +26,10 @@ def create(req, v):
     config = req.json()
     if not isinstance(config, dict):
         raise InvalidParameter("invalid container config: a JSON object is expected")
+    api_removes = autoremove.claim(config)
     result = req.backend.container_create(config, name=req.arg("name") or None)
+    if api_removes:
+        autoremove.register(result["Id"])
     result.setdefault("Warnings", [])
     if result["Warnings"] is None:
         result["Warnings"] = []
@@ -48,12 +52,16 @@ def inspect(req, v):
     log_config.setdefault("Type", "json-file")
     log_config.setdefault("Config", {})
     host["LogConfig"] = log_config
+    if autoremove.wanted(doc.get("Id")):
+        host["AutoRemove"] = True
     return 200, doc
 
 
 def start(req, v):
     """`POST /containers/{name}/start`: 204, or 304 when already running."""
+    token = autoremove.before_start(req.backend, v["name"])
     req.backend.container_start(v["name"])
+    autoremove.after_start(req.backend, token)
     on_started(req.backend, v["name"])
     return 204, None
 
@@ -73,7 +81,9 @@ def kill(req, v):
 
 def restart(req, v):
     """`POST /containers/{name}/restart?t=`."""
+    token = autoremove.before_start(req.backend, v["name"])
     req.backend.container_restart(v["name"], timeout=req.int_arg("t", req.int_arg("timeout")))
+    autoremove.after_start(req.backend, token)
     on_started(req.backend, v["name"])
     return 204, None
 
@@ -93,6 +103,7 @@ def unpause(req, v):
 def remove(req, v):
     """`DELETE /containers/{name}?force=&v=`: 409 when running and not forced."""
     req.backend.container_remove(v["name"], force=req.flag("force"), volumes=req.flag("v"))
+    autoremove.forget(v["name"])  # by id; a name leaves a stale id, which is harmless
     return 204, None
 
 
