@@ -165,13 +165,13 @@ def test_wait_conditions(clean_containers):
     cid = eng.container_create({"Image": "busybox", "Cmd": ["sh", "-c", "sleep 0.3; exit 4"]})["Id"]
     got = {}
 
-    def waiter(cond):
-        got[cond] = eng.container_wait(cid, cond, timeout=20)["StatusCode"]
+    def waiter(cond, wait):
+        got[cond] = wait(20)["StatusCode"]
 
-    threads = [threading.Thread(target=waiter, args=(c,)) for c in ("next-exit", "removed")]
+    threads = [threading.Thread(target=waiter, args=(c, eng.container_wait_begin(cid, c)))
+               for c in ("next-exit", "removed")]  # registered now, blocking in threads
     for t in threads:
         t.start()
-    time.sleep(0.1)
     eng.container_start(cid)
     assert eng.container_wait(cid)["StatusCode"] == 4
     assert eng.container_wait(cid, "not-running")["StatusCode"] == 4  # already exited: at once
@@ -386,8 +386,9 @@ def test_auto_remove_readonly_rootfs_tmpfs_and_shm_size(clean_containers, tmp_pa
     cid = eng.container_create({"Image": "busybox",
                                 "Cmd": ["sh", "-c", "grep ' / ' /proc/mounts > /out/m; exit 6"],
                                 "HostConfig": {"AutoRemove": True, "Binds": ["%s:/out" % tmp_path]}})["Id"]
+    waiter = eng.container_wait_begin(cid, "removed")  # before start: it may be gone at once
     eng.container_start(cid)
-    assert eng.container_wait(cid, "removed", timeout=10)["StatusCode"] == 6
+    assert waiter(10)["StatusCode"] == 6
     assert ("volatile" in (tmp_path / "m").read_text()) == volatile_supported()  # the layer goes anyway
     cid = eng.container_create({"Image": "busybox", "Cmd": ["sleep", "100"],
                                 "HostConfig": {"AutoRemove": True}})["Id"]
