@@ -109,6 +109,7 @@ def plan_berth(facts: dict, plat: Platform, opts: Options, daemon_step: StepPlan
         change = file_state(efiles, path, bundlemod.wrapper(prog), 0o755, backup=False)
         if change:
             inst.actions.append(change)
+    upgraded = inst.changes  # the engine itself (bundle, wrappers); the record below is no reason
     record = state_change(facts, opts, [])
     if record:
         inst.actions.append(record)
@@ -150,7 +151,7 @@ def plan_berth(facts: dict, plat: Platform, opts: Options, daemon_step: StepPlan
     reasons = [
         w
         for w, c in (
-            ("engine upgraded", inst.changes),
+            ("engine upgraded", upgraded),
             ("unit changed", unit_changed),
             ("daemon.json changed", bool(dj)),
         )

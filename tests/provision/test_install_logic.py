@@ -223,3 +223,13 @@ def test_check_mode_of_a_fresh_host_describes_every_engine_action():
         "engine packages", "engine bundle", "berthd unit", "berthd service", "engine verify",
     ]  # fmt: skip
     assert [p.name for p in build_plan(facts, DEBIAN, Options(install_engine=False))][-1] == "docker group"
+
+
+def test_a_new_install_record_alone_restarts_nothing():
+    opts = Options()
+    facts = installed_facts(opts)
+    opts2 = Options(users=["carol"])
+    facts["users"] = {"carol": ["carol"]}  # carol is added to the group: the record changes
+    steps = by_name(plan_berth(facts, DEBIAN, opts2, StepPlan("daemon.json")))
+    assert [type(a).__name__ for a in steps["engine bundle"].actions] == ["FileChange"]
+    assert steps["berthd service"].actions == []
