@@ -29,7 +29,10 @@ class Control:
         """The shell command that (re)starts the engine."""
         s = shlex.quote(self.service)
         if self.systemd:
-            return f"systemctl {'restart' if restart else 'start'} {s}"
+            # reset-failed: a unit that hit its start limit (failed restarts) may start again
+            return (
+                f"systemctl reset-failed {s} 2>/dev/null; systemctl {'restart' if restart else 'start'} {s}"
+            )
         pf = shlex.quote(PIDFILE)
         return (
             f'p=$(cat {pf} 2>/dev/null || true); if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then '

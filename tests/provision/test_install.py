@@ -153,7 +153,9 @@ def test_mirror_change_restarts_once_and_broken_config_rolls_back(pair):
     st = steps(reps[f"root@{h.ip}"])
     assert rc == 0 and st["berthd service"]["status"] == "would change", st
     assert f'+    "{MIRROR_B}"' in st["daemon.json"]["diffs"][0]
-    assert st["berthd service"]["diffs"] == ["$ systemctl restart berthd\n"]
+    assert st["berthd service"]["diffs"] == [
+        "$ systemctl reset-failed berthd 2>/dev/null; systemctl restart berthd\n"
+    ]
     assert h.exec("cat /etc/berth/daemon.json").stdout == old_json and service(h) == before
 
     rc, reps = provision_json("host", *host_args([h], kh, "--registry-mirror", MIRROR_B))

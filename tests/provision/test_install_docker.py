@@ -125,6 +125,14 @@ def test_engine_docker_from_a_local_apt_repo(plab, nested_host, tmp_path):
     rc, reps = provision_json(*args)
     assert rc == 0 and reps[f"root@{h.ip}"]["changed"] == 0, reps
     assert h.exec("systemctl show docker -p MainPID").stdout == pid
+    # dockerd refuses an unknown daemon.json key: the step fails, the previous file is put back
+    # and dockerd restarted with it
+    good = h.exec("cat /etc/docker/daemon.json").stdout
+    rc, reps = provision_json(*args, "--daemon-opt", "no-such-key=1")
+    rep = reps[f"root@{h.ip}"]
+    assert rc == 1 and "put back" in rep["error"] and "running again" in rep["error"], rep["error"]
+    assert h.exec("cat /etc/docker/daemon.json").stdout == good
+    assert h.exec("systemctl is-active docker").stdout.strip() == "active"
     p = provision("status", h.ip, "--json", *ssh_args([h], kh))
     st = json.loads(p.stdout)[0]
     assert p.returncode == 0 and st["engine"] == "docker" and st["active"] == "active", st

@@ -218,7 +218,7 @@ def test_check_mode_of_a_fresh_host_describes_every_engine_action():
     plans = build_plan(facts, DEBIAN, opts)
     text = "".join(a.diff() for p in plans for a in p.actions)
     assert "$ upload berth-" in text and "+++ b/etc/systemd/system/berthd.service" in text
-    assert "$ systemctl enable berthd 2>&1" in text and "$ systemctl start berthd" in text
+    assert "$ systemctl enable berthd 2>&1" in text and "systemctl start berthd\n" in text
     assert [p.name for p in plans][-5:] == [
         "engine packages", "engine bundle", "berthd unit", "berthd service", "engine verify",
     ]  # fmt: skip
