@@ -5,9 +5,11 @@
 The layer is the lab's cached debootstrap rootfs packed with GNU tar when it exists (about
 440 MB, 15,000 entries), else a generated one (~200 MB, ~6,800 files of Debian-like sizes).
 Each run unpacks into a fresh dir; the page cache is flushed (sync) and old trees deleted
-outside the timed part. berth's figure includes computing the diff_id (sha256 of the tar,
-in a thread beside the unpack); "berth (diff_id known)" is the store's path for a plain
-blob whose digest was verified when it was written. Target: berth / tar <= 1.3.
+outside the timed part. User and system CPU seconds are printed beside wall time: on a busy
+machine the kernel's share (the same work for both) swings most. berth's figure includes
+computing the diff_id (sha256 of the tar, in a thread beside the unpack); "berth (diff_id
+known)" is the store's path for a plain blob whose digest was verified when it was written.
+Target: berth / tar <= 1.3.
 """
 
 import argparse
@@ -72,10 +74,10 @@ def make_layer(work, gz):
 
 
 def _cpu():
-    """User + system CPU seconds of this process and its waited-for children."""
+    """(user, system) CPU seconds of this process and its waited-for children."""
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    return me.ru_utime + kids.ru_utime, me.ru_stime + kids.ru_stime
 
 
 def timed(fn, work, name):
@@ -87,7 +89,8 @@ def timed(fn, work, name):
     subprocess.run(["sync"], check=True)
     c, t = _cpu(), time.perf_counter()
     fn(dest)
-    return time.perf_counter() - t, _cpu() - c
+    wall, c2 = time.perf_counter() - t, _cpu()
+    return wall, (c2[0] - c[0], c2[1] - c[1])
 
 
 def main():
@@ -124,12 +127,14 @@ def main():
                 results[name].append(wall)
                 cpu[name].append(used)
         base = statistics.median(results[cases[0][0]])
-        print("%-24s %9s %9s %9s %7s %9s" % ("", "median s", "min s", "MB/s", "ratio", "cpu s"))
+        print("%-24s %9s %9s %9s %7s %7s %7s" % ("", "median s", "min s", "MB/s", "ratio",
+                                                  "user s", "sys s"))
         for name, _ in cases:
             med = statistics.median(results[name])
-            print("%-24s %9.3f %9.3f %9.0f %7.2f %9.3f" % (
+            print("%-24s %9.3f %9.3f %9.0f %7.2f %7.3f %7.3f" % (
                 name, med, min(results[name]), size / 1e6 / med, med / base,
-                statistics.median(cpu[name])))
+                statistics.median(u for u, _ in cpu[name]),
+                statistics.median(k for _, k in cpu[name])))
         ratio = statistics.median(results[cases[1][0]]) / base
         best = min(results[cases[1][0]]) / min(results[cases[0][0]])
         print("berth / tar = %.2f median, %.2f best-of-%d (target <= 1.3): %s"
