@@ -18,7 +18,20 @@ except ImportError:  # pragma: no cover
 
 _GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le",
            "s390x": "s390x"}
-_BUILD_TIME = time.strftime("%Y-%m-%dT%H:%M:%S.000000000+00:00", time.gmtime(os.path.getmtime(__file__)))
+
+
+def _build_time():
+    # type: () -> str
+    """When this engine was built: its files' mtime (0 when run straight from a zipapp,
+    where __file__ is inside the archive and has no mtime of its own)."""
+    try:
+        mtime = os.path.getmtime(__file__)
+    except OSError:
+        mtime = 0
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000000000+00:00", time.gmtime(mtime))
+
+
+_BUILD_TIME = _build_time()
 
 
 def goarch():
