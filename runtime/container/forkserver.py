@@ -12,6 +12,7 @@ in their own sessions, live on.
 """
 
 import array
+import gc
 import json
 import os
 import signal
@@ -33,6 +34,11 @@ def serve(ctrl_fd):
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sc.set_name("berth-forksrv")
+    # no cyclic GC here or in a fresh child: a collection right after fork touches every
+    # object and copies the pages they sit on (slow, and it raises the monitor's PSS);
+    # the monitor turns it back on once the container runs
+    gc.collect()
+    gc.disable()
     ctrl = socket.socket(fileno=ctrl_fd)
     fds = array.array("i")
     while True:

@@ -8,6 +8,7 @@ Socket protocol: the client sends one message (runtime.container.wire.send_msg):
 TTY) and writes stdin; {"op": "wait"} just waits for EOF; {"op": "resize", "h": n, "w": n}.
 """
 
+import gc
 import json
 import os
 import select
@@ -74,6 +75,16 @@ class Monitor(object):
             pass  # the child reports it
         os.close(go_w)
         io.close_child_ends()
+        # log file and socket now, while PID 1 is still busy with its filesystem
+        log = stdio.JsonLog(spec["log_path"])
+        os.chdir(self.state_dir)  # bind by a relative name: the full path may exceed 108 bytes
+        lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            os.unlink("attach.sock")
+        except OSError:
+            pass
+        lsock.bind("attach.sock")
+        lsock.listen(16)
         if pty_sock is not None:
             pty_child.close()
             master = recv_fd(pty_sock)
@@ -88,20 +99,13 @@ class Monitor(object):
             err += chunk
         os.close(sync_r)
         if err:
+            os.unlink("attach.sock")
             _, status = os.waitpid(pid, 0)
             send_msg(self.reply, {"error": err.decode("utf-8", "replace"), "code": stdio.exit_code(status)})
             os._exit(0)
-        log = stdio.JsonLog(spec["log_path"])
-        os.chdir(self.state_dir)  # bind by a relative name: the full path may exceed 108 bytes
-        lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            os.unlink("attach.sock")
-        except OSError:
-            pass
-        lsock.bind("attach.sock")
-        lsock.listen(16)
         send_msg(self.reply, {"pid": pid, "monitor": os.getpid(), "start_time": _start_time(pid)})
         self.reply.close()
+        gc.enable()
         status = self.loop(pid, wake_r, lsock, log)
         self.drain(log)
         log.close()
