@@ -101,10 +101,17 @@ def next_header(src, globals_):
             return None
         (name, mode, uid, gid, size, mtime, chksum, tflag, linkname, magic, _u, _g, major, minor,
          prefix) = _FIELDS.unpack(block)
-        if _oct(chksum, "checksum") != sum(block) - sum(chksum) + 256:
+        try:  # checksums and sizes rarely repeat: no cache for them
+            stored = int(chksum.rstrip(b"\0 "), 8)
+        except ValueError:
+            stored = _num(chksum, "checksum")
+        if stored != sum(block) - sum(chksum) + 256:
             raise InvalidParameter("not a tar archive: header checksum mismatch")
         t = tflag.decode("latin-1") if tflag != b"\0" else "0"
-        size = _oct(size, "size")
+        try:
+            size = int(size.rstrip(b"\0 ") or b"0", 8)
+        except ValueError:
+            size = _num(size, "size")
         if t in ("x", "g", "L", "K"):
             data = src.read(size)
             src.skip(-size % BLOCK)
@@ -130,11 +137,16 @@ def next_header(src, globals_):
             name = longname
         h.name = name
         h.linkname = longlink if longlink is not None else (_str(linkname) if linkname[0] else "")
-        h.mode = _oct(mode, "mode") & 0o7777
-        h.uid = _oct(uid, "uid")
-        h.gid = _oct(gid, "gid")
+        cached = _OCT_CACHE.get  # modes, owners and mtimes repeat across a layer
+        n = cached(mode, -1)
+        h.mode = (n if n >= 0 else _oct(mode, "mode")) & 0o7777
+        n = cached(uid, -1)
+        h.uid = n if n >= 0 else _oct(uid, "uid")
+        n = cached(gid, -1)
+        h.gid = n if n >= 0 else _oct(gid, "gid")
         h.size = size
-        h.mtime = _oct(mtime, "mtime")
+        n = cached(mtime, -1)
+        h.mtime = n if n >= 0 else _oct(mtime, "mtime")
         if t in (CHR, BLK):
             h.devmajor, h.devminor = _oct(major, "devmajor"), _oct(minor, "devminor")
         else:
