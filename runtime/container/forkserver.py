@@ -8,7 +8,7 @@ message {"kind": "run"|"exec", "spec": {...}} carrying one fd (SCM_RIGHTS), the 
 forked child answers on. It exits when the engine closes the control socket; the monitors,
 in their own sessions, live on.
 
-`Spawner` is the engine side.
+runtime/container/spawner.py is the engine side.
 """
 
 import array
@@ -17,9 +17,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
-import threading
 
 from runtime.container import syscalls as sc
 from runtime.container import wire
@@ -85,56 +82,3 @@ def _child(ctrl, req, reply_fd):
         except Exception:  # noqa: BLE001
             pass
     os._exit(1)
-
-
-class Spawner(object):
-    """Engine side: starts the forkserver on first use and sends it requests."""
-
-    def __init__(self):
-        # type: () -> None
-        self._lock = threading.Lock()
-        self._proc = None  # type: subprocess.Popen
-        self._ctrl = None  # type: socket.socket
-
-    def _start(self):
-        # type: () -> None
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        code = ("import sys; sys.path.insert(0, %r); from runtime.container.forkserver import serve; "
-                "serve(%d)" % (root, theirs.fileno()))
-        self._proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", code], pass_fds=[theirs.fileno()],
-                                      stdin=subprocess.DEVNULL, cwd="/")
-        theirs.close()
-        self._ctrl = ours
-
-    def request(self, kind, spec):
-        # type: (str, dict) -> tuple
-        """Send a request; returns (first reply message, the connected reply socket)."""
-        a, b = socket.socketpair()
-        try:
-            data = json.dumps({"kind": kind, "spec": spec}).encode()
-            with self._lock:
-                if self._proc is None or self._proc.poll() is not None:
-                    self._start()
-                self._ctrl.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                             array.array("i", [b.fileno()]))])
-            b.close()
-            try:
-                reply = wire.recv_msg(a)
-            except EOFError:
-                reply = {"error": "the monitor died before the container started", "code": 126}
-            return reply, a
-        except BaseException:
-            a.close()
-            raise
-
-    def close(self):
-        # type: () -> None
-        """Stop the forkserver (monitors stay)."""
-        with self._lock:
-            if self._ctrl is not None:
-                self._ctrl.close()
-                self._ctrl = None
-            if self._proc is not None:
-                self._proc.wait()
-                self._proc = None

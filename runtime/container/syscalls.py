@@ -5,11 +5,22 @@ Every wrapper raises OSError(errno, "<call> <what>: <strerror>") so a failure na
 """
 
 import ctypes
-import ctypes.util
 import os
 import platform
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+def _load_libc():
+    # type: () -> ctypes.CDLL
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        # not glibc; ctypes.util drags in subprocess and threading, which make every fork of
+        # the forkserver slower (at-fork handlers), so it is only the fallback
+        from ctypes.util import find_library
+        return ctypes.CDLL(find_library("c"), use_errno=True)
+
+
+_libc = _load_libc()
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000

@@ -16,7 +16,7 @@ from runtime.api.backend import ContainerBackend
 from runtime.container import cgroups, logs, mounts, names, runspec, spec, views
 from runtime.container import monitor_client as client
 from runtime.container.execs import ExecMixin
-from runtime.container.forkserver import Spawner
+from runtime.container.spawner import Spawner
 from runtime.container.index import ContainerIndex
 from runtime.container.state import Container, proc_start_time
 from runtime.container.wire import recv_exact, rfc3339

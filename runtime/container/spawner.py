@@ -1,0 +1,66 @@
+"""The engine side of the forkserver (runtime/container/forkserver.py): start it on first use,
+send it requests. Kept apart so the forkserver never imports subprocess or threading, whose
+at-fork handlers would slow down every fork it makes."""
+
+import array
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+
+from runtime.container import wire
+
+
+class Spawner(object):
+    """Engine side: starts the forkserver on first use and sends it requests."""
+
+    def __init__(self):
+        # type: () -> None
+        self._lock = threading.Lock()
+        self._proc = None  # type: subprocess.Popen
+        self._ctrl = None  # type: socket.socket
+
+    def _start(self):
+        # type: () -> None
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        code = ("import sys; sys.path.insert(0, %r); from runtime.container.forkserver import serve; "
+                "serve(%d)" % (root, theirs.fileno()))
+        self._proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", code], pass_fds=[theirs.fileno()],
+                                      stdin=subprocess.DEVNULL, cwd="/")
+        theirs.close()
+        self._ctrl = ours
+
+    def request(self, kind, spec):
+        # type: (str, dict) -> tuple
+        """Send a request; returns (first reply message, the connected reply socket)."""
+        a, b = socket.socketpair()
+        try:
+            data = json.dumps({"kind": kind, "spec": spec}).encode()
+            with self._lock:
+                if self._proc is None or self._proc.poll() is not None:
+                    self._start()
+                self._ctrl.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                             array.array("i", [b.fileno()]))])
+            b.close()
+            try:
+                reply = wire.recv_msg(a)
+            except EOFError:
+                reply = {"error": "the monitor died before the container started", "code": 126}
+            return reply, a
+        except BaseException:
+            a.close()
+            raise
+
+    def close(self):
+        # type: () -> None
+        """Stop the forkserver (monitors stay)."""
+        with self._lock:
+            if self._ctrl is not None:
+                self._ctrl.close()
+                self._ctrl = None
+            if self._proc is not None:
+                self._proc.wait()
+                self._proc = None
