@@ -301,6 +301,25 @@ def _cpu_quota(hc):
     return int(hc.get("CpuPeriod") or 100000), (quota if quota > 0 else 0)
 
 
+def kick_grace_period(pid):
+    # type: (int) -> None
+    """Rewrite pid into the v1 freezer cgroup it is already in: a no-op move, but it takes the
+    cgroup threadgroup lock, whose first writer waits for an RCU grace period (~10 ms). Done
+    from a thread while a container starts, it begins that wait before the monitor moves PID 1
+    (which then finds the grace period under way or passed); measured ~2-3 ms off the start."""
+    mnt = v1_mounts().get("freezer")
+    if not mnt or not pid:
+        return
+    try:
+        for line in _read("/proc/%d/cgroup" % pid).splitlines():
+            _, ctls, path = line.split(":", 2)
+            if "freezer" in ctls.split(","):
+                _write(mnt + path.rstrip("/") + "/cgroup.procs", pid)
+                return
+    except (OSError, ValueError):
+        pass
+
+
 def unsupported(hc, version=None):
     # type: (dict, Optional[int]) -> List[str]
     """Docker-style warnings for limits this kernel's cgroups cannot apply (they are dropped)."""

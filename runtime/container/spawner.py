@@ -54,6 +54,13 @@ class Spawner(object):
             a.close()
             raise
 
+    @property
+    def pid(self):
+        # type: () -> int
+        """The forkserver's pid (0 before it started)."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.returncode is None else 0
+
     def close(self):
         # type: () -> None
         """Stop the forkserver (monitors stay)."""

@@ -171,6 +171,10 @@ class ContainerService(ExecMixin, ContainerBackend):
                 os.unlink(c.file("exit.json"))
             except FileNotFoundError:
                 pass
+            if self.cgroup_version == 1:
+                kick = threading.Thread(target=cgroups.kick_grace_period, args=(self.spawner.pid,))
+                kick.daemon = True
+                kick.start()
             cg = c.cgroup()
             cg.create(c.cfg["HostConfig"])
             run = runspec.build(c, cg, self.containers.rootfs_mount, self.store.mount_lowerdir_option)
