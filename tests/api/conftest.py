@@ -19,15 +19,6 @@ DOCKER = "/usr/local/bin/docker" if os.path.exists("/usr/local/bin/docker") else
 GROUP = "users"  # an existing group; tests never add groups or users to the machine
 
 
-def _engine_complete():
-    """Whether runtime.engine.Engine implements every backend method yet."""
-    try:
-        from runtime.engine import Engine
-    except Exception:  # noqa: BLE001 (an engine part mid-edit)
-        return False
-    return not getattr(Engine, "__abstractmethods__", ())
-
-
 class Berthd(object):
     """One berthd subprocess and helpers to talk to it."""
 
@@ -51,9 +42,8 @@ class Berthd(object):
 
     def argv(self):
         """The berthd command line."""
-        entry = ["-m", "runtime.daemon.main"] if _engine_complete() else [
-            os.path.join(os.path.dirname(os.path.abspath(__file__)), "berthd_shim.py")]
-        return [sys.executable] + entry + [
+        return [
+            sys.executable, "-m", "runtime.daemon.main",
             "--config-file", self.config_file, "--data-root", self.data_root, "-H", self.host,
             "--group", GROUP, "--pidfile", self.pidfile, "--cgroup-parent", self.cgroup_parent,
         ] + self.extra_args
