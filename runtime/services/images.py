@@ -35,8 +35,8 @@ class ImageService(ImageBackend):
 
     def _image_users(self, image_id):
         # type: (str) -> list
-        users = getattr(self, "containers_using_image", None)
-        return list(users(image_id)) if users else []
+        # containers_using_image is ContainerService's (the Engine composes both)
+        return list(self.containers_using_image(image_id))  # type: ignore
 
     # ------------------------------------------------------------ read
 
