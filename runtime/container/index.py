@@ -4,6 +4,7 @@ restart is just re-reading every `config.v2.json` (the state lives in files and 
 import os
 import shutil
 import threading
+import time
 
 from runtime.container.state import Container
 from runtime.errors import InvalidParameter, NotFound
@@ -16,7 +17,9 @@ class ContainerIndex(object):
         # type: (str) -> None
         self.root = root
         self.lock = threading.RLock()
+        self.gone = threading.Condition(self.lock)  # notify_gone(): a removal is complete
         self.by_id = {}  # type: dict
+        self.removing = set()  # type: set  # discarded, removal not complete yet
         # every container mounts its root here, each in its own mount namespace: a shared,
         # never-deleted mount point spares a mkdir + rmdir per container
         self.rootfs_mount = os.path.join(root, ".rootfs")
@@ -68,11 +71,31 @@ class ContainerIndex(object):
         with self.lock:
             self.by_id[c.id] = c
 
+    def notify_gone(self, cid):
+        # type: (str) -> None
+        """Wake wait_gone(): the removal (directory, cgroup, volumes) of cid is complete."""
+        with self.gone:
+            self.removing.discard(cid)
+            self.gone.notify_all()
+
+    def wait_gone(self, cid, timeout=None):
+        # type: (str, float) -> bool
+        """Block until the container is discarded and notify_gone() was called; False on timeout."""
+        deadline = None if timeout is None else time.time() + timeout
+        with self.gone:
+            while cid in self.by_id or cid in self.removing:
+                left = None if deadline is None else deadline - time.time()
+                if left is not None and left <= 0:
+                    return False
+                self.gone.wait(left)
+        return True
+
     def discard(self, c):
         # type: (Container) -> None
         """Forget c and delete its directory (renamed first, so it vanishes at once)."""
         with self.lock:
-            self.by_id.pop(c.id, None)
+            if self.by_id.pop(c.id, None) is not None:
+                self.removing.add(c.id)
         trash = os.path.join(self.root, ".removing-" + c.id)
         try:
             os.rename(c.path, trash)

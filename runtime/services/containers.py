@@ -295,8 +295,9 @@ class ContainerService(ExecMixin, ContainerBackend):
                 pause[0] = min(pause[0] * 1.5, 0.1)  # quick for `docker run`, cheap for long waits
 
             if condition == "removed":
-                while c.id in self.containers.by_id:
-                    tick()
+                if not self.containers.wait_gone(c.id, None if deadline is None
+                                                 else max(0.0, deadline - time.time())):
+                    raise BerthError("timed out waiting for container %s" % name)
                 return {"StatusCode": getattr(c, "final_exit_code", 0), "Error": None}
             if condition == "next-exit" and not running:
                 while c.started() == before:
@@ -320,16 +321,19 @@ class ContainerService(ExecMixin, ContainerBackend):
             client.wait_exit(c, 10)
             st = c.state()
         c.final_exit_code = st["ExitCode"]  # for waiters on "removed"
-        self.containers.discard(c)
-        c.cgroup().destroy()
-        if volumes:
-            for m in c.cfg["Mounts"]:
-                if m["Type"] == "volume" and m.get("Name") and not self.volume_users(m["Name"]):
-                    try:
-                        if "com.docker.volume.anonymous" in self.volumes.inspect(m["Name"])["Labels"]:
-                            self.volumes.remove(m["Name"])
-                    except NotFound:
-                        pass
+        try:
+            self.containers.discard(c)
+            c.cgroup().destroy()
+            if volumes:
+                for m in c.cfg["Mounts"]:
+                    if m["Type"] == "volume" and m.get("Name") and not self.volume_users(m["Name"]):
+                        try:
+                            if "com.docker.volume.anonymous" in self.volumes.inspect(m["Name"])["Labels"]:
+                                self.volumes.remove(m["Name"])
+                        except NotFound:
+                            pass
+        finally:
+            self.containers.notify_gone(c.id)
 
     # ---------------------------------------------------------------- views
 
