@@ -31,6 +31,7 @@ from tests import imagefactory  # noqa: E402
 from tests.api.conftest import DOCKER, Berthd  # noqa: E402
 
 BERTH = os.path.join(os.path.dirname(sys.executable), "berth")
+HOST_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 PODMAN_ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
 
 
@@ -135,7 +136,10 @@ def main():
         bare = "import sys; from runtime.cli.main import main; sys.exit(main())"
         cmds = {"berth run --rm": [BERTH, "run", "--rm", "busybox", "true"],
                 "berth run --rm (python -S, no site)": [sys.executable, "-S", "-c", bare, "run", "--rm",
-                                                        "busybox", "true"]}
+                                                        "busybox", "true"],
+                # as installed on a host (provision/bundle.py: `python3 -s <lib> berth ...`)
+                "berth run --rm (/usr/bin/python3 -s -m)": [HOST_PYTHON, "-s", "-m", "runtime.cli.main",
+                                                            "run", "--rm", "busybox", "true"]}
         if "docker" not in args.skip:
             cmds["docker run --rm (berthd)"] = [DOCKER, "-H", d.host, "run", "--rm", "busybox", "true"]
         if "podman" not in args.skip:
