@@ -204,15 +204,20 @@ class StreamSource(object):
                 need = 0
         return b"".join(parts)
 
+    def _available(self):
+        # type: () -> int
+        """Bytes left in the buffer, refilling it first when it is used up (never 0)."""
+        if self.pos >= len(self.buf):
+            self.buf, self.pos = self._more(), 0
+            if not self.buf:
+                raise TruncatedError("archive is truncated at byte %d" % self.total)
+        return len(self.buf) - self.pos
+
     def copy_to(self, out_fd, n):
         # type: (int, int) -> None
         """Write the next n bytes to out_fd."""
         while n > 0:
-            if self.pos >= len(self.buf):
-                self.buf, self.pos = self._more(), 0
-                if not self.buf:
-                    raise TruncatedError("archive is truncated at byte %d" % self.total)
-            k = min(n, len(self.buf) - self.pos)
+            k = min(n, self._available())
             view = memoryview(self.buf)[self.pos:self.pos + k]
             while view:
                 w = os.write(out_fd, view)
@@ -224,11 +229,7 @@ class StreamSource(object):
         # type: (int) -> None
         """Skip n bytes."""
         while n > 0:
-            if self.pos >= len(self.buf):
-                self.buf, self.pos = self._more(), 0
-                if not self.buf:
-                    raise TruncatedError("archive is truncated at byte %d" % self.total)
-            k = min(n, len(self.buf) - self.pos)
+            k = min(n, self._available())
             self.pos += k
             n -= k
 
