@@ -14,6 +14,7 @@ from runtime.errors import BerthError, InvalidParameter, NotFound
 from runtime.registry import manifest as mf
 from runtime.registry import session
 from runtime.registry.progress import Progress, short_id
+from runtime.registry.sources import record_image
 from runtime.registry.transport import TransportError
 
 MAX_CONFIG = 16 << 20
@@ -90,7 +91,7 @@ class Puller(object):
         status_name = ref.familiar_tagged()
         self.progress.status("Pulling from %s" % ref.path, id=ref.reference, detail=False)
         if self._up_to_date(ref, image_id):
-            self._record(repo, m)
+            record_image(self.sources, repo, m)
             self.progress.status("Digest: %s" % top_digest)
             self.progress.status("Status: Image is up to date for %s" % status_name)
             return image_id
@@ -100,7 +101,7 @@ class Puller(object):
         layers = [(d.digest, d.media_type, d.size) for d in m.layers]
         image_id = self.store.create_image(config, layers=layers, refs=names, repo_digest=repo_digest,
                                            manifest=m.raw, manifest_media_type=m.media_type)
-        self._record(repo, m)
+        record_image(self.sources, repo, m)
         self.progress.status("Digest: %s" % top_digest)
         self.progress.status("Status: Downloaded newer image for %s" % status_name)
         return image_id
@@ -208,14 +209,6 @@ class Puller(object):
                                    % (sid, got, diff_id))
         self.progress.transfer("Extracting", sid, desc.size, desc.size, force=True)
         self.progress.status("Pull complete", id=sid)
-
-    def _record(self, repo, m):
-        if self.sources is not None:
-            try:
-                self.sources.record([m.config.digest] + [d.digest for d in m.layers],
-                                    repo.endpoint.host, repo.path)
-            except OSError:
-                pass
 
 
 def _diff_ids(config, count, ref):

@@ -9,6 +9,7 @@ from runtime.errors import NotFound
 from runtime.registry import manifest as mf
 from runtime.registry import session
 from runtime.registry.progress import Progress, short_id
+from runtime.registry.sources import record_image
 
 DEFAULT_CHUNK = 32 << 20
 
@@ -72,12 +73,7 @@ class Pusher(object):
         if errors:
             raise errors[0]
         digest = repo.put_manifest(ref.reference, raw, m.media_type)
-        if self.sources is not None:
-            try:
-                self.sources.record([m.config.digest] + [d.digest for d in m.layers],
-                                    repo.endpoint.host, repo.path)
-            except OSError:
-                pass
+        record_image(self.sources, repo, m)
         self.progress.status("%s: digest: %s size: %d" % (ref.reference, digest, len(raw)))
         self.progress.emit({"progressDetail": {}, "aux": {"Tag": ref.reference, "Digest": digest,
                                                           "Size": len(raw)}})

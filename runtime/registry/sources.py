@@ -57,3 +57,15 @@ class BlobSources(object):
             except BaseException:
                 os.unlink(tmp)
                 raise
+
+
+def record_image(sources, repo, m):
+    # type: (BlobSources, object, object) -> None
+    """Remember that `repo` holds manifest `m`'s config and layers, when `sources` is kept at all.
+    A write that fails is ignored: losing the record only costs an upload later."""
+    if sources is None:
+        return
+    try:
+        sources.record([m.config.digest] + [d.digest for d in m.layers], repo.endpoint.host, repo.path)
+    except OSError:
+        pass
