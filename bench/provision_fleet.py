@@ -25,6 +25,12 @@ from provision.options import Options  # noqa: E402
 from tests.lab import Lab  # noqa: E402
 from tests.provision.labutil import build_apt_repo, known_hosts  # noqa: E402
 
+# the venv's ansible-playbook (pip install -e '.[test]') when the bench runs from the venv's python
+ANSIBLE_PLAYBOOK = next(
+    (p for p in (os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),) if os.path.exists(p)),
+    "ansible-playbook",
+)
+
 RESET = (
     "[ -e /root/.bench-sources.list ] || cp /etc/apt/sources.list /root/.bench-sources.list; "
     "rm -rf /etc/berth /etc/modules-load.d/berth.conf* /etc/sysctl.d/99-berth.conf* /etc/apt/sources.list.*; "
@@ -134,7 +140,7 @@ def main():
                 "--json",
             ]
 
-            ans = ["ansible-playbook", "-i", str(inv), "-e", f"@{tmp / 'vars.json'}", "playbooks/host.yml"]
+            ans = [ANSIBLE_PLAYBOOK, "-i", str(inv), "-e", f"@{tmp / 'vars.json'}", "playbooks/host.yml"]
             reset(sub)
             p1, r1 = timed(prov)
             p2, r2 = timed(prov)
