@@ -52,8 +52,10 @@ class ContainerService(ExecMixin, ContainerBackend):
 
     def close(self):
         # type: () -> None
-        """Stop the forkserver; containers and their monitors keep running."""
+        """Stop the forkserver (containers and their monitors keep running) and finish deleting
+        the directories of removed containers."""
         self.spawner.close()
+        self.containers.flush(30)
 
     # ---------------------------------------------------------------- helpers for other parts
 
