@@ -205,20 +205,12 @@ class TokenServer(object):
         if auth.startswith("Basic "):
             user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
             if self.users.get(user) != password:
-                req.send_response(401)
-                req.send_header("Content-Length", "0")
-                req.end_headers()
+                _reply(req, 401)
                 return
         scopes = q.get("scope", [])
         if not user:  # anonymous: pull only
             scopes = [s.replace(",push", "").replace("push,", "") for s in scopes]
-        self.issued.append((user, scopes))
-        body = json.dumps({"token": self.token(user, scopes), "expires_in": self.lifetime}).encode()
-        req.send_response(200)
-        req.send_header("Content-Type", "application/json")
-        req.send_header("Content-Length", str(len(body)))
-        req.end_headers()
-        req.wfile.write(body)
+        self._grant(req, "token", user, scopes)
 
     def _handle_refresh(self, req):
         """OAuth2 form POST: grant_type=refresh_token with a refresh token issued to a user."""
@@ -226,23 +218,35 @@ class TokenServer(object):
         form = parse_qs(req.rfile.read(int(req.headers.get("Content-Length", 0))).decode())
         user = self.refresh_tokens.get((form.get("refresh_token") or [""])[0])
         if form.get("grant_type") != ["refresh_token"] or not user:
-            req.send_response(401)
-            req.send_header("Content-Length", "0")
-            req.end_headers()
+            _reply(req, 401)
             return
         scopes = form.get("scope", [])
+        self._grant(req, "access_token", user, scopes)
+
+    def _grant(self, req, key, user, scopes):
+        """Issue a token for `user` and `scopes`, sent under `key` ("token", or "access_token" for
+        the OAuth2 form), and remember the grant in `issued`."""
         self.issued.append((user, scopes))
-        body = json.dumps({"access_token": self.token(user, scopes), "expires_in": self.lifetime}).encode()
-        req.send_response(200)
-        req.send_header("Content-Type", "application/json")
-        req.send_header("Content-Length", str(len(body)))
-        req.end_headers()
-        req.wfile.write(body)
+        _reply(req, 200, {key: self.token(user, scopes), "expires_in": self.lifetime})
 
     def close(self):
         """Stop serving."""
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def _reply(req, status, doc=None):
+    """Answer `req` with `status` and `doc` as a JSON body, or an empty body without `doc`."""
+    req.send_response(status)
+    if doc is None:
+        req.send_header("Content-Length", "0")
+        req.end_headers()
+        return
+    body = json.dumps(doc).encode()
+    req.send_header("Content-Type", "application/json")
+    req.send_header("Content-Length", str(len(body)))
+    req.end_headers()
+    req.wfile.write(body)
 
 
 class ThrottleProxy(object):
