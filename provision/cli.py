@@ -13,21 +13,14 @@ from provision.cli_options import (
     Targets,
     Local,
     JsonOut,
-    Identity,
-    AskPass,
-    AskBecome,
-    SudoFile,
-    Jump,
-    KnownHosts,
-    AcceptNew,
-    SshConfig,
-    LoginUser,
-    Timeout,
     Forks,
     Serial,
     DistroLike,
     DataRoot,
     MinFree,
+    Connection,
+    DEFAULT_CONNECTION,
+    with_connection,
     make_job,
     fail_input,
 )
@@ -46,6 +39,7 @@ def _root() -> None:
 
 
 @app.command()
+@with_connection
 def check(
     targets: Targets = None,
     local: Local = False,
@@ -53,44 +47,16 @@ def check(
     distro_like: DistroLike = None,
     data_root: DataRoot = "/var/lib/berth",
     min_free_gb: MinFree = 1.0,
-    identity: Identity = None,
-    ask_pass: AskPass = False,
-    ask_become_pass: AskBecome = False,
-    sudo_password_file: SudoFile = None,
-    jump: Jump = None,
-    known_hosts: KnownHosts = "~/.ssh/known_hosts",
-    accept_new_host_keys: AcceptNew = False,
-    ssh_config: SshConfig = None,
-    login: LoginUser = None,
-    timeout: Timeout = 10.0,
+    conn: Connection = DEFAULT_CONNECTION,
     forks: Forks = 20,
 ) -> None:
     """Gather facts and run the preflight checks; exit 1 if any check fails."""
-    from provision.errors import ProvisionError
     from provision.fleet import run_fleet
     from provision.options import Options
     from provision.report import make_console, print_checks, print_json
 
     opts = Options(distro_like=distro_like, data_root=data_root, min_free_gb=min_free_gb)
-    try:
-        hosts, job = make_job(
-            targets,
-            local,
-            identity,
-            ask_pass,
-            ask_become_pass,
-            sudo_password_file,
-            jump,
-            known_hosts,
-            accept_new_host_keys,
-            ssh_config,
-            login,
-            timeout,
-            opts,
-            checks_only=True,
-        )
-    except ProvisionError as e:
-        fail_input(e)
+    hosts, job = make_job(targets, local, conn, opts, checks_only=True)
     result = run_fleet(hosts, job, forks=forks, live=not json_out)
     if json_out:
         print_json(result)
@@ -102,6 +68,7 @@ def check(
 
 
 @app.command()
+@with_connection
 def host(
     targets: Targets = None,
     local: Local = False,
@@ -164,22 +131,12 @@ def host(
     distro_like: DistroLike = None,
     data_root: DataRoot = "/var/lib/berth",
     min_free_gb: MinFree = 1.0,
-    identity: Identity = None,
-    ask_pass: AskPass = False,
-    ask_become_pass: AskBecome = False,
-    sudo_password_file: SudoFile = None,
-    jump: Jump = None,
-    known_hosts: KnownHosts = "~/.ssh/known_hosts",
-    accept_new_host_keys: AcceptNew = False,
-    ssh_config: SshConfig = None,
-    login: LoginUser = None,
-    timeout: Timeout = 10.0,
+    conn: Connection = DEFAULT_CONNECTION,
     forks: Forks = 20,
     serial: Serial = None,
 ) -> None:
     """Check, configure the host(s) (modules, sysctls, repos, packages, daemon.json, group), then
     install, enable and verify the engine (berth, or Docker with --engine docker)."""
-    from provision.errors import ProvisionError
     from provision.fleet import run_fleet
     from provision.options import Options
     from provision.report import make_console, print_json, print_steps, print_summary
@@ -201,26 +158,7 @@ def host(
         docker_version=docker_version,
         bundle=bundle,
     )
-    try:
-        hosts, job = make_job(
-            targets,
-            local,
-            identity,
-            ask_pass,
-            ask_become_pass,
-            sudo_password_file,
-            jump,
-            known_hosts,
-            accept_new_host_keys,
-            ssh_config,
-            login,
-            timeout,
-            opts,
-            dry_run=dry_run,
-            show_diff=diff,
-        )
-    except ProvisionError as e:
-        fail_input(e)
+    hosts, job = make_job(targets, local, conn, opts, dry_run=dry_run, show_diff=diff)
     result = run_fleet(hosts, job, forks=forks, serial=serial, live=not json_out)
     if json_out:
         print_json(result)
@@ -233,20 +171,12 @@ def host(
 
 
 @app.command()
+@with_connection
 def facts(
     targets: Targets = None,
     local: Local = False,
     data_root: DataRoot = "/var/lib/berth",
-    identity: Identity = None,
-    ask_pass: AskPass = False,
-    ask_become_pass: AskBecome = False,
-    sudo_password_file: SudoFile = None,
-    jump: Jump = None,
-    known_hosts: KnownHosts = "~/.ssh/known_hosts",
-    accept_new_host_keys: AcceptNew = False,
-    ssh_config: SshConfig = None,
-    login: LoginUser = None,
-    timeout: Timeout = 10.0,
+    conn: Connection = DEFAULT_CONNECTION,
 ) -> None:
     """Print the raw facts of each target as JSON (what checks and steps decide from)."""
     from provision.apply import Job
@@ -255,24 +185,7 @@ def facts(
     from provision.options import Options
 
     opts = Options(data_root=data_root)
-    try:
-        hosts, job = make_job(
-            targets,
-            local,
-            identity,
-            ask_pass,
-            ask_become_pass,
-            sudo_password_file,
-            jump,
-            known_hosts,
-            accept_new_host_keys,
-            ssh_config,
-            login,
-            timeout,
-            opts,
-        )
-    except ProvisionError as e:
-        fail_input(e)
+    hosts, job = make_job(targets, local, conn, opts)
     assert isinstance(job, Job)
     out, rc = {}, 0
     for h in hosts:
@@ -298,6 +211,7 @@ def _on_hosts(hosts, fn, forks):
 
 
 @app.command()
+@with_connection
 def uninstall(
     targets: Targets = None,
     local: Local = False,
@@ -308,30 +222,14 @@ def uninstall(
         str, typer.Option("--engine", help="Engine to remove when the host has no provision record.")
     ] = "berth",
     json_out: JsonOut = False,
-    identity: Identity = None,
-    ask_pass: AskPass = False,
-    ask_become_pass: AskBecome = False,
-    sudo_password_file: SudoFile = None,
-    jump: Jump = None,
-    known_hosts: KnownHosts = "~/.ssh/known_hosts",
-    accept_new_host_keys: AcceptNew = False,
-    ssh_config: SshConfig = None,
-    login: LoginUser = None,
-    timeout: Timeout = 10.0,
+    conn: Connection = DEFAULT_CONNECTION,
     forks: Forks = 20,
 ) -> None:
     """Stop and disable the engine, remove what provision installed, restore backed-up files."""
-    from provision.errors import ProvisionError
     from provision.lifecycle import uninstall_host
     from provision.options import Options
 
-    try:
-        hosts, job = make_job(
-            targets, local, identity, ask_pass, ask_become_pass, sudo_password_file, jump, known_hosts,
-            accept_new_host_keys, ssh_config, login, timeout, Options(engine=engine),
-        )  # fmt: skip
-    except ProvisionError as e:
-        fail_input(e)
+    hosts, job = make_job(targets, local, conn, Options(engine=engine))
     reps = _on_hosts(hosts, lambda h: uninstall_host(h, job, purge), forks)
     if json_out:
         json.dump(reps, sys.stdout, indent=2)
@@ -345,6 +243,7 @@ def uninstall(
 
 
 @app.command()
+@with_connection
 def status(
     targets: Targets = None,
     local: Local = False,
@@ -352,33 +251,17 @@ def status(
         str, typer.Option("--engine", help="Engine to ask when the host has no record.")
     ] = "berth",
     json_out: JsonOut = False,
-    identity: Identity = None,
-    ask_pass: AskPass = False,
-    ask_become_pass: AskBecome = False,
-    sudo_password_file: SudoFile = None,
-    jump: Jump = None,
-    known_hosts: KnownHosts = "~/.ssh/known_hosts",
-    accept_new_host_keys: AcceptNew = False,
-    ssh_config: SshConfig = None,
-    login: LoginUser = None,
-    timeout: Timeout = 10.0,
+    conn: Connection = DEFAULT_CONNECTION,
     forks: Forks = 20,
 ) -> None:
     """Engine version, active, socket, mirrors and running containers of each host."""
     from rich.table import Table
 
-    from provision.errors import ProvisionError
     from provision.lifecycle import status_host
     from provision.options import Options
     from provision.report import make_console
 
-    try:
-        hosts, job = make_job(
-            targets, local, identity, ask_pass, ask_become_pass, sudo_password_file, jump, known_hosts,
-            accept_new_host_keys, ssh_config, login, timeout, Options(engine=engine),
-        )  # fmt: skip
-    except ProvisionError as e:
-        fail_input(e)
+    hosts, job = make_job(targets, local, conn, Options(engine=engine))
     reps = _on_hosts(hosts, lambda h: status_host(h, job), forks)
     if json_out:
         json.dump(reps, sys.stdout, indent=2)

@@ -3,8 +3,11 @@ turns them into a :class:`provision.apply.Job`."""
 
 from __future__ import annotations
 
+import functools
 import getpass
-from typing import List, Optional
+import inspect
+from dataclasses import dataclass, fields
+from typing import Callable, List, Optional, get_type_hints
 
 import typer
 from rich.console import Console
@@ -52,52 +55,91 @@ DataRoot = Annotated[
 MinFree = Annotated[float, typer.Option("--min-free-gb", help="Fail when the data root has less free space.")]
 
 
-def make_job(
-    targets,
-    local,
-    identity,
-    ask_pass,
-    ask_become_pass,
-    sudo_password_file,
-    jump,
-    known_hosts,
-    accept_new_host_keys,
-    ssh_config,
-    login,
-    timeout,
-    opts,
-    **kw,
-):
-    """Validate the targets and options, read passwords once; return (targets, Job)."""
+@dataclass(frozen=True)
+class Connection:
+    """How to reach the targets and become root there: the SSH and sudo options of every command
+    that works on hosts. A command takes them as one parameter, ``conn: Connection``, and
+    :func:`with_connection` shows Typer the fields as options in that parameter's place."""
+
+    identity: Identity = None
+    ask_pass: AskPass = False
+    ask_become_pass: AskBecome = False
+    sudo_password_file: SudoFile = None
+    jump: Jump = None
+    known_hosts: KnownHosts = "~/.ssh/known_hosts"
+    accept_new_host_keys: AcceptNew = False
+    ssh_config: SshConfig = None
+    login: LoginUser = None
+    timeout: Timeout = 10.0
+
+
+DEFAULT_CONNECTION = Connection()  # frozen, so one instance can be every command's default
+
+
+def with_connection(command: Callable[..., None]) -> Callable[..., None]:
+    """Decorate a command that takes ``conn: Connection``: Typer sees the fields of
+    :class:`Connection` as options (in that parameter's place, so ``--help`` lists them there) and
+    the command receives them gathered into one Connection."""
+    hints = get_type_hints(command, include_extras=True)
+    field_hints = get_type_hints(Connection, include_extras=True)
+    names = [f.name for f in fields(Connection)]
+    params = []
+    for p in inspect.signature(command).parameters.values():
+        if p.name == "conn":
+            params += [
+                inspect.Parameter(f.name, p.KEYWORD_ONLY, default=f.default, annotation=field_hints[f.name])
+                for f in fields(Connection)
+            ]
+        else:
+            params.append(p.replace(kind=p.KEYWORD_ONLY, annotation=hints[p.name]))
+
+    @functools.wraps(command)
+    def run(**kw):
+        return command(conn=Connection(**{n: kw.pop(n) for n in names}), **kw)
+
+    del run.__wrapped__  # Typer must read the signature below, not the command's own
+    run.__signature__ = inspect.Signature(params, return_annotation=None)
+    run.__annotations__ = {p.name: p.annotation for p in params}
+    return run
+
+
+def make_job(targets, local, conn: Connection, opts, **kw):
+    """Validate the targets and options, read passwords once; return (targets, Job). On bad input
+    print one line and exit 2 (see :func:`fail_input`): no host has been contacted yet."""
     from provision.apply import LOCAL, Job
-    from provision.errors import InputError
+    from provision.errors import InputError, ProvisionError
     from provision.ssh import SSHOptions
 
-    if local and targets:
-        raise InputError("give TARGETs or --local, not both")
-    if not local and not targets:
-        raise InputError("no target: give [user@]host[:port] ... or --local")
-    opts.validate()
-    become = None
-    if sudo_password_file:
-        try:
-            with open(sudo_password_file) as f:
-                become = f.readline().rstrip("\n")
-        except OSError as e:
-            raise InputError(f"cannot read --sudo-password-file {sudo_password_file}: {e.strerror}") from None
-    elif ask_become_pass:
-        become = getpass.getpass("sudo password: ")
-    ssh = SSHOptions(
-        identities=list(identity or []),
-        jump=jump,
-        known_hosts=known_hosts,
-        accept_new_host_keys=accept_new_host_keys,
-        connect_timeout=timeout,
-        ssh_config=ssh_config,
-        become_password=become,
-        password=getpass.getpass("SSH password: ") if ask_pass else None,
-    )
-    job = Job(opts, ssh, login_user=login, local=local, **kw)
+    try:
+        if local and targets:
+            raise InputError("give TARGETs or --local, not both")
+        if not local and not targets:
+            raise InputError("no target: give [user@]host[:port] ... or --local")
+        opts.validate()
+        become = None
+        if conn.sudo_password_file:
+            try:
+                with open(conn.sudo_password_file) as f:
+                    become = f.readline().rstrip("\n")
+            except OSError as e:
+                raise InputError(
+                    f"cannot read --sudo-password-file {conn.sudo_password_file}: {e.strerror}"
+                ) from None
+        elif conn.ask_become_pass:
+            become = getpass.getpass("sudo password: ")
+        ssh = SSHOptions(
+            identities=list(conn.identity or []),
+            jump=conn.jump,
+            known_hosts=conn.known_hosts,
+            accept_new_host_keys=conn.accept_new_host_keys,
+            connect_timeout=conn.timeout,
+            ssh_config=conn.ssh_config,
+            become_password=become,
+            password=getpass.getpass("SSH password: ") if conn.ask_pass else None,
+        )
+        job = Job(opts, ssh, login_user=conn.login, local=local, **kw)
+    except ProvisionError as e:
+        fail_input(e)
     return ([LOCAL] if local else list(dict.fromkeys(targets))), job
 
 
