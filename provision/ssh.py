@@ -174,18 +174,8 @@ class SSHTransport(Transport):
             if stdin:
                 chan.sendall(stdin)
             chan.shutdown_write()
-            out = bytearray()
-            while True:
-                data = chan.recv(65536)
-                if not data:
-                    break
-                out += data
-            err = bytearray()
-            while True:
-                data = chan.recv_stderr(65536)
-                if not data:
-                    break
-                err += data
+            out = _read_all(chan.recv)
+            err = _read_all(chan.recv_stderr)
             rc = chan.recv_exit_status()
             chan.close()
         except (socket.timeout, TimeoutError):
@@ -198,3 +188,13 @@ class SSHTransport(Transport):
         self.conn.close()
         if self._gateway is not None:
             self._gateway.close()
+
+
+def _read_all(recv) -> bytearray:
+    """Read one stream of a channel (`chan.recv` or `chan.recv_stderr`) until it ends."""
+    data = bytearray()
+    while True:
+        chunk = recv(65536)
+        if not chunk:
+            return data
+        data += chunk
