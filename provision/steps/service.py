@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from provision.errors import StepError
 from provision.steps.engine_facts import DIRECT_LOG, PIDFILE
-from provision.transport import Transport
+from provision.transport import Result, Transport
 
 WAIT_STEPS = 300  # x 0.1 s
 
@@ -109,6 +109,10 @@ class EngineStart:
             if not res.ok:
                 raise StepError(f"could not put the previous {path} back: {res.brief()}", t.name, res)
 
+    def _start(self, t: Transport, restart: bool) -> Result:
+        """Start (or restart) the service and wait until it is up; return the command's Result."""
+        return t.sudo(self.ctl.start(restart) + "\n" + self.ctl.wait())
+
     def apply(self, t: Transport) -> None:
         path = self.ctl.config_file
         if self.config_changed and self.validate_cmd and self.restart:
@@ -117,7 +121,7 @@ class EngineStart:
                 self._restore(t)
                 state = "keeps running unchanged"
                 if self.other_reasons:  # the upgrade still needs its restart, with the old file
-                    again = t.sudo(self.ctl.start(True) + "\n" + self.ctl.wait())
+                    again = self._start(t, True)
                     state = "was restarted with it" if again.ok else f"did not restart ({again.brief()})"
                 raise StepError(
                     f"{self.ctl.service} rejects the new {path} ({res.brief()}): the previous file was "
@@ -125,13 +129,13 @@ class EngineStart:
                     t.name,
                     res,
                 )
-        res = t.sudo(self.ctl.start(self.restart) + "\n" + self.ctl.wait())
+        res = self._start(t, self.restart)
         if res.ok:
             return
         if not self.config_changed:
             raise StepError(f"{self.ctl.service} did not start: {res.brief()}", t.name, res)
         self._restore(t)
-        again = t.sudo(self.ctl.start(True) + "\n" + self.ctl.wait())
+        again = self._start(t, True)
         state = "running again with it" if again.ok else f"still not running ({again.brief()})"
         raise StepError(
             f"{self.ctl.service} failed to start with the new {path} ({res.brief()}): the previous "
