@@ -73,9 +73,8 @@ def lab_host(lab):
     return host
 
 
-@pytest.fixture
-def lab_hosts(lab):
-    """Factory: `lab_hosts(n, nested=False, flavour="debian")` -> n fresh hosts for this test."""
+def _host_factory(lab):
+    """Yield `make(n, nested=False, flavour="debian")` -> n fresh hosts; stop them all at teardown."""
     made = []
 
     def make(n: int = 1, nested: bool = False, flavour: str = "debian"):
@@ -86,18 +85,15 @@ def lab_hosts(lab):
     yield make
     if made:
         lab.stop(made)
+
+
+@pytest.fixture
+def lab_hosts(lab):
+    """Factory: `lab_hosts(n, nested=False, flavour="debian")` -> n fresh hosts for this test."""
+    yield from _host_factory(lab)
 
 
 @pytest.fixture(scope="module")
 def module_lab_hosts(lab):
     """Like `lab_hosts`, but the hosts live until the end of the test module (share them)."""
-    made = []
-
-    def make(n: int = 1, nested: bool = False, flavour: str = "debian"):
-        hosts = lab.up(n, nested=nested, flavour=flavour)
-        made.extend(hosts)
-        return hosts
-
-    yield make
-    if made:
-        lab.stop(made)
+    yield from _host_factory(lab)
