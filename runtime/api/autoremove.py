@@ -12,6 +12,7 @@ Limitation: the set lives in the daemon's memory; an `--rm` container still runn
 berthd restarts is not removed when it exits later.
 """
 
+import _thread
 import logging
 import threading
 
@@ -87,7 +88,9 @@ def after_start(backend, token):
             log.debug("auto-remove of %s: %s", cid, exc)
         forget(cid)
 
-    threading.Thread(target=run, name="autoremove", daemon=True).start()
+    # the low-level start does not wait for the thread to be scheduled: the start route
+    # answers at once
+    _thread.start_new_thread(run, ())
 
 
 def forget(cid):
