@@ -5,10 +5,14 @@ A handler is `handler(req, vars)`; it returns `(status, obj)` (obj: None for no 
 as is, anything else as JSON) or None when it wrote the response itself (streams, hijack).
 """
 
+import fcntl
 import json
 import logging
 import re
 import socketserver
+import struct
+import termios
+import time
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -168,9 +172,29 @@ class Request(object):
         else:
             head = "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n\r\n" % content_type
         h.wfile.write(head.encode())
+        wait_drained(h.connection)
         h.connection.settimeout(None)  # an attached session may be idle for hours
         h.close_connection = True
         self.started = True
+
+
+def wait_drained(sock, timeout=1.0):
+    # type: (Any, float) -> None
+    """Wait (at most timeout seconds) until the client has read everything sent on sock so far.
+
+    docker-py parses a hijacked response's headers through a buffered reader, then reads the raw
+    socket: stream bytes that reach the client together with the headers stay in that buffer and
+    are lost (a fast `exec_run` then returns no output). So the stream starts only once the
+    headers have left the socket's send queue (SIOCOUTQ, which unix sockets report too)."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            queued = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+        except (OSError, ValueError):
+            return
+        if queued <= 0 or time.time() >= deadline:
+            return
+        time.sleep(0.0002)
 
 
 class APIHandler(BaseHTTPRequestHandler):
