@@ -7,35 +7,7 @@ import time
 
 from runtime.container.mounts import public
 from runtime.container.wire import parse_rfc3339
-
-
-def human_duration(seconds):
-    # type: (float) -> str
-    """docker/go-units HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return "%d seconds" % s
-    minutes = int(round(seconds / 60.0))
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return "%d minutes" % minutes
-    hours = int(round(seconds / 3600.0))
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return "%d hours" % hours
-    if hours < 24 * 7 * 2:
-        return "%d days" % (hours // 24)
-    if hours < 24 * 30 * 2:
-        return "%d weeks" % (hours // 24 // 7)
-    if hours < 24 * 365 * 2:
-        return "%d months" % (hours // 24 // 30)
-    return "%d years" % (hours // 24 // 365)
+from runtime.units import human_duration
 
 
 def status_line(state, now=None):

@@ -7,6 +7,8 @@ The dicts are what `docker pull` prints from: {"status": "Downloading", "id": "a
 import threading
 import time
 
+from runtime.units import human_size
+
 BAR_WIDTH = 50
 INTERVAL = 0.1
 
@@ -17,25 +19,16 @@ def short_id(digest):
     return digest.split(":", 1)[-1][:12]
 
 
-def human_size(n):
-    # type: (float) -> str
-    """Decimal units with 4 significant digits, as docker's units.HumanSize: 2.226MB."""
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if n < 1000.0 or unit == "TB":
-            return "%.4g%s" % (n, unit)
-        n /= 1000.0
-    return "%dB" % n
-
-
 def bar(current, total):
     # type: (int, int) -> str
     """`[=====>      ]  1.2MB/2.3MB`."""
     if not total:
-        return human_size(current)
+        return human_size(current, 4)
     filled = min(BAR_WIDTH, int(BAR_WIDTH * current / total))
     arrow = "=" * filled + (">" if filled < BAR_WIDTH else "")
     arrow = ("=" * (BAR_WIDTH - 1) + ">") if filled >= BAR_WIDTH else arrow
-    return "[%s%s] %8s/%s" % (arrow, " " * (BAR_WIDTH - len(arrow)), human_size(current), human_size(total))
+    pad = " " * (BAR_WIDTH - len(arrow))
+    return "[%s%s] %8s/%s" % (arrow, pad, human_size(current, 4), human_size(total, 4))
 
 
 class Progress(object):
