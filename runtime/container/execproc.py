@@ -11,7 +11,7 @@ import socket
 
 from runtime.container import init, stdio
 from runtime.container import syscalls as sc
-from runtime.container.wire import frame, recv_fd, recv_msg, send_fd, send_msg, write_json
+from runtime.container.wire import frame, recv_msg, send_fd, send_msg, write_json
 
 _NS_ORDER = ("ipc", "uts", "net", "mnt")
 
@@ -39,18 +39,7 @@ def run(spec, reply):
         _child(spec, ns, io, sync_w, pty_child_sock)
     os.close(sync_w)
     io.close_child_ends()
-    if pty_sock is not None:
-        pty_child_sock.close()
-        master = recv_fd(pty_sock)
-        if master >= 0:
-            io.adopt_master(master)
-        pty_sock.close()
-    err = b""
-    while True:
-        chunk = os.read(sync_r, 4096)
-        if not chunk:
-            break
-        err += chunk
+    err = stdio.await_exec(io, sync_r, pty_sock, pty_child_sock)
     result = os.path.join(spec["exec_dir"], spec["exec_id"] + ".json")
     if err:
         _, status = os.waitpid(child, 0)

@@ -18,7 +18,7 @@ import time
 
 from runtime.container import cgroups, init, stdio
 from runtime.container import syscalls as sc
-from runtime.container.wire import frame, recv_fd, recv_msg, rfc3339, send_msg, write_json
+from runtime.container.wire import frame, recv_msg, rfc3339, send_msg, write_json
 
 
 class _Client(object):
@@ -85,18 +85,7 @@ class Monitor(object):
             pass
         lsock.bind("attach.sock")
         lsock.listen(16)
-        if pty_sock is not None:
-            pty_child.close()
-            master = recv_fd(pty_sock)
-            if master >= 0:
-                io.adopt_master(master)
-            pty_sock.close()
-        err = b""
-        while True:
-            chunk = os.read(sync_r, 4096)
-            if not chunk:
-                break
-            err += chunk
+        err = stdio.await_exec(io, sync_r, pty_sock, pty_child)
         os.close(sync_r)
         if err:
             os.unlink("attach.sock")

@@ -8,7 +8,7 @@ import struct
 import termios
 import time
 
-from runtime.container.wire import STDERR, STDOUT, rfc3339
+from runtime.container.wire import STDERR, STDOUT, recv_fd, rfc3339
 
 _NAMES = {STDOUT: "stdout", STDERR: "stderr"}
 
@@ -83,6 +83,25 @@ class Stdio(object):
         if self.stdin_w >= 0:
             os.close(self.stdin_w)
             self.stdin_w = -1
+
+
+def await_exec(io, sync_r, pty_sock=None, pty_child_sock=None):
+    # type: (Stdio, int, object, object) -> bytes
+    """The parent's side of starting a process (a container's PID 1 or an exec): adopt the pty
+    master the child sends back when it has a TTY, then read the child's setup errors from the
+    sync pipe until the child execs (the pipe is close-on-exec). b"" means the exec happened."""
+    if pty_sock is not None:
+        pty_child_sock.close()
+        master = recv_fd(pty_sock)
+        if master >= 0:
+            io.adopt_master(master)
+        pty_sock.close()
+    err = b""
+    while True:
+        chunk = os.read(sync_r, 4096)
+        if not chunk:
+            return err
+        err += chunk
 
 
 def resize(fd, height, width):
