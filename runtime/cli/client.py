@@ -156,17 +156,21 @@ class Response(object):
             return data
         return self.read1(n)
 
-    def read(self):
-        # type: () -> bytes
-        """The whole body."""
-        parts = []
+    def chunks(self):
+        # type: () -> Any
+        """The body, as it arrives, in pieces of up to 1 MiB."""
         while True:
             data = self.read1(1 << 20)
             if not data:
-                break
-            parts.append(data)
+                return
+            yield data
+
+    def read(self):
+        # type: () -> bytes
+        """The whole body."""
+        body = b"".join(self.chunks())
         self.close()
-        return b"".join(parts)
+        return body
 
     def json(self):
         # type: () -> Any

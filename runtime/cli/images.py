@@ -246,20 +246,14 @@ def cmd_save(client, args):
         return _err(exc)
     if not args.output:
         out = sys.stdout.buffer
-        while True:
-            data = resp.read1(1 << 20)
-            if not data:
-                break
+        for data in resp.chunks():
             out.write(data)
         out.flush()
         return 0
     tmp = "%s.tmp-%d" % (args.output, os.getpid())
     try:
         with open(tmp, "wb") as f:
-            while True:
-                data = resp.read1(1 << 20)
-                if not data:
-                    break
+            for data in resp.chunks():
                 f.write(data)
         os.rename(tmp, args.output)
     except OSError as exc:
