@@ -57,12 +57,7 @@ class Host:
         if not isinstance(cmd, str):
             cmd = shlex.join(cmd)
         argv = ["ssh", *self.ssh_options(), f"{user}@{self.ip}", cmd]
-        p = subprocess.run(argv, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True, timeout=timeout)
-        if check and p.returncode != 0:
-            raise LabError(f"{self.name}: ssh {user}: {cmd!r} exited {p.returncode}\n"
-                           f"stdout: {p.stdout[-2000:]}\nstderr: {p.stderr[-2000:]}")
-        return p
+        return self._run(argv, f"ssh {user}: {cmd!r}", check, input, timeout)
 
     def exec(self, cmd, check: bool = True, input: "str | None" = None,
              timeout: float = 120) -> subprocess.CompletedProcess:
@@ -76,10 +71,14 @@ class Host:
         # root (a daemon started this way sees "/" in /proc/self/cgroup, as under ssh)
         enter = "".join(f"echo $$ > {shlex.quote(str(f))} 2>/dev/null; " for f in self._cgroup_procs())
         argv = ["/bin/sh", "-c", enter + 'exec "$@"', "sh", *argv]
+        return self._run(argv, f"exec {cmd!r}", check, input, timeout)
+
+    def _run(self, argv, what: str, check: bool, input, timeout: float) -> subprocess.CompletedProcess:
+        """Run argv on the machine; with check, a non-zero exit raises LabError naming `what`."""
         p = subprocess.run(argv, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True, timeout=timeout)
         if check and p.returncode != 0:
-            raise LabError(f"{self.name}: exec {cmd!r} exited {p.returncode}\n"
+            raise LabError(f"{self.name}: {what} exited {p.returncode}\n"
                            f"stdout: {p.stdout[-2000:]}\nstderr: {p.stderr[-2000:]}")
         return p
 
