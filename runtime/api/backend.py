@@ -150,7 +150,10 @@ class ContainerBackend(abc.ABC):
         """A connected socket-like object to the container's stdio (held by its monitor).
         Reading it gives the output: raw bytes when the container has a TTY, else Docker's
         multiplexed frames (8-byte header: stream, 0, 0, 0, big-endian uint32 size). Writing
-        it feeds stdin; shutdown(SHUT_WR) closes stdin. Conflict when the container is gone."""
+        it feeds stdin; shutdown(SHUT_WR) closes stdin. A container that is not running is
+        attached from its next start's first byte on (attach, then start, as `docker run` does);
+        the stream ends when its PID 1 exits or it is removed. Conflict for stream=False on a
+        container that is not running."""
 
     @abc.abstractmethod
     def container_resize(self, name, height, width):

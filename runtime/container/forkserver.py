@@ -4,8 +4,8 @@ Why: the daemon is threaded, and fork() in a threaded process may copy a lock so
 holds. This server is a fresh interpreter (`python -I -S`) that imports only what a monitor
 needs, so every monitor forked from it is small (its pages are shared with the server) and
 inherits no engine state. It serves one SOCK_SEQPACKET control socket: each request is a JSON
-message {"kind": "run"|"exec", "spec": {...}} carrying one fd (SCM_RIGHTS), the socket the
-forked child answers on. The child is usually forked before its request arrives (a spare,
+message {"kind": "run"|"exec", "spec": {...}} carrying fds (SCM_RIGHTS): first the socket the
+forked child answers on, then any attach sockets a run hands to its monitor. The child is usually forked before its request arrives (a spare,
 forked once the server has been idle for SPARE_DELAY) and gets the request handed over its
 own socketpair. It exits when the engine closes the control socket (so does the spare); the
 monitors, in their own sessions, live on.
@@ -25,6 +25,7 @@ from runtime.container import syscalls as sc
 from runtime.container import wire
 
 _MAX_MSG = 1 << 20
+MAX_FDS = 64  # the reply socket + attach sockets of clients that attached before the start
 # the next spare is forked once no request came for this long: a fork right after a hand-off
 # would take the CPU from the container being started
 SPARE_DELAY = 0.02
@@ -48,15 +49,15 @@ def serve(ctrl_fd):
         if spare is None and not select.select([ctrl], [], [], SPARE_DELAY)[0]:
             spare = _fork_spare(ctrl)  # idle: the last container has left its start behind
             continue
-        msg, reply_fd = _recv_request(ctrl)
+        msg, fds = _recv_request(ctrl)
         if not msg:
             return  # the spare sees its socket close and exits
-        if reply_fd < 0:
+        if not fds:
             continue
         handed = False
         if spare is not None:
             try:
-                spare.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [reply_fd]))])
+                spare.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
                 handed = True
             except OSError:
                 pass
@@ -65,25 +66,26 @@ def serve(ctrl_fd):
         if not handed:
             pid = os.fork()
             if pid == 0:
-                _child(ctrl, json.loads(msg.decode()), reply_fd)
-        os.close(reply_fd)  # before the next fork: no other child may hold the reply socket
+                _child(ctrl, json.loads(msg.decode()), fds)
+        for fd in fds:  # before the next fork: no other child may hold them
+            os.close(fd)
 
 
 def _recv_request(sock):
     # type: (socket.socket) -> tuple
-    """(message, reply fd or -1); an empty message when the peer closed."""
+    """(message, [fds]); an empty message when the peer closed."""
     while True:
         try:
-            # MSG_CMSG_CLOEXEC: the reply socket must not leak into the container's processes
-            msg, anc, _, _ = sock.recvmsg(_MAX_MSG, socket.CMSG_SPACE(4), socket.MSG_CMSG_CLOEXEC)
+            # MSG_CMSG_CLOEXEC: the sockets must not leak into the container's processes
+            msg, anc, _, _ = sock.recvmsg(_MAX_MSG, socket.CMSG_SPACE(4 * MAX_FDS), socket.MSG_CMSG_CLOEXEC)
             break
         except InterruptedError:
             continue
-    reply_fd = -1
+    fds = []  # type: list
     for level, typ, data in anc:
         if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
-            reply_fd = array.array("i", data[:4])[0]
-    return msg, reply_fd
+            fds.extend(array.array("i", data[:len(data) - len(data) % 4]))
+    return msg, fds
 
 
 def _fork_spare(ctrl):
@@ -102,20 +104,21 @@ def _fork_spare(ctrl):
         try:
             ours.close()
             ctrl.close()
-            msg, reply_fd = _recv_request(theirs)
+            msg, fds = _recv_request(theirs)
             theirs.close()
         except BaseException:  # noqa: B036 - never return into the server loop
             os._exit(0)
-        if not msg or reply_fd < 0:  # the forkserver went away
+        if not msg or not fds:  # the forkserver went away
             os._exit(0)
-        _child(None, json.loads(msg.decode()), reply_fd)
+        _child(None, json.loads(msg.decode()), fds)
     theirs.close()
     return ours
 
 
-def _child(ctrl, req, reply_fd):
-    # type: (object, dict, int) -> None
+def _child(ctrl, req, fds):
+    # type: (object, dict, list) -> None
     from runtime.container import execproc, monitor
+    reply_fd = fds[0]
     try:
         if ctrl is not None:
             ctrl.close()
@@ -128,7 +131,7 @@ def _child(ctrl, req, reply_fd):
         reply = socket.socket(fileno=reply_fd)
         sc.set_name("berth-monitor" if req["kind"] == "run" else "berth-exec")
         if req["kind"] == "run":
-            monitor.Monitor(req["spec"], reply).run()
+            monitor.Monitor(req["spec"], reply, fds[1:]).run()
         else:
             execproc.run(req["spec"], reply)
     except BaseException as e:  # noqa: B036 - report, never return into the server loop

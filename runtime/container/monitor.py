@@ -6,6 +6,9 @@ before it exits. It runs in its own session and as a child subreaper, so it outl
 Socket protocol: the client sends one message (runtime.container.wire.send_msg):
 {"op": "attach", "stdin": b, "stdout": b, "stderr": b} then reads output (frames, or raw with a
 TTY) and writes stdin; {"op": "wait"} just waits for EOF; {"op": "resize", "h": n, "w": n}.
+Clients that attached before the start arrive with the run request instead (their sockets,
+`spec["attach"]` their requests): they are served from PID 1's first byte, as Docker's
+attach-then-start is.
 """
 
 import gc
@@ -37,10 +40,11 @@ class _Client(object):
 class Monitor(object):
     """One container's monitor; `run()` never returns."""
 
-    def __init__(self, spec, reply):
-        # type: (dict, socket.socket) -> None
+    def __init__(self, spec, reply, attach_fds=()):
+        # type: (dict, socket.socket, tuple) -> None
         self.spec = spec
         self.reply = reply
+        self.attach_fds = list(attach_fds)
         self.state_dir = spec["state_dir"]
         self.clients = []  # type: list
         self.io = None  # type: stdio.Stdio
@@ -85,6 +89,7 @@ class Monitor(object):
             pass
         lsock.bind("attach.sock")
         lsock.listen(16)
+        self.adopt_early_clients()
         err = stdio.await_exec(io, sync_r, pty_sock, pty_child)
         os.close(sync_r)
         if err:
@@ -118,6 +123,24 @@ class Monitor(object):
         except OSError:
             pass
         os._exit(0)
+
+    def adopt_early_clients(self):
+        # type: () -> None
+        """The clients that attached before the start (before PID 1 can have written)."""
+        for fd, req in zip(self.attach_fds, self.spec.get("attach") or []):
+            self.add_client(socket.socket(fileno=fd), req)
+        self.attach_fds = []
+
+    def add_client(self, conn, req):
+        # type: (socket.socket, dict) -> None
+        """Serve an attach (or a wait: no streams) on conn."""
+        client = _Client(conn, req)
+        if req.get("logs"):
+            self.replay(client)
+        if req.get("stream") is False:
+            conn.close()
+            return
+        self.clients.append(client)
 
     def loop(self, pid, wake_r, lsock, log):
         # type: (int, int, socket.socket, stdio.JsonLog) -> int
@@ -184,13 +207,7 @@ class Monitor(object):
         elif op in ("attach", "wait"):
             if op == "wait":
                 req = {"stdout": False, "stderr": False}
-            client = _Client(conn, req)
-            if req.get("logs"):
-                self.replay(client)
-            if req.get("stream") is False:
-                conn.close()
-                return
-            self.clients.append(client)
+            self.add_client(conn, req)
         else:
             conn.close()
 

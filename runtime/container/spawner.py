@@ -33,9 +33,10 @@ class Spawner(object):
         theirs.close()
         self._ctrl = ours
 
-    def request(self, kind, spec):
-        # type: (str, dict) -> tuple
-        """Send a request; returns (first reply message, the connected reply socket)."""
+    def request(self, kind, spec, fds=()):
+        # type: (str, dict, tuple) -> tuple
+        """Send a request (with fds for the child: a run's attach sockets); returns (first
+        reply message, the connected reply socket)."""
         a, b = socket.socketpair()
         try:
             data = json.dumps({"kind": kind, "spec": spec}).encode()
@@ -43,7 +44,7 @@ class Spawner(object):
                 if self._proc is None or self._proc.poll() is not None:
                     self._start()
                 self._ctrl.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                             array.array("i", [b.fileno()]))])
+                                             array.array("i", [b.fileno()] + list(fds)))])
             b.close()
             try:
                 reply = wire.recv_msg(a)

@@ -40,6 +40,8 @@ class Container(object):
         self.cfg = cfg
         self.id = cfg["Id"]
         self.lock = threading.Lock()  # one start/stop transition at a time
+        # attaches made while it is not running: (socket, request) for the next start's monitor
+        self.early = []  # type: list
 
     @classmethod
     def load(cls, path):

@@ -168,33 +168,44 @@ class ContainerService(ExecMixin, ContainerBackend):
         with c.lock:
             if c.state()["Running"]:
                 raise NotModified("container %s is already running" % name)
-            client.await_monitor_exit(c)  # it removes the cgroup we are about to recreate
+            early, c.early = c.early, []
             try:
-                os.unlink(c.file("exit.json"))
-            except FileNotFoundError:
-                pass
-            if self.cgroup_version == 1:
-                kick = threading.Thread(target=cgroups.kick_grace_period, args=(self.spawner.pid,))
-                kick.daemon = True
-                kick.start()
-            cg = c.cgroup()
-            cg.create(c.cfg["HostConfig"])
-            run = runspec.build(c, cg, self.containers.rootfs_mount, self.store.mount_lowerdir_option)
-            try:
-                reply, sock = self.spawner.request("run", run)
-            except BaseException:
-                cg.destroy()
-                raise
-            sock.close()
-            if "error" in reply:
-                cg.destroy()
-                c.set_started({"Error": reply["error"], "ExitCode": reply.get("code", 126)})
-                raise InvalidParameter("cannot start container %s: %s" % (name, reply["error"]))
-            c.set_started({"Pid": reply["pid"], "PidStart": reply["start_time"],
-                           "MonitorPid": reply["monitor"], "MonitorStart": proc_start_time(reply["monitor"]),
-                           "StartedAt": run["started_at"], "FinishedAt": _ZERO_TIME})
+                self._start(c, name, early)
+            finally:
+                for sock, _ in early:  # the monitor has its own copies now
+                    sock.close()
         if c.cfg["HostConfig"].get("AutoRemove"):
             threading.Thread(target=self._auto_remove, args=(c,), daemon=True).start()
+
+    def _start(self, c, name, early):
+        # type: (Container, str, list) -> None
+        """Spawn the monitor and PID 1 (c.lock held); the early attaches go to the monitor."""
+        client.await_monitor_exit(c)  # it removes the cgroup we are about to recreate
+        try:
+            os.unlink(c.file("exit.json"))
+        except FileNotFoundError:
+            pass
+        if self.cgroup_version == 1:
+            kick = threading.Thread(target=cgroups.kick_grace_period, args=(self.spawner.pid,))
+            kick.daemon = True
+            kick.start()
+        cg = c.cgroup()
+        cg.create(c.cfg["HostConfig"])
+        run = runspec.build(c, cg, self.containers.rootfs_mount, self.store.mount_lowerdir_option)
+        run["attach"] = [req for _, req in early]
+        try:
+            reply, sock = self.spawner.request("run", run, fds=[s.fileno() for s, _ in early])
+        except BaseException:
+            cg.destroy()
+            raise
+        sock.close()
+        if "error" in reply:
+            cg.destroy()
+            c.set_started({"Error": reply["error"], "ExitCode": reply.get("code", 126)})
+            raise InvalidParameter("cannot start container %s: %s" % (name, reply["error"]))
+        c.set_started({"Pid": reply["pid"], "PidStart": reply["start_time"],
+                       "MonitorPid": reply["monitor"], "MonitorStart": proc_start_time(reply["monitor"]),
+                       "StartedAt": run["started_at"], "FinishedAt": _ZERO_TIME})
 
     def _auto_remove(self, c):
         # type: (Container) -> None
@@ -323,6 +334,10 @@ class ContainerService(ExecMixin, ContainerBackend):
             client.wait_exit(c, 10)
             st = c.state()
         c.final_exit_code = st["ExitCode"]  # for waiters on "removed"
+        with c.lock:
+            early, c.early = c.early, []
+        for sock, _ in early:  # their clients see the end of the stream
+            sock.close()
         try:
             self.containers.discard(c)
             c.cgroup().destroy()
@@ -366,11 +381,21 @@ class ContainerService(ExecMixin, ContainerBackend):
 
     def container_attach(self, name, stdin=False, stdout=True, stderr=True, logs=False, stream=True):
         c = self.containers.get(name)
-        try:
-            return client.connect(c, {"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr,
-                                      "logs": logs, "stream": stream})
-        except ConnectionError:
-            raise Conflict("You cannot attach to a stopped container %s, start it first" % name) from None
+        req = {"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr, "logs": logs,
+               "stream": stream}
+        with c.lock:  # not between a start's spawn and its state record
+            if c.alive_pid():
+                try:
+                    return client.connect(c, req)
+                except ConnectionError:  # it has just exited
+                    pass
+            if not stream:
+                raise Conflict("You cannot attach to a stopped container %s, start it first" % name)
+            # not running: this attach is served from the next start's first byte on (Docker's
+            # attach-then-start, as `docker run` and `start -a` do it)
+            ours, theirs = socket.socketpair()
+            c.early.append((theirs, req))
+            return ours
 
     def container_resize(self, name, height, width):
         c, _ = self._running(name)

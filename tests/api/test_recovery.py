@@ -77,3 +77,27 @@ def test_restart_loses_nothing(daemon, sig):
     assert _state(d, "runner-" + tag)["Running"] is False
     time.sleep(0.05)
     assert d.berth("rm", "runner-" + tag, "done-" + tag).returncode == 0
+
+
+def test_rm_container_running_across_a_restart_is_removed_when_it_exits(daemon):
+    """`run --rm` is the engine's (HostConfig.AutoRemove on disk), not the daemon's memory: a
+    container still running when berthd is killed is removed when it exits later, and one
+    that exited while no berthd ran is removed when the next one starts."""
+    d = daemon
+    for name, cmd in (("rm-later", "sleep 2"), ("rm-while-down", "sleep 0.3")):
+        out = d.berth("run", "-d", "--rm", "--name", name, "busybox", "sh", "-c", cmd)
+        assert out.returncode == 0, out.stderr
+        assert _state(d, name)["Running"] is True
+    assert d.kill(signal.SIGKILL) == -9
+    time.sleep(1.0)  # rm-while-down exits now, with no daemon
+    d.start()
+    assert d.api("GET", "/containers/rm-later/json")[0] == 200
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        status, _, body = d.api("GET", "/containers/json?all=1")
+        assert status == 200
+        names = [n.lstrip("/") for c in json.loads(body) for n in c["Names"]]
+        if "rm-later" not in names and "rm-while-down" not in names:
+            break
+        time.sleep(0.2)
+    assert "rm-later" not in names and "rm-while-down" not in names

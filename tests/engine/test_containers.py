@@ -318,8 +318,8 @@ def test_attach_stdin_and_tty(clean_containers):
     sock.close()
     assert sorted(_frames(data)) == [(1, b"got hello\n"), (2, b"e\n")]
     assert eng.container_wait(cid)["StatusCode"] == 0
-    with pytest.raises(Conflict):
-        eng.container_attach(cid)
+    with pytest.raises(Conflict):  # nothing to stream from an exited container
+        eng.container_attach(cid, stream=False)
 
     cid = eng.container_create({"Image": "busybox", "Tty": True, "OpenStdin": True,
                                 "Cmd": ["sh", "-c", "stty size; read x; echo tty:$x; tty"]})["Id"]
@@ -332,6 +332,50 @@ def test_attach_stdin_and_tty(clean_containers):
     assert b"tty:abc\r\n/dev/pts/0\r\n" in raw  # raw stream with the tty's CRLF; the container's devpts
     logged = b"".join(line for _, line in eng.container_logs(cid))
     assert b"tty:abc" in logged
+
+
+def test_attach_before_start_gets_every_byte(clean_containers):
+    """Docker clients attach, then start: a PID 1 that exits at once must still reach them,
+    also with AutoRemove removing the container right after its exit."""
+    eng = clean_containers
+    for i in range(10):
+        cid = eng.container_create({"Image": "busybox", "Cmd": ["echo", "run%d" % i],
+                                    "HostConfig": {"AutoRemove": i % 2 == 1}})["Id"]
+        sock = eng.container_attach(cid, stdout=True, stderr=True)
+        eng.container_start(cid)
+        assert _frames(_read_all(sock)) == [(1, b"run%d\n" % i)]
+        sock.close()
+        if i % 2:
+            assert wait_for(lambda: cid not in [c["Id"] for c in eng.container_list(all=True)])
+        else:
+            assert eng.container_wait(cid)["StatusCode"] == 0
+            eng.container_remove(cid)
+
+
+def test_attach_to_exited_container_waits_for_next_start(clean_containers):
+    """`start -a` of an exited container: the attach gets the next run's output, stdin included."""
+    eng = clean_containers
+    cid = eng.container_create({"Image": "busybox", "OpenStdin": True, "StdinOnce": True,
+                                "Cmd": ["sh", "-c", "read x; echo got:$x"]})["Id"]
+    eng.container_start(cid)
+    eng.container_attach(cid, stdin=True).close()  # the first run reads EOF
+    assert eng.container_wait(cid)["StatusCode"] == 0
+    sock = eng.container_attach(cid, stdin=True)
+    sock.sendall(b"second\n")  # buffered until the start
+    eng.container_start(cid)
+    assert (1, b"got:second\n") in _frames(_read_all(sock))
+    sock.close()
+    assert eng.container_wait(cid)["StatusCode"] == 0
+
+
+def test_removing_a_created_container_ends_its_early_attach(clean_containers):
+    eng = clean_containers
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["true"]})["Id"]
+    sock = eng.container_attach(cid)
+    sock.settimeout(10)
+    eng.container_remove(cid)
+    assert sock.recv(100) == b""
+    sock.close()
 
 
 def test_logs_json_file_tail_since_timestamps_follow(clean_containers):

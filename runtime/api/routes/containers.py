@@ -2,10 +2,8 @@
 
 import json
 
-from runtime.api import autoremove
-from runtime.api.deferred import deferred_attach, on_started
 from runtime.api.streams import frame, pump
-from runtime.errors import BerthError, Conflict, InvalidParameter
+from runtime.errors import BerthError, InvalidParameter
 
 RAW = "application/vnd.docker.raw-stream"
 MUX = "application/vnd.docker.multiplexed-stream"
@@ -26,10 +24,7 @@ def create(req, v):
     config = req.json()
     if not isinstance(config, dict):
         raise InvalidParameter("invalid container config: a JSON object is expected")
-    api_removes = autoremove.claim(config)
     result = req.backend.container_create(config, name=req.arg("name") or None)
-    if api_removes:
-        autoremove.register(result["Id"])
     result.setdefault("Warnings", [])
     if result["Warnings"] is None:
         result["Warnings"] = []
@@ -52,17 +47,12 @@ def inspect(req, v):
     log_config.setdefault("Type", "json-file")
     log_config.setdefault("Config", {})
     host["LogConfig"] = log_config
-    if autoremove.wanted(doc.get("Id")):
-        host["AutoRemove"] = True
     return 200, doc
 
 
 def start(req, v):
     """`POST /containers/{name}/start`: 204, or 304 when already running."""
-    token = autoremove.before_start(req.backend, v["name"])
     req.backend.container_start(v["name"])
-    autoremove.after_start(req.backend, token)
-    on_started(req.backend, v["name"])
     return 204, None
 
 
@@ -81,10 +71,7 @@ def kill(req, v):
 
 def restart(req, v):
     """`POST /containers/{name}/restart?t=`."""
-    token = autoremove.before_start(req.backend, v["name"])
     req.backend.container_restart(v["name"], timeout=req.int_arg("t", req.int_arg("timeout")))
-    autoremove.after_start(req.backend, token)
-    on_started(req.backend, v["name"])
     return 204, None
 
 
@@ -103,7 +90,6 @@ def unpause(req, v):
 def remove(req, v):
     """`DELETE /containers/{name}?force=&v=`: 409 when running and not forced."""
     req.backend.container_remove(v["name"], force=req.flag("force"), volumes=req.flag("v"))
-    autoremove.forget(v["name"])  # by id; a name leaves a stale id, which is harmless
     return 204, None
 
 
@@ -158,21 +144,14 @@ def logs(req, v):
 
 
 def attach(req, v):
-    """`POST /containers/{name}/attach`: hijack the connection onto the container's stdio."""
+    """`POST /containers/{name}/attach`: hijack the connection onto the container's stdio (a
+    container not started yet is attached from its first output on)."""
     name = v["name"]
-    info = req.backend.container_inspect(name)
-    tty = bool((info.get("Config") or {}).get("Tty"))
-    stdin, stdout, stderr = req.flag("stdin"), req.flag("stdout"), req.flag("stderr")
-    try:
-        peer = req.backend.container_attach(name, stdin=stdin, stdout=stdout, stderr=stderr,
-                                            logs=req.flag("logs"), stream=req.flag("stream"))
-    except Conflict:
-        state = info.get("State") or {}
-        if state.get("Running") or not req.flag("stream"):
-            raise
-        req.hijack(stream_type(req, tty))
-        deferred_attach(req, name, info, tty, stdin, stdout, stderr)
-        return None
+    tty = has_tty(req, name)
+    stdin = req.flag("stdin")
+    peer = req.backend.container_attach(name, stdin=stdin, stdout=req.flag("stdout"),
+                                        stderr=req.flag("stderr"), logs=req.flag("logs"),
+                                        stream=req.flag("stream"))
     req.hijack(stream_type(req, tty))
     pump(req.http.connection, req.http.rfile, peer, stdin=stdin)
     return None
