@@ -5,10 +5,10 @@ holds. This server is a fresh interpreter (`python -I -S`) that imports only wha
 needs, so every monitor forked from it is small (its pages are shared with the server) and
 inherits no engine state. It serves one SOCK_SEQPACKET control socket: each request is a JSON
 message {"kind": "run"|"exec", "spec": {...}} carrying fds (SCM_RIGHTS): first the socket the
-forked child answers on, then any attach sockets a run hands to its monitor. The child is usually forked before its request arrives (a spare,
-forked once the server has been idle for SPARE_DELAY) and gets the request handed over its
-own socketpair. It exits when the engine closes the control socket (so does the spare); the
-monitors, in their own sessions, live on.
+forked child answers on, then any attach sockets a run hands to its monitor. The child is
+usually forked before its request arrives (a spare, forked once the server has been idle for
+SPARE_DELAY) and gets the request handed over its own socketpair. It exits when the engine
+closes the control socket (so does the spare); the monitors, in their own sessions, live on.
 
 runtime/container/spawner.py is the engine side.
 """

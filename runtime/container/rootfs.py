@@ -93,8 +93,6 @@ def mount_overlay(spec):
     # type: (dict) -> None
     """The root: overlay of the image layers and the container's upper dir."""
     rootfs = spec["rootfs"]
-    if spec.get("overlay_volatile_dir"):  # left by an earlier volatile mount: must go first
-        shutil.rmtree(spec["overlay_volatile_dir"], ignore_errors=True)
     cwd = spec.get("overlay_cwd")
     if cwd:  # layer paths in the options are relative to this dir (page-size limit)
         os.chdir(cwd)

@@ -34,27 +34,14 @@ def write_etc(path, hostname, mode):
         f.write(resolv)
 
 
-def volatile_supported(release=None):
-    # type: (str) -> bool
-    """overlayfs' `volatile` option exists from Linux 5.10."""
-    try:
-        major, minor = (int(x) for x in (release or os.uname().release).split(".")[:2])
-    except ValueError:
-        return False
-    return (major, minor) >= (5, 10)
-
-
 def overlay(c, short_lowerdir):
     # type: (Container, object) -> tuple
     """(mount options, dir the layer paths are relative to or None). Past the one-page option
     limit, short_lowerdir(image_id) -> (base dir, lowerdir relative to it) (the image store's).
-    An AutoRemove (`run --rm`) container's layer is deleted at exit, so its overlay is
-    `volatile` where the kernel has it: the unmount at exit then skips syncing the whole
-    upper filesystem (fsync inside the container's layer becomes a no-op; volumes keep it)."""
+    No `volatile` for AutoRemove containers: measured on 6.18, it made `run --rm` ~20 ms
+    slower per start, not faster."""
     dirs = c.cfg["LayerDirs"]
     tail = ",upperdir=%s,workdir=%s" % (c.file("upper"), c.file("work"))
-    if c.cfg["HostConfig"].get("AutoRemove") and volatile_supported():
-        tail += ",volatile"
     lower = ":".join(reversed(dirs))
     if len("lowerdir=" + lower + tail) < 4000:
         return "lowerdir=" + lower + tail, None
@@ -70,7 +57,6 @@ def build(c, cg, rootfs, short_lowerdir):
     return {
         "id": c.id, "state_dir": c.path, "rootfs": rootfs, "overlay_opts": opts,
         "overlay_cwd": cwd, "ns_flags": spec.ns_flags(cfg["NetworkMode"]),
-        "overlay_volatile_dir": c.file("work/work/incompat") if opts.endswith(",volatile") else None,
         "own_netns": cfg["NetworkMode"] != "host", "hostname": conf["Hostname"],
         "tty": bool(conf.get("Tty")), "open_stdin": bool(conf.get("OpenStdin")),
         "console_size": hc.get("ConsoleSize") if any(hc.get("ConsoleSize") or []) else None,
