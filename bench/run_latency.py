@@ -3,8 +3,12 @@
 
 - `berth run --rm IMAGE true`, `docker -H unix://... run --rm IMAGE true` (both against berthd)
   and `podman run --rm --network none IMAGE true` (its own storage, runc), interleaved, median
-  of N each, as ratios;
-- `berth ps` (the console script, and the same code under `python3 -S`, without site-packages);
+  of N each, as ratios. berth runs as a provisioned host runs it: the engine bundle
+  (provision/bundle.py) extracted and byte-compiled, started by the installed wrapper script
+  (`/usr/bin/python3 -I -S -c ...`); also under CentOS 7's Python 3.6 when the
+  pyenv one is there, and as this checkout's venv console script (editable install: its site
+  hooks are a development cost, shown for comparison);
+- `berth ps`, the same ways;
 - 50 concurrent clients doing `ps` (GET /containers/json) and `inspect` against berthd: p50/p99;
 - berthd's idle RSS.
 
@@ -32,6 +36,8 @@ from tests.api.conftest import DOCKER, Berthd  # noqa: E402
 
 BERTH = os.path.join(os.path.dirname(sys.executable), "berth")
 HOST_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+PY36 = "/root/.pyenv/versions/3.6.15/bin/python3.6"  # CentOS 7's python3 is 3.6
+INSTALLED = "berth (installed bundle)"
 PODMAN_ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
 
 
@@ -108,6 +114,33 @@ def concurrent_clients(host, names, clients, per_client):
     return lat, time.perf_counter() - t0
 
 
+def install_bundle(tmp):
+    """The engine bundle as provision installs it: extracted, byte-compiled by each python that
+    runs it, started through the installed wrapper script (provision/bundle.py `wrapper`).
+    Returns the argv prefixes that run `berth`, by label."""
+    from provision import bundle
+    b = bundle.build()
+    pyz = os.path.join(tmp, b.filename)
+    with open(pyz, "wb") as f:
+        f.write(b.data)
+    lib = os.path.join(tmp, "lib")
+    subprocess.run([HOST_PYTHON, "-m", "zipfile", "-e", pyz, lib], check=True)
+    pythons = {INSTALLED: HOST_PYTHON}
+    if os.path.exists(PY36):
+        pythons["berth (installed, Python 3.6)"] = PY36
+    out = {}
+    for label, py in pythons.items():
+        subprocess.run([py, "-m", "compileall", "-q", lib], check=True, stdout=subprocess.DEVNULL)
+        script = bundle.wrapper("berth").decode().replace(bundle.PYTHON, py)
+        path = os.path.join(tmp, "berth-" + os.path.basename(py))
+        with open(path, "w") as f:
+            f.write(script.replace(bundle.LIB_DIR + "/current", lib))
+        os.chmod(path, 0o755)
+        out[label] = [path]
+    out["berth (venv console script)"] = [BERTH]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=30)
@@ -133,13 +166,8 @@ def main():
         os.makedirs(env["DOCKER_CONFIG"])
         with open(os.path.join(env["DOCKER_CONFIG"], "config.json"), "w") as f:
             f.write("{}\n")  # podman reads it too
-        bare = "import sys; from runtime.cli.main import main; sys.exit(main())"
-        cmds = {"berth run --rm": [BERTH, "run", "--rm", "busybox", "true"],
-                "berth run --rm (python -S, no site)": [sys.executable, "-S", "-c", bare, "run", "--rm",
-                                                        "busybox", "true"],
-                # as installed on a host (provision/bundle.py: `python3 -s <lib> berth ...`)
-                "berth run --rm (/usr/bin/python3 -s -m)": [HOST_PYTHON, "-s", "-m", "runtime.cli.main",
-                                                            "run", "--rm", "busybox", "true"]}
+        berths = install_bundle(tmp)
+        cmds = {k: argv + ["run", "--rm", "busybox", "true"] for k, argv in berths.items()}
         if "docker" not in args.skip:
             cmds["docker run --rm (berthd)"] = [DOCKER, "-H", d.host, "run", "--rm", "busybox", "true"]
         if "podman" not in args.skip:
@@ -155,24 +183,26 @@ def main():
                           key=name if i >= 2 else None)
                 if i >= 2:
                     times[name].append(t)
-        base = ms(times["berth run --rm"])
+        base = ms(times[INSTALLED])
         print("run --rm IMAGE true, median of %d (ms): wall, then the client's own CPU" % args.runs)
         for name, xs in times.items():
             print("  %-38s %7.1f   (%.2fx berth)   client CPU %5.1f" % (name, ms(xs), ms(xs) / base,
                                                                        ms(CPU[name])))
+        for name in cmds:
+            if not name.startswith("berth"):
+                print("  berth is %.2fx faster than %s" % (ms(times[name]) / base, name))
         if FAILURES:
             print("  (failed and retried: %s)" % ", ".join("%s %d" % kv for kv in FAILURES.items()))
 
-        ps = {"console script (venv, editable install)": ([BERTH, "ps"], None),
-              "python -S (no site-packages), same code": ([sys.executable, "-S", "-c", bare, "ps"], ROOT),
-              "(python -S -I -c pass)": ([sys.executable, "-S", "-I", "-c", "pass"], None)}
+        ps = {k: (argv + ["ps"], None) for k, argv in berths.items()}
+        ps["(%s -I -S -c pass)" % HOST_PYTHON] = ([HOST_PYTHON, "-S", "-I", "-c", "pass"], None)
         if "docker" not in args.skip:
             ps["(docker -H ... ps)"] = ([DOCKER, "-H", d.host, "ps"], None)
         ps_times = {k: [] for k in ps}
         for _ in range(args.runs):
             for name, (argv, cwd) in ps.items():
                 ps_times[name].append(timed(argv, env, cwd, key="ps " + name))
-        print("berth ps, median of %d (ms): wall, client CPU" % args.runs)
+        print("ps, median of %d (ms): wall, client CPU" % args.runs)
         for name, xs in ps_times.items():
             print("  %-42s %7.1f   %5.1f" % (name, ms(xs), ms(CPU["ps " + name])))
 

@@ -62,13 +62,18 @@ def test_version_override_and_installed_tree_under_python36(tmp_path):
     assert run([PY36, "-m", "compileall", "-q", str(tree)]).returncode == 0
     p = run([PY36, "-s", str(tree), "berth", "version"])
     assert "Version:           0.0.9" in p.stdout, p.stderr
-    # the shell wrapper as installed on targets, pointed at this tree
-    script = bundle.wrapper("berthd").decode().replace(bundle.PYTHON, PY36)
-    script = script.replace(f"{bundle.LIB_DIR}/current", str(tree))
-    w = tmp_path / "berthd-wrapper"
-    w.write_text(script)
-    w.chmod(0o755)
-    assert run([str(w), "--version"]).stdout.strip() == "berthd version 0.0.9"
+    # the shell wrappers as installed on targets, pointed at this tree
+    for prog in ("berthd", "berth"):
+        script = bundle.wrapper(prog).decode().replace(bundle.PYTHON, PY36)
+        script = script.replace(f"{bundle.LIB_DIR}/current", str(tree))
+        w = tmp_path / f"{prog}-wrapper"
+        w.write_text(script)
+        w.chmod(0o755)
+    assert run([str(tmp_path / "berthd-wrapper"), "--version"]).stdout.strip() == "berthd version 0.0.9"
+    p = run([str(tmp_path / "berth-wrapper"), "version"], env=dict(os.environ, PYTHONPATH="/nonexistent"))
+    assert "Version:           0.0.9" in p.stdout, p.stderr
+    p = run([str(tmp_path / "berth-wrapper"), "--help"])
+    assert p.stdout.startswith("\nUsage:  berth ") or "Usage:  berth" in p.stdout, p.stdout
 
 
 def test_bad_version_is_refused():

@@ -196,11 +196,9 @@ def test_install_script_extracts_compiles_and_switches_atomically():
     )
     assert f"mv {b.install_dir}.tmp {b.install_dir}" in script
     assert "mv -T /usr/local/lib/berth/.current.tmp /usr/local/lib/berth/current" in script
-    assert (
-        bundlemod.wrapper("berth")
-        .decode()
-        .endswith('exec /usr/bin/python3 -s /usr/local/lib/berth/current berth "$@"\n')
-    )
+    w = bundlemod.wrapper("berth").decode()
+    assert w.startswith("#!/bin/sh\n") and "exec /usr/bin/python3 -I -S -c '" in w
+    assert 'sys.path.insert(0, "/usr/local/lib/berth/current")' in w and w.endswith(' "$@"\n')
 
 
 def test_check_mode_of_a_fresh_host_describes_every_engine_action():
