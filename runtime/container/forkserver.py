@@ -7,7 +7,10 @@ inherits no engine state. It serves one SOCK_SEQPACKET control socket: each requ
 message {"kind": "run"|"exec", "spec": {...}} carrying fds (SCM_RIGHTS): first the socket the
 forked child answers on, then any attach sockets a run hands to its monitor. The child is
 usually forked before its request arrives (a spare, forked once the server has been idle for
-SPARE_DELAY) and gets the request handed over its own socketpair. It exits when the engine
+SPARE_DELAY) and gets the request handed over its own socketpair; the spare has also forked
+the container's PID 1 already, in new namespaces (monitor.prepare), so a `run` only builds
+the filesystem and execs. An `exec` request gets a fresh fork (the spare's PID namespace is
+a container's). It exits when the engine
 closes the control socket (so does the spare); the monitors, in their own sessions, live on.
 
 runtime/container/spawner.py is the engine side.
@@ -55,7 +58,7 @@ def serve(ctrl_fd):
         if not fds:
             continue
         handed = False
-        if spare is not None:
+        if spare is not None and msg.startswith(b'{"kind": "run"'):
             try:
                 spare.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
                 handed = True
@@ -66,7 +69,14 @@ def serve(ctrl_fd):
         if not handed:
             pid = os.fork()
             if pid == 0:
-                _child(ctrl, json.loads(msg.decode()), fds)
+                try:
+                    ctrl.close()
+                    if spare is not None:
+                        spare.close()
+                    _detach()
+                except BaseException:  # noqa: B036 - never return into the server loop
+                    os._exit(1)
+                _child(json.loads(msg.decode()), fds, None)
         for fd in fds:  # before the next fork: no other child may hold them
             os.close(fd)
 
@@ -101,37 +111,44 @@ def _fork_spare(ctrl):
         theirs.close()
         return None
     if pid == 0:
+        from runtime.container import monitor
         try:
             ours.close()
             ctrl.close()
+            _detach()
+            prepared = monitor.prepare()
             msg, fds = _recv_request(theirs)
             theirs.close()
         except BaseException:  # noqa: B036 - never return into the server loop
             os._exit(0)
-        if not msg or not fds:  # the forkserver went away
+        if not msg or not fds:  # the forkserver went away (PID 1 sees its channel close)
             os._exit(0)
-        _child(None, json.loads(msg.decode()), fds)
+        _child(json.loads(msg.decode()), fds, prepared)
     theirs.close()
     return ours
 
 
-def _child(ctrl, req, fds):
-    # type: (object, dict, list) -> None
+def _detach():
+    # type: () -> None
+    """A session of its own and /dev/null as stdio: monitors (and the PID 1 a spare forks)
+    outlive the engine and hold none of its terminal."""
+    os.setsid()
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _child(req, fds, prepared):
+    # type: (dict, list, object) -> None
     from runtime.container import execproc, monitor
     reply_fd = fds[0]
     try:
-        if ctrl is not None:
-            ctrl.close()
-        os.setsid()
-        null = os.open("/dev/null", os.O_RDWR)
-        for fd in (0, 1, 2):  # hold none of the engine's stdio: monitors outlive it
-            os.dup2(null, fd)
-        os.close(null)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
         reply = socket.socket(fileno=reply_fd)
         sc.set_name("berth-monitor" if req["kind"] == "run" else "berth-exec")
         if req["kind"] == "run":
-            monitor.Monitor(req["spec"], reply, fds[1:]).run()
+            monitor.Monitor(req["spec"], reply, fds[1:], prepared).run()
         else:
             execproc.run(req["spec"], reply)
     except BaseException as e:  # noqa: B036 - report, never return into the server loop

@@ -7,8 +7,10 @@ Any failure is written to the sync pipe as one line before `_exit(126|127)`; a s
 closes the pipe (close-on-exec), which is how the monitor knows the process is running.
 """
 
+import array
 import errno
 import fcntl
+import json
 import os
 import signal
 import socket
@@ -210,16 +212,21 @@ def open_console(pty_sock):
     return [slave, slave, slave]
 
 
-def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None):
-    # type: (dict, list, int, int, bool, object) -> None
+NS_FLAGS = sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_NEWNET
+
+
+def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None, ready=False):
+    # type: (dict, list, int, int, bool, object, bool) -> None
     """PID 1 of the container, up to exec. Never returns. The monitor moves this process into
     its cgroup meanwhile (a cgroup v1 move waits for an RCU grace period, ~10 ms, so it runs in
-    parallel with the filesystem setup) and says so on go_r, which exec waits for."""
+    parallel with the filesystem setup) and says so on go_r, which exec waits for. ready: the
+    namespaces are already made (prepared_main)."""
     code = 127
     try:
-        sc.unshare(spec["ns_flags"])
-        if spec["ns_flags"] & sc.CLONE_NEWNET:
-            loopback_up()
+        if not ready:
+            sc.unshare(spec["ns_flags"])
+            if spec["ns_flags"] & sc.CLONE_NEWNET:
+                loopback_up()
         rootfs.build(spec)
         sc.sethostname(spec["hostname"])
         if pty_sock is not None:
@@ -239,6 +246,46 @@ def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None):
     except BaseException as e:  # noqa: B036 - the child must never return into the forkserver
         _report(sync_w, "container init: %s" % (e,))
     os._exit(code)
+
+
+def prepared_main(chan, host_net, sync_w, go_r):
+    # type: (socket.socket, int, int, int) -> None
+    """PID 1 forked ahead of its request (runtime/container/monitor.py prepare): make the mount,
+    UTS, IPC and network namespaces (lo up) now, then wait on chan for the spec and the stdio
+    fds [stdin, stdout, stderr] (or [pty socket] with a TTY) and go on as container_main.
+    A host-network container goes back into the host's network namespace (host_net). EOF on
+    chan (the spare was never used) ends it quietly."""
+    failed = None
+    try:
+        sc.unshare(NS_FLAGS)
+        loopback_up()
+    except BaseException as e:  # noqa: B036 - reported once there is a request to report to
+        failed = e
+    try:
+        msg, anc, _, _ = chan.recvmsg(1 << 20, socket.CMSG_SPACE(4 * 3), socket.MSG_CMSG_CLOEXEC)
+    except BaseException:  # noqa: B036
+        os._exit(0)
+    if not msg:
+        os._exit(0)
+    fds = []  # type: list
+    for level, typ, data in anc:
+        if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+            fds.extend(array.array("i", data[:len(data) - len(data) % 4]))
+    chan.close()
+    try:
+        spec = json.loads(msg.decode())
+        if failed is not None:
+            raise failed
+        if not spec["ns_flags"] & sc.CLONE_NEWNET:
+            sc.setns(host_net, sc.CLONE_NEWNET)
+        os.close(host_net)
+    except BaseException as e:  # noqa: B036 - the child must never return into the forkserver
+        _report(sync_w, "container init: %s" % (e,))
+        os._exit(127)
+    tty = bool(spec["tty"])
+    if tty:
+        container_main(spec, [], sync_w, go_r, True, socket.socket(fileno=fds[0]), ready=True)
+    container_main(spec, fds, sync_w, go_r, False, ready=True)
 
 
 def _report(fd, msg):

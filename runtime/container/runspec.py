@@ -4,7 +4,7 @@ and the /etc files the container gets bind-mounted."""
 import os
 import time
 
-from runtime.container import cgroups, mounts, spec  # noqa: F401
+from runtime.container import mounts, spec
 from runtime.container.state import Container  # noqa: F401
 from runtime.container.wire import rfc3339
 
@@ -49,8 +49,8 @@ def overlay(c, short_lowerdir):
     return "lowerdir=" + lower + tail, base
 
 
-def build(c, cg, rootfs, short_lowerdir):
-    # type: (Container, cgroups.CgroupManager, str, object) -> dict
+def build(c, rootfs, short_lowerdir):
+    # type: (Container, str, object) -> dict
     """The run spec for runtime/container/monitor.py and init.py."""
     cfg, hc, conf = c.cfg, c.cfg["HostConfig"], c.cfg["Config"]
     opts, cwd = overlay(c, short_lowerdir)
@@ -60,7 +60,7 @@ def build(c, cg, rootfs, short_lowerdir):
         "own_netns": cfg["NetworkMode"] != "host", "hostname": conf["Hostname"],
         "tty": bool(conf.get("Tty")), "open_stdin": bool(conf.get("OpenStdin")),
         "console_size": hc.get("ConsoleSize") if any(hc.get("ConsoleSize") or []) else None,
-        "mounts": mounts.child_mounts(cfg["Mounts"]), "cgroup_procs": cg.procs_files(),
+        "mounts": mounts.child_mounts(cfg["Mounts"]), "limits": hc,
         "shm_size": int(hc.get("ShmSize") or 0), "readonly_rootfs": bool(hc.get("ReadonlyRootfs")),
         "cgroup": cfg["Cgroup"], "log_path": c.file(c.id + "-json.log"),
         "started_at": rfc3339(time.time()),

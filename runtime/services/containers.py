@@ -189,9 +189,8 @@ class ContainerService(ExecMixin, ContainerBackend):
             kick = threading.Thread(target=cgroups.kick_grace_period, args=(self.spawner.pid,))
             kick.daemon = True
             kick.start()
-        cg = c.cgroup()
-        cg.create(c.cfg["HostConfig"])
-        run = runspec.build(c, cg, self.containers.rootfs_mount, self.store.mount_lowerdir_option)
+        cg = c.cgroup()  # made by the monitor, in parallel with PID 1's filesystem
+        run = runspec.build(c, self.containers.rootfs_mount, self.store.mount_lowerdir_option)
         run["attach"] = [req for _, req in early]
         try:
             reply, sock = self.spawner.request("run", run, fds=[s.fileno() for s, _ in early])

@@ -503,3 +503,19 @@ def test_user_groups_from_the_containers_own_files(clean_containers, tmp_path):
     code, out, _, _ = run_container(eng, "id -u", image="usrimg:1", User="0")
     assert out == b"0\n"
     eng.image_remove("usrimg:1")
+
+
+def test_cgroup_the_kernel_refuses_fails_the_start_cleanly(clean_containers):
+    """The monitor makes the cgroup while PID 1 builds its root: a limit the kernel refuses
+    (a CFS quota under 1 ms) fails the start with one line naming the cgroup, and leaves no
+    cgroup and no process behind; the container can be removed."""
+    eng = clean_containers
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["true"],
+                                "HostConfig": {"CpuQuota": 500, "CpuPeriod": 100000}})["Id"]
+    with pytest.raises(InvalidParameter, match="cannot set up the container's cgroup") as exc:
+        eng.container_start(cid)
+    assert "\n" not in str(exc.value)
+    st = eng.container_inspect(cid)["State"]
+    assert st["Running"] is False and st["ExitCode"] != 0
+    assert not eng.containers.get(cid).cgroup().exists()
+    eng.container_remove(cid)
