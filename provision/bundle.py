@@ -45,9 +45,9 @@ def main():
     sys.argv = [prog] + args
     if prog == "berthd":
         from runtime.daemon.main import main as entry
-    else:
-        from runtime.cli.main import main as entry
-    sys.exit(entry(args))
+        sys.exit(entry(args))
+    from runtime.cli.main import cli
+    cli()
 
 
 if __name__ == "__main__":
@@ -144,7 +144,10 @@ def marker_text(b: Bundle) -> str:
     return json.dumps(b.marker, sort_keys=True)
 
 
-ENTRY_MODULES = {"berth": "runtime.cli.main", "berthd": "runtime.daemon.main"}
+ENTRY_CODE = {
+    "berth": "from runtime.cli.main import cli; cli()",
+    "berthd": "from runtime.daemon.main import main; sys.exit(main())",
+}
 
 
 def wrapper(prog: str) -> bytes:
@@ -155,7 +158,7 @@ def wrapper(prog: str) -> bytes:
     importlib.util: ~8 ms of every `berth` command)."""
     code = (
         f'import sys; sys.path.insert(0, "{LIB_DIR}/current"); sys.argv[0] = "{prog}"; '
-        f"from {ENTRY_MODULES[prog]} import main; sys.exit(main())"
+        f"{ENTRY_CODE[prog]}"
     )
     return (
         "#!/bin/sh\n"

@@ -229,6 +229,13 @@ class Client(object):
         # type: (str, str, Any, Any, Optional[Dict[str, str]], bool) -> Response
         """Send one request and read the status and headers. body: bytes, a JSON-able object,
         or a file object (sent chunked). Raises APIError for status >= 400."""
+        return self.request(method, path, query, body, headers, upgrade)()
+
+    def request(self, method, path, query=None, body=None, headers=None, upgrade=False):
+        # type: (str, str, Any, Any, Optional[Dict[str, str]], bool) -> Any
+        """Send one request; returns response() -> Response, which reads the status and
+        headers (as send does). Several requests can be in flight before their answers are read
+        (`run` registers its attach and wait in one round trip)."""
         target = "/v%s%s" % (API_VERSION, quote(path, safe="/:@"))
         if query:
             items = [(k, v) for k, v in (query.items() if isinstance(query, dict) else query)
@@ -265,6 +272,14 @@ class Client(object):
                         break
                     sock.sendall(b"%x\r\n" % len(data) + data + b"\r\n")
                 sock.sendall(b"0\r\n\r\n")
+        except (OSError, ValueError) as exc:
+            sock.close()
+            raise ConnectError("error talking to the daemon at %s: %s" % (self.host, exc)) from None
+        return lambda: self._response(sock)
+
+    def _response(self, sock):
+        # type: (Any) -> Response
+        try:
             rfile = Reader(sock)
             status_line = rfile.readline().decode("latin-1")
             parts = status_line.split(" ", 2)

@@ -145,9 +145,10 @@ def cmd_run(client, args):
         print(cid)
         return 0
     query = {"stream": True, "stdout": True, "stderr": True, "stdin": bool(args.interactive)}
-    conn = client.send("POST", "/containers/%s/attach" % cid, query, upgrade=True)
-    waiter = client.send("POST", "/containers/%s/wait" % cid,
-                         {"condition": "removed" if args.rm else "next-exit"})
+    attaching = client.request("POST", "/containers/%s/attach" % cid, query, upgrade=True)
+    waiting = client.request("POST", "/containers/%s/wait" % cid,
+                             {"condition": "removed" if args.rm else "next-exit"})
+    conn, waiter = attaching(), waiting()
     try:
         client.send("POST", "/containers/%s/start" % cid).close()
     except APIError as exc:
