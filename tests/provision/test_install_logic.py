@@ -197,8 +197,8 @@ def test_install_script_extracts_compiles_and_switches_atomically():
     assert f"mv {b.install_dir}.tmp {b.install_dir}" in script
     assert "mv -T /usr/local/lib/berth/.current.tmp /usr/local/lib/berth/current" in script
     w = bundlemod.wrapper("berth").decode()
-    assert w.startswith("#!/bin/sh\n") and "exec /usr/bin/python3 -I -S -c '" in w
-    assert 'sys.path.insert(0, "/usr/local/lib/berth/current")' in w and w.endswith(' "$@"\n')
+    assert w.startswith("#!/usr/bin/python3 -IS\n")
+    assert 'sys.path.insert(0, "/usr/local/lib/berth/current")' in w and w.endswith("cli()\n")
 
 
 def test_check_mode_of_a_fresh_host_describes_every_engine_action():
