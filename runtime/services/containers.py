@@ -45,6 +45,7 @@ class ContainerService(ExecMixin, ContainerBackend):
         self.cgroup_version = cgroups.detect_version()
         self.containers = ContainerIndex(os.path.join(self.data_root, "containers"))
         self.spawner = Spawner()
+        self.kicker = cgroups.Kicker(lambda: self.spawner.pid or os.getpid())
         ExecMixin.__init__(self)
         for c in self.containers.all():  # AutoRemove containers that ended while no engine ran
             if c.cfg["HostConfig"].get("AutoRemove") and c.started().get("Pid"):
@@ -153,6 +154,7 @@ class ContainerService(ExecMixin, ContainerBackend):
                     "Cgroup": {"parent": hc.get("CgroupParent") or self.cgroup_parent, "name": cid,
                                "version": self.cgroup_version}})
                 c.save()
+                self._prepare_cgroup(c)
             except BaseException:
                 shutil.rmtree(path, ignore_errors=True)
                 for v in created_volumes:
@@ -160,6 +162,18 @@ class ContainerService(ExecMixin, ContainerBackend):
                 raise
             self.containers.add(c)
         return {"Id": cid, "Warnings": warnings}
+
+    def _prepare_cgroup(self, c):
+        # type: (Container) -> None
+        """A start usually follows a create at once (`run`): make the cgroup directories now
+        and then begin the kernel's cgroup-lock grace period (cgroups.kick_grace_period), which
+        would otherwise hold up the monitor's move of PID 1 for 6-11 ms. Best effort: the
+        monitor makes the directories again, and says what failed."""
+        try:
+            c.cgroup().make_dirs()
+        except OSError:
+            pass
+        self.kicker.kick()
 
     # ---------------------------------------------------------------- start
 
@@ -185,10 +199,7 @@ class ContainerService(ExecMixin, ContainerBackend):
             os.unlink(c.file("exit.json"))
         except FileNotFoundError:
             pass
-        if self.cgroup_version == 1:
-            kick = threading.Thread(target=cgroups.kick_grace_period, args=(self.spawner.pid,))
-            kick.daemon = True
-            kick.start()
+        self.kicker.kick()  # in case create's was long ago
         cg = c.cgroup()  # made by the monitor, in parallel with PID 1's filesystem
         run = runspec.build(c, self.containers.rootfs_mount, self.store.mount_lowerdir_option)
         run["attach"] = [req for _, req in early]
