@@ -1,7 +1,8 @@
 """The child side of a container start (runc's containerInit/finalizeNamespace), run in a process
 forked by the monitor inside the new PID namespace: join the cgroup, unshare the other
 namespaces, build the root filesystem, set the hostname, drop to the user, capabilities and
-no_new_privs, then exec. `finalize_and_exec` is shared with `exec` (runtime/container/execproc.py).
+no_new_privs, then exec (`finalize` before the monitor's "in the cgroup", `exec_` after it).
+`finalize_and_exec` is shared with `exec` (runtime/container/execproc.py).
 
 Any failure is written to the sync pipe as one line before `_exit(126|127)`; a successful exec
 closes the pipe (close-on-exec), which is how the monitor knows the process is running.
@@ -14,6 +15,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import struct
 import termios
 
@@ -133,9 +135,31 @@ def drop_privileges(proc):
     return env
 
 
-def finalize_and_exec(proc):
-    # type: (dict) -> None
-    """Workdir, privileges, signal dispositions, then execvpe; raises StartError on failure."""
+def look_path(name, env):
+    # type: (str, list) -> str
+    """The executable `name` resolves to through the container's PATH (Go's exec.LookPath, as
+    runc does it): a name with a slash is taken as it is. StartError(127) when there is none."""
+    if "/" in name:
+        return name
+    path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    for e in env:
+        if e.startswith("PATH="):
+            path = e[5:]
+    for d in path.split(":"):
+        full = os.path.join(d or ".", name)
+        try:
+            st = os.stat(full)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
+            return full
+    raise StartError('exec: "%s": executable file not found in $PATH' % name, 127)
+
+
+def finalize(proc):
+    # type: (dict) -> tuple
+    """Everything before the exec itself: workdir, privileges, signal dispositions and the
+    executable's path; returns (path, env dict) for exec(). Raises StartError."""
     cwd = proc.get("cwd") or "/"
     if not os.path.isdir(cwd):
         os.makedirs(cwd, 0o755)
@@ -148,15 +172,28 @@ def finalize_and_exec(proc):
                 signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
         signal.signal(sig, signal.SIG_DFL)
     signal.set_wakeup_fd(-1)
+    return look_path(proc["args"][0], env), _env_dict(env)
+
+
+def exec_(proc, path, env):
+    # type: (dict, str, dict) -> None
+    """execve; raises StartError on failure."""
     args = proc["args"]
     try:
-        os.execvpe(args[0], args, _env_dict(env))
+        os.execve(path, args, env)
     except FileNotFoundError:
         raise StartError('exec: "%s": executable file not found in $PATH' % args[0], 127) from None
     except PermissionError:
         raise StartError('exec: "%s": permission denied' % args[0], 126) from None
     except OSError as e:
         raise StartError('exec: "%s": %s' % (args[0], e.strerror), 126) from None
+
+
+def finalize_and_exec(proc):
+    # type: (dict) -> None
+    """finalize, then exec (the exec helper's way: nothing to wait for in between)."""
+    path, env = finalize(proc)
+    exec_(proc, path, env)
 
 
 def _env_dict(env):
@@ -212,6 +249,7 @@ def open_console(pty_sock):
     return [slave, slave, slave]
 
 
+NO_CGROUP = "the monitor could not put the container into its cgroup"
 NS_FLAGS = sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_NEWNET
 
 
@@ -236,10 +274,12 @@ def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None, ready=False):
         set_stdio(stdio)
         if tty:
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        # all but the exec now, while the monitor may still be moving us into the cgroup
+        path, env = finalize(spec["process"])
         if os.read(go_r, 1) != b"1":
-            raise StartError("the monitor could not put the container into its cgroup", 126)
+            raise StartError(NO_CGROUP, 126)
         os.close(go_r)
-        finalize_and_exec(spec["process"])
+        exec_(spec["process"], path, env)
     except StartError as e:
         code = e.code
         _report(sync_w, str(e))

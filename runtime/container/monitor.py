@@ -84,9 +84,13 @@ class Monitor(object):
             for path in cg.procs_files():
                 with open(path, "w") as f:
                     f.write(str(pid))
-            os.write(go_w, b"1")
         except (OSError, ValueError) as e:
             cgroup_error = "cannot set up the container's cgroup %s: %s" % (cg.parent + "/" + cg.name, e)
+        else:
+            try:
+                os.write(go_w, b"1")
+            except OSError:
+                pass  # PID 1 failed already: it says why
         os.close(go_w)
         io.close_child_ends()
         # log file and socket now, while PID 1 is still busy with its filesystem
@@ -102,8 +106,8 @@ class Monitor(object):
         self.adopt_early_clients()
         err = stdio.await_exec(io, sync_r, pty_sock, pty_child)
         os.close(sync_r)
-        if cgroup_error:
-            err = cgroup_error.encode()
+        if cgroup_error and (not err or err == init.NO_CGROUP.encode()):
+            err = cgroup_error.encode()  # (PID 1's own failure, e.g. not found, comes first)
         if err:
             os.unlink("attach.sock")
             _, status = os.waitpid(pid, 0)

@@ -220,6 +220,23 @@ def test_bad_input_is_refused_and_leaves_nothing(clean_containers, tmp_path):
     assert st["Status"] == "created" and st["ExitCode"] == 127 and "executable file not found" in st["Error"]
     with pytest.raises(InvalidParameter, match="invalid wait condition"):
         eng.container_wait(cid, "sometimes")
+    # the command is looked up through the container's own PATH (runc's LookPath); a file that
+    # is there but not executable is 126
+    for cmd, env, code, text in ((["passwd"], ["PATH=/etc"], 127, "executable file not found"),
+                                 (["/etc/passwd"], [], 126, "permission denied"),
+                                 (["nosuch"], [], 127, "executable file not found")):
+        cid = eng.container_create({"Image": "busybox", "Cmd": cmd, "Env": env})["Id"]
+        with pytest.raises(InvalidParameter, match=text):
+            eng.container_start(cid)
+        assert eng.container_inspect(cid)["State"]["ExitCode"] == code
+        eng.container_remove(cid)
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["sh", "-c", "echo $PATH"], "Env": ["PATH=/bin"]})["Id"]
+    sock = eng.container_attach(cid)
+    eng.container_start(cid)
+    assert _frames(_read_all(sock)) == [(1, b"/bin\n")]
+    sock.close()
+    eng.container_wait(cid)
+    eng.container_remove(cid)
 
 
 def test_remove_deletes_writable_layer_cgroup_and_state(clean_containers):
