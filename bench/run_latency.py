@@ -2,7 +2,9 @@
 """End-to-end latency through berthd, in one invocation:
 
 - `berth run --rm IMAGE true`, `docker -H unix://... run --rm IMAGE true` (both against berthd)
-  and `podman run --rm --network none IMAGE true` (its own storage, runc), interleaved, median
+  `podman run --rm --network none IMAGE true` (its own storage, runc) and, when dockerd is
+  installed (Debian's docker.io), `docker run --rm --network none IMAGE true` against a dockerd
+  started here (own data root, exec root and socket; no iptables, no bridge), interleaved, median
   of N each, as ratios. berth runs as a provisioned host runs it: the engine bundle
   (provision/bundle.py) extracted and byte-compiled, started by the installed wrapper script
   (`/usr/bin/python3 -I -S -c ...`); also under CentOS 7's Python 3.6 when the
@@ -12,7 +14,7 @@
 - 50 concurrent clients doing `ps` (GET /containers/json) and `inspect` against berthd: p50/p99;
 - berthd's idle RSS.
 
-    sudo .venv/bin/python bench/run_latency.py [--runs 30] [--clients 50] [--skip podman]
+    sudo .venv/bin/python bench/run_latency.py [--runs 30] [--clients 50] [--skip podman|dockerd|docker]
 
 Targets (issue 5): berth run --rm true <= 50 ms median; berth ps <= 30 ms; idle RSS <= 40 MB.
 """
@@ -20,6 +22,7 @@ Targets (issue 5): berth run --rm true <= 50 ms median; berth ps <= 30 ms; idle 
 import argparse
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -36,7 +39,8 @@ from tests.api.conftest import DOCKER, Berthd  # noqa: E402
 
 BERTH = os.path.join(os.path.dirname(sys.executable), "berth")
 HOST_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-PY36 = "/root/.pyenv/versions/3.6.15/bin/python3.6"  # CentOS 7's python3 is 3.6
+PY36 = "/root/.pyenv/versions/3.6.15/bin/python3.6"
+DOCKERD = shutil.which("dockerd")  # CentOS 7's python3 is 3.6
 INSTALLED = "berth (installed bundle)"
 PODMAN_ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
 
@@ -114,6 +118,36 @@ def concurrent_clients(host, names, clients, per_client):
     return lat, time.perf_counter() - t0
 
 
+class Dockerd(object):
+    """A dockerd of our own (notes/peers.md: by hand, no iptables, no bridge), ended by PID."""
+
+    def __init__(self, tmp):
+        self.dir = os.path.join(tmp, "dockerd")
+        os.makedirs(self.dir)
+        self.host = "unix://" + os.path.join(self.dir, "docker.sock")
+        self.log = open(os.path.join(self.dir, "log"), "wb")
+        self.proc = subprocess.Popen(
+            [DOCKERD, "--iptables=false", "--bridge=none", "--data-root", os.path.join(self.dir, "root"),
+             "--exec-root", os.path.join(self.dir, "exec"), "--pidfile", os.path.join(self.dir, "pid"),
+             "-H", self.host], stdout=self.log, stderr=self.log)
+        deadline = time.time() + 60
+        while subprocess.run([DOCKER, "-H", self.host, "version"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL).returncode != 0:
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise SystemExit("dockerd did not start: see %s/log" % self.dir)
+            time.sleep(0.2)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
 def install_bundle(tmp):
     """The engine bundle as provision installs it: extracted, byte-compiled by each python that
     runs it, started through the installed wrapper script (provision/bundle.py `wrapper`).
@@ -146,10 +180,11 @@ def main():
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--per-client", type=int, default=20)
-    ap.add_argument("--skip", action="append", default=[], help="docker or podman")
+    ap.add_argument("--skip", action="append", default=[], help="docker, dockerd or podman")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="berth-bench-lat-", dir="/tmp")
     d = Berthd(os.path.join(tmp, "berthd"))
+    dockerd = None
     pstore, prun = os.path.join(tmp, "pstore"), os.path.join(tmp, "prun")
     podman = ["podman", "--root", pstore, "--runroot", prun, "--cgroup-manager", "cgroupfs",
               "--events-backend", "none", "--runtime", "runc"]
@@ -170,6 +205,14 @@ def main():
         cmds = {k: argv + ["run", "--rm", "busybox", "true"] for k, argv in berths.items()}
         if "docker" not in args.skip:
             cmds["docker run --rm (berthd)"] = [DOCKER, "-H", d.host, "run", "--rm", "busybox", "true"]
+        if DOCKERD and "dockerd" not in args.skip:
+            dockerd = Dockerd(tmp)
+            subprocess.run([DOCKER, "-H", dockerd.host, "load", "-q", "-i", archive], check=True,
+                           stdout=subprocess.DEVNULL)
+            cmds["docker run --rm --network none (dockerd)"] = [
+                DOCKER, "-H", dockerd.host, "run", "--rm", "--network", "none", "busybox", "true"]
+        elif not DOCKERD:
+            print("(dockerd is not installed: apt-get install docker.io to compare with it)")
         if "podman" not in args.skip:
             subprocess.run(["skopeo", "copy", "-q", "docker-archive:" + archive,
                             "containers-storage:[overlay@%s+%s]localhost/busybox:latest" % (pstore, prun)],
@@ -219,6 +262,8 @@ def main():
         print("berthd idle RSS: %.1f MB (pid %d)" % (rss_kb(d.proc.pid) / 1024.0, d.proc.pid))
     finally:
         d.cleanup()
+        if dockerd is not None:
+            dockerd.close()
         if "podman" not in args.skip:
             subprocess.run(podman + ["system", "reset", "-f"], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
