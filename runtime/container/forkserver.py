@@ -10,8 +10,8 @@ usually forked before its request arrives (a spare, forked once the server has b
 SPARE_DELAY) and gets the request handed over its own socketpair; the spare has also forked
 the container's PID 1 already, in new namespaces (monitor.prepare), so a `run` only builds
 the filesystem and execs. An `exec` request gets a fresh fork (the spare's PID namespace is
-a container's). It exits when the engine
-closes the control socket (so does the spare); the monitors, in their own sessions, live on.
+a container's). It exits when the engine closes the control socket (so does the spare); the
+monitors, in their own sessions, live on.
 
 runtime/container/spawner.py is the engine side.
 """
@@ -58,7 +58,7 @@ def serve(ctrl_fd):
         if not fds:
             continue
         handed = False
-        if spare is not None and msg.startswith(b'{"kind": "run"'):
+        if spare is not None and msg.startswith(b'{"kind": "run"'):  # spawner.request's layout
             try:
                 spare.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
                 handed = True

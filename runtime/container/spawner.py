@@ -39,6 +39,7 @@ class Spawner(object):
         reply message, the connected reply socket)."""
         a, b = socket.socketpair()
         try:
+            # "kind" first: the forkserver routes on the message's first bytes
             data = json.dumps({"kind": kind, "spec": spec}).encode()
             with self._lock:
                 if self._proc is None or self._proc.poll() is not None:

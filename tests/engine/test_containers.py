@@ -230,7 +230,8 @@ def test_bad_input_is_refused_and_leaves_nothing(clean_containers, tmp_path):
             eng.container_start(cid)
         assert eng.container_inspect(cid)["State"]["ExitCode"] == code
         eng.container_remove(cid)
-    cid = eng.container_create({"Image": "busybox", "Cmd": ["sh", "-c", "echo $PATH"], "Env": ["PATH=/bin"]})["Id"]
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["sh", "-c", "echo $PATH"],
+                                "Env": ["PATH=/bin"]})["Id"]
     sock = eng.container_attach(cid)
     eng.container_start(cid)
     assert _frames(_read_all(sock)) == [(1, b"/bin\n")]
