@@ -55,6 +55,7 @@ class ContainerService(ExecMixin, ContainerBackend):
         # type: () -> None
         """Stop the forkserver (containers and their monitors keep running) and finish deleting
         the directories of removed containers."""
+        self.kicker.close()
         self.spawner.close()
         self.containers.flush(30)
 

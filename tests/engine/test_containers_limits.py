@@ -167,3 +167,28 @@ def test_cgroup_v2_mechanics_on_the_unified_mount():
         if os.path.isdir(cg.path):
             os.rmdir(cg.path)
         os.rmdir(root + "/" + parent)
+
+
+def test_create_makes_the_cgroup_and_kicks_the_lock_once_per_ask(clean_containers):
+    """create makes the cgroup directories (limits come with the start) and asks the Kicker
+    for a no-op cgroup move; the Kicker's thread runs it with the pid it is given and ends on
+    close."""
+    import threading
+    eng = clean_containers
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["sleep", "30"],
+                                "HostConfig": {"PidsLimit": 7}})["Id"]
+    cg = eng.containers.get(cid).cgroup()
+    assert cg.exists()
+    assert _cg_file(eng, cid, "pids", "pids.max") == "max"  # not before the start
+    eng.container_start(cid)
+    assert _cg_file(eng, cid, "pids", "pids.max") == "7"
+    eng.container_remove(cid, force=True)
+    assert not cg.exists()
+
+    asked = []
+    k = cgroups.Kicker(lambda: asked.append(1) or os.getpid())
+    k.kick()
+    assert wait_for(lambda: asked, timeout=10)
+    k.close()
+    assert not [t for t in threading.enumerate() if t.name == "cgroup-kick" and t.is_alive()
+                and t is not getattr(eng.kicker, "_thread", None)]
