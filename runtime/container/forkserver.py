@@ -34,9 +34,10 @@ MAX_FDS = 64  # the reply socket + attach sockets of clients that attached befor
 SPARE_DELAY = 0.02
 
 
-def serve(ctrl_fd):
-    # type: (int) -> None
-    """The server loop (in the forkserver process)."""
+def serve(ctrl_fd, stage_dir=None):
+    # type: (int, str) -> None
+    """The server loop (in the forkserver process); stage_dir: where a spare's PID 1 stages
+    the container-independent mounts (the engine's root mount point)."""
     from runtime.container import execproc, monitor  # noqa: F401 - preload for the children
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -47,10 +48,10 @@ def serve(ctrl_fd):
     gc.collect()
     gc.disable()
     ctrl = socket.socket(fileno=ctrl_fd)
-    spare = _fork_spare(ctrl)
+    spare = _fork_spare(ctrl, stage_dir)
     while True:
         if spare is None and not select.select([ctrl], [], [], SPARE_DELAY)[0]:
-            spare = _fork_spare(ctrl)  # idle: the last container has left its start behind
+            spare = _fork_spare(ctrl, stage_dir)  # idle: the last container has left its start behind
             continue
         msg, fds = _recv_request(ctrl)
         if not msg:
@@ -98,8 +99,8 @@ def _recv_request(sock):
     return msg, fds
 
 
-def _fork_spare(ctrl):
-    # type: (socket.socket) -> object
+def _fork_spare(ctrl, stage_dir):
+    # type: (socket.socket, str) -> object
     """Fork the child that will serve the next request, ahead of it: the fork (~1.5 ms of
     page-table copying) then happens between requests, not on the start path. Returns the
     socket the request is handed over on, or None if the fork failed."""
@@ -116,7 +117,7 @@ def _fork_spare(ctrl):
             ours.close()
             ctrl.close()
             _detach()
-            prepared = monitor.prepare()
+            prepared = monitor.prepare(stage_dir)
             msg, fds = _recv_request(theirs)
             theirs.close()
         except BaseException:  # noqa: B036 - never return into the server loop

@@ -253,19 +253,20 @@ NO_CGROUP = "the monitor could not put the container into its cgroup"
 NS_FLAGS = sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_NEWNET
 
 
-def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None, ready=False):
-    # type: (dict, list, int, int, bool, object, bool) -> None
+def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None, ready=False, staged=None):
+    # type: (dict, list, int, int, bool, object, bool, str) -> None
     """PID 1 of the container, up to exec. Never returns. The monitor moves this process into
     its cgroup meanwhile (a cgroup v1 move waits for an RCU grace period, ~10 ms, so it runs in
     parallel with the filesystem setup) and says so on go_r, which exec waits for. ready: the
-    namespaces are already made (prepared_main)."""
+    namespaces are already made (prepared_main); staged: where rootfs.stage() left the parts
+    of the root that do not depend on the container."""
     code = 127
     try:
         if not ready:
             sc.unshare(spec["ns_flags"])
             if spec["ns_flags"] & sc.CLONE_NEWNET:
                 loopback_up()
-        rootfs.build(spec)
+        rootfs.build(spec, staged)
         sc.sethostname(spec["hostname"])
         if pty_sock is not None:
             stdio = open_console(pty_sock)
@@ -288,19 +289,27 @@ def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None, ready=False):
     os._exit(code)
 
 
-def prepared_main(chan, host_net, sync_w, go_r):
-    # type: (socket.socket, int, int, int) -> None
+def prepared_main(chan, host_net, sync_w, go_r, stage_dir=None):
+    # type: (socket.socket, int, int, int, str) -> None
     """PID 1 forked ahead of its request (runtime/container/monitor.py prepare): make the mount,
-    UTS, IPC and network namespaces (lo up) now, then wait on chan for the spec and the stdio
-    fds [stdin, stdout, stderr] (or [pty socket] with a TTY) and go on as container_main.
-    A host-network container goes back into the host's network namespace (host_net). EOF on
-    chan (the spare was never used) ends it quietly."""
+    UTS, IPC and network namespaces (lo up) and stage /proc, /sys and /dev on stage_dir (the
+    engine's root mount point) now, then wait on chan for the spec and the stdio fds [stdin,
+    stdout, stderr] (or [pty socket] with a TTY) and go on as container_main. A host-network
+    container goes back into the host's network namespace (host_net). EOF on chan (the spare
+    was never used) ends it quietly."""
     failed = None
+    staged = None
     try:
         sc.unshare(NS_FLAGS)
         loopback_up()
     except BaseException as e:  # noqa: B036 - reported once there is a request to report to
         failed = e
+    if failed is None and stage_dir:
+        try:
+            rootfs.stage(stage_dir)
+            staged = stage_dir
+        except (OSError, ValueError):
+            pass  # the start builds it all
     try:
         msg, anc, _, _ = chan.recvmsg(1 << 20, socket.CMSG_SPACE(4 * 3), socket.MSG_CMSG_CLOEXEC)
     except BaseException:  # noqa: B036
@@ -319,13 +328,17 @@ def prepared_main(chan, host_net, sync_w, go_r):
         if not spec["ns_flags"] & sc.CLONE_NEWNET:
             sc.setns(host_net, sc.CLONE_NEWNET)
         os.close(host_net)
+        if staged and staged != spec["rootfs"]:  # another engine's spare? build it all
+            sc.umount2(staged, sc.MNT_DETACH)
+            staged = None
     except BaseException as e:  # noqa: B036 - the child must never return into the forkserver
         _report(sync_w, "container init: %s" % (e,))
         os._exit(127)
     tty = bool(spec["tty"])
     if tty:
-        container_main(spec, [], sync_w, go_r, True, socket.socket(fileno=fds[0]), ready=True)
-    container_main(spec, fds, sync_w, go_r, False, ready=True)
+        container_main(spec, [], sync_w, go_r, True, socket.socket(fileno=fds[0]), ready=True,
+                       staged=staged)
+    container_main(spec, fds, sync_w, go_r, False, ready=True, staged=staged)
 
 
 def _report(fd, msg):

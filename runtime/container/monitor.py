@@ -284,8 +284,8 @@ class Prepared(object):
         self.pid, self.chan, self.sync_r, self.go_w, self.wake_r = pid, chan, sync_r, go_w, wake_r
 
 
-def prepare():
-    # type: () -> Prepared
+def prepare(stage_dir=None):
+    # type: (str) -> Prepared
     """In the forkserver's spare (the next monitor), before any request: a new PID namespace
     and its PID 1, which makes its other namespaces right away (runtime/container/init.py
     prepared_main). Namespace creation (~2-4 ms, the network one most) is then off the
@@ -305,7 +305,7 @@ def prepare():
         chan.close()
         os.close(sync_r)
         os.close(go_w)
-        init.prepared_main(child_chan, host_net, sync_w, go_r)
+        init.prepared_main(child_chan, host_net, sync_w, go_r, stage_dir)
     child_chan.close()
     for fd in (host_net, sync_w, go_r):
         os.close(fd)

@@ -89,10 +89,9 @@ def copy_tree(src, dst):
     os.chmod(dst, stat.S_IMODE(dst_st.st_mode))
 
 
-def mount_overlay(spec):
-    # type: (dict) -> None
-    """The root: overlay of the image layers and the container's upper dir."""
-    rootfs = spec["rootfs"]
+def mount_overlay(spec, rootfs):
+    # type: (dict, str) -> None
+    """The root: overlay of the image layers and the container's upper dir, on rootfs."""
     cwd = spec.get("overlay_cwd")
     if cwd:  # layer paths in the options are relative to this dir (page-size limit)
         os.chdir(cwd)
@@ -128,6 +127,12 @@ def mount_proc_sys(rootfs, own_netns):
     """/proc for the new PID namespace and a read-only /sys."""
     _mkdir_p(rootfs + "/proc")
     sc.mount("proc", rootfs + "/proc", "proc", _NOSUID_NODEV_NOEXEC)
+    mount_sys(rootfs, own_netns)
+
+
+def mount_sys(rootfs, own_netns):
+    # type: (str, bool) -> None
+    """A read-only /sys: the sysfs of this network namespace, or the host's bound."""
     _mkdir_p(rootfs + "/sys")
     flags = _NOSUID_NODEV_NOEXEC | sc.MS_RDONLY
     try:
@@ -162,16 +167,21 @@ def mount_user(rootfs, mounts):
             sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC)
 
 
-def mask_paths(rootfs):
-    # type: (str) -> None
-    """Hide kernel paths behind /dev/null or an empty read-only tmpfs; make others read-only."""
+def mask_paths(rootfs, only="/"):
+    # type: (str, str) -> None
+    """Hide kernel paths behind /dev/null or an empty read-only tmpfs; make others read-only
+    (only those under `only`)."""
     for p in MASKED_PATHS:
+        if not p.startswith(only):
+            continue
         path = rootfs + p
         if os.path.isdir(path):
             sc.mount("tmpfs", path, "tmpfs", sc.MS_RDONLY)
         elif os.path.exists(path):
             sc.mount(rootfs + "/dev/null", path, None, sc.MS_BIND)
     for p in READONLY_PATHS:
+        if not p.startswith(only):
+            continue
         path = rootfs + p
         if os.path.exists(path):
             sc.mount(path, path, None, sc.MS_BIND | sc.MS_REC)
@@ -187,14 +197,58 @@ def pivot(rootfs):
     os.chdir("/")
 
 
-def build(spec):
-    # type: (dict) -> None
-    """The whole filesystem setup, in the new mount namespace, ending at the new root."""
+STAGED = ("proc", "sys", "dev")
+DEFAULT_SHM = 64 << 20
+
+
+def stage(base):
+    # type: (str) -> None
+    """In a PID 1 waiting for its spec (init.prepared_main), in its own mount, PID and network
+    namespaces: a private tmpfs on base holding the parts of a root that do not depend on the
+    container, `proc/` (masked), `sys/` (masked), `dev/`, and an empty `root/` for the overlay.
+    build(spec, staged=base) then moves them into the root: ~25 mounts off the start path."""
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
-    rootfs = spec["rootfs"]
-    mount_overlay(spec)
-    mount_proc_sys(rootfs, spec.get("own_netns", True))
-    mount_dev(rootfs, spec.get("shm_size") or 0)
+    sc.mount("tmpfs", base, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, "mode=755,size=64k")
+    try:
+        os.mkdir(base + "/root", 0o755)
+        mount_proc_sys(base, True)
+        mount_dev(base)
+        mask_paths(base)
+    except BaseException:
+        sc.umount2(base, sc.MNT_DETACH)
+        raise
+
+
+def _move_staged(staged, rootfs, spec):
+    # type: (str, str, dict) -> None
+    """The staged /proc, /sys and /dev into the container's root, adjusted to its spec."""
+    for name in STAGED:
+        _mkdir_p(rootfs + "/" + name)
+        sc.mount(staged + "/" + name, rootfs + "/" + name, None, sc.MS_MOVE)
+    if not spec.get("own_netns", True):  # that sysfs shows the new network namespace
+        sc.umount2(rootfs + "/sys", sc.MNT_DETACH)
+        mount_sys(rootfs, False)
+        mask_paths(rootfs, "/sys")
+    shm = spec.get("shm_size") or 0
+    if shm and shm != DEFAULT_SHM:
+        sc.mount(None, rootfs + "/dev/shm", None, sc.MS_REMOUNT | _NOSUID_NODEV_NOEXEC,
+                 "mode=1777,size=%d" % shm)
+
+
+def build(spec, staged=None):
+    # type: (dict, str) -> None
+    """The whole filesystem setup, in the new mount namespace, ending at the new root. staged:
+    where stage() left /proc, /sys and /dev (the root is then mounted on staged/root)."""
+    if staged:
+        rootfs = staged + "/root"
+        mount_overlay(spec, rootfs)
+        _move_staged(staged, rootfs, spec)
+    else:
+        sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+        rootfs = spec["rootfs"]
+        mount_overlay(spec, rootfs)
+        mount_proc_sys(rootfs, spec.get("own_netns", True))
+        mount_dev(rootfs, spec.get("shm_size") or 0)
     for name, path in (("hostname", "/etc/hostname"), ("hosts", "/etc/hosts"),
                        ("resolv.conf", "/etc/resolv.conf")):
         src = os.path.join(spec["state_dir"], name)
@@ -203,7 +257,8 @@ def build(spec):
             _touch(target)
             sc.mount(src, target, None, sc.MS_BIND)
     mount_user(rootfs, spec.get("mounts") or [])
-    mask_paths(rootfs)
+    if not staged:
+        mask_paths(rootfs)
     pivot(rootfs)
     if spec.get("readonly_rootfs"):
         sc.mount(None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)

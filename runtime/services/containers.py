@@ -44,7 +44,7 @@ class ContainerService(ExecMixin, ContainerBackend):
         self.cgroup_parent = self.config.get("cgroup-parent") or "/berth"
         self.cgroup_version = cgroups.detect_version()
         self.containers = ContainerIndex(os.path.join(self.data_root, "containers"))
-        self.spawner = Spawner()
+        self.spawner = Spawner(self.containers.rootfs_mount)
         self.kicker = cgroups.Kicker(lambda: self.spawner.pid or os.getpid())
         ExecMixin.__init__(self)
         for c in self.containers.all():  # AutoRemove containers that ended while no engine ran

@@ -77,6 +77,13 @@ def test_host_network_user_workdir_and_env(clean_containers):
     assert lines[0] == os.readlink("/proc/self/ns/net")  # the host's network namespace
     assert lines[1].startswith("uid=65534(nobody) gid=65534(nobody)")
     assert lines[2:] == ["/made/here", "bar", socket.gethostname()]  # host network: host's name
+    # its /sys is the host network's (a spare's PID 1 staged one of its own network: replaced),
+    # read-only and masked like any other
+    code, out, _, _ = run_container(eng, "ls /sys/class/net; ls -A /sys/firmware | wc -l; "
+                                    "grep ' /sys ' /proc/mounts", HostConfig={"NetworkMode": "host"})
+    lines = out.decode().split()
+    assert code == 0 and sorted(os.listdir("/sys/class/net")) == sorted(lines[:-7])
+    assert lines[-7] == "0" and lines[-3].startswith("ro,")
     code, out, _, _ = run_container(eng, "id -u; id -g; grep CapEff /proc/self/status", User="1234:5678")
     assert out.decode().split()[:2] == ["1234", "5678"]
     assert int(out.decode().split()[-1], 16) == 0  # non-root: no effective capabilities
