@@ -10,7 +10,7 @@ from runtime.container.state import Container
 from runtime.errors import InvalidParameter, NotFound
 
 try:
-    from typing import Optional  # noqa: F401
+    from typing import Callable, Optional  # noqa: F401
 except ImportError:  # pragma: no cover
     pass
 
@@ -105,10 +105,11 @@ class ContainerIndex(object):
                 self.gone.wait(left)
         return True
 
-    def discard(self, c):
-        # type: (Container) -> None
+    def discard(self, c, before_delete=None):
+        # type: (Container, Optional[Callable[[], object]]) -> None
         """Forget c and delete its directory (renamed into the trash at once, deleted in the
-        background)."""
+        background, after before_delete() returns: e.g. once its monitor is gone, which may
+        still hold the overlay mounted on it)."""
         with self.lock:
             if self.by_id.pop(c.id, None) is not None:
                 self.removing.add(c.id)
@@ -117,12 +118,12 @@ class ContainerIndex(object):
             os.rename(c.path, trash)
         except FileNotFoundError:
             return
-        self._delete_later(trash)
+        self._delete_later(trash, before_delete)
 
-    def _delete_later(self, path):
-        # type: (str) -> None
+    def _delete_later(self, path, before_delete=None):
+        # type: (str, Optional[Callable[[], object]]) -> None
         with self._deleting:
-            self._doomed.append(path)
+            self._doomed.append((path, before_delete))
             if self._deleter is None:
                 self._deleter = threading.Thread(target=self._delete_loop, name="container-rm")
                 self._deleter.daemon = True
@@ -136,10 +137,16 @@ class ContainerIndex(object):
                     self._deleter = None
                     self._deleting.notify_all()
                     return
-                path = self._doomed[0]
+                item = self._doomed[0]
+            path, before_delete = item
+            if before_delete is not None:
+                try:
+                    before_delete()
+                except Exception:  # noqa: BLE001 - the directory goes anyway
+                    pass
             shutil.rmtree(path, ignore_errors=True)
             with self._deleting:
-                self._doomed.remove(path)
+                self._doomed.remove(item)
 
     def flush(self, timeout=None):
         # type: (float) -> bool

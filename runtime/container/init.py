@@ -304,6 +304,23 @@ def prepared_main(chan, host_net, sync_w, go_r, stage_dir=None):
         loopback_up()
     except BaseException as e:  # noqa: B036 - reported once there is a request to report to
         failed = e
+    # first message, always (the monitor reads it before it sends the spec and closes: a unix
+    # socket closed with unread data makes the peer's next read fail with ECONNRESET): our
+    # mount namespace, which the monitor holds past our exit (see Monitor.run)
+    ancillary = []  # type: list
+    ns = -1
+    if failed is None:
+        try:
+            ns = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+            ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [ns]))]
+        except OSError:
+            pass
+    try:
+        chan.sendmsg([b"ns"], ancillary)
+    except OSError:
+        os._exit(0)  # the spare is gone
+    if ns >= 0:
+        os.close(ns)
     if failed is None and stage_dir:
         try:
             rootfs.stage(stage_dir)

@@ -53,11 +53,12 @@ def wait_exit(c, timeout=None):
     return True
 
 
-def await_monitor_exit(c, timeout=5.0):
-    # type: (Container, float) -> None
-    """Wait for the last run's monitor, which exits right after recording the exit (and then
-    removes the cgroup a new start is about to create)."""
-    st = c.started()
+def await_monitor_exit(c, timeout=5.0, started=None):
+    # type: (Container, float, dict) -> None
+    """Wait for the last run's monitor (as recorded in `started`, default c's state.json),
+    which exits right after recording the exit and then lets go of the container's overlay
+    and removes the cgroup a new start is about to create."""
+    st = c.started() if started is None else started
     deadline = time.time() + timeout
     while st.get("MonitorPid") and proc_start_time(st["MonitorPid"]) == st.get("MonitorStart") \
             and time.time() < deadline:

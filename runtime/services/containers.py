@@ -349,8 +349,10 @@ class ContainerService(ExecMixin, ContainerBackend):
             early, c.early = c.early, []
         for sock, _ in early:  # their clients see the end of the stream
             sock.close()
+        started = c.started()
         try:
-            self.containers.discard(c)
+            # the directory goes once the monitor has let go of the overlay on it
+            self.containers.discard(c, lambda: client.await_monitor_exit(c, 10, started))
             c.cgroup().destroy()
             if volumes:
                 for m in c.cfg["Mounts"]:

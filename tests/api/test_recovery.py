@@ -84,7 +84,7 @@ def test_rm_container_running_across_a_restart_is_removed_when_it_exits(daemon):
     container still running when berthd is killed is removed when it exits later, and one
     that exited while no berthd ran is removed when the next one starts."""
     d = daemon
-    for name, cmd in (("rm-later", "sleep 2"), ("rm-while-down", "sleep 0.3")):
+    for name, cmd in (("rm-later", "sleep 5"), ("rm-while-down", "sleep 0.3")):
         out = d.berth("run", "-d", "--rm", "--name", name, "busybox", "sh", "-c", cmd)
         assert out.returncode == 0, out.stderr
         assert _state(d, name)["Running"] is True

@@ -544,3 +544,18 @@ def test_cgroup_the_kernel_refuses_fails_the_start_cleanly(clean_containers):
     assert st["Running"] is False and st["ExitCode"] != 0
     assert not eng.containers.get(cid).cgroup().exists()
     eng.container_remove(cid)
+
+
+def test_starts_through_prepared_spares_hand_over_every_time(clean_containers):
+    """Starts alternate with pauses, so most take a spare whose PID 1 was forked ahead: every
+    run must print its output and every failing one must fail (a lost hand-off shows as an
+    empty log or a "started" container whose monitor died)."""
+    eng = clean_containers
+    for i in range(30):
+        code, out, _, info = run_container(eng, "echo run%d" % i)
+        assert (code, out) == (0, b"run%d\n" % i), info["State"]
+        cid = eng.container_create({"Image": "busybox", "Cmd": ["true"], "User": "nosuchuser"})["Id"]
+        with pytest.raises(InvalidParameter, match="unable to find user nosuchuser"):
+            eng.container_start(cid)
+        eng.container_remove(cid)
+        time.sleep(0.03 * (i % 3))  # idle long enough, sometimes, for the next spare
