@@ -135,6 +135,7 @@ class Monitor(object):
             pass
         for c in self.clients:  # waiters see EOF: the exit is on disk
             c.sock.close()
+        lsock.close()  # and so do those still in its backlog (not at our exit, which is later)
         if mnt_ns >= 0:
             # PID 1's mount namespace outlived it through this fd, so its exit did not wait for
             # the overlay's unmount, which syncs the whole upper filesystem (~2 ms on ext4
