@@ -63,8 +63,15 @@ class Monitor(object):
         if p is not None:  # PID 1 is waiting, its namespaces made: hand it the spec and stdio
             mnt_ns = _recv_mnt_ns(p.chan)
             fds = [pty_child.fileno()] if pty_child is not None else io.child
-            p.chan.sendmsg([json.dumps(spec).encode()],
-                           [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+            try:
+                p.chan.sendmsg([json.dumps(spec).encode()],
+                               [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+            except OSError:  # it is gone (killed?); its PID namespace went with it
+                _, status = os.waitpid(p.pid, 0)
+                send_msg(self.reply, {"error": "the container's init process, forked ahead of the "
+                                      "start, died before it (wait status %d): start it again" % status,
+                                      "code": 126})
+                os._exit(0)
             p.chan.close()
             pid, sync_r, go_w = p.pid, p.sync_r, p.go_w
         else:

@@ -2,6 +2,7 @@
 
 import os
 import re
+import signal
 import socket
 import struct
 import threading
@@ -559,3 +560,48 @@ def test_starts_through_prepared_spares_hand_over_every_time(clean_containers):
             eng.container_start(cid)
         eng.container_remove(cid)
         time.sleep(0.03 * (i % 3))  # idle long enough, sometimes, for the next spare
+
+
+def _children(pid):
+    # type: (int) -> list
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+def test_a_killed_prepared_init_fails_one_start_clearly(clean_containers):
+    """Someone kills the PID 1 a spare forked ahead: the start that gets that spare fails with
+    one line saying so, leaves the container `created`, and the next start works."""
+    eng = clean_containers
+    run_container(eng, "true")  # the forkserver runs
+    spare = init = None
+    deadline = time.time() + 10
+    while time.time() < deadline and init is None:
+        time.sleep(0.05)
+        for child in _children(eng.spawner.pid):
+            with open("/proc/%d/comm" % child) as f:
+                if f.read().strip() != "berth-forksrv":
+                    continue  # a monitor
+            kids = _children(child)
+            if kids:
+                spare, init = child, kids[0]
+    assert init is not None, "no spare with a prepared PID 1"
+    os.kill(init, signal.SIGKILL)
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["true"]})["Id"]
+    with pytest.raises(InvalidParameter, match="died before it .*start it again") as exc:
+        eng.container_start(cid)
+    assert "\n" not in str(exc.value)
+    assert eng.container_inspect(cid)["State"]["Status"] == "created"
+    time.sleep(0.1)  # a new spare
+    eng.container_start(cid)
+    assert eng.container_wait(cid)["StatusCode"] == 0
+    eng.container_remove(cid)
+    assert wait_for(lambda: not os.path.exists("/proc/%d" % spare))  # that monitor is gone
