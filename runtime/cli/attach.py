@@ -2,8 +2,7 @@
 raw TTY bytes), forward stdin, put the terminal in raw mode and forward its size."""
 
 import _socket
-import os
-import struct
+import posix  # not os, nor struct: see runtime/cli/client.py
 import sys
 
 
@@ -12,7 +11,7 @@ def terminal_size(fd=1):
     # type: (int) -> Optional[tuple]
     """(rows, columns) of the terminal on fd, or None."""
     try:
-        size = os.get_terminal_size(fd)
+        size = posix.get_terminal_size(fd)
         return size.lines, size.columns
     except OSError:
         return None
@@ -23,7 +22,7 @@ class RawTerminal(object):
 
     def __init__(self, enabled):
         # type: (bool) -> None
-        self.enabled = enabled and os.isatty(0)
+        self.enabled = enabled and posix.isatty(0)
         self.saved = None  # type: Any
 
     def __enter__(self):
@@ -64,7 +63,7 @@ def _feed_stdin(sock):
     # type: (Any) -> None
     try:
         while True:
-            data = os.read(0, 65536)
+            data = posix.read(0, 65536)
             if not data:
                 break
             sock.sendall(data)
@@ -97,7 +96,7 @@ def stream(resp, tty, stdin=False):
             head = resp.read_exact(8)
             if len(head) < 8:
                 break
-            kind, size = struct.unpack(">BxxxL", head)
+            kind, size = head[0], int.from_bytes(head[4:8], "big")
             data = resp.read_exact(size)
             out = outs.get(kind, outs[1])
             out.write(data)
@@ -113,7 +112,7 @@ def demux(data):
     """(stdout bytes, stderr bytes) of a whole framed body."""
     out, err, i = [], [], 0
     while i + 8 <= len(data):
-        kind, size = struct.unpack(">BxxxL", data[i:i + 8])
+        kind, size = data[i], int.from_bytes(data[i + 4:i + 8], "big")
         (err if kind == 2 else out).append(data[i + 8:i + 8 + size])
         i += 8 + size
     return b"".join(out), b"".join(err)

@@ -6,7 +6,7 @@ container's for run/start -a/exec; 125 for berth's own errors (bad flags, daemon
 run); 126 cannot invoke; 127 command not found; 1 for a failed command otherwise.
 """
 
-import os
+import posix  # os._exit without os (see runtime/cli/client.py)
 import sys
 
 from runtime import __version__
@@ -72,7 +72,7 @@ def usage():
 
 def cli():
     # type: () -> None
-    """The `berth` program: main(), then flush and leave with os._exit. The interpreter's own
+    """The `berth` program: main(), then flush and leave with _exit. The interpreter's own
     teardown (module cleanup, a last GC) is ~3-4 ms of every short command and there is
     nothing for it to do: no atexit handlers, files or child processes are left open here."""
     code = main()
@@ -83,7 +83,7 @@ def cli():
         pass
     except OSError:
         code = code or 120  # what the interpreter reports when it cannot flush at exit
-    os._exit(code if isinstance(code, int) else 1)
+    posix._exit(code if isinstance(code, int) else 1)
 
 
 def main(argv=None):

@@ -1,11 +1,10 @@
 """`berth run`: create (pulling a missing image), attach, wait, start, and exit with the
 container's code, as `docker run` does."""
 
-import os
 import sys
 
 from runtime.cli import attach, fmt
-from runtime.cli.client import APIError
+from runtime.cli.client import APIError, getenv
 
 RUN_ERROR, CANNOT_INVOKE, NOT_FOUND = 125, 126, 127
 
@@ -74,8 +73,8 @@ def container_config(args):
     for item in args.env:
         if "=" in item:
             env.append(item)
-        elif item in os.environ:
-            env.append("%s=%s" % (item, os.environ[item]))
+        elif getenv(item) is not None:
+            env.append("%s=%s" % (item, getenv(item)))
     binds, anon = [], {}
     for spec in args.volume:
         if ":" in spec:
