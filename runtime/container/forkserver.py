@@ -16,7 +16,6 @@ monitors, in their own sessions, live on.
 runtime/container/spawner.py is the engine side.
 """
 
-import array
 import gc
 import json
 import os
@@ -61,7 +60,7 @@ def serve(ctrl_fd, stage_dir=None):
         handed = False
         if spare is not None and msg.startswith(b'{"kind": "run"'):  # spawner.request's layout
             try:
-                spare.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+                wire.send_fds(spare, msg, fds)
                 handed = True
             except OSError:
                 pass
@@ -87,16 +86,9 @@ def _recv_request(sock):
     """(message, [fds]); an empty message when the peer closed."""
     while True:
         try:
-            # MSG_CMSG_CLOEXEC: the sockets must not leak into the container's processes
-            msg, anc, _, _ = sock.recvmsg(_MAX_MSG, socket.CMSG_SPACE(4 * MAX_FDS), socket.MSG_CMSG_CLOEXEC)
-            break
+            return wire.recv_fds(sock, _MAX_MSG, MAX_FDS)
         except InterruptedError:
             continue
-    fds = []  # type: list
-    for level, typ, data in anc:
-        if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
-            fds.extend(array.array("i", data[:len(data) - len(data) % 4]))
-    return msg, fds
 
 
 def _fork_spare(ctrl, stage_dir):

@@ -8,7 +8,6 @@ Any failure is written to the sync pipe as one line before `_exit(126|127)`; a s
 closes the pipe (close-on-exec), which is how the monitor knows the process is running.
 """
 
-import array
 import errno
 import fcntl
 import json
@@ -21,7 +20,7 @@ import termios
 
 from runtime.container import rootfs
 from runtime.container import syscalls as sc
-from runtime.container.wire import send_fd
+from runtime.container.wire import recv_fds, send_fd, send_fds
 
 # Docker's default capability set
 DEFAULT_CAPS = ("CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID",
@@ -307,16 +306,14 @@ def prepared_main(chan, host_net, sync_w, go_r, stage_dir=None):
     # first message, always (the monitor reads it before it sends the spec and closes: a unix
     # socket closed with unread data makes the peer's next read fail with ECONNRESET): our
     # mount namespace, which the monitor holds past our exit (see Monitor.run)
-    ancillary = []  # type: list
     ns = -1
     if failed is None:
         try:
             ns = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
-            ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [ns]))]
         except OSError:
             pass
     try:
-        chan.sendmsg([b"ns"], ancillary)
+        send_fds(chan, b"ns", [ns] if ns >= 0 else [])
     except OSError:
         os._exit(0)  # the spare is gone
     if ns >= 0:
@@ -328,15 +325,11 @@ def prepared_main(chan, host_net, sync_w, go_r, stage_dir=None):
         except (OSError, ValueError):
             pass  # the start builds it all
     try:
-        msg, anc, _, _ = chan.recvmsg(1 << 20, socket.CMSG_SPACE(4 * 3), socket.MSG_CMSG_CLOEXEC)
+        msg, fds = recv_fds(chan, 1 << 20, 3)
     except BaseException:  # noqa: B036
         os._exit(0)
     if not msg:
         os._exit(0)
-    fds = []  # type: list
-    for level, typ, data in anc:
-        if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
-            fds.extend(array.array("i", data[:len(data) - len(data) % 4]))
     chan.close()
     try:
         spec = json.loads(msg.decode())

@@ -11,7 +11,6 @@ Clients that attached before the start arrive with the run request instead (thei
 attach-then-start is.
 """
 
-import array
 import gc
 import json
 import os
@@ -22,7 +21,7 @@ import time
 
 from runtime.container import cgroups, init, stdio
 from runtime.container import syscalls as sc
-from runtime.container.wire import frame, recv_msg, rfc3339, send_msg, write_json
+from runtime.container.wire import frame, recv_fds, recv_msg, rfc3339, send_fds, send_msg, write_json
 
 
 class _Client(object):
@@ -64,8 +63,7 @@ class Monitor(object):
             mnt_ns = _recv_mnt_ns(p.chan)
             fds = [pty_child.fileno()] if pty_child is not None else io.child
             try:
-                p.chan.sendmsg([json.dumps(spec).encode()],
-                               [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+                send_fds(p.chan, json.dumps(spec).encode(), fds)
             except OSError:  # it is gone (killed?); its PID namespace went with it
                 _, status = os.waitpid(p.pid, 0)
                 send_msg(self.reply, {"error": "the container's init process, forked ahead of the "
@@ -331,13 +329,10 @@ def _recv_mnt_ns(chan):
     # type: (socket.socket) -> int
     """The first message of a prepared PID 1: the fd of its mount namespace (-1 without)."""
     try:
-        _, anc, _, _ = chan.recvmsg(16, socket.CMSG_SPACE(4), socket.MSG_CMSG_CLOEXEC)
+        fds = recv_fds(chan, 16, 1)[1]
     except OSError:
         return -1
-    for level, typ, data in anc:
-        if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS and len(data) >= 4:
-            return array.array("i", data[:4])[0]
-    return -1
+    return fds[0] if fds else -1
 
 
 def _start_time(pid):

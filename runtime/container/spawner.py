@@ -2,7 +2,6 @@
 send it requests. Kept apart so the forkserver never imports subprocess or threading, whose
 at-fork handlers would slow down every fork it makes."""
 
-import array
 import json
 import os
 import socket
@@ -45,8 +44,7 @@ class Spawner(object):
             with self._lock:
                 if self._proc is None or self._proc.poll() is not None:
                     self._start()
-                self._ctrl.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                             array.array("i", [b.fileno()] + list(fds)))])
+                wire.send_fds(self._ctrl, data, [b.fileno()] + list(fds))
             b.close()
             try:
                 reply = wire.recv_msg(a)

@@ -37,20 +37,36 @@ def recv_msg(sock):
     return json.loads(recv_exact(sock, size).decode())
 
 
+def send_fds(sock, data, fds):
+    # type: (object, bytes, list) -> None
+    """One message with fds passed along (SCM_RIGHTS; none when fds is empty)."""
+    anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+    sock.sendmsg([data], anc)
+
+
+def recv_fds(sock, size, max_fds):
+    # type: (object, int, int) -> tuple
+    """(data, [fds]) of one message from send_fds; data is b"" when the peer closed. The fds
+    are close-on-exec: they must not leak into a container's processes."""
+    data, anc, _, _ = sock.recvmsg(size, socket.CMSG_SPACE(4 * max_fds), socket.MSG_CMSG_CLOEXEC)
+    fds = array.array("i")
+    for level, typ, cdata in anc:
+        if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+            fds.frombytes(cdata[:len(cdata) - len(cdata) % fds.itemsize])
+    return data, list(fds)
+
+
 def send_fd(sock, fd):
     # type: (object, int) -> None
-    """Pass fd over a unix socket (SCM_RIGHTS)."""
-    sock.sendmsg([b"f"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))])
+    """Pass one fd over a unix socket."""
+    send_fds(sock, b"f", [fd])
 
 
 def recv_fd(sock):
     # type: (object) -> int
     """The fd from send_fd, or -1 when the peer closed without sending one."""
-    _, anc, _, _ = sock.recvmsg(1, socket.CMSG_SPACE(4), socket.MSG_CMSG_CLOEXEC)
-    for level, typ, data in anc:
-        if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
-            return array.array("i", data[:4])[0]
-    return -1
+    fds = recv_fds(sock, 1, 1)[1]
+    return fds[0] if fds else -1
 
 
 def frame(stream, data):
