@@ -203,11 +203,20 @@ def facts(
     raise typer.Exit(rc)
 
 
-def _on_hosts(hosts, fn, forks):
+def _on_hosts(targets, local, conn, engine: str, forks: int, per_host) -> list:
+    """per_host(host, job) on every target, `forks` at a time; the reports in target order."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from provision.options import Options
+
+    hosts, job = make_job(targets, local, conn, Options(engine=engine))
     with ThreadPoolExecutor(max_workers=max(1, min(forks, len(hosts)))) as pool:
-        return list(pool.map(fn, hosts))
+        return list(pool.map(lambda h: per_host(h, job), hosts))
+
+
+def _echo_json(reports: list) -> None:
+    json.dump(reports, sys.stdout, indent=2)
+    print()
 
 
 @app.command()
@@ -227,13 +236,10 @@ def uninstall(
 ) -> None:
     """Stop and disable the engine, remove what provision installed, restore backed-up files."""
     from provision.lifecycle import uninstall_host
-    from provision.options import Options
 
-    hosts, job = make_job(targets, local, conn, Options(engine=engine))
-    reps = _on_hosts(hosts, lambda h: uninstall_host(h, job, purge), forks)
+    reps = _on_hosts(targets, local, conn, engine, forks, lambda h, job: uninstall_host(h, job, purge))
     if json_out:
-        json.dump(reps, sys.stdout, indent=2)
-        print()
+        _echo_json(reps)
     else:
         for r in reps:
             typer.echo(f"{r['target']}: {r['status']}" + (f": {r['error']}" if r["error"] else ""))
@@ -258,14 +264,11 @@ def status(
     from rich.table import Table
 
     from provision.lifecycle import status_host
-    from provision.options import Options
     from provision.report import make_console
 
-    hosts, job = make_job(targets, local, conn, Options(engine=engine))
-    reps = _on_hosts(hosts, lambda h: status_host(h, job), forks)
+    reps = _on_hosts(targets, local, conn, engine, forks, status_host)
     if json_out:
-        json.dump(reps, sys.stdout, indent=2)
-        print()
+        _echo_json(reps)
     else:
         table = Table("host", "engine", "version", "active", "enabled", "socket", "mirrors", "running")
         for r in reps:
