@@ -73,8 +73,10 @@ def container_config(args):
     for item in args.env:
         if "=" in item:
             env.append(item)
-        elif getenv(item) is not None:
-            env.append("%s=%s" % (item, getenv(item)))
+            continue
+        value = getenv(item)  # KEY alone: from here, if it is set
+        if value is not None:
+            env.append("%s=%s" % (item, value))
     binds, anon = [], {}
     for spec in args.volume:
         if ":" in spec:

@@ -201,7 +201,7 @@ class ContainerService(ExecMixin, ContainerBackend):
         except FileNotFoundError:
             pass
         self.kicker.kick()  # in case create's was long ago
-        cg = c.cgroup()  # made by the monitor, in parallel with PID 1's filesystem
+        cg = c.cgroup()  # its directories made at create; the monitor applies the limits
         run = runspec.build(c, self.containers.rootfs_mount, self.store.mount_lowerdir_option)
         run["attach"] = [req for _, req in early]
         try:
