@@ -12,6 +12,7 @@ import pytest
 
 from runtime.errors import Conflict, InvalidParameter, NotFound, NotModified
 from tests.engine.conftest import run_container
+from tests.lab.sysutil import children
 from tests.imagefactory import wait_for
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
@@ -562,21 +563,6 @@ def test_starts_through_prepared_spares_hand_over_every_time(clean_containers):
         time.sleep(0.03 * (i % 3))  # idle long enough, sometimes, for the next spare
 
 
-def _children(pid):
-    # type: (int) -> list
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry) as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                out.append(int(entry))
-    return out
-
-
 def test_a_killed_prepared_init_fails_one_start_clearly(clean_containers):
     """Someone kills the PID 1 a spare forked ahead: the start that gets that spare fails with
     one line saying so, leaves the container `created`, and the next start works."""
@@ -586,11 +572,11 @@ def test_a_killed_prepared_init_fails_one_start_clearly(clean_containers):
     deadline = time.time() + 10
     while time.time() < deadline and init is None:
         time.sleep(0.05)
-        for child in _children(eng.spawner.pid):
+        for child in children(eng.spawner.pid):
             with open("/proc/%d/comm" % child) as f:
                 if f.read().strip() != "berth-forksrv":
                     continue  # a monitor
-            kids = _children(child)
+            kids = children(child)
             if kids:
                 spare, init = child, kids[0]
     assert init is not None, "no spare with a prepared PID 1"
