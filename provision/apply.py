@@ -92,7 +92,13 @@ def run_host(target: str, job: Job, progress: Progress = lambda target, phase: N
         t = job.connect(target)
         progress(target, "facts")
         facts = gather(t, job.opts)
-        rep.checks, plat = run_checks(facts, job.opts.distro_like, job.opts.data_root, job.opts.min_free_gb)
+        rep.checks, plat = run_checks(
+            facts,
+            job.opts.distro_like,
+            job.opts.data_root,
+            job.opts.min_free_gb,
+            job.opts.wanted_daemon_json().get("storage-driver"),
+        )
         rep.platform = plat.pretty if plat else (facts.get("os_release") or {}).get("PRETTY_NAME", "?")
         failed = [c for c in rep.checks if c.status == FAIL]
         if job.checks_only:

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 
 from provision.distros import Platform, detect
 from provision.errors import UnsupportedError
+from provision.facts.system import MODULE_USABLE, module_state
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 GOOD_ARCH = {"x86_64", "aarch64"}
@@ -95,13 +96,62 @@ def check_systemd(init: dict) -> Check:
 
 
 def check_overlay(facts: dict) -> Check:
-    if "overlay" in facts.get("filesystems", set()) or facts.get("modprobe", {}).get("overlay") == "yes":
-        return Check("overlayfs", PASS, "overlay filesystem available")
+    state = module_state(facts, "overlay")
+    if state in MODULE_USABLE:
+        return Check("overlayfs", PASS, f"overlay filesystem available ({_STATE_WORDS[state]})")
     return Check(
         "overlayfs",
         FAIL,
         "overlayfs is not available in this kernel",
         "use a kernel with CONFIG_OVERLAY_FS (EL7: 3.10.0-514 or newer; install kernel-modules)",
+    )
+
+
+_STATE_WORDS = {"loaded": "loaded", "builtin": "built into the kernel", "loadable": "loadable module"}
+
+# Filesystems that cannot hold an overlay upper directory (no d_type, no trusted xattrs or
+# whiteout devices, or overlayfs itself), as dockerd's overlay2 driver refuses them.
+NO_OVERLAY_UPPER = {
+    "overlayfs": "overlayfs",
+    "overlay": "overlayfs",
+    "nfs": "NFS",
+    "nfs4": "NFS",
+    "cifs": "CIFS/SMB",
+    "smb2": "CIFS/SMB",
+    "smb": "CIFS/SMB",
+    "ecryptfs": "eCryptfs",
+    "aufs": "aufs",
+    "fuseblk": "FUSE",
+    "fuse": "FUSE",
+    "v9fs": "9p",
+    "msdos": "FAT",
+    "vfat": "FAT",
+}
+STORAGE_DRIVERS = ("overlay2", "vfs")
+
+
+def check_storage(dr: dict, data_root: str, forced: str | None = None) -> Check:
+    """Can the data root hold overlay upper directories? If not the engine falls back to vfs."""
+    fstype = dr.get("fstype", "?")
+    where = f"{data_root} is on {dr.get('mountpoint', '?')}"
+    if forced == "vfs":
+        return Check("storage", WARN, "storage-driver vfs is forced in daemon.json (a full copy per "
+                     "container: slow, more disk)", "drop storage-driver to let overlay2 be used")
+    bad = NO_OVERLAY_UPPER.get(fstype)
+    if bad is None:
+        return Check("storage", PASS, f"overlay2 ({where}, {fstype})")
+    fix = (
+        f"put {data_root} on ext4 or xfs (ftype=1): mount a disk there or pick --data-root on one"
+    )
+    if forced == "overlay2":
+        return Check("storage", FAIL, f"{where} ({bad}), which cannot hold an overlay upper "
+                     "directory, and storage-driver overlay2 is forced", fix)
+    return Check(
+        "storage",
+        WARN,
+        f"{where} ({bad}), which cannot hold an overlay upper directory: the engine will use the "
+        "vfs storage driver (a full copy per container: slow, more disk)",
+        fix,
     )
 
 
@@ -134,16 +184,14 @@ def check_dtype(dr: dict, data_root: str) -> Check:
 
 
 def check_br_netfilter(facts: dict) -> Check:
-    if (
-        "br_netfilter" in facts.get("loaded_modules", set())
-        or facts.get("modprobe", {}).get("br_netfilter") == "yes"
-    ):
-        return Check("br_netfilter", PASS, "br_netfilter module available")
+    state = module_state(facts, "br_netfilter")
+    if state in MODULE_USABLE:
+        return Check("br_netfilter", PASS, f"br_netfilter available ({_STATE_WORDS[state]})")
     rel = facts.get("uname", {}).get("release", "?")
     return Check(
         "br_netfilter",
         FAIL,
-        f"br_netfilter module not found for kernel {rel}",
+        f"br_netfilter is neither loaded, built in nor loadable for kernel {rel}",
         "install the kernel's modules package (kernel-modules / linux-modules-extra-$(uname -r))",
     )
 
@@ -245,9 +293,14 @@ def check_eol(plat: Platform | None, facts: dict) -> Check:
 
 
 def run_checks(
-    facts: dict, distro_like: str | None = None, data_root: str = "/var/lib/berth", min_free_gb: float = 1.0
+    facts: dict,
+    distro_like: str | None = None,
+    data_root: str = "/var/lib/berth",
+    min_free_gb: float = 1.0,
+    storage_driver: str | None = None,
 ) -> tuple[list[Check], Platform | None]:
-    """Every preflight verdict for one host, and the platform when it is supported."""
+    """Every preflight verdict for one host, and the platform when it is supported
+    (``storage_driver``: the daemon.json ``storage-driver`` asked for, if any)."""
     distro, plat = check_distro(facts, distro_like)
     uname = facts.get("uname") or {}
     checks = [
@@ -258,6 +311,7 @@ def run_checks(
         check_systemd(facts.get("init") or {}),
         check_overlay(facts),
         check_dtype(facts.get("dataroot") or {}, data_root),
+        check_storage(facts.get("dataroot") or {}, data_root, storage_driver),
         check_br_netfilter(facts),
         check_cgroups(facts),
         check_userns(facts.get("sysctl") or {}),

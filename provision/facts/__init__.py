@@ -5,7 +5,7 @@ from __future__ import annotations
 from provision.errors import FactError
 from provision.facts.base import build_script, parse_sections, split_sections
 from provision.facts.system import system_facts
-from provision.options import SYSCTLS, Options
+from provision.options import MODULES, SYSCTLS, Options
 from provision.transport import Transport
 
 EXTRA_SYSCTLS = ["user.max_user_namespaces"]
@@ -21,6 +21,7 @@ def gather(t: Transport, opts: Options) -> dict:
         opts.users,
         list(dict.fromkeys(list(opts.packages) + package_names())),
         list(SYSCTLS) + EXTRA_SYSCTLS,
+        MODULES,
         opts.group,
     ) + engine_facts(opts.engine, socket_paths(opts))
     res = t.sudo("LC_ALL=C; export LC_ALL\n" + build_script(facts))

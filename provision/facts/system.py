@@ -7,6 +7,11 @@ import base64
 import shlex
 
 from provision.facts.base import Fact
+from provision.render import render
+
+# what templates/module-state.sh.j2 says of a module
+MODULE_ACTIVE = ("loaded", "builtin")
+MODULE_USABLE = (*MODULE_ACTIVE, "loadable")
 
 # Python fallback for XFS ftype when xfs_info is missing: XFS_IOC_FSGEOMETRY_V1 on any path of
 # the filesystem needs no block device access (works inside containers too).
@@ -114,6 +119,12 @@ def parse_users(lines: list[str]) -> dict[str, list[str] | None]:
     return out
 
 
+def module_state(facts: dict, name: str) -> str:
+    """loaded, builtin, loadable or missing (templates/module-state.sh.j2): the one answer the
+    preflight checks and the kernel step both act on."""
+    return facts.get("modules", {}).get(name, "missing")
+
+
 def parse_packages(lines: list[str]) -> set[str]:
     """Names of installed packages, from ``rpm -q`` or ``dpkg-query`` lines ``name installed``."""
     return {ln.split()[0] for ln in lines if ln.strip().endswith(" installed")}
@@ -125,6 +136,7 @@ def system_facts(
     users: list[str],
     packages: list[str],
     sysctls: list[str],
+    modules: list[str],
     group: str = "docker",
 ) -> list[Fact]:
     """Every fact for one host; the inputs are what the plan will compare against."""
@@ -186,11 +198,9 @@ def system_facts(
             lambda ls: {ln.split()[-1] for ln in ls if ln.strip()},
             set(),
         ),
-        Fact("loaded_modules", "cut -d' ' -f1 /proc/modules", lambda ls: set(ls), set()),
         Fact(
-            "modprobe",
-            'for m in br_netfilter overlay; do if modprobe -n -q $m; then echo "$m yes"; '
-            'else echo "$m no"; fi; done',
+            "modules",
+            render("module-state.sh.j2", {"modules": modules}).decode(),
             parse_words,
             {},
         ),

@@ -5,21 +5,11 @@ from __future__ import annotations
 import shlex
 
 from provision.errors import StepError
+from provision.facts.system import module_state
 from provision.options import MODULES_FILE, SYSCTL_FILE
 from provision.render import render
 from provision.steps.base import Command, StepPlan, file_state
 from provision.transport import Transport
-
-
-def module_loaded(name: str, facts: dict) -> bool:
-    """Loaded as a module, or built in and active (its /proc entries or filesystem exist)."""
-    if name in facts.get("loaded_modules", set()):
-        return True
-    if name == "overlay":
-        return "overlay" in facts.get("filesystems", set())
-    if name == "br_netfilter":
-        return "net.bridge.bridge-nf-call-iptables" in facts.get("sysctl", {})
-    return False
 
 
 def plan_modules(facts: dict, tvars: dict) -> StepPlan:
@@ -28,7 +18,8 @@ def plan_modules(facts: dict, tvars: dict) -> StepPlan:
     change = file_state(facts.get("files", {}), MODULES_FILE, render("modules-load.conf.j2", tvars))
     if change:
         step.actions.append(change)
-    missing = [m for m in tvars["modules"] if not module_loaded(m, facts)]
+    # built-in (or already loaded) modules are left alone: the preflight read the same state
+    missing = [m for m in tvars["modules"] if module_state(facts, m) == "loadable"]
     if missing:
         step.actions.append(
             Command(" && ".join(f"modprobe {shlex.quote(m)}" for m in missing), "load the modules now")

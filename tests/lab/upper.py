@@ -1,40 +1,18 @@
 """What a host gets in its own overlay upper dir before it boots.
 
 The base is shared and never written; everything per host (hostname, address, ssh host and
-login keys, module built-ins for this kernel, the EL7 disguise) is written here on the machine
-side. Dirs are created with the mode and owner of the same dir in the base, because overlayfs
-shows the upper dir's attributes, and paths are resolved through the base's symlinks
-(/lib -> usr/lib) so an upper dir never hides a base symlink.
+login keys, the EL7 disguise) is written here on the machine side. Nothing says which kernel
+modules exist: like a cloud or microVM kernel with everything built in, a host has no
+/lib/modules tree for the running kernel, so `modprobe` finds nothing and what is built in is
+seen only as active (/proc/filesystems, /proc/sys/net/bridge).
+
+Dirs are created with the mode and owner of the same dir in the base, because overlayfs shows
+the upper dir's attributes, and paths are resolved through the base's symlinks (/lib ->
+usr/lib) so an upper dir never hides a base symlink.
 """
 
 import os
 import pathlib
-import subprocess
-
-from .sysutil import run
-
-# modprobe of these succeeds inside a host: the machine's kernel has them built in
-BUILTIN_MODULES = [
-    "kernel/net/bridge/bridge.ko", "kernel/net/bridge/br_netfilter.ko", "kernel/net/802/stp.ko",
-    "kernel/net/llc/llc.ko", "kernel/fs/overlayfs/overlay.ko", "kernel/drivers/net/veth.ko",
-    "kernel/drivers/net/dummy.ko", "kernel/drivers/net/tun.ko", "kernel/drivers/net/vxlan/vxlan.ko",
-    "kernel/drivers/net/macvlan.ko", "kernel/drivers/net/ipvlan/ipvlan.ko",
-    "kernel/net/netfilter/nf_conntrack.ko", "kernel/net/netfilter/nf_nat.ko",
-    "kernel/net/netfilter/nf_tables.ko", "kernel/net/netfilter/nft_compat.ko",
-    "kernel/net/netfilter/nft_chain_nat.ko", "kernel/net/netfilter/nft_ct.ko",
-    "kernel/net/netfilter/nft_masq.ko", "kernel/net/netfilter/x_tables.ko",
-    "kernel/net/netfilter/xt_conntrack.ko", "kernel/net/netfilter/xt_MASQUERADE.ko",
-    "kernel/net/netfilter/xt_addrtype.ko", "kernel/net/netfilter/xt_comment.ko",
-    "kernel/net/netfilter/xt_mark.ko", "kernel/net/netfilter/xt_nat.ko",
-    "kernel/net/netfilter/xt_tcpudp.ko", "kernel/net/ipv4/netfilter/ip_tables.ko",
-    "kernel/net/ipv4/netfilter/iptable_filter.ko", "kernel/net/ipv4/netfilter/iptable_nat.ko",
-    "kernel/net/ipv4/netfilter/iptable_mangle.ko", "kernel/net/ipv4/netfilter/nf_defrag_ipv4.ko",
-    "kernel/net/ipv4/netfilter/ipt_REJECT.ko", "kernel/net/ipv6/netfilter/ip6_tables.ko",
-    "kernel/net/ipv6/netfilter/ip6table_filter.ko", "kernel/net/ipv6/netfilter/ip6table_nat.ko",
-    "kernel/net/ipv6/netfilter/nf_defrag_ipv6.ko", "kernel/net/sched/sch_htb.ko",
-    "kernel/drivers/block/loop.ko", "kernel/fs/fuse/fuse.ko", "kernel/fs/xfs/xfs.ko",
-    "kernel/net/ipv4/ip_gre.ko", "kernel/net/ipv4/ip_tunnel.ko",
-]
 
 # timers that would run apt/dpkg/fstrim behind a test's back (and hold the dpkg lock)
 MASKED_UNITS = ["apt-daily.timer", "apt-daily-upgrade.timer", "dpkg-db-backup.timer",
@@ -177,7 +155,6 @@ def prepare(up: Upper, name: str, ip: str, pubkey: str, host_keys: dict, flavour
     d.chmod(0o700)
     for unit in MASKED_UNITS:
         up.symlink(f"etc/systemd/system/{unit}", "/dev/null")
-    _module_builtins(up)
     if nested:
         up.write("etc/berth-lab/nested", "1\n")
         up.mkdir("var/lib/berth")
@@ -185,23 +162,6 @@ def prepare(up: Upper, name: str, ip: str, pubkey: str, host_keys: dict, flavour
         _el7(up)
     elif flavour != "debian":
         raise ValueError(f"unknown flavour {flavour!r}: use 'debian' or 'el7'")
-
-
-def _module_builtins(up: Upper) -> None:
-    kver = os.uname().release
-    d = up.mkdir(f"lib/modules/{kver}")
-    (d / "modules.builtin").write_text("".join(m + "\n" for m in BUILTIN_MODULES))
-    (d / "modules.order").write_text("")
-    # depmod -b looks in <base>/lib/modules; point it at our dir through a throwaway tree
-    tmp = up.upper.parent / ".depmod"
-    (tmp / "lib/modules").mkdir(parents=True, exist_ok=True)
-    link = tmp / "lib/modules" / kver
-    if not link.exists():
-        link.symlink_to(d)
-    try:
-        run(["depmod", "-b", str(tmp), kver])
-    finally:
-        subprocess.run(["rm", "-rf", str(tmp)])
 
 
 def _el7(up: Upper) -> None:

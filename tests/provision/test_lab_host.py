@@ -12,6 +12,9 @@ pytestmark = pytest.mark.lab
 
 SYSCTLS = ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables", "net.ipv4.ip_forward")
 EXISTING = {"log-driver": "journald", "log-opts": {"max-size": "10m"}, "debug": True}
+# records every modprobe call (lab hosts, like microVM kernels, have br_netfilter and overlay
+# built in and no /lib/modules tree: nothing may be loaded, only looked up with -n)
+MODPROBE_SPY = '#!/bin/sh\necho "$*" >> /run/modprobe.calls\nexec /usr/sbin/modprobe "$@"\n'
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +48,8 @@ def test_three_hosts_at_once_then_rerun_changes_nothing(fleet):
     three[0].exec("mkdir -p /etc/berth && cat > /etc/berth/daemon.json", input=json.dumps(EXISTING))
     deb822 = "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\n"
     three[1].exec("cat > /etc/apt/sources.list.d/debian.sources", input=deb822)
+    for h in three:
+        h.exec("cat > /usr/local/sbin/modprobe && chmod 755 /usr/local/sbin/modprobe", input=MODPROBE_SPY)
     rc, reps = provision_json(
         "host", "--no-install", *[h.ip for h in three], *host_args(mirror), *ssh_args(hosts, kh)
     )
@@ -52,6 +57,10 @@ def test_three_hosts_at_once_then_rerun_changes_nothing(fleet):
     for h in three:
         rep = reps[h.ip]
         assert rep["status"] == "changed" and rep["failed"] == 0, rep
+        br = next(c for c in rep["checks"] if c["name"] == "br_netfilter")
+        assert br["status"] == "pass" and "built into the kernel" in br["detail"], br
+        calls = h.exec("cat /run/modprobe.calls; rm -f /usr/local/sbin/modprobe /run/modprobe.calls").stdout
+        assert calls and all(c.startswith("-n ") for c in calls.splitlines()), calls  # loads nothing
         assert h.ssh("cat /etc/modules-load.d/berth.conf").stdout.splitlines()[1:] == [
             "overlay",
             "br_netfilter",

@@ -5,14 +5,27 @@ import json
 import pytest
 
 from provision import daemonjson, mirrors
-from provision.checks import FAIL, PASS, WARN, check_arch, check_dtype, check_kernel, check_kmem, parse_kernel
+from provision.checks import (
+    FAIL,
+    PASS,
+    WARN,
+    check_arch,
+    check_br_netfilter,
+    check_dtype,
+    check_kernel,
+    check_kmem,
+    check_overlay,
+    check_storage,
+    parse_kernel,
+)
 from provision.distros import detect
 from provision.errors import InputError, StepError, UnsupportedError
 from provision.facts.base import Fact, build_script, parse_sections, split_sections
-from provision.facts.system import parse_files, parse_kv, parse_mountinfo
+from provision.facts.system import parse_files, parse_kv, parse_mountinfo, parse_words
 from provision.options import Options
 from provision.render import render
-from provision.steps.base import file_state
+from provision.steps.base import Command, file_state
+from provision.steps.kernel import plan_modules
 
 CENTOS7 = {
     "ID": "centos",
@@ -69,6 +82,49 @@ def test_distro_detection_and_override():
     with pytest.raises(UnsupportedError, match="unsupported OS"):
         detect({"ID": "centos", "VERSION_ID": "6"})
     assert detect({"ID": "plan9", "VERSION_ID": "4"}, "el").family == "el"
+
+
+def test_module_state_script_on_this_machine():
+    """The template the facts, the kernel step and the playbook share, run for real here: this
+    machine's kernel has br_netfilter and overlay built in and no /lib/modules tree."""
+    import os
+    import subprocess
+
+    script = render("module-state.sh.j2", {"modules": ["br_netfilter", "overlay", "no_such_mod"]})
+    out = subprocess.run(["sh", "-c", script.decode()], stdout=subprocess.PIPE, text=True, check=True)
+    states = parse_words(out.stdout.splitlines())
+    assert states["no_such_mod"] == "missing"
+    loaded = open("/proc/modules").read() if os.path.exists("/proc/modules") else ""  # CONFIG_MODULES=n
+    bridge = "loaded" if "br_netfilter " in loaded else "builtin"
+    assert states["br_netfilter"] == (bridge if os.path.isdir("/proc/sys/net/bridge") else "loadable")
+    assert states["overlay"] in ("loaded", "builtin")
+
+
+@pytest.mark.parametrize(
+    "state,status,loads",
+    [("builtin", PASS, False), ("loaded", PASS, False), ("loadable", PASS, True), ("missing", FAIL, False)],
+)
+def test_module_checks_and_kernel_step_share_one_answer(state, status, loads):
+    facts = {"modules": {"br_netfilter": state, "overlay": "builtin"}, "uname": {"release": "6.18"}}
+    check = check_br_netfilter(facts)
+    assert check.status == status, check
+    if state == "builtin":
+        assert "built into the kernel" in check.detail
+    assert check_overlay(facts).status == PASS
+    step = plan_modules(facts, {"modules": ["overlay", "br_netfilter"]})
+    cmds = [a.cmd for a in step.actions if isinstance(a, Command)]
+    assert cmds == (["modprobe br_netfilter"] if loads else []), cmds
+
+
+def test_storage_check_falls_back_to_vfs_where_overlay_cannot_work():
+    ext4 = {"fstype": "ext2/ext3", "mountpoint": "/"}
+    assert check_storage(ext4, "/var/lib/berth").status == PASS
+    ovl = {"fstype": "overlayfs", "mountpoint": "/"}
+    c = check_storage(ovl, "/var/lib/berth")
+    assert c.status == WARN and "overlayfs" in c.detail and "vfs" in c.detail and "ext4 or xfs" in c.fix
+    assert check_storage({"fstype": "nfs", "mountpoint": "/srv"}, "/srv/berth").status == WARN
+    assert check_storage(ovl, "/var/lib/berth", "overlay2").status == FAIL
+    assert check_storage(ext4, "/var/lib/berth", "vfs").status == WARN
 
 
 def test_dtype_on_xfs():
