@@ -117,7 +117,8 @@ def test_host_basics_keys_tester_sudo_bare_kernel(trio):
     out = h.ssh("sudo -S -p '' id -u", user="tester", input=h.tester_password + "\n").stdout
     assert out.strip() == "0"
     # like a microVM kernel: br_netfilter and overlay built in and active, no modules tree
-    active = h.ssh("test -d /proc/sys/net/bridge && grep -qw overlay /proc/filesystems && echo ok")
+    active = h.ssh("test -e /proc/sys/net/bridge/bridge-nf-call-iptables && "
+                   "grep -qw overlay /proc/filesystems && echo ok")
     assert active.stdout.strip() == "ok"
     assert h.ssh("modprobe -n br_netfilter", check=False).returncode != 0
     assert h.ssh("ls /lib/modules/$(uname -r)", check=False).returncode != 0
@@ -183,7 +184,8 @@ NESTED_CHECKS = {
                     "&& rmdir /sys/fs/cgroup/pids/berth-t"),
     "keyring syscalls": ("python3 -c \"import ctypes,sys; l=ctypes.CDLL(None,use_errno=True); "
                          "sys.exit(0 if l.syscall(250, 1, b'berth-t') >= 0 else ctypes.get_errno())\""),
-    "bridge netfilter": "test -d /proc/sys/net/bridge && sysctl -qw net.bridge.bridge-nf-call-iptables=1",
+    "bridge netfilter": ("test -e /proc/sys/net/bridge/bridge-nf-call-iptables && "
+                         "sysctl -qw net.bridge.bridge-nf-call-iptables=1"),
 }
 
 

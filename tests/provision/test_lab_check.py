@@ -105,10 +105,11 @@ def test_check_fails_with_the_right_messages_on_a_faulty_host(hosts, kh, xfs_wit
         assert "kernel 3.9.0-1.el7.i686 is older than 3.10" in out
         assert "unsupported OS Plan 9 from Bell Labs" in out and "--distro-like el|debian" in out
         assert "XFS formatted with ftype=0 has no d_type" in out and "mkfs.xfs -n ftype=1" in out
-        assert "br_netfilter is neither loaded, built in nor loadable" in out
         rc, reps = provision_json("check", h.ip, "--distro-like", "debian", *ssh_args(hosts, kh))
         checks = {c["name"]: c["status"] for c in reps[h.ip]["checks"]}
         assert checks["distro"] == "pass" and checks["arch"] == "fail" and checks["d_type"] == "fail"
+        br = {c["name"]: c for c in reps[h.ip]["checks"]}["br_netfilter"]
+        assert br["status"] == "fail" and "neither loaded, built in nor loadable" in br["detail"], br
         # `provision host` refuses such a host before touching anything
         p = provision("host", h.ip, "--distro-like", "debian", *ssh_args(hosts, kh))
         assert p.returncode == 1 and "preflight" in p.stdout

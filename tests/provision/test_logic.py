@@ -96,7 +96,8 @@ def test_module_state_script_on_this_machine():
     assert states["no_such_mod"] == "missing"
     loaded = open("/proc/modules").read() if os.path.exists("/proc/modules") else ""  # CONFIG_MODULES=n
     bridge = "loaded" if "br_netfilter " in loaded else "builtin"
-    assert states["br_netfilter"] == (bridge if os.path.isdir("/proc/sys/net/bridge") else "loadable")
+    active = os.path.exists("/proc/sys/net/bridge/bridge-nf-call-iptables")
+    assert states["br_netfilter"] == (bridge if active else "loadable")
     assert states["overlay"] in ("loaded", "builtin")
 
 
