@@ -1,6 +1,7 @@
 """The container's filesystem, built inside its new mount namespace (child side, runc's
-prepareRootfs/pivotRoot/maskPaths): overlay root, /proc, read-only /sys, a minimal /dev, volumes
-and bind mounts, masked and read-only kernel paths, then pivot_root.
+prepareRootfs/pivotRoot/maskPaths): overlay root (or the vfs driver's bound copy), /proc,
+read-only /sys, a minimal /dev, volumes and bind mounts, masked and read-only kernel paths,
+then pivot_root.
 
 Nothing here is visible on the host: every mount lives in the container's namespace and goes
 away with it.
@@ -91,7 +92,11 @@ def copy_tree(src, dst):
 
 def mount_overlay(spec, rootfs):
     # type: (dict, str) -> None
-    """The root: overlay of the image layers and the container's upper dir, on rootfs."""
+    """The root: overlay of the image layers and the container's upper dir, on rootfs; with
+    the vfs storage driver, a bind of the container's full copy instead."""
+    if spec.get("vfs_root"):
+        sc.mount(spec["vfs_root"], rootfs, None, sc.MS_BIND | sc.MS_REC)
+        return
     cwd = spec.get("overlay_cwd")
     if cwd:  # layer paths in the options are relative to this dir (page-size limit)
         os.chdir(cwd)

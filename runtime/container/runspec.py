@@ -53,10 +53,13 @@ def build(c, rootfs, short_lowerdir):
     # type: (Container, str, object) -> dict
     """The run spec for runtime/container/monitor.py and init.py."""
     cfg, hc, conf = c.cfg, c.cfg["HostConfig"], c.cfg["Config"]
-    opts, cwd = overlay(c, short_lowerdir)
+    if cfg.get("Driver") == "vfs":  # the container's own full copy, bound as its root
+        opts, cwd, copy = None, None, c.file("rootfs")
+    else:
+        (opts, cwd), copy = overlay(c, short_lowerdir), None
     return {
         "id": c.id, "state_dir": c.path, "rootfs": rootfs, "overlay_opts": opts,
-        "overlay_cwd": cwd, "ns_flags": spec.ns_flags(cfg["NetworkMode"]),
+        "overlay_cwd": cwd, "vfs_root": copy, "ns_flags": spec.ns_flags(cfg["NetworkMode"]),
         "own_netns": cfg["NetworkMode"] != "host", "hostname": conf["Hostname"],
         "tty": bool(conf.get("Tty")), "open_stdin": bool(conf.get("OpenStdin")),
         "console_size": hc.get("ConsoleSize") if any(hc.get("ConsoleSize") or []) else None,

@@ -43,15 +43,17 @@ def inspect(c, state, exec_ids):
     # type: (Container, dict, list) -> dict
     """ContainerInspectResponse."""
     cfg = c.cfg
+    driver = cfg.get("Driver") or "overlay2"
+    graph = {"Name": "vfs", "Data": None} if driver == "vfs" else {"Name": "overlay2", "Data": {
+        "LowerDir": ":".join(reversed(cfg.get("LayerDirs") or [])), "UpperDir": c.file("upper"),
+        "MergedDir": os.path.join(os.path.dirname(c.path), ".rootfs"), "WorkDir": c.file("work")}}
     return {
         "Id": c.id, "Created": cfg["Created"], "Path": cfg["Path"], "Args": cfg["Args"], "State": state,
         "Image": cfg["ImageID"], "ResolvConfPath": c.file("resolv.conf"), "HostnamePath": c.file("hostname"),
         "HostsPath": c.file("hosts"), "LogPath": c.file(c.id + "-json.log"), "Name": "/" + cfg["Name"],
-        "RestartCount": 0, "Driver": "overlay2", "Platform": "linux", "MountLabel": "", "ProcessLabel": "",
+        "RestartCount": 0, "Driver": driver, "Platform": "linux", "MountLabel": "", "ProcessLabel": "",
         "AppArmorProfile": "", "ExecIDs": exec_ids or None, "HostConfig": cfg["HostConfig"],
-        "GraphDriver": {"Name": "overlay2", "Data": {
-            "LowerDir": ":".join(reversed(cfg.get("LayerDirs") or [])), "UpperDir": c.file("upper"),
-            "MergedDir": os.path.join(os.path.dirname(c.path), ".rootfs"), "WorkDir": c.file("work")}},
+        "GraphDriver": graph,
         "Mounts": public(cfg["Mounts"]), "Config": cfg["Config"],
         "NetworkSettings": network_settings(c, state),
     }

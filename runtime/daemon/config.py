@@ -27,7 +27,7 @@ DEFAULTS = {
     "log-opts": {},
     "cgroup-parent": "",
     "pidfile": "",
-    "storage-driver": "overlay2",
+    "storage-driver": "",
 }  # type: Dict[str, Any]
 
 # Keys SIGHUP may change in a running daemon (dockerd reloads the same ones, among others).
@@ -35,6 +35,7 @@ RELOADABLE = ("registry-mirrors", "insecure-registries", "max-concurrent-downloa
               "max-concurrent-uploads", "debug", "log-level", "live-restore", "log-opts")
 LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "fatal")
 CGROUP_DRIVERS = ("cgroupfs", "systemd")
+STORAGE_DRIVERS = ("", "overlay2", "vfs")  # "": overlay2 if it works on the data root, else vfs
 
 
 class ConfigError(Exception):
@@ -71,6 +72,9 @@ def _check_value(where, key, value):
             if val.strip() not in CGROUP_DRIVERS:
                 raise ConfigError("%s: native.cgroupdriver %r is not one of cgroupfs, systemd"
                                   % (where, val.strip()))
+    if key == "storage-driver" and value not in STORAGE_DRIVERS:
+        raise ConfigError("%s: storage-driver %r is not supported: use overlay2 or vfs (or leave it "
+                          "out to choose at start)" % (where, value))
     if key == "hosts":
         for host in value:
             if not host.startswith("unix://") or len(host) <= len("unix://"):

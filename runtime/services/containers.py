@@ -20,6 +20,7 @@ from runtime.container.spawner import Spawner
 from runtime.container.index import ContainerIndex
 from runtime.container.state import Container, proc_start_time
 from runtime.container.wire import recv_exact, rfc3339
+from runtime.store import vfs
 from runtime.errors import BerthError, Conflict, InvalidParameter, NotFound, NotModified
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -68,8 +69,10 @@ class ContainerService(ExecMixin, ContainerBackend):
 
     def container_upper_dir(self, name):
         # type: (str) -> str
-        """The container's writable layer (what `commit` turns into a layer)."""
-        return self.containers.get(name).file("upper")
+        """The container's writable layer (what `commit` turns into a layer): the overlay upper
+        dir, or with the vfs driver the container's whole root."""
+        c = self.containers.get(name)
+        return c.file("rootfs" if c.cfg.get("Driver") == "vfs" else "upper")
 
     def volume_users(self, name):
         # type: (str) -> list
@@ -127,6 +130,14 @@ class ContainerService(ExecMixin, ContainerBackend):
                       Volumes=config.get("Volumes") or ic.get("Volumes"))
         path = os.path.join(self.containers.root, cid)
         created_volumes = []  # type: list
+        layer_dirs = list(self.store.layer_dirs(image_id))
+        if self.storage.name == "vfs":  # the copy comes first: no lock is held meanwhile
+            try:
+                os.makedirs(path)
+                vfs.materialize(layer_dirs, os.path.join(path, "rootfs"))
+            except BaseException:
+                shutil.rmtree(path, ignore_errors=True)
+                raise
         with self.volumes.lock, self.containers.lock:  # this order everywhere
             taken = self.containers.names()
             if name and name in taken:
@@ -135,8 +146,8 @@ class ContainerService(ExecMixin, ContainerBackend):
                                % (name, taken[name]))
             name = name or names.generate(taken)
             try:
-                for d in ("upper", "work"):  # exec/ comes with the first exec
-                    os.makedirs(os.path.join(path, d))
+                for d in ("upper", "work") if self.storage.name != "vfs" else ():
+                    os.makedirs(os.path.join(path, d))  # exec/ comes with the first exec
                 for m in points:
                     if m["Type"] != "volume":
                         continue
@@ -151,7 +162,7 @@ class ContainerService(ExecMixin, ContainerBackend):
                     "Id": cid, "Name": name, "Created": rfc3339(time.time()), "Path": args[0],
                     "Args": args[1:],
                     "Image": ref, "ImageID": image_id, "Config": merged, "HostConfig": hc, "Mounts": points,
-                    "NetworkMode": mode, "LayerDirs": list(self.store.layer_dirs(image_id)),
+                    "NetworkMode": mode, "LayerDirs": layer_dirs, "Driver": self.storage.name,
                     "Cgroup": {"parent": hc.get("CgroupParent") or self.cgroup_parent, "name": cid,
                                "version": self.cgroup_version}})
                 c.save()

@@ -12,7 +12,7 @@ import stat
 
 from runtime.api.backend import ImageBackend
 from runtime.errors import InvalidParameter, NotFound
-from runtime.store import archive_load, archive_save, newlayer, reference
+from runtime.store import archive_load, archive_save, driver, newlayer, reference
 from runtime.store.images import ImageStore
 
 
@@ -26,11 +26,14 @@ def unix_time(iso):
 
 
 class ImageService(ImageBackend):
-    """Mixin of runtime.engine.Engine: `self.store` is the ImageStore under data_root/image."""
+    """Mixin of runtime.engine.Engine: `self.store` is the ImageStore under data_root/image,
+    `self.storage` the storage driver choice (runtime/store/driver.py)."""
 
     def __init__(self):
         # type: () -> None
-        self.store = ImageStore(os.path.join(self.data_root, "image"))
+        root = os.path.join(self.data_root, "image")
+        self.storage = driver.choose(self.data_root, root, self.config.get("storage-driver"))
+        self.store = ImageStore(root, self.storage.name)
         self.store.clean_tmp()
 
     def _image_users(self, image_id):
@@ -97,9 +100,10 @@ class ImageService(ImageBackend):
             "Os": cfg.get("os", ""),
             "OsVersion": cfg.get("os.version", ""),
             "Size": self.store.size(image_id),
-            "GraphDriver": {"Name": "overlay2", "Data": {
-                "LowerDir": ":".join(reversed(dirs[:-1])),
-                "UpperDir": dirs[-1] if dirs else "", "MergedDir": "", "WorkDir": ""}},
+            "GraphDriver": {"Name": "vfs", "Data": None} if self.storage.name == "vfs" else {
+                "Name": "overlay2", "Data": {
+                    "LowerDir": ":".join(reversed(dirs[:-1])),
+                    "UpperDir": dirs[-1] if dirs else "", "MergedDir": "", "WorkDir": ""}},
             "RootFS": {"Type": "layers", "Layers": self.store.diff_ids(image_id)},
             "Metadata": {"LastTagTime": rec.get("lastTagTime", "0001-01-01T00:00:00Z")},
         }

@@ -104,6 +104,7 @@ class SystemService(SystemBackend):
         config = getattr(self, "config", {}) or {}
         images = len(self.image_list())  # type: ignore[attr-defined]
         osr = _os_release()
+        storage = self.storage  # type: ignore[attr-defined]
         driver = "cgroupfs"
         for opt in config.get("exec-opts") or ():
             name, _, val = opt.partition("=")
@@ -112,8 +113,9 @@ class SystemService(SystemBackend):
         info = {
             "ID": self.engine_id(),
             "Images": images,
-            "Driver": "overlay2",
-            "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
+            "Driver": storage.name,
+            "DriverStatus": [] if storage.name == "vfs" else [
+                ["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
             "Plugins": {"Volume": ["local"], "Network": ["host", "none"], "Authorization": None,
                         "Log": ["json-file"]},
             "MemoryLimit": True, "SwapLimit": False, "CpuCfsPeriod": True, "CpuCfsQuota": True,
@@ -153,7 +155,7 @@ class SystemService(SystemBackend):
             "InitBinary": "",
             "ContainerdCommit": {"ID": ""}, "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""},
             "SecurityOptions": [],
-            "Warnings": [],
+            "Warnings": ["WARNING: " + storage.warning] if storage.warning else [],
         }  # type: Dict[str, Any]
         info.update(self._container_counts())
         return info

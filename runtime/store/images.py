@@ -35,14 +35,15 @@ def now_iso():
 class ImageStore(object):
     """Everything about images on disk; see the module docstring for the layout."""
 
-    def __init__(self, root):
-        # type: (str) -> None
+    def __init__(self, root, driver="overlay2"):
+        # type: (str, str) -> None
         self.root = root
+        self.driver = driver  # runtime/store/driver.py: "vfs" unpacks whiteouts as markers
         self.tmp = os.path.join(root, "tmp")
         self.images_dir = os.path.join(root, "images")
         os.makedirs(self.images_dir, exist_ok=True)
         self.blobs = BlobStore(os.path.join(root, "blobs"), self.tmp)
-        self.layers = LayerStore(root, self.tmp)
+        self.layers = LayerStore(root, self.tmp, markers=driver == "vfs")
         self.refs = ReferenceStore(os.path.join(root, "repositories.json"))
         self.lock = StoreLock(os.path.join(root, "lock"))
 

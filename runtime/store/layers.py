@@ -56,12 +56,14 @@ def sniff_compression(head):
 
 
 class LayerStore(object):
-    """Layer directories under `root`, temp dirs in `tmp_dir` (same filesystem)."""
+    """Layer directories under `root`, temp dirs in `tmp_dir` (same filesystem); markers:
+    whiteouts unpacked as `.wh.` marker files (the vfs driver) instead of overlay's."""
 
-    def __init__(self, root, tmp_dir):
-        # type: (str, str) -> None
+    def __init__(self, root, tmp_dir, markers=False):
+        # type: (str, str, bool) -> None
         self.root = root
         self.tmp_dir = tmp_dir
+        self.markers = markers
         self.layers = os.path.join(root, "layers")
         self.links = os.path.join(root, "l")
         self.blobmap = os.path.join(root, "blobmap")
@@ -135,7 +137,7 @@ class LayerStore(object):
         try:
             os.mkdir(os.path.join(tmp, "diff"), 0o755)
             diff_id, size = unpacker.unpack_file(blob_path, os.path.join(tmp, "diff"), gz=gz,
-                                                 hash_it=gz)
+                                                 hash_it=gz, markers=self.markers)
             if not gz:
                 diff_id = blob_digest
             self._check(diff_id, expected_diff_id, blob_digest)

@@ -12,6 +12,7 @@ import tempfile
 
 from runtime.errors import InvalidParameter
 from runtime.store import changes as changes_mod
+from runtime.store import vfs
 from runtime.store.archive_load import _maybe_gunzip, host_arch
 from runtime.store.images import now_iso
 from runtime.store.layers import remove_tree
@@ -150,7 +151,8 @@ def _create(store, config, layers, refs, parent=""):
 def commit(store, upper_dir, parent_image_id, refs=(), changes=None, comment=None, author=None,
            config=None, container_id="", exclude=()):
     # type: (object, str, str, tuple, list, str, str, dict, str, tuple) -> str
-    """A container's writable layer (overlay upper dir) as a new layer on top of its image.
+    """A container's writable layer (overlay upper dir; with the vfs driver, the container's
+    full root, compared with the image's layers) as a new layer on top of its image.
     config (a ContainerConfig: Env, Cmd, ...) overrides the image's, then changes apply."""
     if not os.path.isdir(upper_dir):
         raise InvalidParameter("cannot commit: %s is not a directory" % upper_dir)
@@ -158,7 +160,11 @@ def commit(store, upper_dir, parent_image_id, refs=(), changes=None, comment=Non
     base = dict(parent_cfg.get("config") or {})
     base.update({k: v for k, v in (config or {}).items() if v is not None})
     cfg = changes_mod.apply(base, changes)
-    digest, size = _store_tar(store, lambda f: diff_tar(upper_dir, f, exclude))
+    if store.driver == "vfs":
+        lower = store.layer_dirs(parent_image_id) if parent_image_id else []
+        digest, size = _store_tar(store, lambda f: vfs.diff_tar(upper_dir, lower, f, exclude))
+    else:
+        digest, size = _store_tar(store, lambda f: diff_tar(upper_dir, f, exclude))
     now = now_iso()
     history = list(parent_cfg.get("history") or [])
     entry = {"created": now}

@@ -1,11 +1,15 @@
 """Unpack a layer tar into an overlayfs lower directory, safely and about as fast as GNU tar.
 
 `.wh.NAME` becomes a whiteout (char device 0/0), `dir/.wh..wh..opq` marks `dir` opaque
-(xattr trusted.overlay.opaque=y). Refused with InvalidParameter, naming the entry: absolute
-paths, `..` components, a hardlink to something outside this layer, any entry that would be
-written through a symlink (a symlink `d -> /etc` then `d/passwd`), sparse files, truncation.
-The caller unpacks into an empty temp dir and renames it into place, so a refused layer never
-becomes visible; since the dir starts empty, the only symlinks in it are ones this layer made.
+(xattr trusted.overlay.opaque=y). With markers=True (the vfs storage driver, whose data root
+may be on a filesystem that refuses both) they stay as they are in the tar, empty files named
+`.wh.NAME` and `.wh..wh..opq`, which runtime/store/vfs.py applies when it copies the layers.
+
+Refused with InvalidParameter, naming the entry: absolute paths, `..` components, a hardlink
+to something outside this layer, any entry that would be written through a symlink (a symlink
+`d -> /etc` then `d/passwd`), sparse files, truncation. The caller unpacks into an empty temp
+dir and renames it into place, so a refused layer never becomes visible; since the dir starts
+empty, the only symlinks in it are ones this layer made.
 """
 
 import os
@@ -31,9 +35,10 @@ def _current_umask():
 
 
 class _Unpacker(object):
-    def __init__(self, dest):
-        # type: (str) -> None
+    def __init__(self, dest, markers=False):
+        # type: (str, bool) -> None
         self.dest = dest
+        self.markers = markers
         self.root = os.getuid() == 0
         self.umask = _current_umask()
         self.dirs_ok = {""}  # relative dirs known to be real directories made by us
@@ -143,7 +148,9 @@ class _Unpacker(object):
 
     def whiteout(self, rel, full, base, h):
         parent = full.rpartition("/")[0]
-        if base == OPAQUE:
+        if self.markers:
+            self.marker(rel, full, base)
+        elif base == OPAQUE:
             os.setxattr(parent, OPAQUE_XATTR, b"y")
         elif base.startswith(OPAQUE[:8]):  # other .wh..wh.* names are aufs bookkeeping
             return
@@ -154,6 +161,16 @@ class _Unpacker(object):
             os.mknod(target, stat.S_IFCHR | 0o600, os.makedev(0, 0))
             if self.root and (h.uid or h.gid):
                 os.lchown(target, h.uid, h.gid)
+
+    def marker(self, rel, full, base):
+        """The whiteout as an empty marker file (vfs); a deleted name is gone from this layer."""
+        if base != OPAQUE and base.startswith(OPAQUE[:8]):
+            return  # aufs bookkeeping
+        if base != OPAQUE:
+            self.make_room(rel[:len(rel) - len(base)] + base[len(WHITEOUT):],
+                           full.rpartition("/")[0] + "/" + base[len(WHITEOUT):])
+        self.make_room(rel, full)
+        os.close(os.open(full, _WFLAGS, 0o600))
 
     def regular(self, rel, full, h, src):
         try:
@@ -211,11 +228,12 @@ class _Unpacker(object):
             os.utime(full, (h.mtime, h.mtime))
 
 
-def unpack(src, dest):
-    # type: (object, str) -> None
-    """Unpack the tar read from src (a tarstream source) into the existing empty dir dest.
-    Raises InvalidParameter naming the offending entry; the caller removes dest then."""
-    u = _Unpacker(dest)
+def unpack(src, dest, markers=False):
+    # type: (object, str, bool) -> None
+    """Unpack the tar read from src (a tarstream source) into the existing empty dir dest
+    (whiteouts as marker files when markers). Raises InvalidParameter naming the offending
+    entry; the caller removes dest then."""
+    u = _Unpacker(dest, markers)
     pax_globals = {}  # type: dict
     while True:
         h = tarstream.next_header(src, pax_globals)
@@ -231,8 +249,8 @@ def unpack(src, dest):
     u.finish_dirs()
 
 
-def unpack_file(path, dest, gz=False, hash_it=True):
-    # type: (str, str, bool, bool) -> tuple
+def unpack_file(path, dest, gz=False, hash_it=True, markers=False):
+    # type: (str, str, bool, bool, bool) -> tuple
     """Unpack the layer tar file at path (gzip when gz) into dest; returns (diff_id or None when
     not hashed, uncompressed size). Plain tars are read with pread/sendfile and hashed in a
     parallel thread; gzip ones are decompressed and hashed in the same pass, by a thread that
@@ -241,10 +259,10 @@ def unpack_file(path, dest, gz=False, hash_it=True):
     try:
         if gz:
             with os.fdopen(os.dup(fd), "rb") as f:
-                return unpack_stream(f, dest, gz=True, hash_it=hash_it)
+                return unpack_stream(f, dest, gz=True, hash_it=hash_it, markers=markers)
         src = tarstream.FileSource(fd, hash_it=hash_it)
         try:
-            unpack(src, dest)
+            unpack(src, dest, markers)
         finally:
             result = src.finish()
         return result
@@ -252,12 +270,12 @@ def unpack_file(path, dest, gz=False, hash_it=True):
         os.close(fd)
 
 
-def unpack_stream(fileobj, dest, gz=False, hash_it=True):
-    # type: (object, str, bool, bool) -> tuple
+def unpack_stream(fileobj, dest, gz=False, hash_it=True, markers=False):
+    # type: (object, str, bool, bool, bool) -> tuple
     """Unpack a tar read from any file object (plain or gzip); returns (diff_id, size)."""
     src = tarstream.StreamSource(fileobj, gz=gz, hash_it=hash_it, threaded=True)
     try:
-        unpack(src, dest)
+        unpack(src, dest, markers)
         return src.finish()
     finally:
         src.close()
