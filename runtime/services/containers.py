@@ -33,6 +33,14 @@ def _image_config(store, image_id):
     return inner if isinstance(inner, dict) else full
 
 
+def _check_name_free(name, taken):
+    # type: (str, dict) -> None
+    if name and name in taken:
+        raise Conflict('Conflict. The container name "/%s" is already in use by container "%s". '
+                       'You have to remove (or rename) that container to be able to reuse that name.'
+                       % (name, taken[name]))
+
+
 class ContainerService(ExecMixin, ContainerBackend):
     """Mixin of runtime.engine.Engine (needs self.data_root, self.config, self.store, self.volumes)."""
 
@@ -132,6 +140,7 @@ class ContainerService(ExecMixin, ContainerBackend):
         created_volumes = []  # type: list
         layer_dirs = list(self.store.layer_dirs(image_id))
         if self.storage.name == "vfs":  # the copy comes first: no lock is held meanwhile
+            _check_name_free(name, self.containers.names())  # again below, under the lock
             try:
                 os.makedirs(path)
                 vfs.materialize(layer_dirs, os.path.join(path, "rootfs"))
@@ -139,13 +148,10 @@ class ContainerService(ExecMixin, ContainerBackend):
                 shutil.rmtree(path, ignore_errors=True)
                 raise
         with self.volumes.lock, self.containers.lock:  # this order everywhere
-            taken = self.containers.names()
-            if name and name in taken:
-                raise Conflict('Conflict. The container name "/%s" is already in use by container "%s". '
-                               'You have to remove (or rename) that container to be able to reuse that name.'
-                               % (name, taken[name]))
-            name = name or names.generate(taken)
-            try:
+            try:  # (a vfs copy made above goes too if this fails)
+                taken = self.containers.names()
+                _check_name_free(name, taken)
+                name = name or names.generate(taken)
                 for d in ("upper", "work") if self.storage.name != "vfs" else ():
                     os.makedirs(os.path.join(path, d))  # exec/ comes with the first exec
                 for m in points:

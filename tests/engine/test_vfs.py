@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from runtime.daemon import config as cfgmod
-from runtime.errors import InvalidParameter
+from runtime.errors import Conflict, InvalidParameter
 from runtime.store import vfs
 from tests import imagefactory as f
 from tests.engine.conftest import _cgroup_dirs, make_engine, remove_all_containers, run_container
@@ -138,7 +138,8 @@ def test_whiteouts_opaque_dirs_and_type_changes(vfs_engine):
 
 
 def test_lower_layer_hardlinks_and_files_are_not_changed_through_the_copy(vfs_engine):
-    lower = f.layer_tar([("file", "d/a", b"one"), ("hardlink", "d/b", "d/a")])
+    lower = f.layer_tar([("file", "d/a", b"one"), ("hardlink", "d/b", "d/a"),
+                         ("file", "e/x", b"x"), ("hardlink", "e/y", "e/x")])
     upper = f.layer_tar([("file", "d/a", b"two")])
     path = f.busybox_image_tar(os.path.join(eng_tmp(vfs_engine), "hl.tar"), ref="hl:1",
                                layers=[lower, upper])
@@ -148,6 +149,10 @@ def test_lower_layer_hardlinks_and_files_are_not_changed_through_the_copy(vfs_en
     assert (code, out) == (0, b"twoone")
     layers = vfs_engine.store.layer_dirs(vfs_engine.store.resolve("hl:1"))
     assert open(os.path.join(layers[1], "d/b"), "rb").read() == b"one"
+    cid = vfs_engine.container_create({"Image": "hl:1", "Cmd": ["true"]})["Id"]
+    copy = vfs_engine.container_upper_dir(cid)
+    assert os.stat(os.path.join(copy, "e/x")).st_ino == os.stat(os.path.join(copy, "e/y")).st_ino
+    assert os.stat(os.path.join(copy, "d/a")).st_ino != os.stat(os.path.join(copy, "d/b")).st_ino
 
 
 def eng_tmp(eng):
@@ -167,6 +172,11 @@ def test_writable_copy_is_the_containers_own_and_goes_with_it(vfs_engine):
         assert fh.read() == "mine\n"
     _, out, _, _ = run_container(eng, "cat /etc/motd", image="wh:1")
     assert out == b"new\n"  # neither the image nor another container sees it
+    before = sorted(os.listdir(eng.containers.root))
+    with pytest.raises(Conflict, match="already in use"):
+        eng.container_create({"Image": "wh:1", "Cmd": ["true"]},
+                             name=eng.container_inspect(cid)["Name"][1:])
+    assert sorted(os.listdir(eng.containers.root)) == before  # no copy left behind
     eng.container_remove(cid)
     eng.containers.flush(30)
     assert not os.path.exists(copy)
@@ -186,6 +196,8 @@ def test_volumes_and_binds(vfs_engine, tmp_path):
         assert (host / "out").read_text() == "back\n"
         _, out, _, _ = run_container(eng, "cat /v/f", HostConfig={"Binds": ["vfsvol:/v"]})
         assert out == b"hi\n"
+        code, _, err, _ = run_container(eng, "touch /x", HostConfig={"ReadonlyRootfs": True})
+        assert code != 0 and b"Read-only file system" in err
     finally:
         eng.volume_remove("vfsvol")
 
