@@ -119,6 +119,9 @@ class Daemon(object):
             self.listeners.append((path, ino, sock, None, None))
         os.makedirs(self.cfg["data-root"], mode=0o711, exist_ok=True)
         self.engine = Engine(data_root=self.cfg["data-root"], config=self.cfg)  # recovers state
+        storage = getattr(self.engine, "storage", None)
+        if getattr(storage, "warning", None):
+            log.warning("%s", storage.warning)
         router = default_router()
         self.listeners = []
         for path, ino, sock in bound:  # connections made meanwhile wait in the backlog

@@ -59,6 +59,7 @@ def test_info_says_vfs_and_why_through_api_berth_and_docker(vfsd):
     info = json.loads(body)
     assert status == 200 and info["Driver"] == "vfs"
     assert info["Warnings"] == [_warning(vfsd)]
+    assert _warning(vfsd)[len("WARNING: "):] in vfsd.log()  # berthd's log says it at start
     out = vfsd.berth("info")
     assert out.returncode == 0, out.stderr
     assert " Storage Driver: vfs\n" in out.stdout.decode()
