@@ -225,6 +225,14 @@ def test_commit_records_additions_changes_and_deletions(vfs_engine, tmp_path):
     want = b"0\nno-became\nno-ls\nadded\nchanged\nd\n0\n1\n"
     code, out, err, _ = run_container(eng, check, image="committed:1")
     assert (code, out, err) == (0, want, b"")
+    # a layer on top of those whiteouts: only the new change, and the deletions stay
+    cid = eng.container_create({"Image": "committed:1", "Cmd": ["mkdir", "/more"]})["Id"]
+    eng.container_start(cid)
+    assert eng.container_wait(cid)["StatusCode"] == 0
+    again = eng.image_commit(cid, repo="committed", tag="2")
+    assert _layer_names(eng, again) == ["more"]
+    code, out, err, _ = run_container(eng, check + "; ls -d /more", image="committed:2")
+    assert (code, out, err) == (0, want + b"/more\n", b"")
     # the same image on an overlay2 engine (ext4 here) means the same
     eng.image_save(["committed:1"], open(tmp_path / "c.tar", "wb"))
     other = _engine(tmp_path / "ovl")
