@@ -1,23 +1,13 @@
-"""Byte plumbing for the API server: request bodies, chunked responses, Docker's stream framing
-and the hijacked (attach/exec) connection pump."""
+"""Byte plumbing for the API server: request bodies, chunked responses and the hijacked
+(attach/exec) connection pump."""
 
 import socket
-import struct
 import threading
 
 try:
     from typing import Any, BinaryIO, Optional  # noqa: F401
 except ImportError:  # pragma: no cover
     pass
-
-STDIN, STDOUT, STDERR = 0, 1, 2
-
-
-def frame(stream, data):
-    # type: (int, bytes) -> bytes
-    """Docker's multiplexed-stream frame: stream byte, three zero bytes, big-endian size, payload."""
-    return struct.pack(">BxxxL", stream, len(data)) + data
-
 
 class BodyReader(object):
     """A file-like reader of one request body: Content-Length, chunked, or empty."""

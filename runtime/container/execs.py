@@ -10,7 +10,8 @@ import socket
 
 from runtime.container import spec
 from runtime.container.state import proc_start_time
-from runtime.container.wire import read_json, send_msg, write_json
+from runtime.atomicfile import read_json, write_json
+from runtime.container.wire import send_msg
 from runtime.errors import Conflict, InvalidParameter, NotFound
 
 

@@ -21,7 +21,10 @@ import time
 
 from runtime.container import cgroups, init, stdio
 from runtime.container import syscalls as sc
-from runtime.container.wire import frame, recv_fds, recv_msg, rfc3339, send_fds, send_msg, write_json
+from runtime.atomicfile import write_json
+from runtime.container.wire import recv_fds, recv_msg, send_fds, send_msg
+from runtime.framing import frame
+from runtime.timefmt import rfc3339
 
 
 class _Client(object):

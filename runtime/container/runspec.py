@@ -6,7 +6,7 @@ import time
 
 from runtime.container import mounts, spec
 from runtime.container.state import Container  # noqa: F401
-from runtime.container.wire import rfc3339
+from runtime.timefmt import rfc3339
 
 
 def write_etc(path, hostname, mode):

@@ -13,6 +13,7 @@ import sys
 import threading
 
 from runtime import __version__
+from runtime.atomicfile import write_text
 from runtime.daemon import config as cfgmod
 
 try:
@@ -78,10 +79,7 @@ class Pidfile(object):
             raise RuntimeError("pid file %s names a running process (%d): is another berthd running?"
                                % (path, pid))
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write("%d\n" % os.getpid())
-        os.rename(tmp, path)
+        write_text(path, "%d\n" % os.getpid())
 
     def remove(self):
         # type: () -> None

@@ -7,8 +7,8 @@ be overridden (argument or $BERTH_CONFIG) so tests never touch the real home dir
 import base64
 import json
 import os
-import tempfile
 
+from runtime.atomicfile import write_json
 from runtime.errors import InvalidParameter
 
 HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
@@ -49,16 +49,7 @@ def _write(path, doc):
     # type: (str, dict) -> None
     d = os.path.dirname(path)
     os.makedirs(d, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".config.", dir=d)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, indent="\t")
-            f.write("\n")
-        os.rename(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_json(path, doc, mode=0o600, indent="\t")
 
 
 def load(server, path=None):

@@ -19,11 +19,10 @@ from runtime.container.execs import ExecMixin
 from runtime.container.spawner import Spawner
 from runtime.container.index import ContainerIndex
 from runtime.container.state import Container, proc_start_time
-from runtime.container.wire import recv_exact, rfc3339
+from runtime.container.wire import recv_exact
 from runtime.store import vfs
+from runtime.timefmt import ZERO_TIME, rfc3339
 from runtime.errors import BerthError, Conflict, InvalidParameter, NotFound, NotModified
-
-_ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
 def _image_config(store, image_id):
@@ -233,7 +232,7 @@ class ContainerService(ExecMixin, ContainerBackend):
             raise InvalidParameter("cannot start container %s: %s" % (name, reply["error"]))
         c.set_started({"Pid": reply["pid"], "PidStart": reply["start_time"],
                        "MonitorPid": reply["monitor"], "MonitorStart": proc_start_time(reply["monitor"]),
-                       "StartedAt": run["started_at"], "FinishedAt": _ZERO_TIME})
+                       "StartedAt": run["started_at"], "FinishedAt": ZERO_TIME})
 
     def _auto_remove(self, c):
         # type: (Container) -> None

@@ -4,25 +4,15 @@ The store (runtime/store) keeps the bytes; this mixin shapes its answers as the 
 API's JSON (ImageSummary, ImageInspect, HistoryResponseItem).
 """
 
-import calendar
 import fnmatch
 import os
-import re
 import stat
 
 from runtime.api.backend import ImageBackend
 from runtime.errors import InvalidParameter, NotFound
 from runtime.store import archive_load, archive_save, driver, newlayer, reference
 from runtime.store.images import ImageStore
-
-
-def unix_time(iso):
-    # type: (str) -> int
-    """Seconds since the epoch of an RFC 3339 time (0 when missing or malformed)."""
-    m = re.match(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)", iso or "")
-    if not m:
-        return 0
-    return calendar.timegm(tuple(int(x) for x in m.groups()) + (0, 0, 0))
+from runtime.timefmt import ZERO_TIME, unix_time
 
 
 class ImageService(ImageBackend):
@@ -105,7 +95,7 @@ class ImageService(ImageBackend):
                     "LowerDir": ":".join(reversed(dirs[:-1])),
                     "UpperDir": dirs[-1] if dirs else "", "MergedDir": "", "WorkDir": ""}},
             "RootFS": {"Type": "layers", "Layers": self.store.diff_ids(image_id)},
-            "Metadata": {"LastTagTime": rec.get("lastTagTime", "0001-01-01T00:00:00Z")},
+            "Metadata": {"LastTagTime": rec.get("lastTagTime", ZERO_TIME)},
         }
 
     def image_history(self, ref):

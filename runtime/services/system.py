@@ -8,6 +8,7 @@ import uuid
 
 from runtime import __version__
 from runtime.api.backend import SystemBackend
+from runtime.atomicfile import write_text
 
 try:
     from typing import Any, Dict, List  # noqa: F401
@@ -79,10 +80,7 @@ class SystemService(SystemBackend):
             except OSError:
                 self._engine_id = str(uuid.uuid4())
                 try:
-                    tmp = path + ".tmp"
-                    with open(tmp, "w") as f:
-                        f.write(self._engine_id + "\n")
-                    os.rename(tmp, path)
+                    write_text(path, self._engine_id + "\n")
                 except OSError:
                     pass
         return self._engine_id

@@ -14,8 +14,9 @@ is replaced by rename, never rewritten in place.
 
 import json
 import os
-import time
 
+from runtime import timefmt
+from runtime.atomicfile import write_json
 from runtime.errors import InvalidParameter, NotFound
 from runtime.store import reference, rmi
 from runtime.store.blobs import BlobStore
@@ -23,13 +24,6 @@ from runtime.store.layers import LayerStore, is_gzip_type, remove_tree
 from runtime.store.lock import StoreLock
 from runtime.store.refs import ReferenceStore
 from runtime.store import manifests
-
-
-def now_iso():
-    # type: () -> str
-    """The current time as RFC 3339 UTC with nanoseconds, as Docker writes it."""
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%09dZ" % int((t % 1) * 1e9)
 
 
 class ImageStore(object):
@@ -221,7 +215,7 @@ class ImageStore(object):
                 if not self.blobs.has(image_id):
                     self.blobs.put_bytes(config_bytes)
                     created_blobs.append(image_id)
-                rec = {"id": image_id, "layers": records, "added": now_iso(), "parent": parent}
+                rec = {"id": image_id, "layers": records, "added": timefmt.now(), "parent": parent}
                 if os.path.exists(self._record_path(image_id)):
                     old = self.record(image_id)
                     rec["added"] = old.get("added", rec["added"])
@@ -234,7 +228,7 @@ class ImageStore(object):
                     rec["manifest"] = manifests.digest(manifest)
                     rec["manifestMediaType"] = manifest_media_type or manifests.media_type(manifest)
                 if names:
-                    rec["lastTagTime"] = now_iso()
+                    rec["lastTagTime"] = timefmt.now()
                 self._write_record(rec)
                 if names:
                     self.refs.set(names, image_id)
@@ -248,11 +242,7 @@ class ImageStore(object):
 
     def _write_record(self, rec):
         # type: (dict) -> None
-        path = self._record_path(rec["id"])
-        tmp = "%s.tmp%d" % (path, os.getpid())
-        with open(tmp, "w") as f:
-            json.dump(rec, f, indent=1, sort_keys=True)
-        os.rename(tmp, path)
+        write_json(self._record_path(rec["id"]), rec, indent=1, sort_keys=True)
 
     def tag(self, ref, new_name):
         # type: (str, str) -> str
@@ -262,7 +252,7 @@ class ImageStore(object):
             image_id = self.resolve(ref)
             self.refs.set([name], image_id)
             rec = self.record(image_id)
-            rec["lastTagTime"] = now_iso()
+            rec["lastTagTime"] = timefmt.now()
             self._write_record(rec)
         return image_id
 

@@ -2,7 +2,8 @@
 
 import json
 
-from runtime.api.streams import frame, pump
+from runtime.api.streams import pump
+from runtime.framing import frame
 from runtime.errors import BerthError, InvalidParameter
 
 RAW = "application/vnd.docker.raw-stream"

@@ -10,15 +10,12 @@ import time
 from runtime import __version__
 from runtime.api import server
 from runtime.errors import InvalidParameter
+from runtime.goarch import goarch
 
 try:
     from typing import Any, Dict, Optional  # noqa: F401
 except ImportError:  # pragma: no cover
     pass
-
-_GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le",
-           "s390x": "s390x"}
-
 
 def _build_time():
     # type: () -> str
@@ -32,13 +29,6 @@ def _build_time():
 
 
 _BUILD_TIME = _build_time()
-
-
-def goarch():
-    # type: () -> str
-    """This machine's architecture in Go's (and OCI's) spelling."""
-    machine = platform.machine()
-    return _GOARCH.get(machine, machine)
 
 
 def ping(req, v):
