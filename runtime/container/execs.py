@@ -1,7 +1,7 @@
 """`exec` instances (the exec half of ContainerBackend), mixed into ContainerService.
 
 An exec's config is `exec/<id>.config.json` in its container's dir; the helper that runs it
-(runtime/container/execproc.py) writes `exec/<id>.json` (Running, ExitCode, Pid).
+(runtime/container/proc/execproc.py) writes `exec/<id>.json` (Running, ExitCode, Pid).
 """
 
 import binascii
@@ -11,7 +11,7 @@ import socket
 from runtime.container import spec
 from runtime.container.state import proc_start_time
 from runtime.atomicfile import read_json, write_json
-from runtime.container.wire import send_msg
+from runtime.container.proc.wire import send_msg
 from runtime.errors import Conflict, InvalidParameter, NotFound
 
 

@@ -10,7 +10,7 @@ Files in `<data-root>/containers/<id>/`: `config.v2.json` (what create decided),
 import os
 import threading
 
-from runtime.container import cgroups
+from runtime.container.proc import cgroups
 from runtime.atomicfile import read_json, write_json
 from runtime.timefmt import ZERO_TIME
 

@@ -13,13 +13,15 @@ import threading
 import time
 
 from runtime.api.backend import ContainerBackend
-from runtime.container import cgroups, logs, mounts, names, runspec, spec, views
+from runtime.container import logs, mounts, names, runspec, spec, views
+from runtime.container.proc import cgroups
 from runtime.container import monitor_client as client
 from runtime.container.execs import ExecMixin
 from runtime.container.spawner import Spawner
 from runtime.container.index import ContainerIndex
+from runtime.container.kicker import Kicker
 from runtime.container.state import Container, proc_start_time
-from runtime.container.wire import recv_exact
+from runtime.container.proc.wire import recv_exact
 from runtime.store import vfs
 from runtime.timefmt import ZERO_TIME, rfc3339
 from runtime.errors import BerthError, Conflict, InvalidParameter, NotFound, NotModified
@@ -53,7 +55,7 @@ class ContainerService(ExecMixin, ContainerBackend):
         self.cgroup_version = cgroups.detect_version()
         self.containers = ContainerIndex(os.path.join(self.data_root, "containers"))
         self.spawner = Spawner(self.containers.rootfs_mount)
-        self.kicker = cgroups.Kicker(lambda: self.spawner.pid or os.getpid())
+        self.kicker = Kicker(lambda: self.spawner.pid or os.getpid())
         ExecMixin.__init__(self)
         for c in self.containers.all():  # AutoRemove containers that ended while no engine ran
             if c.cfg["HostConfig"].get("AutoRemove") and c.started().get("Pid"):

@@ -8,7 +8,7 @@ import struct
 import termios
 import time
 
-from runtime.container.wire import recv_fd
+from runtime.container.proc.wire import recv_fd
 from runtime.framing import STDERR, STDOUT
 from runtime.timefmt import rfc3339
 

@@ -9,10 +9,10 @@ import select
 import signal
 import socket
 
-from runtime.container import init, stdio
-from runtime.container import syscalls as sc
+from runtime.container.proc import init, stdio
+from runtime.container.proc import syscalls as sc
 from runtime.atomicfile import write_json
-from runtime.container.wire import recv_msg, send_fd, send_msg
+from runtime.container.proc.wire import recv_msg, send_fd, send_msg
 from runtime.framing import frame
 
 _NS_ORDER = ("ipc", "uts", "net", "mnt")
