@@ -117,13 +117,12 @@ class Daemon(object):
             self.listeners.append((path, ino, sock, None, None))
         os.makedirs(self.cfg["data-root"], mode=0o711, exist_ok=True)
         self.engine = Engine(data_root=self.cfg["data-root"], config=self.cfg)  # recovers state
-        storage = getattr(self.engine, "storage", None)
-        if getattr(storage, "warning", None):
-            log.warning("%s", storage.warning)
-        router = default_router()
+        if self.engine.storage.warning:
+            log.warning("%s", self.engine.storage.warning)
+        router = default_router(self.engine.backends())
         self.listeners = []
         for path, ino, sock in bound:  # connections made meanwhile wait in the backlog
-            server = APIServer(sock, self.engine, router)
+            server = APIServer(sock, router)
             thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 3600},
                                       name="api " + path, daemon=True)
             self.listeners.append((path, ino, sock, server, thread))

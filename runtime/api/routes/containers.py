@@ -1,7 +1,8 @@
-"""Container routes: `/containers/...` (moby's container router, as a table)."""
+"""Container routes: `/containers/...` and `/commit` (moby's container router, as a table)."""
 
 import json
 
+from runtime.api.backend.containers import ContainerBackend
 from runtime.api.streams import pump
 from runtime.framing import frame
 from runtime.errors import BerthError, InvalidParameter
@@ -164,6 +165,20 @@ def resize(req, v):
     return 200, b"", "text/plain; charset=utf-8"
 
 
+def commit(req, v):
+    """`POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=`: 201 {"Id"}."""
+    container = req.arg("container")
+    if not container:
+        raise InvalidParameter("container is required: pass container=")
+    config = req.json(default={})
+    image_id = req.backend.image_commit(
+        container, repo=req.arg("repo") or None, tag=req.arg("tag") or None,
+        changes=req.args("changes") or None, message=req.arg("comment") or None,
+        author=req.arg("author") or None, config=config or None, pause=req.flag("pause", True))
+    return 201, {"Id": image_id}
+
+
+BACKEND = ContainerBackend
 ROUTES = [
     ("GET", "/containers/json", list_),
     ("POST", "/containers/create", create),
@@ -179,4 +194,5 @@ ROUTES = [
     ("POST", "/containers/{name}/attach", attach),
     ("POST", "/containers/{name}/resize", resize),
     ("DELETE", "/containers/{name}", remove),
+    ("POST", "/commit", commit),
 ]

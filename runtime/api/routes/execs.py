@@ -1,5 +1,6 @@
 """Exec routes: `/containers/{name}/exec` and `/exec/{id}/...`."""
 
+from runtime.api.backend.containers import ContainerBackend
 from runtime.api.routes.containers import stream_type
 from runtime.api.streams import pump
 from runtime.errors import InvalidParameter
@@ -39,6 +40,7 @@ def resize(req, v):
     return 200, b"", "text/plain; charset=utf-8"
 
 
+BACKEND = ContainerBackend
 ROUTES = [
     ("POST", "/containers/{name}/exec", create),
     ("POST", "/exec/{id}/start", start),

@@ -1,5 +1,6 @@
 """Volume routes: `/volumes/...`."""
 
+from runtime.api.backend.volumes import VolumeBackend
 from runtime.errors import InvalidParameter
 
 
@@ -34,6 +35,7 @@ def prune(req, v):
     return 200, req.backend.volume_prune(filters=req.filters())
 
 
+BACKEND = VolumeBackend
 ROUTES = [
     ("GET", "/volumes", list_),
     ("POST", "/volumes/create", create),
