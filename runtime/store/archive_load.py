@@ -276,7 +276,7 @@ def _commit(store, plans):
                 loaded.extend([reference.familiar(r) for r in plan.refs] or [image_id])
         except BaseException:
             for image_id in set(store.ids()) - old_ids:
-                store._delete(image_id)
+                store.delete(image_id)
             store.refs.replace(old_refs)
             for digest in added:
                 store.blobs.remove(digest)

@@ -261,7 +261,7 @@ class ImageStore(object):
         """`docker rmi` (runtime/store/rmi.py): [{"Untagged": name}, {"Deleted": id}]."""
         return rmi.remove(self, ref, force, in_use)
 
-    def _is_id_ref(self, ref, image_id):
+    def named_by_id(self, ref, image_id):
         # type: (str, str) -> bool
         """True when ref named the image by id (or prefix), not by one of its names."""
         try:
@@ -270,38 +270,16 @@ class ImageStore(object):
             return True
         return self.refs.get(name) != image_id
 
-    def _delete(self, image_id):
+    def delete(self, image_id):
         # type: (str) -> None
-        """Remove the image record, its config, and every layer/blob no other image uses."""
+        """Remove the image record, its config, and every layer/blob no other image uses
+        (caller holds the lock; its names are the caller's to untag first)."""
         rmi.delete(self, image_id)
 
-    def commit(self, upper_dir, parent_image_id, repo=None, tag=None, changes=None, comment=None,
-               author=None, config=None, refs=(), container_id="", exclude=()):
-        # type: (str, str, str, str, list, str, str, dict, tuple, str, tuple) -> str
-        """A container's overlay upper dir (whiteout devices, opaque xattrs) as a new layer on
-        parent_image_id; returns the new image id (runtime/store/newlayer.py)."""
-        from runtime.store import newlayer
-        names = list(refs) + ([reference.normalize_repo(repo, tag)] if repo else [])
-        return newlayer.commit(self, upper_dir, parent_image_id, names, changes, comment, author,
-                               config, container_id, exclude)
-
-    def import_rootfs(self, stream, refs=(), changes=None, message=None):
-        # type: (object, tuple, list, str) -> str
-        """A plain (or gzip) rootfs tar as a one-layer image; returns its id."""
-        from runtime.store import newlayer
-        return newlayer.import_rootfs(self, stream, refs, changes, message)
-
-    def load(self, stream):
-        # type: (object) -> list
-        """Load a docker-save or OCI-layout tar; returns the loaded refs (or ids)."""
-        from runtime.store import archive_load
-        return archive_load.load(self, stream)
-
-    def save(self, refs, out, fmt="docker"):
-        # type: (list, object, str) -> None
-        """Write refs as a docker-save tar (also an OCI layout), or fmt="oci" for OCI only."""
-        from runtime.store import archive_save
-        archive_save.save(self, refs, out, fmt)
+    def delete_record(self, image_id):
+        # type: (str) -> None
+        """Remove only the image's record (rmi.delete, once it knows what else goes)."""
+        os.unlink(self._record_path(image_id))
 
     def clean_tmp(self):
         # type: () -> None
