@@ -14,8 +14,7 @@ from runtime.container.proc import cgroups
 from runtime.atomicfile import read_json, write_json
 from runtime.timefmt import ZERO_TIME
 
-CREATED, RUNNING, PAUSED, RESTARTING, EXITED, DEAD = (
-    "created", "running", "paused", "restarting", "exited", "dead")
+CREATED, RUNNING, PAUSED, RESTARTING, EXITED = "created", "running", "paused", "restarting", "exited"
 
 
 def proc_start_time(pid):

@@ -143,12 +143,8 @@ class Daemon(object):
             self.cfg[key] = new[key]
         self.cfg["log-level"] = new["log-level"]
         setup_logging(self.cfg["log-level"])
-        engine_cfg = getattr(self.engine, "config", None)
-        if isinstance(engine_cfg, dict):
-            engine_cfg.update({k: self.cfg[k] for k in cfgmod.RELOADABLE})
-        hook = getattr(self.engine, "reload", None)
-        if callable(hook):
-            hook(dict(self.cfg))
+        if self.engine is not None:  # its services read this dict on use
+            self.engine.config.update({k: self.cfg[k] for k in cfgmod.RELOADABLE})
         log.info("configuration reloaded from %s; changed: %s", self.config_file,
                  ", ".join(changed) or "nothing")
 
@@ -160,9 +156,8 @@ class Daemon(object):
             if server is not None:
                 threading.Thread(target=server.shutdown, daemon=True).start()
             sockets.remove_socket(path, ino, sock)
-        hook = getattr(self.engine, "close", None)
-        if callable(hook):
-            hook()
+        if self.engine is not None:
+            self.engine.close()
         log.info("berthd stopped")
 
 

@@ -2,9 +2,9 @@
 services.
 
 Settings come from daemon.json (`config`, updated in place on SIGHUP): `registry-mirrors`,
-`insecure-registries`, `max-concurrent-downloads` (3), `max-concurrent-uploads` (5). Engine-only
-extensions (berthd's daemon.json accepts only Docker's keys): `certs-dir` (else $BERTH_CERTS_DIR,
-else /etc/berth/certs.d), `hub-url` (else $BERTH_HUB_URL, else https://registry-1.docker.io) and
+`insecure-registries`, `max-concurrent-downloads` (3), `max-concurrent-uploads` (5). Keys berthd's daemon.json
+refuses, for an engine built in-process (tests): `certs-dir` (else $BERTH_CERTS_DIR, else
+/etc/berth/certs.d), `hub-url` (else $BERTH_HUB_URL, else https://registry-1.docker.io) and
 `upload-chunk-size` (bytes per PATCH for big blobs, 32 MiB).
 """
 
