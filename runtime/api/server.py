@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from runtime import __version__
 from runtime.api import httpstatus
-from runtime.api.streams import BodyReader, ChunkedWriter
+from runtime.api.streams import BodyReader, ChunkedWriter, MalformedBody, body_length
 from runtime.api.version import API_VERSION, MIN_API_VERSION
 from runtime.errors import BerthError, InvalidParameter
 
@@ -83,9 +83,9 @@ class Request(object):
         self.query = query
         self.version = version
         self.headers = handler.headers
-        length = handler.headers.get("Content-Length")
         chunked = "chunked" in (handler.headers.get("Transfer-Encoding") or "").lower()
-        self.body = BodyReader(handler.rfile, int(length) if length else None, chunked)
+        length = None if chunked else body_length(handler.headers.get("Content-Length"))
+        self.body = BodyReader(handler.rfile, length, chunked)
         self.started = False
 
     # -- query helpers (Docker's form parsing: httputils.BoolValue, Int64ValueOrZero)
@@ -152,6 +152,15 @@ class Request(object):
             return json.loads(raw.decode("utf-8"))
         except ValueError as exc:
             raise InvalidParameter("invalid JSON in request body: %s" % exc) from None
+
+    def json_object(self, what):
+        # type: (str) -> Dict[str, Any]
+        """The request body as a JSON object ({} when empty); InvalidParameter naming `what`
+        (e.g. "container config") for any other JSON value."""
+        body = self.json()
+        if not isinstance(body, dict):
+            raise InvalidParameter("invalid %s: a JSON object is expected" % what)
+        return body
 
     # -- responses written by streaming handlers
     def start(self, status=200, content_type="application/json", chunked=True, extra=None):
@@ -284,6 +293,8 @@ class APIHandler(BaseHTTPRequestHandler):
                 log.warning("%s %s failed after the response started: %s", self.command, path, exc)
                 self.close_connection = True
                 return
+            if isinstance(exc, MalformedBody):
+                self.close_connection = True  # the next request's start is unknown
             status = httpstatus.status_for(exc)
             if status >= 500 or not isinstance(exc, BerthError):
                 log.exception("%s %s: %s", self.command, path, exc)

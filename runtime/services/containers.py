@@ -26,7 +26,7 @@ from runtime.container.proc.wire import recv_exact
 from runtime.store import vfs
 from runtime.timefmt import ZERO_TIME, rfc3339
 from runtime.services import commit
-from runtime.errors import BerthError, Conflict, InvalidParameter, NotFound, NotModified
+from runtime.errors import BerthError, Conflict, InvalidParameter, NotFound, NotModified, SystemFailure
 
 
 def _image_config(store, image_id):
@@ -297,13 +297,25 @@ class ContainerService(ContainerBackend):
         c, st = self._running(name)
         if st["Paused"]:
             raise Conflict("Container %s is already paused" % name)
-        c.cgroup().freeze()
+        cg = c.cgroup()
+        try:
+            cg.freeze()
+        except OSError as exc:
+            try:
+                cg.thaw()  # as runc does: a freeze that did not settle is undone
+            except OSError:
+                pass
+            raise SystemFailure("Cannot pause container %s: %s; it was left running, try again"
+                                % (c.id, exc.strerror or exc)) from None
 
     def container_unpause(self, name):
         c, st = self._running(name)
         if not st["Paused"]:
             raise Conflict("Container %s is not paused" % name)
-        c.cgroup().thaw()
+        try:
+            c.cgroup().thaw()
+        except OSError as exc:
+            raise SystemFailure("Cannot unpause container %s: %s" % (c.id, exc.strerror or exc)) from None
 
     def container_wait(self, name, condition="not-running", timeout=None):
         return self.container_wait_begin(name, condition)(timeout)

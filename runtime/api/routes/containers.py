@@ -23,9 +23,7 @@ def stream_type(req, tty):
 
 def create(req, v):
     """`POST /containers/create?name=`: 201 {"Id", "Warnings"}."""
-    config = req.json()
-    if not isinstance(config, dict):
-        raise InvalidParameter("invalid container config: a JSON object is expected")
+    config = req.json_object("container config")
     result = req.backend.container_create(config, name=req.arg("name") or None)
     result.setdefault("Warnings", [])
     if result["Warnings"] is None:
@@ -170,7 +168,7 @@ def commit(req, v):
     container = req.arg("container")
     if not container:
         raise InvalidParameter("container is required: pass container=")
-    config = req.json(default={})
+    config = req.json_object("container config")
     image_id = req.backend.image_commit(
         container, repo=req.arg("repo") or None, tag=req.arg("tag") or None,
         changes=req.args("changes") or None, message=req.arg("comment") or None,

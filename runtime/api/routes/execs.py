@@ -8,9 +8,7 @@ from runtime.errors import InvalidParameter
 
 def create(req, v):
     """`POST /containers/{name}/exec` (ExecConfig): 201 {"Id"}."""
-    config = req.json()
-    if not isinstance(config, dict):
-        raise InvalidParameter("invalid exec config: a JSON object is expected")
+    config = req.json_object("exec config")
     if not config.get("Cmd"):
         raise InvalidParameter("No exec command specified")
     return 201, {"Id": req.backend.exec_create(v["name"], config)}
@@ -18,7 +16,7 @@ def create(req, v):
 
 def start(req, v):
     """`POST /exec/{id}/start` {"Detach", "Tty"}: hijacked unless detached."""
-    body = req.json()
+    body = req.json_object("exec start config")
     detach = bool(body.get("Detach"))
     tty = bool(body.get("Tty"))
     peer = req.backend.exec_start(v["id"], detach=detach, tty=tty)

@@ -7,7 +7,6 @@ import time
 from runtime import __version__
 from runtime.api.backend.system import SystemBackend
 from runtime.api.version import API_VERSION, MIN_API_VERSION
-from runtime.errors import InvalidParameter
 from runtime.goarch import goarch
 
 try:
@@ -69,9 +68,7 @@ def info(req, v):
 
 def auth(req, v):
     """`POST /auth`: check registry credentials."""
-    body = req.json()
-    if not isinstance(body, dict):
-        raise InvalidParameter("invalid auth request: a JSON object is expected")
+    body = req.json_object("auth request")
     creds = {k.lower(): v for k, v in body.items() if v}
     return 200, req.backend.registry_auth(creds)
 
