@@ -29,7 +29,7 @@ import uuid
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from runtime.container import cgroups  # noqa: E402
+from runtime.container.proc import cgroups  # noqa: E402
 from tests import imagefactory  # noqa: E402
 from tests.engine.conftest import make_engine  # noqa: E402
 

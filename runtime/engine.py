@@ -1,29 +1,103 @@
-"""The engine: one object that owns the image store, the containers and the volumes under a
-data root, and implements runtime.api.backend.Backend for the HTTP routes. It knows nothing of
-HTTP itself; tests and the daemon construct it the same way.
+"""The engine: the image store, the containers and the volumes under one data root, and the
+services over them that the HTTP routes see (runtime/api/backend). It knows nothing of HTTP;
+tests and the daemon construct it the same way.
+
+The services get what they depend on here and nowhere else:
+
+    storage driver (overlay2 or vfs) ── ImageStore, SystemService
+    ImageStore ─┬─ RegistryService ─┬─ ImageService      (images.users: the container index)
+                │                   └─ SystemService     (counts from the image and container services)
+                └─ ContainerService ── ContainerIndex, LocalVolumes, Spawner (forkserver), Kicker
+    LocalVolumes ── VolumeService                        (volumes.users: the container index)
 """
 
 import os
 
-from runtime.api.backend import Backend
+from runtime.api.backend.containers import ContainerBackend
+from runtime.api.backend.images import ImageBackend
+from runtime.api.backend.system import SystemBackend
+from runtime.api.backend.volumes import VolumeBackend
+from runtime.container.index import ContainerIndex
 from runtime.services.containers import ContainerService
 from runtime.services.images import ImageService
 from runtime.services.registry import RegistryService
 from runtime.services.system import SystemService
 from runtime.services.volumes import VolumeService
+from runtime.store import driver
+from runtime.store.images import ImageStore
+from runtime.volumes.local import LocalVolumes
+
+try:
+    from typing import Any, Dict, List  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
 
 DEFAULT_DATA_ROOT = "/var/lib/berth"
 
 
-class Engine(ImageService, VolumeService, ContainerService, RegistryService, SystemService, Backend):
-    """All the engine's state under `data_root`; `config` is the parsed daemon.json."""
+def _interface_methods(interface):
+    # type: (type) -> List[str]
+    """The public methods an interface declares (and its defaults)."""
+    return [n for n, v in vars(interface).items() if not n.startswith("_") and callable(v)]
+
+
+class Engine(object):
+    """All the engine's state under `data_root`; `config` is the parsed daemon.json (the daemon
+    updates this dict in place on SIGHUP; the services read it on use).
+
+    The services are `image_service`, `container_service`, `volume_service` and
+    `system_service` (one per route table); every method of their interfaces is also an
+    attribute of the engine (`engine.container_create(...)`), for tests and embedding."""
 
     def __init__(self, data_root=DEFAULT_DATA_ROOT, config=None):
-        # type: (str, dict) -> None
+        # type: (str, Dict[str, Any]) -> None
         self.data_root = os.path.abspath(data_root)
         self.config = dict(config or {})
-        ImageService.__init__(self)
-        VolumeService.__init__(self)
-        ContainerService.__init__(self)
-        RegistryService.__init__(self)
-        SystemService.__init__(self)
+        image_root = os.path.join(self.data_root, "image")
+        self.storage = driver.choose(self.data_root, image_root, self.config.get("storage-driver"))
+        self.store = ImageStore(image_root, self.storage.name)
+        self.store.clean_tmp()
+        self.volumes = LocalVolumes(os.path.join(self.data_root, "volumes"))
+        self.containers = ContainerIndex(os.path.join(self.data_root, "containers"))
+        self.registry = RegistryService(self.data_root, self.config, self.store)
+        # looked up on the engine at each call, so that a stand-in user can be put in its place
+        self.image_service = ImageService(self.store, self.registry,
+                                          users=lambda image_id: self.containers_using_image(image_id))
+        self.volume_service = VolumeService(self.volumes, users=self.containers.using_volume)
+        self.container_service = ContainerService(self.config, self.store, self.volumes, self.containers)
+        self.system_service = SystemService(self.data_root, self.config, self.storage, self.image_service,
+                                            self.container_service, self.registry)
+        self.spawner = self.container_service.spawner
+        self.kicker = self.container_service.kicker
+        for service, interface in ((self.image_service, ImageBackend),
+                                   (self.container_service, ContainerBackend),
+                                   (self.volume_service, VolumeBackend),
+                                   (self.system_service, SystemBackend)):
+            for name in _interface_methods(interface):
+                setattr(self, name, getattr(service, name))
+
+    def backends(self):
+        # type: () -> Dict[str, Any]
+        """The backend of each route table (runtime.api.server.default_router)."""
+        return {"images": self.image_service, "containers": self.container_service,
+                "volumes": self.volume_service, "system": self.system_service}
+
+    def containers_using_image(self, image_id):
+        # type: (str) -> List[str]
+        """Ids of the containers (any state) created from image_id."""
+        return self.containers.using_image(image_id)
+
+    def container_upper_dir(self, name):
+        # type: (str) -> str
+        """The container's writable layer."""
+        return self.container_service.container_upper_dir(name)
+
+    def _blob_sources(self):
+        # type: () -> Any
+        return self.registry.blob_sources()
+
+    def close(self):
+        # type: () -> None
+        """Stop the forkserver (containers and their monitors keep running) and finish deleting
+        the directories of removed containers."""
+        self.container_service.close()

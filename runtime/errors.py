@@ -33,5 +33,10 @@ class Unauthorized(BerthError):
     """A registry refused the credentials (HTTP 401)."""
 
 
+class SystemFailure(BerthError):
+    """The kernel or the system failed an operation that was valid to ask for, e.g. a freezer
+    that does not settle on pause (HTTP 500, as dockerd's errdefs.System)."""
+
+
 class StateTransitionError(Conflict):
     """A container cannot move from its current state to the one asked for."""

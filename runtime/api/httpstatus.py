@@ -12,6 +12,7 @@ _STATUS = (
     (errors.Forbidden, 403),
     (errors.NotFound, 404),
     (errors.Conflict, 409),
+    (errors.SystemFailure, 500),
 )
 
 

@@ -1,5 +1,6 @@
 """The HTTP server: HTTP/1.1 on unix sockets, one thread per connection, the `/v1.NN` prefix,
-and dispatch through the route tables (runtime/api/routes) to the Backend.
+and dispatch through the route tables (runtime/api/routes), each to its own backend
+(runtime/api/backend).
 
 A handler is `handler(req, vars)`; it returns `(status, obj)` (obj: None for no body, bytes
 as is, anything else as JSON) or None when it wrote the response itself (streams, hijack).
@@ -18,7 +19,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from runtime import __version__
 from runtime.api import httpstatus
-from runtime.api.streams import BodyReader, ChunkedWriter
+from runtime.api.streams import BodyReader, ChunkedWriter, MalformedBody, body_length
+from runtime.api.version import API_VERSION, MIN_API_VERSION
 from runtime.errors import BerthError, InvalidParameter
 
 try:
@@ -26,8 +28,6 @@ try:
 except ImportError:  # pragma: no cover
     pass
 
-API_VERSION = "1.44"
-MIN_API_VERSION = "1.24"
 log = logging.getLogger("berthd.api")
 
 _PREFIX = re.compile(r"^/v([0-9]+\.[0-9]+)(/.*)$")
@@ -41,43 +41,51 @@ def _vtuple(text):
 
 
 class Router(object):
-    """Route tables compiled once: `{name}` matches one path segment, `{name:.*}` any text."""
+    """Route tables compiled once: `{name}` matches one path segment, `{name:.*}` any text.
+
+    A table is a routes module (its ROUTES list and the BACKEND interface its handlers call)
+    with the object that implements that interface; a handler sees only its table's backend
+    (as `req.backend`)."""
 
     def __init__(self, tables):
-        # type: (List[List[Tuple[str, str, Callable]]]) -> None
-        self._routes = {}  # type: Dict[str, List[Tuple[Any, Callable]]]
-        for table in tables:
-            for method, pattern, handler in table:
+        # type: (List[Tuple[Any, Any]]) -> None
+        self._routes = {}  # type: Dict[str, List[Tuple[Any, Callable, Any]]]
+        for routes, backend in tables:
+            if not isinstance(backend, routes.BACKEND):
+                raise TypeError("%s needs a %s, not %r" % (routes.__name__, routes.BACKEND.__name__,
+                                                          type(backend).__name__))
+            for method, pattern, handler in routes.ROUTES:
                 regex = re.sub(r"\{(\w+):\.\*\}", r"(?P<\1>.+)", pattern)
                 regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex)
-                self._routes.setdefault(method, []).append((re.compile("^" + regex + "$"), handler))
+                self._routes.setdefault(method, []).append((re.compile("^" + regex + "$"), handler, backend))
 
     def match(self, method, path):
-        # type: (str, str) -> Tuple[Callable, Dict[str, str]]
-        """The handler and path variables (unescaped); RouteNotFound otherwise."""
-        for regex, handler in self._routes.get(method, ()):
+        # type: (str, str) -> Tuple[Callable, Dict[str, str], Any]
+        """The handler, the path variables (unescaped) and the table's backend; RouteNotFound
+        otherwise."""
+        for regex, handler, backend in self._routes.get(method, ()):
             m = regex.match(path)
             if m:
-                return handler, {k: unquote(v) for k, v in m.groupdict().items()}
+                return handler, {k: unquote(v) for k, v in m.groupdict().items()}, backend
         raise httpstatus.RouteNotFound("page not found")
 
 
 class Request(object):
     """What a handler sees of one HTTP request."""
 
-    def __init__(self, handler, backend, path, query, version):
-        # type: (Any, Any, str, Dict[str, List[str]], Tuple[int, int]) -> None
+    def __init__(self, handler, path, query, version):
+        # type: (Any, str, Dict[str, List[str]], Tuple[int, int]) -> None
         self.http = handler
-        self.backend = backend
+        self.backend = None  # type: Any  # the route table's backend, once routed
         self.server = handler.server
         self.method = handler.command
         self.path = path
         self.query = query
         self.version = version
         self.headers = handler.headers
-        length = handler.headers.get("Content-Length")
         chunked = "chunked" in (handler.headers.get("Transfer-Encoding") or "").lower()
-        self.body = BodyReader(handler.rfile, int(length) if length else None, chunked)
+        length = None if chunked else body_length(handler.headers.get("Content-Length"))
+        self.body = BodyReader(handler.rfile, length, chunked)
         self.started = False
 
     # -- query helpers (Docker's form parsing: httputils.BoolValue, Int64ValueOrZero)
@@ -144,6 +152,15 @@ class Request(object):
             return json.loads(raw.decode("utf-8"))
         except ValueError as exc:
             raise InvalidParameter("invalid JSON in request body: %s" % exc) from None
+
+    def json_object(self, what):
+        # type: (str) -> Dict[str, Any]
+        """The request body as a JSON object ({} when empty); InvalidParameter naming `what`
+        (e.g. "container config") for any other JSON value."""
+        body = self.json()
+        if not isinstance(body, dict):
+            raise InvalidParameter("invalid %s: a JSON object is expected" % what)
+        return body
 
     # -- responses written by streaming handlers
     def start(self, status=200, content_type="application/json", chunked=True, extra=None):
@@ -260,8 +277,8 @@ class APIHandler(BaseHTTPRequestHandler):
                     raise InvalidParameter("client version %s is too new. Maximum supported API "
                                            "version is %s" % (m.group(1), API_VERSION))
             query = parse_qs(url.query, keep_blank_values=True)
-            req = Request(self, self.server.backend, path, query, version)
-            handler, pathvars = self.server.router.match(self.command, path)
+            req = Request(self, path, query, version)
+            handler, pathvars, req.backend = self.server.router.match(self.command, path)
             result = handler(req, pathvars)
             if result is not None:
                 if isinstance(result, tuple) and len(result) == 3:
@@ -276,6 +293,8 @@ class APIHandler(BaseHTTPRequestHandler):
                 log.warning("%s %s failed after the response started: %s", self.command, path, exc)
                 self.close_connection = True
                 return
+            if isinstance(exc, MalformedBody):
+                self.close_connection = True  # the next request's start is unknown
             status = httpstatus.status_for(exc)
             if status >= 500 or not isinstance(exc, BerthError):
                 log.exception("%s %s: %s", self.command, path, exc)
@@ -297,13 +316,12 @@ class APIServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, sock, backend, router):
-        # type: (Any, Any, Router) -> None
+    def __init__(self, sock, router):
+        # type: (Any, Router) -> None
         socketserver.UnixStreamServer.__init__(self, sock.getsockname(), APIHandler,
                                                bind_and_activate=False)
         self.socket.close()
         self.socket = sock
-        self.backend = backend
         self.router = router
 
     def handle_error(self, request, client_address):
@@ -315,8 +333,11 @@ class APIServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         log.exception("connection handler failed")
 
 
-def default_router():
-    # type: () -> Router
-    """The router over every route table."""
+def default_router(backends):
+    # type: (Dict[str, Any]) -> Router
+    """The router over every route table; backends: "images", "containers", "volumes" and
+    "system" (runtime.engine.Engine.backends)."""
     from runtime.api.routes import containers, execs, images, system, volumes
-    return Router([system.ROUTES, containers.ROUTES, execs.ROUTES, images.ROUTES, volumes.ROUTES])
+    return Router([(system, backends["system"]), (containers, backends["containers"]),
+                   (execs, backends["containers"]), (images, backends["images"]),
+                   (volumes, backends["volumes"])])

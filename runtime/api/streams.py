@@ -1,22 +1,35 @@
-"""Byte plumbing for the API server: request bodies, chunked responses, Docker's stream framing
-and the hijacked (attach/exec) connection pump."""
+"""Byte plumbing for the API server: request bodies, chunked responses and the hijacked
+(attach/exec) connection pump."""
 
 import socket
-import struct
 import threading
+
+from runtime.errors import InvalidParameter
 
 try:
     from typing import Any, BinaryIO, Optional  # noqa: F401
 except ImportError:  # pragma: no cover
     pass
 
-STDIN, STDOUT, STDERR = 0, 1, 2
+
+class MalformedBody(InvalidParameter):
+    """The request body's framing is broken (chunk sizes, Content-Length, early end): a 400,
+    and the connection is closed, since where the next request begins is unknown."""
 
 
-def frame(stream, data):
-    # type: (int, bytes) -> bytes
-    """Docker's multiplexed-stream frame: stream byte, three zero bytes, big-endian size, payload."""
-    return struct.pack(">BxxxL", stream, len(data)) + data
+def body_length(header):
+    # type: (Optional[str]) -> Optional[int]
+    """The Content-Length header's value (None when absent); MalformedBody when it is not a
+    non-negative integer."""
+    if header is None or not header.strip():
+        return None
+    try:
+        length = int(header.strip())
+    except ValueError:
+        length = -1
+    if length < 0:
+        raise MalformedBody("invalid Content-Length %r: a byte count is expected" % header)
+    return length
 
 
 class BodyReader(object):
@@ -34,9 +47,13 @@ class BodyReader(object):
         # type: () -> None
         line = self._rfile.readline(1024)
         size = line.split(b";", 1)[0].strip()
-        if not size:
-            raise ValueError("malformed chunked request body")
-        self._chunk_left = int(size, 16)
+        try:
+            self._chunk_left = int(size, 16)
+        except ValueError:
+            raise MalformedBody("malformed chunked request body: chunk size %r is not hexadecimal"
+                                % size.decode("latin-1")) from None
+        if self._chunk_left < 0:
+            raise MalformedBody("malformed chunked request body: negative chunk size")
         if self._chunk_left == 0:
             while self._rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                 pass  # trailers
@@ -57,7 +74,7 @@ class BodyReader(object):
         if not self._chunked:
             data = self._rfile.read(min(n, self._left))
             if not data:
-                raise ValueError("request body ended early")
+                raise MalformedBody("the request body ended early")
             self._left -= len(data)
             self.eof = self._left == 0
             return data
@@ -67,7 +84,7 @@ class BodyReader(object):
                 return b""
         data = self._rfile.read(min(n, self._chunk_left))
         if not data:
-            raise ValueError("request body ended early")
+            raise MalformedBody("the request body ended early")
         self._chunk_left -= len(data)
         if self._chunk_left == 0:
             self._rfile.readline(16)  # CRLF after the chunk

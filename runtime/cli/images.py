@@ -43,12 +43,8 @@ def registry_of(repo):
 def auth_header(repo):
     # type: (str) -> Dict[str, str]
     """X-Registry-Auth from `berth login`'s stored credentials (empty object when none)."""
-    creds = None
-    try:
-        from runtime.registry import credentials
-        creds = credentials.load(registry_of(repo))
-    except Exception:  # noqa: BLE001 (no usable credentials means an anonymous pull)
-        creds = None
+    from runtime.cli import credentials
+    creds = credentials.load(registry_of(repo))  # InvalidParameter when the file is unusable
     import binascii
     raw = json.dumps(creds or {}).encode()
     encoded = binascii.b2a_base64(raw).strip().decode().replace("+", "-").replace("/", "_")

@@ -129,6 +129,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from runtime.cli.client import APIError, Client, ConnectError
+    from runtime.errors import BerthError
     try:
         client = Client(host)
         return getattr(module, "cmd_" + func)(client, args) or 0
@@ -137,6 +138,9 @@ def main(argv=None):
         return 125 if name in ("run", "exec") else 1
     except APIError as exc:
         sys.stderr.write("Error response from daemon: %s\n" % exc)
+        return 125 if name in ("run", "exec") else 1
+    except BerthError as exc:  # local input berth cannot use, e.g. a corrupt credentials file
+        sys.stderr.write("berth: %s\n" % exc)
         return 125 if name in ("run", "exec") else 1
     except KeyboardInterrupt:
         return 130

@@ -131,7 +131,7 @@ def parser_login(p):
 
 def cmd_login(client, args):
     """Check credentials through the daemon (`/auth`), then store them (mode 0600)."""
-    from runtime.registry import credentials
+    from runtime.cli import credentials
     user = args.username or input("Username: ")
     if args.password_stdin:
         password = sys.stdin.read().rstrip("\r\n")
@@ -158,7 +158,7 @@ def parser_logout(p):
 
 def cmd_logout(client, args):
     """Forget the stored credentials of a server."""
-    from runtime.registry import credentials
+    from runtime.cli import credentials
     key = credentials.server_key(args.server)
     if credentials.erase(args.server):
         print("Removing login credentials for %s" % key)

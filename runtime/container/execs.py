@@ -1,7 +1,7 @@
-"""`exec` instances (the exec half of ContainerBackend), mixed into ContainerService.
+"""`exec` instances (the exec half of ContainerBackend; ContainerService holds one Execs).
 
 An exec's config is `exec/<id>.config.json` in its container's dir; the helper that runs it
-(runtime/container/execproc.py) writes `exec/<id>.json` (Running, ExitCode, Pid).
+(runtime/container/proc/execproc.py) writes `exec/<id>.json` (Running, ExitCode, Pid).
 """
 
 import binascii
@@ -10,18 +10,20 @@ import socket
 
 from runtime.container import spec
 from runtime.container.state import proc_start_time
-from runtime.container.wire import read_json, send_msg, write_json
+from runtime.atomicfile import read_json, write_json
+from runtime.container.proc.wire import send_msg
 from runtime.errors import Conflict, InvalidParameter, NotFound
 
 
-class ExecMixin(object):
-    """Needs self.containers (ContainerIndex) and self.spawner."""
+class Execs(object):
+    """The execs of the containers in `containers` (a ContainerIndex), run through `spawner`."""
 
-    def __init__(self):
-        # type: () -> None
-        pass
+    def __init__(self, containers, spawner):
+        # type: (object, object) -> None
+        self.containers = containers
+        self.spawner = spawner
 
-    def exec_ids(self, c):
+    def ids(self, c):
         # type: (object) -> list
         try:
             names = os.listdir(c.file("exec"))
@@ -37,7 +39,9 @@ class ExecMixin(object):
                 return c, cfg
         raise NotFound("No such exec instance: %s" % exec_id)
 
-    def exec_create(self, name, config):
+    def create(self, name, config):
+        # type: (str, dict) -> str
+        """A new exec of config["Cmd"] in the running container; returns its id."""
         c = self.containers.get(name)
         st = c.state()
         if not st["Running"]:
@@ -55,7 +59,9 @@ class ExecMixin(object):
         write_json(os.path.join(c.file("exec"), exec_id + ".config.json"), cfg)
         return exec_id
 
-    def exec_start(self, exec_id, detach=False, tty=False):
+    def start(self, exec_id, detach=False, tty=False):
+        # type: (str, bool, bool) -> object
+        """Run it through the forkserver: None when detached, else the connected socket."""
         c, cfg = self._find_exec(exec_id)
         st = c.state()
         if not st["Running"]:
@@ -84,7 +90,9 @@ class ExecMixin(object):
             return None
         return sock
 
-    def exec_inspect(self, exec_id):
+    def inspect(self, exec_id):
+        # type: (str) -> dict
+        """ExecInspectResponse."""
         c, cfg = self._find_exec(exec_id)
         res = read_json(os.path.join(c.file("exec"), exec_id + ".json"), {}) or {}
         running = bool(res.get("Running"))
@@ -101,9 +109,11 @@ class ExecMixin(object):
                               "user": conf.get("User") or ""},
         }
 
-    def exec_resize(self, exec_id, height, width):
+    def resize(self, exec_id, height, width):
+        # type: (str, int, int) -> None
+        """Set the exec's TTY size (Conflict unless it runs with a TTY)."""
         c, cfg = self._find_exec(exec_id)
-        if not self.exec_inspect(exec_id)["Running"] or not cfg["Config"].get("Tty"):
+        if not self.inspect(exec_id)["Running"] or not cfg["Config"].get("Tty"):
             raise Conflict("exec %s is not running with a TTY" % exec_id)
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         fd = -1

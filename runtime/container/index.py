@@ -57,6 +57,17 @@ class ContainerIndex(object):
         with self.lock:
             return sorted(self.by_id.values(), key=lambda c: c.cfg["Created"], reverse=True)
 
+    def using_image(self, image_id):
+        # type: (str) -> list
+        """Ids of the containers (any state) created from image_id."""
+        return [c.id for c in self.all() if c.cfg["ImageID"] == image_id]
+
+    def using_volume(self, name):
+        # type: (str) -> list
+        """Ids of the containers (any state) that mount the named volume."""
+        return [c.id for c in self.all()
+                if any(m["Type"] == "volume" and m.get("Name") == name for m in c.cfg["Mounts"])]
+
     def names(self):
         # type: () -> dict
         with self.lock:

@@ -4,7 +4,8 @@ import json
 import os
 import time
 
-from runtime.container.wire import STDERR, STDOUT, parse_rfc3339
+from runtime.framing import STDERR, STDOUT
+from runtime.timefmt import parse_rfc3339
 
 _STREAMS = {"stdout": STDOUT, "stderr": STDERR}
 

@@ -1,4 +1,4 @@
-"""The engine's side of a monitor's socket (runtime/container/monitor.py): connect, wait for the
+"""The engine's side of a monitor's socket (runtime/container/proc/monitor.py): connect, wait for the
 recorded exit, wait for the monitor itself to go."""
 
 import os
@@ -6,7 +6,7 @@ import socket
 import time
 
 from runtime.container.state import Container, proc_start_time  # noqa: F401
-from runtime.container.wire import send_msg
+from runtime.container.proc.wire import send_msg
 
 
 def connect(c, req):

@@ -6,7 +6,7 @@ import time
 
 from runtime.container import mounts, spec
 from runtime.container.state import Container  # noqa: F401
-from runtime.container.wire import rfc3339
+from runtime.timefmt import rfc3339
 
 
 def write_etc(path, hostname, mode):
@@ -51,7 +51,7 @@ def overlay(c, short_lowerdir):
 
 def build(c, rootfs, short_lowerdir):
     # type: (Container, str, object) -> dict
-    """The run spec for runtime/container/monitor.py and init.py."""
+    """The run spec for runtime/container/proc/monitor.py and init.py."""
     cfg, hc, conf = c.cfg, c.cfg["HostConfig"], c.cfg["Config"]
     if cfg.get("Driver") == "vfs":  # the container's own full copy, bound as its root
         opts, cwd, copy = None, None, c.file("rootfs")

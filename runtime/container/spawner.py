@@ -1,4 +1,4 @@
-"""The engine side of the forkserver (runtime/container/forkserver.py): start it on first use,
+"""The engine side of the forkserver (runtime/container/proc/forkserver.py): start it on first use,
 send it requests. Kept apart so the forkserver never imports subprocess or threading, whose
 at-fork handlers would slow down every fork it makes."""
 
@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 
-from runtime.container import wire
+from runtime.container.proc import wire
 
 
 class Spawner(object):
@@ -26,7 +26,7 @@ class Spawner(object):
         # type: () -> None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        code = ("import sys; sys.path.insert(0, %r); from runtime.container.forkserver import serve; "
+        code = ("import sys; sys.path.insert(0, %r); from runtime.container.proc.forkserver import serve; "
                 "serve(%d, %r)" % (root, theirs.fileno(), self._stage_dir))
         self._proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", code], pass_fds=[theirs.fileno()],
                                       stdin=subprocess.DEVNULL, cwd="/")

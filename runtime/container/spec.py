@@ -3,8 +3,8 @@ command, environment, capabilities, namespaces, signals. Pure functions, no I/O.
 
 import signal
 
-from runtime.container import init
-from runtime.container import syscalls as sc
+from runtime.container.proc import init
+from runtime.container.proc import syscalls as sc
 from runtime.errors import InvalidParameter
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

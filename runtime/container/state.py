@@ -10,11 +10,11 @@ Files in `<data-root>/containers/<id>/`: `config.v2.json` (what create decided),
 import os
 import threading
 
-from runtime.container import cgroups
-from runtime.container.wire import read_json, write_json
+from runtime.container.proc import cgroups
+from runtime.atomicfile import read_json, write_json
+from runtime.timefmt import ZERO_TIME
 
-CREATED, RUNNING, PAUSED, RESTARTING, EXITED, DEAD = (
-    "created", "running", "paused", "restarting", "exited", "dead")
+CREATED, RUNNING, PAUSED, RESTARTING, EXITED = "created", "running", "paused", "restarting", "exited"
 
 
 def proc_start_time(pid):
@@ -97,8 +97,8 @@ class Container(object):
         ex = self.exited()
         out = {"Status": CREATED, "Running": False, "Paused": False, "Restarting": False,
                "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": st.get("ExitCode", 0),
-               "Error": st.get("Error", ""), "StartedAt": st.get("StartedAt", "0001-01-01T00:00:00Z"),
-               "FinishedAt": st.get("FinishedAt", "0001-01-01T00:00:00Z")}
+               "Error": st.get("Error", ""), "StartedAt": st.get("StartedAt", ZERO_TIME),
+               "FinishedAt": st.get("FinishedAt", ZERO_TIME)}
         if not st.get("Pid"):
             return out
         pid = self.alive_pid()

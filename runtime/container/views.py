@@ -6,7 +6,7 @@ import re
 import time
 
 from runtime.container.mounts import public
-from runtime.container.wire import parse_rfc3339
+from runtime.timefmt import parse_rfc3339
 from runtime.units import human_duration
 
 

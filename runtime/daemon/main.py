@@ -13,6 +13,7 @@ import sys
 import threading
 
 from runtime import __version__
+from runtime.atomicfile import write_text
 from runtime.daemon import config as cfgmod
 
 try:
@@ -78,10 +79,7 @@ class Pidfile(object):
             raise RuntimeError("pid file %s names a running process (%d): is another berthd running?"
                                % (path, pid))
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            f.write("%d\n" % os.getpid())
-        os.rename(tmp, path)
+        write_text(path, "%d\n" % os.getpid())
 
     def remove(self):
         # type: () -> None
@@ -119,13 +117,12 @@ class Daemon(object):
             self.listeners.append((path, ino, sock, None, None))
         os.makedirs(self.cfg["data-root"], mode=0o711, exist_ok=True)
         self.engine = Engine(data_root=self.cfg["data-root"], config=self.cfg)  # recovers state
-        storage = getattr(self.engine, "storage", None)
-        if getattr(storage, "warning", None):
-            log.warning("%s", storage.warning)
-        router = default_router()
+        if self.engine.storage.warning:
+            log.warning("%s", self.engine.storage.warning)
+        router = default_router(self.engine.backends())
         self.listeners = []
         for path, ino, sock in bound:  # connections made meanwhile wait in the backlog
-            server = APIServer(sock, self.engine, router)
+            server = APIServer(sock, router)
             thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 3600},
                                       name="api " + path, daemon=True)
             self.listeners.append((path, ino, sock, server, thread))
@@ -146,12 +143,8 @@ class Daemon(object):
             self.cfg[key] = new[key]
         self.cfg["log-level"] = new["log-level"]
         setup_logging(self.cfg["log-level"])
-        engine_cfg = getattr(self.engine, "config", None)
-        if isinstance(engine_cfg, dict):
-            engine_cfg.update({k: self.cfg[k] for k in cfgmod.RELOADABLE})
-        hook = getattr(self.engine, "reload", None)
-        if callable(hook):
-            hook(dict(self.cfg))
+        if self.engine is not None:  # its services read this dict on use
+            self.engine.config.update({k: self.cfg[k] for k in cfgmod.RELOADABLE})
         log.info("configuration reloaded from %s; changed: %s", self.config_file,
                  ", ".join(changed) or "nothing")
 
@@ -163,9 +156,8 @@ class Daemon(object):
             if server is not None:
                 threading.Thread(target=server.shutdown, daemon=True).start()
             sockets.remove_socket(path, ino, sock)
-        hook = getattr(self.engine, "close", None)
-        if callable(hook):
-            hook()
+        if self.engine is not None:
+            self.engine.close()
         log.info("berthd stopped")
 
 

@@ -6,6 +6,7 @@ import json
 import platform as _platform
 
 from runtime.errors import InvalidParameter, NotFound
+from runtime.goarch import arch_variant
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -21,11 +22,6 @@ DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-
-_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
-         "armv7l": ("arm", "v7"), "armv6l": ("arm", "v6"), "i686": "386", "i386": "386",
-         "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
-
 
 class Descriptor(object):
     """A content descriptor: media type, digest, size (and platform in an index)."""
@@ -76,10 +72,8 @@ class Manifest(object):
 def host_platform():
     # type: () -> tuple
     """(os, architecture, variant) of this host in OCI terms, e.g. ("linux", "amd64", "")."""
-    arch = _ARCH.get(_platform.machine().lower(), _platform.machine().lower())
-    if isinstance(arch, tuple):
-        return ("linux",) + arch
-    return ("linux", arch, "v8" if arch == "arm64" else "")
+    arch, variant = arch_variant(_platform.machine())
+    return ("linux", arch, variant or ("v8" if arch == "arm64" else ""))
 
 
 def parse_platform(spec):
@@ -92,10 +86,8 @@ def parse_platform(spec):
         parts = ["linux"] + parts
     if len(parts) not in (2, 3) or not all(parts):
         raise InvalidParameter("invalid platform %r: use os/arch[/variant], e.g. linux/amd64" % spec)
-    arch = _ARCH.get(parts[1], parts[1])
-    if isinstance(arch, tuple):
-        return (parts[0],) + arch
-    return (parts[0], arch, parts[2] if len(parts) == 3 else "")
+    arch, variant = arch_variant(parts[1])
+    return (parts[0], arch, variant or (parts[2] if len(parts) == 3 else ""))
 
 
 def select(index, want, name):

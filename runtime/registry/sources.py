@@ -4,8 +4,9 @@ rewritten temp-then-rename; losing it only costs an upload."""
 
 import json
 import os
-import tempfile
 import threading
+
+from runtime.atomicfile import write_json
 
 MAX_PER_BLOB = 5
 
@@ -49,14 +50,7 @@ class BlobSources(object):
             if not changed:
                 return
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".sources.", dir=os.path.dirname(self.path))
-            try:
-                with os.fdopen(fd, "w") as f:
-                    json.dump(doc, f)
-                os.rename(tmp, self.path)
-            except BaseException:
-                os.unlink(tmp)
-                raise
+            write_json(self.path, doc)
 
 
 def record_image(sources, repo, m):

@@ -1,5 +1,5 @@
-"""The engine's backend methods, grouped by the interface they implement (runtime/api/backend.py).
+"""The engine's services, one per route table's interface (runtime/api/backend): images,
+containers (with exec and commit), volumes, system; and the registry client they share.
 
-Each module holds one mixin; runtime.engine.Engine composes them. A mixin's __init__ sets up
-only its own part (e.g. the image store) from self.data_root and self.config.
+Each receives what it depends on in its constructor; runtime.engine.Engine builds them.
 """

@@ -1,7 +1,8 @@
-"""ContainerBackend implementation: see runtime/api/backend.py for the contract.
+"""ContainerBackend implementation: see runtime/api/backend/containers.py for the contract.
 
 The lifecycle lives here; the pieces are in runtime/container: spec (config -> process), mounts,
-cgroups, forkserver (monitors), state (files + /proc), views (JSON), logs, execs.
+state (files + /proc), views (JSON), logs, execs, the spawner (the forkserver's client), and in
+runtime/container/proc what runs in the forkserver, monitors and PID 1.
 """
 
 import binascii
@@ -12,18 +13,20 @@ import socket
 import threading
 import time
 
-from runtime.api.backend import ContainerBackend
-from runtime.container import cgroups, logs, mounts, names, runspec, spec, views
+from runtime.api.backend.containers import ContainerBackend
+from runtime.container import logs, mounts, names, runspec, spec, views
+from runtime.container.proc import cgroups
 from runtime.container import monitor_client as client
-from runtime.container.execs import ExecMixin
+from runtime.container.execs import Execs
 from runtime.container.spawner import Spawner
-from runtime.container.index import ContainerIndex
+from runtime.container.index import ContainerIndex  # noqa: F401 (type comments)
+from runtime.container.kicker import Kicker
 from runtime.container.state import Container, proc_start_time
-from runtime.container.wire import recv_exact, rfc3339
+from runtime.container.proc.wire import recv_exact
 from runtime.store import vfs
-from runtime.errors import BerthError, Conflict, InvalidParameter, NotFound, NotModified
-
-_ZERO_TIME = "0001-01-01T00:00:00Z"
+from runtime.timefmt import ZERO_TIME, rfc3339
+from runtime.services import commit
+from runtime.errors import BerthError, Conflict, InvalidParameter, NotFound, NotModified, SystemFailure
 
 
 def _image_config(store, image_id):
@@ -41,21 +44,25 @@ def _check_name_free(name, taken):
                        % (name, taken[name]))
 
 
-class ContainerService(ExecMixin, ContainerBackend):
-    """Mixin of runtime.engine.Engine (needs self.data_root, self.config, self.store, self.volumes)."""
+class ContainerService(ContainerBackend):
+    """The containers in `containers` (a ContainerIndex) made from images in `store` (an
+    ImageStore), with named volumes from `volumes` (LocalVolumes); `config` is daemon.json's
+    (exec-opts, cgroup-parent)."""
 
-    def __init__(self):
-        # type: () -> None
-        opts = " ".join(self.config.get("exec-opts") or [])
+    def __init__(self, config, store, volumes, containers):
+        # type: (dict, object, object, ContainerIndex) -> None
+        self.store = store
+        self.volumes = volumes
+        self.containers = containers
+        opts = " ".join(config.get("exec-opts") or [])
         if "native.cgroupdriver=systemd" in opts:
             raise InvalidParameter("the systemd cgroup driver is not supported yet: use "
                                    "native.cgroupdriver=cgroupfs in exec-opts")
-        self.cgroup_parent = self.config.get("cgroup-parent") or "/berth"
+        self.cgroup_parent = config.get("cgroup-parent") or "/berth"
         self.cgroup_version = cgroups.detect_version()
-        self.containers = ContainerIndex(os.path.join(self.data_root, "containers"))
-        self.spawner = Spawner(self.containers.rootfs_mount)
-        self.kicker = cgroups.Kicker(lambda: self.spawner.pid or os.getpid())
-        ExecMixin.__init__(self)
+        self.spawner = Spawner(containers.rootfs_mount)
+        self.kicker = Kicker(lambda: self.spawner.pid or os.getpid())
+        self.execs = Execs(containers, self.spawner)
         for c in self.containers.all():  # AutoRemove containers that ended while no engine ran
             if c.cfg["HostConfig"].get("AutoRemove") and c.started().get("Pid"):
                 threading.Thread(target=self._auto_remove, args=(c,), daemon=True).start()
@@ -68,24 +75,12 @@ class ContainerService(ExecMixin, ContainerBackend):
         self.spawner.close()
         self.containers.flush(30)
 
-    # ---------------------------------------------------------------- helpers for other parts
-
-    def containers_using_image(self, image_id):
-        # type: (str) -> list
-        """Ids of the containers (any state) created from image_id."""
-        return [c.id for c in self.containers.all() if c.cfg["ImageID"] == image_id]
-
     def container_upper_dir(self, name):
         # type: (str) -> str
         """The container's writable layer (what `commit` turns into a layer): the overlay upper
         dir, or with the vfs driver the container's whole root."""
         c = self.containers.get(name)
         return c.file("rootfs" if c.cfg.get("Driver") == "vfs" else "upper")
-
-    def volume_users(self, name):
-        # type: (str) -> list
-        return [c.id for c in self.containers.all()
-                if any(m["Type"] == "volume" and m.get("Name") == name for m in c.cfg["Mounts"])]
 
     # ---------------------------------------------------------------- create
 
@@ -139,7 +134,7 @@ class ContainerService(ExecMixin, ContainerBackend):
         path = os.path.join(self.containers.root, cid)
         created_volumes = []  # type: list
         layer_dirs = list(self.store.layer_dirs(image_id))
-        if self.storage.name == "vfs":  # the copy comes first: no lock is held meanwhile
+        if self.store.driver == "vfs":  # the copy comes first: no lock is held meanwhile
             _check_name_free(name, self.containers.names())  # again below, under the lock
             try:
                 os.makedirs(path)
@@ -152,7 +147,7 @@ class ContainerService(ExecMixin, ContainerBackend):
                 taken = self.containers.names()
                 _check_name_free(name, taken)
                 name = name or names.generate(taken)
-                for d in ("upper", "work") if self.storage.name != "vfs" else ():
+                for d in ("upper", "work") if self.store.driver != "vfs" else ():
                     os.makedirs(os.path.join(path, d))  # exec/ comes with the first exec
                 for m in points:
                     if m["Type"] != "volume":
@@ -168,7 +163,7 @@ class ContainerService(ExecMixin, ContainerBackend):
                     "Id": cid, "Name": name, "Created": rfc3339(time.time()), "Path": args[0],
                     "Args": args[1:],
                     "Image": ref, "ImageID": image_id, "Config": merged, "HostConfig": hc, "Mounts": points,
-                    "NetworkMode": mode, "LayerDirs": layer_dirs, "Driver": self.storage.name,
+                    "NetworkMode": mode, "LayerDirs": layer_dirs, "Driver": self.store.driver,
                     "Cgroup": {"parent": hc.get("CgroupParent") or self.cgroup_parent, "name": cid,
                                "version": self.cgroup_version}})
                 c.save()
@@ -233,7 +228,7 @@ class ContainerService(ExecMixin, ContainerBackend):
             raise InvalidParameter("cannot start container %s: %s" % (name, reply["error"]))
         c.set_started({"Pid": reply["pid"], "PidStart": reply["start_time"],
                        "MonitorPid": reply["monitor"], "MonitorStart": proc_start_time(reply["monitor"]),
-                       "StartedAt": run["started_at"], "FinishedAt": _ZERO_TIME})
+                       "StartedAt": run["started_at"], "FinishedAt": ZERO_TIME})
 
     def _auto_remove(self, c):
         # type: (Container) -> None
@@ -302,13 +297,25 @@ class ContainerService(ExecMixin, ContainerBackend):
         c, st = self._running(name)
         if st["Paused"]:
             raise Conflict("Container %s is already paused" % name)
-        c.cgroup().freeze()
+        cg = c.cgroup()
+        try:
+            cg.freeze()
+        except OSError as exc:
+            try:
+                cg.thaw()  # as runc does: a freeze that did not settle is undone
+            except OSError:
+                pass
+            raise SystemFailure("Cannot pause container %s: %s; it was left running, try again"
+                                % (c.id, exc.strerror or exc)) from None
 
     def container_unpause(self, name):
         c, st = self._running(name)
         if not st["Paused"]:
             raise Conflict("Container %s is not paused" % name)
-        c.cgroup().thaw()
+        try:
+            c.cgroup().thaw()
+        except OSError as exc:
+            raise SystemFailure("Cannot unpause container %s: %s" % (c.id, exc.strerror or exc)) from None
 
     def container_wait(self, name, condition="not-running", timeout=None):
         return self.container_wait_begin(name, condition)(timeout)
@@ -373,7 +380,9 @@ class ContainerService(ExecMixin, ContainerBackend):
             c.cgroup().destroy()
             if volumes:
                 for m in c.cfg["Mounts"]:
-                    if m["Type"] == "volume" and m.get("Name") and not self.volume_users(m["Name"]):
+                    if m["Type"] != "volume" or not m.get("Name"):
+                        continue
+                    if not self.containers.using_volume(m["Name"]):
                         try:
                             if "com.docker.volume.anonymous" in self.volumes.inspect(m["Name"])["Labels"]:
                                 self.volumes.remove(m["Name"])
@@ -386,7 +395,7 @@ class ContainerService(ExecMixin, ContainerBackend):
 
     def container_inspect(self, name):
         c = self.containers.get(name)
-        return views.inspect(c, c.state(), self.exec_ids(c))
+        return views.inspect(c, c.state(), self.execs.ids(c))
 
     def container_list(self, all=False, filters=None, limit=-1):
         out = []
@@ -438,3 +447,24 @@ class ContainerService(ExecMixin, ContainerBackend):
                 recv_exact(s, 1)
             except (EOFError, OSError):
                 pass
+
+    # ---------------------------------------------------------------- exec
+
+    def exec_create(self, name, config):
+        return self.execs.create(name, config)
+
+    def exec_start(self, exec_id, detach=False, tty=False):
+        return self.execs.start(exec_id, detach, tty)
+
+    def exec_inspect(self, exec_id):
+        return self.execs.inspect(exec_id)
+
+    def exec_resize(self, exec_id, height, width):
+        self.execs.resize(exec_id, height, width)
+
+    # ---------------------------------------------------------------- commit
+
+    def image_commit(self, container, repo=None, tag=None, changes=None, message=None, author=None,
+                     config=None, pause=True):
+        return commit.commit(self, self.store, container, repo, tag, changes, message, author, config,
+                             pause)

@@ -1,45 +1,37 @@
-"""ImageBackend implementation: see runtime/api/backend.py for the contract.
+"""ImageBackend implementation: see runtime/api/backend/images.py for the contract.
 
-The store (runtime/store) keeps the bytes; this mixin shapes its answers as the Docker Engine
-API's JSON (ImageSummary, ImageInspect, HistoryResponseItem).
+The store (runtime/store) keeps the bytes; this service shapes its answers as the Docker Engine
+API's JSON (ImageSummary, ImageInspect, HistoryResponseItem). Pull and push go through the
+registry client (runtime/services/registry.py).
 """
 
-import calendar
 import fnmatch
-import os
-import re
-import stat
 
-from runtime.api.backend import ImageBackend
+from runtime.api.backend.images import ImageBackend
 from runtime.errors import InvalidParameter, NotFound
-from runtime.store import archive_load, archive_save, driver, newlayer, reference
-from runtime.store.images import ImageStore
+from runtime.store import archive_load, archive_save, newlayer, reference
+from runtime.store.images import ImageStore  # noqa: F401 (type comments)
+from runtime.timefmt import ZERO_TIME, unix_time
 
-
-def unix_time(iso):
-    # type: (str) -> int
-    """Seconds since the epoch of an RFC 3339 time (0 when missing or malformed)."""
-    m = re.match(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)", iso or "")
-    if not m:
-        return 0
-    return calendar.timegm(tuple(int(x) for x in m.groups()) + (0, 0, 0))
+try:
+    from typing import Any, Callable, List  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
 
 
 class ImageService(ImageBackend):
-    """Mixin of runtime.engine.Engine: `self.store` is the ImageStore under data_root/image,
-    `self.storage` the storage driver choice (runtime/store/driver.py)."""
+    """The images in `store` (an ImageStore); `registry` (a RegistryService) pulls and pushes;
+    `users(image_id)` gives the ids of the containers made from an image (they keep it)."""
 
-    def __init__(self):
-        # type: () -> None
-        root = os.path.join(self.data_root, "image")
-        self.storage = driver.choose(self.data_root, root, self.config.get("storage-driver"))
-        self.store = ImageStore(root, self.storage.name)
-        self.store.clean_tmp()
+    def __init__(self, store, registry, users):
+        # type: (ImageStore, Any, Callable[[str], List[str]]) -> None
+        self.store = store
+        self.registry = registry
+        self._users = users
 
     def _image_users(self, image_id):
         # type: (str) -> list
-        # containers_using_image is ContainerService's (the Engine composes both)
-        return list(self.containers_using_image(image_id))  # type: ignore
+        return list(self._users(image_id))
 
     # ------------------------------------------------------------ read
 
@@ -100,12 +92,12 @@ class ImageService(ImageBackend):
             "Os": cfg.get("os", ""),
             "OsVersion": cfg.get("os.version", ""),
             "Size": self.store.size(image_id),
-            "GraphDriver": {"Name": "vfs", "Data": None} if self.storage.name == "vfs" else {
+            "GraphDriver": {"Name": "vfs", "Data": None} if self.store.driver == "vfs" else {
                 "Name": "overlay2", "Data": {
                     "LowerDir": ":".join(reversed(dirs[:-1])),
                     "UpperDir": dirs[-1] if dirs else "", "MergedDir": "", "WorkDir": ""}},
             "RootFS": {"Type": "layers", "Layers": self.store.diff_ids(image_id)},
-            "Metadata": {"LastTagTime": rec.get("lastTagTime", "0001-01-01T00:00:00Z")},
+            "Metadata": {"LastTagTime": rec.get("lastTagTime", ZERO_TIME)},
         }
 
     def image_history(self, ref):
@@ -156,54 +148,14 @@ class ImageService(ImageBackend):
         refs = [reference.normalize_repo(repo, tag)] if repo else []
         return newlayer.import_rootfs(self.store, stream, refs, changes, message)
 
-    def image_commit(self, container, repo=None, tag=None, changes=None, message=None, author=None,
-                     config=None, pause=True):
-        """`POST /commit`: the container's writable layer (`self.container_upper_dir(name)`)
-        becomes a new layer on its image (`container_inspect(name)["Image"]`), with the
-        container's config (overridden by config, then changes) as the image config; a running
-        container is paused around the copy when pause is true."""
-        info = self.container_inspect(container)
-        upper = self.container_upper_dir(container)
-        refs = [reference.normalize_repo(repo, tag)] if repo else []
-        base = {k: v for k, v in (info.get("Config") or {}).items() if k in IMAGE_CONFIG_KEYS}
-        base.update(config or {})
-        own = "HOSTNAME=%s" % (info.get("Config") or {}).get("Hostname")
-        if base.get("Env"):
-            base["Env"] = [e for e in base["Env"] if e != own]
-        state = info.get("State") or {}
-        paused = False
-        if pause and state.get("Running") and not state.get("Paused"):
-            self.container_pause(container)
-            paused = True
-        try:
-            return newlayer.commit(self.store, upper, info["Image"], refs, changes, message,
-                                   author, base, info.get("Id", ""), _mount_points(upper))
-        finally:
-            if paused:
-                self.container_unpause(container)
+    # ------------------------------------------------------------ registry
 
+    def image_pull(self, name, tag=None, auth=None, platform=None, progress=None):
+        return self.registry.pull(name, tag, auth, platform, progress)
 
-IMAGE_CONFIG_KEYS = ("User", "ExposedPorts", "Env", "Cmd", "Healthcheck", "ArgsEscaped",
-                     "Volumes", "WorkingDir", "Entrypoint", "OnBuild", "Labels", "StopSignal",
-                     "StopTimeout", "Shell")
+    def image_push(self, name, tag=None, auth=None, progress=None):
+        return self.registry.push(name, tag, auth, progress)
 
-
-def _mount_points(upper):
-    # type: (str) -> tuple
-    """Paths the runtime created in the upper dir only as mount points (empty files for the
-    /etc/hosts-style bind mounts, empty dirs for /proc, /sys, /dev): left out of a commit, as
-    Docker leaves out its init layer."""
-    out = []
-    for rel in ("etc/hostname", "etc/hosts", "etc/resolv.conf", "proc", "sys", "dev", ".dockerenv"):
-        p = os.path.join(upper, rel)
-        try:
-            st = os.lstat(p)
-        except OSError:
-            continue
-        if (stat.S_ISREG(st.st_mode) and st.st_size == 0) or (stat.S_ISDIR(st.st_mode)
-                                                               and not os.listdir(p)):
-            out.append(rel)
-    return tuple(out)
 
 
 def _matches(summary, filters, created_of):

@@ -1,16 +1,16 @@
-"""RegistryBackend implementation: see runtime/api/backend.py for the contract.
+"""Pull, push and login against registries (runtime/registry), for the image and system
+services.
 
-Settings come from daemon.json (`self.config`, updated in place on SIGHUP): `registry-mirrors`,
-`insecure-registries`, `max-concurrent-downloads` (3), `max-concurrent-uploads` (5). Engine-only
-extensions (berthd's daemon.json accepts only Docker's keys): `certs-dir` (else $BERTH_CERTS_DIR,
-else /etc/berth/certs.d), `hub-url` (else $BERTH_HUB_URL, else https://registry-1.docker.io) and
+Settings come from daemon.json (`config`, updated in place on SIGHUP): `registry-mirrors`,
+`insecure-registries`, `max-concurrent-downloads` (3), `max-concurrent-uploads` (5). Keys berthd's daemon.json
+refuses, for an engine built in-process (tests): `certs-dir` (else $BERTH_CERTS_DIR, else
+/etc/berth/certs.d), `hub-url` (else $BERTH_HUB_URL, else https://registry-1.docker.io) and
 `upload-chunk-size` (bytes per PATCH for big blobs, 32 MiB).
 """
 
 import json
 import os
 
-from runtime.api.backend import RegistryBackend
 from runtime.errors import InvalidParameter, Unauthorized
 from runtime.registry import names, session
 from runtime.registry.auth import Credentials
@@ -20,11 +20,15 @@ from runtime.registry.push import Pusher
 from runtime.registry.sources import BlobSources
 
 
-class RegistryService(RegistryBackend):
-    """Mixin of runtime.engine.Engine (uses self.config, self.data_root and self.store)."""
+class RegistryService(object):
+    """Pulls into and pushes from `store` (an ImageStore); `config` is daemon.json's (the same
+    dict the daemon updates on SIGHUP); where blobs came from is kept under data_root."""
 
-    def __init__(self):
-        # type: () -> None
+    def __init__(self, data_root, config, store):
+        # type: (str, dict, object) -> None
+        self.data_root = data_root
+        self.config = config
+        self.store = store
         self._registry_config = (None, None)  # type: tuple
 
     @property
@@ -37,18 +41,20 @@ class RegistryService(RegistryBackend):
             self._registry_config = (key, RegistryConfig(self.config))
         return self._registry_config[1]
 
-    def _blob_sources(self):
+    def blob_sources(self):
+        # type: () -> BlobSources
+        """Which repositories each blob came from or went to (cross-repository mounts)."""
         return BlobSources(os.path.join(self.data_root, "registry", "blob-sources.json"))
 
-    def image_pull(self, name, tag=None, auth=None, platform=None, progress=None):
+    def pull(self, name, tag=None, auth=None, platform=None, progress=None):
         # type: (str, str, dict, str, object) -> str
         """Pull name[:tag] (tag may be a digest) into the store; returns the image id."""
         ref = names.parse(name, tag)
         puller = Puller(self.store, self.registry_config, Credentials.from_auth(auth), progress,
-                        self.config.get("max-concurrent-downloads", 3), self._blob_sources())
+                        self.config.get("max-concurrent-downloads", 3), self.blob_sources())
         return puller.pull(ref, platform)
 
-    def image_push(self, name, tag=None, auth=None, progress=None):
+    def push(self, name, tag=None, auth=None, progress=None):
         # type: (str, str, dict, object) -> str
         """Push name[:tag]; returns the manifest digest."""
         ref = names.parse(name, tag)
@@ -56,10 +62,10 @@ class RegistryService(RegistryBackend):
             raise InvalidParameter("push needs a tag, not a digest: %s" % name)
         pusher = Pusher(self.store, self.registry_config, Credentials.from_auth(auth), progress,
                         self.config.get("max-concurrent-uploads", 5),
-                        self.config.get("upload-chunk-size"), self._blob_sources())
+                        self.config.get("upload-chunk-size"), self.blob_sources())
         return pusher.push(ref)
 
-    def registry_auth(self, auth):
+    def login(self, auth):
         # type: (dict) -> dict
         """Check credentials against the registry in auth["serveraddress"] (Docker Hub when
         empty): a token for Bearer registries, GET /v2/ with Basic for the others."""

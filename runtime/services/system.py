@@ -1,4 +1,4 @@
-"""SystemBackend implementation: see runtime/api/backend.py for the contract."""
+"""SystemBackend implementation: see runtime/api/backend/system.py for the contract."""
 
 import os
 import platform
@@ -7,7 +7,8 @@ import time
 import uuid
 
 from runtime import __version__
-from runtime.api.backend import SystemBackend
+from runtime.api.backend.system import SystemBackend
+from runtime.atomicfile import write_text
 
 try:
     from typing import Any, Dict, List  # noqa: F401
@@ -62,27 +63,33 @@ def _registry_config(config):
 
 
 class SystemService(SystemBackend):
-    """Mixin of runtime.engine.Engine."""
+    """What the engine under data_root reports of itself: counts from `images` (ImageBackend)
+    and `containers` (ContainerBackend), settings from `config` (daemon.json's, read on each
+    call), the storage driver in use (`storage`, runtime.store.driver.choose's); `registry` (a
+    RegistryService) checks logins."""
 
-    def __init__(self):
-        # type: () -> None
+    def __init__(self, data_root, config, storage, images, containers, registry):
+        # type: (str, Dict[str, Any], Any, Any, Any, Any) -> None
+        self.data_root = data_root
+        self.config = config
+        self.storage = storage
+        self.images = images
+        self.containers = containers
+        self.registry = registry
         self._engine_id = None  # type: Any
 
     def engine_id(self):
         # type: () -> str
         """A stable id for this data root (created on first use, temp file + rename)."""
         if self._engine_id is None:
-            path = os.path.join(self.data_root, "engine-id")  # type: ignore[attr-defined]
+            path = os.path.join(self.data_root, "engine-id")
             try:
                 with open(path) as f:
                     self._engine_id = f.read().strip()
             except OSError:
                 self._engine_id = str(uuid.uuid4())
                 try:
-                    tmp = path + ".tmp"
-                    with open(tmp, "w") as f:
-                        f.write(self._engine_id + "\n")
-                    os.rename(tmp, path)
+                    write_text(path, self._engine_id + "\n")
                 except OSError:
                     pass
         return self._engine_id
@@ -90,7 +97,7 @@ class SystemService(SystemBackend):
     def _container_counts(self):
         # type: () -> Dict[str, int]
         counts = {"Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0}
-        for c in self.container_list(all=True):  # type: ignore[attr-defined]
+        for c in self.containers.container_list(all=True):
             counts["Containers"] += 1
             state = c.get("State")
             key = {"running": "ContainersRunning",
@@ -101,10 +108,10 @@ class SystemService(SystemBackend):
     def system_info(self):
         # type: () -> Dict[str, Any]
         """SystemInfo for `GET /info`, read fresh on each call (SIGHUP-reloaded keys show)."""
-        config = getattr(self, "config", {}) or {}
-        images = len(self.image_list())  # type: ignore[attr-defined]
+        config = self.config
+        images = len(self.images.image_list())
         osr = _os_release()
-        storage = self.storage  # type: ignore[attr-defined]
+        storage = self.storage
         driver = "cgroupfs"
         for opt in config.get("exec-opts") or ():
             name, _, val = opt.partition("=")
@@ -140,7 +147,7 @@ class SystemService(SystemBackend):
             "NCPU": os.cpu_count() or 1,
             "MemTotal": _mem_total(),
             "GenericResources": None,
-            "DockerRootDir": getattr(self, "data_root", ""),
+            "DockerRootDir": self.data_root,
             "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
             "Name": socket.gethostname(),
             "Labels": [],
@@ -159,3 +166,8 @@ class SystemService(SystemBackend):
         }  # type: Dict[str, Any]
         info.update(self._container_counts())
         return info
+
+    def registry_auth(self, auth):
+        # type: (Dict[str, str]) -> Dict[str, str]
+        """Check credentials against the registry in auth["serveraddress"]."""
+        return self.registry.login(auth)

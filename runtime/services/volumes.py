@@ -1,10 +1,13 @@
-"""VolumeBackend implementation: see runtime/api/backend.py for the contract."""
+"""VolumeBackend implementation: see runtime/api/backend/volumes.py for the contract."""
 
-import os
-
-from runtime.api.backend import VolumeBackend
+from runtime.api.backend.volumes import VolumeBackend
 from runtime.errors import Conflict, InvalidParameter
-from runtime.volumes.local import ANONYMOUS_LABEL, LocalVolumes
+from runtime.volumes.local import ANONYMOUS_LABEL, LocalVolumes  # noqa: F401 (type comments)
+
+try:
+    from typing import Callable, List  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
 
 
 def _truthy(values):
@@ -22,12 +25,13 @@ def _label_match(labels, wanted):
 
 
 class VolumeService(VolumeBackend):
-    """Mixin of runtime.engine.Engine; `self.volumes` is the local driver. Which containers use
-    a volume comes from ContainerService.volume_users."""
+    """The volumes of `volumes` (the local driver, LocalVolumes); `users(name)` gives the ids
+    of the containers that mount one."""
 
-    def __init__(self):
-        # type: () -> None
-        self.volumes = LocalVolumes(os.path.join(self.data_root, "volumes"))
+    def __init__(self, volumes, users):
+        # type: (LocalVolumes, Callable[[str], List[str]]) -> None
+        self.volumes = volumes
+        self._users = users
 
     def volume_create(self, name=None, driver="local", driver_opts=None, labels=None):
         if (driver or "local") != "local":
@@ -51,7 +55,7 @@ class VolumeService(VolumeBackend):
                 continue
             if "label" in filters and not _label_match(vol["Labels"], filters["label"]):
                 continue
-            if "dangling" in filters and _truthy(filters["dangling"]) == bool(self.volume_users(name)):
+            if "dangling" in filters and _truthy(filters["dangling"]) == bool(self._users(name)):
                 continue
             out.append(vol)
         return out
@@ -59,7 +63,7 @@ class VolumeService(VolumeBackend):
     def volume_remove(self, name, force=False):
         with self.volumes.lock:  # container_create holds it too while it picks volumes
             self.volumes.inspect(name)
-            users = self.volume_users(name)
+            users = self._users(name)
             if users:
                 raise Conflict("remove %s: volume is in use - [%s]" % (name, ", ".join(users)))
             self.volumes.remove(name)
@@ -76,7 +80,7 @@ class VolumeService(VolumeBackend):
         for vol in self.volume_list({k: v for k, v in filters.items() if k == "label"}):
             if not every and ANONYMOUS_LABEL not in vol["Labels"]:
                 continue
-            if self.volume_users(vol["Name"]):
+            if self._users(vol["Name"]):
                 continue
             space += self.volumes.remove(vol["Name"])
             deleted.append(vol["Name"])

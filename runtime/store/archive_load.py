@@ -11,23 +11,15 @@ import gzip
 import hashlib
 import json
 import os
-import platform
 import posixpath
 import tempfile
 
 from runtime.errors import InvalidParameter
+from runtime.goarch import goarch
 from runtime.store import manifests, reference, tarstream
 from runtime.store.layers import is_gzip_type, remove_tree, sniff_compression
 
 SMALL = 4 << 20  # members up to this size (json) are kept in memory too
-
-
-def host_arch():
-    # type: () -> str
-    """The host architecture in OCI terms (amd64, arm64, ...)."""
-    m = platform.machine()
-    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386",
-            "ppc64le": "ppc64le", "s390x": "s390x"}.get(m, m)
 
 
 class _Member(object):
@@ -200,7 +192,7 @@ def _pick_platform(st, index, what):
                 out.append(d)
             continue
         plat = desc.get("platform")
-        if plat and (plat.get("os") != "linux" or plat.get("architecture") != host_arch()):
+        if plat and (plat.get("os") != "linux" or plat.get("architecture") != goarch()):
             continue
         out.append(desc)
     return out
@@ -228,7 +220,7 @@ def _plan_oci(st):
     index = st.json("index.json", "index.json")
     descs = _pick_platform(st, index, "manifest")
     if not descs:
-        raise InvalidParameter("image archive has no image for linux/%s" % host_arch())
+        raise InvalidParameter("image archive has no image for linux/%s" % goarch())
     plans = []
     for desc in descs:
         man = st.json(_blob_name(st, desc, "manifest"), "manifest")
@@ -284,7 +276,7 @@ def _commit(store, plans):
                 loaded.extend([reference.familiar(r) for r in plan.refs] or [image_id])
         except BaseException:
             for image_id in set(store.ids()) - old_ids:
-                store._delete(image_id)
+                store.delete(image_id)
             store.refs.replace(old_refs)
             for digest in added:
                 store.blobs.remove(digest)

@@ -112,7 +112,7 @@ def _targets(store, refs):
         if image_id not in names:
             order.append(image_id)
             names[image_id] = []
-        by_id = store._is_id_ref(ref, image_id)
+        by_id = store.named_by_id(ref, image_id)
         if not by_id:
             name = reference.normalize(ref)
             if "@" not in name and name not in names[image_id]:

@@ -14,8 +14,9 @@ is replaced by rename, never rewritten in place.
 
 import json
 import os
-import time
 
+from runtime import timefmt
+from runtime.atomicfile import write_json
 from runtime.errors import InvalidParameter, NotFound
 from runtime.store import reference, rmi
 from runtime.store.blobs import BlobStore
@@ -23,13 +24,6 @@ from runtime.store.layers import LayerStore, is_gzip_type, remove_tree
 from runtime.store.lock import StoreLock
 from runtime.store.refs import ReferenceStore
 from runtime.store import manifests
-
-
-def now_iso():
-    # type: () -> str
-    """The current time as RFC 3339 UTC with nanoseconds, as Docker writes it."""
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%09dZ" % int((t % 1) * 1e9)
 
 
 class ImageStore(object):
@@ -221,7 +215,7 @@ class ImageStore(object):
                 if not self.blobs.has(image_id):
                     self.blobs.put_bytes(config_bytes)
                     created_blobs.append(image_id)
-                rec = {"id": image_id, "layers": records, "added": now_iso(), "parent": parent}
+                rec = {"id": image_id, "layers": records, "added": timefmt.now(), "parent": parent}
                 if os.path.exists(self._record_path(image_id)):
                     old = self.record(image_id)
                     rec["added"] = old.get("added", rec["added"])
@@ -234,7 +228,7 @@ class ImageStore(object):
                     rec["manifest"] = manifests.digest(manifest)
                     rec["manifestMediaType"] = manifest_media_type or manifests.media_type(manifest)
                 if names:
-                    rec["lastTagTime"] = now_iso()
+                    rec["lastTagTime"] = timefmt.now()
                 self._write_record(rec)
                 if names:
                     self.refs.set(names, image_id)
@@ -248,11 +242,7 @@ class ImageStore(object):
 
     def _write_record(self, rec):
         # type: (dict) -> None
-        path = self._record_path(rec["id"])
-        tmp = "%s.tmp%d" % (path, os.getpid())
-        with open(tmp, "w") as f:
-            json.dump(rec, f, indent=1, sort_keys=True)
-        os.rename(tmp, path)
+        write_json(self._record_path(rec["id"]), rec, indent=1, sort_keys=True)
 
     def tag(self, ref, new_name):
         # type: (str, str) -> str
@@ -262,7 +252,7 @@ class ImageStore(object):
             image_id = self.resolve(ref)
             self.refs.set([name], image_id)
             rec = self.record(image_id)
-            rec["lastTagTime"] = now_iso()
+            rec["lastTagTime"] = timefmt.now()
             self._write_record(rec)
         return image_id
 
@@ -271,7 +261,7 @@ class ImageStore(object):
         """`docker rmi` (runtime/store/rmi.py): [{"Untagged": name}, {"Deleted": id}]."""
         return rmi.remove(self, ref, force, in_use)
 
-    def _is_id_ref(self, ref, image_id):
+    def named_by_id(self, ref, image_id):
         # type: (str, str) -> bool
         """True when ref named the image by id (or prefix), not by one of its names."""
         try:
@@ -280,38 +270,16 @@ class ImageStore(object):
             return True
         return self.refs.get(name) != image_id
 
-    def _delete(self, image_id):
+    def delete(self, image_id):
         # type: (str) -> None
-        """Remove the image record, its config, and every layer/blob no other image uses."""
+        """Remove the image record, its config, and every layer/blob no other image uses
+        (caller holds the lock; its names are the caller's to untag first)."""
         rmi.delete(self, image_id)
 
-    def commit(self, upper_dir, parent_image_id, repo=None, tag=None, changes=None, comment=None,
-               author=None, config=None, refs=(), container_id="", exclude=()):
-        # type: (str, str, str, str, list, str, str, dict, tuple, str, tuple) -> str
-        """A container's overlay upper dir (whiteout devices, opaque xattrs) as a new layer on
-        parent_image_id; returns the new image id (runtime/store/newlayer.py)."""
-        from runtime.store import newlayer
-        names = list(refs) + ([reference.normalize_repo(repo, tag)] if repo else [])
-        return newlayer.commit(self, upper_dir, parent_image_id, names, changes, comment, author,
-                               config, container_id, exclude)
-
-    def import_rootfs(self, stream, refs=(), changes=None, message=None):
-        # type: (object, tuple, list, str) -> str
-        """A plain (or gzip) rootfs tar as a one-layer image; returns its id."""
-        from runtime.store import newlayer
-        return newlayer.import_rootfs(self, stream, refs, changes, message)
-
-    def load(self, stream):
-        # type: (object) -> list
-        """Load a docker-save or OCI-layout tar; returns the loaded refs (or ids)."""
-        from runtime.store import archive_load
-        return archive_load.load(self, stream)
-
-    def save(self, refs, out, fmt="docker"):
-        # type: (list, object, str) -> None
-        """Write refs as a docker-save tar (also an OCI layout), or fmt="oci" for OCI only."""
-        from runtime.store import archive_save
-        archive_save.save(self, refs, out, fmt)
+    def delete_record(self, image_id):
+        # type: (str) -> None
+        """Remove only the image's record (rmi.delete, once it knows what else goes)."""
+        os.unlink(self._record_path(image_id))
 
     def clean_tmp(self):
         # type: () -> None

@@ -10,11 +10,12 @@ import stat
 import tarfile
 import tempfile
 
+from runtime import timefmt
 from runtime.errors import InvalidParameter
+from runtime.goarch import goarch
 from runtime.store import changes as changes_mod
 from runtime.store import vfs
-from runtime.store.archive_load import _maybe_gunzip, host_arch
-from runtime.store.images import now_iso
+from runtime.store.archive_load import _maybe_gunzip
 from runtime.store.layers import remove_tree
 from runtime.store.manifests import OCI_LAYER_TAR
 from runtime.store.unpack import OPAQUE, OPAQUE_XATTR, WHITEOUT
@@ -129,8 +130,8 @@ def import_rootfs(store, stream, refs=(), changes=None, message=None):
     """`docker import`: a plain rootfs tar (gzip allowed) as a one-layer image; returns its id."""
     cfg = changes_mod.apply({}, changes)
     digest, size = _store_tar(store, lambda f: _copy_stream(_maybe_gunzip(stream), f))
-    now = now_iso()
-    config = {"architecture": host_arch(), "os": "linux", "created": now, "config": cfg,
+    now = timefmt.now()
+    config = {"architecture": goarch(), "os": "linux", "created": now, "config": cfg,
               "rootfs": {"type": "layers", "diff_ids": [digest]},
               "history": [{"created": now, "comment": message or "Imported from -"}]}
     return _create(store, config, [(digest, OCI_LAYER_TAR, size)], refs)
@@ -165,7 +166,7 @@ def commit(store, upper_dir, parent_image_id, refs=(), changes=None, comment=Non
         digest, size = _store_tar(store, lambda f: vfs.diff_tar(upper_dir, lower, f, exclude))
     else:
         digest, size = _store_tar(store, lambda f: diff_tar(upper_dir, f, exclude))
-    now = now_iso()
+    now = timefmt.now()
     history = list(parent_cfg.get("history") or [])
     entry = {"created": now}
     if author:
@@ -175,7 +176,7 @@ def commit(store, upper_dir, parent_image_id, refs=(), changes=None, comment=Non
     history.append(entry)
     layers = [(lay["digest"], lay["mediaType"], lay["size"])
               for lay in store.record(parent_image_id)["layers"]] if parent_image_id else []
-    new = {"architecture": parent_cfg.get("architecture") or host_arch(),
+    new = {"architecture": parent_cfg.get("architecture") or goarch(),
            "os": parent_cfg.get("os") or "linux", "created": now, "config": cfg,
            "rootfs": {"type": "layers",
                       "diff_ids": list((parent_cfg.get("rootfs") or {}).get("diff_ids") or [])

@@ -4,8 +4,8 @@ Writes happen under the store lock and go through a temp file + rename; reads ne
 """
 
 import json
-import os
 
+from runtime.atomicfile import write_json
 from runtime.store import reference
 
 
@@ -48,10 +48,7 @@ class ReferenceStore(object):
     def replace(self, refs):
         # type: (dict) -> None
         """Write the whole map (caller holds the store lock)."""
-        tmp = "%s.tmp%d" % (self.path, os.getpid())
-        with open(tmp, "w") as f:
-            json.dump({"refs": refs}, f, indent=1, sort_keys=True)
-        os.rename(tmp, self.path)
+        write_json(self.path, {"refs": refs}, indent=1, sort_keys=True)
 
     def set(self, names, image_id):
         # type: (list, str) -> list

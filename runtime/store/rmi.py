@@ -1,7 +1,6 @@
 """`docker rmi`: untag, and delete an image when nothing needs it any more (its layers and blobs
 go too when no other image shares them). Called by ImageStore.remove/_delete under its lock."""
 
-import os
 
 from runtime.errors import Conflict, NotFound
 from runtime.store import reference
@@ -16,7 +15,7 @@ def remove(store, ref, force=False, in_use=lambda image_id: []):
     with store.lock:
         image_id = store.resolve(ref)
         names = store.refs.of(image_id)
-        by_id = store._is_id_ref(ref, image_id)
+        by_id = store.named_by_id(ref, image_id)
         out = []
         users = in_use(image_id)
         if not by_id:
@@ -77,7 +76,7 @@ def delete(store, image_id):
         used_layers.update(lay["diffId"] for lay in orec["layers"])
         if orec.get("manifest"):
             used_blobs.add(orec["manifest"])
-    os.unlink(store._record_path(image_id))
+    store.delete_record(image_id)
     for lay in rec["layers"]:
         if lay["diffId"] not in used_layers:
             store.layers.remove(lay["diffId"], (lay["digest"],))

@@ -8,8 +8,9 @@ import shutil
 import threading
 import time
 
-from runtime.container.wire import read_json, write_json
+from runtime.atomicfile import read_json, write_json
 from runtime.errors import InvalidParameter, NotFound
+from runtime.timefmt import rfc3339
 
 VALID_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
@@ -55,7 +56,7 @@ class LocalVolumes(object):
             os.makedirs(os.path.join(d, "_data"), exist_ok=True)
             os.chmod(os.path.join(d, "_data"), 0o755)
             write_json(os.path.join(d, "volume.json"),
-                       {"CreatedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                       {"CreatedAt": rfc3339(time.time(), nanos=False),
                         "Labels": labels, "Options": options or None})
         return self.inspect(name)
 

@@ -39,7 +39,7 @@ def busybox_image(engine, busybox_tar):
 
 def _cgroup_dirs(parent):
     """Every directory of the cgroup parent in the v1 hierarchies (or the v2 one)."""
-    from runtime.container import cgroups
+    from runtime.container.proc import cgroups
     if cgroups.detect_version() == 2:
         return ["/sys/fs/cgroup/" + parent]
     return sorted({m + "/" + parent for m in cgroups.v1_mounts().values()})

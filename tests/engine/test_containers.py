@@ -424,7 +424,7 @@ def test_logs_json_file_tail_since_timestamps_follow(clean_containers):
     assert [line for _, line in eng.container_logs(cid, stdout=False, tail="2")] == [b"err2\n", b"err3\n"]
     stamped = [line for _, line in eng.container_logs(cid, timestamps=True, tail="1")]
     assert re.match(rb"^\d{4}-\d\d-\d\dT[\d:.]+Z late\n$", stamped[0])
-    from runtime.container.wire import parse_rfc3339
+    from runtime.timefmt import parse_rfc3339
     # between the last early line and "late", by the log's own clock (robust to a slow monitor)
     cut = (parse_rfc3339(recs[-2]["time"]) + parse_rfc3339(recs[-1]["time"])) / 2
     assert [line for _, line in eng.container_logs(cid, since=cut)] == [b"late\n"]

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from runtime.container import cgroups
+from runtime.container.kicker import Kicker
+from runtime.container.proc import cgroups
 from tests.engine.conftest import make_engine, run_container
 from tests.imagefactory import wait_for
 
@@ -186,7 +187,7 @@ def test_create_makes_the_cgroup_and_kicks_the_lock_once_per_ask(clean_container
     assert not cg.exists()
 
     asked = []
-    k = cgroups.Kicker(lambda: asked.append(1) or os.getpid())
+    k = Kicker(lambda: asked.append(1) or os.getpid())
     k.kick()
     assert wait_for(lambda: asked, timeout=10)
     k.close()

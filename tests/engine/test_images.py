@@ -11,7 +11,7 @@ import tarfile
 import pytest
 
 from runtime.errors import Conflict, InvalidParameter, NotFound
-from runtime.store import overlay
+from runtime.store import newlayer, overlay
 from runtime.store.unpack import OPAQUE_XATTR
 from tests import imagefactory as f
 
@@ -205,8 +205,8 @@ def test_commit_turns_upper_dir_into_a_layer(engine, busybox_image, tmp_path, mn
     os.link(root / "tmp/big", root / "tmp/big2")
     upper = tmp_path / "c1.upper"
     assert stat.S_ISCHR(os.lstat(upper / "bin/vi").st_mode)
-    new = store.commit(str(upper), parent, refs=["committed:1"], changes=["ENV X=1"],
-                       comment="msg", author="me")
+    new = newlayer.commit(store, str(upper), parent, refs=["committed:1"], changes=["ENV X=1"],
+                          comment="msg", author="me")
     cfg = store.image_config(new)
     assert cfg["config"]["Env"][-1] == "X=1" and cfg["config"]["Cmd"] == ["sh"]
     assert cfg["rootfs"]["diff_ids"][0] == store.image_config(parent)["rootfs"]["diff_ids"][0]

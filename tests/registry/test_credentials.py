@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from runtime.errors import InvalidParameter
-from runtime.registry import credentials
+from runtime.cli import credentials
 
 
 def test_save_load_erase_roundtrip(tmp_path):

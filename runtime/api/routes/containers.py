@@ -1,8 +1,10 @@
-"""Container routes: `/containers/...` (moby's container router, as a table)."""
+"""Container routes: `/containers/...` and `/commit` (moby's container router, as a table)."""
 
 import json
 
-from runtime.api.streams import frame, pump
+from runtime.api.backend.containers import ContainerBackend
+from runtime.api.streams import pump
+from runtime.framing import frame
 from runtime.errors import BerthError, InvalidParameter
 
 RAW = "application/vnd.docker.raw-stream"
@@ -21,9 +23,7 @@ def stream_type(req, tty):
 
 def create(req, v):
     """`POST /containers/create?name=`: 201 {"Id", "Warnings"}."""
-    config = req.json()
-    if not isinstance(config, dict):
-        raise InvalidParameter("invalid container config: a JSON object is expected")
+    config = req.json_object("container config")
     result = req.backend.container_create(config, name=req.arg("name") or None)
     result.setdefault("Warnings", [])
     if result["Warnings"] is None:
@@ -163,6 +163,20 @@ def resize(req, v):
     return 200, b"", "text/plain; charset=utf-8"
 
 
+def commit(req, v):
+    """`POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=`: 201 {"Id"}."""
+    container = req.arg("container")
+    if not container:
+        raise InvalidParameter("container is required: pass container=")
+    config = req.json_object("container config")
+    image_id = req.backend.image_commit(
+        container, repo=req.arg("repo") or None, tag=req.arg("tag") or None,
+        changes=req.args("changes") or None, message=req.arg("comment") or None,
+        author=req.arg("author") or None, config=config or None, pause=req.flag("pause", True))
+    return 201, {"Id": image_id}
+
+
+BACKEND = ContainerBackend
 ROUTES = [
     ("GET", "/containers/json", list_),
     ("POST", "/containers/create", create),
@@ -178,4 +192,5 @@ ROUTES = [
     ("POST", "/containers/{name}/attach", attach),
     ("POST", "/containers/{name}/resize", resize),
     ("DELETE", "/containers/{name}", remove),
+    ("POST", "/commit", commit),
 ]

@@ -1,5 +1,6 @@
 """Exec routes: `/containers/{name}/exec` and `/exec/{id}/...`."""
 
+from runtime.api.backend.containers import ContainerBackend
 from runtime.api.routes.containers import stream_type
 from runtime.api.streams import pump
 from runtime.errors import InvalidParameter
@@ -7,9 +8,7 @@ from runtime.errors import InvalidParameter
 
 def create(req, v):
     """`POST /containers/{name}/exec` (ExecConfig): 201 {"Id"}."""
-    config = req.json()
-    if not isinstance(config, dict):
-        raise InvalidParameter("invalid exec config: a JSON object is expected")
+    config = req.json_object("exec config")
     if not config.get("Cmd"):
         raise InvalidParameter("No exec command specified")
     return 201, {"Id": req.backend.exec_create(v["name"], config)}
@@ -17,7 +16,7 @@ def create(req, v):
 
 def start(req, v):
     """`POST /exec/{id}/start` {"Detach", "Tty"}: hijacked unless detached."""
-    body = req.json()
+    body = req.json_object("exec start config")
     detach = bool(body.get("Detach"))
     tty = bool(body.get("Tty"))
     peer = req.backend.exec_start(v["id"], detach=detach, tty=tty)
@@ -39,6 +38,7 @@ def resize(req, v):
     return 200, b"", "text/plain; charset=utf-8"
 
 
+BACKEND = ContainerBackend
 ROUTES = [
     ("POST", "/containers/{name}/exec", create),
     ("POST", "/exec/{id}/start", start),

@@ -1,8 +1,9 @@
-"""Image routes: `/images/...`, `/commit`, and pull/push over the RegistryBackend."""
+"""Image routes: `/images/...`, pull and push included."""
 
 import json
 
-from runtime.api.routes.system import decode_registry_auth
+from runtime.api.backend.images import ImageBackend
+from runtime.api.registryauth import decode_registry_auth
 from runtime.api.streams import ChunkedWriter  # noqa: F401 (type comments)
 from runtime.errors import BerthError, InvalidParameter
 
@@ -138,25 +139,12 @@ def push(req, v):
     return None
 
 
-def commit(req, v):
-    """`POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=`: 201 {"Id"}."""
-    container = req.arg("container")
-    if not container:
-        raise InvalidParameter("container is required: pass container=")
-    config = req.json(default={})
-    image_id = req.backend.image_commit(
-        container, repo=req.arg("repo") or None, tag=req.arg("tag") or None,
-        changes=req.args("changes") or None, message=req.arg("comment") or None,
-        author=req.arg("author") or None, config=config or None, pause=req.flag("pause", True))
-    return 201, {"Id": image_id}
-
-
+BACKEND = ImageBackend
 ROUTES = [
     ("GET", "/images/json", list_),
     ("POST", "/images/create", create),
     ("POST", "/images/load", load),
     ("GET", "/images/get", save),
-    ("POST", "/commit", commit),
     ("GET", "/images/{name:.*}/json", inspect),
     ("GET", "/images/{name:.*}/history", history),
     ("GET", "/images/{name:.*}/get", save),

@@ -1,24 +1,18 @@
 """System routes: `/_ping`, `/version`, `/info`, `/auth`."""
 
-import base64
-import binascii
-import json
 import os
 import platform
 import time
 
 from runtime import __version__
-from runtime.api import server
-from runtime.errors import InvalidParameter
+from runtime.api.backend.system import SystemBackend
+from runtime.api.version import API_VERSION, MIN_API_VERSION
+from runtime.goarch import goarch
 
 try:
     from typing import Any, Dict, Optional  # noqa: F401
 except ImportError:  # pragma: no cover
     pass
-
-_GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le",
-           "s390x": "s390x"}
-
 
 def _build_time():
     # type: () -> str
@@ -32,13 +26,6 @@ def _build_time():
 
 
 _BUILD_TIME = _build_time()
-
-
-def goarch():
-    # type: () -> str
-    """This machine's architecture in Go's (and OCI's) spelling."""
-    machine = platform.machine()
-    return _GOARCH.get(machine, machine)
 
 
 def ping(req, v):
@@ -58,8 +45,8 @@ def ping(req, v):
 def version(req, v):
     """`GET /version`."""
     details = {
-        "ApiVersion": server.API_VERSION,
-        "MinAPIVersion": server.MIN_API_VERSION,
+        "ApiVersion": API_VERSION,
+        "MinAPIVersion": MIN_API_VERSION,
         "GitCommit": "berth",
         "GoVersion": "python" + platform.python_version(),
         "Os": "linux",
@@ -79,31 +66,14 @@ def info(req, v):
     return 200, req.backend.system_info()
 
 
-def decode_registry_auth(header):
-    # type: (Optional[str]) -> Optional[Dict[str, Any]]
-    """The X-Registry-Auth header: base64url (padding optional) of an AuthConfig JSON object."""
-    if not header or not header.strip():
-        return None
-    text = header.strip()
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        data = json.loads(raw.decode("utf-8"))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidParameter("invalid X-Registry-Auth header: not base64-encoded JSON") from None
-    if not isinstance(data, dict):
-        raise InvalidParameter("invalid X-Registry-Auth header: a JSON object is expected")
-    return {k.lower(): v for k, v in data.items() if v}
-
-
 def auth(req, v):
     """`POST /auth`: check registry credentials."""
-    body = req.json()
-    if not isinstance(body, dict):
-        raise InvalidParameter("invalid auth request: a JSON object is expected")
+    body = req.json_object("auth request")
     creds = {k.lower(): v for k, v in body.items() if v}
     return 200, req.backend.registry_auth(creds)
 
 
+BACKEND = SystemBackend
 ROUTES = [
     ("GET", "/_ping", ping),
     ("HEAD", "/_ping", ping),

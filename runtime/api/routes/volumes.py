@@ -1,6 +1,6 @@
 """Volume routes: `/volumes/...`."""
 
-from runtime.errors import InvalidParameter
+from runtime.api.backend.volumes import VolumeBackend
 
 
 def list_(req, v):
@@ -10,9 +10,7 @@ def list_(req, v):
 
 def create(req, v):
     """`POST /volumes/create` {"Name", "Driver", "DriverOpts", "Labels"}: 201 Volume."""
-    body = req.json()
-    if not isinstance(body, dict):
-        raise InvalidParameter("invalid volume config: a JSON object is expected")
+    body = req.json_object("volume config")
     return 201, req.backend.volume_create(name=body.get("Name") or None, driver=body.get("Driver") or "local",
                                           driver_opts=body.get("DriverOpts") or None,
                                           labels=body.get("Labels") or None)
@@ -34,6 +32,7 @@ def prune(req, v):
     return 200, req.backend.volume_prune(filters=req.filters())
 
 
+BACKEND = VolumeBackend
 ROUTES = [
     ("GET", "/volumes", list_),
     ("POST", "/volumes/create", create),

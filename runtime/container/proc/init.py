@@ -2,7 +2,7 @@
 forked by the monitor inside the new PID namespace: join the cgroup, unshare the other
 namespaces, build the root filesystem, set the hostname, drop to the user, capabilities and
 no_new_privs, then exec (`finalize` before the monitor's "in the cgroup", `exec_` after it).
-`finalize_and_exec` is shared with `exec` (runtime/container/execproc.py).
+`finalize_and_exec` is shared with `exec` (runtime/container/proc/execproc.py).
 
 Any failure is written to the sync pipe as one line before `_exit(126|127)`; a successful exec
 closes the pipe (close-on-exec), which is how the monitor knows the process is running.
@@ -18,9 +18,9 @@ import stat
 import struct
 import termios
 
-from runtime.container import rootfs
-from runtime.container import syscalls as sc
-from runtime.container.wire import recv_fds, send_fd, send_fds
+from runtime.container.proc import rootfs
+from runtime.container.proc import syscalls as sc
+from runtime.container.proc.wire import recv_fds, send_fd, send_fds
 
 # Docker's default capability set
 DEFAULT_CAPS = ("CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID",
@@ -290,7 +290,7 @@ def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None, ready=False, s
 
 def prepared_main(chan, host_net, sync_w, go_r, stage_dir=None):
     # type: (socket.socket, int, int, int, str) -> None
-    """PID 1 forked ahead of its request (runtime/container/monitor.py prepare): make the mount,
+    """PID 1 forked ahead of its request (runtime/container/proc/monitor.py prepare): make the mount,
     UTS, IPC and network namespaces (lo up) and stage /proc, /sys and /dev on stage_dir (the
     engine's root mount point) now, then wait on chan for the spec and the stdio fds [stdin,
     stdout, stderr] (or [pty socket] with a TTY) and go on as container_main. A host-network

@@ -23,8 +23,8 @@ import select
 import signal
 import socket
 
-from runtime.container import syscalls as sc
-from runtime.container import wire
+from runtime.container.proc import syscalls as sc
+from runtime.container.proc import wire
 
 _MAX_MSG = 1 << 20
 MAX_FDS = 64  # the reply socket + attach sockets of clients that attached before the start
@@ -37,7 +37,7 @@ def serve(ctrl_fd, stage_dir=None):
     # type: (int, str) -> None
     """The server loop (in the forkserver process); stage_dir: where a spare's PID 1 stages
     the container-independent mounts (the engine's root mount point)."""
-    from runtime.container import execproc, monitor  # noqa: F401 - preload for the children
+    from runtime.container.proc import execproc, monitor  # noqa: F401 - preload for the children
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sc.set_name("berth-forksrv")
@@ -104,7 +104,7 @@ def _fork_spare(ctrl, stage_dir):
         theirs.close()
         return None
     if pid == 0:
-        from runtime.container import monitor
+        from runtime.container.proc import monitor
         try:
             ours.close()
             ctrl.close()
@@ -135,7 +135,7 @@ def _detach():
 
 def _child(req, fds, prepared):
     # type: (dict, list, object) -> None
-    from runtime.container import execproc, monitor
+    from runtime.container.proc import execproc, monitor
     reply_fd = fds[0]
     try:
         reply = socket.socket(fileno=reply_fd)

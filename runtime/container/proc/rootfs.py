@@ -11,7 +11,7 @@ import os
 import shutil
 import stat
 
-from runtime.container import syscalls as sc
+from runtime.container.proc import syscalls as sc
 
 MASKED_PATHS = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                 "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",

@@ -8,7 +8,9 @@ import struct
 import termios
 import time
 
-from runtime.container.wire import STDERR, STDOUT, recv_fd, rfc3339
+from runtime.container.proc.wire import recv_fd
+from runtime.framing import STDERR, STDOUT
+from runtime.timefmt import rfc3339
 
 _NAMES = {STDOUT: "stdout", STDERR: "stderr"}
 

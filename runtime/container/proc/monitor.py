@@ -3,7 +3,7 @@ that starts the container's PID 1, holds its stdio, writes the json-file log, se
 wait over `attach.sock` in the state dir, and records the exit in `exit.json` (temp + rename)
 before it exits. It runs in its own session and as a child subreaper, so it outlives the engine.
 
-Socket protocol: the client sends one message (runtime.container.wire.send_msg):
+Socket protocol: the client sends one message (runtime.container.proc.wire.send_msg):
 {"op": "attach", "stdin": b, "stdout": b, "stderr": b} then reads output (frames, or raw with a
 TTY) and writes stdin; {"op": "wait"} just waits for EOF; {"op": "resize", "h": n, "w": n}.
 Clients that attached before the start arrive with the run request instead (their sockets,
@@ -19,9 +19,12 @@ import signal
 import socket
 import time
 
-from runtime.container import cgroups, init, stdio
-from runtime.container import syscalls as sc
-from runtime.container.wire import frame, recv_fds, recv_msg, rfc3339, send_fds, send_msg, write_json
+from runtime.container.proc import cgroups, init, stdio
+from runtime.container.proc import syscalls as sc
+from runtime.atomicfile import write_json
+from runtime.container.proc.wire import recv_fds, recv_msg, send_fds, send_msg
+from runtime.framing import frame
+from runtime.timefmt import rfc3339
 
 
 class _Client(object):
@@ -300,7 +303,7 @@ class Prepared(object):
 def prepare(stage_dir=None):
     # type: (str) -> Prepared
     """In the forkserver's spare (the next monitor), before any request: a new PID namespace
-    and its PID 1, which makes its other namespaces right away (runtime/container/init.py
+    and its PID 1, which makes its other namespaces right away (runtime/container/proc/init.py
     prepared_main). Namespace creation (~2-4 ms, the network one most) is then off the
     start path. The Monitor gets the result; an unused one ends when the spare does.
     What a monitor does first whatever the request (and the JSON codec it will use) is done

@@ -9,9 +9,11 @@ import select
 import signal
 import socket
 
-from runtime.container import init, stdio
-from runtime.container import syscalls as sc
-from runtime.container.wire import frame, recv_msg, send_fd, send_msg, write_json
+from runtime.container.proc import init, stdio
+from runtime.container.proc import syscalls as sc
+from runtime.atomicfile import write_json
+from runtime.container.proc.wire import recv_msg, send_fd, send_msg
+from runtime.framing import frame
 
 _NS_ORDER = ("ipc", "uts", "net", "mnt")
 

@@ -1,14 +1,16 @@
-"""The credentials store: `~/.berth/config.json` in docker's config.json format
+"""The CLI's credentials store: `~/.berth/config.json` in docker's config.json format
 ({"auths": {"SERVER": {"auth": base64("user:password")}}}), written temp-then-rename with
-mode 0600. The CLI's login/logout and the API's X-Registry-Auth handling use it; the path can
-be overridden (argument or $BERTH_CONFIG) so tests never touch the real home directory.
+mode 0600. `berth login`/`logout` write it; `pull` and `push` send its entry as the
+X-Registry-Auth header. The path can be overridden (argument or $BERTH_CONFIG) so tests never
+touch the real home directory. A file that cannot be read or parsed is an InvalidParameter
+naming it (never taken as "no credentials").
 """
 
 import base64
 import json
 import os
-import tempfile
 
+from runtime.atomicfile import write_json
 from runtime.errors import InvalidParameter
 
 HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
@@ -38,6 +40,8 @@ def _read(path):
             doc = json.load(f)
     except FileNotFoundError:
         return {}
+    except OSError as e:
+        raise InvalidParameter("cannot read %s: %s" % (path, e.strerror or e)) from None
     except ValueError as e:
         raise InvalidParameter("%s is not valid JSON (%s): fix or remove it" % (path, e)) from None
     if not isinstance(doc, dict):
@@ -49,16 +53,7 @@ def _write(path, doc):
     # type: (str, dict) -> None
     d = os.path.dirname(path)
     os.makedirs(d, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".config.", dir=d)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, indent="\t")
-            f.write("\n")
-        os.rename(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_json(path, doc, mode=0o600, indent="\t")
 
 
 def load(server, path=None):

@@ -1,0 +1,132 @@
+"""The interface the container, exec and commit routes (runtime/api/routes/containers.py,
+execs.py) see."""
+
+import abc
+
+try:  # typing is for comments only; keep imports cheap
+    from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Tuple  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
+
+class ContainerBackend(abc.ABC):
+    """Containers: processes in their own namespaces (runtime/container)."""
+
+    @abc.abstractmethod
+    def container_create(self, config, name=None):
+        # type: (Dict[str, Any], Optional[str]) -> Dict[str, Any]
+        """`POST /containers/create`: config is ContainerConfig with "HostConfig" inside.
+        Returns {"Id": ..., "Warnings": [...]}. NotFound("No such image: X") when the image is missing."""
+
+    @abc.abstractmethod
+    def container_start(self, name):
+        # type: (str) -> None
+        """NotModified when already running."""
+
+    @abc.abstractmethod
+    def container_stop(self, name, timeout=None, signal=None):
+        # type: (str, Optional[int], Optional[str]) -> None
+        """SIGTERM (or the image's StopSignal), SIGKILL after timeout (default 10 s).
+        NotModified when not running."""
+
+    @abc.abstractmethod
+    def container_kill(self, name, signal="SIGKILL"):
+        # type: (str, str) -> None
+        """Any signal, by name ("SIGHUP", "HUP") or number. Conflict when not running."""
+
+    @abc.abstractmethod
+    def container_restart(self, name, timeout=None):
+        # type: (str, Optional[int]) -> None
+        """Stop (if running) then start."""
+
+    @abc.abstractmethod
+    def container_pause(self, name):
+        # type: (str) -> None
+        """Freeze every process (cgroup freezer)."""
+
+    @abc.abstractmethod
+    def container_unpause(self, name):
+        # type: (str) -> None
+        """Thaw."""
+
+    @abc.abstractmethod
+    def container_wait(self, name, condition="not-running", timeout=None):
+        # type: (str, str, Optional[float]) -> Dict[str, Any]
+        """Block until the condition ("not-running", "next-exit", "removed") holds:
+        {"StatusCode": int, "Error": None}."""
+
+    def container_wait_begin(self, name, condition="not-running"):
+        # type: (str, str) -> Any
+        """Register a wait now, block later: returns `wait(timeout=None)` giving what
+        container_wait gives. The API calls this before it flushes the 200 headers of
+        `POST /containers/{id}/wait`, because clients (docker run) then start the container: an
+        engine should override it so a `next-exit`/`removed` waiter registered here cannot miss
+        a fast exit. This default only checks the container exists (NotFound) and waits lazily."""
+        self.container_inspect(name)
+        return lambda timeout=None: self.container_wait(name, condition, timeout)
+
+    @abc.abstractmethod
+    def container_remove(self, name, force=False, volumes=False):
+        # type: (str, bool, bool) -> None
+        """Conflict when running and not forced. Removes the writable layer (and anonymous
+        volumes when volumes=True)."""
+
+    @abc.abstractmethod
+    def container_inspect(self, name):
+        # type: (str) -> Dict[str, Any]
+        """ContainerInspectResponse."""
+
+    @abc.abstractmethod
+    def container_list(self, all=False, filters=None, limit=-1):
+        # type: (bool, Optional[Dict[str, List[str]]], int) -> List[Dict[str, Any]]
+        """ContainerSummary dicts; filters: status, name, label, id."""
+
+    @abc.abstractmethod
+    def container_logs(self, name, stdout=True, stderr=True, follow=False, since=0.0, until=0.0,
+                       tail="all", timestamps=False):
+        # type: (str, bool, bool, bool, float, float, str, bool) -> Iterator[Tuple[int, bytes]]
+        """Yields (stream, line) with stream 1 = stdout, 2 = stderr; the line keeps its newline
+        and is prefixed with an RFC 3339 nano timestamp and a space when timestamps=True."""
+
+    @abc.abstractmethod
+    def container_attach(self, name, stdin=False, stdout=True, stderr=True, logs=False, stream=True):
+        # type: (str, bool, bool, bool, bool, bool) -> Any
+        """A connected socket-like object to the container's stdio (held by its monitor).
+        Reading it gives the output: raw bytes when the container has a TTY, else Docker's
+        multiplexed frames (8-byte header: stream, 0, 0, 0, big-endian uint32 size). Writing
+        it feeds stdin; shutdown(SHUT_WR) closes stdin. A container that is not running is
+        attached from its next start's first byte on (attach, then start, as `docker run` does);
+        the stream ends when its PID 1 exits or it is removed. Conflict for stream=False on a
+        container that is not running."""
+
+    @abc.abstractmethod
+    def container_resize(self, name, height, width):
+        # type: (str, int, int) -> None
+        """Set the TTY size."""
+
+    @abc.abstractmethod
+    def exec_create(self, name, config):
+        # type: (str, Dict[str, Any]) -> str
+        """`POST /containers/{id}/exec` (ExecConfig): returns the exec id. Conflict when not running."""
+
+    @abc.abstractmethod
+    def exec_start(self, exec_id, detach=False, tty=False):
+        # type: (str, bool, bool) -> Any
+        """Start it: None when detached, else a socket-like object as for container_attach."""
+
+    @abc.abstractmethod
+    def exec_inspect(self, exec_id):
+        # type: (str) -> Dict[str, Any]
+        """ExecInspectResponse (Running, ExitCode, Pid, ProcessConfig, ...)."""
+
+    @abc.abstractmethod
+    def exec_resize(self, exec_id, height, width):
+        # type: (str, int, int) -> None
+        """Set the exec's TTY size."""
+
+    @abc.abstractmethod
+    def image_commit(self, container, repo=None, tag=None, changes=None, message=None, author=None,
+                     config=None, pause=True):
+        # type: (str, Optional[str], Optional[str], Optional[List[str]], Optional[str], Optional[str], Optional[Dict[str, Any]], bool) -> str
+        """`POST /commit`: the container's writable layer as a new layer on its image; returns the
+        image id (moby serves it from the container router too)."""

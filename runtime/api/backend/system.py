@@ -1,0 +1,23 @@
+"""The interface the system routes (runtime/api/routes/system.py) see."""
+
+import abc
+
+try:  # typing is for comments only; keep imports cheap
+    from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Tuple  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
+
+class SystemBackend(abc.ABC):
+    """What `/info` reports, and `/auth`."""
+
+    @abc.abstractmethod
+    def system_info(self):
+        # type: () -> Dict[str, Any]
+        """SystemInfo: Containers*, Images, Driver "overlay2", DockerRootDir, RegistryConfig
+        (with the Mirrors in effect), CgroupDriver, CgroupVersion, KernelVersion, OperatingSystem..."""
+
+    @abc.abstractmethod
+    def registry_auth(self, auth):
+        # type: (Dict[str, str]) -> Dict[str, str]
+        """`POST /auth`: check credentials; {"Status": "Login Succeeded", "IdentityToken": ""}."""

@@ -1,0 +1,62 @@
+"""`POST /commit`: a container's writable layer as a new image (moby's
+CreateImageFromContainer, which its container router serves)."""
+
+import os
+import stat
+
+from runtime.store import newlayer, reference
+
+try:
+    from typing import Any, Dict, List, Optional  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
+IMAGE_CONFIG_KEYS = ("User", "ExposedPorts", "Env", "Cmd", "Healthcheck", "ArgsEscaped",
+                     "Volumes", "WorkingDir", "Entrypoint", "OnBuild", "Labels", "StopSignal",
+                     "StopTimeout", "Shell")
+
+
+def _mount_points(upper):
+    # type: (str) -> tuple
+    """Paths the runtime created in the upper dir only as mount points (empty files for the
+    /etc/hosts-style bind mounts, empty dirs for /proc, /sys, /dev): left out of a commit, as
+    Docker leaves out its init layer."""
+    out = []
+    for rel in ("etc/hostname", "etc/hosts", "etc/resolv.conf", "proc", "sys", "dev", ".dockerenv"):
+        p = os.path.join(upper, rel)
+        try:
+            st = os.lstat(p)
+        except OSError:
+            continue
+        if (stat.S_ISREG(st.st_mode) and st.st_size == 0) or (stat.S_ISDIR(st.st_mode)
+                                                               and not os.listdir(p)):
+            out.append(rel)
+    return tuple(out)
+
+
+def commit(containers, store, container, repo=None, tag=None, changes=None, message=None, author=None,
+           config=None, pause=True):
+    # type: (Any, Any, str, Optional[str], Optional[str], Optional[List[str]], Optional[str], Optional[str], Optional[Dict[str, Any]], bool) -> str
+    """The writable layer of `container` (in `containers`, a ContainerService) becomes a new
+    layer in `store` on the container's image, with the container's config (overridden by
+    config, then changes) as the image config; a running container is paused around the copy
+    when pause is true. Returns the new image id."""
+    info = containers.container_inspect(container)
+    upper = containers.container_upper_dir(container)
+    refs = [reference.normalize_repo(repo, tag)] if repo else []
+    base = {k: v for k, v in (info.get("Config") or {}).items() if k in IMAGE_CONFIG_KEYS}
+    base.update(config or {})
+    own = "HOSTNAME=%s" % (info.get("Config") or {}).get("Hostname")
+    if base.get("Env"):
+        base["Env"] = [e for e in base["Env"] if e != own]
+    state = info.get("State") or {}
+    paused = False
+    if pause and state.get("Running") and not state.get("Paused"):
+        containers.container_pause(container)
+        paused = True
+    try:
+        return newlayer.commit(store, upper, info["Image"], refs, changes, message,
+                               author, base, info.get("Id", ""), _mount_points(upper))
+    finally:
+        if paused:
+            containers.container_unpause(container)
