@@ -181,6 +181,8 @@ def diff_tar(rootfs, layer_dirs, out, exclude=()):
                 tf.addfile(ti)
                 continue
             ti = tf.gettarinfo(path, arcname=rel)
+            if ti is None:
+                continue  # a socket: tar has no type for it (Docker leaves them out too)
             ti.uname = ti.gname = ""
             if ti.isreg():
                 with open(path, "rb") as f:

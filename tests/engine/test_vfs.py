@@ -303,3 +303,21 @@ def test_a_store_of_one_driver_is_refused_by_the_other(tmp_path, busybox_tar):
         assert eng.storage.name == "vfs" and "made by the vfs" in eng.storage.warning
     finally:
         _close(eng)
+
+
+def test_diff_tar_leaves_sockets_out(tmp_path):
+    import socket
+    layer, root = tmp_path / "layer", tmp_path / "root"
+    layer.mkdir()
+    (layer / "f").write_text("f")
+    root.mkdir()
+    (root / "g").write_text("g")
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(root / "sock"))
+    try:
+        buf = io.BytesIO()
+        vfs.diff_tar(str(root), [str(layer)], buf)
+    finally:
+        s.close()
+    with tarfile.open(fileobj=io.BytesIO(buf.getvalue())) as tf:
+        assert tf.getnames() == [".wh.f", "g"]
