@@ -113,6 +113,31 @@ def test_overlay_data_root_chooses_vfs_and_runs_containers(overlay_root, busybox
     assert "\n" not in str(exc.value) and "vfs" in str(exc.value)
 
 
+def test_a_data_root_without_trusted_xattrs_falls_back_to_vfs(tmp_path, busybox_tar,
+                                                              layered_tar):
+    """Not only overlayfs: ramfs holds devices but no trusted.* xattrs (opaque dirs), so the
+    probe fails there too and says what failed."""
+    mnt = tmp_path / "ramfs"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "ramfs", "ramfs", str(mnt)], check=True)
+    try:
+        eng = _engine(mnt / "root")
+        try:
+            assert eng.storage.name == "vfs"
+            assert eng.storage.warning.startswith(
+                "the data root %s (on ramfs) cannot hold overlay whiteouts (Operation not "
+                "supported): using the vfs storage driver" % (mnt / "root"))
+            for path in (busybox_tar, layered_tar):
+                with open(path, "rb") as fh:
+                    eng.image_load(fh)
+            code, out, err, _ = run_container(eng, CHECK, image="wh:1")
+            assert (code, out.decode().strip(), err) == (0, EXPECTED_LS, b"")
+        finally:
+            _close(eng)
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=True)
+
+
 def test_overlay2_forced_on_overlayfs_is_refused_with_the_fix(overlay_root):
     with pytest.raises(InvalidParameter) as exc:
         _engine(overlay_root, **{"storage-driver": "overlay2"})
