@@ -35,6 +35,7 @@ RELOADABLE = ("registry-mirrors", "insecure-registries", "max-concurrent-downloa
               "max-concurrent-uploads", "debug", "log-level", "live-restore", "log-opts")
 LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "fatal")
 CGROUP_DRIVERS = ("cgroupfs", "systemd")
+SUPPORTED_CGROUP_DRIVERS = ("cgroupfs",)
 STORAGE_DRIVERS = ("", "overlay2", "vfs")  # "": overlay2 if it works on the data root, else vfs
 
 
@@ -72,6 +73,9 @@ def _check_value(where, key, value):
             if val.strip() not in CGROUP_DRIVERS:
                 raise ConfigError("%s: native.cgroupdriver %r is not one of cgroupfs, systemd"
                                   % (where, val.strip()))
+            if val.strip() not in SUPPORTED_CGROUP_DRIVERS:  # the engine would refuse to start
+                raise ConfigError("%s: the %s cgroup driver is not supported yet: use "
+                                  "native.cgroupdriver=cgroupfs in exec-opts" % (where, val.strip()))
     if key == "storage-driver" and value not in STORAGE_DRIVERS:
         raise ConfigError("%s: storage-driver %r is not supported: use overlay2 or vfs (or leave it "
                           "out to choose at start)" % (where, value))

@@ -1,0 +1,24 @@
+"""`berthd --validate` refuses every daemon.json the engine would refuse at start."""
+
+import json
+import subprocess
+import sys
+
+from tests.api.conftest import ROOT
+
+
+def _validate(path):
+    return subprocess.run([sys.executable, "-m", "runtime.daemon.main", "--validate", "--config-file",
+                           str(path)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+
+
+def test_validate_refuses_the_systemd_cgroup_driver_the_engine_cannot_start_with(tmp_path):
+    conf = tmp_path / "daemon.json"
+    conf.write_text(json.dumps({"exec-opts": ["native.cgroupdriver=systemd"]}))
+    out = _validate(conf)
+    err = out.stderr.decode()
+    assert out.returncode == 1 and str(conf) in err and "systemd cgroup driver is not supported" in err, err
+    assert err.count("\n") == 1
+    conf.write_text(json.dumps({"exec-opts": ["native.cgroupdriver=cgroupfs"]}))
+    out = _validate(conf)
+    assert out.returncode == 0 and out.stdout.decode().strip() == "configuration OK"
