@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Callable, TypeVar
 
 from provision.checks import FAIL, Check, run_checks
 from provision.errors import ProvisionError
@@ -80,6 +80,26 @@ class Job:
 
 
 Progress = Callable[[str, str], None]
+T = TypeVar("T")
+
+
+def host_error(e: Exception) -> str:
+    """The one line that reports a host's failure: the error's own line, or for a bug its type
+    and message (a bug still ends only that host)."""
+    if isinstance(e, ProvisionError):
+        return str(e)
+    return f"internal error: {type(e).__name__}: {e}"
+
+
+def on_host(target: str, job: Job, work: Callable[[Transport], T]) -> tuple[T | None, str | None]:
+    """Connect to ``target``, run ``work`` on it and close: ``(its value, None)``, or
+    ``(None, the one-line error)`` whatever went wrong. Every command's per-host work runs here
+    or in :func:`run_host`."""
+    try:
+        with job.connect(target) as t:
+            return work(t), None
+    except Exception as e:
+        return None, host_error(e)
 
 
 def run_host(target: str, job: Job, progress: Progress = lambda target, phase: None) -> HostReport:
@@ -146,10 +166,8 @@ def run_host(target: str, job: Job, progress: Progress = lambda target, phase: N
             if any(s.status == WOULD_CHANGE for s in rep.steps)
             else (CHANGED if any(s.status == CHANGED for s in rep.steps) else OK)
         )
-    except ProvisionError as e:
-        rep.status, rep.error = FAILED, str(e)
-    except Exception as e:  # a bug must still end only this host, with a line saying so
-        rep.status, rep.error = FAILED, f"internal error: {type(e).__name__}: {e}"
+    except Exception as e:
+        rep.status, rep.error = FAILED, host_error(e)
     finally:
         if t is not None:
             try:

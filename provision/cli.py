@@ -177,41 +177,36 @@ def facts(
     local: Local = False,
     data_root: DataRoot = "/var/lib/berth",
     conn: Connection = DEFAULT_CONNECTION,
+    forks: Forks = 20,
 ) -> None:
     """Print the raw facts of each target as JSON (what checks and steps decide from)."""
-    from provision.apply import Job
-    from provision.errors import ProvisionError
+    from provision.apply import on_host
     from provision.facts import gather
+    from provision.fleet import run_each
     from provision.options import Options
 
-    opts = Options(data_root=data_root)
-    hosts, job = make_job(targets, local, conn, opts)
-    assert isinstance(job, Job)
-    out, rc = {}, 0
-    for h in hosts:
-        try:
-            with job.connect(h) as t:
-                f = gather(t, opts)
-                for v in f.get("files", {}).values():
-                    if v:
-                        v["content"] = v["content"].decode("utf-8", "replace")
-                out[h] = f
-        except ProvisionError as e:
-            out[h], rc = {"error": str(e)}, 1
+    def readable(t) -> dict:
+        f = gather(t, job.opts)
+        for v in f.get("files", {}).values():
+            if v:
+                v["content"] = v["content"].decode("utf-8", "replace")
+        return f
+
+    hosts, job = make_job(targets, local, conn, Options(data_root=data_root))
+    results = run_each(hosts, lambda h: on_host(h, job, readable), forks)
+    out = {h: f if err is None else {"error": err} for h, (f, err) in zip(hosts, results)}
     json.dump(out, sys.stdout, indent=2, default=lambda o: sorted(o) if isinstance(o, set) else str(o))
     print()
-    raise typer.Exit(rc)
+    raise typer.Exit(1 if any(err for _, err in results) else 0)
 
 
 def _on_hosts(targets, local, conn, engine: str, forks: int, per_host) -> list:
     """per_host(host, job) on every target, `forks` at a time; the reports in target order."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    from provision.fleet import run_each
     from provision.options import Options
 
     hosts, job = make_job(targets, local, conn, Options(engine=engine))
-    with ThreadPoolExecutor(max_workers=max(1, min(forks, len(hosts)))) as pool:
-        return list(pool.map(lambda h: per_host(h, job), hosts))
+    return run_each(hosts, lambda h: per_host(h, job), forks)
 
 
 def _echo_json(reports: list) -> None:
@@ -235,7 +230,7 @@ def uninstall(
     forks: Forks = 20,
 ) -> None:
     """Stop and disable the engine, remove what provision installed, restore backed-up files."""
-    from provision.lifecycle import uninstall_host
+    from provision.uninstall import uninstall_host
 
     reps = _on_hosts(targets, local, conn, engine, forks, lambda h, job: uninstall_host(h, job, purge))
     if json_out:
@@ -263,7 +258,7 @@ def status(
     """Engine version, active, socket, mirrors and running containers of each host."""
     from rich.table import Table
 
-    from provision.lifecycle import status_host
+    from provision.status import status_host
     from provision.report import make_console
 
     reps = _on_hosts(targets, local, conn, engine, forks, status_host)

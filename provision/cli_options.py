@@ -11,6 +11,7 @@ from typing import Callable, List, Optional, get_type_hints
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from typing_extensions import Annotated
 
 Targets = Annotated[
@@ -108,7 +109,7 @@ def make_job(targets, local, conn: Connection, opts, **kw):
     print one line and exit 2 (see :func:`fail_input`): no host has been contacted yet."""
     from provision.apply import LOCAL, Job
     from provision.errors import InputError, ProvisionError
-    from provision.ssh import SSHOptions
+    from provision.ssh import SSHOptions, load_ssh_config, parse_target
 
     try:
         if local and targets:
@@ -116,6 +117,12 @@ def make_job(targets, local, conn: Connection, opts, **kw):
         if not local and not targets:
             raise InputError("no target: give [user@]host[:port] ... or --local")
         opts.validate()
+        for t in [] if local else targets:
+            parse_target(t)
+        for j in conn.jump.split(",") if conn.jump else []:
+            parse_target(j, "--jump")
+        if conn.ssh_config:
+            load_ssh_config(conn.ssh_config)
         become = None
         if conn.sudo_password_file:
             try:
@@ -145,5 +152,5 @@ def make_job(targets, local, conn: Connection, opts, **kw):
 
 def fail_input(err: object) -> None:
     """Print one red line for bad input and exit 2 (no host was contacted)."""
-    Console(stderr=True).print(f"[bold red]provision: {err}[/]", highlight=False)
+    Console(stderr=True).print(f"[bold red]provision: {escape(str(err))}[/]", highlight=False)
     raise typer.Exit(2)

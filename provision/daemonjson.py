@@ -1,4 +1,9 @@
-"""daemon.json: parse the existing file strictly, deep-merge the wanted keys, validate."""
+"""daemon.json: parse the existing file strictly, deep-merge the wanted keys, validate.
+
+Validation follows the engine that reads the file: berth's daemon.json is checked by the
+engine's own parser (``runtime/daemon/config.py``, shipped in the bundle), so provision
+accepts exactly what berthd accepts; Docker's is checked against the types dockerd expects
+for the keys listed here."""
 
 from __future__ import annotations
 
@@ -6,10 +11,13 @@ import copy
 import json
 from typing import Any
 
+from provision.engine_kind import EngineKind
 from provision.errors import InputError, StepError
 from provision.mirrors import validate_url
+from runtime.daemon import config as berth_config
 
-_TYPES = {
+# dockerd's types for the keys provision users set most (dockerd itself checks the rest)
+DOCKER_TYPES = {
     "registry-mirrors": list,
     "insecure-registries": list,
     "dns": list,
@@ -84,11 +92,20 @@ def parse_setting(item: str) -> dict:
     return out
 
 
-def validate(config: dict) -> None:
-    """Check the merged result: known keys have the right JSON types, mirrors are URLs."""
-    for key, typ in _TYPES.items():
-        if key in config and not isinstance(config[key], typ):
-            raise InputError(f"daemon.json key {key!r} must be a JSON {typ.__name__}, got {config[key]!r}")
+def validate(config: dict, kind: EngineKind) -> None:
+    """Check keys for the engine ``kind`` reads them (InputError naming the key), and that the
+    registry mirrors are URLs."""
+    if kind.installs_bundle:
+        try:
+            berth_config.parse(json.dumps(config), kind.config_file)
+        except berth_config.ConfigError as e:
+            raise InputError(f"{e} (berthd would refuse it)") from None
+    else:
+        for key, typ in DOCKER_TYPES.items():
+            if key in config and not isinstance(config[key], typ):
+                raise InputError(
+                    f"daemon.json key {key!r} must be a JSON {typ.__name__}, got {config[key]!r}"
+                )
     for url in config.get("registry-mirrors", []):
         if not isinstance(url, str):
             raise InputError(f"registry mirror {url!r} must be a string URL")
@@ -100,10 +117,11 @@ def render(config: dict) -> bytes:
     return (json.dumps(config, indent=2) + "\n").encode()
 
 
-def merged(existing: bytes | None, path: str, wanted: dict) -> tuple[dict, dict]:
-    """(current dict, merged dict) for ``wanted`` on top of the existing file; validated."""
+def merged(existing: bytes | None, path: str, wanted: dict, kind: EngineKind) -> tuple[dict, dict]:
+    """(current dict, merged dict) for ``wanted`` on top of the existing file; validated for
+    the engine ``kind``."""
     current = parse_existing(existing, path)
     result = deep_merge(current, wanted)
-    validate(result)
+    validate(result, kind)
     json.loads(render(result))  # round trip: what we write must parse
     return current, result

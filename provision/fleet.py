@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, TypeVar
 
 from rich.console import Console
 from rich.live import Live
@@ -12,19 +13,30 @@ from rich.table import Table
 
 from provision.apply import HostReport, Job, run_host
 
+R = TypeVar("R")
 STYLE = {"ok": "green", "changed": "yellow", "would change": "yellow", "failed": "bold red"}
 
 
 class FleetResult(dict):
-    """``{target: HostReport}`` in target order, with the failed/succeeded split."""
+    """``{target: HostReport}`` in target order."""
 
     @property
     def failed(self) -> dict[str, HostReport]:
         return {k: v for k, v in self.items() if v.status == "failed"}
 
-    @property
-    def succeeded(self) -> dict[str, HostReport]:
-        return {k: v for k, v in self.items() if v.status != "failed"}
+
+def run_each(
+    targets: list[str], per_host: Callable[[str], R], forks: int = 20, serial: int | None = None
+) -> list[R]:
+    """``per_host(target)`` for every target, ``forks`` at a time (batch by batch when ``serial``
+    is set); the results in target order. ``per_host`` reports its own errors (see
+    :func:`provision.apply.on_host`): one host's failure never stops the others."""
+    out: list[R] = []
+    batches = [targets[i : i + serial] for i in range(0, len(targets), serial)] if serial else [targets]
+    for batch in batches:
+        with ThreadPoolExecutor(max_workers=max(1, min(forks, len(batch)))) as pool:
+            out += pool.map(per_host, batch)
+    return out
 
 
 class _Board:
@@ -58,20 +70,15 @@ def run_fleet(
 ) -> FleetResult:
     """Run ``job`` on every target: ``forks`` at a time, batch by batch when ``serial`` is set."""
     board = _Board(targets)
-    reports: dict[str, HostReport] = {}
-    batches = [targets[i : i + serial] for i in range(0, len(targets), serial)] if serial else [targets]
     console = console or Console(stderr=True)
     show = live and console.is_terminal and len(targets) > 0
 
-    def work() -> None:
-        for batch in batches:
-            with ThreadPoolExecutor(max_workers=max(1, min(forks, len(batch)))) as pool:
-                for rep in pool.map(lambda t: run_host(t, job, board.update), batch):
-                    reports[rep.target] = rep
+    def work() -> list[HostReport]:
+        return run_each(targets, lambda t: run_host(t, job, board.update), forks, serial)
 
     if show:
         with Live(board, console=console, refresh_per_second=8, transient=True):
-            work()
+            reports = work()
     else:
-        work()
-    return FleetResult((t, reports[t]) for t in targets)
+        reports = work()
+    return FleetResult((r.target, r) for r in reports)

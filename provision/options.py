@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 from provision import daemonjson, mirrors
 from provision.distros import Platform
+from provision.engine_kind import BERTH, EngineKind, engine_kind
 from provision.errors import InputError
 
-ENGINES = ("berth", "docker")
 CHANNELS = ("stable", "test", "edge", "nightly")
 MODULES = ["overlay", "br_netfilter"]
 SYSCTLS = {
@@ -24,7 +24,6 @@ DOCKER_REPO = "/etc/yum.repos.d/docker-ce.repo"
 APT_SOURCES = "/etc/apt/sources.list"
 # deb822 distro sources of newer images: disabled (renamed) when --mirror replaces sources.list
 APT_DEB822 = ("/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list.d/ubuntu.sources")
-DAEMON_JSON = {"berth": "/etc/berth/daemon.json", "docker": "/etc/docker/daemon.json"}
 
 
 @dataclass
@@ -51,8 +50,7 @@ class Options:
 
     def validate(self) -> None:
         """Raise :class:`InputError` for anything wrong before a host is contacted."""
-        if self.engine not in ENGINES:
-            raise InputError(f"--engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
+        engine_kind(self.engine)
         if self.channel not in CHANNELS:
             raise InputError(f"--channel must be one of {', '.join(CHANNELS)}, not {self.channel!r}")
         mirrors.resolve(self.mirror)
@@ -61,8 +59,13 @@ class Options:
             raise InputError(f"--data-root must be an absolute path, not {self.data_root!r}")
 
     @property
+    def kind(self) -> EngineKind:
+        """The engine to install (``engine`` is validated by :meth:`validate`)."""
+        return engine_kind(self.engine)
+
+    @property
     def daemon_json_path(self) -> str:
-        return DAEMON_JSON[self.engine]
+        return self.kind.config_file
 
     def wanted_daemon_json(self) -> dict:
         """The keys provision puts into daemon.json (validated, not yet merged)."""
@@ -73,9 +76,9 @@ class Options:
             ]
         for item in self.daemon_opts:
             wanted = daemonjson.deep_merge(wanted, daemonjson.parse_setting(item))
-        if self.engine == "berth" and self.data_root != "/var/lib/berth" and "data-root" not in wanted:
+        if self.kind is BERTH and self.data_root != "/var/lib/berth" and "data-root" not in wanted:
             wanted["data-root"] = self.data_root
-        daemonjson.validate(wanted)
+        daemonjson.validate(wanted, self.kind)
         return wanted
 
     def managed_files(self) -> list[str]:

@@ -14,10 +14,10 @@ from provision.steps.repos import plan_packages, plan_repos
 
 
 def build_plan(facts: dict, plat: Platform, opts: Options) -> list[StepPlan]:
-    """The host preparation steps in order; later issues append the engine install steps."""
+    """The host preparation steps in order, then the engine's install steps."""
     tvars = opts.template_vars(plat)
     repos = plan_repos(facts, plat, opts, tvars)
-    daemon = plan_daemon_json(facts, opts.daemon_json_path, opts.wanted_daemon_json())
+    daemon, config = plan_daemon_json(facts, opts.kind, opts.wanted_daemon_json())
     prep = [
         plan_modules(facts, tvars),
         plan_sysctls(facts, tvars),
@@ -26,4 +26,4 @@ def build_plan(facts: dict, plat: Platform, opts: Options) -> list[StepPlan]:
         daemon,
         plan_group(facts, opts.group, opts.gid, opts.users),
     ]
-    return prep + plan_engine(facts, plat, opts, daemon, refreshed=repos.changes)
+    return prep + plan_engine(facts, plat, opts, config, refreshed=repos.changes)

@@ -1,22 +1,35 @@
-"""SSH transport: Fabric's ``Connection`` for setup (ssh config, agent, keys, jump host),
-a plain Paramiko session per command for speed. Unknown host keys are refused unless the
-caller explicitly accepts new ones (which then records them in the known_hosts file).
+"""SSH transport over Paramiko: one connection per target (ssh config aliases, agent, keys,
+``--jump`` hosts), one exec channel per command, SFTP for large files. Unknown host keys are
+refused unless the caller explicitly accepts new ones (which then records them in the
+known_hosts file).
+
+Why Paramiko itself rather than Fabric's ``Connection.run`` (with Invoke's ``Context.run``
+locally): a run is dozens of short commands per host, and Invoke's runner polls its stream
+threads every 10 ms and feeds stdin one character per poll. Measured here (Python 3.11,
+invoke 2.2): 17 ms per local ``true`` through ``Context.run`` against 1 ms through
+subprocess, and 132 ms to pass an 11-character sudo password on stdin. Fabric's host strings
+also have no form for an IPv6 address with a port (``[v6addr]:port``, documented here). What
+Fabric adds for connecting is ``paramiko.SSHConfig`` lookup and a ``direct-tcpip`` channel
+through a gateway: both are below, on the same Paramiko.
 """
 
 from __future__ import annotations
 
+import getpass
 import os
+import secrets
 import socket
 import threading
 from dataclasses import dataclass, field
 
 import paramiko
-from fabric import Config, Connection
 
-from provision.errors import ConnectError
+from provision.errors import ConnectError, InputError
 from provision.transport import Result, Transport
 
 _KNOWN_HOSTS_LOCK = threading.Lock()
+USER_SSH_CONFIG = "~/.ssh/config"
+SYSTEM_SSH_CONFIG = "/etc/ssh/ssh_config"
 
 
 @dataclass
@@ -56,24 +69,97 @@ class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
                 f.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
 
 
-def parse_target(target: str, default_user: str | None = None) -> tuple[str | None, str, int | None]:
-    """Split ``[user@]host[:port]`` (``[v6addr]:port`` too) into its parts."""
-    user = default_user
-    if "@" in target:
-        user, target = target.rsplit("@", 1)
-    port = None
-    if target.startswith("["):
-        host, _, rest = target[1:].partition("]")
-        if rest.startswith(":"):
-            port = int(rest[1:])
-    elif target.count(":") == 1:
-        host, p = target.split(":")
-        port = int(p)
+@dataclass(frozen=True)
+class Target:
+    """A parsed ``[user@]host[:port]``: what the user typed, before ssh config applies."""
+
+    user: str | None
+    host: str
+    port: int | None
+
+
+def parse_target(target: str, what: str = "target") -> Target:
+    """Split ``[user@]host[:port]`` (``[v6addr]:port`` too; a bare IPv6 address has no port);
+    InputError naming what is wrong."""
+
+    def bad(why: str) -> InputError:
+        return InputError(f"bad {what} {target!r}: {why} (expected [user@]host[:port])")
+
+    spec, user = target, None
+    if "@" in spec:
+        user, spec = spec.rsplit("@", 1)
+        if not user:
+            raise bad("empty user before '@'")
+    port_text = None
+    if spec.startswith("["):
+        host, sep, rest = spec[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise bad("an IPv6 address with a port is written [addr]:port")
+        port_text = rest[1:] if rest else None
+    elif spec.count(":") == 1:
+        host, port_text = spec.split(":")
     else:
-        host = target
-    if not host:
-        raise ValueError(f"bad target {target!r}: expected [user@]host[:port]")
-    return user, host, port
+        host = spec
+    if not host or any(c.isspace() or c in "/@[]" for c in host):
+        raise bad("no host name" if not host else f"{host!r} is not a host name or address")
+    port = None
+    if port_text is not None:
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise bad(f"port {port_text!r} is not a number from 1 to 65535")
+        port = int(port_text)
+    return Target(user, host, port)
+
+
+def load_ssh_config(path: str | None) -> paramiko.SSHConfig:
+    """``path`` (``--ssh-config``), else ~/.ssh/config then /etc/ssh/ssh_config (the first
+    value found wins, as in OpenSSH). InputError when an explicit file cannot be read."""
+    cfg = paramiko.SSHConfig()
+    if path:
+        try:
+            with open(os.path.expanduser(path)) as f:
+                cfg.parse(f)
+        except OSError as e:
+            raise InputError(f"cannot read --ssh-config {path}: {e.strerror}") from None
+        return cfg
+    for p in (os.path.expanduser(USER_SSH_CONFIG), SYSTEM_SSH_CONFIG):
+        try:
+            with open(p) as f:
+                cfg.parse(f)
+        except OSError:
+            pass
+    return cfg
+
+
+@dataclass
+class _Hop:
+    """One SSH server to log in to, with ssh config applied."""
+
+    host: str
+    port: int
+    user: str
+    keys: list[str]
+    proxy_command: str | None
+    jump: str | None
+
+    @classmethod
+    def resolve(
+        cls, t: Target, cfg: paramiko.SSHConfig, identities: list[str], login_user: str | None
+    ) -> _Hop:
+        c = cfg.lookup(t.host)
+        keys = [os.path.expanduser(i) for i in identities]
+        keys += [os.path.expanduser(k) for k in c.get("identityfile", [])]
+        return cls(
+            host=c.get("hostname", t.host),
+            port=t.port or int(c.get("port", 22)),
+            user=t.user or login_user or c.get("user") or getpass.getuser(),
+            keys=keys,
+            proxy_command=c.get("proxycommand"),
+            jump=c.get("proxyjump"),
+        )
+
+    @property
+    def where(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}"
 
 
 class SSHTransport(Transport):
@@ -82,40 +168,15 @@ class SSHTransport(Transport):
     def __init__(self, target: str, opts: SSHOptions, login_user: str | None = None) -> None:
         super().__init__(opts.become_password)
         self.opts = opts
-        user, host, port = parse_target(target, login_user)
         self.name = target
-        cfg = Config(runtime_ssh_path=opts.ssh_config) if opts.ssh_config else Config()
-        kwargs: dict = {"look_for_keys": True, "allow_agent": True}
-        if opts.identities:
-            kwargs["key_filename"] = [os.path.expanduser(i) for i in opts.identities]
-        if opts.password is not None:
-            kwargs["password"] = opts.password
-        gateway = None
-        if opts.jump:
-            ju, jh, jp = parse_target(opts.jump)
-            gateway = Connection(
-                jh,
-                user=ju,
-                port=jp,
-                config=cfg,
-                connect_kwargs=dict(kwargs),
-                connect_timeout=max(1, round(opts.connect_timeout)),
-            )
-            self._harden(gateway.client)
-        self.conn = Connection(
-            host,
-            user=user,
-            port=port,
-            config=cfg,
-            gateway=gateway,
-            connect_kwargs=kwargs,
-            connect_timeout=max(1, round(opts.connect_timeout)),
-        )
-        self.user = self.conn.user
-        self._harden(self.conn.client)
-        self._gateway = gateway
+        self._cfg = load_ssh_config(opts.ssh_config)
+        self.hop = _Hop.resolve(parse_target(target), self._cfg, opts.identities, login_user)
+        self.user = self.hop.user
+        self.client = self._new_client()
+        self._gateways: list[paramiko.SSHClient] = []
 
-    def _harden(self, client: paramiko.SSHClient) -> None:
+    def _new_client(self) -> paramiko.SSHClient:
+        client = paramiko.SSHClient()
         try:
             client.load_system_host_keys()
         except (OSError, paramiko.SSHException):
@@ -126,16 +187,54 @@ class SSHTransport(Transport):
         client.set_missing_host_key_policy(
             _HostKeyPolicy(self.opts.accept_new_host_keys, self.opts.known_hosts)
         )
+        return client
+
+    def _connect(self, client: paramiko.SSHClient, hop: _Hop, sock) -> None:
+        client.connect(
+            hop.host,
+            port=hop.port,
+            username=hop.user,
+            password=self.opts.password,
+            key_filename=hop.keys or None,
+            look_for_keys=True,
+            allow_agent=True,
+            timeout=self.opts.connect_timeout,
+            sock=sock,
+        )
+
+    def _sock(self):
+        """What the target's connection runs over: a channel through the jump host(s)
+        (``--jump``, else the ssh config's ProxyJump), its ProxyCommand, or a plain TCP socket."""
+        jump = self.opts.jump or self.hop.jump
+        if not jump:
+            return paramiko.ProxyCommand(self.hop.proxy_command) if self.hop.proxy_command else None
+        sock = None
+        hops = [
+            _Hop.resolve(parse_target(j, "--jump"), self._cfg, self.opts.identities, None)
+            for j in jump.split(",")
+        ]
+        for i, hop in enumerate(hops):
+            gw = self._new_client()
+            self._gateways.append(gw)
+            self._connect(gw, hop, sock)
+            nxt = hops[i + 1] if i + 1 < len(hops) else self.hop
+            sock = gw.get_transport().open_channel("direct-tcpip", (nxt.host, nxt.port), ("", 0))
+        return sock
 
     @property
     def is_root(self) -> bool:
         return self.user == "root"
 
+    @property
+    def is_connected(self) -> bool:
+        t = self.client.get_transport()
+        return t is not None and t.is_active()
+
     def open(self) -> None:
         """Connect and authenticate; every failure becomes one :class:`ConnectError` line."""
-        where = f"{self.conn.user}@{self.conn.host}:{self.conn.port}"
+        where = self.hop.where
         try:
-            self.conn.open()
+            self._connect(self.client, self.hop, self._sock())
         except ConnectError:
             raise
         except paramiko.BadHostKeyException as e:
@@ -165,10 +264,10 @@ class SSHTransport(Transport):
             ) from None
 
     def _exec(self, command: str, stdin: bytes | None, timeout: float) -> Result:
-        if not self.conn.is_connected:
+        if not self.is_connected:
             self.open()
         try:
-            chan = self.conn.transport.open_session()
+            chan = self.client.get_transport().open_session()
             chan.settimeout(timeout)
             chan.exec_command(command)
             if stdin:
@@ -184,10 +283,28 @@ class SSHTransport(Transport):
             raise ConnectError(f"connection to {self.name} lost: {e}", self.name) from None
         return Result(command, rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
 
+    def upload(self, data: bytes, name: str) -> str:
+        """SFTP into a private temp file; through commands when the server has no SFTP."""
+        if not self.is_connected:
+            self.open()
+        path = f"/tmp/.berth-{name}-{secrets.token_hex(6)}"
+        try:
+            sftp = self.client.open_sftp()
+            try:
+                with sftp.open(path, "wb") as f:
+                    f.set_pipelined(True)
+                    f.write(data)
+                sftp.chmod(path, 0o600)
+            finally:
+                sftp.close()
+            return path
+        except (paramiko.SSHException, OSError, EOFError) as e:
+            return self._upload_in_chunks(data, name, f" (SFTP failed: {e})")
+
     def close(self) -> None:
-        self.conn.close()
-        if self._gateway is not None:
-            self._gateway.close()
+        self.client.close()
+        for gw in reversed(self._gateways):
+            gw.close()
 
 
 def _read_all(recv) -> bytearray:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from provision.engine_kind import package_names
 from provision.errors import FactError
 from provision.facts.base import build_script, parse_sections, split_sections
+from provision.facts.engine import engine_facts, socket_paths
 from provision.facts.system import system_facts
 from provision.options import MODULES, SYSCTLS, Options
 from provision.transport import Transport
@@ -13,8 +15,6 @@ EXTRA_SYSCTLS = ["user.max_user_namespaces"]
 
 def gather(t: Transport, opts: Options) -> dict:
     """Run the facts script (as root) and parse it; FactError if the output is unusable."""
-    from provision.steps.engine_facts import engine_facts, package_names, socket_paths
-
     facts = system_facts(
         opts.data_root,
         opts.managed_files(),
@@ -23,7 +23,7 @@ def gather(t: Transport, opts: Options) -> dict:
         list(SYSCTLS) + EXTRA_SYSCTLS,
         MODULES,
         opts.group,
-    ) + engine_facts(opts.engine, socket_paths(opts))
+    ) + engine_facts(opts.kind, socket_paths(opts.kind, opts.wanted_daemon_json()))
     res = t.sudo("LC_ALL=C; export LC_ALL\n" + build_script(facts))
     sections = split_sections(res.stdout)
     if "__end__" not in sections:

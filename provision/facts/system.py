@@ -130,6 +130,25 @@ def parse_packages(lines: list[str]) -> set[str]:
     return {ln.split()[0] for ln in lines if ln.strip().endswith(" installed")}
 
 
+def file_command(paths: list[str]) -> str:
+    """sh printing an ``@file PATH`` block per path (see :func:`parse_files`)."""
+    q = shlex.quote
+    return (
+        "; ".join(
+            f"echo '@file {p}'; if [ -f {q(p)} ]; then stat -c '%a %u %g' {q(p)}; base64 < {q(p)}; "
+            f"else echo absent; fi"
+            for p in paths
+        )
+        or "true"
+    )
+
+
+def systemd_running(facts: dict) -> bool:
+    """True when systemd is PID 1 and booted the host (else engines run directly)."""
+    init = facts.get("init") or {}
+    return init.get("pid1") == "systemd" and init.get("booted") == "yes"
+
+
 def system_facts(
     data_root: str,
     files: list[str],
@@ -141,14 +160,7 @@ def system_facts(
 ) -> list[Fact]:
     """Every fact for one host; the inputs are what the plan will compare against."""
     q = shlex.quote
-    file_cmd = (
-        "; ".join(
-            f"echo '@file {p}'; if [ -f {q(p)} ]; then stat -c '%a %u %g' {q(p)}; base64 < {q(p)}; "
-            f"else echo absent; fi"
-            for p in files
-        )
-        or "true"
-    )
+    file_cmd = file_command(files)
     user_cmd = (
         "; ".join(
             f"if id {q(u)} >/dev/null 2>&1; then echo \"{u}: $(id -Gn {q(u)})\"; else echo '{u}: -'; fi"

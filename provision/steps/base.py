@@ -1,15 +1,33 @@
-"""The step protocol: a plan is a list of actions; applying runs them; ``ok`` = nothing to do."""
+"""The step protocol: a plan is a list of actions; applying runs them; ``ok`` = nothing to do.
+
+Every action kind (:class:`FileChange`, :class:`Command` here; the engine's ``InstallBundle``
+and ``EngineStart``) implements :class:`Action`; nothing reads inside another step's actions:
+a step that depends on another takes that step's declared result (e.g.
+:class:`provision.steps.daemon.ConfigChange`)."""
 
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Callable, Union
+from typing import Callable, Protocol
 
 from provision.errors import StepError
 from provision.transport import Transport
 
 OK, CHANGED, FAILED, SKIPPED = "ok", "changed", "failed", "skipped"
+
+
+class Action(Protocol):
+    """One change a step plans: described and diffed before it is applied."""
+
+    def describe(self) -> str:
+        """One line saying what the action does (shown for changed steps)."""
+
+    def diff(self) -> str:
+        """What would change, as ``--check`` / ``--diff`` show it."""
+
+    def apply(self, t: Transport) -> None:
+        """Make the change on the host; StepError with one line when it fails."""
 
 
 @dataclass
@@ -65,9 +83,6 @@ class Command:
         res = t.sudo(self.cmd)
         if not res.ok:
             raise StepError(f"`{self.cmd}` failed: {res.brief()}", t.name, res)
-
-
-Action = Union[FileChange, Command]
 
 
 @dataclass

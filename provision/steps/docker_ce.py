@@ -12,13 +12,15 @@ import re
 import shlex
 
 from provision.distros import Platform
+from provision.engine_kind import DEBIAN_DOCKER, DOCKER, EL_DOCKER, EL_PREREQS, OLD_DOCKER
 from provision.errors import InputError
-from provision.lifecycle import state_change
+from provision.facts.system import systemd_running
 from provision.options import Options
 from provision.steps.base import Command, StepPlan
-from provision.steps.engine import merged_config, systemd_running
-from provision.steps.engine_facts import DOCKER_PACKAGES, EL_DOCKER, EL_PREREQS, OLD_DOCKER, socket_path
+from provision.steps.daemon import ConfigChange
+from provision.steps.engine import merged_config
 from provision.steps.probe import make_check
+from provision.steps.record import state_change
 from provision.steps.repos import APT_ENV, plan_packages
 from provision.steps.service import Control, EngineStart
 
@@ -32,9 +34,10 @@ def _version_ok(v: str) -> str:
 
 
 def plan_docker(
-    facts: dict, plat: Platform, opts: Options, daemon_step: StepPlan, refreshed: bool
+    facts: dict, plat: Platform, opts: Options, daemon_json: ConfigChange, refreshed: bool
 ) -> list[StepPlan]:
-    """Docker CE (EL) or docker.io (Debian/Ubuntu), enabled, running and verified."""
+    """Docker CE (EL) or docker.io (Debian/Ubuntu), enabled, running and verified; a changed
+    ``daemon_json`` restarts dockerd (rolled back when it then fails)."""
     have = facts.get("packages", set())
     eng = facts.get("engine") or {}
     steps: list[StepPlan] = []
@@ -69,8 +72,7 @@ def plan_docker(
             ce.notes.append(f"docker-ce {installed_version} already installed")
         steps += [old, prereq, ce]
     else:
-        pkgs = DOCKER_PACKAGES["debian"]
-        step = plan_packages(facts, plat, pkgs, refreshed)
+        step = plan_packages(facts, plat, DEBIAN_DOCKER, refreshed)
         step.name = "docker.io"
         if pinned and pinned != installed_version and "docker.io" in have:
             step.actions.append(
@@ -80,28 +82,29 @@ def plan_docker(
             step.actions[-1].cmd = step.actions[-1].cmd.replace("docker.io", f"docker.io={pinned}")
         steps.append(step)
 
-    installing = [p for p in EL_DOCKER + DOCKER_PACKAGES["debian"] if p not in have]
+    installing = [p for p in EL_DOCKER + DEBIAN_DOCKER if p not in have]
     installing = [p for p in installing if (p in EL_DOCKER) == (plat.family == "el")]
     record = state_change(facts, opts, installing)
     if record:
         steps[-1].actions.insert(0, record)
     config = merged_config(facts, opts)
-    sock = socket_path(config, "docker")
+    sock = DOCKER.socket(config)
     systemd = systemd_running(facts)
-    ctl = Control("docker", systemd, sock, "docker", opts.daemon_json_path, "dockerd")
+    ctl = Control.of(DOCKER, systemd, sock)
     svc = StepPlan("docker service")
     running = eng.get("ActiveState") == "active" if systemd else bool(eng.get("direct_pid"))
     if systemd and eng.get("UnitFileState") != "enabled":
-        svc.actions.append(Command("systemctl enable docker 2>&1", "start docker at boot"))
-    dj = [a for a in daemon_step.actions if getattr(a, "path", None) == opts.daemon_json_path]
+        svc.actions.append(
+            Command(f"systemctl enable {DOCKER.service} 2>&1", f"start {DOCKER.service} at boot")
+        )
     if not running:
         svc.actions.append(EngineStart(ctl, False, "not running"))
-    elif dj:
-        svc.actions.append(EngineStart(ctl, True, "daemon.json changed", True, dj[0].old))
+    elif daemon_json.changed:
+        svc.actions.append(EngineStart(ctl, True, "daemon.json changed", True, daemon_json.previous))
     if not systemd:
         svc.notes.append("systemd is not PID 1 here: dockerd runs directly (pid file /run/berthd.pid)")
     steps.append(svc)
     verify = StepPlan("engine verify")
-    verify.check = make_check("docker", "docker", sock, opts.group, config.get("registry-mirrors") or [])
+    verify.check = make_check(DOCKER, sock, opts.group, config.get("registry-mirrors") or [])
     steps.append(verify)
     return steps

@@ -13,20 +13,18 @@ from dataclasses import dataclass
 from provision import bundle as bundlemod
 from provision import daemonjson
 from provision.distros import Platform
+from provision.engine_kind import BERTH, BERTH_PACKAGES
 from provision.errors import InputError, StepError
-from provision.lifecycle import state_change
+from provision.facts.system import systemd_running
 from provision.options import Options
 from provision.render import render
 from provision.steps.base import Command, StepPlan, file_state
-from provision.steps.engine_facts import BERTHD_UNIT, ENGINE_PACKAGES, socket_path
+from provision.steps.daemon import ConfigChange
 from provision.steps.probe import make_check
+from provision.steps.record import state_change
 from provision.steps.repos import plan_packages
 from provision.steps.service import Control, EngineStart
 from provision.transport import Transport
-from provision.upload import stage
-
-BERTH = f"{bundlemod.BIN_DIR}/berth"
-BERTHD = f"{bundlemod.BIN_DIR}/berthd"
 
 
 @functools.lru_cache(maxsize=4)
@@ -64,23 +62,18 @@ class InstallBundle:
         return f"$ upload {self.bundle.filename} ({len(self.bundle.data)} bytes) && install it\n"
 
     def apply(self, t: Transport) -> None:
-        staged = stage(t, self.bundle.data, "bundle")
+        staged = t.upload(self.bundle.data, "bundle")
         res = t.sudo(bundlemod.install_script(self.bundle, shlex.quote(staged)))
         if not res.ok:
             t.sudo(f"rm -f {shlex.quote(staged)}")
             raise StepError(f"installing the engine failed: {res.brief()}", t.name, res)
 
 
-def systemd_running(facts: dict) -> bool:
-    init = facts.get("init") or {}
-    return init.get("pid1") == "systemd" and init.get("booted") == "yes"
-
-
 def merged_config(facts: dict, opts: Options) -> dict:
     """daemon.json as it will be after this run (the daemon.json step writes the same merge)."""
     cur = (facts.get("files") or {}).get(opts.daemon_json_path)
     return daemonjson.merged(
-        None if cur is None else cur["content"], opts.daemon_json_path, opts.wanted_daemon_json()
+        None if cur is None else cur["content"], opts.daemon_json_path, opts.wanted_daemon_json(), opts.kind
     )[1]
 
 
@@ -91,21 +84,22 @@ def plan_engine_packages(facts: dict, plat: Platform, names: list[str]) -> StepP
     return step
 
 
-def plan_berth(facts: dict, plat: Platform, opts: Options, daemon_step: StepPlan) -> list[StepPlan]:
-    """Every step that installs, starts and proves the berth engine."""
+def plan_berth(facts: dict, plat: Platform, opts: Options, daemon_json: ConfigChange) -> list[StepPlan]:
+    """Every step that installs, starts and proves the berth engine; ``daemon_json`` is what
+    the daemon.json step declared (a change restarts berthd, validated first)."""
     b = load_bundle(opts.bundle)
     eng = facts.get("engine") or {}
     efiles = facts.get("engine_files") or {}
     systemd = systemd_running(facts)
     config = merged_config(facts, opts)
-    sock = socket_path(config)
+    sock = BERTH.socket(config)
 
-    pkgs = plan_engine_packages(facts, plat, ENGINE_PACKAGES[plat.family])
+    pkgs = plan_engine_packages(facts, plat, BERTH_PACKAGES[plat.family])
 
     inst = StepPlan("engine bundle")
     if eng.get("marker") != b.marker:
         inst.actions.append(InstallBundle(b, (eng.get("marker") or {}).get("version", "")))
-    for prog, path in (("berth", BERTH), ("berthd", BERTHD)):
+    for prog, path in (("berth", BERTH.client), ("berthd", BERTH.daemon)):
         change = file_state(efiles, path, bundlemod.wrapper(prog), 0o755, backup=False)
         if change:
             inst.actions.append(change)
@@ -120,26 +114,21 @@ def plan_berth(facts: dict, plat: Platform, opts: Options, daemon_step: StepPlan
     unit_changed = False
     if systemd:
         unit = StepPlan("berthd unit")
-        tv = {"berthd": BERTHD, "config_file": opts.daemon_json_path}
-        change = file_state(efiles, BERTHD_UNIT, render("berthd.service.j2", tv), 0o644, backup=False)
+        tv = {"berthd": BERTH.daemon, "config_file": opts.daemon_json_path}
+        change = file_state(efiles, BERTH.unit, render("berthd.service.j2", tv), 0o644, backup=False)
         if change:
             unit.actions += [change, Command("systemctl daemon-reload", "load the new unit")]
             unit_changed = eng.get("LoadState") == "loaded" and change.old is not None
         steps.append(unit)
 
     svc = StepPlan("berthd service")
-    ctl = Control(
-        "berthd",
-        systemd,
-        sock,
-        BERTH,
-        opts.daemon_json_path,
-        f"{BERTHD} --config-file {opts.daemon_json_path}",
-    )
+    ctl = Control.of(BERTH, systemd, sock)
     if systemd:
         running = eng.get("ActiveState") == "active"
         if eng.get("UnitFileState") != "enabled":
-            svc.actions.append(Command("systemctl enable berthd 2>&1", "start berthd at boot"))
+            svc.actions.append(
+                Command(f"systemctl enable {BERTH.service} 2>&1", f"start {BERTH.service} at boot")
+            )
     else:
         running = bool(eng.get("direct_pid"))
         pid1 = (facts.get("init") or {}).get("pid1", "?")
@@ -147,13 +136,12 @@ def plan_berth(facts: dict, plat: Platform, opts: Options, daemon_step: StepPlan
             f"systemd is not PID 1 here (PID 1 is {pid1}): berthd runs directly as a daemon "
             f"(pid file /run/berthd.pid, log /var/log/berthd.log) and will not start at boot"
         )
-    dj = [a for a in daemon_step.actions if getattr(a, "path", None) == opts.daemon_json_path]
     reasons = [
         w
         for w, c in (
             ("engine upgraded", upgraded),
             ("unit changed", unit_changed),
-            ("daemon.json changed", bool(dj)),
+            ("daemon.json changed", daemon_json.changed),
         )
         if c
     ]
@@ -165,15 +153,15 @@ def plan_berth(facts: dict, plat: Platform, opts: Options, daemon_step: StepPlan
                 ctl,
                 True,
                 ", ".join(reasons),
-                config_changed=bool(dj),
-                previous=dj[0].old if dj else None,
-                validate_cmd=f"{BERTHD} --validate --config-file {shlex.quote(opts.daemon_json_path)}",
-                other_reasons=len(reasons) > 1 or not dj,
+                config_changed=daemon_json.changed,
+                previous=daemon_json.previous if daemon_json.changed else None,
+                validate_cmd=BERTH.validate_cmd(opts.daemon_json_path),
+                other_reasons=len(reasons) > 1 or not daemon_json.changed,
             )
         )
     steps.append(svc)
 
     verify = StepPlan("engine verify")
-    verify.check = make_check("berth", BERTH, sock, opts.group, config.get("registry-mirrors") or [])
+    verify.check = make_check(BERTH, sock, opts.group, config.get("registry-mirrors") or [])
     steps.append(verify)
     return steps

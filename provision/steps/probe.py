@@ -10,6 +10,7 @@ import json
 import shlex
 from typing import Callable
 
+from provision.engine_kind import EngineKind
 from provision.errors import StepError
 from provision.transport import Transport
 
@@ -46,13 +47,13 @@ def _json(res, what: str, t: Transport) -> dict:
 
 
 def make_check(
-    engine: str, client: str, sock: str, group: str, mirrors: list[str]
+    kind: EngineKind, sock: str, group: str, mirrors: list[str]
 ) -> Callable[[Transport], list[str]]:
     """The verification run after the engine steps (also on a rerun that changed nothing)."""
-    host = f"-H unix://{shlex.quote(sock)}"
-    cli = f"{client} {host}"
-    inspect = f"{cli} {'inspect' if engine == 'berth' else 'image inspect'} {PROBE_IMAGE}"
-    info_cmd = f"{cli} info -f json" if engine == "berth" else f"{cli} info --format '{{{{json .}}}}'"
+    client = kind.client
+    cli = kind.cli(sock)
+    inspect = f"{cli} {kind.image_inspect} {PROBE_IMAGE}"
+    info_cmd = f"{cli} info {kind.json_format}"
 
     def check(t: Transport) -> list[str]:
         notes = []

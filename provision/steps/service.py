@@ -8,7 +8,7 @@ import shlex
 from dataclasses import dataclass
 
 from provision.errors import StepError
-from provision.steps.engine_facts import DIRECT_LOG, PIDFILE
+from provision.engine_kind import DIRECT_LOG, PIDFILE, EngineKind
 from provision.transport import Result, Transport
 
 WAIT_STEPS = 300  # x 0.1 s
@@ -24,6 +24,13 @@ class Control:
     client: str  # the CLI that pings the daemon: /usr/local/bin/berth or docker
     config_file: str
     daemon_cmd: str = ""  # direct mode: the daemon's command line (without the pid file)
+
+    @classmethod
+    def of(cls, kind: EngineKind, systemd: bool, socket: str) -> Control:
+        """How to drive ``kind`` listening on ``socket``, with its own daemon.json."""
+        return cls(
+            kind.service, systemd, socket, kind.client, kind.config_file, kind.daemon_cmd(kind.config_file)
+        )
 
     def start(self, restart: bool) -> str:
         """The shell command that (re)starts the engine."""

@@ -8,13 +8,18 @@ import pytest
 from provision import bundle as bundlemod
 from provision.distros import detect
 from provision.errors import InputError
-from provision.lifecycle import STATE_FILE, parse_status, restore_script, state_change
+from provision.engine_kind import BERTH as BERTH_KIND
+from provision.engine_kind import DOCKER, STATE_FILE
 from provision.options import Options
-from provision.steps.base import FileChange, StepPlan
+from provision.status import parse_status
+from provision.steps.daemon import ConfigChange
 from provision.steps.docker_ce import plan_docker
-from provision.steps.engine import BERTH, BERTHD, load_bundle, plan_berth
-from provision.steps.engine_facts import BERTHD_UNIT, socket_path
+from provision.steps.engine import load_bundle, plan_berth
+from provision.steps.record import state_change
 from provision.steps.service import EngineStart
+from provision.uninstall import restore_script
+
+BERTH, BERTHD, BERTHD_UNIT = BERTH_KIND.client, BERTH_KIND.daemon, BERTH_KIND.unit
 
 DEBIAN = detect(
     {"ID": "debian", "VERSION_ID": "12", "PRETTY_NAME": "Debian 12", "VERSION_CODENAME": "bookworm"}
@@ -63,9 +68,7 @@ def installed_facts(opts, systemd=True, mirrors=()):
 
 
 def daemon_step(opts, old, new):
-    step = StepPlan("daemon.json")
-    step.actions.append(FileChange(opts.daemon_json_path, new, old))
-    return step
+    return ConfigChange(changed=True, previous=old)
 
 
 def by_name(steps):
@@ -74,7 +77,7 @@ def by_name(steps):
 
 def test_installed_engine_plans_nothing_but_the_check():
     opts = Options()
-    steps = by_name(plan_berth(installed_facts(opts), DEBIAN, opts, StepPlan("daemon.json")))
+    steps = by_name(plan_berth(installed_facts(opts), DEBIAN, opts, ConfigChange()))
     assert [n for n, s in steps.items() if s.actions] == []
     assert steps["engine verify"].check is not None
 
@@ -86,7 +89,7 @@ def test_fresh_host_installs_everything_and_starts():
         "packages": {"python3"},
         "users": {"alice": ["alice"]},
     }
-    steps = by_name(plan_berth(facts, CENTOS7, opts, StepPlan("daemon.json")))
+    steps = by_name(plan_berth(facts, CENTOS7, opts, ConfigChange()))
     assert (
         "yum -y -q --releasever=7 install iptables iproute util-linux tar"
         in steps["engine packages"].actions[0].cmd
@@ -118,7 +121,7 @@ def test_new_build_restarts_for_the_upgrade_only():
     opts = Options()
     facts = installed_facts(opts)
     facts["engine"]["marker"] = {"version": "0.0.9", "build": "0123456789ab"}
-    steps = by_name(plan_berth(facts, DEBIAN, opts, StepPlan("daemon.json")))
+    steps = by_name(plan_berth(facts, DEBIAN, opts, ConfigChange()))
     assert "replacing 0.0.9" in steps["engine bundle"].actions[0].describe()
     (start,) = steps["berthd service"].actions
     assert (
@@ -130,7 +133,7 @@ def test_without_systemd_no_unit_and_a_direct_daemon():
     opts = Options()
     facts = installed_facts(opts, systemd=False)
     facts["engine"].pop("direct_pid")
-    steps = by_name(plan_berth(facts, DEBIAN, opts, StepPlan("daemon.json")))
+    steps = by_name(plan_berth(facts, DEBIAN, opts, ConfigChange()))
     assert "berthd unit" not in steps
     assert "systemd is not PID 1 here (PID 1 is sh)" in steps["berthd service"].notes[0]
     (start,) = steps["berthd service"].actions
@@ -143,7 +146,7 @@ def test_without_systemd_no_unit_and_a_direct_daemon():
 def test_docker_on_el_removes_old_packages_and_pins():
     opts = Options(engine="docker", docker_version="20.10.24")
     facts = {"init": {"pid1": "systemd", "booted": "yes"}, "packages": {"docker", "docker-common", "lvm2"}}
-    steps = by_name(plan_docker(facts, CENTOS7, opts, StepPlan("daemon.json"), refreshed=True))
+    steps = by_name(plan_docker(facts, CENTOS7, opts, ConfigChange(), refreshed=True))
     assert steps["old docker packages"].actions[0].cmd == "yum -y -q remove docker docker-common"
     assert "install yum-utils device-mapper-persistent-data" in steps["docker prerequisites"].actions[0].cmd
     record, pin, install = steps["docker-ce"].actions
@@ -151,16 +154,16 @@ def test_docker_on_el_removes_old_packages_and_pins():
     assert "yum list docker-ce --showduplicates" in pin.cmd
     assert install.cmd.endswith("install docker-ce-20.10.24 docker-ce-cli-20.10.24 containerd.io")
     with pytest.raises(InputError, match="bad --docker-version"):
-        plan_docker(facts, CENTOS7, Options(engine="docker", docker_version="1;reboot"), StepPlan("d"), True)
+        plan_docker(facts, CENTOS7, Options(engine="docker", docker_version="1;reboot"), ConfigChange(), True)
 
 
 def test_docker_on_debian_is_the_distro_package():
     opts = Options(engine="docker")
     facts = {"init": {"pid1": "systemd", "booted": "yes"}, "packages": set()}
-    steps = by_name(plan_docker(facts, DEBIAN, opts, StepPlan("daemon.json"), refreshed=False))
+    steps = by_name(plan_docker(facts, DEBIAN, opts, ConfigChange(), refreshed=False))
     cmds = [a.cmd for a in steps["docker.io"].actions if hasattr(a, "cmd")]
     assert cmds[0].endswith("apt-get -q update") and "install --no-install-recommends docker.io" in cmds[1]
-    assert socket_path({}, "docker") == "/var/run/docker.sock"
+    assert DOCKER.socket({}) == "/var/run/docker.sock"
 
 
 def test_state_record_never_claims_what_existed_before():
@@ -228,6 +231,6 @@ def test_a_new_install_record_alone_restarts_nothing():
     facts = installed_facts(opts)
     opts2 = Options(users=["carol"])
     facts["users"] = {"carol": ["carol"]}  # carol is added to the group: the record changes
-    steps = by_name(plan_berth(facts, DEBIAN, opts2, StepPlan("daemon.json")))
+    steps = by_name(plan_berth(facts, DEBIAN, opts2, ConfigChange()))
     assert [type(a).__name__ for a in steps["engine bundle"].actions] == ["FileChange"]
     assert steps["berthd service"].actions == []

@@ -34,7 +34,7 @@ def host_args(mirror):
         "--registry-mirror",
         "https://registry.example.com",
         "--daemon-opt",
-        "log-opts.max-file=3",
+        'log-opts.max-file="3"',  # berthd (as dockerd) takes log-opts values as strings only
         "--gid",
         "2375",
         "--user",
@@ -85,7 +85,7 @@ def test_three_hosts_at_once_then_rerun_changes_nothing(fleet):
     assert merged == dict(
         EXISTING,
         **{
-            "log-opts": {"max-size": "10m", "max-file": 3},
+            "log-opts": {"max-size": "10m", "max-file": "3"},
             "registry-mirrors": ["https://registry.example.com"],
         },
     )

@@ -19,6 +19,7 @@ from provision.checks import (
     parse_kernel,
 )
 from provision.distros import detect
+from provision.engine_kind import BERTH, DOCKER
 from provision.errors import InputError, StepError, UnsupportedError
 from provision.facts.base import Fact, build_script, parse_sections, split_sections
 from provision.facts.system import parse_files, parse_kv, parse_mountinfo, parse_words
@@ -151,9 +152,9 @@ def test_daemon_json_merge_keeps_other_keys():
         b'{"log-driver": "journald", "log-opts": {"max-size": "10m"}, "registry-mirrors": ["http://old"]}'
     )
     wanted = Options(
-        registry_mirrors=["https://m.example"], daemon_opts=["log-opts.max-file=3"]
+        engine="docker", registry_mirrors=["https://m.example"], daemon_opts=["log-opts.max-file=3"]
     ).wanted_daemon_json()
-    current, merged = daemonjson.merged(existing, "/etc/docker/daemon.json", wanted)
+    current, merged = daemonjson.merged(existing, "/etc/docker/daemon.json", wanted, DOCKER)
     assert merged == {
         "log-driver": "journald",
         "log-opts": {"max-size": "10m", "max-file": 3},
@@ -168,7 +169,9 @@ def test_daemon_json_invalid_reports_line_and_column():
     with pytest.raises(StepError, match="JSON object"):
         daemonjson.parse_existing(b"[1]", "/x")
     with pytest.raises(InputError, match="registry-mirrors"):
-        daemonjson.validate({"registry-mirrors": "http://not-a-list"})
+        daemonjson.validate({"registry-mirrors": "http://not-a-list"}, DOCKER)
+    with pytest.raises(InputError, match="registry-mirrors"):
+        daemonjson.validate({"registry-mirrors": "http://not-a-list"}, BERTH)
 
 
 def test_render_strict_and_ansible_compatible():

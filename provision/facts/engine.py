@@ -1,0 +1,60 @@
+"""Facts about the container engine on a target: installed bundle, wrappers, unit, service
+state and socket. Gathered in the same round trip as the system facts."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+from provision.bundle import BIN_DIR, LIB_DIR
+from provision.engine_kind import BERTH, PIDFILE, STATE_FILE, EngineKind
+from provision.facts.base import Fact
+from provision.facts.system import file_command, parse_files, parse_words
+
+ENGINE_FILES = [BERTH.unit, f"{BIN_DIR}/berth", f"{BIN_DIR}/berthd", STATE_FILE]
+
+
+def parse_service(lines: list[str]) -> dict:
+    """``systemctl show`` KEY=VALUE lines plus ``pid``/``sock``/``marker`` extras."""
+    out: dict = {}
+    for line in lines:
+        k, sep, v = line.partition("=")
+        if sep:
+            out[k.strip()] = v.strip()
+    if "marker" in out:
+        try:
+            out["marker"] = json.loads(out["marker"])
+        except ValueError:
+            out["marker"] = None
+    return out
+
+
+def engine_facts(kind: EngineKind, sockets: list[str]) -> list[Fact]:
+    """Facts the engine steps decide from (both engines; cheap when nothing is installed)."""
+    svc = kind.service
+    q = shlex.quote
+    sock_cmd = "; ".join(
+        f"if [ -S {q(s)} ]; then echo \"{s} $(stat -c '%U %G %a' {q(s)})\"; fi" for s in sockets
+    )
+    state = (
+        f"if [ -d /run/systemd/system ]; then systemctl show {svc} -p ActiveState -p SubState "
+        f"-p MainPID -p UnitFileState -p ActiveEnterTimestamp -p LoadState; fi; "
+        f'echo "current=$(readlink {LIB_DIR}/current 2>/dev/null)"; '
+        f'echo "marker=$(cat {LIB_DIR}/current/BERTH_INSTALLED 2>/dev/null)"; '
+        f"p=$(cat {PIDFILE} 2>/dev/null); "
+        f'if [ -n "$p" ] && [ -d /proc/$p ]; then echo "direct_pid=$p"; fi; '
+        "echo \"docker_pkg=$( (rpm -q --qf '%{VERSION}-%{RELEASE}' docker-ce || "
+        "dpkg-query -W -f='${Version}' docker.io) 2>/dev/null)\"; "
+        f'echo "python3=$(/usr/bin/python3 -c \'import sys; print("%d.%d" % sys.version_info[:2])\' '
+        f'2>/dev/null)"'
+    )
+    return [
+        Fact("engine", state, parse_service, {}),
+        Fact("engine_sockets", sock_cmd or "true", parse_words, {}),
+        Fact("engine_files", file_command(ENGINE_FILES), parse_files, {}),
+    ]
+
+
+def socket_paths(kind: EngineKind, wanted: dict) -> list[str]:
+    """The sockets whose owner and mode the facts report (the configured one and the default)."""
+    return list(dict.fromkeys([kind.socket(wanted), kind.default_socket]))
