@@ -47,11 +47,6 @@ class Platform:
     def is_el7(self) -> bool:
         return self.family == "el" and self.major == 7
 
-    @property
-    def pkg(self) -> str:
-        """The package manager command provision uses."""
-        return "yum" if self.family == "el" else "apt-get"
-
     def eol(self, today: datetime.date | None = None) -> tuple[bool, bool, str]:
         """(end of life?, repos dead?, note) for this release."""
         today = today or datetime.date.today()

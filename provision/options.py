@@ -43,7 +43,6 @@ class Options:
     gpgcheck: bool = True
     distro_like: str | None = None
     min_free_gb: float = 1.0
-    extra_vars: dict = field(default_factory=dict)
     bundle: str | None = None  # a prebuilt engine bundle to ship instead of building one
     docker_version: str | None = None  # --engine docker: pin this docker-ce version
     install_engine: bool = True  # False (--no-install): prepare the host only
@@ -113,5 +112,4 @@ class Options:
             "apt_components": "main restricted universe" if ubuntu else "main",
             "apt_options": "" if self.gpgcheck else "[trusted=yes] ",
         }
-        v.update(self.extra_vars)
         return v
