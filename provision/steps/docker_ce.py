@@ -72,14 +72,13 @@ def plan_docker(
             ce.notes.append(f"docker-ce {installed_version} already installed")
         steps += [old, prereq, ce]
     else:
-        step = plan_packages(facts, plat, DEBIAN_DOCKER, refreshed)
+        pins = {"docker.io": pinned} if pinned else None
+        step = plan_packages(facts, plat, DEBIAN_DOCKER, refreshed, apt_pins=pins)
         step.name = "docker.io"
         if pinned and pinned != installed_version and "docker.io" in have:
             step.actions.append(
                 Command(f"{APT_ENV} apt-get -q -y install docker.io={shlex.quote(pinned)}", "pin docker.io")
             )
-        elif pinned and step.actions:
-            step.actions[-1].cmd = step.actions[-1].cmd.replace("docker.io", f"docker.io={pinned}")
         steps.append(step)
 
     installing = [p for p in EL_DOCKER + DEBIAN_DOCKER if p not in have]

@@ -49,8 +49,11 @@ def plan_repos(facts: dict, plat: Platform, opts: Options, tvars: dict) -> StepP
     return step
 
 
-def plan_packages(facts: dict, plat: Platform, packages: list[str], refreshed: bool) -> StepPlan:
-    """Install the packages that are not installed yet (nothing is fetched for the others)."""
+def plan_packages(
+    facts: dict, plat: Platform, packages: list[str], refreshed: bool, apt_pins: dict[str, str] | None = None
+) -> StepPlan:
+    """Install the packages that are not installed yet (nothing is fetched for the others);
+    ``apt_pins`` installs those names at that version (``name=version``) on Debian/Ubuntu."""
     step = StepPlan("packages")
     have = facts.get("packages", set())
     missing = [p for p in packages if p not in have]
@@ -58,7 +61,8 @@ def plan_packages(facts: dict, plat: Platform, packages: list[str], refreshed: b
         if packages:
             step.notes.append(f"already installed: {' '.join(packages)}")
         return step
-    names = " ".join(shlex.quote(p) for p in missing)
+    pins = apt_pins if plat.family != "el" and apt_pins else {}
+    names = " ".join(shlex.quote(f"{p}={pins[p]}" if p in pins else p) for p in missing)
     if plat.family == "el":
         step.actions.append(
             Command(f"yum -y -q --releasever={plat.major} install {names}", "install packages")
