@@ -50,6 +50,7 @@ class EngineKind:
     default_data_root: str
     json_format: str  # the client's flag for JSON output of `info`/`inspect`
     image_inspect: str  # the client's subcommand that inspects an image
+    el_repo: bool  # installed from the Docker CE yum repo on EL (docker-ce.repo written)
 
     @property
     def installs_bundle(self) -> bool:
@@ -91,6 +92,7 @@ BERTH = EngineKind(
     default_data_root="/var/lib/berth",
     json_format="-f json",
     image_inspect="inspect",
+    el_repo=False,
 )
 DOCKER = EngineKind(
     name="docker",
@@ -103,6 +105,7 @@ DOCKER = EngineKind(
     default_data_root="/var/lib/docker",
     json_format="--format '{{json .}}'",
     image_inspect="image inspect",
+    el_repo=True,
 )
 KINDS = {k.name: k for k in (BERTH, DOCKER)}
 

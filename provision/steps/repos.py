@@ -29,7 +29,7 @@ def plan_repos(facts: dict, plat: Platform, opts: Options, tvars: dict) -> StepP
     if plat.family == "el":
         if plat.id == "centos" and plat.major == 7 or (plat.is_el7 and opts.mirror):
             wanted.append((EL_BASE_REPO, "CentOS-Base.repo.j2"))
-        if opts.engine == "docker":
+        if opts.kind.el_repo:
             wanted.append((DOCKER_REPO, "docker-ce.repo.j2"))
     elif opts.mirror:
         wanted.append((APT_SOURCES, "sources.list.j2"))
