@@ -92,88 +92,91 @@ def host_error(e: Exception) -> str:
 
 
 def on_host(target: str, job: Job, work: Callable[[Transport], T]) -> tuple[T | None, str | None]:
-    """Connect to ``target``, run ``work`` on it and close: ``(its value, None)``, or
-    ``(None, the one-line error)`` whatever went wrong. Every command's per-host work runs here
-    or in :func:`run_host`."""
-    try:
-        with job.connect(target) as t:
-            return work(t), None
-    except Exception as e:
-        return None, host_error(e)
-
-
-def run_host(target: str, job: Job, progress: Progress = lambda target, phase: None) -> HostReport:
-    """Run the job on one target and report; never raises."""
-    t0 = time.monotonic()
-    rep = HostReport(target)
+    """The per-host runner of every command: connect to ``target``, run ``work`` on it and
+    close. ``(its value, None)``, or ``(None, the one-line error)`` whatever went wrong;
+    never raises, so one host never stops the others."""
     t: Transport | None = None
     try:
-        progress(target, "connecting")
         t = job.connect(target)
-        progress(target, "facts")
-        facts = gather(t, job.opts)
-        rep.checks, plat = run_checks(
-            facts,
-            job.opts.distro_like,
-            job.opts.data_root,
-            job.opts.min_free_gb,
-            job.opts.wanted_daemon_json().get("storage-driver"),
-        )
-        rep.platform = plat.pretty if plat else (facts.get("os_release") or {}).get("PRETTY_NAME", "?")
-        failed = [c for c in rep.checks if c.status == FAIL]
-        if job.checks_only:
-            rep.status = FAILED if failed else OK
-            if failed:
-                rep.error = f"{len(failed)} check(s) failed: " + "; ".join(
-                    f"{c.name}: {c.detail}" for c in failed
-                )
-            return rep
-        if failed:
-            c = failed[0]
-            raise ProvisionError(
-                f"preflight {c.name} failed: {c.detail}" + (f"; fix: {c.fix}" if c.fix else "")
-            )
-        assert plat is not None
-        progress(target, "planning")
-        plans = build_plan(facts, plat, job.opts)
-        reports = [
-            StepReport(p.name, SKIPPED, [a.describe() for a in p.actions], notes=list(p.notes)) for p in plans
-        ]
-        rep.steps = reports
-        for p, sr in zip(plans, reports):
-            if job.dry_run or job.show_diff:
-                sr.diffs = [a.diff() for a in p.actions]
-            if not p.actions and not (p.check and not job.dry_run):
-                sr.status = OK
-                continue
-            if job.dry_run:
-                sr.status = WOULD_CHANGE
-                continue
-            progress(target, p.name)
-            try:
-                for a in p.actions:
-                    a.apply(t)
-                if p.verify:
-                    p.verify(t)
-                if p.check and not job.dry_run:
-                    sr.notes += p.check(t) or []
-            except ProvisionError as e:
-                sr.status, sr.error = FAILED, str(e)
-                raise
-            sr.status = CHANGED if p.actions else OK
-        rep.status = (
-            WOULD_CHANGE
-            if any(s.status == WOULD_CHANGE for s in rep.steps)
-            else (CHANGED if any(s.status == CHANGED for s in rep.steps) else OK)
-        )
+        return work(t), None
     except Exception as e:
-        rep.status, rep.error = FAILED, host_error(e)
+        return None, host_error(e)
     finally:
         if t is not None:
             try:
                 t.close()
             except Exception:
                 pass
-        rep.seconds = time.monotonic() - t0
-        progress(target, rep.status)
+
+
+def run_host(target: str, job: Job, progress: Progress = lambda target, phase: None) -> HostReport:
+    """Run the job (``check`` or ``host``) on one target and report; never raises."""
+    t0 = time.monotonic()
+    rep = HostReport(target)
+    progress(target, "connecting")
+    _, err = on_host(target, job, lambda t: _pipeline(t, job, rep, progress))
+    if err is not None:
+        rep.status, rep.error = FAILED, err
+    rep.seconds = time.monotonic() - t0
+    progress(target, rep.status)
     return rep
+
+
+def _pipeline(t: Transport, job: Job, rep: HostReport, progress: Progress) -> None:
+    """facts -> preflight -> plan -> (diff) -> apply -> verify on an open transport, filling
+    ``rep`` as it goes (so a failure still shows the steps that ran)."""
+    target = rep.target
+    progress(target, "facts")
+    facts = gather(t, job.opts)
+    rep.checks, plat = run_checks(
+        facts,
+        job.opts.distro_like,
+        job.opts.data_root,
+        job.opts.min_free_gb,
+        job.opts.wanted_daemon_json().get("storage-driver"),
+    )
+    rep.platform = plat.pretty if plat else (facts.get("os_release") or {}).get("PRETTY_NAME", "?")
+    failed = [c for c in rep.checks if c.status == FAIL]
+    if job.checks_only:
+        rep.status = FAILED if failed else OK
+        if failed:
+            rep.error = f"{len(failed)} check(s) failed: " + "; ".join(
+                f"{c.name}: {c.detail}" for c in failed
+            )
+        return
+    if failed:
+        c = failed[0]
+        raise ProvisionError(f"preflight {c.name} failed: {c.detail}" + (f"; fix: {c.fix}" if c.fix else ""))
+    assert plat is not None
+    progress(target, "planning")
+    plans = build_plan(facts, plat, job.opts)
+    reports = [
+        StepReport(p.name, SKIPPED, [a.describe() for a in p.actions], notes=list(p.notes)) for p in plans
+    ]
+    rep.steps = reports
+    for p, sr in zip(plans, reports):
+        if job.dry_run or job.show_diff:
+            sr.diffs = [a.diff() for a in p.actions]
+        if not p.actions and not (p.check and not job.dry_run):
+            sr.status = OK
+            continue
+        if job.dry_run:
+            sr.status = WOULD_CHANGE
+            continue
+        progress(target, p.name)
+        try:
+            for a in p.actions:
+                a.apply(t)
+            if p.verify:
+                p.verify(t)
+            if p.check and not job.dry_run:
+                sr.notes += p.check(t) or []
+        except ProvisionError as e:
+            sr.status, sr.error = FAILED, str(e)
+            raise
+        sr.status = CHANGED if p.actions else OK
+    rep.status = (
+        WOULD_CHANGE
+        if any(s.status == WOULD_CHANGE for s in rep.steps)
+        else (CHANGED if any(s.status == CHANGED for s in rep.steps) else OK)
+    )
