@@ -5,12 +5,11 @@ known_hosts file).
 
 Why Paramiko itself rather than Fabric's ``Connection.run`` (with Invoke's ``Context.run``
 locally): a run is dozens of short commands per host, and Invoke's runner polls its stream
-threads every 10 ms and feeds stdin one character per poll. Measured here (Python 3.11,
-invoke 2.2): 17 ms per local ``true`` through ``Context.run`` against 1 ms through
-subprocess, and 132 ms to pass an 11-character sudo password on stdin. Fabric's host strings
-also have no form for an IPv6 address with a port (``[v6addr]:port``, documented here). What
-Fabric adds for connecting is ``paramiko.SSHConfig`` lookup and a ``direct-tcpip`` channel
-through a gateway: both are below, on the same Paramiko.
+threads every 10 ms and feeds stdin one character per poll, so each short command costs
+several times more, and a sudo password on stdin more still (``bench/transport_exec.py``
+prints the ratio). Fabric's host strings also have no form for an IPv6 address with a port
+(``[v6addr]:port``). What Fabric adds for connecting is ``paramiko.SSHConfig`` lookup and a
+``direct-tcpip`` channel through a gateway: both are below, on the same Paramiko.
 """
 
 from __future__ import annotations
