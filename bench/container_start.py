@@ -6,7 +6,7 @@ plus the PSS a running container's monitor adds. Prints medians and ratios.
 
     sudo .venv/bin/python bench/container_start.py [--runs 50] [--peer-runs 20] [--nice -20]
 
-Target (issue 4): berth <= 25 ms median; monitor <= 5 MB PSS.
+Target: berth <= 25 ms median; monitor <= 5 MB PSS.
 
 The tools take turns inside one loop (berth, crun, runc, podman, berth, ...), so a machine
 whose load changes during the run treats them alike. Everything runs in a private mount

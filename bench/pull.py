@@ -7,7 +7,7 @@ a fresh Python process doing the same (interpreter start and imports included).
 
     sudo .venv/bin/python bench/pull.py [--runs 3]
 
-Targets (issue 6): berth cold pull <= 0.6x podman pull; no-op re-pull < 150 ms.
+Targets: berth cold pull <= 0.6x podman pull; no-op re-pull < 150 ms.
 Each tool runs in a fresh storage dir; deleting trees happens outside the timed part.
 """
 

@@ -16,7 +16,7 @@
 
     sudo .venv/bin/python bench/run_latency.py [--runs 30] [--clients 50] [--skip podman|dockerd|docker]
 
-Targets (issue 5): berth run --rm true <= 50 ms median; berth ps <= 30 ms; idle RSS <= 40 MB.
+Targets: berth run --rm true <= 50 ms median; berth ps <= 30 ms; idle RSS <= 40 MB.
 """
 
 import argparse

@@ -21,7 +21,7 @@ def test_el7_repos_makecache_and_install_through_real_dnf(plab, tmp_path):
     assert checks["eol"]["status"] == "warn" and "CentOS-Base.repo" in checks["eol"]["detail"]
     args = [
         "host",
-        "--no-install",  # the repos and packages of the prepared host; issue 7 tests the install
+        "--no-install",  # the repos and packages of the prepared host; test_install*.py test the install
         h.ip,
         "--mirror",
         url,
