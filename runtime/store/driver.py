@@ -18,6 +18,7 @@ import shutil
 import stat
 import tempfile
 
+from runtime.atomicfile import write_text
 from runtime.errors import InvalidParameter
 from runtime.store import overlay
 
@@ -134,10 +135,7 @@ def _record(store_root, name):
                 return
     except FileNotFoundError:
         pass
-    tmp = "%s.tmp%d" % (path, os.getpid())
-    with open(tmp, "w") as f:
-        f.write(name + "\n")
-    os.rename(tmp, path)
+    write_text(path, name + "\n")
 
 
 def _mismatch(store_root, made_by, wanted):
