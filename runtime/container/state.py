@@ -42,6 +42,8 @@ class Container(object):
         self.lock = threading.Lock()  # one start/stop transition at a time
         # attaches made while it is not running: (socket, request) for the next start's monitor
         self.early = []  # type: list
+        self.restarting = False  # a restart's stop: AutoRemove leaves the container alone
+        self.final_exit_code = 0  # the exit code when it was removed, for waiters on "removed"
 
     @classmethod
     def load(cls, path):

@@ -234,7 +234,7 @@ class ContainerService(ContainerBackend):
         # type: (Container) -> None
         """HostConfig.AutoRemove (`run --rm`): remove the container once it has exited."""
         client.wait_exit(c)
-        if getattr(c, "restarting", False):
+        if c.restarting:
             return  # the restart's start arms a new one
         try:
             self.container_remove(c.id, volumes=True)
@@ -346,7 +346,7 @@ class ContainerService(ContainerBackend):
                 if not self.containers.wait_gone(c.id, None if deadline is None
                                                  else max(0.0, deadline - time.time())):
                     raise BerthError("timed out waiting for container %s" % name)
-                return {"StatusCode": getattr(c, "final_exit_code", 0), "Error": None}
+                return {"StatusCode": c.final_exit_code, "Error": None}
             if condition == "next-exit" and not running:
                 while c.started() == before:
                     tick()
