@@ -240,7 +240,7 @@ def open_console(pty_sock):
     """A pty of the container's own devpts (after pivot_root), its slave bound on /dev/console,
     the master handed to the monitor; returns the slave as stdio."""
     master, slave = os.openpty()
-    rootfs._touch("/dev/console")
+    rootfs.touch("/dev/console")
     sc.mount(os.ttyname(slave), "/dev/console", None, sc.MS_BIND)
     send_fd(pty_sock, master)
     os.close(master)

@@ -59,8 +59,9 @@ def _mkdir_p(path):
         os.makedirs(path, 0o755)
 
 
-def _touch(path):
+def touch(path):
     # type: (str) -> None
+    """Create path as an empty file (and its parent dirs) unless it exists: a bind target."""
     if not os.path.exists(path):
         _mkdir_p(os.path.dirname(path))
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o644))
@@ -166,7 +167,7 @@ def mount_user(rootfs, mounts):
         if os.path.isdir(src):
             _mkdir_p(target)
         else:
-            _touch(target)
+            touch(target)
         sc.mount(src, target, None, sc.MS_BIND | sc.MS_REC)
         if m.get("ro"):
             sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC)
@@ -259,7 +260,7 @@ def build(spec, staged=None):
         src = os.path.join(spec["state_dir"], name)
         if os.path.exists(src) and os.path.isdir(rootfs + "/etc"):
             target = secure_join(rootfs, path)
-            _touch(target)
+            touch(target)
             sc.mount(src, target, None, sc.MS_BIND)
     mount_user(rootfs, spec.get("mounts") or [])
     if not staged:
