@@ -36,16 +36,6 @@ def parse_kernel(release: str) -> tuple[int, int, int]:
     return (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
 
 
-def mount_for(path: str, mounts: list[tuple[str, str, str]]) -> tuple[str, str, str] | None:
-    """The mount holding ``path`` (longest matching mount point, last one wins when stacked)."""
-    best = None
-    for mp, fstype, src in mounts:
-        if path == mp or path.startswith(mp.rstrip("/") + "/") or mp == "/":
-            if best is None or len(mp) >= len(best[0]):
-                best = (mp, fstype, src)
-    return best
-
-
 def check_distro(facts: dict, distro_like: str | None) -> tuple[Check, Platform | None]:
     try:
         plat = detect(facts.get("os_release") or {}, distro_like)
