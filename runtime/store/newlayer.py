@@ -98,7 +98,7 @@ def _add(tf, upper, rel_dir, name, skip):
         tf.addfile(ti)
 
 
-def _store_tar(store, write):
+def store_tar(store, write):
     """Run write(fileobj) into a temp file, keep it as a blob; returns (digest, size)."""
     fd, tmp = tempfile.mkstemp(prefix="newlayer-%d-" % os.getpid(), dir=store.tmp)
     try:
@@ -129,7 +129,7 @@ def import_rootfs(store, stream, refs=(), changes=None, message=None):
     # type: (object, object, tuple, list, str) -> str
     """`docker import`: a plain rootfs tar (gzip allowed) as a one-layer image; returns its id."""
     cfg = changes_mod.apply({}, changes)
-    digest, size = _store_tar(store, lambda f: _copy_stream(_maybe_gunzip(stream), f))
+    digest, size = store_tar(store, lambda f: _copy_stream(_maybe_gunzip(stream), f))
     now = timefmt.now()
     config = {"architecture": goarch(), "os": "linux", "created": now, "config": cfg,
               "rootfs": {"type": "layers", "diff_ids": [digest]},
@@ -149,6 +149,17 @@ def _create(store, config, layers, refs, parent=""):
             raise
 
 
+def diff_writer(store, upper_dir, parent_image_id, exclude=()):
+    # type: (object, str, str, tuple) -> object
+    """write(fileobj) of a container's writable layer as a layer tar: the overlay upper dir
+    as it is or, with the vfs driver, the container's full root compared with the image's
+    layers."""
+    if store.driver == "vfs":
+        lower = store.layer_dirs(parent_image_id) if parent_image_id else []
+        return lambda f: vfs.diff_tar(upper_dir, lower, f, exclude)
+    return lambda f: diff_tar(upper_dir, f, exclude)
+
+
 def commit(store, upper_dir, parent_image_id, refs=(), changes=None, comment=None, author=None,
            config=None, container_id="", exclude=()):
     # type: (object, str, str, tuple, list, str, str, dict, str, tuple) -> str
@@ -161,11 +172,7 @@ def commit(store, upper_dir, parent_image_id, refs=(), changes=None, comment=Non
     base = dict(parent_cfg.get("config") or {})
     base.update({k: v for k, v in (config or {}).items() if v is not None})
     cfg = changes_mod.apply(base, changes)
-    if store.driver == "vfs":
-        lower = store.layer_dirs(parent_image_id) if parent_image_id else []
-        digest, size = _store_tar(store, lambda f: vfs.diff_tar(upper_dir, lower, f, exclude))
-    else:
-        digest, size = _store_tar(store, lambda f: diff_tar(upper_dir, f, exclude))
+    digest, size = store_tar(store, diff_writer(store, upper_dir, parent_image_id, exclude))
     now = timefmt.now()
     history = list(parent_cfg.get("history") or [])
     entry = {"created": now}
