@@ -9,14 +9,17 @@ The services get what they depend on here and nowhere else:
                 │                   └─ SystemService     (counts from the image and container services)
                 └─ ContainerService ── ContainerIndex, LocalVolumes, Spawner (forkserver), Kicker
     LocalVolumes ── VolumeService                        (volumes.users: the container index)
+    ImageStore, ContainerService, ContainerIndex, RegistryService ── BuildService (runtime/build)
 """
 
 import os
 
+from runtime.api.backend.build import BuildBackend
 from runtime.api.backend.containers import ContainerBackend
 from runtime.api.backend.images import ImageBackend
 from runtime.api.backend.system import SystemBackend
 from runtime.api.backend.volumes import VolumeBackend
+from runtime.build.service import BuildService
 from runtime.container.index import ContainerIndex
 from runtime.services.containers import ContainerService
 from runtime.services.images import ImageService
@@ -45,8 +48,8 @@ class Engine(object):
     """All the engine's state under `data_root`; `config` is the parsed daemon.json (the daemon
     updates this dict in place on SIGHUP; the services read it on use).
 
-    The services are `image_service`, `container_service`, `volume_service` and
-    `system_service` (one per route table); every method of their interfaces is also an
+    The services are `image_service`, `container_service`, `volume_service`,
+    `system_service` and `build_service` (one per route table); every method of their interfaces is also an
     attribute of the engine (`engine.container_create(...)`), for tests and embedding."""
 
     def __init__(self, data_root=DEFAULT_DATA_ROOT, config=None):
@@ -67,12 +70,15 @@ class Engine(object):
         self.container_service = ContainerService(self.config, self.store, self.volumes, self.containers)
         self.system_service = SystemService(self.data_root, self.config, self.storage, self.image_service,
                                             self.container_service, self.registry)
+        self.build_service = BuildService(self.data_root, self.store, self.container_service,
+                                          self.containers, self.registry)
         self.spawner = self.container_service.spawner
         self.kicker = self.container_service.kicker
         for service, interface in ((self.image_service, ImageBackend),
                                    (self.container_service, ContainerBackend),
                                    (self.volume_service, VolumeBackend),
-                                   (self.system_service, SystemBackend)):
+                                   (self.system_service, SystemBackend),
+                                   (self.build_service, BuildBackend)):
             for name in _interface_methods(interface):
                 setattr(self, name, getattr(service, name))
 
@@ -80,7 +86,8 @@ class Engine(object):
         # type: () -> Dict[str, Any]
         """The backend of each route table (runtime.api.server.default_router)."""
         return {"images": self.image_service, "containers": self.container_service,
-                "volumes": self.volume_service, "system": self.system_service}
+                "volumes": self.volume_service, "system": self.system_service,
+                "build": self.build_service}
 
     def containers_using_image(self, image_id):
         # type: (str) -> List[str]

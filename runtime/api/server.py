@@ -335,9 +335,9 @@ class APIServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
 def default_router(backends):
     # type: (Dict[str, Any]) -> Router
-    """The router over every route table; backends: "images", "containers", "volumes" and
-    "system" (runtime.engine.Engine.backends)."""
-    from runtime.api.routes import containers, execs, images, system, volumes
+    """The router over every route table; backends: "images", "containers", "volumes",
+    "system" and "build" (runtime.engine.Engine.backends)."""
+    from runtime.api.routes import build, containers, execs, images, system, volumes
     return Router([(system, backends["system"]), (containers, backends["containers"]),
                    (execs, backends["containers"]), (images, backends["images"]),
-                   (volumes, backends["volumes"])])
+                   (volumes, backends["volumes"]), (build, backends["build"])])

@@ -1,10 +1,11 @@
-"""Byte plumbing for the API server: request bodies, chunked responses and the hijacked
-(attach/exec) connection pump."""
+"""Byte plumbing for the API server: request bodies, chunked responses, Docker's JSON message
+streams and the hijacked (attach/exec) connection pump."""
 
+import json
 import socket
 import threading
 
-from runtime.errors import InvalidParameter
+from runtime.errors import BerthError, InvalidParameter
 
 try:
     from typing import Any, BinaryIO, Optional  # noqa: F401
@@ -137,6 +138,50 @@ class ChunkedWriter(object):
         if not self.closed:
             self.closed = True
             self._wfile.write(b"0\r\n\r\n")
+
+
+def jsonline(obj):
+    # type: (Any) -> bytes
+    """One message of Docker's JSON message stream."""
+    return json.dumps(obj).encode() + b"\r\n"
+
+
+class JSONMessages(object):
+    """Docker's JSON message stream (pull, push, build); the 200 headers go out with the
+    first message, so an error before any progress still gets its own HTTP status."""
+
+    def __init__(self, req):
+        # type: (Any) -> None
+        self.req = req
+        self.out = None  # type: Optional[ChunkedWriter]
+
+    def __call__(self, msg):
+        # type: (Any) -> None
+        if self.out is None:
+            self.out = self.req.start(200, "application/json")
+        if isinstance(msg, str):
+            msg = {"status": msg}
+        self.out.write(jsonline(msg))
+
+    def run(self, fn, *args, **kwargs):
+        # type: (Any, Any, Any) -> Any
+        """Call fn(progress=self); after the first message, an error is an errorDetail line."""
+        try:
+            result = fn(*args, progress=self, **kwargs)
+        except BerthError as exc:
+            if self.out is None:
+                raise
+            text = str(exc)
+            self.out.write(jsonline({"errorDetail": {"message": text}, "error": text}))
+            result = None
+        return result
+
+    def finish(self):
+        # type: () -> None
+        """End the stream (sending the headers if no message did)."""
+        if self.out is None:
+            self.out = self.req.start(200, "application/json")
+        self.out.close()
 
 
 def _close_quietly(obj, how=None):

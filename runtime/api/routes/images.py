@@ -1,21 +1,14 @@
 """Image routes: `/images/...`, pull and push included."""
 
-import json
-
 from runtime.api.backend.images import ImageBackend
 from runtime.api.registryauth import decode_registry_auth
-from runtime.api.streams import ChunkedWriter  # noqa: F401 (type comments)
-from runtime.errors import BerthError, InvalidParameter
+from runtime.api.streams import JSONMessages, jsonline
+from runtime.errors import InvalidParameter
 
 try:
     from typing import Any, Dict, List, Optional  # noqa: F401
 except ImportError:  # pragma: no cover
     pass
-
-
-def _jsonline(obj):
-    # type: (Any) -> bytes
-    return json.dumps(obj).encode() + b"\r\n"
 
 
 def list_(req, v):
@@ -54,7 +47,7 @@ def load(req, v):
     lines = []
     for ref in loaded:
         kind = "Loaded image ID: " if ref.startswith("sha256:") else "Loaded image: "
-        lines.append(_jsonline({"stream": kind + ref + "\n"}))
+        lines.append(jsonline({"stream": kind + ref + "\n"}))
     return 200, b"".join(lines), "application/json"
 
 
@@ -71,48 +64,11 @@ def save(req, v):
     return None
 
 
-class _Progress(object):
-    """Docker's JSON message stream; the 200 headers go out with the first message, so an error
-    before any progress still gets its own HTTP status."""
-
-    def __init__(self, req):
-        # type: (Any) -> None
-        self.req = req
-        self.out = None  # type: Optional[ChunkedWriter]
-
-    def __call__(self, msg):
-        # type: (Any) -> None
-        if self.out is None:
-            self.out = self.req.start(200, "application/json")
-        if isinstance(msg, str):
-            msg = {"status": msg}
-        self.out.write(_jsonline(msg))
-
-    def run(self, fn, *args, **kwargs):
-        # type: (Any, Any, Any) -> Any
-        """Call fn(progress=self); after the first message, an error is an errorDetail line."""
-        try:
-            result = fn(*args, progress=self, **kwargs)
-        except BerthError as exc:
-            if self.out is None:
-                raise
-            text = str(exc)
-            self.out.write(_jsonline({"errorDetail": {"message": text}, "error": text}))
-            result = None
-        return result
-
-    def finish(self):
-        # type: () -> None
-        if self.out is None:
-            self.out = self.req.start(200, "application/json")
-        self.out.close()
-
-
 def create(req, v):
     """`POST /images/create`: pull (`fromImage=`) or import (`fromSrc=-`)."""
     if req.arg("fromImage"):
         auth = decode_registry_auth(req.headers.get("X-Registry-Auth"))
-        progress = _Progress(req)
+        progress = JSONMessages(req)
         progress.run(req.backend.image_pull, req.arg("fromImage"), tag=req.arg("tag") or None,
                      auth=auth, platform=req.arg("platform") or None)
         progress.finish()
@@ -127,13 +83,13 @@ def create(req, v):
         repo, tag_ = repo[:repo.rfind(":")], repo[repo.rfind(":") + 1:]
     image_id = req.backend.image_import(req.body, repo=repo, tag=tag_, changes=req.args("changes") or None,
                                         message=req.arg("message") or None)
-    return 200, _jsonline({"status": image_id}), "application/json"
+    return 200, jsonline({"status": image_id}), "application/json"
 
 
 def push(req, v):
     """`POST /images/{name}/push?tag=`: a JSON message stream."""
     auth = decode_registry_auth(req.headers.get("X-Registry-Auth"))
-    progress = _Progress(req)
+    progress = JSONMessages(req)
     progress.run(req.backend.image_push, v["name"], tag=req.arg("tag") or None, auth=auth)
     progress.finish()
     return None
