@@ -37,6 +37,7 @@ COMMANDS = {
     "save": ("images", "save", "Save one or more images to a tar archive"),
     "import": ("images", "import", "Import a rootfs tarball as an image"),
     "commit": ("images", "commit", "Create a new image from a container's changes"),
+    "build": ("build", "build", "Build an image from a Dockerfile"),
     "volume create": ("volumes", "create", "Create a volume"),
     "volume ls": ("volumes", "ls", "List volumes"),
     "volume inspect": ("volumes", "inspect", "Display detailed information on volumes"),
@@ -49,7 +50,8 @@ COMMANDS = {
 }
 ALIASES = {"volume list": "volume ls", "volume remove": "volume rm", "container ls": "ps",
            "container list": "ps", "image ls": "images", "image list": "images", "image rm": "rmi",
-           "image pull": "pull", "image push": "push", "image load": "load", "image save": "save"}
+           "image pull": "pull", "image push": "push", "image load": "load", "image save": "save",
+           "image build": "build"}
 USAGE = """Usage:  berth [OPTIONS] COMMAND
 
 A docker-like client for berthd.
