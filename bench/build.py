@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Image build, cold and fully cached, `berth build` (against a berthd started here) and
+`podman build` (its own storage, runc, --network none), taking turns in one invocation:
+
+    FROM a local busybox base; COPY of 2,000 small files; 2 RUN; ENV; CMD
+
+cold = `--no-cache` (every step runs), cached = the same build again (every step a cache hit).
+Median of N each, and the ratios berth/podman. berth is the engine bundle as provision
+installs it (bench/run_latency.py's install_bundle: byte-compiled, run by the wrapper script).
+
+    sudo .venv/bin/python bench/build.py [--runs 5] [--files 2000] [--skip podman]
+
+Targets (issue 16): cold <= 0.5x podman; cached <= 0.3 s.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from run_latency import INSTALLED, install_bundle  # noqa: E402
+from tests import imagefactory  # noqa: E402
+from tests.api.conftest import Berthd  # noqa: E402
+
+BASE = "localhost/bench-busybox:latest"
+DOCKERFILE = """\
+FROM %s
+COPY files/ /app/files/
+RUN find /app/files -type f | wc -l > /app/count
+RUN echo built > /app/built
+ENV BENCH=1
+CMD ["cat", "/app/count"]
+""" % BASE
+PODMAN_ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
+
+
+def make_context(d, files):
+    """The context dir: the Dockerfile and `files` small files in 100 dirs (100 B - 2 KiB)."""
+    per = max(1, files // 100)
+    n = 0
+    for i in range(100):
+        sub = os.path.join(d, "files", "d%02d" % i)
+        os.makedirs(sub)
+        for j in range(per):
+            if n == files:
+                break
+            with open(os.path.join(sub, "f%03d.txt" % j), "w") as f:
+                f.write("x" * (100 + (i * j) % 1948))
+            n += 1
+    with open(os.path.join(d, "Dockerfile"), "w") as f:
+        f.write(DOCKERFILE)
+    return d
+
+
+def timed(argv, env=None, expect=None):
+    """Seconds to run argv, which must succeed (and print expect, when given)."""
+    t = time.perf_counter()
+    res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    elapsed = time.perf_counter() - t
+    if res.returncode != 0:
+        raise SystemExit("%s failed (%d): %s" % (" ".join(argv), res.returncode,
+                                                 res.stderr.decode()[-2000:]))
+    if expect is not None and expect not in res.stdout.decode():
+        raise SystemExit("%s: %r not in its output:\n%s" % (" ".join(argv), expect,
+                                                            res.stdout.decode()[-2000:]))
+    return elapsed
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--files", type=int, default=2000)
+    ap.add_argument("--skip", action="append", default=[], help="podman")
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="berth-bench-build-", dir="/tmp")
+    d = Berthd(os.path.join(tmp, "berthd"))
+    pstore, prun = os.path.join(tmp, "pstore"), os.path.join(tmp, "prun")
+    podman = ["podman", "--root", pstore, "--runroot", prun, "--cgroup-manager", "cgroupfs",
+              "--events-backend", "none"]
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    try:
+        archive = str(imagefactory.busybox_image_tar(os.path.join(tmp, "bb.tar"), ref=BASE))
+        ctx = make_context(os.path.join(tmp, "ctx"), args.files)
+        d.start()
+        with open(archive, "rb") as f:
+            assert d.api("POST", "/images/load", body=f.read())[0] == 200
+        env = dict(os.environ, BERTH_HOST=d.host)
+        berth = install_bundle(tmp)[INSTALLED]  # as provision installs it (python3 -I -S)
+        tools = {"berth": (berth + ["build", "-t", "bench:1"], ["--no-cache"], env,
+                           "---> Using cache")}
+        if "podman" not in args.skip:
+            subprocess.run(["skopeo", "copy", "-q", "docker-archive:" + archive,
+                            "containers-storage:[overlay@%s+%s]%s" % (pstore, prun, BASE)],
+                           check=True, stdout=subprocess.DEVNULL)
+            tools["podman"] = (podman + ["build", "--runtime", "runc", "--network", "none"]
+                               + PODMAN_ULIMITS + ["-t", "bench:1"], ["--no-cache"], None,
+                               "Using cache")
+        times = {(name, kind): [] for name in tools for kind in ("cold", "cached")}
+        for argv, _, tenv, _ in tools.values():  # warm-up: base image, page cache
+            timed(argv + [ctx], tenv)
+        for _ in range(args.runs):
+            for name, (argv, cold_flags, tenv, hit) in tools.items():
+                times[(name, "cold")].append(timed(argv + cold_flags + [ctx], tenv))
+                times[(name, "cached")].append(timed(argv + [ctx], tenv, expect=hit))
+        med = {k: statistics.median(v) for k, v in times.items()}
+        print("build of the 6-step Dockerfile (COPY of %d files), median of %d, seconds "
+              "(load average %s):" % (args.files, args.runs,
+                                      " ".join(open("/proc/loadavg").read().split()[:3])))
+        for (name, kind), value in sorted(med.items()):
+            print("  %-8s %-7s %6.3f  (all: %s)" % (name, kind, value, " ".join(
+                "%.3f" % x for x in times[(name, kind)])))
+        if "podman" in tools:
+            cold = med[("berth", "cold")] / med[("podman", "cold")]
+            cached = med[("berth", "cached")] / med[("podman", "cached")]
+            print("  berth/podman: cold %.2fx (target <= 0.5x), cached %.2fx" % (cold, cached))
+        print("  berth cached %.3f s (target <= 0.3 s)" % med[("berth", "cached")])
+    finally:
+        d.cleanup()
+        if "podman" not in args.skip:
+            subprocess.run(podman + ["system", "reset", "-f"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
