@@ -189,3 +189,38 @@ def test_add_extracts_local_archives(tmp_path):
     with pytest.raises(InvalidParameter) as err:
         _plan(tmp_path, [("evil.tar", "file", evil)], ["evil.tar"], "/opt/", add=True)
     assert "leaves the destination" in str(err.value)
+
+
+def test_cli_context_tar_reads_back(tmp_path):
+    """berth build's own tar writer: long names, symlinks, modes, .dockerignore exceptions; read
+    back by tarfile and by the daemon's Context."""
+    from runtime.cli.build import context_tar
+    root = tmp_path / "ctx"
+    deep = root / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    (deep / "long.txt").write_bytes(b"L" * 700)
+    os_link = root / "link"
+    os_link.symlink_to("d" * 60 + "/" + "e" * 60 + "/long.txt")
+    (root / "run.sh").write_text("#!/bin/sh\n")
+    (root / "run.sh").chmod(0o755)
+    (root / "logs").mkdir()
+    (root / "logs" / "a.log").write_text("a")
+    (root / "logs" / "keep.log").write_text("k")
+    (root / ".dockerignore").write_text("logs\n!logs/keep.log\n")
+    (root / "Dockerfile").write_text("FROM scratch\n")
+    out = io.BytesIO()
+    assert context_tar(str(root), None, out) == "Dockerfile"
+    out.seek(0)
+    members = {m.name: m for m in tarfile.open(fileobj=out)}
+    long_name = "d" * 60 + "/" + "e" * 60 + "/long.txt"
+    assert members[long_name].size == 700 and members["run.sh"].mode == 0o755
+    assert members["link"].issym() and members["link"].linkname == long_name
+    assert "logs/keep.log" in members and "logs/a.log" not in members
+    assert all(m.uid == 0 and m.gid == 0 for m in members.values())
+    out.seek(0)
+    ctx = Context(out, str(tmp_path))
+    try:
+        assert ctx.open(ctx.realpath("link")).read() == b"L" * 700
+        assert ctx.lstat("run.sh").mode == 0o755
+    finally:
+        ctx.close()
