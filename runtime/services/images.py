@@ -133,7 +133,7 @@ class ImageService(ImageBackend):
 
     def image_remove(self, ref, force=False, prune=True):
         """`DELETE /images/{name}`: untag / delete like docker rmi; Conflict while in use."""
-        return self.store.remove(ref, force=force, in_use=self._image_users)
+        return self.store.remove(ref, force=force, in_use=self._image_users, prune=prune)
 
     def image_load(self, stream):
         """`POST /images/load`: returns the loaded references (or ids of untagged images)."""

@@ -256,10 +256,11 @@ class ImageStore(object):
             self._write_record(rec)
         return image_id
 
-    def remove(self, ref, force=False, in_use=lambda image_id: []):
-        # type: (str, bool, object) -> list
-        """`docker rmi` (runtime/store/rmi.py): [{"Untagged": name}, {"Deleted": id}]."""
-        return rmi.remove(self, ref, force, in_use)
+    def remove(self, ref, force=False, in_use=lambda image_id: [], prune=True):
+        # type: (str, bool, object, bool) -> list
+        """`docker rmi` (runtime/store/rmi.py): [{"Untagged": name}, {"Deleted": id}, ...];
+        prune: untagged parents left unused go too."""
+        return rmi.remove(self, ref, force, in_use, prune)
 
     def named_by_id(self, ref, image_id):
         # type: (str, str) -> bool

@@ -6,12 +6,13 @@ from runtime.errors import Conflict, NotFound
 from runtime.store import reference
 
 
-def remove(store, ref, force=False, in_use=lambda image_id: []):
-    # type: (object, str, bool, object) -> list
+def remove(store, ref, force=False, in_use=lambda image_id: [], prune=True):
+    # type: (object, str, bool, object, bool) -> list
     """`docker rmi`: untag a name, and delete the image when no name is left; by id,
     untag all (forced when it has several repositories) and delete. An image a container
     uses (in_use(id) -> container ids) is kept: Conflict unless forced, and then only
-    untagged. Returns [{"Untagged": name}, {"Deleted": id}]."""
+    untagged. With prune, the untagged parents left without a child or a container go too
+    (a build's intermediate images). Returns [{"Untagged": name}, {"Deleted": id}, ...]."""
     with store.lock:
         image_id = store.resolve(ref)
         names = store.refs.of(image_id)
@@ -46,8 +47,17 @@ def remove(store, ref, force=False, in_use=lambda image_id: []):
         out.extend({"Untagged": reference.familiar(n)} for n in drop)
         if users or children:
             return out  # a container or a child image still needs it
+        parent = _parent(store, image_id)
         delete(store, image_id)
         out.append({"Deleted": image_id})
+        while prune and parent:
+            if store.refs.of(parent) or in_use(parent) or any(
+                    _parent(store, i) == parent for i in store.ids()):
+                break
+            up = _parent(store, parent)
+            delete(store, parent)
+            out.append({"Deleted": parent})
+            parent = up
         return out
 
 

@@ -167,3 +167,24 @@ def test_cache_from_an_image_without_its_parents(eng, tmp_path, busybox_tar):
         for d in _cgroup_dirs(parent):
             if os.path.isdir(d):
                 os.rmdir(d)
+
+
+def test_rmi_prunes_the_build_steps(eng):
+    before = set(eng.store.ids())
+    layers_before = set(os.listdir(os.path.join(eng.store.root, "layers")))
+    files = {"Dockerfile": b"FROM busybox\nCOPY app /app\nRUN echo x > /x\nENV A=1\n",
+             "app": b"app\n"}
+    eng.image_build(context(files), Options(tags=["gone:1"]), list)
+    kept = eng.image_build(context(dict(files, Dockerfile=files["Dockerfile"].replace(
+        b"ENV A=1", b"ENV B=2"))), Options(tags=["kept:1"]), list)  # shares COPY and RUN
+    deleted = [d["Deleted"] for d in eng.image_remove("gone:1") if "Deleted" in d]
+    assert len(deleted) == 1  # ENV A; its parent (the RUN) is also kept:1's
+    out = eng.image_remove("kept:1")
+    assert [d for d in out if "Deleted" in d][0] == {"Deleted": kept}
+    assert len([d for d in out if "Deleted" in d]) == 3  # ENV B, RUN, COPY
+    assert set(eng.store.ids()) == before
+    assert set(os.listdir(os.path.join(eng.store.root, "layers"))) == layers_before
+    # noprune keeps the steps
+    eng.image_build(context(files), Options(tags=["np:1"]), list)
+    assert len(eng.image_remove("np:1", prune=False)) == 2  # untagged + deleted
+    assert len(set(eng.store.ids()) - before) == 2
