@@ -291,8 +291,11 @@ def test_commit_a_real_container(engine, busybox_image):
     assert engine.image_remove(busybox_image) == [{"Untagged": "busybox:latest"}]
     with pytest.raises(Conflict, match="dependent child images"):
         engine.image_remove(parent)
-    engine.image_remove("committed:2")
-    assert engine.image_remove(parent) == [{"Deleted": parent}]
+    # removing the child prunes the untagged parent it leaves unused, as docker rmi does
+    assert engine.image_remove("committed:2") == [
+        {"Untagged": "committed:2"}, {"Deleted": new}, {"Deleted": parent}]
+    with pytest.raises(NotFound):
+        engine.image_remove(parent)
 
 
 def test_loading_twice_changes_nothing_and_moves_tags(engine, busybox_image, busybox_tar, tmp_path):
