@@ -581,6 +581,14 @@ def test_a_killed_prepared_init_fails_one_start_clearly(clean_containers):
                 spare, init = child, kids[0]
     assert init is not None, "no spare with a prepared PID 1"
     os.kill(init, signal.SIGKILL)
+
+    def dead():  # a zombie or reaped: its end of the hand-off socket is closed
+        try:
+            with open("/proc/%d/stat" % init) as f:
+                return f.read().rpartition(")")[2].split()[0] in ("Z", "X")
+        except OSError:
+            return True
+    assert wait_for(dead)  # SIGKILL takes effect asynchronously (slowly on a loaded machine)
     cid = eng.container_create({"Image": "busybox", "Cmd": ["true"]})["Id"]
     with pytest.raises(InvalidParameter, match="died before it .*start it again") as exc:
         eng.container_start(cid)
