@@ -68,6 +68,6 @@ def build(c, rootfs, short_lowerdir):
         "cgroup": cfg["Cgroup"], "log_path": c.file(c.id + "-json.log"),
         "started_at": rfc3339(time.time()),
         "process": {"args": [cfg["Path"]] + cfg["Args"], "env": conf["Env"], "cwd": conf.get("WorkingDir"),
-                    "user": conf.get("User") or "", "caps": spec.capabilities(hc), "no_new_privs": True,
+                    "user": conf.get("User") or "", "caps": spec.capabilities(hc), "no_new_privs": False,
                     "group_add": hc.get("GroupAdd") or []},
     }
