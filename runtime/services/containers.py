@@ -14,7 +14,7 @@ import threading
 import time
 
 from runtime.api.backend.containers import ContainerBackend
-from runtime.container import logs, mounts, names, runspec, security, spec, views
+from runtime.container import devices, logs, mounts, names, runspec, security, spec, views
 from runtime.container.proc import cgroups
 from runtime.container import monitor_client as client
 from runtime.container.execs import Execs
@@ -111,6 +111,7 @@ class ContainerService(ContainerBackend):
             if hc.get(key) is None:
                 hc[key] = value
         self._security_of(hc)  # refuses unknown SecurityOpt and UsernsMode, compiles the profile
+        devices.rules(hc)  # checks --device paths and --device-cgroup-rule lines
         memory, swap = int(hc.get("Memory") or 0), int(hc.get("MemorySwap") or 0)
         if 0 < memory < 6 * 1024 * 1024:
             raise InvalidParameter("Minimum memory limit allowed is 6MB")
