@@ -10,7 +10,8 @@ differences.
 
 --cgroup2: the loop runs in a private mount namespace whose /sys/fs/cgroup is this machine's
 cgroup2 hierarchy (empty of controllers here), so berth's device rules are the eBPF program
-it loads and attaches per container, and crun attaches its own. Without it, berth uses the
+it loads and attaches per container (crun is skipped there: it raises RLIMIT_MEMLOCK for its
+own program, which root on this machine may not). Without it, berth uses the
 v1 devices controller and crun (which refuses the hybrid layout) runs with
 /sys/fs/cgroup/unified unmounted, as in bench/container_start.py.
 
@@ -79,6 +80,10 @@ def main():
         os.execvp("unshare", ["unshare", "-m", "--propagation", "private", "--", sys.executable] + sys.argv)
     if args.cgroup2:
         subprocess.run(["mount", "--bind", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"], check=True)
+        if "crun" not in args.skip:  # it raises RLIMIT_MEMLOCK for its eBPF, which root here cannot
+            print("(crun skipped on cgroup2: setrlimit RLIMIT_MEMLOCK needs CAP_SYS_RESOURCE, which root "
+                  "lacks on this machine)")
+            args.skip.append("crun")
     elif os.path.ismount("/sys/fs/cgroup/unified"):
         subprocess.run(["umount", "/sys/fs/cgroup/unified"], check=True)
     tmp = tempfile.mkdtemp(prefix="berth-iso-", dir="/tmp")

@@ -1,6 +1,6 @@
 """HostConfig.Devices, DeviceCgroupRules and Privileged -> the container's device rules (cgroup
 v1 `devices.allow` lines; the same list compiled into a BPF_PROG_TYPE_CGROUP_DEVICE program for
-cgroup v2, runtime/container/devices_bpf.py) and the device nodes PID 1 creates in the root.
+cgroup v2, runtime/container/proc/devices_bpf.py) and the device nodes PID 1 creates in the root.
 
 Rules are Docker's: deny everything, then allow mknod of any node, the default set (null, zero,
 full, random, urandom, tty, console, ptmx, pts, tun), one rule per --device with its
@@ -10,7 +10,7 @@ import os
 import re
 import stat
 
-from runtime.container import devices_bpf
+from runtime.container.proc import devices_bpf
 from runtime.container.proc.cgroups import DEVICE_RULES
 from runtime.errors import InvalidParameter
 

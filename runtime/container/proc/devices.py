@@ -52,21 +52,50 @@ def load_program(program):
     raise AssertionError("unreachable")
 
 
+def attach_fd(cgroup_dir, prog_fd):
+    # type: (str, int) -> None
+    """Attach a loaded program to the cgroup v2 directory (BPF_F_ALLOW_MULTI, so a program the
+    parent holds keeps applying too); the attachment keeps it alive."""
+    dir_fd = os.open(cgroup_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        attr = ctypes.create_string_buffer(struct.pack(
+            "<IIII", dir_fd, prog_fd, BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI), 16)
+        _bpf(BPF_PROG_ATTACH, attr)
+    finally:
+        os.close(dir_fd)
+
+
 def attach(cgroup_dir, program):
     # type: (str, bytes) -> None
-    """Load program and attach it to the cgroup v2 directory (BPF_F_ALLOW_MULTI, so a program
-    the parent holds keeps applying too); the attachment keeps it alive."""
-    prog_fd = load_program(program)
+    """attach_fd of program: the one preloaded for it, or loaded now (verifier and JIT, ~0.7 ms
+    here) and closed once attached."""
+    fd = _preloaded.get(program)
+    if fd is not None:
+        attach_fd(cgroup_dir, fd)
+        return
+    fd = load_program(program)
     try:
-        dir_fd = os.open(cgroup_dir, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            attr = ctypes.create_string_buffer(struct.pack(
-                "<IIII", dir_fd, prog_fd, BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI), 16)
-            _bpf(BPF_PROG_ATTACH, attr)
-        finally:
-            os.close(dir_fd)
+        attach_fd(cgroup_dir, fd)
     finally:
-        os.close(prog_fd)
+        os.close(fd)
+
+
+_preloaded = {}  # type: dict
+
+
+def preload_default():
+    # type: () -> None
+    """On a cgroup v2 host, load the program of Docker's default device list now (in the
+    forkserver: every monitor forked from it inherits the fd, close-on-exec, and only attaches
+    it). Best effort: a monitor loads what it does not find here."""
+    from runtime.container.proc import cgroups, devices_bpf
+    if cgroups.detect_version() != 2:
+        return
+    program = devices_bpf.compile_rules(tuple(cgroups.DEVICE_RULES))
+    try:
+        _preloaded[program] = load_program(program)
+    except OSError:
+        pass
 
 
 def apply(cg, devices):

@@ -2,8 +2,9 @@
 BPF_PROG_TYPE_CGROUP_DEVICE, the cgroup v2 device controller, as runc's devicefilter builds
 it: read the access type, major and minor from struct bpf_cgroup_dev_ctx, then one block per
 rule that returns 1 (allow) when type, access (the requested bits all allowed), major and
-minor match; 0 (deny) when none does. Loaded and attached by the monitor
-(runtime/container/proc/devices.py)."""
+minor match; 0 (deny) when none does. berthd compiles a container's list
+(runtime/container/devices.py); the forkserver compiles and loads Docker's default list once
+at its start, so monitors inherit it ready to attach (runtime/container/proc/devices.py)."""
 
 import binascii
 import struct
