@@ -84,3 +84,38 @@ def test_info_default_and_bad_profile_file_stops_the_start(berthd, tmp_path):
         assert "seccomp-profile" in str(e.value) and "'X' is not supported" in str(e.value)
     finally:
         d.cleanup()
+
+
+def test_docker_py_low_level_host_config(loaded):
+    """What docker-py's api_container_test does with these fields (its device_cgroup_rules and
+    privileged cases), plus cap_add, devices, security_opt and userns_mode=host."""
+    api = loaded.client().api
+    made = []
+    try:
+        rule = "c 7:128 rwm"
+        c = api.create_container("busybox", "true", host_config=api.create_host_config(
+            device_cgroup_rules=[rule]))
+        made.append(c["Id"])
+        assert api.inspect_container(c)["HostConfig"]["DeviceCgroupRules"] == [rule]
+        c = api.create_container("busybox", "true", host_config=api.create_host_config(
+            privileged=True, network_mode="none"))
+        made.append(c["Id"])
+        api.start(c)
+        assert api.wait(c)["StatusCode"] == 0
+        assert api.inspect_container(c)["HostConfig"]["Privileged"] is True
+        hc = api.create_host_config(cap_add=["SYS_ADMIN"], devices=["/dev/null:/dev/xnull:rwm"],
+                                    security_opt=["no-new-privileges"], userns_mode="host")
+        c = api.create_container("busybox", ["sh", "-c", "test -c /dev/xnull && " + STATUS], host_config=hc)
+        made.append(c["Id"])
+        api.start(c)
+        assert api.wait(c)["StatusCode"] == 0
+        out = api.logs(c)
+        assert b"NoNewPrivs:\t1" in out and b"Seccomp:\t2" in out
+        info = api.inspect_container(c)["HostConfig"]
+        assert info["CapAdd"] == ["SYS_ADMIN"] and info["UsernsMode"] == "host"
+        assert info["Devices"] == [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/xnull",
+                                    "CgroupPermissions": "rwm"}]
+    finally:
+        for cid in made:
+            api.remove_container(cid, force=True)
+        api.close()
