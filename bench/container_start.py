@@ -42,7 +42,9 @@ class Berth(object):
 
     name = "berth engine"
 
-    def __init__(self, tmp, archive):
+    def __init__(self, tmp, archive, host_config=None, name=None):
+        self.host_config = dict({"NetworkMode": "none"}, **(host_config or {}))
+        self.name = name or self.name
         self.parent = "berth-bench-" + uuid.uuid4().hex[:8]
         self.eng = make_engine(os.path.join(tmp, "berth"), {"cgroup-parent": self.parent})
         with open(archive, "rb") as f:
@@ -53,7 +55,7 @@ class Berth(object):
         eng = self.eng
         t0 = time.perf_counter()
         cid = eng.container_create({"Image": "busybox", "Cmd": ["true"],
-                                    "HostConfig": {"NetworkMode": "none"}})["Id"]
+                                    "HostConfig": self.host_config})["Id"]
         t1 = time.perf_counter()
         eng.container_start(cid)
         t2 = time.perf_counter()
@@ -90,7 +92,10 @@ class Berth(object):
         for c in self.eng.container_list(all=True):
             self.eng.container_remove(c["Id"], force=True)
         self.eng.close()
-        for d in {m + "/" + self.parent for m in cgroups.v1_mounts().values()}:
+        dirs = {m + "/" + self.parent for m in cgroups.v1_mounts().values()}
+        if cgroups.detect_version() == 2:
+            dirs = {"/sys/fs/cgroup/" + self.parent}
+        for d in dirs:
             if os.path.isdir(d):
                 os.rmdir(d)
 

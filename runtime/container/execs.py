@@ -18,10 +18,13 @@ from runtime.errors import Conflict, InvalidParameter, NotFound
 class Execs(object):
     """The execs of the containers in `containers` (a ContainerIndex), run through `spawner`."""
 
-    def __init__(self, containers, spawner):
-        # type: (object, object) -> None
+    def __init__(self, containers, spawner, security=None):
+        # type: (object, object, object) -> None
+        """security(container) -> the process fields (seccomp, no_new_privs) an exec inherits
+        from its container."""
         self.containers = containers
         self.spawner = spawner
+        self.security = security
 
     def ids(self, c):
         # type: (object) -> list
@@ -79,8 +82,10 @@ class Execs(object):
                         "user": conf.get("User") or cc.get("User") or "",
                         "caps": spec.capabilities(dict(c.cfg["HostConfig"], Privileged=bool(
                             conf.get("Privileged") or c.cfg["HostConfig"].get("Privileged")))),
-                        "no_new_privs": True, "group_add": c.cfg["HostConfig"].get("GroupAdd") or []},
+                        "no_new_privs": False, "group_add": c.cfg["HostConfig"].get("GroupAdd") or []},
         }
+        if self.security is not None:
+            run["process"].update(self.security(c))
         reply, sock = self.spawner.request("exec", run)
         if "error" in reply:
             sock.close()

@@ -4,7 +4,7 @@ and the /etc files the container gets bind-mounted."""
 import os
 import time
 
-from runtime.container import mounts, spec
+from runtime.container import devices, mounts, spec
 from runtime.container.state import Container  # noqa: F401
 from runtime.timefmt import rfc3339
 
@@ -65,9 +65,10 @@ def build(c, rootfs, short_lowerdir):
         "console_size": hc.get("ConsoleSize") if any(hc.get("ConsoleSize") or []) else None,
         "mounts": mounts.child_mounts(cfg["Mounts"]), "limits": hc,
         "shm_size": int(hc.get("ShmSize") or 0), "readonly_rootfs": bool(hc.get("ReadonlyRootfs")),
-        "cgroup": cfg["Cgroup"], "log_path": c.file(c.id + "-json.log"),
+        "cgroup": cfg["Cgroup"], "devices": devices.run_spec(hc, cfg["Cgroup"].get("version") or 1),
+        "log_path": c.file(c.id + "-json.log"),
         "started_at": rfc3339(time.time()),
         "process": {"args": [cfg["Path"]] + cfg["Args"], "env": conf["Env"], "cwd": conf.get("WorkingDir"),
-                    "user": conf.get("User") or "", "caps": spec.capabilities(hc), "no_new_privs": True,
+                    "user": conf.get("User") or "", "caps": spec.capabilities(hc), "no_new_privs": False,
                     "group_add": hc.get("GroupAdd") or []},
     }

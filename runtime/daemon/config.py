@@ -28,6 +28,8 @@ DEFAULTS = {
     "cgroup-parent": "",
     "pidfile": "",
     "storage-driver": "",
+    "seccomp-profile": "",
+    "no-new-privileges": False,
 }  # type: Dict[str, Any]
 
 # Keys SIGHUP may change in a running daemon (dockerd reloads the same ones, among others).
@@ -79,6 +81,14 @@ def _check_value(where, key, value):
     if key == "storage-driver" and value not in STORAGE_DRIVERS:
         raise ConfigError("%s: storage-driver %r is not supported: use overlay2 or vfs (or leave it "
                           "out to choose at start)" % (where, value))
+    if key == "seccomp-profile":
+        from runtime.container import security  # the compiler only when the key is set
+        try:
+            security.read_profile_file(value)
+        except (OSError, ValueError) as exc:
+            why = getattr(exc, "strerror", None) or exc
+            raise ConfigError("%s: seccomp-profile %r: %s (give a profile file in dockerd's JSON "
+                              "format, builtin or unconfined)" % (where, value, why)) from None
     if key == "hosts":
         for host in value:
             if not host.startswith("unix://") or len(host) <= len("unix://"):

@@ -14,7 +14,7 @@ import threading
 import time
 
 from runtime.api.backend.containers import ContainerBackend
-from runtime.container import logs, mounts, names, runspec, spec, views
+from runtime.container import devices, logs, mounts, names, runspec, security, spec, views
 from runtime.container.proc import cgroups
 from runtime.container import monitor_client as client
 from runtime.container.execs import Execs
@@ -59,10 +59,12 @@ class ContainerService(ContainerBackend):
             raise InvalidParameter("the systemd cgroup driver is not supported yet: use "
                                    "native.cgroupdriver=cgroupfs in exec-opts")
         self.cgroup_parent = config.get("cgroup-parent") or "/berth"
+        self.config = config
+        self.seccomp_profile = security.read_profile_file(config.get("seccomp-profile") or "")
         self.cgroup_version = cgroups.detect_version()
         self.spawner = Spawner(containers.rootfs_mount)
         self.kicker = Kicker(lambda: self.spawner.pid or os.getpid())
-        self.execs = Execs(containers, self.spawner)
+        self.execs = Execs(containers, self.spawner, self._security)
         for c in self.containers.all():  # AutoRemove containers that ended while no engine ran
             if c.cfg["HostConfig"].get("AutoRemove") and c.started().get("Pid"):
                 threading.Thread(target=self._auto_remove, args=(c,), daemon=True).start()
@@ -108,7 +110,8 @@ class ContainerService(ContainerBackend):
                            ("PidsLimit", None), ("CgroupParent", ""), ("Binds", None), ("Mounts", None)):
             if hc.get(key) is None:
                 hc[key] = value
-        spec.capabilities(hc)
+        self._security_of(hc)  # refuses unknown SecurityOpt and UsernsMode, compiles the profile
+        devices.rules(hc)  # checks --device paths and --device-cgroup-rule lines
         memory, swap = int(hc.get("Memory") or 0), int(hc.get("MemorySwap") or 0)
         if 0 < memory < 6 * 1024 * 1024:
             raise InvalidParameter("Minimum memory limit allowed is 6MB")
@@ -176,6 +179,16 @@ class ContainerService(ContainerBackend):
             self.containers.add(c)
         return {"Id": cid, "Warnings": warnings}
 
+    def _security_of(self, hc):
+        # type: (dict) -> dict
+        """The seccomp program and no_new_privs for a process with the container's capabilities."""
+        return security.process_options(hc, spec.capabilities(hc), self.seccomp_profile,
+                                        bool(self.config.get("no-new-privileges")))
+
+    def _security(self, c):
+        # type: (Container) -> dict
+        return self._security_of(c.cfg["HostConfig"])
+
     def _prepare_cgroup(self, c):
         # type: (Container) -> None
         """A start usually follows a create at once (`run`): make the cgroup directories now
@@ -215,6 +228,7 @@ class ContainerService(ContainerBackend):
         self.kicker.kick()  # in case create's was long ago
         cg = c.cgroup()  # its directories made at create; the monitor applies the limits
         run = runspec.build(c, self.containers.rootfs_mount, self.store.mount_lowerdir_option)
+        run["process"].update(self._security(c))
         run["attach"] = [req for _, req in early]
         try:
             reply, sock = self.spawner.request("run", run, fds=[s.fileno() for s, _ in early])

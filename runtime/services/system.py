@@ -48,6 +48,16 @@ def cgroup_version():
     return "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1"
 
 
+def _security_options(config):
+    # type: (Dict[str, Any]) -> List[str]
+    """dockerd's list: the daemon's seccomp profile (builtin, unconfined or the file's path) and
+    no-new-privileges when the daemon sets it for every container."""
+    out = ["name=seccomp,profile=%s" % (config.get("seccomp-profile") or "builtin")]
+    if config.get("no-new-privileges"):
+        out.append("name=no-new-privileges")
+    return out
+
+
 def _registry_config(config):
     # type: (Dict[str, Any]) -> Dict[str, Any]
     mirrors = list(config.get("registry-mirrors") or [])
@@ -161,7 +171,7 @@ class SystemService(SystemBackend):
             "Isolation": "",
             "InitBinary": "",
             "ContainerdCommit": {"ID": ""}, "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""},
-            "SecurityOptions": [],
+            "SecurityOptions": _security_options(config),
             "Warnings": ["WARNING: " + storage.warning] if storage.warning else [],
         }  # type: Dict[str, Any]
         info.update(self._container_counts())

@@ -17,7 +17,8 @@ except ImportError:  # pragma: no cover
     pass
 
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer", "devices")
-# Docker's default device rules: mknod of anything, access only to these
+# Docker's default device rules: mknod of anything, access only to these (applied with the
+# container's own by runtime/container/proc/devices.py)
 DEVICE_RULES = ("c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
                 "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm")
 V2_CONTROLLERS = ("memory", "cpu", "pids")
@@ -183,11 +184,6 @@ class CgroupV1(CgroupManager):
             if quota and os.path.exists(cpu + "/cpu.cfs_quota_us"):  # CONFIG_CFS_BANDWIDTH
                 _write(cpu + "/cpu.cfs_period_us", period)
                 _write(cpu + "/cpu.cfs_quota_us", quota)
-        devices = self.paths.get("devices")
-        if devices and not hc.get("Privileged"):
-            _write(devices + "/devices.deny", "a")
-            for rule in DEVICE_RULES:
-                _write(devices + "/devices.allow", rule)
         pids = self.paths.get("pids")
         if pids and int(hc.get("PidsLimit") or 0) > 0:
             _write(pids + "/pids.max", int(hc["PidsLimit"]))

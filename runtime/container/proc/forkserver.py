@@ -38,6 +38,8 @@ def serve(ctrl_fd, stage_dir=None):
     """The server loop (in the forkserver process); stage_dir: where a spare's PID 1 stages
     the container-independent mounts (the engine's root mount point)."""
     from runtime.container.proc import execproc, monitor  # noqa: F401 - preload for the children
+    from runtime.container.proc import devices
+    devices.preload_default()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sc.set_name("berth-forksrv")

@@ -18,7 +18,7 @@ import stat
 import struct
 import termios
 
-from runtime.container.proc import rootfs
+from runtime.container.proc import rootfs, seccomp
 from runtime.container.proc import syscalls as sc
 from runtime.container.proc.wire import recv_fds, send_fd, send_fds
 
@@ -107,7 +107,11 @@ def resolve_groups(names):
 
 def drop_privileges(proc):
     # type: (dict) -> list
-    """User, groups, capabilities and no_new_privs; returns the env with HOME added if unset."""
+    """User, groups, capabilities and no_new_privs; returns the env with HOME added if unset.
+    Without no_new_privs the seccomp filter goes in first (the kernel then wants CAP_SYS_ADMIN,
+    which is about to go); with it, exec_ installs the filter at the last moment."""
+    if proc.get("seccomp") and not proc.get("no_new_privs"):
+        install_seccomp(proc["seccomp"])
     uid, gid, groups, home = resolve_user(proc.get("user", ""))
     groups = sorted(set(groups) | set(resolve_groups(proc.get("group_add") or [])))
     caps = 0
@@ -125,13 +129,30 @@ def drop_privileges(proc):
     os.setgid(gid)
     os.setuid(uid)  # a non-root uid loses every capability here (no KEEPCAPS)
     if uid == 0:
-        sc.capset(caps, caps, caps)
-    if proc.get("no_new_privs", True):
+        try:
+            sc.capset(caps, caps, caps)
+        except PermissionError:
+            # asked for one the host's bounding set lacks (--privileged on a host whose root
+            # lacks e.g. CAP_SYS_RESOURCE): keep those there are
+            held = sum(1 << n for n in range(last + 1) if _in_bounding_set(n))
+            sc.capset(caps & held, caps & held, caps & held)
+    if proc.get("no_new_privs"):
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
     env = list(proc["env"])
     if not any(e.startswith("HOME=") for e in env):
         env.append("HOME=" + home)
     return env
+
+
+def _in_bounding_set(n):
+    # type: (int) -> bool
+    try:
+        return sc.prctl(PR_CAPBSET_READ, n) == 1
+    except OSError:
+        return False
+
+
+PR_CAPBSET_READ = 23
 
 
 def look_path(name, env):
@@ -176,8 +197,10 @@ def finalize(proc):
 
 def exec_(proc, path, env):
     # type: (dict, str, dict) -> None
-    """execve; raises StartError on failure."""
+    """execve (after the seccomp filter when no_new_privs is set); raises StartError on failure."""
     args = proc["args"]
+    if proc.get("seccomp") and proc.get("no_new_privs"):
+        install_seccomp(proc["seccomp"])
     try:
         os.execve(path, args, env)
     except FileNotFoundError:
@@ -186,6 +209,15 @@ def exec_(proc, path, env):
         raise StartError('exec: "%s": permission denied' % args[0], 126) from None
     except OSError as e:
         raise StartError('exec: "%s": %s' % (args[0], e.strerror), 126) from None
+
+
+def install_seccomp(program):
+    # type: (str) -> None
+    """The run spec's compiled filter on this process; StartError if the kernel refuses it."""
+    try:
+        seccomp.install_b64(program)
+    except OSError as e:
+        raise StartError("seccomp: cannot install the filter: %s" % (e.strerror or e), 126) from None
 
 
 def finalize_and_exec(proc):

@@ -19,7 +19,7 @@ import signal
 import socket
 import time
 
-from runtime.container.proc import cgroups, init, stdio
+from runtime.container.proc import cgroups, devices, init, stdio
 from runtime.container.proc import syscalls as sc
 from runtime.atomicfile import write_json
 from runtime.container.proc.wire import recv_fds, recv_msg, send_fds, send_msg
@@ -91,6 +91,7 @@ class Monitor(object):
         cgroup_error = None
         try:
             cg.create(spec["limits"])
+            devices.apply(cg, spec.get("devices") or {"rules": list(cgroups.DEVICE_RULES)})
             for path in cg.procs_files():
                 with open(path, "w") as f:
                     f.write(str(pid))

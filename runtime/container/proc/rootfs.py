@@ -11,6 +11,7 @@ import os
 import shutil
 import stat
 
+from runtime.container.proc import devices
 from runtime.container.proc import syscalls as sc
 
 MASKED_PATHS = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
@@ -262,6 +263,8 @@ def build(spec, staged=None):
             target = secure_join(rootfs, path)
             touch(target)
             sc.mount(src, target, None, sc.MS_BIND)
+    if (spec.get("devices") or {}).get("nodes"):
+        devices.make_nodes(rootfs, spec["devices"]["nodes"], secure_join)
     mount_user(rootfs, spec.get("mounts") or [])
     if not staged:
         mask_paths(rootfs)

@@ -1,0 +1,92 @@
+"""HostConfig.SecurityOpt, UsernsMode and the daemon's seccomp-profile / no-new-privileges ->
+what a container's processes get: their seccomp program and no_new_privs. Values berth does not
+implement are refused with a line saying so, never ignored."""
+
+from runtime.container import seccomp
+from runtime.container.proc import init
+from runtime.errors import InvalidParameter
+
+try:
+    from typing import Dict, Optional  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
+# Values that turn off something berth does not apply anyway (no LSM confinement yet), so a
+# compose file that says them runs as it would under dockerd on a host without that LSM.
+NO_OP = ("apparmor=unconfined", "label=disable", "label:disable", "apparmor:unconfined")
+_TRUE = ("", "true")
+
+
+def read_profile_file(path):
+    # type: (str) -> str
+    """daemon.json seccomp-profile -> seccomp.BUILTIN, UNCONFINED or the file's JSON text,
+    compiled once to check it (ProfileError or OSError say what is wrong)."""
+    if path in ("", seccomp.BUILTIN):
+        return seccomp.BUILTIN
+    if path == seccomp.UNCONFINED:
+        return seccomp.UNCONFINED
+    with open(path) as f:
+        text = f.read()
+    seccomp.program_b64(text, ["CAP_" + c for c in init.DEFAULT_CAPS])
+    return text
+
+
+def parse_opts(hc):
+    # type: (dict) -> Dict[str, object]
+    """{"seccomp": profile or None (the daemon's), "no_new_privs": True/False/None} from
+    HostConfig.SecurityOpt; InvalidParameter for a value berth does not know or implement."""
+    out = {"seccomp": None, "no_new_privs": None}  # type: Dict[str, object]
+    for opt in hc.get("SecurityOpt") or []:
+        if not isinstance(opt, str):
+            raise InvalidParameter("Invalid --security-opt: %r (give strings like seccomp=unconfined)"
+                                   % (opt,))
+        if opt in NO_OP:
+            continue
+        key, sep, value = opt.partition("=")
+        if not sep and ":" in opt:  # the old key:value form
+            key, sep, value = opt.partition(":")
+        if key == "no-new-privileges":
+            if value not in ("", "true", "false"):
+                raise InvalidParameter("Invalid --security-opt %r: no-new-privileges takes true or false"
+                                       % opt)
+            out["no_new_privs"] = value in _TRUE
+        elif key == "seccomp" and value:
+            if value not in (seccomp.BUILTIN, seccomp.UNCONFINED):
+                try:
+                    seccomp.parse_profile(value, "--security-opt seccomp")
+                except seccomp.ProfileError as e:
+                    raise InvalidParameter("%s (give seccomp=unconfined, or the profile's file)"
+                                           % e) from None
+            out["seccomp"] = value
+        elif key in ("apparmor", "label"):
+            raise InvalidParameter("--security-opt %s is not supported: berth applies no AppArmor profile or "
+                                   "SELinux label yet (only %s=%s is accepted)"
+                                   % (opt, key, "unconfined" if key == "apparmor" else "disable"))
+        else:
+            raise InvalidParameter("Invalid --security-opt: %r (berth knows seccomp=unconfined|PROFILE, "
+                                   "no-new-privileges[=true|false])" % opt)
+    mode = hc.get("UsernsMode") or ""
+    if mode not in ("", "host"):
+        raise InvalidParameter("UsernsMode %r is not supported: user namespaces are not implemented "
+                               "(use --userns=host or leave it out)" % mode)
+    return out
+
+
+def process_options(hc, caps, daemon_profile=seccomp.BUILTIN, daemon_nnp=False):
+    # type: (dict, list, str, bool) -> Dict[str, object]
+    """{"seccomp": base64 program or None, "no_new_privs": bool} for a process of the container
+    with capability numbers caps, given the daemon's profile (read_profile_file) and its
+    no-new-privileges; InvalidParameter for a profile that does not compile."""
+    opts = parse_opts(hc)
+    nnp = opts["no_new_privs"]
+    if nnp is None:
+        nnp = bool(daemon_nnp)
+    profile = opts["seccomp"] or daemon_profile
+    if hc.get("Privileged") and not opts["seccomp"]:
+        profile = seccomp.UNCONFINED  # as dockerd: privileged runs unfiltered unless told
+    names = {n: "CAP_" + k for k, n in init.CAP_NUMBERS.items()}
+    try:
+        program = seccomp.program_b64(str(profile), [names[c] for c in caps if c in names])
+    except seccomp.ProfileError as e:
+        raise InvalidParameter(str(e)) from None
+    return {"seccomp": program, "no_new_privs": nnp}

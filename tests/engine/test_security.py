@@ -1,0 +1,93 @@
+"""Seccomp and no_new_privs of containers and execs on a real engine: what the process's
+/proc/self/status says and what the kernel refuses; SecurityOpt and UsernsMode values berth
+does not implement are refused at create."""
+
+import json
+
+import pytest
+
+from runtime.errors import InvalidParameter
+from tests.engine.conftest import run_container
+
+STATUS = "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status"
+
+
+def _status(out):
+    return dict(line.split(":\t") for line in out.decode().splitlines())
+
+
+def test_default_container_is_filtered_without_no_new_privs(clean_containers):
+    code, out, err, _ = run_container(clean_containers, STATUS)
+    assert code == 0, err
+    assert _status(out) == {"Seccomp": "2", "NoNewPrivs": "0"}
+
+
+def test_default_filter_refuses_what_dockerd_refuses(clean_containers):
+    # unshare(CLONE_NEWUSER) is not in the allow list without CAP_SYS_ADMIN; mount needs it too
+    code, out, err, _ = run_container(
+        clean_containers, "unshare -U true; echo unshare=$?; mount -t tmpfs t /mnt; echo mount=$?")
+    assert b"unshare=1" in out and b"mount=255" in out or b"mount=1" in out, (out, err)
+    assert b"Operation not permitted" in err
+
+
+def test_unconfined_and_privileged_run_unfiltered(clean_containers):
+    for hc in ({"SecurityOpt": ["seccomp=unconfined"]}, {"Privileged": True}):
+        code, out, err, info = run_container(clean_containers, STATUS, HostConfig=hc)
+        assert code == 0, err
+        assert _status(out)["Seccomp"] == "0", hc
+    assert info["HostConfig"]["Privileged"] is True
+
+
+def test_custom_profile_and_no_new_privileges(clean_containers):
+    profile = {"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}
+    hc = {"SecurityOpt": ["seccomp=" + json.dumps(profile), "no-new-privileges"]}
+    code, out, err, _ = run_container(clean_containers, STATUS + "; mkdir /x", HostConfig=hc)
+    assert code == 1
+    assert _status(out) == {"Seccomp": "2", "NoNewPrivs": "1"}
+    assert b"Permission denied" in err  # errnoRet 13 = EACCES
+    code, out, _, _ = run_container(clean_containers, STATUS, HostConfig={
+        "SecurityOpt": ["no-new-privileges:false"]})
+    assert _status(out)["NoNewPrivs"] == "0"
+
+
+def test_exec_gets_the_containers_filter(clean_containers):
+    eng = clean_containers
+    cid = eng.container_create({"Image": "busybox:latest", "Cmd": ["sleep", "30"],
+                                "HostConfig": {"SecurityOpt": ["no-new-privileges=true"]}})["Id"]
+    eng.container_start(cid)
+    try:
+        exec_id = eng.exec_create(cid, {"Cmd": ["sh", "-c", STATUS], "AttachStdout": True})
+        sock = eng.exec_start(exec_id)
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        sock.close()
+        assert b"Seccomp:\t2" in data and b"NoNewPrivs:\t1" in data, data
+    finally:
+        eng.container_remove(cid, force=True)
+
+
+@pytest.mark.parametrize("hc, words", [
+    ({"SecurityOpt": ["apparmor=docker-default"]}, "AppArmor"),
+    ({"SecurityOpt": ["label=type:svirt_t"]}, "SELinux"),
+    ({"SecurityOpt": ["systempaths=unconfined"]}, "Invalid --security-opt"),
+    ({"SecurityOpt": ["no-new-privileges=maybe"]}, "true or false"),
+    ({"SecurityOpt": ["seccomp={not json"]}, "invalid JSON"),
+    ({"SecurityOpt": ["seccomp=" + json.dumps({"defaultAction": "SCMP_ACT_NOPE"})]}, "SCMP_ACT_NOPE"),
+    ({"UsernsMode": "private"}, "user namespaces"),
+])
+def test_unknown_security_settings_are_refused(clean_containers, hc, words):
+    with pytest.raises(InvalidParameter) as e:
+        clean_containers.container_create({"Image": "busybox:latest", "Cmd": ["true"], "HostConfig": hc})
+    assert words in str(e.value)
+    assert clean_containers.container_list(all=True) == []
+
+
+def test_no_op_lsm_values_are_accepted(clean_containers):
+    code, _, err, _ = run_container(clean_containers, "true", HostConfig={
+        "SecurityOpt": ["label=disable", "apparmor=unconfined"], "UsernsMode": "host"})
+    assert code == 0, err
