@@ -16,7 +16,7 @@ APT_PACKAGES=(
     openssh-client busybox-static
     skopeo umoci docker-registry crun runc podman hyperfine
     dnf rpm createrepo-c apache2-utils openssl
-    ruby dpkg-dev
+    ruby dpkg-dev gcc libc6-dev
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
