@@ -43,6 +43,31 @@ def parse_bytes(text):
     return int(value * 1024 ** power)
 
 
+def security_opt(opt):
+    # type: (str) -> str
+    """As the docker CLI: seccomp=FILE becomes seccomp=<the file's JSON>."""
+    key, sep, value = opt.partition("=")
+    if key == "seccomp" and sep and value not in ("unconfined", "builtin"):
+        try:
+            with open(value) as f:
+                return "seccomp=" + f.read()
+        except OSError as e:
+            raise UsageError("opening seccomp profile (%s) failed: %s" % (value, e.strerror)) from None
+    return opt
+
+
+def parse_device(text):
+    # type: (str) -> Dict[str, str]
+    """--device HOST[:CONTAINER][:PERMISSIONS] as the docker CLI reads it."""
+    parts = text.split(":")
+    if len(parts) == 2 and parts[1] and set(parts[1]) <= set("rwm"):
+        parts = [parts[0], parts[0], parts[1]]  # HOST:PERMISSIONS
+    if len(parts) > 3 or not parts[0] or (len(parts) == 3 and not set(parts[2]) <= set("rwm")):
+        raise UsageError("invalid device: %r (use HOST[:CONTAINER][:rwm])" % text)
+    return {"PathOnHost": parts[0], "PathInContainer": parts[1] if len(parts) > 1 else parts[0],
+            "CgroupPermissions": parts[2] if len(parts) == 3 and parts[2] else "rwm"}
+
+
 # -- run ---------------------------------------------------------------------------------------
 def parser_run(p):
     """Flags of `berth run`."""
@@ -62,6 +87,11 @@ def parser_run(p):
     p.add_argument("--cpus", type=float, help="number of CPUs, e.g. 0.5")
     p.add_argument("--pids-limit", type=int, help="maximum number of processes")
     p.add_argument("--network", "--net", help="none or host")
+    p.add_argument("--privileged", action="store_true", help="all capabilities, no seccomp, all devices")
+    p.add_argument("--security-opt", action="append", default=[],
+                   help="seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]")
+    p.add_argument("--device", action="append", default=[], help="HOST[:CONTAINER][:rwm]")
+    p.add_argument("--device-cgroup-rule", action="append", default=[], help="e.g. 'c 1:3 rwm'")
     p.add_argument("image")
     p.add_argument("command", nargs="...")
 
@@ -93,6 +123,14 @@ def container_config(args):
         host["PidsLimit"] = args.pids_limit
     if args.network:
         host["NetworkMode"] = args.network
+    if args.privileged:
+        host["Privileged"] = True
+    if args.security_opt:
+        host["SecurityOpt"] = [security_opt(o) for o in args.security_opt]
+    if args.device:
+        host["Devices"] = [parse_device(d) for d in args.device]
+    if args.device_cgroup_rule:
+        host["DeviceCgroupRules"] = list(args.device_cgroup_rule)
     attached = not args.detach
     config = {
         "Image": args.image, "Cmd": args.command or None, "Env": env or None, "Labels": labels or None,

@@ -44,6 +44,25 @@ def test_run_config_matches_docker():
     assert (c["WorkingDir"], c["User"]) == ("/tmp", "1000:1000")
 
 
+def test_run_security_and_device_flags(tmp_path):
+    profile = tmp_path / "p.json"
+    profile.write_text('{"defaultAction": "SCMP_ACT_ALLOW"}')
+    a = _run_args("--privileged", "--security-opt", "seccomp=%s" % profile, "--security-opt",
+                  "no-new-privileges", "--device", "/dev/fuse", "--device", "/dev/null:/dev/n:r",
+                  "--device", "/dev/zero:rw", "--device-cgroup-rule", "c 7:* r", "busybox")
+    host = container_config(a)["HostConfig"]
+    assert host["Privileged"] is True
+    assert host["SecurityOpt"] == ['seccomp={"defaultAction": "SCMP_ACT_ALLOW"}', "no-new-privileges"]
+    assert host["Devices"] == [
+        {"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rwm"},
+        {"PathOnHost": "/dev/null", "PathInContainer": "/dev/n", "CgroupPermissions": "r"},
+        {"PathOnHost": "/dev/zero", "PathInContainer": "/dev/zero", "CgroupPermissions": "rw"}]
+    assert host["DeviceCgroupRules"] == ["c 7:* r"]
+    with pytest.raises(Exception) as e:
+        container_config(_run_args("--security-opt", "seccomp=/nonexistent.json", "busybox"))
+    assert "/nonexistent.json" in str(e.value)
+
+
 def test_sizes_durations_and_exit_codes():
     assert [parse_bytes(x) for x in ("512", "1k", "64m", "1g", "2GiB", "1.5m")] == [
         512, 1024, 64 << 20, 1 << 30, 2 << 30, int(1.5 * (1 << 20))]

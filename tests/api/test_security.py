@@ -119,3 +119,18 @@ def test_docker_py_low_level_host_config(loaded):
         for cid in made:
             api.remove_container(cid, force=True)
         api.close()
+
+
+def test_berth_cli_security_flags(loaded, tmp_path):
+    profile = tmp_path / "p.json"
+    profile.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}))
+    r = loaded.berth("run", "--rm", "--security-opt", "seccomp=%s" % profile, "--security-opt",
+                     "no-new-privileges", "--device", "/dev/null:/dev/xnull:r", "busybox", "sh", "-c",
+                     STATUS + "; test -c /dev/xnull && mkdir /x")
+    assert r.stdout.split() == [b"NoNewPrivs:", b"1", b"Seccomp:", b"2"], r.stderr
+    assert r.returncode == 1 and b"Operation not permitted" in r.stderr
+    r = loaded.berth("run", "--rm", "--privileged", "busybox", "grep", "Seccomp:", "/proc/self/status")
+    assert r.stdout.split() == [b"Seccomp:", b"0"], r.stderr
+    r = loaded.berth("run", "--rm", "--security-opt", "apparmor=x", "busybox", "true")
+    assert r.returncode == 125 and b"AppArmor" in r.stderr, r.stderr
