@@ -51,22 +51,29 @@ def test_custom_profile_and_no_new_privileges(clean_containers):
     assert _status(out)["NoNewPrivs"] == "0"
 
 
-def test_exec_gets_the_containers_filter(clean_containers):
+def _exec_output(eng, cid, cmd):
+    exec_id = eng.exec_create(cid, {"Cmd": cmd, "AttachStdout": True})
+    sock = eng.exec_start(exec_id)
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    sock.close()
+    return data
+
+
+@pytest.mark.parametrize("opts, nnp", [([], "0"), (["no-new-privileges=true"], "1")])
+def test_exec_gets_the_containers_filter(clean_containers, opts, nnp):
     eng = clean_containers
     cid = eng.container_create({"Image": "busybox:latest", "Cmd": ["sleep", "30"],
-                                "HostConfig": {"SecurityOpt": ["no-new-privileges=true"]}})["Id"]
+                                "HostConfig": {"SecurityOpt": opts}})["Id"]
     eng.container_start(cid)
     try:
-        exec_id = eng.exec_create(cid, {"Cmd": ["sh", "-c", STATUS], "AttachStdout": True})
-        sock = eng.exec_start(exec_id)
-        data = b""
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        sock.close()
-        assert b"Seccomp:\t2" in data and b"NoNewPrivs:\t1" in data, data
+        data = _exec_output(eng, cid, ["sh", "-c", STATUS + "; unshare -U true || echo refused"])
+        assert b"Seccomp:\t2" in data and (b"NoNewPrivs:\t" + nnp.encode()) in data, data
+        assert b"refused" in data
     finally:
         eng.container_remove(cid, force=True)
 
