@@ -5,6 +5,7 @@ import ctypes
 import errno
 import os
 import platform
+import struct
 
 import pytest
 
@@ -135,3 +136,34 @@ def test_aarch64_program_compiles_with_its_own_numbers():
     assert len(prog) % 8 == 0 and len(prog) // 8 < bpf.MAX_INSNS
     # the arch check compares against AUDIT_ARCH_AARCH64 only (no i386 on arm)
     assert (0xC00000B7).to_bytes(4, "little") in prog and (0x40000003).to_bytes(4, "little") not in prog
+
+
+def _int80(nr, arg):
+    """An i386 system call from this 64-bit process (int $0x80: audit arch i386, the i386
+    numbers): push rbx; mov ebx, arg; mov eax, nr; int 0x80; pop rbx; ret."""
+    import mmap
+    code = (b"\x53\xbb" + struct.pack("<I", arg) + b"\xb8" + struct.pack("<I", nr) + b"\xcd\x80\x5b\xc3")
+    m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    m.write(code)
+    return ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(m)))()
+
+
+def test_i386_calls_are_filtered_by_their_own_numbers():
+    prog = bpf.compile_profile(PROFILE, DEFAULT_CAPS)
+    i386 = TABLES["i386"]
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+            installer.install(prog)
+            got = [_int80(i386["getpid"], 0) == os.getpid(), _int80(i386["unshare"], 0x10000000),
+                   _int80(i386["keyctl"], 0)]
+            os.write(w, repr(got).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    data = os.read(r, 200)
+    os.close(r)
+    os.waitpid(pid, 0)
+    assert data == repr([True, -errno.EPERM, -errno.EPERM]).encode()
