@@ -41,6 +41,12 @@ SUPPORTED_CGROUP_DRIVERS = ("cgroupfs",)
 STORAGE_DRIVERS = ("", "overlay2", "vfs")  # "": overlay2 if it works on the data root, else vfs
 
 
+# dockerd keys for what berth does not implement: refused with the reason when set, accepted
+# (and dropped) when they turn the feature off
+NOT_IMPLEMENTED = {"userns-remap": "user namespaces are not implemented",
+                   "selinux-enabled": "berth applies no SELinux labels"}
+
+
 class ConfigError(Exception):
     """daemon.json (or a flag) is unusable; the message names the file and the key or line."""
 
@@ -108,6 +114,11 @@ def parse(text, where):
         raise ConfigError("%s: invalid JSON at line %s column %s: %s" % (where, line, col, msg)) from None
     if not isinstance(data, dict):
         raise ConfigError("%s: the top level must be a JSON object" % where)
+    for key, why in NOT_IMPLEMENTED.items():
+        if key in data and data[key]:
+            raise ConfigError("%s: %s %s is not supported: %s (remove the key)"
+                              % (where, key, json.dumps(data[key]), why))
+        data.pop(key, None)  # off (false, ""): as berth is anyway
     unknown = sorted(k for k in data if k not in DEFAULTS)
     if unknown:
         raise ConfigError("%s: the following directives don't match any configuration option: %s"
