@@ -167,3 +167,31 @@ def test_i386_calls_are_filtered_by_their_own_numbers():
     os.close(r)
     os.waitpid(pid, 0)
     assert data == repr([True, -errno.EPERM, -errno.EPERM]).encode()
+
+
+def test_clone_with_namespace_flags_is_refused_without_sys_admin():
+    prog = bpf.compile_profile(PROFILE, DEFAULT_CAPS)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.syscall.restype = ctypes.c_long
+            sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+            installer.install(prog)
+            out = []
+            for flags in (0x04000000 | 17, 17):  # CLONE_NEWUTS|SIGCHLD, then a plain fork's SIGCHLD
+                ret = libc.syscall(ctypes.c_long(NR["clone"]), ctypes.c_long(flags), None, None, None, None)
+                if ret == 0:
+                    os._exit(0)  # the new child
+                out.append(-ctypes.get_errno() if ret < 0 else "child")
+                if ret > 0:
+                    os.waitpid(ret, 0)
+            os.write(w, repr(out).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    data = os.read(r, 200)
+    os.close(r)
+    os.waitpid(pid, 0)
+    assert data == repr([-errno.EPERM, "child"]).encode()
