@@ -6,7 +6,7 @@ of the same rootfs without and with dockerd's profile in its config.json (crun c
 with libseccomp on every start), all taking turns in one loop. Prints medians and the
 differences.
 
-    sudo .venv/bin/python bench/isolation_cost.py [--runs 50] [--cgroup2]
+    sudo .venv/bin/python bench/isolation_cost.py [--runs 50] [--cgroup2] [--nice -20]
     sudo .venv/bin/python bench/isolation_cost.py --parts     # the steps alone
 
 --cgroup2: the loop runs in a private mount namespace whose /sys/fs/cgroup is this machine's
@@ -146,7 +146,11 @@ def main():
     ap.add_argument("--cgroup2", action="store_true", help="run on the cgroup2 hierarchy")
     ap.add_argument("--skip", action="append", default=[], help="crun")
     ap.add_argument("--parts", action="store_true", help="only time the steps (install, attach)")
+    ap.add_argument("--nice", type=int, default=0, metavar="N",
+                    help="run everything (children inherit it) at this nice value, e.g. -20")
     args = ap.parse_args()
+    if args.nice:
+        os.nice(args.nice)
     if args.parts:
         return parts()
     if os.environ.get("BERTH_BENCH_NS") != "1":  # re-run in a private mount namespace
