@@ -84,6 +84,11 @@ def process_options(hc, caps, daemon_profile=seccomp.BUILTIN, daemon_nnp=False):
     profile = opts["seccomp"] or daemon_profile
     if hc.get("Privileged") and not opts["seccomp"]:
         profile = seccomp.UNCONFINED  # as dockerd: privileged runs unfiltered unless told
+    if not seccomp.kernel_supports() and profile != seccomp.UNCONFINED:
+        if profile != seccomp.BUILTIN:  # as dockerd: the default quietly goes, a custom one is an error
+            raise InvalidParameter("seccomp is not enabled in your kernel, cannot run a custom "
+                                   "seccomp profile")
+        profile = seccomp.UNCONFINED
     names = {n: "CAP_" + k for k, n in init.CAP_NUMBERS.items()}
     try:
         program = seccomp.program_b64(str(profile), [names[c] for c in caps if c in names])

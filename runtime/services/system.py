@@ -9,6 +9,7 @@ import uuid
 from runtime import __version__
 from runtime.api.backend.system import SystemBackend
 from runtime.atomicfile import write_text
+from runtime.container import seccomp
 
 try:
     from typing import Any, Dict, List  # noqa: F401
@@ -52,7 +53,9 @@ def _security_options(config):
     # type: (Dict[str, Any]) -> List[str]
     """dockerd's list: the daemon's seccomp profile (builtin, unconfined or the file's path) and
     no-new-privileges when the daemon sets it for every container."""
-    out = ["name=seccomp,profile=%s" % (config.get("seccomp-profile") or "builtin")]
+    out = []
+    if seccomp.kernel_supports():
+        out.append("name=seccomp,profile=%s" % (config.get("seccomp-profile") or "builtin"))
     if config.get("no-new-privileges"):
         out.append("name=no-new-privileges")
     return out

@@ -98,3 +98,17 @@ def test_no_op_lsm_values_are_accepted(clean_containers):
     code, _, err, _ = run_container(clean_containers, "true", HostConfig={
         "SecurityOpt": ["label=disable", "apparmor=unconfined"], "UsernsMode": "host"})
     assert code == 0, err
+
+
+def test_kernel_without_seccomp(clean_containers, monkeypatch):
+    """As dockerd on such a kernel: the default profile quietly goes, a custom one is refused
+    (the kernel's answer is overridden here; this machine has seccomp)."""
+    from runtime.container import seccomp
+    monkeypatch.setattr(seccomp, "_supported", False)
+    code, out, err, _ = run_container(clean_containers, STATUS)
+    assert code == 0 and _status(out)["Seccomp"] == "0", err
+    with pytest.raises(InvalidParameter) as e:
+        clean_containers.container_create({"Image": "busybox:latest", "Cmd": ["true"], "HostConfig": {
+            "SecurityOpt": ['seccomp={"defaultAction": "SCMP_ACT_ALLOW"}']}})
+    assert "seccomp is not enabled in your kernel" in str(e.value)
+    assert clean_containers.system_info()["SecurityOptions"] == []

@@ -25,6 +25,22 @@ UNCONFINED = "unconfined"
 _cache = {}  # type: Dict[Tuple[str, frozenset], str]
 
 
+_supported = None  # type: Optional[bool]
+
+
+def kernel_supports():
+    # type: () -> bool
+    """Whether this kernel has seccomp (a Seccomp line in /proc/self/status), checked once."""
+    global _supported
+    if _supported is None:
+        try:
+            with open("/proc/self/status") as f:
+                _supported = any(line.startswith("Seccomp:") for line in f)
+        except OSError:
+            _supported = False
+    return _supported
+
+
 def parse_profile(text, where="seccomp profile"):
     # type: (str, str) -> dict
     """The JSON object of a profile text; ProfileError naming where when it is not one."""
