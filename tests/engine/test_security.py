@@ -86,6 +86,8 @@ def test_exec_gets_the_containers_filter(clean_containers, opts, nnp):
     ({"SecurityOpt": ["seccomp={not json"]}, "invalid JSON"),
     ({"SecurityOpt": ["seccomp=" + json.dumps({"defaultAction": "SCMP_ACT_NOPE"})]}, "SCMP_ACT_NOPE"),
     ({"UsernsMode": "private"}, "user namespaces"),
+    ({"SecurityOpt": ["seccomp=" + json.dumps({"defaultAction": "SCMP_ACT_ALLOW",
+                                               "flags": ["SECCOMP_FILTER_FLAG_LOG"]})]}, "flags"),
 ])
 def test_unknown_security_settings_are_refused(clean_containers, hc, words):
     with pytest.raises(InvalidParameter) as e:

@@ -52,6 +52,8 @@ def parse_profile(text, where="seccomp profile"):
         raise ProfileError("%s: the top level must be a JSON object" % where)
     if profile.get("defaultAction") == "SCMP_ACT_NOTIFY" or profile.get("listenerPath"):
         raise ProfileError("%s: SCMP_ACT_NOTIFY and listenerPath are not supported" % where)
+    if profile.get("flags"):
+        raise ProfileError("%s: flags %s are not supported (leave them out)" % (where, profile["flags"]))
     return profile
 
 
