@@ -293,3 +293,32 @@ def _parents(image, dests, uid, gid):
         else:
             out.append(Item(p, Entry("dir", 0o755, uid, gid, 0, 0, "")))
     return out
+
+
+def owner_ids(image, chown):
+    # type: (object, str) -> Optional[Tuple[int, int]]
+    """--chown=USER[:GROUP] as (uid, gid), names looked up in the image's /etc/passwd and
+    /etc/group (a user alone: its primary group); None without --chown."""
+    if not chown:
+        return None
+    user, _, group = chown.partition(":")
+    uid = _lookup(image, "etc/passwd", user)
+    if group:
+        gid = _lookup(image, "etc/group", group)
+    elif user.isdigit():
+        gid = uid
+    else:
+        gid = _lookup(image, "etc/passwd", user, field=3)
+    return uid, gid
+
+
+def _lookup(image, path, name, field=2):
+    # type: (object, str, str, int) -> int
+    if name.isdigit():
+        return int(name)
+    for line in image.read(path).decode("utf-8", "replace").splitlines():
+        parts = line.split(":")
+        if len(parts) > field and parts[0] == name and parts[field].isdigit():
+            return int(parts[field])
+    raise InvalidParameter("--chown: no %s named %r in the image's /%s"
+                           % ("group" if path.endswith("group") else "user", name, path))
