@@ -4,6 +4,7 @@ with --from, the context limit, and what a failed build leaves."""
 
 import io
 import os
+import subprocess
 import tarfile
 import uuid
 
@@ -188,3 +189,18 @@ def test_rmi_prunes_the_build_steps(eng):
     eng.image_build(context(files), Options(tags=["np:1"]), list)
     assert len(eng.image_remove("np:1", prune=False)) == 2  # untagged + deleted
     assert len(set(eng.store.ids()) - before) == 2
+
+
+def test_a_crashed_builds_spool_is_removed_at_start(tmp_path):
+    root = tmp_path / "root"
+    tmp = root / "build" / "tmp"
+    tmp.mkdir(parents=True)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp / ("context-%d-abc" % dead.pid)).write_bytes(b"x")
+    (tmp / ("context-%d-live" % os.getpid())).write_bytes(b"x")
+    e = make_engine(root)
+    try:
+        assert os.listdir(str(tmp)) == ["context-%d-live" % os.getpid()]
+    finally:
+        e.close()
