@@ -204,3 +204,23 @@ def test_a_crashed_builds_spool_is_removed_at_start(tmp_path):
         assert os.listdir(str(tmp)) == ["context-%d-live" % os.getpid()]
     finally:
         e.close()
+
+
+def test_scratch_onbuild_and_entrypoint_reset(eng):
+    image_id = eng.image_build(context({"Dockerfile": b"FROM scratch\nCOPY a /a\nCMD [\"/a\"]\n",
+                                        "a": b"A"}), Options(), list)
+    assert len(eng.store.record(image_id)["layers"]) == 1
+    assert _layer_names(eng, image_id, 0) == ["a"]
+    with pytest.raises(InvalidParameter) as err:
+        eng.image_build(context({"Dockerfile": b"FROM scratch\nRUN true\n"}), Options(), list)
+    assert "FROM scratch has no files yet" in str(err.value)
+    # an ENTRYPOINT drops the CMD it inherited, not the one set in the same stage
+    base = eng.image_build(context({"Dockerfile": b"FROM busybox\nCMD [\"inherited\"]\n"}),
+                           Options(tags=["withcmd:1"]), list)
+    assert eng.store.image_config(base)["config"]["Cmd"] == ["inherited"]
+    child = eng.image_build(context({"Dockerfile": b"FROM withcmd:1\nENTRYPOINT [\"echo\"]\n"}),
+                            Options(), list)
+    assert eng.store.image_config(child)["config"]["Cmd"] is None
+    both = eng.image_build(context({"Dockerfile": b"FROM withcmd:1\nCMD [\"own\"]\n"
+                                                  b"ENTRYPOINT [\"echo\"]\n"}), Options(), list)
+    assert eng.store.image_config(both)["config"]["Cmd"] == ["own"]
