@@ -5,8 +5,10 @@
     FROM a local busybox base; COPY of 2,000 small files; 2 RUN; ENV; CMD
 
 cold = `--no-cache` (every step runs), cached = the same build again (every step a cache hit).
-Median of N each, and the ratios berth/podman. berth is the engine bundle as provision
-installs it (bench/run_latency.py's install_bundle: byte-compiled, run by the wrapper script).
+Median of N each, and the ratios berth/podman; beside wall time, the CPU seconds (client,
+its children, and berthd for berth), which depend far less on the machine's load. berth is
+the engine bundle as provision installs it (bench/run_latency.py's install_bundle:
+byte-compiled, run by the wrapper script).
 
     sudo .venv/bin/python bench/build.py [--runs 5] [--files 2000] [--skip podman]
 
@@ -15,6 +17,7 @@ Targets (issue 16): cold <= 0.5x podman; cached <= 0.3 s.
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -61,18 +64,34 @@ def make_context(d, files):
     return d
 
 
-def timed(argv, env=None, expect=None):
-    """Seconds to run argv, which must succeed (and print expect, when given)."""
+def _proc_cpu(pid):
+    """CPU seconds (user + system) a live process has used, from /proc/PID/stat."""
+    if not pid:
+        return 0.0
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(argv, env=None, expect=None, daemon_pid=0):
+    """(wall seconds, CPU seconds) to run argv, which must succeed (and print expect, when
+    given). CPU: the command and its reaped children, plus daemon_pid's (berthd) meanwhile;
+    unlike wall time it hardly depends on how loaded the machine is."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    daemon_before = _proc_cpu(daemon_pid)
     t = time.perf_counter()
     res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     elapsed = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+           + _proc_cpu(daemon_pid) - daemon_before)
     if res.returncode != 0:
         raise SystemExit("%s failed (%d): %s" % (" ".join(argv), res.returncode,
                                                  res.stderr.decode()[-2000:]))
     if expect is not None and expect not in res.stdout.decode():
         raise SystemExit("%s: %r not in its output:\n%s" % (" ".join(argv), expect,
                                                             res.stdout.decode()[-2000:]))
-    return elapsed
+    return elapsed, cpu
 
 
 def main():
@@ -105,19 +124,24 @@ def main():
                                + PODMAN_ULIMITS + ["-t", "bench:1"], ["--no-cache"], None,
                                "Using cache")
         times = {(name, kind): [] for name in tools for kind in ("cold", "cached")}
+        cpus = {k: [] for k in times}
+        daemon = {"berth": d.proc.pid}
         for argv, _, tenv, _ in tools.values():  # warm-up: base image, page cache
             timed(argv + [ctx], tenv)
         for _ in range(args.runs):
             for name, (argv, cold_flags, tenv, hit) in tools.items():
-                times[(name, "cold")].append(timed(argv + cold_flags + [ctx], tenv))
-                times[(name, "cached")].append(timed(argv + [ctx], tenv, expect=hit))
+                for kind, extra, expect in (("cold", cold_flags, None), ("cached", [], hit)):
+                    wall, cpu = timed(argv + extra + [ctx], tenv, expect, daemon.get(name, 0))
+                    times[(name, kind)].append(wall)
+                    cpus[(name, kind)].append(cpu)
         med = {k: statistics.median(v) for k, v in times.items()}
         print("build of the 6-step Dockerfile (COPY of %d files), median of %d, seconds "
               "(load average %s):" % (args.files, args.runs,
                                       " ".join(open("/proc/loadavg").read().split()[:3])))
         for (name, kind), value in sorted(med.items()):
-            print("  %-8s %-7s %6.3f  (all: %s)" % (name, kind, value, " ".join(
-                "%.3f" % x for x in times[(name, kind)])))
+            print("  %-8s %-7s %6.3f  CPU %6.3f  (all: %s)" % (
+                name, kind, value, statistics.median(cpus[(name, kind)]),
+                " ".join("%.3f" % x for x in times[(name, kind)])))
         if "podman" in tools:
             cold = med[("berth", "cold")] / med[("podman", "cold")]
             cached = med[("berth", "cached")] / med[("podman", "cached")]

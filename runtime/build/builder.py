@@ -7,10 +7,7 @@ sources (runtime/build/copy.py). Every other instruction only changes the config
 history entry with `empty_layer`. Progress goes to `progress(dict)` as Docker's JSON messages.
 """
 
-import collections
 import json
-import socket  # noqa: F401 (type comments)
-import struct
 
 from runtime.build import copy as copy_mod
 from runtime.build import meta, words
@@ -18,9 +15,9 @@ from runtime.build.cache import StepCache
 from runtime.build.cachefrom import CacheSources
 from runtime.build.dockerfile import Dockerfile, Instruction, parse_line  # noqa: F401
 from runtime.build.rootview import RootView
+from runtime.build.runstep import BuildError, RunStep  # noqa: F401 (BuildError: the API's)
 from runtime.errors import BerthError, InvalidParameter, NotFound
 from runtime.goarch import goarch
-from runtime.services.commit import _mount_points
 from runtime.store import newlayer, reference
 from runtime.timefmt import now
 from runtime.store.manifests import OCI_LAYER_TAR
@@ -34,10 +31,6 @@ PREDEFINED_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FT
                    "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
 META_ONLY = ("ENV", "LABEL", "MAINTAINER", "CMD", "ENTRYPOINT", "SHELL", "EXPOSE", "VOLUME",
              "USER", "WORKDIR", "STOPSIGNAL", "HEALTHCHECK", "ONBUILD")
-
-
-class BuildError(BerthError):
-    """A step failed (the message names the step)."""
 
 
 class Options(object):
@@ -441,7 +434,10 @@ class Builder(object):
             fs = self._from_fs(inst, words.expand(inst.flags["from"], env, esc))
         image = RootView(self.store.layer_dirs(stage.image_id)) if stage.image_id else \
             RootView([])
-        owner = self._owner(inst, image, words.expand(inst.flags.get("chown", ""), env, esc))
+        try:
+            owner = copy_mod.owner_ids(image, words.expand(inst.flags.get("chown", ""), env, esc))
+        except InvalidParameter as exc:
+            raise inst.error(str(exc)) from None
         chmod = None
         if inst.flags.get("chmod"):
             try:
@@ -476,20 +472,6 @@ class Builder(object):
             image_id = self._base_image(inst, name, "")
         return RootView(self.store.layer_dirs(image_id))
 
-    def _owner(self, inst, image, chown):
-        # type: (Instruction, RootView, str) -> Optional[tuple]
-        if not chown:
-            return None
-        user, _, group = chown.partition(":")
-        uid = _lookup(image, "etc/passwd", user, inst)
-        if group:
-            gid = _lookup(image, "etc/group", group, inst)
-        elif user.isdigit():
-            gid = uid
-        else:
-            gid = _lookup(image, "etc/passwd", user, inst, field=3)
-        return uid, gid
-
     # ---------------------------------------------------------------- RUN
 
     def _run(self, stage, inst):
@@ -511,108 +493,4 @@ class Builder(object):
         image_cfg = json.loads(json.dumps(stage.image))
         image_id = RunStep(self, stage, inst, argv, arg_env).run(image_cfg, created_by)
         self._use(stage, key, image_id, False)
-
-
-def _lookup(image, path, name, inst, field=2):
-    # type: (RootView, str, str, Instruction, int) -> int
-    """A user or group name -> id through the image's /etc/passwd or /etc/group."""
-    if name.isdigit():
-        return int(name)
-    for line in image.read(path).decode("utf-8", "replace").splitlines():
-        parts = line.split(":")
-        if len(parts) > field and parts[0] == name and parts[field].isdigit():
-            return int(parts[field])
-    raise inst.error("--chown: no %s named %r in the image's /%s"
-                     % ("group" if path.endswith("group") else "user", name, path))
-
-
-class RunStep(object):
-    """One RUN in a container of the engine: create, attach, start, stream, wait, commit the
-    upper dir as the layer, remove (rm / forcerm)."""
-
-    def __init__(self, builder, stage, inst, argv, arg_env):
-        # type: (Builder, Stage, Instruction, list, list) -> None
-        self.b, self.stage, self.inst, self.argv, self.arg_env = builder, stage, inst, argv, arg_env
-
-    def _config(self):
-        # type: () -> dict
-        cfg = self.stage.cfg
-        opts = self.b.opts
-        mode = opts.networkmode if opts.networkmode in ("host", "none") else "none"
-        hc = {"NetworkMode": mode}
-        hc.update(opts.host_config)
-        return {"Image": self.stage.image_id, "Cmd": self.argv, "Entrypoint": [],
-                "Env": list(cfg.get("Env") or []) + self.arg_env,
-                "WorkingDir": cfg.get("WorkingDir") or "", "User": cfg.get("User") or "",
-                "AttachStdout": True, "AttachStderr": True, "Labels": {},
-                "HostConfig": hc}
-
-    def run(self, image_cfg, created_by):
-        # type: (dict, str) -> str
-        containers = self.b.service.containers
-        cid = containers.container_create(self._config())["Id"]
-        self.b.say(" ---> Running in %s\n" % cid[:12])
-        ok = False
-        try:
-            if self.b.opts.extrahosts:
-                self._extra_hosts(cid)
-            sock = containers.container_attach(cid, stdout=True, stderr=True, stream=True)
-            containers.container_start(cid)
-            tail = self._stream(sock)
-            code = containers.container_wait(cid)["StatusCode"]
-            if code != 0:
-                last = "".join(tail).strip().splitlines()[-5:]
-                raise BuildError("The command '%s' returned a non-zero code: %d (step %d/%d, "
-                                 "Dockerfile line %d)%s" % (
-                                     " ".join(self.argv), code, self.b.step, self.b.total,
-                                     self.inst.line,
-                                     ("; last output: " + " | ".join(last)) if last else ""))
-            upper = containers.container_upper_dir(cid)
-            exclude = _mount_points(upper)
-            write = newlayer.diff_writer(self.b.store, upper, self.stage.image_id, exclude)
-            image_id = self.b._layer_step(self.stage, image_cfg, created_by, write)
-            ok = True
-            return image_id
-        finally:
-            if self.b.opts.forcerm or self.b.opts.rm or not ok:
-                try:
-                    containers.container_remove(cid, force=True, volumes=True)
-                    if ok:
-                        self.b.say(" ---> Removed intermediate container %s\n" % cid[:12])
-                except BerthError:
-                    pass
-
-    def _extra_hosts(self, cid):
-        # type: (str) -> None
-        lines = []
-        for h in self.b.opts.extrahosts:
-            name, sep, addr = h.partition(":")
-            if not sep or not name or not addr:
-                raise InvalidParameter("invalid extra host %r: use NAME:IP" % h)
-            lines.append("%s\t%s\n" % (addr, name))
-        with open(self.b.service.index.get(cid).file("hosts"), "a") as f:
-            f.write("".join(lines))
-
-    def _stream(self, sock):
-        # type: (socket.socket) -> list
-        """Relay the container's output (8-byte frames) as stream messages; returns its tail."""
-        tail = collections.deque(maxlen=20)  # type: collections.deque
-        buf = b""
-        with sock:
-            while True:
-                data = sock.recv(65536)
-                if not data:
-                    break
-                buf += data
-                while len(buf) >= 8:
-                    size = struct.unpack(">L", buf[4:8])[0]
-                    if len(buf) < 8 + size:
-                        break
-                    text = buf[8:8 + size].decode("utf-8", "replace")
-                    stream = buf[0]
-                    buf = buf[8 + size:]
-                    tail.append(text)
-                    # docker marks stderr in red: ESC[91m ... ESC[0m
-                    self.b.say("\x1b[91m%s\x1b[0m" % text if stream == 2 else text)
-        return list(tail)
 

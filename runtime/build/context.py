@@ -13,7 +13,7 @@ import tempfile
 import zlib
 
 try:
-    from typing import Optional  # noqa: F401
+    from typing import Any, Optional  # noqa: F401
 except ImportError:  # pragma: no cover
     pass
 
@@ -29,6 +29,8 @@ Entry = collections.namedtuple("Entry", "kind mode uid gid size mtime link")
 def clean(name):
     # type: (str) -> str
     """A tar member name as a relative slash path ("" for the root), or InvalidParameter."""
+    if not name.startswith(("/", ".")) and "/." not in name and "//" not in name:
+        return name.rstrip("/")  # already clean: the common case
     if name.startswith("/"):
         raise InvalidParameter("build context entry %r is an absolute path: send relative names"
                                % name)
@@ -84,27 +86,24 @@ class Context(object):
         self.entries = {"": Entry("dir", 0o755, 0, 0, 0, 0, "")}
         self._offsets = {}  # path -> (offset, size)
         self._children = None  # type: Optional[dict]  # dir -> sorted names, made on first use
+        self._f = None  # type: Any
+        self._map = None  # type: Any  # the spool mapped: headers and file data read from it
         try:
             with os.fdopen(fd, "wb") as f:
                 _spool(stream, f, limit)
             self.size = os.path.getsize(self.path)
             self._f = open(self.path, "rb")
             if self.size:
-                self._index()
+                src = _MemSource(self._f.fileno(), self.size)
+                self._map = src.map
+                self._read_headers(src)
         except BaseException:
-            os.unlink(self.path)
+            self.close()
             raise
-
-    def _index(self):
-        src = _MemSource(self._f.fileno(), self.size)
-        try:
-            self._read_headers(src)
-        finally:
-            src.map.close()
 
     def _read_headers(self, src):
         # type: (_MemSource) -> None
-        links = set()
+        links, has_children = set(), set()
         pax_globals = {}  # type: dict
         while True:
             try:
@@ -120,15 +119,18 @@ class Context(object):
             name = clean(h.name)
             if not name:
                 continue
+            mode, mtime = h.mode & 0o7777, int(h.mtime)
             parent = name
             while "/" in parent:
                 parent = parent.rsplit("/", 1)[0]
                 if parent in links:
                     raise InvalidParameter("build context entry %r is below the symlink %r: "
                                            "refused" % (h.name, parent))
+                if parent in has_children:
+                    break  # its own parents were checked when it got its first child
+                has_children.add(parent)
                 if parent not in self.entries:
-                    self.entries[parent] = Entry("dir", 0o755, 0, 0, 0, int(h.mtime), "")
-            mode, mtime = h.mode & 0o7777, int(h.mtime)
+                    self.entries[parent] = Entry("dir", 0o755, 0, 0, 0, mtime, "")
             if h.type == tarheader.REG:
                 self.entries[name] = Entry("file", mode, h.uid, h.gid, h.size, mtime, "")
                 self._offsets[name] = (data_at, h.size)
@@ -143,6 +145,9 @@ class Context(object):
             elif h.type == tarheader.DIR:
                 self.entries[name] = Entry("dir", mode, h.uid, h.gid, 0, mtime, "")
             elif h.type == tarheader.SYM:
+                if name in has_children:
+                    raise InvalidParameter("build context entry %r is a symlink over a directory "
+                                           "with entries: refused" % h.name)
                 self.entries[name] = Entry("symlink", 0o777, h.uid, h.gid, 0, mtime, h.linkname)
                 links.add(name)
             else:
@@ -192,6 +197,12 @@ class Context(object):
         off, size = self._offsets[path]
         return _Slice(self._f.fileno(), off, size)
 
+    def data(self, path):
+        # type: (str) -> memoryview
+        """The file's content as a view of the mapped spool (no copy; valid until close)."""
+        off, size = self._offsets[path]
+        return memoryview(self._map)[off:off + size]
+
     def realpath(self, path):
         # type: (str) -> str
         """path with symlinks resolved inside the context (a link out of it stops at the root)."""
@@ -200,7 +211,13 @@ class Context(object):
     def close(self):
         # type: () -> None
         """Remove the spooled tar."""
-        self._f.close()
+        if self._map is not None:
+            try:
+                self._map.close()
+            except BufferError:  # a view is still held somewhere: the GC unmaps it later
+                pass
+        if self._f is not None:
+            self._f.close()
         try:
             os.unlink(self.path)
         except FileNotFoundError:

@@ -91,14 +91,22 @@ class CopyPlan(object):
             h.update(("%s\0%s\0%o\0%d\0%d\0%s\0" % (it.dest, e.kind, e.mode, e.uid, e.gid,
                                                      e.link)).encode("utf-8", "surrogateescape"))
             if e.kind == "file":
-                with self._open(it) as f:
-                    while True:
-                        data = f.read(1 << 20)
-                        if not data:
-                            break
-                        h.update(data)
+                self._hash_data(h, it)
             h.update(b"\n")
         return h.hexdigest()
+
+    def _hash_data(self, h, it):
+        # type: (object, Item) -> None
+        view = getattr(it.fs, "data", None) if it.archive is None else None
+        if view is not None:  # the context's mapped spool: no read calls, no copies
+            h.update(view(it.src))
+            return
+        with self._open(it) as f:
+            while True:
+                data = f.read(1 << 20)
+                if not data:
+                    break
+                h.update(data)
 
     def _open(self, it):
         if it.archive is not None:
@@ -285,3 +293,32 @@ def _parents(image, dests, uid, gid):
         else:
             out.append(Item(p, Entry("dir", 0o755, uid, gid, 0, 0, "")))
     return out
+
+
+def owner_ids(image, chown):
+    # type: (object, str) -> Optional[Tuple[int, int]]
+    """--chown=USER[:GROUP] as (uid, gid), names looked up in the image's /etc/passwd and
+    /etc/group (a user alone: its primary group); None without --chown."""
+    if not chown:
+        return None
+    user, _, group = chown.partition(":")
+    uid = _lookup(image, "etc/passwd", user)
+    if group:
+        gid = _lookup(image, "etc/group", group)
+    elif user.isdigit():
+        gid = uid
+    else:
+        gid = _lookup(image, "etc/passwd", user, field=3)
+    return uid, gid
+
+
+def _lookup(image, path, name, field=2):
+    # type: (object, str, str, int) -> int
+    if name.isdigit():
+        return int(name)
+    for line in image.read(path).decode("utf-8", "replace").splitlines():
+        parts = line.split(":")
+        if len(parts) > field and parts[0] == name and parts[field].isdigit():
+            return int(parts[field])
+    raise InvalidParameter("--chown: no %s named %r in the image's /%s"
+                           % ("group" if path.endswith("group") else "user", name, path))

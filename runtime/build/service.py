@@ -28,6 +28,29 @@ class BuildService(BuildBackend):
         self.index = index
         self.registry = registry
         self.context_limit = context_limit
+        self._clean_spools()
+
+    def _clean_spools(self):
+        # type: () -> None
+        """Remove the context spools of builds whose process is gone (a crash mid-build);
+        their names carry the pid: context-<pid>-..."""
+        tmp = os.path.join(self.data_root, "build", "tmp")
+        try:
+            names = os.listdir(tmp)
+        except FileNotFoundError:
+            return
+        for name in names:
+            try:
+                os.kill(int(name.split("-")[1]), 0)
+                continue
+            except (IndexError, ValueError, ProcessLookupError):
+                pass
+            except PermissionError:
+                continue
+            try:
+                os.unlink(os.path.join(tmp, name))
+            except OSError:
+                pass
 
     def image_build(self, stream, options, progress):
         # type: (Any, dict, Any) -> str

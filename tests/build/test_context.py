@@ -104,6 +104,8 @@ def test_context_index_and_gzip(tmp_path):
     ([("/etc/x", "file", b"")], "absolute path"),
     ([("l", "symlink", "/etc"), ("l/passwd", "file", b"")], "below the symlink"),
     ([("h", "hardlink", "nothere")], "hardlink"),
+    ([("d/e/f", "file", b""), ("d", "symlink", "/etc"), ("d/e/g", "file", b"")],
+     "symlink over a directory"),
 ])
 def test_context_refuses(tmp_path, entries, message):
     with pytest.raises(InvalidParameter) as err:

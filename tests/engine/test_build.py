@@ -4,6 +4,7 @@ with --from, the context limit, and what a failed build leaves."""
 
 import io
 import os
+import subprocess
 import tarfile
 import uuid
 
@@ -188,3 +189,38 @@ def test_rmi_prunes_the_build_steps(eng):
     eng.image_build(context(files), Options(tags=["np:1"]), list)
     assert len(eng.image_remove("np:1", prune=False)) == 2  # untagged + deleted
     assert len(set(eng.store.ids()) - before) == 2
+
+
+def test_a_crashed_builds_spool_is_removed_at_start(tmp_path):
+    root = tmp_path / "root"
+    tmp = root / "build" / "tmp"
+    tmp.mkdir(parents=True)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (tmp / ("context-%d-abc" % dead.pid)).write_bytes(b"x")
+    (tmp / ("context-%d-live" % os.getpid())).write_bytes(b"x")
+    e = make_engine(root)
+    try:
+        assert os.listdir(str(tmp)) == ["context-%d-live" % os.getpid()]
+    finally:
+        e.close()
+
+
+def test_scratch_onbuild_and_entrypoint_reset(eng):
+    image_id = eng.image_build(context({"Dockerfile": b"FROM scratch\nCOPY a /a\nCMD [\"/a\"]\n",
+                                        "a": b"A"}), Options(), list)
+    assert len(eng.store.record(image_id)["layers"]) == 1
+    assert _layer_names(eng, image_id, 0) == ["a"]
+    with pytest.raises(InvalidParameter) as err:
+        eng.image_build(context({"Dockerfile": b"FROM scratch\nRUN true\n"}), Options(), list)
+    assert "FROM scratch has no files yet" in str(err.value)
+    # an ENTRYPOINT drops the CMD it inherited, not the one set in the same stage
+    base = eng.image_build(context({"Dockerfile": b"FROM busybox\nCMD [\"inherited\"]\n"}),
+                           Options(tags=["withcmd:1"]), list)
+    assert eng.store.image_config(base)["config"]["Cmd"] == ["inherited"]
+    child = eng.image_build(context({"Dockerfile": b"FROM withcmd:1\nENTRYPOINT [\"echo\"]\n"}),
+                            Options(), list)
+    assert eng.store.image_config(child)["config"]["Cmd"] is None
+    both = eng.image_build(context({"Dockerfile": b"FROM withcmd:1\nCMD [\"own\"]\n"
+                                                  b"ENTRYPOINT [\"echo\"]\n"}), Options(), list)
+    assert eng.store.image_config(both)["config"]["Cmd"] == ["own"]
