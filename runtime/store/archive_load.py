@@ -142,8 +142,8 @@ def _maybe_gunzip(stream, what="image archive"):
     return _Prefixed(head, stream)
 
 
-_GZIP_ERRORS = (EOFError, zlib.error) + ((gzip.BadGzipFile,) if hasattr(gzip, "BadGzipFile")
-                                          else ())
+# gzip.BadGzipFile (3.8+; an OSError before) is a bad header
+_GZIP_ERRORS = (EOFError, zlib.error, getattr(gzip, "BadGzipFile", zlib.error))
 
 
 class _Gunzip(object):

@@ -141,7 +141,7 @@ def _record(store_root, name):
                 return
     except FileNotFoundError:
         pass
-    write_text(path, name + "\n")
+    write_text(path, name + "\n", durable=True)
 
 
 def _mismatch(store_root, made_by, wanted):

@@ -5,7 +5,7 @@ reusable leftovers of interrupted downloads; every operation reported complete b
 is intact; none reported failed is visible. A second campaign SIGKILLs container monitors: the
 exit is recorded, or the container is shown exited with the monitor's death as the reason.
 
-Size and seed: BERTH_CRASH_KILLS (default 40, a CI-sized run of about a minute; the issue's
+Size and seed: BERTH_CRASH_KILLS (default 32, a CI-sized run of under two minutes; the issue's
 campaign is 100) and BERTH_CRASH_SEED (default 18). A failure names the seed and iteration."""
 
 import json
@@ -23,7 +23,7 @@ from tests import imagefactory
 from tests.api.conftest import ROOT, Berthd
 from tests.registry.registries import Registry
 
-KILLS = int(os.environ.get("BERTH_CRASH_KILLS", "40"))
+KILLS = int(os.environ.get("BERTH_CRASH_KILLS", "32"))
 SEED = int(os.environ.get("BERTH_CRASH_SEED", "18"))
 # the delay before the kill until the operation's duration is known (then: up to 1.2 times its
 # median, so that most kills land inside it)
