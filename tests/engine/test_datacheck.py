@@ -14,6 +14,7 @@ from runtime import datacheck
 from runtime.findings import MANUAL, SAFE
 from runtime.store import newlayer
 from tests.engine.conftest import make_engine, remove_all_containers
+from tests.engine.test_vfs import layered_tar, vfs_engine  # noqa: F401 (fixtures)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -159,3 +160,22 @@ def test_start_repairs_the_incomplete_and_keeps_downloads(engine, busybox_image,
         assert again.store.resolve("busybox")
     finally:
         again.close()
+
+
+def test_vfs_store_and_containers(vfs_engine):  # noqa: F811 (the fixture imported above)
+    """On vfs: the layers hold marker files (no finding), a container's root is its rootfs/
+    copy; an overlay whiteout device in a vfs layer is found."""
+    eng = vfs_engine
+    c = eng.container_create({"Image": "wh:1", "Cmd": ["true"]})
+    assert [f.line() for f in _check(eng)] == []
+    rootfs = os.path.join(eng.data_root, "containers", c["Id"], "rootfs")
+    os.rename(rootfs, rootfs + ".away")
+    top = eng.store.layer_dirs(eng.store.resolve("wh:1"))[-1]
+    os.mknod(os.path.join(top, "stray"), 0o600 | 0o020000, os.makedev(0, 0))
+    try:
+        lines = [f.line() for f in _check(eng)]
+        assert any("rootfs/ directory is missing" in x and "[manual]" in x for x in lines), lines
+        assert any("overlay whiteout device stray in a vfs store" in x for x in lines), lines
+    finally:
+        os.unlink(os.path.join(top, "stray"))
+        os.rename(rootfs + ".away", rootfs)
