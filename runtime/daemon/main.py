@@ -125,8 +125,15 @@ class Daemon(object):
         self.engine = Engine(data_root=self.cfg["data-root"], config=self.cfg)  # recovers state
         if self.engine.storage.warning:
             log.warning("%s", self.engine.storage.warning)
+        kept = 0
         for finding in self.engine.start_findings:
-            log.warning("data root check: %s", finding.line())
+            if finding.partial and not finding.repaired:
+                kept += 1  # an interrupted download's content, which a pull reuses
+            else:
+                log.warning("data root check: %s", finding.line())
+        if kept:
+            log.info("data root check: %d leftover(s) of interrupted downloads kept for reuse "
+                     "(`berthd --check-store --repair` removes them)", kept)
         router = default_router(self.engine.backends())
         self.listeners = []
         for path, ino, sock in bound:  # connections made meanwhile wait in the backlog
