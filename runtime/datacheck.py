@@ -40,16 +40,13 @@ def check(data_root, store, deep=True):
     return found
 
 
-def repair(findings, partial=True):
+def repair(findings, reusable=True):
     # type: (List[Finding], bool) -> int
-    """Apply the safe fixes (leaving interrupted downloads' leftovers when partial is False,
-    except temp entries and incomplete directories, which nothing can reuse); the number
-    applied."""
+    """Apply the safe fixes (but not to content a pull reuses when reusable is False); the
+    number applied."""
     n = 0
     for f in findings:
-        if f.repair != SAFE:
-            continue
-        if not partial and f.partial and f.area in ("blob", "layer") and "no image uses it" in f.problem:
+        if f.repair != SAFE or (f.reusable and not reusable):
             continue
         if f.apply():
             n += 1
@@ -62,7 +59,7 @@ def at_start(data_root, store):
     except to interrupted downloads' reusable content; every finding (repaired or not)."""
     with store.lock:
         found = check(data_root, store, deep=False)
-        repair(found, partial=False)
+        repair(found, reusable=False)
     return found
 
 

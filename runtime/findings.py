@@ -6,8 +6,9 @@ A finding's `repair` says who may fix it:
 - "manual": the fix needs a decision (re-pull, remove the container...): the text says which;
 - "none": nothing to fix, the state is shown as it is (e.g. a monitor died; the container is
   reported exited with that reason).
-`partial` marks leftovers of interrupted downloads and unpacks: content no image uses yet,
-which a pull finds again and reuses.
+`partial` marks leftovers of interrupted operations (temp entries, incomplete directories,
+content no image uses); `reusable` the part of them a pull finds again and reuses (blobs and
+unpacked layers), which berthd's start keeps.
 """
 
 try:
@@ -21,16 +22,19 @@ SAFE, MANUAL, NONE = "safe", "manual", "none"
 class Finding(object):
     """One inconsistency: area ("blob", "layer", "image", "reference", "tmp", "container",
     "volume", ...), subject (an id, name or path), problem, fix (what the repair does or what to
-    do), repair (SAFE, MANUAL, NONE), partial (an interrupted download's leftover)."""
+    do), repair (SAFE, MANUAL, NONE), partial (an interrupted operation's leftover), reusable
+    (content a pull reuses)."""
 
-    def __init__(self, area, subject, problem, fix, repair=MANUAL, apply=None, partial=False):
-        # type: (str, str, str, str, str, Optional[Callable[[], Any]], bool) -> None
+    def __init__(self, area, subject, problem, fix, repair=MANUAL, apply=None, partial=False,
+                 reusable=False):
+        # type: (str, str, str, str, str, Optional[Callable[[], Any]], bool, bool) -> None
         self.area = area
         self.subject = subject
         self.problem = problem
         self.fix = fix
         self.repair = repair if apply is not None or repair != SAFE else MANUAL
-        self.partial = partial
+        self.partial = partial or reusable
+        self.reusable = reusable
         self.repaired = False
         self._apply = apply
 
@@ -57,7 +61,7 @@ class Finding(object):
         """The API's shape (GET /berth/check)."""
         return {"Area": self.area, "Subject": self.subject, "Problem": self.problem,
                 "Fix": self.fix, "Repair": self.repair, "Partial": self.partial,
-                "Repaired": self.repaired}
+                "Reusable": self.reusable, "Repaired": self.repaired}
 
     def __repr__(self):
         return "Finding(%s)" % self.line()

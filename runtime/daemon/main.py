@@ -127,7 +127,7 @@ class Daemon(object):
             log.warning("%s", self.engine.storage.warning)
         kept = 0
         for finding in self.engine.start_findings:
-            if finding.partial and not finding.repaired:
+            if finding.reusable and not finding.repaired:
                 kept += 1  # an interrupted download's content, which a pull reuses
             else:
                 log.warning("data root check: %s", finding.line())

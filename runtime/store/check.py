@@ -207,7 +207,7 @@ class _Walk(object):
                     continue
             if not used:
                 self.add("blob", digest, "no image uses it (an interrupted pull, load, commit or "
-                         "rmi)", "remove it", SAFE, _remover(path), partial=True)
+                         "rmi)", "remove it", SAFE, _remover(path), reusable=True)
 
     # -------------------------------------------------------------- layers
 
@@ -232,7 +232,7 @@ class _Walk(object):
             if not used:
                 self.add("layer", diff_id, "no image uses it (an interrupted pull, load, commit, "
                          "import or rmi)", "remove it", SAFE,
-                         lambda d=diff_id: layers.remove(d, self.blob_names_for(d)), partial=True)
+                         lambda d=diff_id: layers.remove(d, self.blob_names_for(d)), reusable=True)
                 continue
             if not os.path.isfile(os.path.join(path, "size")):
                 self.add("layer", diff_id, "size file is missing", "the image's size shows 0; "
