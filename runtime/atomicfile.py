@@ -13,12 +13,13 @@ except ImportError:  # pragma: no cover
     pass
 
 
-def write_bytes(path, data, mode=None):
-    # type: (str, bytes, Optional[int]) -> None
-    """Replace path by data atomically (no fsync). mode: the file's permission bits, set
-    regardless of the umask (default: 0666 less the umask, as open() does). The temp file is
-    unique per call, so threads and processes writing the same path do not collide; it is
-    removed when the write fails."""
+def write_bytes(path, data, mode=None, durable=False):
+    # type: (str, bytes, Optional[int], bool) -> None
+    """Replace path by data atomically. mode: the file's permission bits, set regardless of the
+    umask (default: 0666 less the umask, as open() does). The temp file is unique per call, so
+    threads and processes writing the same path do not collide; it is removed when the write
+    fails. durable: survive a power cut too: the file is fsynced before the rename and its
+    directory after it (without, a crash of the machine may leave an empty file)."""
     tmp = "%s.%s.tmp" % (path, binascii.hexlify(os.urandom(6)).decode())
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     try:
@@ -27,9 +28,13 @@ def write_bytes(path, data, mode=None):
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
+        if durable:
+            os.fsync(fd)
         os.close(fd)
         fd = -1
         os.rename(tmp, path)
+        if durable:
+            fsync_dir(os.path.dirname(path) or ".")
     except BaseException:
         if fd >= 0:
             os.close(fd)
@@ -40,17 +45,27 @@ def write_bytes(path, data, mode=None):
         raise
 
 
-def write_text(path, text, mode=None):
-    # type: (str, str, Optional[int]) -> None
+def fsync_dir(path):
+    # type: (str) -> None
+    """fsync a directory: the names created, renamed or removed in it reach the disk."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_text(path, text, mode=None, durable=False):
+    # type: (str, str, Optional[int], bool) -> None
     """write_bytes of UTF-8 text."""
-    write_bytes(path, text.encode("utf-8"), mode)
+    write_bytes(path, text.encode("utf-8"), mode, durable)
 
 
-def write_json(path, obj, mode=None, indent=None, sort_keys=False):
-    # type: (str, Any, Optional[int], Any, bool) -> None
+def write_json(path, obj, mode=None, indent=None, sort_keys=False, durable=False):
+    # type: (str, Any, Optional[int], Any, bool, bool) -> None
     """write_bytes of obj as JSON (indented and sorted when asked; a final newline when indented)."""
     text = json.dumps(obj, indent=indent, sort_keys=sort_keys)
-    write_text(path, text + "\n" if indent is not None else text, mode)
+    write_text(path, text + "\n" if indent is not None else text, mode, durable)
 
 
 def read_json(path, default=None):

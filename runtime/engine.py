@@ -14,6 +14,7 @@ The services get what they depend on here and nowhere else:
 
 import os
 
+from runtime import datacheck
 from runtime.api.backend.build import BuildBackend
 from runtime.api.backend.containers import ContainerBackend
 from runtime.api.backend.images import ImageBackend
@@ -60,6 +61,8 @@ class Engine(object):
         self.storage = driver.choose(self.data_root, image_root, self.config.get("storage-driver"))
         self.store = ImageStore(image_root, self.storage.name)
         self.store.clean_tmp()
+        # the cheap check; what was never complete goes, interrupted downloads stay for reuse
+        self.start_findings = datacheck.at_start(self.data_root, self.store)
         self.volumes = LocalVolumes(os.path.join(self.data_root, "volumes"))
         self.containers = ContainerIndex(os.path.join(self.data_root, "containers"))
         self.registry = RegistryService(self.data_root, self.config, self.store)
@@ -69,7 +72,8 @@ class Engine(object):
         self.volume_service = VolumeService(self.volumes, users=self.containers.using_volume)
         self.container_service = ContainerService(self.config, self.store, self.volumes, self.containers)
         self.system_service = SystemService(self.data_root, self.config, self.storage, self.image_service,
-                                            self.container_service, self.registry)
+                                            self.container_service, self.registry,
+                                            check=self._check)
         self.build_service = BuildService(self.data_root, self.store, self.container_service,
                                           self.containers, self.registry)
         self.spawner = self.container_service.spawner
@@ -98,6 +102,11 @@ class Engine(object):
         # type: (str) -> str
         """The container's writable layer."""
         return self.container_service.container_upper_dir(name)
+
+    def _check(self, deep):
+        # type: (bool) -> Dict[str, Any]
+        """The data root's checker, read-only (GET /berth/check)."""
+        return datacheck.report(datacheck.check(self.data_root, self.store, deep=deep))
 
     def _blob_sources(self):
         # type: () -> Any

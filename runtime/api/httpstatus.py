@@ -1,5 +1,6 @@
 """The only place where engine errors become HTTP status codes (moby's httpstatus.FromError)."""
 
+import errno
 import json
 
 from runtime import errors
@@ -33,6 +34,10 @@ def message_for(exc):
     # type: (BaseException) -> str
     """The one-line message sent to the client."""
     text = str(exc) or exc.__class__.__name__
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ("no space left on the device%s: free space on the filesystem of berthd's data "
+                "root and retry"
+                % (" (writing %s)" % exc.filename if exc.filename else ""))
     if not isinstance(exc, errors.BerthError):
         text = "internal error: %s: %s" % (exc.__class__.__name__, text)
     return text.strip().splitlines()[0] if text.strip() else text

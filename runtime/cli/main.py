@@ -44,6 +44,7 @@ COMMANDS = {
     "volume rm": ("volumes", "rm", "Remove one or more volumes"),
     "volume prune": ("volumes", "prune", "Remove unused volumes"),
     "info": ("system", "info", "Display system-wide information"),
+    "system check": ("system", "check", "Check the engine's data root for inconsistencies (read-only)"),
     "version": ("system", "version", "Show the berth version information"),
     "login": ("system", "login", "Log in to a registry"),
     "logout": ("system", "logout", "Log out from a registry"),
@@ -51,7 +52,7 @@ COMMANDS = {
 ALIASES = {"volume list": "volume ls", "volume remove": "volume rm", "container ls": "ps",
            "container list": "ps", "image ls": "images", "image list": "images", "image rm": "rmi",
            "image pull": "pull", "image push": "push", "image load": "load", "image save": "save",
-           "image build": "build"}
+           "image build": "build", "system info": "info"}
 USAGE = """Usage:  berth [OPTIONS] COMMAND
 
 A docker-like client for berthd.
@@ -114,7 +115,7 @@ def main(argv=None):
         sys.stdout.write(usage())
         return 0
     name = argv.pop(0)
-    if name in ("volume", "container", "image") and argv:
+    if name in ("volume", "container", "image", "system") and argv:
         name = name + " " + argv.pop(0)
     name = ALIASES.get(name, name)
     if name.startswith("container "):

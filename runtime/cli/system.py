@@ -1,4 +1,4 @@
-"""`berth info`, `version`, `inspect`, `login`, `logout`."""
+"""`berth info`, `system check`, `version`, `inspect`, `login`, `logout`."""
 
 import getpass
 import json
@@ -59,6 +59,27 @@ def cmd_info(client, args):
         lines.append(warning)
     print("\n".join(lines))
     return 0
+
+
+def parser_check(p):
+    """Flags of `berth system check`."""
+    p.add_argument("--quick", action="store_true",
+                   help="skip re-hashing blobs and walking layers (what berthd checks at start)")
+    p.add_argument("-f", "--format", help="'json' for the raw report")
+
+
+def cmd_check(client, args):
+    """The data root's findings, one line each with its fix; exit 1 when any needs doing."""
+    report = client.get("/berth/check", {"quick": "1"} if args.quick else None)
+    if args.format == "json":
+        print(json.dumps(report))
+    else:
+        for f in report.get("Findings") or []:
+            print("%s %s: %s; fix: %s [%s]" % (f["Area"], f["Subject"], f["Problem"], f["Fix"],
+                                               f["Repair"]))
+        print("%d problem(s), %d leftover(s) of interrupted operations" % (
+            report.get("Problems", 0), report.get("Partial", 0)))
+    return 1 if report.get("Problems") else 0
 
 
 def parser_version(p):

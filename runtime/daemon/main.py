@@ -41,6 +41,12 @@ def build_parser():
     p.add_argument("--cgroup-parent", default=None, help="parent cgroup of all containers")
     p.add_argument("-D", "--debug", action="store_true", default=None, help="debug logging")
     p.add_argument("-l", "--log-level", default=None, choices=cfgmod.LOG_LEVELS)
+    p.add_argument("--check-store", action="store_true",
+                   help="check the data root (blobs re-hashed, layers, images, references, "
+                   "containers, volumes), print each inconsistency with its fix and exit "
+                   "(1 when any is left)")
+    p.add_argument("--repair", action="store_true",
+                   help="with --check-store: apply the safe fixes (berthd must be stopped)")
     p.add_argument("-v", "--version", action="store_true", help="print the version and exit")
     return p
 
@@ -119,6 +125,15 @@ class Daemon(object):
         self.engine = Engine(data_root=self.cfg["data-root"], config=self.cfg)  # recovers state
         if self.engine.storage.warning:
             log.warning("%s", self.engine.storage.warning)
+        kept = 0
+        for finding in self.engine.start_findings:
+            if finding.reusable and not finding.repaired:
+                kept += 1  # an interrupted download's content, which a pull reuses
+            else:
+                log.warning("data root check: %s", finding.line())
+        if kept:
+            log.info("data root check: %d leftover(s) of interrupted downloads kept for reuse "
+                     "(`berthd --check-store --repair` removes them)", kept)
         router = default_router(self.engine.backends())
         self.listeners = []
         for path, ino, sock in bound:  # connections made meanwhile wait in the backlog
@@ -201,6 +216,12 @@ def main(argv=None):
     if args.validate:
         print("configuration OK")
         return 0
+    if args.repair and not args.check_store:
+        sys.stderr.write("berthd: --repair goes with --check-store\n")
+        return 1
+    if args.check_store:
+        from runtime.daemon import checkstore
+        return checkstore.main(cfg, args.repair, sys.stdout, sys.stderr)
     setup_logging(cfg["log-level"])
     if os.geteuid() != 0:
         sys.stderr.write("berthd: must run as root (it creates namespaces, mounts and cgroups)\n")

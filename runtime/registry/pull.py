@@ -134,7 +134,9 @@ class Puller(object):
         """Fetch and unpack the missing layers in parallel; the first failure cancels the rest."""
         todo = []
         for desc, diff_id in zip(layers, diff_ids):
-            if self.store.has_layer(diff_id):
+            # the image record names this blob: a layer unpacked from another blob (the same
+            # tar uncompressed, say) does not spare the download
+            if self.store.has_layer(diff_id) and self.store.has_blob(desc.digest):
                 self.progress.status("Already exists", id=short_id(desc.digest))
             else:
                 self.progress.status("Pulling fs layer", id=short_id(desc.digest))

@@ -79,10 +79,12 @@ class SystemService(SystemBackend):
     """What the engine under data_root reports of itself: counts from `images` (ImageBackend)
     and `containers` (ContainerBackend), settings from `config` (daemon.json's, read on each
     call), the storage driver in use (`storage`, runtime.store.driver.choose's); `registry` (a
-    RegistryService) checks logins."""
+    RegistryService) checks logins; `check(deep) -> report` is the data root's checker
+    (runtime.datacheck, bound by the engine)."""
 
-    def __init__(self, data_root, config, storage, images, containers, registry):
-        # type: (str, Dict[str, Any], Any, Any, Any, Any) -> None
+    def __init__(self, data_root, config, storage, images, containers, registry, check=None):
+        # type: (str, Dict[str, Any], Any, Any, Any, Any, Any) -> None
+        self.check = check
         self.data_root = data_root
         self.config = config
         self.storage = storage
@@ -184,3 +186,8 @@ class SystemService(SystemBackend):
         # type: (Dict[str, str]) -> Dict[str, str]
         """Check credentials against the registry in auth["serveraddress"]."""
         return self.registry.login(auth)
+
+    def system_check(self, quick=False):
+        # type: (bool) -> Dict[str, Any]
+        """The data root's findings, nothing repaired."""
+        return self.check(not quick)

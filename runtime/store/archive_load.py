@@ -13,6 +13,7 @@ import json
 import os
 import posixpath
 import tempfile
+import zlib
 
 from runtime.errors import InvalidParameter
 from runtime.goarch import goarch
@@ -95,21 +96,29 @@ class _Staged(object):
             name = self.links[name]
         raise InvalidParameter("image archive has no %s %r" % (what, name))
 
-    def json(self, name, what):
+    def json(self, name, what, kind=None):
         m = self.get(name, what)
         try:
-            return json.loads(m.data.decode("utf-8"))
+            value = json.loads(m.data.decode("utf-8"))
         except (ValueError, AttributeError):
             raise InvalidParameter("image archive %s %r is not valid JSON" % (what, name)) from None
+        if kind is not None and not isinstance(value, kind):
+            raise InvalidParameter("image archive %s %r is not a JSON %s"
+                                   % (what, name, "object" if kind is dict else "list"))
+        return value
 
-    def blob(self, digest, what):
-        # type: (str, str) -> _Member
+    def blob(self, digest, what, size=None):
+        # type: (str, str, object) -> _Member
+        """The blob digest names, checked against it (and against size when given)."""
         if not isinstance(digest, str) or not digest.startswith("sha256:"):
             raise InvalidParameter("image archive %s has an unsupported digest %r" % (what, digest))
         m = self.get("blobs/sha256/" + digest[7:], what)
         if m.digest != digest:
             raise InvalidParameter("image archive %s digest mismatch: expected %s, got %s"
                                    % (what, digest, m.digest))
+        if size is not None and size != m.size:
+            raise InvalidParameter("image archive %s %s size mismatch: its descriptor says %r "
+                                   "bytes, the archive holds %d" % (what, digest, size, m.size))
         return m
 
 
@@ -124,11 +133,33 @@ class _Prefixed(object):
         return self.f.read(n)
 
 
-def _maybe_gunzip(stream):
+def _maybe_gunzip(stream, what="image archive"):
+    """stream, decompressed when it starts as gzip does; a truncated or corrupt gzip stream is
+    an InvalidParameter naming what."""
     head = stream.read(6)
     if head[:2] == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=_Prefixed(head, stream), mode="rb")
+        return _Gunzip(gzip.GzipFile(fileobj=_Prefixed(head, stream), mode="rb"), what)
     return _Prefixed(head, stream)
+
+
+# gzip.BadGzipFile (3.8+; an OSError before) is a bad header
+_GZIP_ERRORS = (EOFError, zlib.error, getattr(gzip, "BadGzipFile", zlib.error))
+
+
+class _Gunzip(object):
+    """A GzipFile whose decoding errors are one clear line."""
+
+    def __init__(self, f, what):
+        self.f, self.what = f, what
+
+    def read(self, n=-1):
+        try:
+            return self.f.read(n)
+        except EOFError:
+            raise InvalidParameter("%s is truncated (its gzip stream ends early)"
+                                   % self.what) from None
+        except _GZIP_ERRORS as e:
+            raise InvalidParameter("%s is not valid gzip: %s" % (self.what, e)) from None
 
 
 class _Plan(object):
@@ -184,9 +215,12 @@ def _pick_platform(st, index, what):
     """The manifests of an index that fit this host (every one when none names a platform)."""
     out = []
     for desc in index.get("manifests") or []:
+        if not isinstance(desc, dict):
+            raise InvalidParameter("image archive %s index lists %r, not a descriptor"
+                                   % (what, desc))
         mt = desc.get("mediaType")
         if mt in (manifests.OCI_INDEX, manifests.DOCKER_LIST):
-            nested = st.json(_blob_name(st, desc, what), what)
+            nested = st.json(_blob_name(st, desc, what), what, dict)
             for d in _pick_platform(st, nested, what):
                 d.setdefault("annotations", desc.get("annotations") or {})
                 out.append(d)
@@ -199,7 +233,7 @@ def _pick_platform(st, index, what):
 
 
 def _blob_name(st, desc, what):
-    st.blob(desc.get("digest"), what)
+    st.blob(desc.get("digest"), what, desc.get("size"))
     return "blobs/sha256/" + desc["digest"][7:]
 
 
@@ -217,24 +251,28 @@ def _oci_ref(annotations):
 
 
 def _plan_oci(st):
-    index = st.json("index.json", "index.json")
+    index = st.json("index.json", "index.json", dict)
     descs = _pick_platform(st, index, "manifest")
     if not descs:
         raise InvalidParameter("image archive has no image for linux/%s" % goarch())
     plans = []
     for desc in descs:
-        man = st.json(_blob_name(st, desc, "manifest"), "manifest")
+        man = st.json(_blob_name(st, desc, "manifest"), "manifest", dict)
         cfg_desc = man.get("config") or {}
-        config, diff_ids = _config_bytes(st.blob(cfg_desc.get("digest"), "config"),
-                                         cfg_desc.get("digest"))
         lays = man.get("layers") or []
+        if not isinstance(cfg_desc, dict) or not isinstance(lays, list) or \
+                not all(isinstance(d, dict) for d in lays):
+            raise InvalidParameter("image archive manifest %s has a malformed config or layers "
+                                   "list" % desc["digest"])
+        config, diff_ids = _config_bytes(st.blob(cfg_desc.get("digest"), "config",
+                                                 cfg_desc.get("size")), cfg_desc.get("digest"))
         if len(lays) != len(diff_ids):
             raise InvalidParameter("image archive manifest %s lists %d layers, its config %d"
                                    % (desc["digest"], len(lays), len(diff_ids)))
         layers = []
         for d in lays:
             is_gzip_type(d.get("mediaType"))  # refuses zstd, foreign, unknown by name
-            layers.append((st.blob(d.get("digest"), "layer"), d["mediaType"]))
+            layers.append((st.blob(d.get("digest"), "layer", d.get("size")), d["mediaType"]))
         plans.append(_Plan(config, layers, _oci_ref(desc.get("annotations") or {})))
     return plans
 
@@ -277,7 +315,8 @@ def _commit(store, plans):
         except BaseException:
             for image_id in set(store.ids()) - old_ids:
                 store.delete(image_id)
-            store.refs.replace(old_refs)
+            if store.refs.all() != old_refs:
+                store.refs.replace(old_refs)
             for digest in added:
                 store.blobs.remove(digest)
             raise

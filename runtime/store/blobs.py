@@ -5,6 +5,7 @@ import hashlib
 import os
 import re
 
+from runtime.atomicfile import fsync_dir
 from runtime.errors import InvalidParameter, NotFound
 
 CHUNK = 1 << 20
@@ -108,9 +109,16 @@ class BlobStore(object):
 
     def adopt(self, tmp_path, digest):
         # type: (str, str) -> None
-        """Move a temp file already known to hash to digest into place (read-only)."""
+        """Move a temp file already known to hash to digest into place (read-only), durably:
+        its data reaches the disk before the name does, and the name before this returns."""
+        fd = os.open(tmp_path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.chmod(tmp_path, 0o444)
         os.rename(tmp_path, self.path(digest))
+        fsync_dir(os.path.join(self.root, "sha256"))
 
     def remove(self, digest):
         # type: (str) -> None

@@ -125,6 +125,12 @@ def _recorded(store_root):
     return name or OVERLAY2
 
 
+def recorded(store_root):
+    # type: (str) -> object
+    """The driver that made the store at store_root ("overlay2" or "vfs"), None when empty."""
+    return _recorded(store_root)
+
+
 def _record(store_root, name):
     # type: (str, str) -> None
     os.makedirs(store_root, exist_ok=True)
@@ -135,7 +141,7 @@ def _record(store_root, name):
                 return
     except FileNotFoundError:
         pass
-    write_text(path, name + "\n")
+    write_text(path, name + "\n", durable=True)
 
 
 def _mismatch(store_root, made_by, wanted):

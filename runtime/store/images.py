@@ -242,7 +242,7 @@ class ImageStore(object):
 
     def _write_record(self, rec):
         # type: (dict) -> None
-        write_json(self._record_path(rec["id"]), rec, indent=1, sort_keys=True)
+        write_json(self._record_path(rec["id"]), rec, indent=1, sort_keys=True, durable=True)
 
     def tag(self, ref, new_name):
         # type: (str, str) -> str

@@ -9,11 +9,14 @@ A layer is unpacked into tmp/ and renamed into place, so a layer directory eithe
 or does not exist; unpacking a blob twice finds the first result.
 """
 
+import ctypes
+import ctypes.util
 import os
 import shutil
 import tempfile
 import threading
 
+from runtime.atomicfile import fsync_dir
 from runtime.errors import InvalidParameter, NotFound
 from runtime.store import unpack as unpacker
 
@@ -158,6 +161,9 @@ class LayerStore(object):
         # type: (str, str, int) -> bool
         with open(os.path.join(tmp, "size"), "w") as f:
             f.write(str(size))
+        # the unpacked files reach the disk before the layer's name does (one syncfs rather
+        # than an fsync per file): a power cut leaves the layer whole or absent
+        syncfs(tmp)
         try:
             os.rename(tmp, self._dir(diff_id))
         except OSError:
@@ -165,6 +171,7 @@ class LayerStore(object):
                 raise
             remove_tree(tmp)  # someone unpacked the same layer first
             return False
+        fsync_dir(self.layers)
         self.link(diff_id)
         return True
 
@@ -173,7 +180,10 @@ class LayerStore(object):
                                                              threading.get_ident()))
         with open(tmp, "w") as f:
             f.write(diff_id)
+            f.flush()
+            os.fsync(f.fileno())
         os.rename(tmp, os.path.join(self.blobmap, blob_digest[7:]))
+        fsync_dir(self.blobmap)
 
     def remove(self, diff_id, blob_digests=()):
         # type: (str, tuple) -> None
@@ -193,6 +203,21 @@ class LayerStore(object):
             gone = tempfile.mkdtemp(prefix="gone-%d-" % os.getpid(), dir=self.tmp_dir)
             os.rename(d, os.path.join(gone, "x"))
             remove_tree(gone)
+
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+def syncfs(path):
+    # type: (str) -> None
+    """syncfs(2) of the filesystem holding path: everything written there reaches the disk."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if _libc.syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, "syncfs %s: %s" % (path, os.strerror(err)))
+    finally:
+        os.close(fd)
 
 
 def remove_tree(path):

@@ -16,7 +16,6 @@ from runtime.goarch import goarch
 from runtime.store import changes as changes_mod
 from runtime.store import vfs
 from runtime.store.archive_load import _maybe_gunzip
-from runtime.store.layers import remove_tree
 from runtime.store.manifests import OCI_LAYER_TAR
 from runtime.store.unpack import OPAQUE, OPAQUE_XATTR, WHITEOUT
 
@@ -113,7 +112,10 @@ def store_tar(store, write):
                 store.blobs.adopt(tmp, digest)
         return digest, hf.n
     except BaseException:
-        remove_tree(tmp)
+        try:
+            os.unlink(tmp)  # a file: remove_tree would chmod tmp/ on its way to failing
+        except FileNotFoundError:
+            pass
         raise
 
 
@@ -129,7 +131,7 @@ def import_rootfs(store, stream, refs=(), changes=None, message=None):
     # type: (object, object, tuple, list, str) -> str
     """`docker import`: a plain rootfs tar (gzip allowed) as a one-layer image; returns its id."""
     cfg = changes_mod.apply({}, changes)
-    digest, size = store_tar(store, lambda f: _copy_stream(_maybe_gunzip(stream), f))
+    digest, size = store_tar(store, lambda f: _copy_stream(_maybe_gunzip(stream, "rootfs archive"), f))
     now = timefmt.now()
     config = {"architecture": goarch(), "os": "linux", "created": now, "config": cfg,
               "rootfs": {"type": "layers", "diff_ids": [digest]},

@@ -48,7 +48,7 @@ class ReferenceStore(object):
     def replace(self, refs):
         # type: (dict) -> None
         """Write the whole map (caller holds the store lock)."""
-        write_json(self.path, {"refs": refs}, indent=1, sort_keys=True)
+        write_json(self.path, {"refs": refs}, indent=1, sort_keys=True, durable=True)
 
     def set(self, names, image_id):
         # type: (list, str) -> list

@@ -154,6 +154,8 @@ def next_header(src, globals_):
         h.xattrs = _NO_XATTRS
         if pax:
             _apply_pax(h, pax)
+        if h.size < 0:
+            raise InvalidParameter("layer tar entry %r has a negative size" % h.name)
         elif t == "S":
             raise InvalidParameter("layer tar entry %r is a sparse file, which layers may not "
                                    "contain" % h.name)
@@ -163,15 +165,27 @@ def next_header(src, globals_):
 _NO_XATTRS = {}  # type: dict
 
 
+def _pax_number(h, key, value, kind):
+    """A PAX record's number: non-negative (mtime aside), else InvalidParameter naming it."""
+    try:
+        n = kind(value)
+    except (ValueError, OverflowError):
+        n = None
+    if n is None or (key != "mtime" and n < 0) or n != n:
+        raise InvalidParameter("layer tar entry %r has an invalid PAX %s %r"
+                               % (h.name, key, value[:40]))
+    return n
+
+
 def _apply_pax(h, pax):
     """PAX records override the ustar fields."""
     h.name = pax.get("path", h.name)
     h.linkname = pax.get("linkpath", h.linkname)
     for key in ("uid", "gid", "size"):
         if key in pax:
-            setattr(h, key, int(pax[key]))
+            setattr(h, key, _pax_number(h, key, pax[key], int))
     if "mtime" in pax:
-        h.mtime = float(pax["mtime"])
+        h.mtime = _pax_number(h, "mtime", pax["mtime"], float)
     h.xattrs = {k[13:]: v for k, v in pax.items() if k.startswith("SCHILY.xattr.")}
     if h.type == "S" or any(k.startswith("GNU.sparse") for k in pax):
         raise InvalidParameter("layer tar entry %r is a sparse file, which layers may not "

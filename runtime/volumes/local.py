@@ -57,7 +57,7 @@ class LocalVolumes(object):
             os.chmod(os.path.join(d, "_data"), 0o755)
             write_json(os.path.join(d, "volume.json"),
                        {"CreatedAt": rfc3339(time.time(), nanos=False),
-                        "Labels": labels, "Options": options or None})
+                        "Labels": labels, "Options": options or None}, durable=True)
         return self.inspect(name)
 
     def inspect(self, name):

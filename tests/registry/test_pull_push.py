@@ -235,3 +235,20 @@ def test_engine_push_from_loaded_archive(plain_registry, new_engine, tmp_path):
     with pytest.raises(NotFound) as e:
         engine.image_push("%s/loaded/none" % host, "v1")
     assert "does not exist locally" in str(e.value)
+
+
+def test_pull_downloads_a_layer_unpacked_locally_from_another_blob(plain_registry, seed,
+                                                                   new_engine, tmp_path):
+    """A layer already unpacked from a plain tar (load) but pulled as gzip: the image record
+    names the gzip blob, so it is downloaded (it was skipped as "Already exists", and the pull
+    failed with 'layer blob ... is not in the image store')."""
+    base = imagefactory.busybox_layer_tar()
+    image_id = seed(plain_registry, "pull/gz:1", imagefactory.Image("pull/gz:1", [base, _layer("g")],
+                                                                    gzip=True))
+    engine = new_engine()
+    with open(imagefactory.busybox_image_tar(tmp_path / "bb.tar"), "rb") as f:
+        engine.image_load(f)
+    assert engine.image_pull("%s/pull/gz" % plain_registry.host, "1") == image_id
+    from runtime import datacheck
+    assert [f.line() for f in datacheck.check(engine.data_root, engine.store)] == []
+    engine.close()

@@ -21,3 +21,10 @@ class SystemBackend(abc.ABC):
     def registry_auth(self, auth):
         # type: (Dict[str, str]) -> Dict[str, str]
         """`POST /auth`: check credentials; {"Status": "Login Succeeded", "IdentityToken": ""}."""
+
+    @abc.abstractmethod
+    def system_check(self, quick=False):
+        # type: (bool) -> Dict[str, Any]
+        """`GET /berth/check`: the data root's checker, read-only (runtime/datacheck.py):
+        {"Findings": [{Area, Subject, Problem, Fix, Repair, Partial, Repaired}], "Problems": n,
+        "Partial": n}; quick: no blob re-hashing nor layer walks."""

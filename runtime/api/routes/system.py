@@ -1,4 +1,4 @@
-"""System routes: `/_ping`, `/version`, `/info`, `/auth`."""
+"""System routes: `/_ping`, `/version`, `/info`, `/auth`, `/berth/check`."""
 
 import os
 import platform
@@ -73,6 +73,11 @@ def auth(req, v):
     return 200, req.backend.registry_auth(creds)
 
 
+def check(req, v):
+    """`GET /berth/check[?quick=1]`: the data root's checker, read-only (berth's own route)."""
+    return 200, req.backend.system_check(quick=req.flag("quick"))
+
+
 BACKEND = SystemBackend
 ROUTES = [
     ("GET", "/_ping", ping),
@@ -80,4 +85,5 @@ ROUTES = [
     ("GET", "/version", version),
     ("GET", "/info", info),
     ("POST", "/auth", auth),
+    ("GET", "/berth/check", check),
 ]

@@ -1,0 +1,84 @@
+"""The data root's checker through a running berthd: `GET /berth/check` and `berth system check`
+(read-only), `berthd --check-store --repair` refused while berthd serves the data root, and the
+cheap check at start logged with what it repaired."""
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.api.conftest import ROOT
+
+
+def _check_store(d, *extra):
+    return subprocess.run([sys.executable, "-m", "runtime.daemon.main"] + d.argv()[3:] +
+                          ["--check-store"] + list(extra), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT),
+                          universal_newlines=True)
+
+
+def test_check_through_the_api_is_read_only(loaded):
+    d = loaded
+    status, _, body = d.api("GET", "/berth/check")
+    assert status == 200, body
+    assert json.loads(body) == {"Findings": [], "Problems": 0, "Partial": 0}
+    out = d.berth("system", "check")
+    assert out.returncode == 0 and b"0 problem(s)" in out.stdout, out
+
+    half = os.path.join(d.data_root, "volumes", "halfvol")
+    os.makedirs(os.path.join(half, "_data"))
+    try:
+        report = json.loads(d.api("GET", "/v1.43/berth/check?quick=1")[2])
+        assert report["Partial"] == 1 and report["Problems"] == 0, report
+        (f,) = report["Findings"]
+        assert f["Area"] == "volume" and f["Subject"] == "halfvol" and f["Repair"] == "safe"
+        assert os.path.isdir(half)  # read-only
+        out = d.berth("system", "check", "--quick")
+        assert out.returncode == 0 and b"volume halfvol: directory" in out.stdout, out
+        out = _check_store(d, "--repair")
+        assert out.returncode == 1 and "stop it before --repair" in out.stderr, out
+        assert out.stderr.count("\n") == 1 and os.path.isdir(half)
+        out = _check_store(d)  # a read-only check may run beside it
+        assert "halfvol" in out.stdout and out.returncode == 1, out
+
+        d.kill()
+        d.start()  # the cheap check at start removes what was never complete
+        assert not os.path.exists(half)
+        assert "data root check: volume halfvol" in d.log()
+        assert json.loads(d.api("GET", "/berth/check")[2])["Findings"] == []
+    finally:
+        if os.path.isdir(half):
+            os.rmdir(os.path.join(half, "_data"))
+            os.rmdir(half)
+
+
+def test_disk_full_is_one_line_changes_nothing_and_passes_once_freed(tmp_path, busybox_tar):
+    """The data root on a small tmpfs: a load that does not fit fails in one line, the checker
+    finds nothing, and the same load succeeds once space is freed."""
+    from tests import imagefactory
+    from tests.api.conftest import Berthd
+    d = Berthd(str(tmp_path / "full"))
+    os.makedirs(d.data_root)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", d.data_root], check=True)
+    try:
+        d.start()
+        layer = imagefactory.layer_tar([("dir", "d"), ("file", "d/big", os.urandom(12 << 20))])
+        archive = imagefactory.docker_archive(str(tmp_path / "big.tar"), [imagefactory.Image(
+            "big:1", [imagefactory.busybox_layer_tar(), layer])])
+        with open(archive, "rb") as f:
+            data = f.read()
+        filler = os.path.join(d.data_root, "filler")
+        subprocess.run(["fallocate", "-l", "30m", filler], check=True)
+        status, _, body = d.api("POST", "/images/load", body=data)
+        message = json.loads(body.decode().strip().splitlines()[-1])
+        message = message.get("message") or message.get("error")
+        assert "no space left on" in message.lower() and "\n" not in message, body
+        assert json.loads(d.api("GET", "/berth/check")[2])["Findings"] == []
+        assert d.api("GET", "/images/big:1/json")[0] == 404
+        os.unlink(filler)
+        status, _, body = d.api("POST", "/images/load", body=data)
+        assert status == 200 and b"Loaded image: big:1" in body, body
+        assert json.loads(d.api("GET", "/berth/check")[2])["Findings"] == []
+    finally:
+        d.cleanup()
+        subprocess.run(["umount", "-l", d.data_root], stderr=subprocess.DEVNULL)
