@@ -198,6 +198,12 @@ def _check_throttle(field):
     return check
 
 
+def _check_memory_swap(value, hc, env, warnings):
+    if value and int(value) > 0 and not env["swap_limit"]:
+        warnings.append("Your kernel does not support swap limit capabilities or the cgroup is not "
+                        "mounted. Memory limited without swap.")
+
+
 def _check_kmem_tcp(value, hc, env, warnings):
     if value and env["cgroup_version"] == 2:
         warnings.append("Your kernel does not support kernel memory TCP limit capabilities or the cgroup "
@@ -282,7 +288,7 @@ HOST_FIELDS = {
     "DeviceRequests": (REFUSED, _refuse_set("DeviceRequests", "berthd has no device drivers (GPUs)")),
     "KernelMemory": (WARNED, _warn_set("Setting kernel memory limit is no longer supported; ignoring")),
     "KernelMemoryTCP": (APPLIED, _check_kmem_tcp),
-    "MemoryReservation": (APPLIED, _check_reservation), "MemorySwap": (APPLIED, _ok),
+    "MemoryReservation": (APPLIED, _check_reservation), "MemorySwap": (APPLIED, _check_memory_swap),
     "MemorySwappiness": (APPLIED, _check_swappiness), "NanoCpus": (APPLIED, _ok),
     "OomKillDisable": (APPLIED, _check_oom_kill_disable), "PidsLimit": (APPLIED, _ok),
     "Ulimits": (APPLIED, _ok),
@@ -309,7 +315,10 @@ CONFIG_FIELDS = {
 def environment(cgroup_version, controllers):
     # type: (int, object) -> dict
     """What the checks need to know of this host."""
+    swap = ("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes" if cgroup_version == 1 else
+            "/sys/fs/cgroup/memory.swap.max")
     return {"cgroup_version": cgroup_version, "controllers": set(controllers),
+            "swap_limit": os.path.exists(swap) or (cgroup_version == 2 and "memory" in controllers),
             "blkio_weight": os.path.exists("/sys/fs/cgroup/blkio/blkio.weight")
             or os.path.exists("/sys/fs/cgroup/blkio/blkio.bfq.weight")}
 

@@ -218,9 +218,10 @@ class CgroupV1(CgroupManager):
             if hc.get("CpuShares"):
                 _write(cpu + "/cpu.shares", int(hc["CpuShares"]))
             period, quota = _cpu_quota(hc)
-            if quota and os.path.exists(cpu + "/cpu.cfs_quota_us"):  # CONFIG_CFS_BANDWIDTH
+            if (quota or hc.get("CpuPeriod")) and os.path.exists(cpu + "/cpu.cfs_quota_us"):  # CFS_BANDWIDTH
                 _write(cpu + "/cpu.cfs_period_us", period)
-                _write(cpu + "/cpu.cfs_quota_us", quota)
+                if quota:
+                    _write(cpu + "/cpu.cfs_quota_us", quota)
         pids = self.paths.get("pids")
         if pids and int(hc.get("PidsLimit") or 0) > 0:
             _write(pids + "/pids.max", int(hc["PidsLimit"]))
@@ -317,8 +318,8 @@ class CgroupV2(CgroupManager):
             shares = int(hc["CpuShares"])
             _write_if(self.path + "/cpu.weight", 1 + ((shares - 2) * 9999) // 262142)
         period, quota = _cpu_quota(hc)
-        if quota:
-            _write_if(self.path + "/cpu.max", "%d %d" % (quota, period))
+        if quota or hc.get("CpuPeriod"):
+            _write_if(self.path + "/cpu.max", "%s %d" % (quota or "max", period))
         if int(hc.get("PidsLimit") or 0) > 0:
             _write_if(self.path + "/pids.max", int(hc["PidsLimit"]))
         return []
