@@ -41,10 +41,10 @@ def _block_device():
     """A block device node of this machine (the root filesystem's), or None."""
     st = os.stat("/")
     try:
-        name = os.path.basename(os.readlink("/sys/dev/block/%d:%d" % (os.major(st.st_dev), os.minor(st.st_dev))))
+        link = os.readlink("/sys/dev/block/%d:%d" % (os.major(st.st_dev), os.minor(st.st_dev)))
     except OSError:
         return None
-    path = "/dev/" + name
+    path = "/dev/" + os.path.basename(link)
     return path if os.path.exists(path) else None
 
 
@@ -139,7 +139,8 @@ def _rows(tmp):
         "NanoCpus": (500000000, cgroup("cpu", "cpu.cfs_quota_us", "50000")),
         "OomKillDisable": (True, cgroup("memory", "memory.oom_control", "oom_kill_disable 1")),
         "PidsLimit": (50, cgroup("pids", "pids.max", "50")),
-        "Ulimits": ([{"Name": "nofile", "Soft": 512, "Hard": 1024}], observed("ulimit -n; ulimit -Hn", "512\n1024")),
+        "Ulimits": ([{"Name": "nofile", "Soft": 512, "Hard": 1024}],
+                    observed("ulimit -n; ulimit -Hn", "512\n1024")),
         "CpuCount": (2, refused("Windows-only")),
         "CpuPercent": (50, refused("Windows-only")),
         "IOMaximumIOps": (100, refused("Windows-only")),
@@ -217,25 +218,15 @@ def _check(eng, section, field, value, how, tmp_path):
         finally:
             eng.container_remove(res["Id"], force=True)
         return
+    extra = {k: v for k, v in config.items() if k not in ("Image", "Cmd")}
     if kind == "observed":
-        target.pop("Cmd", None)
-        cmd = how[1] if field != "Cmd" else None
-        if field == "Cmd":
-            config["Cmd"] = ["sh", "-c", value or how[1]]
-            code, out, err, _ = run_container(eng, config.pop("Cmd"), **{k: v for k, v in config.items()
-                                                                         if k != "Image"})
-        else:
-            config.pop("Cmd", None)
-            code, out, err, _ = run_container(eng, cmd, **{k: v for k, v in config.items() if k != "Image"})
-        text = out.decode()
-        expect = how[2]
+        _, out, err, _ = run_container(eng, how[1], **extra)
+        text, expect = out.decode(), how[2]
         assert (expect(text) if callable(expect) else expect in text), (field, text, err)
         return
     if kind == "tty":
-        config["Tty"] = True
-        if field == "ConsoleSize":
-            config["HostConfig"]["ConsoleSize"] = value
-        code, out, _, _ = run_container(eng, how[1], **{k: v for k, v in config.items() if k not in ("Image", "Cmd")})
+        extra["Tty"] = True
+        _, out, _, _ = run_container(eng, how[1], **extra)
         assert how[2] in out.decode()
         return
     _SPECIAL[kind](eng, tmp_path)
@@ -243,7 +234,8 @@ def _check(eng, section, field, value, how, tmp_path):
 
 def _autoremove(eng, tmp_path):
     from tests.imagefactory import wait_for
-    cid = eng.container_create({"Image": "busybox:latest", "Cmd": ["true"], "HostConfig": {"AutoRemove": True}})["Id"]
+    cid = eng.container_create({"Image": "busybox:latest", "Cmd": ["true"],
+                                "HostConfig": {"AutoRemove": True}})["Id"]
     eng.container_start(cid)
     wait_for(lambda: all(c["Id"] != cid for c in eng.container_list(all=True)), timeout=10)
 
