@@ -218,9 +218,11 @@ class ContainerService(ContainerBackend):
     def _pid_of(self, name):
         # type: (str) -> int
         """The PID 1 of a running container whose namespaces another one joins."""
-        pid = self.containers.get(name).alive_pid()
+        c = self.containers.get(name)
+        pid = c.alive_pid()
         if not pid:
-            raise Conflict("cannot join the namespaces of container %s: it is not running" % name)
+            raise Conflict("cannot join the namespaces of container %s (%s): it is not running; "
+                           "start it first" % (c.cfg["Name"].lstrip("/"), c.id[:12]))
         return pid
 
     def _prepare_cgroup(self, c):
