@@ -2,7 +2,7 @@
 (docker's syntax), turned into HostConfig and Config fields. The network, restart, health,
 security and device flags live beside `run` itself."""
 
-import os
+from runtime.cli.client import getenv
 
 try:
     from typing import Any, Dict, List  # noqa: F401
@@ -66,7 +66,7 @@ def _kv_file(path, flag):
         if not line or line.startswith("#"):
             continue
         if "=" not in line and flag == "--env-file":
-            value = os.environ.get(line)
+            value = getenv(line)
             if value is not None:
                 out.append("%s=%s" % (line, value))
             continue
