@@ -213,6 +213,8 @@ def _check(eng, section, field, value, how, tmp_path):
             if kind == "kept":
                 assert shown[field] == value
                 return
+            if eng.containers.get(res["Id"]).cgroup().version != 1:
+                pytest.skip("the cgroup rows name v1 files (this machine's layout)")
             eng.container_start(res["Id"])
             assert how[3] in _cg_file(eng, res["Id"], how[1], how[2])
         finally:
