@@ -18,7 +18,7 @@ import stat
 import struct
 import termios
 
-from runtime.container.proc import reaper, rootfs, seccomp
+from runtime.container.proc import reaper, rootfs, seccomp, stdio
 from runtime.container.proc import syscalls as sc
 from runtime.container.proc.wire import recv_fds, send_fd, send_fds
 
@@ -267,11 +267,15 @@ def join_cgroup(procs_files):
             os.close(fd)
 
 
-def open_console(pty_sock):
-    # type: (object) -> list
+def open_console(pty_sock, size=None):
+    # type: (object, object) -> list
     """A pty of the container's own devpts (after pivot_root), its slave bound on /dev/console,
-    the master handed to the monitor; returns the slave as stdio."""
+    the master handed to the monitor; returns the slave as stdio. size: ConsoleSize [h, w],
+    set here so the command sees it from its first instruction (the monitor's resize of the
+    master would race with it)."""
     master, slave = os.openpty()
+    if size:
+        stdio.resize(slave, size[0], size[1])
     rootfs.touch("/dev/console")
     sc.mount(os.ttyname(slave), "/dev/console", None, sc.MS_BIND)
     send_fd(pty_sock, master)
@@ -305,7 +309,7 @@ def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None, ready=False, s
             if spec.get("domainname"):
                 sc.setdomainname(spec["domainname"])
         if pty_sock is not None:
-            stdio = open_console(pty_sock)
+            stdio = open_console(pty_sock, spec.get("console_size"))
         if tty:
             os.setsid()
         set_stdio(stdio)
