@@ -15,6 +15,7 @@ from runtime.cli.opts import Parser
 # command -> (module under runtime.cli, function suffix, one-line help)
 COMMANDS = {
     "run": ("run", "run", "Create and run a new container from an image"),
+    "create": ("run", "create", "Create a new container"),
     "ps": ("containers", "ps", "List containers"),
     "logs": ("containers", "logs", "Fetch the logs of a container"),
     "start": ("containers", "start", "Start one or more stopped containers"),
@@ -125,8 +126,8 @@ def main(argv=None):
         return 125
     module_name, func, help_text = COMMANDS[name]
     module = __import__("runtime.cli." + module_name, fromlist=[module_name])
-    parser = Parser(prog="berth " + name, description=help_text, add_help=name not in ("run",))
-    if name == "run":
+    parser = Parser(prog="berth " + name, description=help_text, add_help=name not in ("run", "create"))
+    if name in ("run", "create"):
         parser.add_argument("--help", action="help", help="show this help message and exit")
     getattr(module, "parser_" + func)(parser)
     args = parser.parse_args(argv)
@@ -138,13 +139,13 @@ def main(argv=None):
         return getattr(module, "cmd_" + func)(client, args) or 0
     except ConnectError as exc:
         sys.stderr.write("berth: %s\n" % exc)
-        return 125 if name in ("run", "exec") else 1
+        return 125 if name in ("run", "create", "exec") else 1
     except APIError as exc:
         sys.stderr.write("Error response from daemon: %s\n" % exc)
-        return 125 if name in ("run", "exec") else 1
+        return 125 if name in ("run", "create", "exec") else 1
     except BerthError as exc:  # local input berth cannot use, e.g. a corrupt credentials file
         sys.stderr.write("berth: %s\n" % exc)
-        return 125 if name in ("run", "exec") else 1
+        return 125 if name in ("run", "create", "exec") else 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

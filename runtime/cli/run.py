@@ -3,7 +3,7 @@ container's code, as `docker run` does."""
 
 import sys
 
-from runtime.cli import attach, fmt
+from runtime.cli import attach, fmt, runflags
 from runtime.cli.client import APIError, getenv
 
 RUN_ERROR, CANNOT_INVOKE, NOT_FOUND = 125, 126, 127
@@ -92,6 +92,7 @@ def parser_run(p):
                    help="seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]")
     p.add_argument("--device", action="append", default=[], help="HOST[:CONTAINER][:rwm]")
     p.add_argument("--device-cgroup-rule", action="append", default=[], help="e.g. 'c 1:3 rwm'")
+    runflags.add_flags(p)
     p.add_argument("image")
     p.add_argument("command", nargs="...")
 
@@ -138,6 +139,10 @@ def container_config(args):
         "AttachStdin": bool(args.interactive) and attached, "AttachStdout": attached,
         "AttachStderr": attached, "Volumes": anon or None, "HostConfig": host,
     }  # type: Dict[str, Any]
+    try:
+        runflags.apply(args, config, host, parse_bytes)
+    except runflags.FlagError as exc:
+        raise UsageError(str(exc)) from None
     if args.entrypoint is not None:
         config["Entrypoint"] = [args.entrypoint] if args.entrypoint else []
     for key, value in (("WorkingDir", args.workdir), ("User", args.user), ("Hostname", args.hostname)):
@@ -148,16 +153,20 @@ def container_config(args):
 
 def create_pulling(client, config, name):
     # type: (Any, Dict[str, Any], Optional[str]) -> str
-    """Create the container; a missing image is pulled (with progress) and create retried."""
+    """Create the container; a missing image is pulled (with progress) and create retried. The
+    daemon's warnings go to stderr, as docker run and docker create show them."""
     try:
-        return client.post("/containers/create", {"name": name}, config)["Id"]
+        created = client.post("/containers/create", {"name": name}, config)
     except APIError as exc:
         if exc.status != 404 or "no such image" not in str(exc).lower():
             raise
-    from runtime.cli import images
-    sys.stderr.write("Unable to find image '%s' locally\n" % images.normalize(config["Image"]))
-    images.pull(client, config["Image"], out=sys.stderr)
-    return client.post("/containers/create", {"name": name}, config)["Id"]
+        from runtime.cli import images
+        sys.stderr.write("Unable to find image '%s' locally\n" % images.normalize(config["Image"]))
+        images.pull(client, config["Image"], out=sys.stderr)
+        created = client.post("/containers/create", {"name": name}, config)
+    for warning in created.get("Warnings") or []:
+        sys.stderr.write("WARNING: %s\n" % warning)
+    return created["Id"]
 
 
 def cmd_run(client, args):
@@ -209,3 +218,20 @@ def cmd_run(client, args):
     if result.get("Error"):
         sys.stderr.write("berth: %s\n" % result["Error"].get("Message"))
     return int(result.get("StatusCode", RUN_ERROR))
+
+
+# -- create ------------------------------------------------------------------------------------
+def parser_create(p):
+    """Flags of `berth create`: those of `run` (-d and --rm as docker create takes them)."""
+    parser_run(p)
+
+
+def cmd_create(client, args):
+    """`berth create`: create the container (pulling its image if needed) and print its id."""
+    try:
+        config = container_config(args)
+    except UsageError as exc:
+        sys.stderr.write("berth: %s\n" % exc)
+        return RUN_ERROR
+    print(create_pulling(client, config, args.name))
+    return 0

@@ -34,10 +34,72 @@ def _volume(name, target, ro, nocopy):
             "Mode": "", "RW": not ro, "Propagation": "", "NoCopy": nocopy}
 
 
-def parse(hc, image_volumes):
-    # type: (dict, dict) -> list
+_PROPAGATIONS = ("rprivate", "private", "rslave", "slave", "rshared", "shared")
+
+
+def propagation(source, mode):
+    # type: (str, str) -> str
+    """A bind's propagation, checked: slave forms need the source on a shared or slave host
+    mount (as dockerd requires); the shared forms are refused (a container's mounts never
+    propagate back to the host)."""
+    mode = mode or "rprivate"
+    if mode not in _PROPAGATIONS:
+        raise InvalidParameter("invalid propagation mode: %s (use %s)" % (mode, ", ".join(_PROPAGATIONS)))
+    if mode in ("shared", "rshared"):
+        raise InvalidParameter("bind propagation %s is not supported: berthd never propagates a "
+                               "container's mounts back to the host (use rslave or slave)" % mode)
+    if mode in ("slave", "rslave"):
+        mnt, tags = _host_mount_of(source)
+        if not any(t.startswith(("shared:", "master:")) for t in tags):
+            raise InvalidParameter("path %s is mounted on %s but it is not a shared or slave mount"
+                                   % (source, mnt))
+    return mode
+
+
+def _host_mount_of(path):
+    # type: (str) -> tuple
+    """(mount point, optional tags) of the host mount holding path (/proc/self/mountinfo)."""
+    best, tags = "/", []  # type: (str, list)
+    real = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre = line.partition(" - ")[0].split()
+            mnt = pre[4].replace("\\040", " ")
+            if (real == mnt or real.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
+                best, tags = mnt, pre[6:]
+    return best, tags
+
+
+def _volumes_from(points, mode, seen):
+    # type: (list, str, set) -> list
+    """Another container's binds and volumes (VolumesFrom), RW as theirs unless mode says."""
+    out = []
+    for m in points:
+        if m["Type"] not in ("bind", "volume") or m["Destination"] in seen:
+            continue
+        m = dict(m)
+        if mode:
+            m.update(RW=mode == "rw", Mode=mode)
+        out.append(m)
+    return out
+
+
+def _tmpfs_options(opts):
+    # type: (dict) -> str
+    """Mounts[].TmpfsOptions -> tmpfs mount options."""
+    out = []
+    if opts.get("SizeBytes"):
+        out.append("size=%d" % int(opts["SizeBytes"]))
+    mode = opts.get("Mode")
+    out.append("mode=%o" % (int(mode) & 0o7777) if mode else "mode=1777")
+    return ",".join(out)
+
+
+def parse(hc, image_volumes, volumes_from=()):
+    # type: (dict, dict, object) -> list
     """MountPoint dicts in mount order; named volumes have "Name" and an empty "Source" until
-    the service creates them, anonymous ones have Name None."""
+    the service creates them, anonymous ones have Name None. volumes_from: [(another
+    container's MountPoints, "ro"|"rw"|"")] (HostConfig.VolumesFrom)."""
     out = []  # type: list
     for spec in hc.get("Binds") or []:
         parts = spec.split(":")
@@ -53,7 +115,11 @@ def parse(hc, image_volumes):
         target = _clean_target(parts[1], spec)
         ro = "ro" in opts
         if parts[0].startswith("/"):
-            out.append(_bind(posixpath.normpath(parts[0]), target, ro))
+            source = posixpath.normpath(parts[0])
+            props = [o for o in opts if o in _PROPAGATIONS]
+            if len(props) > 1:
+                raise InvalidParameter("invalid volume specification: %r: more than one propagation" % spec)
+            out.append(_bind(source, target, ro, propagation(source, props[0] if props else "")))
         else:
             out.append(_volume(parts[0], target, ro, "nocopy" in opts))
     for m in hc.get("Mounts") or []:
@@ -65,13 +131,25 @@ def parse(hc, image_volumes):
             if not src.startswith("/"):
                 raise InvalidParameter("invalid mount config for type \"bind\": invalid mount path: %r "
                                        "mount path must be absolute" % src)
-            out.append(_bind(posixpath.normpath(src), target, ro))
+            source = posixpath.normpath(src)
+            bo = m.get("BindOptions") or {}
+            if bo.get("CreateMountpoint") and not os.path.exists(source):
+                os.makedirs(source, 0o755)
+            if bo.get("ReadOnlyForceRecursive"):
+                raise InvalidParameter("BindOptions.ReadOnlyForceRecursive is not supported: berthd makes "
+                                       "read-only binds recursively where the kernel allows (the default)")
+            point = _bind(source, target, ro, propagation(source, bo.get("Propagation") or ""))
+            if bo.get("NonRecursive"):
+                point["NonRecursive"] = True
+            if bo.get("ReadOnlyNonRecursive"):
+                point["ReadOnlyNonRecursive"] = True
+            out.append(point)
         elif kind == "volume":
             nocopy = bool((m.get("VolumeOptions") or {}).get("NoCopy"))
             out.append(_volume(m.get("Source") or None, target, ro, nocopy))
         elif kind == "tmpfs":
             out.append({"Type": "tmpfs", "Source": "", "Destination": target, "Mode": "", "RW": not ro,
-                        "Propagation": ""})
+                        "Propagation": "", "Options": _tmpfs_options(m.get("TmpfsOptions") or {})})
         else:
             raise InvalidParameter("mount type %r is not supported: use bind, volume or tmpfs" % kind)
     for target, opts in sorted((hc.get("Tmpfs") or {}).items()):
@@ -82,6 +160,10 @@ def parse(hc, image_volumes):
         if m["Destination"] in seen:
             raise InvalidParameter("Duplicate mount point: %s" % m["Destination"])
         seen.add(m["Destination"])
+    for points, mode in volumes_from:
+        taken = _volumes_from(points, mode, seen)
+        out.extend(taken)
+        seen.update(m["Destination"] for m in taken)
     for path in sorted(image_volumes or {}):
         target = posixpath.normpath(path)
         if target not in seen and target != "/":
@@ -97,6 +179,9 @@ def child_mounts(points):
     for m in sorted(points, key=lambda m: m["Destination"].count("/")):
         out.append({"type": m["Type"], "source": m["Source"], "target": m["Destination"],
                     "ro": not m["RW"], "copy_up": m["Type"] == "volume" and not m.get("NoCopy"),
+                    "propagation": m.get("Propagation") if m["Type"] == "bind" else "",
+                    "non_recursive": bool(m.get("NonRecursive")),
+                    "ro_non_recursive": bool(m.get("ReadOnlyNonRecursive")),
                     "options": ",".join(o for o in (m.get("Options") or "").split(",")
                                         if o not in ("ro", "rw"))})
     return out
@@ -105,4 +190,5 @@ def child_mounts(points):
 def public(points):
     # type: (list) -> list
     """MountPoint dicts as the API shows them."""
-    return [{k: v for k, v in m.items() if k not in ("NoCopy", "Options")} for m in points]
+    private = ("NoCopy", "Options", "NonRecursive", "ReadOnlyNonRecursive")
+    return [{k: v for k, v in m.items() if k not in private} for m in points]

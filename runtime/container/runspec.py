@@ -4,7 +4,7 @@ and the /etc files the container gets bind-mounted."""
 import os
 import time
 
-from runtime.container import devices, mounts, spec
+from runtime.container import devices, hostconfig, mounts, spec
 from runtime.container.state import Container  # noqa: F401
 from runtime.timefmt import rfc3339
 
@@ -49,25 +49,68 @@ def overlay(c, short_lowerdir):
     return "lowerdir=" + lower + tail, base
 
 
-def build(c, rootfs, short_lowerdir):
-    # type: (Container, str, object) -> dict
-    """The run spec for runtime/container/proc/monitor.py and init.py."""
+def namespaces(hc, pid_of):
+    # type: (dict, object) -> tuple
+    """(pid_ns, {"ipc": path, "uts": path}, own uts) for HostConfig PidMode/IpcMode/UTSMode:
+    pid_ns None (a new one), "host" or the path to join; pid_of(id) -> the running PID 1 of
+    another container (Conflict if it is not running)."""
+    def ns_path(mode, kind):
+        if mode == "host":
+            return "/proc/%d/ns/%s" % (os.getpid(), kind)
+        return "/proc/%d/ns/%s" % (pid_of(mode[10:]), kind)
+
+    pid_mode = hc.get("PidMode") or ""
+    pid_ns = None if not pid_mode else ("host" if pid_mode == "host" else ns_path(pid_mode, "pid"))
+    join = {}
+    for field, kind in (("IpcMode", "ipc"), ("UTSMode", "uts")):
+        mode = hc.get(field) or ""
+        if mode == "host" or mode.startswith("container:"):
+            join[kind] = ns_path(mode, kind)
+    return pid_ns, join, "uts" not in join
+
+
+def fresh(run):
+    # type: (dict) -> bool
+    """Whether this spec cannot take a spare whose PID 1 is already in new namespaces with
+    /proc, /sys and /dev staged: another PID namespace, slave propagation of the root, or
+    masked/read-only paths of its own."""
+    return (run["pid_ns"] is not None or run["root_slave"] or run["masked_paths"] is not None
+            or run["readonly_paths"] is not None)
+
+
+def build(c, rootfs, short_lowerdir, pid_of=None):
+    # type: (Container, str, object, object) -> dict
+    """The run spec for runtime/container/proc/monitor.py and init.py; pid_of(id): another
+    running container's PID 1 (PidMode/IpcMode/UTSMode container:<id>)."""
     cfg, hc, conf = c.cfg, c.cfg["HostConfig"], c.cfg["Config"]
     if cfg.get("Driver") == "vfs":  # the container's own full copy, bound as its root
         opts, cwd, copy = None, None, c.file("rootfs")
     else:
         (opts, cwd), copy = overlay(c, short_lowerdir), None
+    pid_ns, join, own_uts = namespaces(hc, pid_of)
+    child_mounts = mounts.child_mounts(cfg["Mounts"])
+    limits = hc
+    throttles = {"_" + f: hostconfig.throttle_devices(hc.get(f), f) for f in hostconfig.BLKIO_FIELDS
+                 if hc.get(f)}
+    if throttles:
+        limits = dict(hc, **throttles)
     return {
         "id": c.id, "state_dir": c.path, "rootfs": rootfs, "overlay_opts": opts,
         "overlay_cwd": cwd, "vfs_root": copy, "ns_flags": spec.ns_flags(cfg["NetworkMode"]),
         "own_netns": cfg["NetworkMode"] != "host", "hostname": conf["Hostname"],
+        "domainname": conf.get("Domainname") or "", "own_uts": own_uts, "pid_ns": pid_ns, "ns_join": join,
         "tty": bool(conf.get("Tty")), "open_stdin": bool(conf.get("OpenStdin")),
         "console_size": hc.get("ConsoleSize") if any(hc.get("ConsoleSize") or []) else None,
-        "mounts": mounts.child_mounts(cfg["Mounts"]), "limits": hc,
+        "mounts": child_mounts, "limits": limits,
+        "root_slave": any(m.get("propagation") in ("slave", "rslave") for m in child_mounts),
         "shm_size": int(hc.get("ShmSize") or 0), "readonly_rootfs": bool(hc.get("ReadonlyRootfs")),
         "cgroup": cfg["Cgroup"], "devices": devices.run_spec(hc, cfg["Cgroup"].get("version") or 1),
         "log_path": c.file(c.id + "-json.log"),
         "started_at": rfc3339(time.time()),
+        "sysctls": dict(hc.get("Sysctls") or {}), "ulimits": hostconfig.ulimits(hc.get("Ulimits")),
+        "oom_score_adj": int(hc.get("OomScoreAdj") or 0), "init": bool(hc.get("Init")),
+        "cgroupns": hc.get("CgroupnsMode") == "private",
+        "masked_paths": hc.get("MaskedPaths"), "readonly_paths": hc.get("ReadonlyPaths"),
         "process": {"args": [cfg["Path"]] + cfg["Args"], "env": conf["Env"], "cwd": conf.get("WorkingDir"),
                     "user": conf.get("User") or "", "caps": spec.capabilities(hc), "no_new_privs": False,
                     "group_add": hc.get("GroupAdd") or []},

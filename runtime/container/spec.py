@@ -52,7 +52,8 @@ def capabilities(hc):
     # type: (dict) -> list
     """Docker's default set with HostConfig CapAdd/CapDrop ("ALL" allowed); all for Privileged."""
     last = sc.cap_last_cap()
-    every = [n for n in init.CAP_NUMBERS.values() if n <= last]
+    bounding = _bounding_set()
+    every = [n for n in init.CAP_NUMBERS.values() if n <= last and bounding >> n & 1]
     if hc.get("Privileged"):
         return sorted(every)
 
@@ -75,7 +76,21 @@ def capabilities(hc):
         caps = set(every)
     else:
         caps |= set(num(c) for c in add)
-    return sorted(c for c in caps if c <= last)
+    return sorted(c for c in caps if c <= last and bounding >> c & 1)
+
+
+def _bounding_set():
+    # type: () -> int
+    """The engine's own capability bounding set: a container cannot get more (a host may
+    withhold some from root, e.g. CAP_SYS_RESOURCE)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapBnd:"):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError):
+        pass
+    return (1 << 64) - 1
 
 
 def network_mode(hc, warnings):

@@ -81,7 +81,7 @@ class Container(object):
     def cgroup(self):
         # type: () -> cgroups.CgroupManager
         cg = self.cfg["Cgroup"]
-        return cgroups.manager(cg["parent"], cg["name"], cg["version"])
+        return cgroups.manager(cg["parent"], cg["name"], cg["version"], tuple(cg.get("extra") or ()))
 
     def alive_pid(self):
         # type: () -> int

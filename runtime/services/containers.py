@@ -14,7 +14,7 @@ import threading
 import time
 
 from runtime.api.backend.containers import ContainerBackend
-from runtime.container import devices, logs, mounts, names, runspec, security, spec, views
+from runtime.container import devices, hostconfig, logs, mounts, names, runspec, security, spec, views
 from runtime.container.proc import cgroups
 from runtime.container import monitor_client as client
 from runtime.container.execs import Execs
@@ -62,6 +62,7 @@ class ContainerService(ContainerBackend):
         self.config = config
         self.seccomp_profile = security.read_profile_file(config.get("seccomp-profile") or "")
         self.cgroup_version = cgroups.detect_version()
+        self.host_env = hostconfig.environment(self.cgroup_version, cgroups.controllers(self.cgroup_version))
         self.spawner = Spawner(containers.rootfs_mount)
         self.kicker = Kicker(lambda: self.spawner.pid or os.getpid())
         self.execs = Execs(containers, self.spawner, self._security)
@@ -100,6 +101,8 @@ class ContainerService(ContainerBackend):
         args = spec.command(config, ic)
         mode = spec.network_mode(hc, warnings)
         warnings.extend(cgroups.unsupported(hc, self.cgroup_version))
+        warnings.extend(hostconfig.check(config, hc, self.host_env))
+        self._check_applied_fields(hc, mode)
         hc.setdefault("NetworkMode", "default")
         if (hc.get("RestartPolicy") or {}).get("Name") not in (None, "", "no"):
             warnings.append("restart policies are not implemented yet: the container will not be restarted")
@@ -120,9 +123,11 @@ class ContainerService(ContainerBackend):
                                    "see usage: MemorySwap is memory plus swap")
         if config.get("StopSignal"):
             spec.parse_signal(config["StopSignal"])
-        points = mounts.parse(hc, dict(ic.get("Volumes") or {}, **(config.get("Volumes") or {})))
+        points = mounts.parse(hc, dict(ic.get("Volumes") or {}, **(config.get("Volumes") or {})),
+                              self._volumes_from(hc))
         cid = binascii.hexlify(os.urandom(32)).decode()
-        hostname = config.get("Hostname") or (socket.gethostname() if mode == "host" else cid[:12])
+        host_uts = mode == "host" or hc.get("UTSMode") == "host"
+        hostname = config.get("Hostname") or (socket.gethostname() if host_uts else cid[:12])
         merged = dict(config)
         labels = dict(ic.get("Labels") or {})
         labels.update(config.get("Labels") or {})
@@ -168,7 +173,8 @@ class ContainerService(ContainerBackend):
                     "Image": ref, "ImageID": image_id, "Config": merged, "HostConfig": hc, "Mounts": points,
                     "NetworkMode": mode, "LayerDirs": layer_dirs, "Driver": self.store.driver,
                     "Cgroup": {"parent": hc.get("CgroupParent") or self.cgroup_parent, "name": cid,
-                               "version": self.cgroup_version}})
+                               "version": self.cgroup_version,
+                               "extra": cgroups.optional_controllers(hc)}})
                 c.save()
                 self._prepare_cgroup(c)
             except BaseException:
@@ -188,6 +194,36 @@ class ContainerService(ContainerBackend):
     def _security(self, c):
         # type: (Container) -> dict
         return self._security_of(c.cfg["HostConfig"])
+
+    def _check_applied_fields(self, hc, mode):
+        # type: (dict, str) -> None
+        """Check (and normalise in hc) the fields PID 1 and the cgroup apply at start."""
+        hc["Ulimits"] = [{"Name": n, "Soft": s, "Hard": h}
+                         for n, _, s, h in hostconfig.ulimits(hc.get("Ulimits"))] or None
+        hc["Sysctls"] = hostconfig.sysctls(hc.get("Sysctls"), hc, mode) or None
+        for field in hostconfig.NS_MODES:
+            hc[field] = hostconfig.ns_mode(hc, field, lambda n: self.containers.get(n).id)
+
+    def _volumes_from(self, hc):
+        # type: (dict) -> list
+        """HostConfig.VolumesFrom ("name[:ro|rw]") -> [(that container's mount points, mode)]."""
+        out = []
+        for item in hc.get("VolumesFrom") or []:
+            name, _, mode = str(item).partition(":")
+            if mode not in ("", "ro", "rw"):
+                raise InvalidParameter("invalid mode for VolumesFrom %r: use ro or rw" % item)
+            out.append((self.containers.get(name).cfg["Mounts"], mode))
+        return out
+
+    def _pid_of(self, name):
+        # type: (str) -> int
+        """The PID 1 of a running container whose namespaces another one joins."""
+        c = self.containers.get(name)
+        pid = c.alive_pid()
+        if not pid:
+            raise Conflict("cannot join the namespaces of container %s (%s): it is not running; "
+                           "start it first" % (c.cfg["Name"].lstrip("/"), c.id[:12]))
+        return pid
 
     def _prepare_cgroup(self, c):
         # type: (Container) -> None
@@ -227,11 +263,12 @@ class ContainerService(ContainerBackend):
             pass
         self.kicker.kick()  # in case create's was long ago
         cg = c.cgroup()  # its directories made at create; the monitor applies the limits
-        run = runspec.build(c, self.containers.rootfs_mount, self.store.mount_lowerdir_option)
+        run = runspec.build(c, self.containers.rootfs_mount, self.store.mount_lowerdir_option, self._pid_of)
         run["process"].update(self._security(c))
         run["attach"] = [req for _, req in early]
+        kind = "run-fresh" if runspec.fresh(run) else "run"
         try:
-            reply, sock = self.spawner.request("run", run, fds=[s.fileno() for s, _ in early])
+            reply, sock = self.spawner.request(kind, run, fds=[s.fileno() for s, _ in early])
         except BaseException:
             cg.destroy()
             raise

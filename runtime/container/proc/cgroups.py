@@ -22,6 +22,12 @@ V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer", "devices")
 DEVICE_RULES = ("c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
                 "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm")
 V2_CONTROLLERS = ("memory", "cpu", "pids")
+# used only by containers that set their fields (HostConfig Cpuset*, Blkio*): the default
+# start makes no directory in them
+OPTIONAL_CONTROLLERS = ("cpuset", "blkio")
+V2_OPTIONAL = {"cpuset": "cpuset", "blkio": "io"}
+BLKIO_THROTTLES = (("BlkioDeviceReadBps", "read_bps_device"), ("BlkioDeviceWriteBps", "write_bps_device"),
+                   ("BlkioDeviceReadIOps", "read_iops_device"), ("BlkioDeviceWriteIOps", "write_iops_device"))
 
 _mounts_cache = None  # type: Optional[Dict[str, str]]
 
@@ -41,7 +47,7 @@ def v1_mounts():
                 continue
             mnt = pre.split()[4]
             for opt in fields[2].split(","):
-                if opt in V1_CONTROLLERS:
+                if opt in V1_CONTROLLERS or opt in OPTIONAL_CONTROLLERS:
                     found.setdefault(opt, mnt)
     _mounts_cache = found
     return found
@@ -98,11 +104,12 @@ class CgroupManager(object):
 
     version = 0
 
-    def __init__(self, parent, name, root="/sys/fs/cgroup"):
-        # type: (str, str, str) -> None
+    def __init__(self, parent, name, root="/sys/fs/cgroup", extra=()):
+        # type: (str, str, str, tuple) -> None
         self.parent = "/" + parent.strip("/")
         self.name = name
         self.root = root
+        self.extra = tuple(extra)
         self.dirs = []  # type: List[str]
 
     def procs_files(self):
@@ -145,19 +152,30 @@ class CgroupV1(CgroupManager):
 
     version = 1
 
-    def __init__(self, parent, name, root="/sys/fs/cgroup"):
-        # type: (str, str, str) -> None
-        CgroupManager.__init__(self, parent, name, root)
+    def __init__(self, parent, name, root="/sys/fs/cgroup", extra=()):
+        # type: (str, str, str, tuple) -> None
+        CgroupManager.__init__(self, parent, name, root, extra)
         mounts = v1_mounts()
         self.paths = {}  # type: Dict[str, str]
-        for ctl in V1_CONTROLLERS:
+        for ctl in V1_CONTROLLERS + self.extra:
             if ctl in mounts:
                 self.paths[ctl] = mounts[ctl] + self.parent + "/" + name
         self.dirs = sorted(set(self.paths.values()))
 
     def make_dirs(self):
         # type: () -> None
-        """The directories, without limits."""
+        """The directories, without limits (a cpuset one with its parents' CPUs and nodes:
+        a v1 cpuset takes no process while they are empty)."""
+        cpuset = self.paths.get("cpuset")
+        if cpuset:
+            mnt = v1_mounts()["cpuset"]
+            cur = mnt
+            for part in (self.parent.strip("/") + "/" + self.name).split("/"):
+                parent, cur = cur, cur + "/" + part
+                os.makedirs(cur, exist_ok=True)
+                for f in ("cpuset.cpus", "cpuset.mems"):
+                    if not _read(cur + "/" + f).strip():
+                        _write(cur + "/" + f, _read(parent + "/" + f).strip())
         for d in self.dirs:
             os.makedirs(d, exist_ok=True)
 
@@ -176,14 +194,34 @@ class CgroupV1(CgroupManager):
             elif swap:
                 warnings.append("Your kernel does not support swap limit capabilities; "
                                 "memory limited without swap.")
+        if mem:
+            if int(hc.get("MemoryReservation") or 0) > 0:
+                _write(mem + "/memory.soft_limit_in_bytes", int(hc["MemoryReservation"]))
+            swappiness = hc.get("MemorySwappiness")
+            if swappiness is not None and swappiness != -1:
+                _write(mem + "/memory.swappiness", int(swappiness))
+            if hc.get("OomKillDisable"):
+                _write(mem + "/memory.oom_control", 1)
+            if int(hc.get("KernelMemoryTCP") or 0) > 0:
+                _write(mem + "/memory.kmem.tcp.limit_in_bytes", int(hc["KernelMemoryTCP"]))
+        cpuset = self.paths.get("cpuset")
+        if cpuset:
+            if hc.get("CpusetCpus"):
+                _write(cpuset + "/cpuset.cpus", hc["CpusetCpus"])
+            if hc.get("CpusetMems"):
+                _write(cpuset + "/cpuset.mems", hc["CpusetMems"])
+        blkio = self.paths.get("blkio")
+        if blkio:
+            _blkio(blkio, hc)
         cpu = self.paths.get("cpu")
         if cpu:
             if hc.get("CpuShares"):
                 _write(cpu + "/cpu.shares", int(hc["CpuShares"]))
             period, quota = _cpu_quota(hc)
-            if quota and os.path.exists(cpu + "/cpu.cfs_quota_us"):  # CONFIG_CFS_BANDWIDTH
+            if (quota or hc.get("CpuPeriod")) and os.path.exists(cpu + "/cpu.cfs_quota_us"):  # CFS_BANDWIDTH
                 _write(cpu + "/cpu.cfs_period_us", period)
-                _write(cpu + "/cpu.cfs_quota_us", quota)
+                if quota:
+                    _write(cpu + "/cpu.cfs_quota_us", quota)
         pids = self.paths.get("pids")
         if pids and int(hc.get("PidsLimit") or 0) > 0:
             _write(pids + "/pids.max", int(hc["PidsLimit"]))
@@ -228,9 +266,9 @@ class CgroupV2(CgroupManager):
 
     version = 2
 
-    def __init__(self, parent, name, root="/sys/fs/cgroup"):
-        # type: (str, str, str) -> None
-        CgroupManager.__init__(self, parent, name, root)
+    def __init__(self, parent, name, root="/sys/fs/cgroup", extra=()):
+        # type: (str, str, str, tuple) -> None
+        CgroupManager.__init__(self, parent, name, root, extra)
         self.path = root + self.parent + "/" + name
         self.dirs = [self.path]
 
@@ -241,7 +279,8 @@ class CgroupV2(CgroupManager):
         if os.path.isdir(self.path):
             return
         available = set(_read(self.root + "/cgroup.controllers").split())
-        wanted = " ".join("+" + c for c in V2_CONTROLLERS if c in available)
+        ctls = V2_CONTROLLERS + tuple(V2_OPTIONAL[c] for c in self.extra)
+        wanted = " ".join("+" + c for c in ctls if c in available)
         cur = self.root
         for part in (self.parent.strip("/") + "/" + self.name).split("/"):
             if wanted:
@@ -256,6 +295,18 @@ class CgroupV2(CgroupManager):
         # type: (dict) -> List[str]
         """Make the directory and apply limits."""
         self.make_dirs()
+        if int(hc.get("MemoryReservation") or 0) > 0:
+            _write_if(self.path + "/memory.low", int(hc["MemoryReservation"]))
+        for field, name in (("CpusetCpus", "cpuset.cpus"), ("CpusetMems", "cpuset.mems")):
+            if hc.get(field):
+                _write_if(self.path + "/" + name, hc[field])
+        for field, _ in BLKIO_THROTTLES:
+            kind = ("r" if "Read" in field else "w") + ("bps" if "Bps" in field else "iops")
+            for line in hc.get("_" + field) or []:
+                dev, _, rate = line.partition(" ")
+                _write_if(self.path + "/io.max", "%s %s=%s" % (dev, kind, rate))
+        if hc.get("BlkioWeight"):
+            _write_if(self.path + "/io.weight", "default %d" % int(hc["BlkioWeight"]))
         memory = int(hc.get("Memory") or 0)
         if memory > 0:
             _write_if(self.path + "/memory.max", memory)
@@ -267,8 +318,8 @@ class CgroupV2(CgroupManager):
             shares = int(hc["CpuShares"])
             _write_if(self.path + "/cpu.weight", 1 + ((shares - 2) * 9999) // 262142)
         period, quota = _cpu_quota(hc)
-        if quota:
-            _write_if(self.path + "/cpu.max", "%d %d" % (quota, period))
+        if quota or hc.get("CpuPeriod"):
+            _write_if(self.path + "/cpu.max", "%s %d" % (quota or "max", period))
         if int(hc.get("PidsLimit") or 0) > 0:
             _write_if(self.path + "/pids.max", int(hc["PidsLimit"]))
         return []
@@ -298,6 +349,32 @@ class CgroupV2(CgroupManager):
             if k == "oom_kill":
                 return int(v) > 0
         return False
+
+
+def _blkio(path, hc):
+    # type: (str, dict) -> None
+    """v1 blkio: weight (where the kernel has a weight file) and the device throttles
+    ("_Blkio..." hold them as "major:minor rate" lines, made at start)."""
+    weight = int(hc.get("BlkioWeight") or 0)
+    if weight:
+        for name in ("blkio.weight", "blkio.bfq.weight"):
+            if os.path.exists(path + "/" + name):
+                _write(path + "/" + name, weight)
+                break
+    for field, name in BLKIO_THROTTLES:
+        for line in hc.get("_" + field) or []:
+            _write(path + "/blkio.throttle." + name, line)
+
+
+def optional_controllers(hc):
+    # type: (dict) -> List[str]
+    """The optional controllers this HostConfig needs."""
+    out = []
+    if hc.get("CpusetCpus") or hc.get("CpusetMems"):
+        out.append("cpuset")
+    if hc.get("BlkioWeight") or any(hc.get(f) for f, _ in BLKIO_THROTTLES):
+        out.append("blkio")
+    return out
 
 
 def _cpu_quota(hc):
@@ -333,6 +410,14 @@ def kick_grace_period(pid):
         pass
 
 
+def controllers(version):
+    # type: (int) -> set
+    """The controllers this machine has (v1 hierarchies mounted, or v2's root list)."""
+    if version == 2:
+        return set(_read("/sys/fs/cgroup/cgroup.controllers").split())
+    return set(v1_mounts())
+
+
 def unsupported(hc, version=None):
     # type: (dict, Optional[int]) -> List[str]
     """Docker-style warnings for limits this kernel's cgroups cannot apply (they are dropped)."""
@@ -353,9 +438,9 @@ def unsupported(hc, version=None):
     return out
 
 
-def manager(parent, name, version=None):
-    # type: (str, str, Optional[int]) -> CgroupManager
-    """The manager for this machine's layout."""
+def manager(parent, name, version=None, extra=()):
+    # type: (str, str, Optional[int], tuple) -> CgroupManager
+    """The manager for this machine's layout; extra: optional controllers it uses."""
     if (version or detect_version()) == 2:
-        return CgroupV2(parent, name)
-    return CgroupV1(parent, name)
+        return CgroupV2(parent, name, extra=extra)
+    return CgroupV1(parent, name, extra=extra)

@@ -4,12 +4,13 @@ Why: the daemon is threaded, and fork() in a threaded process may copy a lock so
 holds. This server is a fresh interpreter (`python -I -S`) that imports only what a monitor
 needs, so every monitor forked from it is small (its pages are shared with the server) and
 inherits no engine state. It serves one SOCK_SEQPACKET control socket: each request is a JSON
-message {"kind": "run"|"exec", "spec": {...}} carrying fds (SCM_RIGHTS): first the socket the
+message {"kind": "run"|"run-fresh"|"exec", "spec": {...}} carrying fds (SCM_RIGHTS): first the socket the
 forked child answers on, then any attach sockets a run hands to its monitor. The child is
 usually forked before its request arrives (a spare, forked once the server has been idle for
 SPARE_DELAY) and gets the request handed over its own socketpair; the spare has also forked
 the container's PID 1 already, in new namespaces (monitor.prepare), so a `run` only builds
-the filesystem and execs. An `exec` request gets a fresh fork (the spare's PID namespace is
+the filesystem and execs. An `exec` request, and a `run-fresh` (a container whose PID namespace
+or root propagation is not the default, runspec.fresh), gets a fresh fork (the spare's PID namespace is
 a container's). It exits when the engine closes the control socket (so does the spare); the
 monitors, in their own sessions, live on.
 
@@ -141,8 +142,8 @@ def _child(req, fds, prepared):
     reply_fd = fds[0]
     try:
         reply = socket.socket(fileno=reply_fd)
-        sc.set_name("berth-monitor" if req["kind"] == "run" else "berth-exec")
-        if req["kind"] == "run":
+        sc.set_name("berth-exec" if req["kind"] == "exec" else "berth-monitor")
+        if req["kind"] in ("run", "run-fresh"):
             monitor.Monitor(req["spec"], reply, fds[1:], prepared).run()
         else:
             execproc.run(req["spec"], reply)

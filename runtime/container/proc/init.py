@@ -18,7 +18,7 @@ import stat
 import struct
 import termios
 
-from runtime.container.proc import rootfs, seccomp
+from runtime.container.proc import reaper, rootfs, seccomp, stdio
 from runtime.container.proc import syscalls as sc
 from runtime.container.proc.wire import recv_fds, send_fd, send_fds
 
@@ -267,11 +267,15 @@ def join_cgroup(procs_files):
             os.close(fd)
 
 
-def open_console(pty_sock):
-    # type: (object) -> list
+def open_console(pty_sock, size=None):
+    # type: (object, object) -> list
     """A pty of the container's own devpts (after pivot_root), its slave bound on /dev/console,
-    the master handed to the monitor; returns the slave as stdio."""
+    the master handed to the monitor; returns the slave as stdio. size: ConsoleSize [h, w],
+    set here so the command sees it from its first instruction (the monitor's resize of the
+    master would race with it)."""
     master, slave = os.openpty()
+    if size:
+        stdio.resize(slave, size[0], size[1])
     rootfs.touch("/dev/console")
     sc.mount(os.ttyname(slave), "/dev/console", None, sc.MS_BIND)
     send_fd(pty_sock, master)
@@ -297,20 +301,30 @@ def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None, ready=False, s
             sc.unshare(spec["ns_flags"])
             if spec["ns_flags"] & sc.CLONE_NEWNET:
                 loopback_up()
+        join_namespaces(spec.get("ns_join") or {})
+        set_sysctls(spec.get("sysctls") or {})
         rootfs.build(spec, staged)
-        sc.sethostname(spec["hostname"])
+        if spec.get("own_uts", True):
+            sc.sethostname(spec["hostname"])
+            if spec.get("domainname"):
+                sc.setdomainname(spec["domainname"])
         if pty_sock is not None:
-            stdio = open_console(pty_sock)
+            stdio = open_console(pty_sock, spec.get("console_size"))
         if tty:
             os.setsid()
         set_stdio(stdio)
         if tty:
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-        # all but the exec now, while the monitor may still be moving us into the cgroup
-        path, env = finalize(spec["process"])
-        if os.read(go_r, 1) != b"1":
-            raise StartError(NO_CGROUP, 126)
-        os.close(go_r)
+        set_process_limits(spec)
+        if spec.get("cgroupns"):  # its own cgroup namespace, rooted at the cgroup it is moved into
+            _await_cgroup(go_r)
+            sc.unshare(sc.CLONE_NEWCGROUP)
+            path, env = finalize(spec["process"])
+        else:  # all but the exec now, while the monitor may still be moving us into the cgroup
+            path, env = finalize(spec["process"])
+            _await_cgroup(go_r)
+        if spec.get("init") and _fork_init(sync_w):
+            reaper.foreground(tty)
         exec_(spec["process"], path, env)
     except StartError as e:
         code = e.code
@@ -318,6 +332,71 @@ def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None, ready=False, s
     except BaseException as e:  # noqa: B036 - the child must never return into the forkserver
         _report(sync_w, "container init: %s" % (e,))
     os._exit(code)
+
+
+def _await_cgroup(go_r):
+    # type: (int) -> None
+    if os.read(go_r, 1) != b"1":
+        raise StartError(NO_CGROUP, 126)
+    os.close(go_r)
+
+
+def _fork_init(sync_w):
+    # type: (int) -> bool
+    """HostConfig.Init: fork the command; this process stays PID 1 as the reaping init
+    (proc/reaper.py). True in the child, which goes on to exec the command."""
+    child = os.fork()
+    if child == 0:
+        return True
+    os.close(sync_w)  # the command's exec (close-on-exec) tells the monitor it runs
+    reaper.run(child)
+    return False  # not reached
+
+
+def join_namespaces(paths):
+    # type: (dict) -> None
+    """setns into another container's (or the host's) IPC and UTS namespaces: {"ipc": path}."""
+    for kind, flag in (("ipc", sc.CLONE_NEWIPC), ("uts", sc.CLONE_NEWUTS)):
+        if paths.get(kind):
+            fd = os.open(paths[kind], os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                sc.setns(fd, flag)
+            finally:
+                os.close(fd)
+
+
+def set_sysctls(values):
+    # type: (dict) -> None
+    """HostConfig.Sysctls, written while /proc/sys is still the host's writable one: the
+    namespaced ones apply to this process's own IPC, network and UTS namespaces."""
+    for key in sorted(values):
+        path = "/proc/sys/" + key.replace(".", "/")
+        try:
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.write(fd, values[key].encode())
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise StartError("cannot set sysctl %s=%s: %s" % (key, values[key], e.strerror), 126) from None
+
+
+def set_process_limits(spec):
+    # type: (dict) -> None
+    """HostConfig.Ulimits and OomScoreAdj, inherited by the exec."""
+    for name, res, soft, hard in spec.get("ulimits") or []:
+        try:
+            sc.setrlimit(res, soft, hard)
+        except OSError as e:
+            raise StartError("cannot set ulimit %s=%d:%d: %s" % (name, soft, hard, os.strerror(e.errno)),
+                             126) from None
+    adj = spec.get("oom_score_adj")
+    if adj:
+        try:
+            with open("/proc/self/oom_score_adj", "w") as f:
+                f.write(str(adj))
+        except OSError as e:
+            raise StartError("cannot set oom_score_adj %d: %s" % (adj, e.strerror), 126) from None
 
 
 def prepared_main(chan, host_net, sync_w, go_r, stage_dir=None):

@@ -40,6 +40,20 @@ class _Client(object):
         self.reading = True
 
 
+def enter_pid_namespace(join):
+    # type: (str) -> None
+    """Where PID 1 will be forked: a new PID namespace (None), the host's ("host": ours), or
+    another container's (the path of its /proc/<pid>/ns/pid)."""
+    if join is None:
+        sc.unshare(sc.CLONE_NEWPID)
+    elif join != "host":
+        fd = os.open(join, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            sc.setns(fd, sc.CLONE_NEWPID)
+        finally:
+            os.close(fd)
+
+
 class Monitor(object):
     """One container's monitor; `run()` never returns."""
 
@@ -78,7 +92,7 @@ class Monitor(object):
         else:
             sync_r, sync_w = os.pipe()
             go_r, go_w = os.pipe()
-            sc.unshare(sc.CLONE_NEWPID)
+            enter_pid_namespace(spec.get("pid_ns"))
             pid = os.fork()
             if pid == 0:
                 os.close(sync_r)
@@ -87,7 +101,8 @@ class Monitor(object):
             os.close(sync_w)
             os.close(go_r)
         # the cgroup is made here, while PID 1 builds its filesystem, then PID 1 joins it
-        cg = cgroups.manager(spec["cgroup"]["parent"], spec["cgroup"]["name"], spec["cgroup"]["version"])
+        cg = cgroups.manager(spec["cgroup"]["parent"], spec["cgroup"]["name"], spec["cgroup"]["version"],
+                             spec["cgroup"].get("extra") or ())
         cgroup_error = None
         try:
             cg.create(spec["limits"])

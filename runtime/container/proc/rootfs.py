@@ -169,16 +169,26 @@ def mount_user(rootfs, mounts):
             _mkdir_p(target)
         else:
             touch(target)
-        sc.mount(src, target, None, sc.MS_BIND | sc.MS_REC)
+        rec = 0 if m.get("non_recursive") else sc.MS_REC
+        sc.mount(src, target, None, sc.MS_BIND | rec)
         if m.get("ro"):
-            sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC)
+            ro_rec = 0 if m.get("ro_non_recursive") else rec
+            sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | ro_rec)
+        prop = _PROPAGATION.get(m.get("propagation") or "")
+        if prop:
+            sc.mount(None, target, None, prop)
 
 
-def mask_paths(rootfs, only="/"):
-    # type: (str, str) -> None
+_PROPAGATION = {"private": sc.MS_PRIVATE, "rprivate": sc.MS_PRIVATE | sc.MS_REC, "slave": sc.MS_SLAVE,
+                "rslave": sc.MS_SLAVE | sc.MS_REC}
+
+
+def mask_paths(rootfs, only="/", masked=None, readonly=None):
+    # type: (str, str, list, list) -> None
     """Hide kernel paths behind /dev/null or an empty read-only tmpfs; make others read-only
-    (only those under `only`)."""
-    for p in MASKED_PATHS:
+    (only those under `only`). masked, readonly: HostConfig.MaskedPaths and ReadonlyPaths
+    (None: Docker's defaults)."""
+    for p in MASKED_PATHS if masked is None else masked:
         if not p.startswith(only):
             continue
         path = rootfs + p
@@ -186,7 +196,7 @@ def mask_paths(rootfs, only="/"):
             sc.mount("tmpfs", path, "tmpfs", sc.MS_RDONLY)
         elif os.path.exists(path):
             sc.mount(rootfs + "/dev/null", path, None, sc.MS_BIND)
-    for p in READONLY_PATHS:
+    for p in READONLY_PATHS if readonly is None else readonly:
         if not p.startswith(only):
             continue
         path = rootfs + p
@@ -250,8 +260,8 @@ def build(spec, staged=None):
         rootfs = staged + "/root"
         mount_overlay(spec, rootfs)
         _move_staged(staged, rootfs, spec)
-    else:
-        sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+    else:  # rslave when a bind asks for slave propagation from the host
+        sc.mount(None, "/", None, sc.MS_REC | (sc.MS_SLAVE if spec.get("root_slave") else sc.MS_PRIVATE))
         rootfs = spec["rootfs"]
         mount_overlay(spec, rootfs)
         mount_proc_sys(rootfs, spec.get("own_netns", True))
@@ -267,7 +277,7 @@ def build(spec, staged=None):
         devices.make_nodes(rootfs, spec["devices"]["nodes"], secure_join)
     mount_user(rootfs, spec.get("mounts") or [])
     if not staged:
-        mask_paths(rootfs)
+        mask_paths(rootfs, "/", spec.get("masked_paths"), spec.get("readonly_paths"))
     pivot(rootfs)
     if spec.get("readonly_rootfs"):
         sc.mount(None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)

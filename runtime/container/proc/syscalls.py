@@ -40,6 +40,8 @@ MS_MOVE = 8192
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
 MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_UNBINDABLE = 1 << 17
 MS_STRICTATIME = 1 << 24
 
 MNT_DETACH = 2
@@ -58,6 +60,7 @@ _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 _libc.unshare.argtypes = [ctypes.c_int]
 _libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
 _libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_libc.setdomainname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
 _libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 _libc.syscall.restype = ctypes.c_long
 
@@ -114,6 +117,27 @@ def sethostname(name):
     """sethostname(2) in the caller's UTS namespace."""
     raw = _b(name)
     _check(_libc.sethostname(raw, len(raw)), "sethostname")
+
+
+def setdomainname(name):
+    # type: (str) -> None
+    """setdomainname(2) in the caller's UTS namespace."""
+    raw = _b(name)
+    _check(_libc.setdomainname(raw, len(raw)), "setdomainname")
+
+
+class _Rlimit(ctypes.Structure):
+    _fields_ = [("cur", ctypes.c_ulong), ("max", ctypes.c_ulong)]
+
+
+_RLIM_INFINITY = ctypes.c_ulong(-1).value
+
+
+def setrlimit(resource, soft, hard):
+    # type: (int, int, int) -> None
+    """setrlimit(2) (-1 = unlimited); the resource module is not loaded in the forkserver."""
+    lim = _Rlimit(_RLIM_INFINITY if soft < 0 else soft, _RLIM_INFINITY if hard < 0 else hard)
+    _check(_libc.setrlimit(resource, ctypes.byref(lim)), "setrlimit %d" % resource)
 
 
 def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0):
