@@ -206,7 +206,7 @@ def test_a_crashed_builds_spool_is_removed_at_start(tmp_path):
         e.close()
 
 
-def test_scratch_onbuild_and_entrypoint_reset(eng):
+def test_scratch_and_entrypoint_reset(eng):
     image_id = eng.image_build(context({"Dockerfile": b"FROM scratch\nCOPY a /a\nCMD [\"/a\"]\n",
                                         "a": b"A"}), Options(), list)
     assert len(eng.store.record(image_id)["layers"]) == 1
