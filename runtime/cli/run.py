@@ -63,7 +63,7 @@ def parse_device(text):
     if len(parts) == 2 and parts[1] and set(parts[1]) <= set("rwm"):
         parts = [parts[0], parts[0], parts[1]]  # HOST:PERMISSIONS
     if len(parts) > 3 or not parts[0] or (len(parts) == 3 and not set(parts[2]) <= set("rwm")):
-        raise UsageError("invalid device: %r (use HOST[:CONTAINER][:rwm])" % text)
+        raise UsageError("invalid --device %r: use HOST[:CONTAINER][:rwm]" % text)
     return {"PathOnHost": parts[0], "PathInContainer": parts[1] if len(parts) > 1 else parts[0],
             "CgroupPermissions": parts[2] if len(parts) == 3 and parts[2] else "rwm"}
 

@@ -92,6 +92,17 @@ class Container(object):
             return pid
         return 0
 
+    def output_open(self):
+        # type: () -> bool
+        """True while the run's log may still grow: PID 1 runs, or it has exited and its
+        monitor is still draining the output into the log (exit.json comes after that)."""
+        if self.alive_pid():
+            return True
+        st = self.started()
+        mon = st.get("MonitorPid") or 0
+        return bool(mon) and not os.path.exists(self.file("exit.json")) \
+            and proc_start_time(mon) == st.get("MonitorStart")
+
     def state(self):
         # type: () -> dict
         """The State object of ContainerInspectResponse."""

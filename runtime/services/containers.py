@@ -465,7 +465,7 @@ class ContainerService(ContainerBackend):
                        tail="all", timestamps=False):
         c = self.containers.get(name)
         return logs.read(c.file(c.id + "-json.log"), stdout, stderr, follow, since, until, tail, timestamps,
-                         running=lambda: bool(c.alive_pid()))
+                         running=c.output_open)
 
     # ---------------------------------------------------------------- attach
 
