@@ -183,7 +183,7 @@ class EmbeddedDns(object):
                 up.close()
             _send(sock, answer, peer)
             return
-        _send(sock, failure(data, RCODE_SERVFAIL), peer)
+        _send(sock, reply(data, [], RCODE_SERVFAIL), peer)
 
 
 def _send(sock, data, peer):
