@@ -66,10 +66,11 @@ def socket_in(fd, family, kind, proto=0):
         return socket.socket(family, kind | socket.SOCK_CLOEXEC, proto)
 
 
-def run_in(fd, fn, *args):
-    """fn(*args) with this thread inside namespace fd (for work that opens its own sockets)."""
+def run_in(fd, fn, *args, **kwargs):
+    """fn(*args, **kwargs) with this thread inside namespace fd (for work that opens its own
+    sockets, links or processes there)."""
     with _Inside(fd):
-        return fn(*args)
+        return fn(*args, **kwargs)
 
 
 def same(fd_a, fd_b):
