@@ -9,27 +9,33 @@ from runtime.container.state import Container  # noqa: F401
 from runtime.timefmt import rfc3339
 
 
-def write_etc(path, hostname, mode):
-    # type: (str, str, str) -> None
-    """hostname, hosts and resolv.conf in the container dir (bound over /etc/... at start)."""
+def write_etc(path, hostname, mode, hc=None, domainname="", host_gateway=None):
+    # type: (str, str, str, dict, str, str) -> None
+    """hostname, hosts and resolv.conf in the container dir (bound over /etc/... at start; a
+    bridged container's hosts and resolv.conf are written again at each start, with its address)."""
+    from runtime.network import etcfiles
+    hc = hc or {}
     with open(os.path.join(path, "hostname"), "w") as f:
         f.write(hostname + "\n")
-    hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+    try:
+        with open("/etc/resolv.conf") as f:
+            host_resolv = f.read()
+    except OSError:
+        host_resolv = ""
     if mode == "host":
         try:
             with open("/etc/hosts") as f:
                 hosts = f.read()
         except OSError:
-            pass
+            hosts = etcfiles.hosts(hostname)
+        resolv = host_resolv
     else:
-        hosts += "127.0.0.1\t%s\n" % hostname
+        extra = etcfiles.parse_extra_hosts(hc.get("ExtraHosts"), host_gateway) if mode == "none" else []
+        hosts = etcfiles.hosts(hostname, domainname, [], extra)
+        resolv = etcfiles.resolv_conf(host_resolv, False, hc.get("Dns"), hc.get("DnsSearch"),
+                                      hc.get("DnsOptions"), etcfiles.upstream_for([]))
     with open(os.path.join(path, "hosts"), "w") as f:
         f.write(hosts)
-    try:
-        with open("/etc/resolv.conf") as f:
-            resolv = f.read()
-    except OSError:
-        resolv = ""
     with open(os.path.join(path, "resolv.conf"), "w") as f:
         f.write(resolv)
 
@@ -97,7 +103,8 @@ def build(c, rootfs, short_lowerdir, pid_of=None):
     return {
         "id": c.id, "state_dir": c.path, "rootfs": rootfs, "overlay_opts": opts,
         "overlay_cwd": cwd, "vfs_root": copy, "ns_flags": spec.ns_flags(cfg["NetworkMode"]),
-        "own_netns": cfg["NetworkMode"] != "host", "hostname": conf["Hostname"],
+        "own_netns": cfg["NetworkMode"] == "none", "hostname": conf["Hostname"],
+        "join_netns": cfg["NetworkMode"] not in ("none", "host"),
         "domainname": conf.get("Domainname") or "", "own_uts": own_uts, "pid_ns": pid_ns, "ns_join": join,
         "tty": bool(conf.get("Tty")), "open_stdin": bool(conf.get("OpenStdin")),
         "console_size": hc.get("ConsoleSize") if any(hc.get("ConsoleSize") or []) else None,

@@ -8,7 +8,7 @@ import os
 import socket
 import threading
 
-from runtime.container import syscalls as sc
+from runtime.container.proc import syscalls as sc
 
 _GETTID = {"x86_64": 186, "aarch64": 178, "ppc64le": 207, "s390x": 236}.get(os.uname().machine)
 

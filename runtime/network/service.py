@@ -327,7 +327,8 @@ class NetworkService(object):
              "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAMConfig": ipam_cfg or None,
              "Links": None, "DriverOpts": None,
              "Aliases": list(settings.get("Aliases") or []) if rec["Name"] != "bridge" else None,
-             "DNSNames": None, "HostVeth": host_veth, "Bridge": records.bridge_name(rec)}
+             "DNSNames": None, "HostVeth": host_veth, "Bridge": records.bridge_name(rec),
+             "NetworkName": rec["Name"]}
         if rec["Name"] != "bridge":
             e["DNSNames"] = [ep["Name"].lstrip("/"), cid[:12]] + list(settings.get("Aliases") or [])
         ep["Networks"][rec["Id"]] = e
@@ -347,6 +348,43 @@ class NetworkService(object):
             links.set_up(c, idx)
             if default_route and not rec["Internal"]:
                 links.add_default_route(c, pool["Gateway"], idx)
+
+    def connect(self, cid, netns_fd, rec, settings):
+        """Join a running container (namespace netns_fd) to one more network."""
+        with self.lock:
+            ep = self.endpoints.get(cid)
+            if ep is None:
+                raise Conflict("container %s has no bridge network to add to" % cid[:12])
+            if rec["Id"] in ep["Networks"]:
+                raise Conflict("container %s is already connected to network %s" % (ep["Name"], rec["Name"]))
+            before = set(ep["Veths"])
+            try:
+                self._join(cid, ep, rec, settings or {}, netns_fd, "eth%d" % len(ep["Networks"]), False)
+                if rec["Name"] != "bridge" and (self.resolver is None or cid not in self.resolver.keys()):
+                    self._serve_dns(cid, netns_fd, {})
+            except BaseException:
+                e = ep["Networks"].pop(rec["Id"], None)
+                if e is not None:
+                    self.ipam.release(rec["Id"], e["IPAddress"])
+                with _nl() as c:
+                    for v in set(ep["Veths"]) - before:
+                        links.delete_link(c, v)
+                ep["Veths"] = [v for v in ep["Veths"] if v in before]
+                raise
+            self._save_endpoint(cid)
+
+    def disconnect(self, cid, rec):
+        """Take a running container off one network (its veth, address and names)."""
+        with self.lock:
+            ep = self.endpoints.get(cid)
+            e = ep["Networks"].pop(rec["Id"], None) if ep else None
+            if e is None:
+                return
+            with _nl() as c:
+                links.delete_link(c, e["HostVeth"])
+            ep["Veths"] = [v for v in ep["Veths"] if v != e["HostVeth"]]
+            self.ipam.release(rec["Id"], e["IPAddress"])
+            self._save_endpoint(cid)
 
     def _publish(self, ep, rec, bindings, publish_all, exposed):
         if self.fw is None:

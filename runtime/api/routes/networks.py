@@ -1,13 +1,7 @@
 """Network routes: `/networks/...` (bridge networks; host and none are listed, not made)."""
 
+from runtime.api.backend.networks import NetworkBackend
 from runtime.errors import InvalidParameter
-
-
-def _body(req, what):
-    body = req.json({})
-    if not isinstance(body, dict):
-        raise InvalidParameter("invalid %s: a JSON object is expected" % what)
-    return body
 
 
 def list_(req, v):
@@ -23,7 +17,7 @@ def inspect(req, v):
 def create(req, v):
     """`POST /networks/create` {Name, Driver, Internal, Attachable, IPAM{Config}, Options, Labels,
     EnableIPv6}: 201 {"Id", "Warning"}."""
-    return 201, req.backend.network_create(_body(req, "network config"))
+    return 201, req.backend.network_create(req.json_object("network config"))
 
 
 def remove(req, v):
@@ -34,7 +28,7 @@ def remove(req, v):
 
 def connect(req, v):
     """`POST /networks/{id}/connect` {Container, EndpointConfig}."""
-    body = _body(req, "connect request")
+    body = req.json_object("connect request")
     if not body.get("Container"):
         raise InvalidParameter("no container given: say which container to connect")
     req.backend.network_connect(v["id"], body["Container"], body.get("EndpointConfig") or {})
@@ -43,7 +37,7 @@ def connect(req, v):
 
 def disconnect(req, v):
     """`POST /networks/{id}/disconnect` {Container, Force}."""
-    body = _body(req, "disconnect request")
+    body = req.json_object("disconnect request")
     if not body.get("Container"):
         raise InvalidParameter("no container given: say which container to disconnect")
     req.backend.network_disconnect(v["id"], body["Container"], bool(body.get("Force")))
@@ -55,6 +49,7 @@ def prune(req, v):
     return 200, {"NetworksDeleted": req.backend.network_prune(filters=req.filters())}
 
 
+BACKEND = NetworkBackend
 ROUTES = [
     ("GET", "/networks", list_),
     ("POST", "/networks/create", create),
