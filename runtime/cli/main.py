@@ -125,7 +125,7 @@ def main(argv=None):
         sys.stdout.write(usage())
         return 0
     name = argv.pop(0)
-    if name in ("volume", "container", "image", "system") and argv:
+    if name in ("volume", "network", "container", "image", "system") and argv:
         name = name + " " + argv.pop(0)
     name = ALIASES.get(name, name)
     if name.startswith("container "):
