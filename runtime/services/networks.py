@@ -24,6 +24,14 @@ def _label_match(labels, wanted):
     return True
 
 
+def _meaningful(settings):
+    """Whether EndpointSettings ask for anything (the docker CLI sends empty ones for every run)."""
+    s = settings or {}
+    ipam = s.get("IPAMConfig") or {}
+    return bool(s.get("Aliases") or s.get("Links") or s.get("MacAddress") or s.get("DriverOpts") or
+                ipam.get("IPv4Address") or ipam.get("IPv6Address"))
+
+
 class NetworkServiceMixin(NetworkBackend):
     """The /networks backend and the container side's network steps, over the containers in
     `containers` (a ContainerIndex); `config` is daemon.json's."""
@@ -161,7 +169,8 @@ class NetworkServiceMixin(NetworkBackend):
         """Check a create's network settings; the kind of mode: none, host, bridge, container."""
         from runtime.container import spec
         mode = spec.network_mode(hc)
-        eps = dict((networking or {}).get("EndpointsConfig") or {})
+        eps = {k: v for k, v in ((networking or {}).get("EndpointsConfig") or {}).items()
+               if _meaningful(v) or k not in ("default", "bridge", mode)}
         if mode == "default":
             mode = self.networks.default_mode()
             hc["NetworkMode"] = "default" if mode == "bridge" else "none"
