@@ -124,8 +124,10 @@ class NetworkServiceMixin(NetworkBackend):
             raise Conflict("container %s has network mode %s: it cannot join other networks"
                            % (c.name, hc.get("NetworkMode")))
         with c.lock:
-            eps = c.cfg.setdefault("NetworkingConfig", {}).setdefault("EndpointsConfig", {})
-            if rec["Name"] in eps or self._mode_net(c) == rec["Name"]:
+            nc = c.cfg.setdefault("NetworkingConfig", {})
+            eps = nc.setdefault("EndpointsConfig", {})
+            left = nc.setdefault("Left", [])
+            if rec["Name"] in eps or (self._mode_net(c) == rec["Name"] and rec["Name"] not in left):
                 raise Conflict("container %s is already connected to network %s" % (c.name, rec["Name"]))
             st = c.state()
             if st["Running"]:
@@ -134,23 +136,29 @@ class NetworkServiceMixin(NetworkBackend):
                     self.networks.connect(c.id, fd, rec, endpoint_config or {})
                 finally:
                     os.close(fd)
-            eps[rec["Name"]] = endpoint_config or {}
+            if rec["Name"] in left:
+                left.remove(rec["Name"])
+            else:
+                eps[rec["Name"]] = endpoint_config or {}
             c.save()
 
     def network_disconnect(self, name, container, force=False):
         rec = self.networks.get(name)
         c = self.containers.get(container)
         with c.lock:
-            eps = c.cfg.setdefault("NetworkingConfig", {}).setdefault("EndpointsConfig", {})
-            if rec["Name"] not in eps:
-                if self._mode_net(c) == rec["Name"]:
-                    raise Conflict("container %s joined %s at create (--network): it cannot be "
-                                   "disconnected from it" % (c.name, rec["Name"]))
+            nc = c.cfg.setdefault("NetworkingConfig", {})
+            eps = nc.setdefault("EndpointsConfig", {})
+            left = nc.setdefault("Left", [])
+            by_mode = self._mode_net(c) == rec["Name"] and rec["Name"] not in left
+            if rec["Name"] not in eps and not by_mode:
                 if not force:
                     raise NotFound("container %s is not connected to network %s" % (c.name, rec["Name"]))
                 return
             self.networks.disconnect(c.id, rec)
-            del eps[rec["Name"]]
+            if by_mode:  # NetworkMode stays as created; the next start leaves this network out
+                left.append(rec["Name"])
+            else:
+                del eps[rec["Name"]]
             c.save()
 
     # ---------------------------------------------------------------- the container side
@@ -242,8 +250,9 @@ class NetworkServiceMixin(NetworkBackend):
             if not st["Running"]:
                 raise Conflict("cannot join the network of container %s: it is not running" % other.name)
             return netns.open_pid(st["Pid"])
-        eps = (c.cfg.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
-        joins = self.networks.resolve_networks(hc.get("NetworkMode") or "default", eps)
+        nc = c.cfg.get("NetworkingConfig") or {}
+        joins = self.networks.resolve_networks(hc.get("NetworkMode") or "default", nc.get("EndpointsConfig"))
+        joins = [(rec, st) for rec, st in joins if rec["Name"] not in (nc.get("Left") or [])]
         fd = netns.create()
         try:
             ep = self.networks.attach(c.id, "/" + c.name, fd, joins, hc, conf.get("ExposedPorts") or {})
