@@ -56,8 +56,11 @@ def network_settings(c, state, netview=(None, {})):
         if not name.startswith("container:"):
             nets[name] = _endpoint()
         for ref, settings in ((c.cfg.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}).items():
-            nets.setdefault(ref, _endpoint({"IPAMConfig": (settings or {}).get("IPAMConfig"),
-                                            "Aliases": (settings or {}).get("Aliases")}))
+            settings = settings or {}
+            nets.setdefault(ref, _endpoint({k: settings.get(k) for k in (
+                "IPAMConfig", "Aliases", "Links", "DriverOpts") if settings.get(k)}))
+            if settings.get("MacAddress"):
+                nets[ref]["MacAddress"] = settings["MacAddress"]
     first = nets.get("bridge") or (list(nets.values())[0] if nets else _endpoint())
     mappings = [Mapping(p["Proto"], p["HostIp"], p["HostPort"], p["ContainerPort"])
                 for p in (ep or {}).get("Ports") or []]

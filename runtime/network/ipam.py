@@ -65,7 +65,7 @@ class Ipam(object):
         p = self.state.get(net_id)
         return None if p is None else {k: p[k] for k in ("Subnet", "Gateway", "IPRange")}
 
-    def add_pool(self, net_id, subnet, gateway=None, ip_range=None, taken=()):
+    def add_pool(self, net_id, subnet, gateway=None, ip_range=None, taken=(), aux=None):
         """Register a network's pool; subnet must not overlap any of taken (other networks, host
         routes). Returns the pool (Gateway defaults to the first address)."""
         try:
@@ -90,9 +90,18 @@ class Ipam(object):
                                        % (ip_range, net)) from None
             if not (rng.network_address in net and rng.broadcast_address in net):
                 raise InvalidParameter("ip-range %s is not inside subnet %s" % (rng, net))
+        reserved = {}
+        for key, ip in (aux or {}).items():
+            try:
+                addr = ipaddress.ip_address(ip)
+            except ValueError:
+                raise InvalidParameter("invalid auxiliary address %s=%s" % (key, ip)) from None
+            if addr not in net:
+                raise InvalidParameter("auxiliary address %s=%s is not in subnet %s" % (key, ip, net))
+            reserved[str(addr)] = "aux:" + key
         with self.lock:
             self.state[net_id] = {"Subnet": str(net), "Gateway": str(gw),
-                                  "IPRange": str(rng) if rng else "", "Allocated": {}}
+                                  "IPRange": str(rng) if rng else "", "Allocated": {}, "Reserved": reserved}
             self._save()
         return self.pool(net_id)
 
@@ -111,6 +120,7 @@ class Ipam(object):
             net = ipaddress.ip_network(p["Subnet"])
             used = p["Allocated"]
             reserved = {p["Gateway"], str(net.network_address), str(net.broadcast_address)}
+            reserved.update(p.get("Reserved") or {})
             if ip:
                 try:
                     addr = ipaddress.ip_address(ip)

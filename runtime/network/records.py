@@ -10,7 +10,7 @@ import time
 from runtime.errors import InvalidParameter
 
 DEFAULT_BRIDGE = "berth0"
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+NAME_RE = re.compile(r"^[^/\x00-\x1f]+$")
 PREDEFINED = ("bridge", "host", "none")
 
 
@@ -48,7 +48,8 @@ def bridge_name(rec):
 
 def check_name(name):
     if not name or not NAME_RE.match(name):
-        raise InvalidParameter("invalid network name %r: use letters, digits, '_', '.' and '-'" % name)
+        raise InvalidParameter("invalid network name %r: give a name without '/' or control characters"
+                               % name)
 
 
 class Records(object):

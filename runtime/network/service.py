@@ -174,7 +174,7 @@ class NetworkService(object):
             return [self.inspect(r["Id"]) for r in self.records.all()]
 
     def create(self, name, driver="bridge", subnet=None, gateway=None, ip_range=None, internal=False,
-               attachable=False, labels=None, options=None, check_duplicate=True):
+               attachable=False, labels=None, options=None, aux=None, ipam_options=None):
         """A user-defined bridge network; its record."""
         records.check_name(name)
         driver = driver or "bridge"
@@ -196,9 +196,12 @@ class NetworkService(object):
                 if gateway or ip_range:
                     raise InvalidParameter("--gateway and --ip-range need --subnet")
                 subnet = self.ipam.pick_subnet(self.cfg["default-address-pools"] or ipam.DEFAULT_POOLS, taken)
-            pool = self.ipam.add_pool(rec["Id"], subnet, gateway, ip_range, taken=taken + self.ipam.subnets())
+            pool = self.ipam.add_pool(rec["Id"], subnet, gateway, ip_range, taken=taken + self.ipam.subnets(),
+                                      aux=aux)
             rec["IPAM"]["Config"] = [dict((k, v) for k, v in (("Subnet", pool["Subnet"]),
-                                     ("Gateway", pool["Gateway"]), ("IPRange", pool["IPRange"])) if v)]
+                                     ("Gateway", pool["Gateway"]), ("IPRange", pool["IPRange"]),
+                                     ("AuxiliaryAddresses", aux)) if v)]
+            rec["IPAM"]["Options"] = ipam_options or None
             rec["Options"].setdefault("com.docker.network.bridge.name", "br-" + rec["Id"][:12])
             try:
                 self._make_bridge(rec)
@@ -325,7 +328,7 @@ class NetworkService(object):
         e = {"NetworkID": rec["Id"], "EndpointID": records.new_id(), "Gateway": pool["Gateway"],
              "IPAddress": ip, "IPPrefixLen": prefix, "MacAddress": mac, "IPv6Gateway": "",
              "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAMConfig": ipam_cfg or None,
-             "Links": None, "DriverOpts": None,
+             "Links": list(settings.get("Links") or []) or None, "DriverOpts": settings.get("DriverOpts"),
              "Aliases": list(settings.get("Aliases") or []) if rec["Name"] != "bridge" else None,
              "DNSNames": None, "HostVeth": host_veth, "Bridge": records.bridge_name(rec),
              "NetworkName": rec["Name"]}
@@ -412,10 +415,15 @@ class NetworkService(object):
             if mine is None:
                 return None
             found = []
-            for net_id in mine["Networks"]:
+            for net_id, me in mine["Networks"].items():
+                linked = [link.split(":")[0].lstrip("/").lower() for link in me.get("Links") or []
+                          if link.split(":")[-1].lower() == name]  # --link target:alias
                 for other in self.endpoints.values():
                     e = other["Networks"].get(net_id)
-                    if e and e.get("DNSNames") and name in [n.lower() for n in e["DNSNames"]]:
+                    if not e or not e.get("DNSNames"):
+                        continue
+                    names = [n.lower() for n in e["DNSNames"]]
+                    if name in names or any(t in names for t in linked):
                         found.append(e["IPAddress"])
             return found or None
 

@@ -96,11 +96,10 @@ class NetworkServiceMixin(NetworkBackend):
         if len(configs) > 1:
             raise InvalidParameter("one IPAM config (subnet) per network is supported")
         cfg = configs[0] if configs else {}
-        if cfg.get("AuxiliaryAddresses"):
-            raise InvalidParameter("IPAM auxiliary addresses are not supported")
         rec = self.networks.create(name, body.get("Driver") or "bridge", cfg.get("Subnet"),
                                    cfg.get("Gateway"), cfg.get("IPRange"), bool(body.get("Internal")),
-                                   bool(body.get("Attachable")), body.get("Labels"), body.get("Options"))
+                                   bool(body.get("Attachable")), body.get("Labels"), body.get("Options"),
+                                   aux=cfg.get("AuxiliaryAddresses"), ipam_options=ipam.get("Options"))
         return {"Id": rec["Id"], "Warning": ""}
 
     def network_remove(self, name):
@@ -151,9 +150,7 @@ class NetworkServiceMixin(NetworkBackend):
             left = nc.setdefault("Left", [])
             by_mode = self._mode_net(c) == rec["Name"] and rec["Name"] not in left
             if rec["Name"] not in eps and not by_mode:
-                if not force:
-                    raise NotFound("container %s is not connected to network %s" % (c.name, rec["Name"]))
-                return
+                raise NotFound("container %s is not connected to network %s" % (c.name, rec["Name"]))
             self.networks.disconnect(c.id, rec)
             if by_mode:  # NetworkMode stays as created; the next start leaves this network out
                 left.append(rec["Name"])
