@@ -427,26 +427,29 @@ class NetworkService(object):
                         found.append(e["IPAddress"])
             return found or None
 
-    def _undo(self, cid, ep):
+    def _undo(self, cid, ep, delete_links=True):
         if self.resolver is not None:
-            self.resolver.remove(cid)
+            self.resolver.remove(cid)  # its socket would keep the namespace (and the veths) alive
         for p in ep.get("Ports") or []:
             self.reservations.release(p["Proto"], p["HostIp"], p["HostPort"])
-        with _nl() as c:
-            for v in ep.get("Veths") or []:
-                links.delete_link(c, v)
+        if delete_links:
+            with _nl() as c:
+                for v in ep.get("Veths") or []:
+                    links.delete_link(c, v)
         self.ipam.release_owner(cid)
         had_ports = bool(ep.get("Ports"))
         self._drop_endpoint(cid)
         if had_ports:
             self._apply_firewall()
 
-    def detach(self, cid):
-        """Everything a container held (its namespace may already be gone)."""
+    def detach(self, cid, exited=True):
+        """Everything a container held. exited: its PID 1 is gone, so its namespace goes once
+        nothing else holds it, and the kernel deletes the veths with it (a synchronous
+        RTM_DELLINK measured 30 ms here, on the path of `run --rm`)."""
         with self.lock:
             ep = self.endpoints.get(cid)
             if ep is not None:
-                self._undo(cid, ep)
+                self._undo(cid, ep, delete_links=not exited)
             else:
                 self.ipam.release_owner(cid)
 

@@ -256,7 +256,7 @@ class NetworkServiceMixin(NetworkBackend):
             self._write_etc(c, ep, joins)
         except BaseException:
             os.close(fd)
-            self.networks.detach(c.id)
+            self.networks.detach(c.id, exited=False)
             raise
         return fd
 
@@ -286,7 +286,7 @@ class NetworkServiceMixin(NetworkBackend):
         if c.cfg["NetworkMode"] != "bridge":
             return
         if not ok:
-            self.networks.detach(c.id)
+            self.networks.detach(c.id, exited=False)
             return
         self._watch_exit(c)
 

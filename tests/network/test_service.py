@@ -102,8 +102,8 @@ def test_default_bridge_ports_user_networks_and_cleanup(world):
                                           {"bridge": {"IPAMConfig": {"IPv4Address": "172.17.0.9"}}}),
                      {}, {})
 
-    for cid in ("a", "b", "c", "d"):
-        netns.run_in(h, svc.detach, cid * 64)
+    for cid in ("a", "b", "c", "d"):  # their namespaces are still held here: delete the veths
+        netns.run_in(h, svc.detach, cid * 64, exited=False)
     assert sorted(netns.run_in(h, svc.prune, set())) == ["appnet", "other"]
     assert net2["Id"] not in svc.records.nets
     assert snapshot(t) == before
@@ -133,7 +133,7 @@ def test_restart_keeps_running_containers_and_reconciles_the_rest(world):
         assert t.tcp(t.outside, HOST_OUT, 18090) == "live " + OUTSIDE
         assert t.tcp(t.outside, HOST_OUT, 18091) is None
         assert list(again.ipam.allocations(again.get("bridge")["Id"]).values()) == ["1" * 64]
-        netns.run_in(h, again.detach, "1" * 64)
+        netns.run_in(h, again.detach, "1" * 64, exited=False)
     finally:
         holder.kill()
         holder.wait()
