@@ -25,7 +25,7 @@ from runtime.build.service import BuildService
 from runtime.container.index import ContainerIndex
 from runtime.services.containers import ContainerService
 from runtime.services.images import ImageService
-from runtime.services.networks import NetworkServiceMixin
+from runtime.services.networks import NetworkFront
 from runtime.services.registry import RegistryService
 from runtime.services.system import SystemService
 from runtime.services.volumes import VolumeService
@@ -72,7 +72,7 @@ class Engine(object):
         self.image_service = ImageService(self.store, self.registry,
                                           users=lambda image_id: self.containers_using_image(image_id))
         self.volume_service = VolumeService(self.volumes, users=self.containers.using_volume)
-        self.network_service = NetworkServiceMixin(self.data_root, self.config, self.containers)
+        self.network_service = NetworkFront(self.data_root, self.config, self.containers)
         self.container_service = ContainerService(self.config, self.store, self.volumes, self.containers,
                                                   self.network_service)
         self.network_service.start()  # after a restart: keep running containers' endpoints

@@ -47,12 +47,12 @@ def _check_name_free(name, taken):
 class ContainerService(ContainerBackend):
     """The containers in `containers` (a ContainerIndex) made from images in `store` (an
     ImageStore), with named volumes from `volumes` (LocalVolumes) and their networks through
-    `networking` (ContainerNetworking); `config` is daemon.json's (exec-opts, cgroup-parent)."""
+    `networking` (the engine's NetworkFront); `config` is daemon.json's (exec-opts, cgroup-parent)."""
 
     def __init__(self, config, store, volumes, containers, networking):
         # type: (dict, object, object, ContainerIndex, object) -> None
         self.store = store
-        self.networking = networking  # runtime.network.containers.ContainerNetworking
+        self.networking = networking  # runtime.services.networks.NetworkFront
         self.volumes = volumes
         self.containers = containers
         opts = " ".join(config.get("exec-opts") or [])

@@ -1,5 +1,6 @@
-"""NetworkBackend implementation (see runtime/api/backend.py), and the container side's network
-steps: what a create checks, what a start wires before PID 1 runs, what an exit releases.
+"""NetworkBackend implementation (see runtime/api/backend/networks.py), and the container side's
+network steps, which the engine hands to ContainerService: what a create checks, what a start
+wires before PID 1 runs, what an exit releases.
 
 A bridged container's network namespace is made by the engine (runtime/network/netns.py: a
 thread unshares one, no process), wired (veth, address, route, ports, resolver) and handed to
@@ -32,7 +33,7 @@ def _meaningful(settings):
                 ipam.get("IPv4Address") or ipam.get("IPv6Address"))
 
 
-class NetworkServiceMixin(NetworkBackend):
+class NetworkFront(NetworkBackend):
     """The /networks backend and the container side's network steps, over the containers in
     `containers` (a ContainerIndex); `config` is daemon.json's."""
 
