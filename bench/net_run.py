@@ -56,7 +56,8 @@ def main():
     d = Berthd(os.path.join(tmp, "berthd"), netns=ns)
     dockerd = None
     pstore, prun = os.path.join(tmp, "pstore"), os.path.join(tmp, "prun")
-    podman = inside + ["podman", "--root", pstore, "--runroot", prun, "--cgroup-manager", "cgroupfs",
+    podman = inside + ["podman", "--root", pstore, "--runroot", prun, "--tmpdir", os.path.join(tmp, "ptmp"),
+                       "--cgroup-manager", "cgroupfs",
                        "--events-backend", "none", "--runtime", "runc"]
     try:
         archive = str(imagefactory.busybox_image_tar(os.path.join(tmp, "bb.tar")))

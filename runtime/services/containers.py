@@ -286,14 +286,15 @@ class ContainerService(ContainerBackend):
             if netns_fd >= 0:
                 os.close(netns_fd)
         sock.close()
-        self.networking.after_start(c, "error" not in reply)
         if "error" in reply:
             cg.destroy()
+            self.networking.after_start(c, False)
             c.set_started({"Error": reply["error"], "ExitCode": reply.get("code", 126)})
             raise InvalidParameter("cannot start container %s: %s" % (name, reply["error"]))
         c.set_started({"Pid": reply["pid"], "PidStart": reply["start_time"],
                        "MonitorPid": reply["monitor"], "MonitorStart": proc_start_time(reply["monitor"]),
                        "StartedAt": run["started_at"], "FinishedAt": ZERO_TIME})
+        self.networking.after_start(c, True)  # watches the exit: state.json must say running
 
     def _auto_remove(self, c):
         # type: (Container) -> None

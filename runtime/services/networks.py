@@ -9,6 +9,7 @@ hands over the other container's namespace the same way."""
 
 import os
 import threading
+import time
 
 from runtime.api.backend.networks import NetworkBackend
 from runtime.container import monitor_client as client
@@ -295,9 +296,17 @@ class NetworkFront(NetworkBackend):
         started = c.started()
 
         def watch():
-            client.wait_exit(c)
-            if c.started() == started:  # not already started again
-                self.networks.detach(c.id)
+            while True:
+                try:
+                    client.wait_exit(c)
+                except OSError:  # the monitor's socket is not there (yet): ask the process
+                    pass
+                if c.started() != started:
+                    return  # started again (or removed): that start has its own watcher
+                if not c.state()["Running"]:
+                    self.networks.detach(c.id)
+                    return
+                time.sleep(0.05)
         threading.Thread(target=watch, name="berth-netwatch", daemon=True).start()
 
     def detach(self, cid):
