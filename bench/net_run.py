@@ -39,6 +39,12 @@ def ms(xs):
     return statistics.median(xs) * 1000
 
 
+def _neigh_overflows():
+    """How many 'neighbor table overflow' lines the kernel log has (0 if it cannot be read)."""
+    r = subprocess.run(["dmesg"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    return r.stdout.decode("utf-8", "replace").count("neighbor table overflow")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=30)
@@ -118,6 +124,7 @@ def main():
                            env=env, check=True, stdout=subprocess.DEVNULL)
         started = time.perf_counter() - t
         script = "for n in %s; do ping -c1 -W5 $n >/dev/null 2>&1 || echo $n; done" % " ".join(names)
+        overflows = _neigh_overflows()
         t = time.perf_counter()
         failures = []
         for k in range(0, len(names), args.parallel):  # a few at a time: the machine has 2 cores
@@ -132,6 +139,11 @@ def main():
               % (args.many, started, started * 1000 / args.many, args.many * args.many, checked, failed))
         if failures:
             print("  failed: %s" % " ".join(failures[:20]))
+        with open("/proc/sys/net/ipv4/neigh/default/gc_thresh3") as f:
+            thresh = int(f.read())
+        print("  kernel 'neighbor table overflow' messages meanwhile: %d (the ARP table is one for all "
+              "namespaces, gc_thresh3 = %d; all pairs need up to %d entries)"
+              % (_neigh_overflows() - overflows, thresh, args.many * (args.many - 1)))
     finally:
         d.cleanup()
         if dockerd is not None:
