@@ -16,6 +16,18 @@ from tests.api.conftest import Berthd
 from tests.network.topology import HOST_OUT, OUTSIDE
 
 
+# what a blocked `sh -c "timeout N wget ..."` in busybox exits with: 1 (refused, unreachable) or
+# 143 (timed out); never 139 (Debian's busybox wget segfaults with -T, hence timeout; and under
+# a shell that stays PID 1: busybox timeout execs the command itself, and sh execs a lone
+# command, which as PID 1 would ignore the TERM)
+BLOCKED = (1, 143)
+
+
+def wget(url, seconds=2):
+    """A container command fetching url within seconds."""
+    return ["sh", "-c", "timeout %d wget -qO- %s; exit $?" % (seconds, url)]  # sh stays PID 1
+
+
 class NetNs(object):
     """A named network namespace (`ip netns add`), removed by close()."""
 
