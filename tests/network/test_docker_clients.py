@@ -7,6 +7,7 @@ import pytest
 from tests.imagefactory import wait_for
 from tests.network.conftest import http_get
 from tests.network.test_berthd_bridge import HTTPD
+from tests.network.topology import HOST_OUT
 
 
 def ok(r):
@@ -56,3 +57,62 @@ def test_docker_py_networks(clean):
     assert cli.networks.prune()["NetworksDeleted"] == ["pynet"]
     with pytest.raises(docker.errors.NotFound):
         cli.networks.get("pynet")
+
+
+def cgi(name, url, port):
+    """A busybox httpd on port whose /cgi-bin/NAME answers with what it fetches from url."""
+    script = "#!/bin/sh\\necho Content-Type: text/plain\\necho\\nwget -qO- %s\\n" % url
+    return ["sh", "-c", "mkdir -p /www/cgi-bin && printf '%s' > /www/cgi-bin/%s && "
+            "chmod +x /www/cgi-bin/%s && exec httpd -f -p %d -h /www" % (script, name, name, port)]
+
+
+def test_multi_container_app_with_docker_py(clean):
+    """A compose-shaped application: a data service with a named volume, an API reaching it by
+    service name, a front publishing a port and reaching the API by its alias."""
+    d = clean
+    cli = d.client()
+    net = cli.networks.create("shop", labels={"com.docker.compose.network": "default"})
+    vol = cli.volumes.create("shop-data")
+    data = cli.containers.run("busybox", ["sh", "-c", "mkdir -p /data/www && echo stock=42 > "
+                              "/data/www/index.html && exec httpd -f -p 8000 -h /data/www"],
+                              detach=True, name="shop-db", network="shop",
+                              volumes={"shop-data": {"bind": "/data", "mode": "rw"}})
+    api = cli.containers.run("busybox", cgi("stock", "http://shop-db:8000/", 8080),
+                             detach=True, name="shop-api", network="shop")
+    net.disconnect(api)
+    net.connect(api, aliases=["api"])
+    front = cli.containers.run("busybox", cgi("index", "http://api:8080/cgi-bin/stock", 80),
+                               detach=True, name="shop-front", network="shop", ports={"80/tcp": 18088})
+    try:
+        # front -> api (alias) -> shop-db (service name) -> the named volume, via a published port
+        body = wait_for(lambda: _get(d, "/cgi-bin/index"), 10)
+        assert body is not None and "stock=42" in body, body
+        front.reload()
+        ports = front.attrs["NetworkSettings"]["Ports"]
+        assert ports["80/tcp"] == [{"HostIp": "0.0.0.0", "HostPort": "18088"}]
+        assert front.attrs["NetworkSettings"]["Networks"]["shop"]["IPAddress"].startswith("172.")
+    finally:
+        for c in (front, api, data):
+            c.remove(force=True)
+        net.remove()
+        vol.remove()
+
+
+def _get(d, path):
+    """The response to GET path on the host's published port 18088, from the outside host."""
+    s = d.outside.ns.sock()
+    s.settimeout(5)
+    try:
+        s.connect((HOST_OUT, 18088))
+        s.sendall(("GET %s HTTP/1.0\r\n\r\n" % path).encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data.decode("utf-8", "replace")
+    except OSError:
+        return None
+    finally:
+        s.close()
