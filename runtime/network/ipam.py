@@ -44,8 +44,13 @@ def overlapping(subnet, taken):
 class Ipam(object):
     """Pools and allocations of every network; thread-safe; every change is written through."""
 
-    def __init__(self, path):
+    def __init__(self, path, persist_allocations=True):
+        """persist_allocations=False: only pools are written here, and the owner of the
+        allocations (the network service: each endpoint file holds its addresses) claims them
+        again at load. Rewriting this file per start cost 15 ms on a busy ext4 (a rename over an
+        existing file waits for its data to be written)."""
         self.path = path
+        self.persist_allocations = persist_allocations
         self.lock = threading.Lock()
         try:
             with open(path) as f:
@@ -141,14 +146,25 @@ class Ipam(object):
                 if chosen is None:
                     raise Conflict("no address left in %s" % (p["IPRange"] or p["Subnet"]))
             used[chosen] = owner
-            self._save()
+            self._changed()
             return chosen
+
+    def claim(self, net_id, ip, owner):
+        """Record an allocation made before (a restarted daemon reading its endpoints)."""
+        with self.lock:
+            p = self.state.get(net_id)
+            if p is not None:
+                p["Allocated"][ip] = owner
+
+    def _changed(self):
+        if self.persist_allocations:
+            self._save()
 
     def release(self, net_id, ip):
         with self.lock:
             p = self.state.get(net_id)
             if p is not None and p["Allocated"].pop(ip, None) is not None:
-                self._save()
+                self._changed()
 
     def release_owner(self, owner):
         """Release every address of owner (a removed container) on every network."""
@@ -170,7 +186,7 @@ class Ipam(object):
                         del p["Allocated"][ip]
                         gone.append((net_id, ip))
             if gone:
-                self._save()
+                self._changed()
         return gone
 
     def subnets(self):

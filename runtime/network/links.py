@@ -68,9 +68,9 @@ def add_bridge(conn, name, mtu=None):
     return index
 
 
-def add_veth(conn, host_name, peer_name, netns_fd, master=None, mtu=None, peer_mac=None):
+def add_veth(conn, host_name, peer_name, netns_fd, master=None, mtu=None, peer_mac=None, up=True):
     """Create veth host_name <-> peer_name with the peer made directly in the namespace netns_fd,
-    the host end enslaved to master (an ifindex) and up."""
+    the host end enslaved to master (an ifindex) and up (unless up=False)."""
     peer = nl.attr(nl.IFLA_IFNAME, peer_name) + nl.u32(nl.IFLA_NET_NS_FD, netns_fd)
     if mtu:
         peer += nl.u32(nl.IFLA_MTU, mtu)
@@ -83,8 +83,23 @@ def add_veth(conn, host_name, peer_name, netns_fd, master=None, mtu=None, peer_m
         attrs += nl.u32(nl.IFLA_MTU, mtu)
     if master:
         attrs += nl.u32(nl.IFLA_MASTER, master)
-    conn.request(nl.RTM_NEWLINK, nl.ifinfo(flags=nl.IFF_UP, change=nl.IFF_UP) + attrs,
+    conn.request(nl.RTM_NEWLINK, nl.ifinfo(flags=nl.IFF_UP if up else 0, change=nl.IFF_UP) + attrs,
                  nl.NLM_F_CREATE | nl.NLM_F_EXCL, "create veth %s" % host_name)
+
+
+def set_link(conn, index, name=None, master=None, mtu=None, mac=None, up=None):
+    """Change link index: its name (it must be down), master, MTU, MAC, up/down, in one request."""
+    attrs = b""
+    if name:
+        attrs += nl.attr(nl.IFLA_IFNAME, name)
+    if master is not None:
+        attrs += nl.u32(nl.IFLA_MASTER, master)
+    if mtu:
+        attrs += nl.u32(nl.IFLA_MTU, mtu)
+    if mac:
+        attrs += nl.attr(nl.IFLA_ADDRESS, mac_bytes(mac))
+    flags = nl.ifinfo(index, nl.IFF_UP if up else 0, nl.IFF_UP if up is not None else 0)
+    conn.request(nl.RTM_NEWLINK, flags + attrs, what="change link %d" % index)
 
 
 def set_up(conn, index, up=True):

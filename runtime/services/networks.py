@@ -252,9 +252,9 @@ class NetworkFront(NetworkBackend):
         nc = c.cfg.get("NetworkingConfig") or {}
         joins = self.networks.resolve_networks(hc.get("NetworkMode") or "default", nc.get("EndpointsConfig"))
         joins = [(rec, st) for rec, st in joins if rec["Name"] not in (nc.get("Left") or [])]
-        fd = netns.create()
+        fd, veth = self.networks.take_netns()
         try:
-            ep = self.networks.attach(c.id, "/" + c.name, fd, joins, hc, conf.get("ExposedPorts") or {})
+            ep = self.networks.attach(c.id, "/" + c.name, fd, joins, hc, conf.get("ExposedPorts") or {}, veth)
             self._write_etc(c, ep, joins)
         except BaseException:
             os.close(fd)

@@ -141,16 +141,21 @@ def netd(tmp_path_factory, busybox_tar):
 
 
 def snapshot(d):
-    """(our iptables rules, link names, IPAM allocations) in berthd's namespace."""
+    """(our iptables rules, link names, IPAM pools, endpoint files) in berthd's namespace."""
     saved = d.ns.run(["iptables-save"]).stdout.decode()
     rules = sorted(line.split(" [")[0] for line in saved.splitlines() if line.startswith(("-A", ":")))
     links = sorted(line.split(":")[1].strip().split("@")[0] for line in d.ns.ip("-o", "link").splitlines())
-    try:
+    links = [name for name in links if name != "berth-spare"]  # made ahead for the next start
+    try:  # pools; the addresses in use are those of the endpoint files
         with open(os.path.join(d.data_root, "network", "ipam.json")) as f:
-            ipam = {k: v["Allocated"] for k, v in json.load(f).items()}
+            ipam = {k: v["Subnet"] for k, v in json.load(f).items()}
     except FileNotFoundError:
         ipam = {}
-    return rules, links, ipam
+    try:
+        endpoints = sorted(os.listdir(os.path.join(d.data_root, "network", "endpoints")))
+    except FileNotFoundError:
+        endpoints = []
+    return rules, links, ipam, endpoints
 
 
 @pytest.fixture
