@@ -156,6 +156,15 @@ class Firewall(object):
         """Make the next apply() look for (and restore) the jumps, e.g. after a firewall reload."""
         self._jumps_checked = False
 
+    def intact(self):
+        """Whether our FORWARD jump is still there (a firewalld reload or an `iptables -F`
+        takes every rule away, ours included): one `iptables -C`."""
+        try:
+            return subprocess.call([self.prefix, "-C", "FORWARD", "-j", "BERTH-FORWARD"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0
+        except OSError:
+            return True  # nothing to check with: apply() says why when it is needed
+
     def remove(self):
         """Remove every chain and jump of ours (and BERTH-USER if nobody added a rule to it)."""
         saved = self.save()
@@ -164,6 +173,24 @@ class Firewall(object):
             return
         self._run("-restore", render_removal(present, user and user_rules == ["-A BERTH-USER -j RETURN"]))
         self._jumps_checked = False
+
+
+def firewalld_running():
+    """Whether firewalld runs (`firewall-cmd --state`); False where it is not installed."""
+    try:
+        return subprocess.call(["firewall-cmd", "--state"], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL) == 0
+    except OSError:
+        return False
+
+
+def trust_interfaces(names):
+    """Put our bridges in firewalld's `trusted` zone (runtime configuration only, so a reload
+    drops it and the watcher puts it back), as dockerd puts docker0 in a zone of its own: the
+    default zone would reject what containers send to the host itself."""
+    for name in names:
+        subprocess.call(["firewall-cmd", "--zone=trusted", "--change-interface=" + name],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def backend(prefix="iptables"):

@@ -57,6 +57,7 @@ class NetworkService(object):
         self.spare_lock = threading.Lock()
         self.spare_busy = False
         self.closed = False
+        self.fw_stop = threading.Event()
         self._load_endpoints()
 
     # ---- set-up -------------------------------------------------------------------------
@@ -82,6 +83,31 @@ class NetworkService(object):
                 _sysctl("/proc/sys/net/bridge/bridge-nf-call-iptables", "1")
             self.ready = True
             self._apply_firewall()
+            if self.fw is not None:
+                threading.Thread(target=self._watch_firewall, name="berth-fwwatch", daemon=True).start()
+
+    def _watch_firewall(self, interval=2.0):
+        """Put our rules back when something took them away: a `firewall-cmd --reload` (firewalld
+        flushes every table and rebuilds its own) or an administrator's flush. Polled with one
+        `iptables -C` per interval: the standard library has no D-Bus to hear firewalld's
+        Reloaded signal the way dockerd does."""
+        while not self.fw_stop.wait(interval):
+            if self.fw.intact():
+                continue
+            with self.lock:
+                if self.closed:
+                    return
+                self.fw.check_jumps()
+                try:
+                    self._apply_firewall()
+                except firewall.FirewallError:
+                    continue
+                self._firewalld_zones()
+
+    def _firewalld_zones(self):
+        if firewall.firewalld_running():
+            firewall.trust_interfaces([records.bridge_name(r) for r in self.records.all()
+                                       if r["Driver"] == "bridge"])
 
     def _predefined(self):
         names = {r["Name"] for r in self.records.all()}
@@ -134,6 +160,8 @@ class NetworkService(object):
             links.add_address(c, idx, "%s/%s" % (cfg["Gateway"], prefix))
         if self.fw is not None:
             _sysctl("/proc/sys/net/ipv4/conf/%s/route_localnet" % name, "1")
+            if firewall.firewalld_running():
+                firewall.trust_interfaces([name])
 
     def _apply_firewall(self):
         if self.fw is None or not self.ready:
@@ -573,6 +601,7 @@ class NetworkService(object):
             self._apply_firewall()
 
     def close(self):
+        self.fw_stop.set()
         with self.spare_lock:
             self.closed = True
             spare, self.spare = self.spare, None

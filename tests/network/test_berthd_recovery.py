@@ -46,3 +46,18 @@ def test_sigkill_restart_keeps_ports_and_reconciles(clean):
     d.start()
     assert http_get(d.outside.ns, HOST_OUT, 18110).startswith("hello from ")
     assert snapshot(d)[0]  # rules present until the containers go (the fixture removes them)
+
+
+def test_rules_come_back_after_a_flush(clean):
+    """What a `firewall-cmd --reload` does to our rules (every table flushed and its chains
+    deleted), done by hand: berthd notices within seconds and puts them back."""
+    d = clean
+    r = d.berth("run", "-d", "--name", "web", "-p", "18120:80", "busybox", *HTTPD)
+    assert r.returncode == 0, r.stderr
+    assert wait_for(lambda: http_get(d.outside.ns, HOST_OUT, 18120), 5).startswith("hello from ")
+    for table in ("filter", "nat"):
+        assert d.ns.run(["iptables", "-t", table, "-F"]).returncode == 0
+        assert d.ns.run(["iptables", "-t", table, "-X"]).returncode == 0
+    assert "BERTH" not in d.ns.run(["iptables-save"]).stdout.decode()
+    assert wait_for(lambda: http_get(d.outside.ns, HOST_OUT, 18120, timeout=1), 10).startswith("hello from ")
+    assert "-A FORWARD -j BERTH-USER" in d.ns.run(["iptables-save"]).stdout.decode()
