@@ -90,7 +90,8 @@ class EmbeddedDns(object):
     """One serving thread for every container's resolver socket.
 
     lookup(key, name) -> [addresses] for a name of ours (key says who asks), or None to forward.
-    servers() -> the upstream servers (read on each forward, so a changed resolv.conf counts)."""
+    servers(key) -> the upstream servers for key's questions (read on each forward, so a changed
+    resolv.conf counts)."""
 
     def __init__(self, lookup, servers, timeout=2.0):
         self.lookup = lookup
@@ -167,10 +168,10 @@ class EmbeddedDns(object):
         if addresses is not None:
             _send(sock, reply(data, addresses), peer)
             return
-        threading.Thread(target=self._forward, args=(sock, data, peer), daemon=True).start()
+        threading.Thread(target=self._forward, args=(key, sock, data, peer), daemon=True).start()
 
-    def _forward(self, sock, data, peer):
-        for server in self.servers():
+    def _forward(self, key, sock, data, peer):
+        for server in self.servers(key):
             up = socket.socket(socket.AF_INET6 if ":" in server else socket.AF_INET, socket.SOCK_DGRAM)
             try:
                 up.settimeout(self.timeout)

@@ -400,6 +400,8 @@ class NetworkService(object):
                 bindings, publish_all = hostconfig.get("PortBindings"), hostconfig.get("PublishAllPorts")
                 if (bindings or publish_all) and joins:
                     self._publish(ep, joins[0][0], bindings, publish_all, exposed)
+                if hostconfig.get("Dns"):
+                    ep["Dns"] = list(hostconfig["Dns"])
                 if any(rec["Name"] != "bridge" for rec, _ in joins):
                     self._serve_dns(cid, netns_fd, hostconfig)
                 self._save_endpoint(cid)
@@ -507,8 +509,10 @@ class NetworkService(object):
             self.resolver = dns.EmbeddedDns(self._lookup, self._upstream)
         self.resolver.add(cid, dns.bind_socket(netns_fd))
 
-    def _upstream(self):
-        return etcfiles.upstream_for(self.cfg["dns"])
+    def _upstream(self, cid):
+        """The container's --dns, else daemon.json dns, else the host's upstream servers."""
+        ep = self.endpoints.get(cid) or {}
+        return etcfiles.upstream_for(ep.get("Dns") or self.cfg["dns"])
 
     def _lookup(self, cid, name):
         with self.lock:

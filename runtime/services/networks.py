@@ -189,9 +189,8 @@ class NetworkFront(NetworkBackend):
         etcfiles.parse_extra_hosts(hc.get("ExtraHosts"), self.host_gateway(hc))
         if mode in ("none", "host"):
             if hc.get("PortBindings") or hc.get("PublishAllPorts"):
-                if mode == "host":
-                    raise InvalidParameter("published ports are discarded when using host network mode: "
-                                           "drop -p/-P or use a bridge network")
+                raise InvalidParameter("published ports need a bridge network, and network mode %s has "
+                                       "none: drop -p/-P or use --network bridge" % mode)
             if eps:
                 raise InvalidParameter("network mode %s cannot take endpoint settings (--ip, "
                                        "--network-alias)" % mode)

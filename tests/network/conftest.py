@@ -74,7 +74,8 @@ def http_get(ns, ip, port, timeout=3.0):
 
 class Outside(object):
     """The 'other host': a namespace with an HTTP server on 192.0.2.2:9000 answering with the
-    caller's address."""
+    caller's address, and a DNS server on 192.0.2.2:53 answering every A question with
+    203.0.113.7 (the upstream resolver)."""
 
     def __init__(self, name, host):
         self.ns = NetNs(name)
@@ -88,6 +89,22 @@ class Outside(object):
         self.srv.bind((OUTSIDE, 9000))
         self.srv.listen(32)
         threading.Thread(target=self._serve, daemon=True).start()
+        self.dns = self.ns.sock(socket.AF_INET, socket.SOCK_DGRAM)
+        self.dns.bind((OUTSIDE, 53))
+        threading.Thread(target=self._serve_dns, daemon=True).start()
+
+    def _serve_dns(self):
+        from runtime.network import dns
+        while True:
+            try:
+                data, peer = self.dns.recvfrom(512)
+                if peer is None:
+                    return
+                self.dns.sendto(dns.reply(data, ["203.0.113.7"]), peer)
+            except OSError:
+                return
+            except ValueError:
+                continue
 
     def _serve(self):
         while True:
@@ -109,6 +126,11 @@ class Outside(object):
         except OSError:
             pass
         self.srv.close()
+        try:
+            self.dns.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.dns.close()
         self.ns.close()
 
 

@@ -97,6 +97,15 @@ def test_container_mode_add_host_and_dns_options(clean):
     out = ok(d.berth("run", "--rm", "--hostname", "h1", "--domainname", "example.org", "busybox", "sh", "-c",
                      "hostname; tail -n1 /etc/hosts"))
     assert out.startswith("h1\n") and out.endswith("h1.example.org h1\n")
+    r = d.berth("run", "--rm", "--network", "none", "-p", "80:80", "busybox", "true")
+    assert r.returncode == 125 and "published ports need a bridge network" in r.stderr.decode()
+    # names not ours go upstream: daemon.json dns (the outside host), or the container's --dns
+    ok(d.berth("network", "create", "resolving"))
+    out = ok(d.berth("run", "--rm", "--network", "resolving", "busybox", "nslookup", "example.org"))
+    assert "203.0.113.7" in out
+    r = d.berth("run", "--rm", "--network", "resolving", "--dns", "192.0.2.99", "busybox", "nslookup",
+                "example.org")
+    assert r.returncode != 0 and "203.0.113.7" not in r.stdout.decode()  # nobody at 192.0.2.99
     r = d.berth("run", "--rm", "--network", "slirp4netns", "busybox", "true")
     assert r.returncode == 125 and "network mode 'slirp4netns' is not supported" in r.stderr.decode()
     out = ok(d.berth("run", "--rm", "--network", "none", "busybox", "ip", "-o", "link"))
