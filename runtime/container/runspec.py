@@ -1,5 +1,5 @@
-"""What the forkserver gets to start a container (the "run spec"), built from its record,
-and the /etc files the container gets bind-mounted."""
+"""What the forkserver gets to start a container (the "run spec"), built from its record (the
+/etc files it binds are written by the network side: runtime/services/networks.py)."""
 
 import os
 import time
@@ -7,37 +7,6 @@ import time
 from runtime.container import devices, hostconfig, mounts, spec
 from runtime.container.state import Container  # noqa: F401
 from runtime.timefmt import rfc3339
-
-
-def write_etc(path, hostname, mode, hc=None, domainname="", host_gateway=None):
-    # type: (str, str, str, dict, str, str) -> None
-    """hostname, hosts and resolv.conf in the container dir (bound over /etc/... at start; a
-    bridged container's hosts and resolv.conf are written again at each start, with its address)."""
-    from runtime.network import etcfiles
-    hc = hc or {}
-    with open(os.path.join(path, "hostname"), "w") as f:
-        f.write(hostname + "\n")
-    try:
-        with open("/etc/resolv.conf") as f:
-            host_resolv = f.read()
-    except OSError:
-        host_resolv = ""
-    if mode == "host":
-        try:
-            with open("/etc/hosts") as f:
-                hosts = f.read()
-        except OSError:
-            hosts = etcfiles.hosts(hostname)
-        resolv = host_resolv
-    else:
-        extra = etcfiles.parse_extra_hosts(hc.get("ExtraHosts"), host_gateway) if mode == "none" else []
-        hosts = etcfiles.hosts(hostname, domainname, [], extra)
-        resolv = etcfiles.resolv_conf(host_resolv, False, hc.get("Dns"), hc.get("DnsSearch"),
-                                      hc.get("DnsOptions"), etcfiles.upstream_for([]))
-    with open(os.path.join(path, "hosts"), "w") as f:
-        f.write(hosts)
-    with open(os.path.join(path, "resolv.conf"), "w") as f:
-        f.write(resolv)
 
 
 def overlay(c, short_lowerdir):

@@ -41,9 +41,8 @@ def _endpoint(e=None):
 def network_settings(c, state, netview=(None, {})):
     # type: (Container, dict, tuple) -> dict
     """NetworkSettings: the live endpoints of a running bridged container (netview: the network
-    service's endpoint state and ExposedPorts), else the networks it is configured for."""
-    from runtime.network.ports import Mapping, port_map
-    ep, exposed = netview
+    service's endpoint state and the Ports map), else the networks it is configured for."""
+    ep, port_map = netview
     ep = ep if state["Running"] else None
     hc = c.cfg["HostConfig"]
     mode = hc.get("NetworkMode") or "default"
@@ -62,11 +61,9 @@ def network_settings(c, state, netview=(None, {})):
             if settings.get("MacAddress"):
                 nets[ref]["MacAddress"] = settings["MacAddress"]
     first = nets.get("bridge") or (list(nets.values())[0] if nets else _endpoint())
-    mappings = [Mapping(p["Proto"], p["HostIp"], p["HostPort"], p["ContainerPort"])
-                for p in (ep or {}).get("Ports") or []]
     key = "/proc/%d/ns/net" % state["Pid"] if state["Pid"] else ""
     top = first if ep and "bridge" in nets else _endpoint()  # the top-level fields: the default bridge's
-    ports = port_map(mappings, exposed) if state["Running"] and c.cfg["NetworkMode"] == "bridge" else {}
+    ports = port_map if state["Running"] and c.cfg["NetworkMode"] == "bridge" else {}
     return {"Bridge": "", "SandboxID": "", "SandboxKey": key, "Ports": ports, "HairpinMode": False,
             "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": None,
             "SecondaryIPv6Addresses": None, "EndpointID": top["EndpointID"], "Gateway": top["Gateway"],

@@ -171,8 +171,7 @@ class ContainerService(ContainerBackend):
                     else:
                         vol = self.volumes.inspect(m["Name"])
                     m.update(Name=vol["Name"], Source=vol["Mountpoint"])
-                runspec.write_etc(path, hostname, mode, hc, config.get("Domainname") or "",
-                                  self.networking.host_gateway(hc))
+                self.networking.write_etc(path, hostname, mode, hc, config.get("Domainname") or "")
                 c = Container(path, {
                     "Id": cid, "Name": name, "Created": rfc3339(time.time()), "Path": args[0],
                     "Args": args[1:],

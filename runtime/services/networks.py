@@ -315,5 +315,41 @@ class NetworkFront(NetworkBackend):
 
     def view(self, c):
         # type: (object) -> tuple
-        """(endpoint state or None, ExposedPorts) for the container views."""
-        return self.networks.settings(c.id), c.cfg["Config"].get("ExposedPorts") or {}
+        """(endpoint state or None, NetworkSettings.Ports) for the container views."""
+        ep = self.networks.settings(c.id)
+        mappings = [ports.Mapping(p["Proto"], p["HostIp"], p["HostPort"], p["ContainerPort"])
+                    for p in (ep or {}).get("Ports") or []]
+        return ep, ports.port_map(mappings, c.cfg["Config"].get("ExposedPorts") or {})
+
+    def write_etc(self, path, hostname, mode, hc=None, domainname=""):
+        # type: (str, str, str, dict, str) -> None
+        """hostname, hosts and resolv.conf in the container dir (bound over /etc/... at start; a
+        bridged container's hosts and resolv.conf are written again at each start, with its
+        address)."""
+        hc = hc or {}
+        with open(os.path.join(path, "hostname"), "w") as f:
+            f.write(hostname + "\n")
+        try:
+            with open("/etc/resolv.conf") as f:
+                host_resolv = f.read()
+        except OSError:
+            host_resolv = ""
+        if mode == "host":
+            try:
+                with open("/etc/hosts") as f:
+                    hosts = f.read()
+            except OSError:
+                hosts = etcfiles.hosts(hostname)
+            resolv = host_resolv
+        else:
+            extra = []
+            if mode == "none":
+                extra = etcfiles.parse_extra_hosts(hc.get("ExtraHosts"), self.host_gateway(hc))
+            hosts = etcfiles.hosts(hostname, domainname, [], extra)
+            resolv = etcfiles.resolv_conf(host_resolv, False, hc.get("Dns"), hc.get("DnsSearch"),
+                                          hc.get("DnsOptions"), etcfiles.upstream_for([]))
+        with open(os.path.join(path, "hosts"), "w") as f:
+            f.write(hosts)
+        with open(os.path.join(path, "resolv.conf"), "w") as f:
+            f.write(resolv)
+
