@@ -18,12 +18,14 @@ from runtime import datacheck
 from runtime.api.backend.build import BuildBackend
 from runtime.api.backend.containers import ContainerBackend
 from runtime.api.backend.images import ImageBackend
+from runtime.api.backend.networks import NetworkBackend
 from runtime.api.backend.system import SystemBackend
 from runtime.api.backend.volumes import VolumeBackend
 from runtime.build.service import BuildService
 from runtime.container.index import ContainerIndex
 from runtime.services.containers import ContainerService
 from runtime.services.images import ImageService
+from runtime.services.networks import NetworkFront
 from runtime.services.registry import RegistryService
 from runtime.services.system import SystemService
 from runtime.services.volumes import VolumeService
@@ -70,7 +72,10 @@ class Engine(object):
         self.image_service = ImageService(self.store, self.registry,
                                           users=lambda image_id: self.containers_using_image(image_id))
         self.volume_service = VolumeService(self.volumes, users=self.containers.using_volume)
-        self.container_service = ContainerService(self.config, self.store, self.volumes, self.containers)
+        self.network_service = NetworkFront(self.data_root, self.config, self.containers)
+        self.container_service = ContainerService(self.config, self.store, self.volumes, self.containers,
+                                                  self.network_service)
+        self.network_service.start()  # after a restart: keep running containers' endpoints
         self.system_service = SystemService(self.data_root, self.config, self.storage, self.image_service,
                                             self.container_service, self.registry,
                                             check=self._check)
@@ -81,6 +86,7 @@ class Engine(object):
         for service, interface in ((self.image_service, ImageBackend),
                                    (self.container_service, ContainerBackend),
                                    (self.volume_service, VolumeBackend),
+                                   (self.network_service, NetworkBackend),
                                    (self.system_service, SystemBackend),
                                    (self.build_service, BuildBackend)):
             for name in _interface_methods(interface):
@@ -90,8 +96,8 @@ class Engine(object):
         # type: () -> Dict[str, Any]
         """The backend of each route table (runtime.api.server.default_router)."""
         return {"images": self.image_service, "containers": self.container_service,
-                "volumes": self.volume_service, "system": self.system_service,
-                "build": self.build_service}
+                "volumes": self.volume_service, "networks": self.network_service,
+                "system": self.system_service, "build": self.build_service}
 
     def containers_using_image(self, image_id):
         # type: (str) -> List[str]
@@ -117,3 +123,4 @@ class Engine(object):
         """Stop the forkserver (containers and their monitors keep running) and finish deleting
         the directories of removed containers."""
         self.container_service.close()
+        self.network_service.close()

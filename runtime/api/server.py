@@ -336,8 +336,9 @@ class APIServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 def default_router(backends):
     # type: (Dict[str, Any]) -> Router
     """The router over every route table; backends: "images", "containers", "volumes",
-    "system" and "build" (runtime.engine.Engine.backends)."""
-    from runtime.api.routes import build, containers, execs, images, system, volumes
+    "networks", "system" and "build" (runtime.engine.Engine.backends). The swarm table needs none."""
+    from runtime.api.routes import build, containers, execs, images, networks, swarm, system, volumes
     return Router([(system, backends["system"]), (containers, backends["containers"]),
                    (execs, backends["containers"]), (images, backends["images"]),
-                   (volumes, backends["volumes"]), (build, backends["build"])])
+                   (volumes, backends["volumes"]), (networks, backends["networks"]),
+                   (build, backends["build"]), (swarm, None)])

@@ -47,7 +47,7 @@ def cmd_ps(client, args):
     table = []
     for c in rows:
         command = c.get("Command") or ""
-        ports = ", ".join("%s/%s" % (p.get("PrivatePort"), p.get("Type")) for p in c.get("Ports") or [])
+        ports = ports_column(c.get("Ports") or [])
         table.append([
             c["Id"] if args.no_trunc else c["Id"][:12], c.get("Image") or "",
             '"%s"' % (command if args.no_trunc else fmt.ellipsis(command, 20)),
@@ -55,6 +55,45 @@ def cmd_ps(client, args):
             ",".join(n.lstrip("/") for n in c.get("Names") or []),
         ])
     fmt.table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], table)
+    return 0
+
+
+def ports_column(ports):
+    # type: (List[Dict[str, Any]]) -> str
+    """docker ps's PORTS: 0.0.0.0:8080->80/tcp, 443/tcp (sorted, unpublished ones bare)."""
+    out = []
+    for p in sorted(ports, key=lambda p: (p.get("PrivatePort") or 0, p.get("Type") or "", p.get("IP") or "")):
+        if p.get("PublicPort"):
+            out.append("%s:%s->%s/%s" % (p.get("IP") or "0.0.0.0", p["PublicPort"], p.get("PrivatePort"),
+                                          p.get("Type")))
+        else:
+            out.append("%s/%s" % (p.get("PrivatePort"), p.get("Type")))
+    return ", ".join(out)
+
+
+# -- port --------------------------------------------------------------------------------------
+def parser_port(p):
+    """Flags of `berth port`."""
+    p.add_argument("container")
+    p.add_argument("port", nargs="?", help="PORT[/PROTO]")
+
+
+def cmd_port(client, args):
+    """`berth port`: the container's published ports (80/tcp -> 0.0.0.0:8080)."""
+    c = client.get("/containers/%s/json" % args.container)
+    ports = (c.get("NetworkSettings") or {}).get("Ports") or {}
+    if args.port:
+        key = args.port if "/" in args.port else args.port + "/tcp"
+        bound = ports.get(key)
+        if not bound:
+            sys.stderr.write("Error: No public port '%s' published for %s\n" % (key, args.container))
+            return 1
+        for b in bound:
+            print("%s:%s" % (b.get("HostIp") or "0.0.0.0", b.get("HostPort")))
+        return 0
+    for key in sorted(ports, key=lambda k: (int(k.split("/")[0]), k)):
+        for b in ports[key] or []:
+            print("%s -> %s:%s" % (key, b.get("HostIp") or "0.0.0.0", b.get("HostPort")))
     return 0
 
 

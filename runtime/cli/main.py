@@ -44,13 +44,22 @@ COMMANDS = {
     "volume inspect": ("volumes", "inspect", "Display detailed information on volumes"),
     "volume rm": ("volumes", "rm", "Remove one or more volumes"),
     "volume prune": ("volumes", "prune", "Remove unused volumes"),
+    "network create": ("networks", "create", "Create a network"),
+    "network ls": ("networks", "ls", "List networks"),
+    "network inspect": ("networks", "inspect", "Display detailed information on one or more networks"),
+    "network rm": ("networks", "rm", "Remove one or more networks"),
+    "network connect": ("networks", "connect", "Connect a container to a network"),
+    "network disconnect": ("networks", "disconnect", "Disconnect a container from a network"),
+    "network prune": ("networks", "prune", "Remove all unused networks"),
+    "port": ("containers", "port", "List port mappings or a specific mapping for the container"),
     "info": ("system", "info", "Display system-wide information"),
     "system check": ("system", "check", "Check the engine's data root for inconsistencies (read-only)"),
     "version": ("system", "version", "Show the berth version information"),
     "login": ("system", "login", "Log in to a registry"),
     "logout": ("system", "logout", "Log out from a registry"),
 }
-ALIASES = {"volume list": "volume ls", "volume remove": "volume rm", "container ls": "ps",
+ALIASES = {"volume list": "volume ls", "volume remove": "volume rm", "network list": "network ls",
+           "network remove": "network rm", "container port": "port", "container ls": "ps",
            "container list": "ps", "image ls": "images", "image list": "images", "image rm": "rmi",
            "image pull": "pull", "image push": "push", "image load": "load", "image save": "save",
            "image build": "build", "system info": "info"}
@@ -116,7 +125,7 @@ def main(argv=None):
         sys.stdout.write(usage())
         return 0
     name = argv.pop(0)
-    if name in ("volume", "container", "image", "system") and argv:
+    if name in ("volume", "network", "container", "image", "system") and argv:
         name = name + " " + argv.pop(0)
     name = ALIASES.get(name, name)
     if name.startswith("container "):

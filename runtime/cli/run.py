@@ -86,7 +86,17 @@ def parser_run(p):
     p.add_argument("-m", "--memory", help="memory limit, e.g. 64m")
     p.add_argument("--cpus", type=float, help="number of CPUs, e.g. 0.5")
     p.add_argument("--pids-limit", type=int, help="maximum number of processes")
-    p.add_argument("--network", "--net", help="none or host")
+    p.add_argument("--network", "--net", help="bridge (default), none, host, container:NAME or a network")
+    p.add_argument("-p", "--publish", action="append", default=[], help="[IP:][HOST_PORT:]PORT[/PROTO]")
+    p.add_argument("-P", "--publish-all", action="store_true", help="publish every exposed port")
+    p.add_argument("--expose", action="append", default=[], help="PORT[-PORT][/PROTO]")
+    p.add_argument("--network-alias", action="append", default=[], help="another DNS name on the network")
+    p.add_argument("--ip", help="IPv4 address on a user network")
+    p.add_argument("--add-host", action="append", default=[], help="NAME:IP (or NAME:host-gateway)")
+    p.add_argument("--dns", action="append", default=[], help="DNS server")
+    p.add_argument("--dns-search", action="append", default=[], help="DNS search domain")
+    p.add_argument("--dns-option", "--dns-opt", action="append", default=[], help="resolv.conf option")
+    p.add_argument("--domainname", help="container NIS domain name")
     p.add_argument("--privileged", action="store_true", help="all capabilities, no seccomp, all devices")
     p.add_argument("--security-opt", action="append", default=[],
                    help="seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]")
@@ -132,6 +142,7 @@ def container_config(args):
         host["Devices"] = [parse_device(d) for d in args.device]
     if args.device_cgroup_rule:
         host["DeviceCgroupRules"] = list(args.device_cgroup_rule)
+    exposed = network_flags(args, host)
     attached = not args.detach
     config = {
         "Image": args.image, "Cmd": args.command or None, "Env": env or None, "Labels": labels or None,
@@ -143,12 +154,43 @@ def container_config(args):
         runflags.apply(args, config, host, parse_bytes)
     except runflags.FlagError as exc:
         raise UsageError(str(exc)) from None
+    if exposed:
+        config["ExposedPorts"] = exposed
+    if args.network_alias or args.ip:
+        ep = {"Aliases": args.network_alias or None}  # type: Dict[str, Any]
+        if args.ip:
+            ep["IPAMConfig"] = {"IPv4Address": args.ip}
+        config["NetworkingConfig"] = {"EndpointsConfig": {args.network or "default": ep}}
     if args.entrypoint is not None:
         config["Entrypoint"] = [args.entrypoint] if args.entrypoint else []
-    for key, value in (("WorkingDir", args.workdir), ("User", args.user), ("Hostname", args.hostname)):
+    for key, value in (("WorkingDir", args.workdir), ("User", args.user), ("Hostname", args.hostname),
+                       ("Domainname", args.domainname)):
         if value:
             config[key] = value
     return config
+
+
+def network_flags(args, host):
+    # type: (Any, Dict[str, Any]) -> Dict[str, Any]
+    """-p/-P/--expose/--add-host/--dns* into host (HostConfig); the ExposedPorts."""
+    exposed = {}  # type: Dict[str, Any]
+    if args.publish or args.expose:
+        from runtime.errors import InvalidParameter
+        from runtime.network import ports
+        try:
+            exposed, bindings = ports.parse_specs(args.publish)
+            exposed.update(ports.parse_expose(args.expose))
+        except InvalidParameter as exc:
+            raise UsageError(str(exc)) from None
+        if bindings:
+            host["PortBindings"] = bindings
+    if args.publish_all:
+        host["PublishAllPorts"] = True
+    for key, value in (("ExtraHosts", args.add_host), ("Dns", args.dns), ("DnsSearch", args.dns_search),
+                       ("DnsOptions", args.dns_option)):
+        if value:
+            host[key] = value
+    return exposed
 
 
 def create_pulling(client, config, name):

@@ -1,5 +1,5 @@
-"""What the forkserver gets to start a container (the "run spec"), built from its record,
-and the /etc files the container gets bind-mounted."""
+"""What the forkserver gets to start a container (the "run spec"), built from its record (the
+/etc files it binds are written by the network side: runtime/services/networks.py)."""
 
 import os
 import time
@@ -7,31 +7,6 @@ import time
 from runtime.container import devices, hostconfig, mounts, spec
 from runtime.container.state import Container  # noqa: F401
 from runtime.timefmt import rfc3339
-
-
-def write_etc(path, hostname, mode):
-    # type: (str, str, str) -> None
-    """hostname, hosts and resolv.conf in the container dir (bound over /etc/... at start)."""
-    with open(os.path.join(path, "hostname"), "w") as f:
-        f.write(hostname + "\n")
-    hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-    if mode == "host":
-        try:
-            with open("/etc/hosts") as f:
-                hosts = f.read()
-        except OSError:
-            pass
-    else:
-        hosts += "127.0.0.1\t%s\n" % hostname
-    with open(os.path.join(path, "hosts"), "w") as f:
-        f.write(hosts)
-    try:
-        with open("/etc/resolv.conf") as f:
-            resolv = f.read()
-    except OSError:
-        resolv = ""
-    with open(os.path.join(path, "resolv.conf"), "w") as f:
-        f.write(resolv)
 
 
 def overlay(c, short_lowerdir):
@@ -97,7 +72,8 @@ def build(c, rootfs, short_lowerdir, pid_of=None):
     return {
         "id": c.id, "state_dir": c.path, "rootfs": rootfs, "overlay_opts": opts,
         "overlay_cwd": cwd, "vfs_root": copy, "ns_flags": spec.ns_flags(cfg["NetworkMode"]),
-        "own_netns": cfg["NetworkMode"] != "host", "hostname": conf["Hostname"],
+        "own_netns": cfg["NetworkMode"] == "none", "hostname": conf["Hostname"],
+        "join_netns": cfg["NetworkMode"] not in ("none", "host"),
         "domainname": conf.get("Domainname") or "", "own_uts": own_uts, "pid_ns": pid_ns, "ns_join": join,
         "tty": bool(conf.get("Tty")), "open_stdin": bool(conf.get("OpenStdin")),
         "console_size": hc.get("ConsoleSize") if any(hc.get("ConsoleSize") or []) else None,

@@ -93,24 +93,25 @@ def _bounding_set():
     return (1 << 64) - 1
 
 
-def network_mode(hc, warnings):
-    # type: (dict, list) -> str
-    """"none" or "host"; default/bridge run as "none" for now, with a warning."""
+def network_mode(hc):
+    # type: (dict) -> str
+    """HostConfig.NetworkMode, checked for form: "default", "bridge", "none", "host",
+    "container:<ref>" or a network name/id (which the network service resolves)."""
     mode = hc.get("NetworkMode") or "default"
-    if mode in ("none", "host"):
-        return mode
-    if mode in ("default", "bridge"):
-        warnings.append("the bridge network is not implemented yet: the container gets its own "
-                        "network namespace with only lo (as --network none)")
-        return "none"
-    raise InvalidParameter("network mode %r is not supported: use none or host" % mode)
+    if mode.startswith("container:") and not mode[len("container:"):]:
+        raise InvalidParameter("network mode container: needs a container name or id (container:NAME)")
+    for unsupported in ("ns:", "slirp4netns", "pasta", "private"):
+        if mode == unsupported or mode.startswith(unsupported):
+            raise InvalidParameter("network mode %r is not supported: use bridge, none, host, "
+                                   "container:NAME or a network name" % mode)
+    return mode
 
 
 def ns_flags(mode):
     # type: (str) -> int
     """Namespaces the init unshares itself (the PID namespace is the monitor's unshare)."""
     flags = sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC
-    if mode != "host":
+    if mode == "none":  # others join the engine's (bridge, container:) or stay in the host's
         flags |= sc.CLONE_NEWNET
     return flags
 

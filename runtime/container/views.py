@@ -25,22 +25,69 @@ def status_line(state, now=None):
     return state["Status"].capitalize()
 
 
-def network_settings(c, state):
-    # type: (Container, dict) -> dict
-    mode = c.cfg["HostConfig"].get("NetworkMode") or "default"
-    net = {"IPAMConfig": None, "Links": None, "Aliases": None, "NetworkID": "", "EndpointID": "",
-           "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
-           "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": None}
+_PRIVATE = ("HostVeth", "Bridge", "NetworkName")
+
+
+def _endpoint(e=None):
+    # type: (dict) -> dict
+    out = {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "DriverOpts": None,
+           "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+           "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None}
+    if e:
+        out.update((k, v) for k, v in e.items() if k not in _PRIVATE)
+    return out
+
+
+def network_settings(c, state, netview=(None, {})):
+    # type: (Container, dict, tuple) -> dict
+    """NetworkSettings: the live endpoints of a running bridged container (netview: the network
+    service's endpoint state and the Ports map), else the networks it is configured for."""
+    ep, port_map = netview
+    ep = ep if state["Running"] else None
+    hc = c.cfg["HostConfig"]
+    mode = hc.get("NetworkMode") or "default"
+    nets = {}
+    if ep:
+        for e in ep["Networks"].values():
+            nets[e["NetworkName"]] = _endpoint(e)
+    else:
+        name = "bridge" if mode == "default" and c.cfg["NetworkMode"] == "bridge" else mode
+        if not name.startswith("container:"):
+            nets[name] = _endpoint()
+        for ref, settings in ((c.cfg.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}).items():
+            settings = settings or {}
+            nets.setdefault(ref, _endpoint({k: settings.get(k) for k in (
+                "IPAMConfig", "Aliases", "Links", "DriverOpts") if settings.get(k)}))
+            if settings.get("MacAddress"):
+                nets[ref]["MacAddress"] = settings["MacAddress"]
+    first = nets.get("bridge") or (list(nets.values())[0] if nets else _endpoint())
     key = "/proc/%d/ns/net" % state["Pid"] if state["Pid"] else ""
-    return {"Bridge": "", "SandboxID": "", "SandboxKey": key,
-            "Ports": {}, "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-            "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "", "Gateway": "",
-            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0,
-            "IPv6Gateway": "", "MacAddress": "", "Networks": {mode: net}}
+    top = first if ep and "bridge" in nets else _endpoint()  # the top-level fields: the default bridge's
+    ports = port_map if state["Running"] and c.cfg["NetworkMode"] == "bridge" else {}
+    return {"Bridge": "", "SandboxID": "", "SandboxKey": key, "Ports": ports, "HairpinMode": False,
+            "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "SecondaryIPAddresses": None,
+            "SecondaryIPv6Addresses": None, "EndpointID": top["EndpointID"], "Gateway": top["Gateway"],
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": top["IPAddress"],
+            "IPPrefixLen": top["IPPrefixLen"], "IPv6Gateway": "", "MacAddress": top["MacAddress"],
+            "Networks": nets}
 
 
-def inspect(c, state, exec_ids):
-    # type: (Container, dict, list) -> dict
+def summary_ports(ns):
+    # type: (dict) -> list
+    """ContainerSummary.Ports from NetworkSettings.Ports."""
+    out = []
+    for key, bound in sorted(ns["Ports"].items()):
+        port, _, proto = key.partition("/")
+        if not bound:
+            out.append({"PrivatePort": int(port), "Type": proto})
+        for b in bound or []:
+            out.append({"IP": b["HostIp"], "PrivatePort": int(port), "PublicPort": int(b["HostPort"]),
+                        "Type": proto})
+    return out
+
+
+def inspect(c, state, exec_ids, netview=(None, {})):
+    # type: (Container, dict, list, tuple) -> dict
     """ContainerInspectResponse."""
     cfg = c.cfg
     driver = cfg.get("Driver") or "overlay2"
@@ -55,19 +102,19 @@ def inspect(c, state, exec_ids):
         "AppArmorProfile": "", "ExecIDs": exec_ids or None, "HostConfig": cfg["HostConfig"],
         "GraphDriver": graph,
         "Mounts": public(cfg["Mounts"]), "Config": cfg["Config"],
-        "NetworkSettings": network_settings(c, state),
+        "NetworkSettings": network_settings(c, state, netview),
     }
 
 
-def summary(c, state):
-    # type: (Container, dict) -> dict
+def summary(c, state, netview=(None, {})):
+    # type: (Container, dict, tuple) -> dict
     """ContainerSummary."""
     cfg = c.cfg
-    ns = network_settings(c, state)
+    ns = network_settings(c, state, netview)
     return {
         "Id": c.id, "Names": ["/" + cfg["Name"]], "Image": cfg["Config"].get("Image", ""),
         "ImageID": cfg["ImageID"], "Command": " ".join([cfg["Path"]] + cfg["Args"]),
-        "Created": int(parse_rfc3339(cfg["Created"])), "Ports": [],
+        "Created": int(parse_rfc3339(cfg["Created"])), "Ports": summary_ports(ns),
         "Labels": cfg["Config"].get("Labels") or {},
         "State": state["Status"], "Status": status_line(state),
         "HostConfig": {"NetworkMode": cfg["HostConfig"].get("NetworkMode") or "default"},

@@ -30,6 +30,21 @@ DEFAULTS = {
     "storage-driver": "",
     "seccomp-profile": "",
     "no-new-privileges": False,
+    # networking (runtime/network): the default bridge, firewall and resolver settings
+    "bridge": "berth0",
+    "bip": "",
+    "fixed-cidr": "",
+    "mtu": 0,
+    "default-address-pools": [],
+    "iptables": True,
+    "ip-forward": True,
+    "ip-masq": True,
+    "icc": True,
+    "userland-proxy": False,
+    "dns": [],
+    "dns-search": [],
+    "dns-opts": [],
+    "host-gateway-ip": "",
 }  # type: Dict[str, Any]
 
 # Keys SIGHUP may change in a running daemon (dockerd reloads the same ones, among others).
@@ -64,7 +79,10 @@ def _check_value(where, key, value):
     ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
     if not ok:
         raise ConfigError("%s: %r must be %s, not %s" % (where, key, _kind(default), json.dumps(value)))
-    if want is list and not all(isinstance(x, str) for x in value):
+    if key == "default-address-pools":
+        if not all(isinstance(x, dict) and set(x) == {"base", "size"} for x in value):
+            raise ConfigError('%s: default-address-pools must be a list of {"base": CIDR, "size": N}' % where)
+    elif want is list and not all(isinstance(x, str) for x in value):
         raise ConfigError("%s: %r must be a list of strings" % (where, key))
     if key == "log-level" and value not in LOG_LEVELS:
         raise ConfigError("%s: log-level %r is not one of %s" % (where, value, ", ".join(LOG_LEVELS)))
@@ -95,6 +113,16 @@ def _check_value(where, key, value):
             why = getattr(exc, "strerror", None) or exc
             raise ConfigError("%s: seccomp-profile %r: %s (give a profile file in dockerd's JSON "
                               "format, builtin or unconfined)" % (where, value, why)) from None
+    if key == "userland-proxy" and value:
+        raise ConfigError("%s: userland-proxy true is not supported: published ports reach containers "
+                          "through iptables DNAT and route_localnet (leave it false)" % where)
+    if key in ("bip", "fixed-cidr") and value:
+        import ipaddress
+        try:
+            ipaddress.ip_interface(value) if key == "bip" else ipaddress.ip_network(value)
+        except ValueError:
+            raise ConfigError("%s: %s %r is not an IPv4 CIDR (e.g. 172.17.0.1/16)"
+                              % (where, key, value)) from None
     if key == "hosts":
         for host in value:
             if not host.startswith("unix://") or len(host) <= len("unix://"):

@@ -46,12 +46,13 @@ def _check_name_free(name, taken):
 
 class ContainerService(ContainerBackend):
     """The containers in `containers` (a ContainerIndex) made from images in `store` (an
-    ImageStore), with named volumes from `volumes` (LocalVolumes); `config` is daemon.json's
-    (exec-opts, cgroup-parent)."""
+    ImageStore), with named volumes from `volumes` (LocalVolumes) and their networks through
+    `networking` (the engine's NetworkFront); `config` is daemon.json's (exec-opts, cgroup-parent)."""
 
-    def __init__(self, config, store, volumes, containers):
-        # type: (dict, object, object, ContainerIndex) -> None
+    def __init__(self, config, store, volumes, containers, networking):
+        # type: (dict, object, object, ContainerIndex, object) -> None
         self.store = store
+        self.networking = networking  # runtime.services.networks.NetworkFront
         self.volumes = volumes
         self.containers = containers
         opts = " ".join(config.get("exec-opts") or [])
@@ -99,7 +100,8 @@ class ContainerService(ContainerBackend):
         image_id = self.store.resolve(ref)
         ic = _image_config(self.store, image_id)
         args = spec.command(config, ic)
-        mode = spec.network_mode(hc, warnings)
+        networking = config.pop("NetworkingConfig", None) or {}
+        mode = self.networking.check_create(hc, config, networking)
         warnings.extend(cgroups.unsupported(hc, self.cgroup_version))
         warnings.extend(hostconfig.check(config, hc, self.host_env))
         self._check_applied_fields(hc, mode)
@@ -128,6 +130,9 @@ class ContainerService(ContainerBackend):
         cid = binascii.hexlify(os.urandom(32)).decode()
         host_uts = mode == "host" or hc.get("UTSMode") == "host"
         hostname = config.get("Hostname") or (socket.gethostname() if host_uts else cid[:12])
+        eps = dict(networking.get("EndpointsConfig") or {})
+        if "default" in eps:
+            eps["bridge" if mode == "bridge" else "none"] = eps.pop("default")
         merged = dict(config)
         labels = dict(ic.get("Labels") or {})
         labels.update(config.get("Labels") or {})
@@ -166,12 +171,13 @@ class ContainerService(ContainerBackend):
                     else:
                         vol = self.volumes.inspect(m["Name"])
                     m.update(Name=vol["Name"], Source=vol["Mountpoint"])
-                runspec.write_etc(path, hostname, mode)
+                self.networking.write_etc(path, hostname, mode, hc, config.get("Domainname") or "")
                 c = Container(path, {
                     "Id": cid, "Name": name, "Created": rfc3339(time.time()), "Path": args[0],
                     "Args": args[1:],
                     "Image": ref, "ImageID": image_id, "Config": merged, "HostConfig": hc, "Mounts": points,
                     "NetworkMode": mode, "LayerDirs": layer_dirs, "Driver": self.store.driver,
+                    "NetworkingConfig": {"EndpointsConfig": eps},
                     "Cgroup": {"parent": hc.get("CgroupParent") or self.cgroup_parent, "name": cid,
                                "version": self.cgroup_version,
                                "extra": cgroups.optional_controllers(hc)}})
@@ -267,19 +273,27 @@ class ContainerService(ContainerBackend):
         run["process"].update(self._security(c))
         run["attach"] = [req for _, req in early]
         kind = "run-fresh" if runspec.fresh(run) else "run"
+        netns_fd = self.networking.before_start(c)  # bridge: made and wired now; PID 1 joins it
+        fds = [s.fileno() for s, _ in early] + ([netns_fd] if netns_fd >= 0 else [])
         try:
-            reply, sock = self.spawner.request(kind, run, fds=[s.fileno() for s, _ in early])
+            reply, sock = self.spawner.request(kind, run, fds=fds)
         except BaseException:
             cg.destroy()
+            self.networking.after_start(c, False)
             raise
+        finally:
+            if netns_fd >= 0:
+                os.close(netns_fd)
         sock.close()
         if "error" in reply:
             cg.destroy()
+            self.networking.after_start(c, False)
             c.set_started({"Error": reply["error"], "ExitCode": reply.get("code", 126)})
             raise InvalidParameter("cannot start container %s: %s" % (name, reply["error"]))
         c.set_started({"Pid": reply["pid"], "PidStart": reply["start_time"],
                        "MonitorPid": reply["monitor"], "MonitorStart": proc_start_time(reply["monitor"]),
                        "StartedAt": run["started_at"], "FinishedAt": ZERO_TIME})
+        self.networking.after_start(c, True)  # watches the exit: state.json must say running
 
     def _auto_remove(self, c):
         # type: (Container) -> None
@@ -440,13 +454,14 @@ class ContainerService(ContainerBackend):
                         except NotFound:
                             pass
         finally:
+            self.networking.detach(c.id)
             self.containers.notify_gone(c.id)
 
     # ---------------------------------------------------------------- views
 
     def container_inspect(self, name):
         c = self.containers.get(name)
-        return views.inspect(c, c.state(), self.execs.ids(c))
+        return views.inspect(c, c.state(), self.execs.ids(c), self.networking.view(c))
 
     def container_list(self, all=False, filters=None, limit=-1):
         out = []
@@ -456,7 +471,7 @@ class ContainerService(ContainerBackend):
                 continue
             if not views.matches(c, st, filters):
                 continue
-            out.append(views.summary(c, st))
+            out.append(views.summary(c, st, self.networking.view(c)))
             if 0 < limit <= len(out):
                 break
         return out

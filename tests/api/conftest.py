@@ -22,7 +22,7 @@ GROUP = "users"  # an existing group; tests never add groups or users to the mac
 class Berthd(object):
     """One berthd subprocess and helpers to talk to it."""
 
-    def __init__(self, base, config=None, extra_args=()):
+    def __init__(self, base, config=None, extra_args=(), netns=None):
         self.base = base
         os.makedirs(base, exist_ok=True)
         self.sockdir = tempfile.mkdtemp(prefix="bt", dir="/tmp")
@@ -35,6 +35,9 @@ class Berthd(object):
         self.cgroup_parent = "berth-test-%d-%s" % (os.getpid(), os.path.basename(self.sockdir))
         self.log_path = os.path.join(base, "berthd.log")
         self.config = dict(config or {})
+        if netns is None:  # in the machine's own network namespace: no bridge, no rules
+            self.config.setdefault("bridge", "none")
+        self.netns = netns
         self.extra_args = list(extra_args)
         self.proc = None
         with open(self.config_file, "w") as f:
@@ -52,7 +55,10 @@ class Berthd(object):
         """Start it and wait until /_ping answers."""
         log = open(self.log_path, "ab")
         env = dict(os.environ, PYTHONPATH=ROOT)
-        self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=log, cwd=ROOT, env=env)
+        argv = self.argv()
+        if self.netns:  # a network namespace of the test's (ip netns add NAME)
+            argv = ["nsenter", "--net=/run/netns/" + self.netns, "--"] + argv
+        self.proc = subprocess.Popen(argv, stdout=log, stderr=log, cwd=ROOT, env=env)
         log.close()
         deadline = time.time() + timeout
         while time.time() < deadline:

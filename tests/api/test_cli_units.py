@@ -110,3 +110,34 @@ def test_unreachable_daemon(tmp_path):
     assert out.returncode == 1 and b"unix://" in out.stderr
     out = subprocess.run([BERTH, "--help"], stdout=subprocess.PIPE)
     assert out.returncode == 0 and b"volume prune" in out.stdout
+
+
+def test_run_network_flags_match_docker():
+    a = _run_args("-p", "8080:80", "-p", "127.0.0.1::53/udp", "-P", "--expose", "90-91", "--network",
+                  "appnet", "--network-alias", "web", "--ip", "10.1.0.5", "--add-host", "gw:host-gateway",
+                  "--dns", "1.1.1.1", "--dns-search", "example.org", "--dns-opt", "ndots:2",
+                  "--domainname", "example.org", "busybox", "true")
+    c = container_config(a)
+    assert c["HostConfig"] == {
+        "AutoRemove": False, "Binds": None, "NetworkMode": "appnet", "PublishAllPorts": True,
+        "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}],
+                         "53/udp": [{"HostIp": "127.0.0.1", "HostPort": ""}]},
+        "ExtraHosts": ["gw:host-gateway"], "Dns": ["1.1.1.1"], "DnsSearch": ["example.org"],
+        "DnsOptions": ["ndots:2"]}
+    assert c["ExposedPorts"] == {"80/tcp": {}, "53/udp": {}, "90/tcp": {}, "91/tcp": {}}
+    assert c["NetworkingConfig"] == {"EndpointsConfig": {"appnet": {
+        "Aliases": ["web"], "IPAMConfig": {"IPv4Address": "10.1.0.5"}}}}
+    assert c["Domainname"] == "example.org"
+
+
+def test_bad_publish_spec_exits_125_naming_it(capsys):
+    assert main(["run", "-p", "x:80", "busybox"]) == 125
+    assert "invalid host port 'x' in -p x:80" in capsys.readouterr().err
+
+
+def test_ps_ports_column():
+    from runtime.cli.containers import ports_column
+    assert ports_column([{"PrivatePort": 443, "Type": "tcp"},
+                         {"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"},
+                         {"IP": "127.0.0.1", "PrivatePort": 53, "PublicPort": 5353, "Type": "udp"}]) == \
+        "127.0.0.1:5353->53/udp, 0.0.0.0:8080->80/tcp, 443/tcp"

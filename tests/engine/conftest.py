@@ -12,6 +12,8 @@ from tests import imagefactory
 def make_engine(data_root, config=None):
     """A runtime.engine.Engine over data_root (must be on ext4/xfs, not overlay: /tmp is ext4)."""
     os.makedirs(data_root, exist_ok=True)
+    config = dict(config or {})
+    config.setdefault("bridge", "none")  # these engines run in the machine's own network namespace
     return Engine(data_root=str(data_root), config=config)
 
 

@@ -301,6 +301,9 @@ def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None, ready=False, s
             sc.unshare(spec["ns_flags"])
             if spec["ns_flags"] & sc.CLONE_NEWNET:
                 loopback_up()
+            elif spec.get("join_netns"):
+                sc.setns(spec["netns_fd"], sc.CLONE_NEWNET)
+                os.close(spec["netns_fd"])
         join_namespaces(spec.get("ns_join") or {})
         set_sysctls(spec.get("sysctls") or {})
         rootfs.build(spec, staged)
@@ -404,8 +407,9 @@ def prepared_main(chan, host_net, sync_w, go_r, stage_dir=None):
     """PID 1 forked ahead of its request (runtime/container/proc/monitor.py prepare): make the mount,
     UTS, IPC and network namespaces (lo up) and stage /proc, /sys and /dev on stage_dir (the
     engine's root mount point) now, then wait on chan for the spec and the stdio fds [stdin,
-    stdout, stderr] (or [pty socket] with a TTY) and go on as container_main. A host-network
-    container goes back into the host's network namespace (host_net). EOF on chan (the spare
+    stdout, stderr] (or [pty socket] with a TTY), plus the network namespace to join when the
+    spec says join_netns, and go on as container_main. A host-network container goes back into
+    the host's network namespace (host_net). EOF on chan (the spare
     was never used) ends it quietly."""
     failed = None
     staged = None
@@ -436,7 +440,7 @@ def prepared_main(chan, host_net, sync_w, go_r, stage_dir=None):
         except (OSError, ValueError):
             pass  # the start builds it all
     try:
-        msg, fds = recv_fds(chan, 1 << 20, 3)
+        msg, fds = recv_fds(chan, 1 << 20, 4)
     except BaseException:  # noqa: B036
         os._exit(0)
     if not msg:
@@ -446,7 +450,11 @@ def prepared_main(chan, host_net, sync_w, go_r, stage_dir=None):
         spec = json.loads(msg.decode())
         if failed is not None:
             raise failed
-        if not spec["ns_flags"] & sc.CLONE_NEWNET:
+        if spec.get("join_netns"):  # made and wired by the engine (bridge, container:)
+            netns = fds.pop()
+            sc.setns(netns, sc.CLONE_NEWNET)
+            os.close(netns)
+        elif not spec["ns_flags"] & sc.CLONE_NEWNET:
             sc.setns(host_net, sc.CLONE_NEWNET)
         os.close(host_net)
         if staged and staged != spec["rootfs"]:  # another engine's spare? build it all

@@ -63,6 +63,8 @@ class Monitor(object):
         self.reply = reply
         self.prepared = prepared
         self.attach_fds = list(attach_fds)
+        # the engine's network namespace for PID 1 (bridge, container:) comes after the attaches
+        self.netns = self.attach_fds.pop() if spec.get("join_netns") else -1
         self.state_dir = spec["state_dir"]
         self.clients = []  # type: list
         self.io = None  # type: stdio.Stdio
@@ -78,7 +80,9 @@ class Monitor(object):
         mnt_ns = -1
         if p is not None:  # PID 1 is waiting, its namespaces made: hand it the spec and stdio
             mnt_ns = _recv_mnt_ns(p.chan)
-            fds = [pty_child.fileno()] if pty_child is not None else io.child
+            fds = [pty_child.fileno()] if pty_child is not None else list(io.child)
+            if self.netns >= 0:
+                fds.append(self.netns)
             try:
                 send_fds(p.chan, json.dumps(spec).encode(), fds)
             except OSError:  # it is gone (killed?); its PID namespace went with it
@@ -97,9 +101,13 @@ class Monitor(object):
             if pid == 0:
                 os.close(sync_r)
                 os.close(go_w)
+                spec["netns_fd"] = self.netns
                 init.container_main(spec, io.child, sync_w, go_r, spec["tty"], pty_child)
             os.close(sync_w)
             os.close(go_r)
+        if self.netns >= 0:  # PID 1 holds it now; the monitor must not keep it alive
+            os.close(self.netns)
+            self.netns = -1
         # the cgroup is made here, while PID 1 builds its filesystem, then PID 1 joins it
         cg = cgroups.manager(spec["cgroup"]["parent"], spec["cgroup"]["name"], spec["cgroup"]["version"],
                              spec["cgroup"].get("extra") or ())

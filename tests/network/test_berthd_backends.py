@@ -1,0 +1,95 @@
+"""berthd on the legacy iptables back end (as CentOS 7), and with daemon.json `iptables: false`,
+`ip-masq: false`, `icc: false`, `bip`/`fixed-cidr`, each in a fresh test namespace."""
+
+import os
+import subprocess
+
+import pytest
+
+from tests.api.conftest import Berthd
+from tests.imagefactory import wait_for
+from tests.network.conftest import BLOCKED, NetNs, Outside, http_get, wget
+from tests.network.test_berthd_bridge import HTTPD
+from tests.network.topology import HOST_OUT, OUTSIDE
+
+
+@pytest.fixture
+def make(tmp_path, busybox_tar):
+    """make(config, legacy=False) -> a started berthd in a fresh namespace, busybox loaded."""
+    made = []
+
+    def _make(config, legacy=False):
+        tag = "bb%d%s" % (os.getpid(), os.urandom(2).hex())
+        ns = NetNs(tag)
+        out = Outside(tag + "o", ns)
+        d = Berthd(str(tmp_path / tag), config=config, netns=tag)
+        made.append((d, out, ns))
+        if legacy:  # the iptables tools berthd finds first are the legacy ones
+            bindir = tmp_path / (tag + "bin")
+            bindir.mkdir()
+            for tool in ("iptables", "iptables-save", "iptables-restore"):
+                os.symlink("/usr/sbin/" + tool.replace("iptables", "iptables-legacy"), str(bindir / tool))
+            os.environ["PATH"], saved = str(bindir) + ":" + os.environ["PATH"], os.environ["PATH"]
+            try:
+                d.start()
+            finally:
+                os.environ["PATH"] = saved
+        else:
+            d.start()
+        d.ns, d.outside = ns, out
+        with open(busybox_tar, "rb") as f:
+            assert d.api("POST", "/images/load", body=f.read(),
+                         headers={"Content-Type": "application/x-tar"})[0] == 200
+        return d
+
+    yield _make
+    for d, out, ns in made:
+        d.cleanup()
+        out.close()
+        ns.close()
+
+
+def save(d, tool):
+    return d.ns.run([tool]).stdout.decode()
+
+
+def test_legacy_iptables(make):
+    d = make({"dns": [OUTSIDE]}, legacy=True)
+    r = d.berth("run", "-d", "--name", "web", "-p", "18080:80", "busybox", *HTTPD)
+    assert r.returncode == 0, r.stderr
+    assert wait_for(lambda: http_get(d.outside.ns, HOST_OUT, 18080), 5).startswith("hello from ")
+    assert http_get(d.ns, "127.0.0.1", 18080).startswith("hello from ")
+    legacy = save(d, "iptables-legacy-save")
+    assert "-A BERTH -p tcp -m tcp --dport 18080 -j DNAT --to-destination 172.17.0.2:80" in legacy
+    assert "BERTH" not in save(d, "iptables-nft-save")
+    assert d.berth("network", "create", "appnet").returncode == 0
+    r = d.berth("run", "--rm", "--network", "appnet", "busybox", *wget("http://%s:9000/" % OUTSIDE, 5))
+    assert r.returncode == 0 and r.stdout.decode() == "outside saw %s\n" % HOST_OUT, r.stderr
+    assert d.berth("rm", "-f", "web").returncode == 0
+    assert d.berth("network", "rm", "appnet").returncode == 0
+    assert wait_for(lambda: "18080" not in save(d, "iptables-legacy-save"), 5)
+
+
+def test_no_iptables_no_masquerade_and_own_bip(make):
+    d = make({"iptables": False, "bip": "10.66.0.1/24", "fixed-cidr": "10.66.0.128/25"})
+    r = d.berth("run", "--rm", "busybox", "ip", "-o", "-4", "addr", "show", "eth0")
+    assert r.returncode == 0 and " 10.66.0.128/24 " in r.stdout.decode(), r.stderr
+    assert "BERTH" not in save(d, "iptables-save")
+    r = d.berth("run", "--rm", "-p", "18080:80", "busybox", "true")
+    assert r.returncode == 125 and "publishing ports needs iptables" in r.stderr.decode()
+    # no MASQUERADE: the outside host sees the container's own address (and has no route back)
+    r = d.berth("run", "--rm", "busybox", *wget("http://%s:9000/" % OUTSIDE, 2))
+    assert r.returncode in BLOCKED, r
+
+
+def test_icc_false_isolates_containers_on_the_default_bridge(make):
+    d = make({"icc": False, "ip-masq": False})
+    r = d.berth("run", "-d", "--name", "web", "busybox", *HTTPD)
+    assert r.returncode == 0, r.stderr
+    assert wait_for(lambda: http_get(d.ns, "172.17.0.2", 80), 5)
+    r = d.berth("run", "--rm", "busybox", *wget("http://172.17.0.2/", 2))
+    assert r.returncode in BLOCKED, r
+    assert "-A BERTH-FORWARD -i berth0 -o berth0 -j DROP" in save(d, "iptables-save")
+    assert "MASQUERADE" not in "\n".join(line for line in save(d, "iptables-save").splitlines()
+                                         if "! -o berth0" in line)
+    subprocess.run(["true"])

@@ -1,0 +1,140 @@
+"""NetworkService in a test 'host' namespace: the default bridge, published ports, user
+networks with names, isolation, bad input leaving nothing behind, and reconciliation after a
+restart. Containers are namespaces (plus a process holding one where a PID is needed)."""
+
+import os
+import subprocess
+
+import pytest
+
+from runtime.errors import Conflict, Forbidden, InvalidParameter
+from runtime.network import firewall, netns
+from runtime.network.service import NetworkService
+from tests.network.test_dns import ask
+from tests.network.topology import HOST_OUT, OUTSIDE, Topology
+
+
+def ip_link(ns_fd):
+    out = netns.run_in(ns_fd, subprocess.check_output, ["ip", "-o", "link"]).decode()
+    return sorted(line.split(":")[1].strip().split("@")[0] for line in out.splitlines())
+
+
+@pytest.fixture(params=["iptables-legacy", "iptables-nft"])
+def world(request, tmp_path):
+    t = Topology()
+    t.prefix = request.param
+    t.root = str(tmp_path / "root")
+    t.svc = netns.run_in(t.host, NetworkService, t.root, {"dns": [OUTSIDE]}, request.param)
+    yield t
+    netns.run_in(t.host, t.svc.close)
+    t.close()
+
+
+def snapshot(t):
+    saved = netns.run_in(t.host, firewall.Firewall(t.prefix).save)
+    rules = sorted(line.split(" [")[0] for line in saved.splitlines() if line.startswith(("-A", ":")))
+    return rules, ip_link(t.host), {n: t.svc.ipam.allocations(n) for n in t.svc.ipam.state}
+
+
+def test_default_bridge_ports_user_networks_and_cleanup(world):
+    t, svc = world, world.svc
+    h = t.host
+    netns.run_in(h, svc.ensure)
+    bridge = svc.get("bridge")
+    assert bridge["IPAM"]["Config"] == [{"Subnet": "172.17.0.0/16", "Gateway": "172.17.0.1"}]
+    assert "berth0" in ip_link(h)
+    before = snapshot(t)
+
+    a = t.ns()
+    joins = svc.resolve_networks("default", None)
+    ep = netns.run_in(h, svc.attach, "a" * 64, "/web", a, joins,
+                      {"PortBindings": {"80/tcp": [{"HostPort": "18080"}]}, "PublishAllPorts": True},
+                      {"80/tcp": {}, "81/udp": {}})
+    e = ep["Networks"][bridge["Id"]]
+    assert (e["IPAddress"], e["Gateway"], e["MacAddress"]) == \
+        ("172.17.0.2", "172.17.0.1", "02:42:ac:11:00:02")
+    assert sorted((p["Proto"], p["ContainerPort"]) for p in ep["Ports"]) == [("tcp", 80), ("udp", 81)]
+    t.tcp_server(a, 80, "web")
+    assert t.tcp(t.outside, HOST_OUT, 18080) == "web " + OUTSIDE
+    assert t.tcp(h, "127.0.0.1", 18080).startswith("web ")
+    t.tcp_server(t.outside, 9000, "outside")
+    assert t.tcp(a, OUTSIDE, 9000) == "outside " + HOST_OUT
+
+    # a host port already published: refused, nothing half-applied
+    b0 = t.ns()
+    mid = snapshot(t)
+    with pytest.raises(Conflict, match="18080/tcp is already published"):
+        netns.run_in(h, svc.attach, "b" * 64, "/b0", b0, joins,
+                     {"PortBindings": {"80/tcp": [{"HostPort": "18080"}]}}, {})
+    assert snapshot(t) == mid and "b" * 64 not in svc.endpoints
+
+    # user networks: names and aliases resolve, networks are isolated
+    netns.run_in(h, svc.create, "appnet")
+    net2 = netns.run_in(h, svc.create, "other", subnet="10.99.0.0/24", gateway="10.99.0.254",
+                        labels={"x": "y"})
+    assert svc.get("appnet")["IPAM"]["Config"][0]["Subnet"] == "172.18.0.0/16"
+    with pytest.raises(Conflict, match="overlaps 172.18.0.0/16"):
+        netns.run_in(h, svc.create, "dup", subnet="172.18.1.0/24")
+    with pytest.raises(Conflict, match="already exists"):
+        netns.run_in(h, svc.create, "appnet")
+    b, c, d = t.ns(), t.ns(), t.ns()
+    netns.run_in(h, svc.attach, "b" * 64, "/db", b,
+                 svc.resolve_networks("appnet", {"appnet": {"Aliases": ["database"]}}), {}, {})
+    netns.run_in(h, svc.attach, "c" * 64, "/app", c, svc.resolve_networks("appnet", None), {}, {})
+    netns.run_in(h, svc.attach, "d" * 64, "/lone", d,
+                 svc.resolve_networks("other", {"other": {"IPAMConfig": {"IPv4Address": "10.99.0.7"}}}),
+                 {}, {})
+    assert ask(c, "db") == (0, ["172.18.0.2"])
+    assert ask(c, "database") == (0, ["172.18.0.2"])
+    assert ask(c, "b" * 12) == (0, ["172.18.0.2"])
+    t.tcp_server(b, 5432, "db")
+    assert t.tcp(c, "172.18.0.2", 5432) == "db 172.18.0.3"
+    assert t.tcp(d, "172.18.0.2", 5432) is None                 # other network: isolated
+    assert t.tcp(a, "172.18.0.2", 5432) is None                 # default bridge: isolated
+    assert svc.inspect("other")["Containers"]["d" * 64]["IPv4Address"] == "10.99.0.7/24"
+    with pytest.raises(Conflict, match="has active endpoints"):
+        netns.run_in(h, svc.remove, "appnet")
+    with pytest.raises(Forbidden):
+        netns.run_in(h, svc.remove, "bridge")
+    with pytest.raises(InvalidParameter, match="on user defined networks only"):
+        netns.run_in(h, svc.attach, "e" * 64, "/e", t.ns(),
+                     svc.resolve_networks("bridge",
+                                          {"bridge": {"IPAMConfig": {"IPv4Address": "172.17.0.9"}}}),
+                     {}, {})
+
+    for cid in ("a", "b", "c", "d"):  # their namespaces are still held here: delete the veths
+        netns.run_in(h, svc.detach, cid * 64, exited=False)
+    assert sorted(netns.run_in(h, svc.prune, set())) == ["appnet", "other"]
+    assert net2["Id"] not in svc.records.nets
+    assert snapshot(t) == before
+
+
+def test_restart_keeps_running_containers_and_reconciles_the_rest(world):
+    t, svc, h = world, world.svc, world.host
+    netns.run_in(h, svc.ensure)
+    before = snapshot(t)
+    live, dead = t.ns(), t.ns()
+    holder = netns.run_in(live, subprocess.Popen, ["sleep", "60"])
+    try:
+        joins = svc.resolve_networks("default", None)
+        netns.run_in(h, svc.attach, "1" * 64, "/live", live, joins,
+                     {"PortBindings": {"80/tcp": [{"HostPort": "18090"}]}}, {})
+        netns.run_in(h, svc.attach, "2" * 64, "/dead", dead, joins,
+                     {"PortBindings": {"80/tcp": [{"HostPort": "18091"}]}}, {})
+        t.tcp_server(live, 80, "live")
+        netns.run_in(h, svc.close)  # the daemon is killed: its sockets go, the kernel state stays
+        os.close(live)
+        t.fds.remove(live)
+        assert t.tcp(t.outside, HOST_OUT, 18090) == "live " + OUTSIDE  # still served meanwhile
+        again = netns.run_in(h, NetworkService, t.root, {"dns": [OUTSIDE]}, t.prefix)
+        t.svc = again
+        netns.run_in(h, again.reconcile, lambda cid: holder.pid if cid == "1" * 64 else None)
+        assert list(again.endpoints) == ["1" * 64]
+        assert t.tcp(t.outside, HOST_OUT, 18090) == "live " + OUTSIDE
+        assert t.tcp(t.outside, HOST_OUT, 18091) is None
+        assert list(again.ipam.allocations(again.get("bridge")["Id"]).values()) == ["1" * 64]
+        netns.run_in(h, again.detach, "1" * 64, exited=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert snapshot(t)[0] == before[0] and snapshot(t)[2] == before[2]
