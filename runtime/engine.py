@@ -114,6 +114,12 @@ class Engine(object):
         """The data root's checker, read-only (GET /berth/check)."""
         return datacheck.report(datacheck.check(self.data_root, self.store, deep=deep))
 
+    def start_by_policy(self):
+        # type: () -> List[Any]
+        """Start the stopped containers whose restart policy says so (berthd coming up);
+        returns their threads."""
+        return self.container_service.start_by_policy()
+
     def _blob_sources(self):
         # type: () -> Any
         return self.registry.blob_sources()

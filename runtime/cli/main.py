@@ -21,6 +21,7 @@ COMMANDS = {
     "start": ("containers", "start", "Start one or more stopped containers"),
     "stop": ("containers", "stop", "Stop one or more running containers"),
     "restart": ("containers", "restart", "Restart one or more containers"),
+    "update": ("containers", "update", "Update the restart policy of one or more containers"),
     "kill": ("containers", "kill", "Kill one or more running containers"),
     "rm": ("containers", "rm", "Remove one or more containers"),
     "pause": ("containers", "pause", "Pause all processes within one or more containers"),

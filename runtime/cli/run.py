@@ -68,6 +68,19 @@ def parse_device(text):
             "CgroupPermissions": parts[2] if len(parts) == 3 and parts[2] else "rwm"}
 
 
+def restart_policy(text):
+    # type: (str) -> Dict[str, Any]
+    """`--restart` text (no, always, unless-stopped, on-failure[:N]) -> HostConfig.RestartPolicy;
+    the daemon checks the name and the count."""
+    name, sep, count = text.partition(":")
+    try:
+        number = int(count) if sep else 0
+    except ValueError:
+        raise UsageError("invalid restart policy %r: the maximum retry count must be a number "
+                         "(on-failure:3)" % text) from None
+    return {"Name": name, "MaximumRetryCount": number}
+
+
 # -- run ---------------------------------------------------------------------------------------
 def parser_run(p):
     """Flags of `berth run`."""
@@ -103,6 +116,7 @@ def parser_run(p):
     p.add_argument("--device", action="append", default=[], help="HOST[:CONTAINER][:rwm]")
     p.add_argument("--device-cgroup-rule", action="append", default=[], help="e.g. 'c 1:3 rwm'")
     runflags.add_flags(p)
+    p.add_argument("--restart", help="restart policy: no, always, unless-stopped, on-failure[:N]")
     p.add_argument("image")
     p.add_argument("command", nargs="...")
 
@@ -142,6 +156,8 @@ def container_config(args):
         host["Devices"] = [parse_device(d) for d in args.device]
     if args.device_cgroup_rule:
         host["DeviceCgroupRules"] = list(args.device_cgroup_rule)
+    if args.restart:
+        host["RestartPolicy"] = restart_policy(args.restart)
     exposed = network_flags(args, host)
     attached = not args.detach
     config = {

@@ -87,6 +87,8 @@ def build(c, rootfs, short_lowerdir, pid_of=None):
         "oom_score_adj": int(hc.get("OomScoreAdj") or 0), "init": bool(hc.get("Init")),
         "cgroupns": hc.get("CgroupnsMode") == "private",
         "masked_paths": hc.get("MaskedPaths"), "readonly_paths": hc.get("ReadonlyPaths"),
+        # carried out by the monitor; a start through the API begins the count again
+        "restart_policy": hc.get("RestartPolicy") or {"Name": "no"}, "restart_count": 0,
         "process": {"args": [cfg["Path"]] + cfg["Args"], "env": conf["Env"], "cwd": conf.get("WorkingDir"),
                     "user": conf.get("User") or "", "caps": spec.capabilities(hc), "no_new_privs": False,
                     "group_add": hc.get("GroupAdd") or []},

@@ -3,12 +3,20 @@ refreshState: trust pid + start time and the freezer over the file).
 
 Files in `<data-root>/containers/<id>/`: `config.v2.json` (what create decided), `state.json`
 (written by the engine at start: Pid, MonitorPid, PidStart, StartedAt, or a start Error),
-`exit.json` (written by the monitor when PID 1 exits), `<id>-json.log`, `upper/`, `work/`,
+`exit.json` (written by the monitor when PID 1 exits; `Restarting` while a restart policy's
+restart is due, and then the monitor rewrites state.json), `manual-stop` (stopped or killed
+through the API: runtime/container/proc/restart.py), `<id>-json.log`, `upper/`, `work/`,
 `exec/`. Roots are mounted on the shared `containers/.rootfs`, each in its own namespace.
 """
 
 import os
 import threading
+import time
+
+try:
+    from typing import Optional  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
 
 from runtime.container.proc import cgroups
 from runtime.atomicfile import read_json, write_json
@@ -103,9 +111,26 @@ class Container(object):
         return bool(mon) and not os.path.exists(self.file("exit.json")) \
             and proc_start_time(mon) == st.get("MonitorStart")
 
+    def monitor_alive(self, st=None):
+        # type: (dict) -> bool
+        """Whether the monitor recorded in state.json (or st) still runs."""
+        st = self.started() if st is None else st
+        return bool(st.get("MonitorPid")) and proc_start_time(st["MonitorPid"]) == st.get("MonitorStart")
+
     def state(self):
         # type: () -> dict
-        """The State object of ContainerInspectResponse."""
+        """The State object of ContainerInspectResponse. The files are read again while they
+        disagree with a live monitor: PID 1 exited and the exit is not recorded yet, or a
+        restart replaced state.json between our two reads (for at most ~0.1 s)."""
+        for _ in range(20):
+            out = self._state(False)
+            if out is not None:
+                return out
+            time.sleep(0.005)
+        return self._state(True)
+
+    def _state(self, final):
+        # type: (bool) -> Optional[dict]
         st = self.started()
         ex = self.exited()
         out = {"Status": CREATED, "Running": False, "Paused": False, "Restarting": False,
@@ -119,9 +144,17 @@ class Container(object):
             paused = self.cgroup().frozen()
             out.update(Status=PAUSED if paused else RUNNING, Running=True, Paused=paused, Pid=pid)
             return out
+        if ex.get("Restarting") and self.monitor_alive(st):
+            # its monitor waits out the restart policy's delay: docker counts that as running
+            out.update(Status=RESTARTING, Running=True, Restarting=True, ExitCode=ex["ExitCode"],
+                       OOMKilled=ex.get("OOMKilled", False),
+                       FinishedAt=ex.get("FinishedAt", out["FinishedAt"]))
+            return out
         if ex:
             out.update(Status=EXITED, ExitCode=ex["ExitCode"], OOMKilled=ex.get("OOMKilled", False),
                        FinishedAt=ex.get("FinishedAt", out["FinishedAt"]))
+        elif not final and self.monitor_alive(st):
+            return None
         else:  # the monitor vanished without recording the exit
             out.update(Status=EXITED, ExitCode=255, Error="the container's monitor died")
         return out

@@ -14,6 +14,9 @@ def status_line(state, now=None):
     # type: (dict, float) -> str
     """The Status column of `docker ps`."""
     now = now or time.time()
+    if state.get("Restarting"):
+        finished = parse_rfc3339(state["FinishedAt"])
+        return "Restarting (%d) %s ago" % (state["ExitCode"], human_duration(now - finished))
     if state["Running"]:
         up = "Up " + human_duration(now - parse_rfc3339(state["StartedAt"]))
         return up + " (Paused)" if state["Paused"] else up
@@ -98,7 +101,8 @@ def inspect(c, state, exec_ids, netview=(None, {})):
         "Id": c.id, "Created": cfg["Created"], "Path": cfg["Path"], "Args": cfg["Args"], "State": state,
         "Image": cfg["ImageID"], "ResolvConfPath": c.file("resolv.conf"), "HostnamePath": c.file("hostname"),
         "HostsPath": c.file("hosts"), "LogPath": c.file(c.id + "-json.log"), "Name": "/" + cfg["Name"],
-        "RestartCount": 0, "Driver": driver, "Platform": "linux", "MountLabel": "", "ProcessLabel": "",
+        "RestartCount": c.started().get("RestartCount", 0), "Driver": driver, "Platform": "linux",
+        "MountLabel": "", "ProcessLabel": "",
         "AppArmorProfile": "", "ExecIDs": exec_ids or None, "HostConfig": cfg["HostConfig"],
         "GraphDriver": graph,
         "Mounts": public(cfg["Mounts"]), "Config": cfg["Config"],

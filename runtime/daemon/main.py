@@ -143,6 +143,9 @@ class Daemon(object):
             self.listeners.append((path, ino, sock, server, thread))
             thread.start()
             log.info("API listening on %s (group %s, mode 0660)", path, self.cfg["group"])
+        started = self.engine.start_by_policy()  # in parallel, while the API serves
+        if started:
+            log.info("starting %d container(s) by their restart policy", len(started))
 
     def reload(self):
         # type: () -> None

@@ -15,7 +15,7 @@ import time
 
 from runtime.api.backend.containers import ContainerBackend
 from runtime.container import devices, hostconfig, logs, mounts, names, runspec, security, spec, views
-from runtime.container.proc import cgroups
+from runtime.container.proc import cgroups, restart
 from runtime.container import monitor_client as client
 from runtime.container.execs import Execs
 from runtime.container.spawner import Spawner
@@ -106,8 +106,10 @@ class ContainerService(ContainerBackend):
         warnings.extend(hostconfig.check(config, hc, self.host_env))
         self._check_applied_fields(hc, mode)
         hc.setdefault("NetworkMode", "default")
-        if (hc.get("RestartPolicy") or {}).get("Name") not in (None, "", "no"):
-            warnings.append("restart policies are not implemented yet: the container will not be restarted")
+        try:
+            hc["RestartPolicy"] = restart.validate(hc.get("RestartPolicy"), bool(hc.get("AutoRemove")))
+        except ValueError as e:
+            raise InvalidParameter(str(e)) from None
         for key, value in (("LogConfig", {"Type": "json-file", "Config": {}}),
                            ("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0}),
                            ("AutoRemove", False), ("Privileged", False), ("ReadonlyRootfs", False),
@@ -263,10 +265,11 @@ class ContainerService(ContainerBackend):
         # type: (Container, str, list) -> None
         """Spawn the monitor and PID 1 (c.lock held); the early attaches go to the monitor."""
         client.await_monitor_exit(c)  # it removes the cgroup we are about to recreate
-        try:
-            os.unlink(c.file("exit.json"))
-        except FileNotFoundError:
-            pass
+        for stale in ("exit.json", restart.MANUAL_STOP):  # a start through the API resets the policy
+            try:
+                os.unlink(c.file(stale))
+            except FileNotFoundError:
+                pass
         self.kicker.kick()  # in case create's was long ago
         cg = c.cgroup()  # its directories made at create; the monitor applies the limits
         run = runspec.build(c, self.containers.rootfs_mount, self.store.mount_lowerdir_option, self._pid_of)
@@ -323,11 +326,45 @@ class ContainerService(ContainerBackend):
         if timeout is None:
             timeout = c.cfg["Config"].get("StopTimeout")
         timeout = 10 if timeout is None else int(timeout)
+        self._halt(c, sig, timeout)
+
+    def _halt(self, c, sig, timeout):
+        # type: (Container, int, int) -> None
+        """Stop c through the API: marked manually stopped (its restart policy will not undo
+        it), sig, then SIGKILL after timeout seconds (never with timeout < 0). A container
+        waiting to be restarted is just not restarted."""
+        self._mark_stopped(c)
+        st = c.state()
+        if not st["Pid"]:
+            return
         self._signal(c, st["Pid"], sig)
         if timeout >= 0 and client.wait_exit(c, timeout):
             return
         self._signal(c, st["Pid"], _signal.SIGKILL)
         client.wait_exit(c)
+
+    def _mark_stopped(self, c):
+        # type: (Container) -> None
+        """The manual-stop mark (runtime/container/proc/restart.py), then the monitor told, so that
+        one waiting out a restart delay gives up (its exit record is final when this returns)."""
+        with open(c.file(restart.MANUAL_STOP), "w"):
+            pass
+        if (c.cfg["HostConfig"].get("RestartPolicy") or {}).get("Name", "no") == "no":
+            return
+        try:
+            s = client.connect(c, {"op": "stop"})
+        except ConnectionError:
+            return
+        if c.state()["Restarting"]:
+            with s:
+                s.settimeout(10)
+                try:
+                    while s.recv(4096):
+                        pass
+                except OSError:
+                    pass
+        else:
+            s.close()
 
     def _signal(self, c, pid, sig):
         # type: (Container, int, int) -> None
@@ -344,6 +381,10 @@ class ContainerService(ContainerBackend):
     def container_kill(self, name, signal="SIGKILL"):
         c, st = self._running(name)
         sig = spec.parse_signal(signal or "SIGKILL")
+        self._mark_stopped(c)  # as dockerd: any kill through the API counts as a manual stop
+        st = c.state()
+        if not st["Pid"]:
+            return  # it was waiting to be restarted: now it is not
         self._signal(c, st["Pid"], sig)
         if sig == _signal.SIGKILL:
             client.wait_exit(c, 10)
@@ -362,6 +403,8 @@ class ContainerService(ContainerBackend):
         c, st = self._running(name)
         if st["Paused"]:
             raise Conflict("Container %s is already paused" % name)
+        if st["Restarting"]:
+            raise Conflict("Container %s is restarting, wait until the container is running" % name)
         cg = c.cgroup()
         try:
             cg.freeze()
@@ -372,6 +415,63 @@ class ContainerService(ContainerBackend):
                 pass
             raise SystemFailure("Cannot pause container %s: %s; it was left running, try again"
                                 % (c.id, exc.strerror or exc)) from None
+
+    def container_update(self, name, update):
+        c = self.containers.get(name)
+        update = dict(update or {})
+        unknown = sorted(k for k in update if k != "RestartPolicy" and update[k] not in (None, 0, "", [], {}))
+        if unknown:
+            raise InvalidParameter("cannot update %s: only the restart policy can be updated"
+                                   % ", ".join(unknown))
+        if "RestartPolicy" not in update or update["RestartPolicy"] is None:
+            return {"Warnings": []}
+        with c.lock:
+            try:
+                policy = restart.validate(update["RestartPolicy"],
+                                          bool(c.cfg["HostConfig"].get("AutoRemove")))
+            except ValueError as e:
+                raise InvalidParameter(str(e)) from None
+            c.cfg["HostConfig"]["RestartPolicy"] = policy
+            c.save()
+        if c.state()["Running"]:  # its monitor carries the policy out: tell it
+            try:
+                client.connect(c, {"op": "policy", "policy": policy}).close()
+            except ConnectionError:
+                pass
+        return {"Warnings": []}
+
+    def start_by_policy(self):
+        # type: () -> list
+        """Start, each from its own thread, the stopped containers whose restart policy says
+        so (restart.start_with_engine): what berthd does when it comes up, after a reboot or a
+        crash. Returns the threads."""
+        threads = []
+        for c in self.containers.all():
+            policy = c.cfg["HostConfig"].get("RestartPolicy") or {}
+            if policy.get("Name", "no") == "no":
+                continue
+            st = c.state()
+            if st["Running"] or not c.started().get("Pid"):
+                continue  # running (or restarting), or never started
+            stopped = os.path.exists(c.file(restart.MANUAL_STOP))
+            count = c.started().get("RestartCount", 0)
+            if not restart.start_with_engine(policy, st["ExitCode"], stopped, count):
+                continue
+            t = threading.Thread(target=self._start_by_policy, args=(c,), name="restart-" + c.id[:12])
+            t.daemon = True
+            t.start()
+            threads.append(t)
+        return threads
+
+    def _start_by_policy(self, c):
+        # type: (Container) -> None
+        try:
+            self.container_start(c.id)
+        except (NotModified, NotFound):
+            pass
+        except BerthError as e:
+            import sys
+            sys.stderr.write("berthd: restart policy: cannot start container %s: %s\n" % (c.name, e))
 
     def container_unpause(self, name):
         c, st = self._running(name)
@@ -430,8 +530,7 @@ class ContainerService(ContainerBackend):
             if not force:
                 raise Conflict("You cannot remove a running container %s. Stop the container before "
                                "attempting removal or force remove" % c.id)
-            self._signal(c, st["Pid"], _signal.SIGKILL)
-            client.wait_exit(c, 10)
+            self._halt(c, _signal.SIGKILL, 10)
             st = c.state()
         c.final_exit_code = st["ExitCode"]  # for waiters on "removed"
         with c.lock:

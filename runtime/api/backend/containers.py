@@ -50,6 +50,12 @@ class ContainerBackend(abc.ABC):
         """Thaw."""
 
     @abc.abstractmethod
+    def container_update(self, name, update):
+        # type: (str, Dict[str, Any]) -> Dict[str, Any]
+        """ContainerUpdate (only RestartPolicy for now; running containers follow it at once):
+        {"Warnings": [...]}."""
+
+    @abc.abstractmethod
     def container_wait(self, name, condition="not-running", timeout=None):
         # type: (str, str, Optional[float]) -> Dict[str, Any]
         """Block until the condition ("not-running", "next-exit", "removed") holds:

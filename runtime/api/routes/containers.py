@@ -87,6 +87,14 @@ def unpause(req, v):
     return 204, None
 
 
+def update(req, v):
+    """`POST /containers/{name}/update`: 200 {"Warnings"}."""
+    body = req.json()
+    if not isinstance(body, dict):
+        raise InvalidParameter("invalid update: a JSON object is expected")
+    return 200, req.backend.container_update(v["name"], body)
+
+
 def remove(req, v):
     """`DELETE /containers/{name}?force=&v=`: 409 when running and not forced."""
     req.backend.container_remove(v["name"], force=req.flag("force"), volumes=req.flag("v"))
@@ -188,6 +196,7 @@ ROUTES = [
     ("POST", "/containers/{name}/restart", restart),
     ("POST", "/containers/{name}/pause", pause),
     ("POST", "/containers/{name}/unpause", unpause),
+    ("POST", "/containers/{name}/update", update),
     ("POST", "/containers/{name}/wait", wait),
     ("POST", "/containers/{name}/attach", attach),
     ("POST", "/containers/{name}/resize", resize),

@@ -5,7 +5,16 @@ before it exits. It runs in its own session and as a child subreaper, so it outl
 
 Socket protocol: the client sends one message (runtime.container.proc.wire.send_msg):
 {"op": "attach", "stdin": b, "stdout": b, "stderr": b} then reads output (frames, or raw with a
-TTY) and writes stdin; {"op": "wait"} just waits for EOF; {"op": "resize", "h": n, "w": n}.
+TTY) and writes stdin; {"op": "wait"} just waits for EOF; {"op": "resize", "h": n, "w": n};
+{"op": "stop"} is a wait sent before a stop's signal (no restart follows that exit);
+{"op": "policy", "policy": {...}} replaces the restart policy (`update --restart`).
+
+Restart policies are carried out here, not in the engine (runtime/container/proc/restart.py has the
+rules): the monitor is the one process that sees the exit at once and that outlives the engine,
+so `always` keeps a service up while no engine runs. At each exit it records exit.json
+(`Restarting` true while a restart is due), ends the waiters, sleeps the back-off delay (still
+serving its socket: a stop cancels the restart), forks a new PID 1 into a new PID namespace in
+the same cgroup and records the new state.json (RestartCount) itself.
 Clients that attached before the start arrive with the run request instead (their sockets,
 `spec["attach"]` their requests): they are served from PID 1's first byte, as Docker's
 attach-then-start is.
@@ -19,9 +28,9 @@ import signal
 import socket
 import time
 
-from runtime.container.proc import cgroups, devices, init, stdio
+from runtime.container.proc import cgroups, devices, init, restart, stdio
 from runtime.container.proc import syscalls as sc
-from runtime.atomicfile import write_json
+from runtime.atomicfile import read_json, write_json
 from runtime.container.proc.wire import recv_fds, recv_msg, send_fds, send_msg
 from runtime.framing import frame
 from runtime.timefmt import rfc3339
@@ -68,6 +77,8 @@ class Monitor(object):
         self.state_dir = spec["state_dir"]
         self.clients = []  # type: list
         self.io = None  # type: stdio.Stdio
+        self.stop_requested = False  # a stop through the API: no restart after this exit
+        self.backoff = None  # type: restart.Backoff
 
     def run(self):
         # type: () -> None
@@ -150,23 +161,51 @@ class Monitor(object):
         send_msg(self.reply, {"pid": pid, "monitor": os.getpid(), "start_time": _start_time(pid)})
         self.reply.close()
         gc.enable()
-        status = self.loop(pid, wake_r, lsock, log)
-        self.drain(log)
+        backoff = self.backoff = restart.Backoff(spec.get("restart_policy"), spec.get("restart_count", 0))
+        started = time.time()
+        while True:
+            status = self.loop(pid, wake_r, lsock, log)
+            self.drain(log)
+            code = stdio.exit_code(status)
+            oom = False
+            try:
+                oom = cg.oom_killed(code)
+            except (OSError, ValueError):
+                pass
+            delay = backoff.next(code, self.stop_requested or os.path.exists(restart.MANUAL_STOP),
+                                 time.time() - started)
+            record = {"ExitCode": code, "OOMKilled": oom, "FinishedAt": rfc3339(time.time()), "Pid": pid,
+                      "StartedAt": spec.get("started_at"), "Restarting": delay is not None,
+                      "RestartCount": backoff.count}
+            write_json("exit.json", record)
+            if delay is None:
+                break
+            self.end_clients()  # waiters see EOF at every exit, as dockerd's do
+            if mnt_ns >= 0:  # the old root must be unmounted before a new one uses upper/
+                os.close(mnt_ns)
+                mnt_ns = -1
+            if not self.pause(delay, lsock, wake_r):
+                record.update(Restarting=False)
+                write_json("exit.json", record)
+                break
+            spec["started_at"] = rfc3339(time.time())
+            started = time.time()
+            pid, err = self.respawn(cg)
+            if err:
+                record.update(Restarting=False, Error=err, ExitCode=127 if "not found" in err else 126)
+                write_json("exit.json", record)
+                break
+            write_json("state.json", {"Pid": pid, "PidStart": _start_time(pid), "MonitorPid": os.getpid(),
+                                      "MonitorStart": _start_time(os.getpid()),
+                                      "StartedAt": spec["started_at"], "FinishedAt": "0001-01-01T00:00:00Z",
+                                      "RestartCount": backoff.count})
+            os.unlink("exit.json")
         log.close()
-        code = stdio.exit_code(status)
-        oom = False
-        try:
-            oom = cg.oom_killed(code)
-        except (OSError, ValueError):
-            pass
-        write_json("exit.json", {"ExitCode": code, "OOMKilled": oom, "FinishedAt": rfc3339(time.time()),
-                                 "Pid": pid, "StartedAt": spec.get("started_at")})
         try:
             os.unlink("attach.sock")
         except OSError:
             pass
-        for c in self.clients:  # waiters see EOF: the exit is on disk
-            c.sock.close()
+        self.end_clients()
         lsock.close()  # and so do those still in its backlog (not at our exit, which is later)
         if mnt_ns >= 0:
             # PID 1's mount namespace outlived it through this fd, so its exit did not wait for
@@ -178,6 +217,86 @@ class Monitor(object):
         except OSError:
             pass
         os._exit(0)
+
+    def end_clients(self):
+        # type: () -> None
+        """Every client sees EOF: waiters learn that the exit is on disk."""
+        for c in self.clients:
+            c.sock.close()
+        self.clients = []
+
+    def pause(self, delay, lsock, wake_r):
+        # type: (float, socket.socket, int) -> bool
+        """The restart delay, serving the socket meanwhile; False when a stop or kill through
+        the API cancelled the restart. The first restart also waits (up to 5 s) for the
+        engine's record of the first start, which a restart's record must come after."""
+        deadline = time.time() + delay
+        record_by = time.time() + 5
+        while True:
+            if self.stop_requested or os.path.exists(restart.MANUAL_STOP):
+                return False
+            left = deadline - time.time()
+            if left <= 0:
+                if read_json("state.json", {}).get("MonitorPid") == os.getpid() or time.time() > record_by:
+                    return True
+                left = 0.01
+            try:
+                ready, _, _ = select.select([lsock, wake_r], [], [], left)
+            except InterruptedError:
+                continue
+            if wake_r in ready:
+                os.read(wake_r, 512)
+                _reap(-1)  # stray children (the old PID 1's are gone with its namespace)
+            if lsock in ready:
+                self.accept(lsock)
+
+    def respawn(self, cg):
+        # type: (cgroups.CgroupManager) -> tuple
+        """Start PID 1 again, as a monitor without a prepared one does: a new PID namespace
+        (ours for children is the dead one: back to our own first, then a new one), the same
+        cgroup. Returns (pid, error text or "")."""
+        spec = self.spec
+        old = self.io
+        for fd in set(list(old.readers) + [old.stdin_w, old.master]):
+            if fd >= 0:
+                os.close(fd)
+        self.io = io = stdio.Stdio(spec["tty"], spec["open_stdin"], spec.get("console_size"))
+        pty_sock, pty_child = socket.socketpair() if spec["tty"] else (None, None)
+        sync_r, sync_w = os.pipe()
+        go_r, go_w = os.pipe()
+        own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            sc.setns(own, sc.CLONE_NEWPID)
+        finally:
+            os.close(own)
+        sc.unshare(sc.CLONE_NEWPID)
+        pid = os.fork()
+        if pid == 0:
+            os.close(sync_r)
+            os.close(go_w)
+            init.container_main(spec, io.child, sync_w, go_r, spec["tty"], pty_child)
+        os.close(sync_w)
+        os.close(go_r)
+        cgroup_error = ""
+        try:
+            for path in cg.procs_files():
+                with open(path, "w") as f:
+                    f.write(str(pid))
+        except OSError as e:
+            cgroup_error = "cannot put the container into its cgroup %s: %s" % (cg.parent + "/" + cg.name, e)
+        else:
+            try:
+                os.write(go_w, b"1")
+            except OSError:
+                pass
+        os.close(go_w)
+        io.close_child_ends()
+        err = stdio.await_exec(io, sync_r, pty_sock, pty_child).decode("utf-8", "replace")
+        os.close(sync_r)
+        err = err or cgroup_error
+        if err:
+            os.waitpid(pid, 0)
+        return pid, err
 
     def adopt_early_clients(self):
         # type: () -> None
@@ -259,8 +378,14 @@ class Monitor(object):
             if self.io.master >= 0:
                 stdio.resize(self.io.master, req.get("h", 24), req.get("w", 80))
             conn.close()
-        elif op in ("attach", "wait"):
-            if op == "wait":
+        elif op == "policy":  # `update --restart` of a running container
+            if self.backoff is not None:
+                self.backoff.policy = req.get("policy")
+            conn.close()
+        elif op in ("attach", "wait", "stop"):
+            if op == "stop":  # sent before the signal: this exit is not restarted
+                self.stop_requested = True
+            if op != "attach":
                 req = {"stdout": False, "stderr": False}
             self.add_client(conn, req)
         else:
