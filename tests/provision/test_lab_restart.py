@@ -15,8 +15,9 @@ pytestmark = pytest.mark.lab
 
 PROBE = "berth-probe:latest"
 # pid of every container's monitor and PID 1, from the engine's own records
-PIDS = ("python3 -c \"import glob, json; print(' '.join('%d %d' % (s['MonitorPid'], s['Pid']) for s in "
-        "(json.load(open(p)) for p in glob.glob('/var/lib/berth/containers/*/state.json')) if s.get('Pid')))\"")
+PIDS = ("python3 -c \"import glob, json, os; print(' '.join(str(p) for s in (json.load(open(f)) for f in "
+        "glob.glob('/var/lib/berth/containers/*/state.json')) for p in (s.get('MonitorPid'), s.get('Pid')) "
+        "if p and os.path.exists('/proc/%d' % p)))\"")
 
 
 def _state(h, name):
@@ -54,10 +55,12 @@ def test_reboot_like_loss_of_every_process_brings_back_policy_containers(host):
     assert "network-online.target" in unit and "local-fs.target" in unit
 
     h.exec("systemctl stop berthd")
-    pids = h.exec(PIDS).stdout.split()
-    assert len(pids) == 6, pids  # 3 running containers: a monitor and a PID 1 each
-    h.exec("kill -9 " + " ".join(pids))
-    h.exec("systemctl start berthd")
+    try:
+        pids = h.exec(PIDS).stdout.split()
+        assert len(pids) == 6, pids  # 3 running containers: a monitor and a PID 1 each
+        h.exec("kill -9 " + " ".join(pids))
+    finally:
+        h.exec("systemctl start berthd")
     _wait_for(h, "berth version >/dev/null 2>&1", "berthd answers")
     _wait_for(h, "[ $(berth ps -q | wc -l) -eq 2 ]", "two containers running again")
     assert _state(h, "svc-always")["Status"] == "running"
