@@ -1,5 +1,5 @@
 """docker/go-units formatting shared by the CLI and the engine: sizes and durations as docker
-prints them ("4.26MB", "About a minute")."""
+prints them ("4.26MB", "About a minute"), and sizes as docker parses them ("10m")."""
 
 _UNITS = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
 
@@ -43,3 +43,18 @@ def human_duration(seconds):
     if hours < 24 * 365 * 2:
         return "%d months" % (hours // 24 // 30)
     return "%d years" % (int(seconds / 3600.0) // 24 // 365)
+
+
+def parse_bytes(text):
+    # type: (str) -> int
+    """go-units RAMInBytes: 64m, 1g, 512k, 10mb, 1048576 (binary multiples); ValueError."""
+    low = str(text).strip().lower()
+    for suffix in ("ib", "b", "i"):
+        if low.endswith(suffix) and len(low) > len(suffix):
+            low = low[:-len(suffix)]
+            break
+    power = "kmgtp".find(low[-1:]) + 1 if low else 0
+    value = float(low[:-1] if power else low)
+    if value < 0:
+        raise ValueError("negative size: %r" % text)
+    return int(value * 1024 ** power)

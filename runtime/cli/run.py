@@ -117,6 +117,8 @@ def parser_run(p):
     p.add_argument("--device-cgroup-rule", action="append", default=[], help="e.g. 'c 1:3 rwm'")
     runflags.add_flags(p)
     p.add_argument("--restart", help="restart policy: no, always, unless-stopped, on-failure[:N]")
+    p.add_argument("--log-driver", help="json-file (default), local or none")
+    p.add_argument("--log-opt", action="append", default=[], help="KEY=VALUE (max-size, max-file, compress)")
     p.add_argument("image")
     p.add_argument("command", nargs="...")
 
@@ -158,6 +160,14 @@ def container_config(args):
         host["DeviceCgroupRules"] = list(args.device_cgroup_rule)
     if args.restart:
         host["RestartPolicy"] = restart_policy(args.restart)
+    if args.log_driver or args.log_opt:
+        opts = {}
+        for item in args.log_opt:
+            key, eq, value = item.partition("=")
+            if not eq or not key:
+                raise UsageError("invalid log opt %r: use KEY=VALUE, e.g. max-size=10m" % item)
+            opts[key] = value
+        host["LogConfig"] = {"Type": args.log_driver or "", "Config": opts}
     exposed = network_flags(args, host)
     attached = not args.detach
     config = {

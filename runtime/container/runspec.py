@@ -4,7 +4,7 @@
 import os
 import time
 
-from runtime.container import devices, hostconfig, mounts, spec
+from runtime.container import devices, hostconfig, logdriver, mounts, spec
 from runtime.container.state import Container  # noqa: F401
 from runtime.timefmt import rfc3339
 
@@ -53,6 +53,14 @@ def fresh(run):
             or run["readonly_paths"] is not None)
 
 
+def log_spec(c):
+    # type: (Container) -> dict
+    """The monitor's log writer: driver, path and rotation (runtime/container/proc/logfile.py)."""
+    log = logdriver.settings(c.cfg["HostConfig"].get("LogConfig") or {})
+    log["path"] = logdriver.path(c.path, c.id, log["driver"])
+    return log
+
+
 def build(c, rootfs, short_lowerdir, pid_of=None):
     # type: (Container, str, object, object) -> dict
     """The run spec for runtime/container/proc/monitor.py and init.py; pid_of(id): another
@@ -81,7 +89,7 @@ def build(c, rootfs, short_lowerdir, pid_of=None):
         "root_slave": any(m.get("propagation") in ("slave", "rslave") for m in child_mounts),
         "shm_size": int(hc.get("ShmSize") or 0), "readonly_rootfs": bool(hc.get("ReadonlyRootfs")),
         "cgroup": cfg["Cgroup"], "devices": devices.run_spec(hc, cfg["Cgroup"].get("version") or 1),
-        "log_path": c.file(c.id + "-json.log"),
+        "log": log_spec(c),
         "started_at": rfc3339(time.time()),
         "sysctls": dict(hc.get("Sysctls") or {}), "ulimits": hostconfig.ulimits(hc.get("Ulimits")),
         "oom_score_adj": int(hc.get("OomScoreAdj") or 0), "init": bool(hc.get("Init")),

@@ -28,6 +28,13 @@ def status_line(state, now=None):
     return state["Status"].capitalize()
 
 
+def log_path(c):
+    # type: (Container) -> str
+    """LogPath: the json-file log ("" for the other drivers, as dockerd shows it)."""
+    driver = (c.cfg["HostConfig"].get("LogConfig") or {}).get("Type") or "json-file"
+    return c.file(c.id + "-json.log") if driver == "json-file" else ""
+
+
 _PRIVATE = ("HostVeth", "Bridge", "NetworkName")
 
 
@@ -100,7 +107,7 @@ def inspect(c, state, exec_ids, netview=(None, {})):
     return {
         "Id": c.id, "Created": cfg["Created"], "Path": cfg["Path"], "Args": cfg["Args"], "State": state,
         "Image": cfg["ImageID"], "ResolvConfPath": c.file("resolv.conf"), "HostnamePath": c.file("hostname"),
-        "HostsPath": c.file("hosts"), "LogPath": c.file(c.id + "-json.log"), "Name": "/" + cfg["Name"],
+        "HostsPath": c.file("hosts"), "LogPath": log_path(c), "Name": "/" + cfg["Name"],
         "RestartCount": c.started().get("RestartCount", 0), "Driver": driver, "Platform": "linux",
         "MountLabel": "", "ProcessLabel": "",
         "AppArmorProfile": "", "ExecIDs": exec_ids or None, "HostConfig": cfg["HostConfig"],

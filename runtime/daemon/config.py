@@ -153,6 +153,13 @@ def parse(text, where):
                           % (where, ", ".join(unknown)))
     for key, value in data.items():
         _check_value(where, key, value)
+    if "log-driver" in data or "log-opts" in data:
+        from runtime.container import logdriver
+        driver = data.get("log-driver", DEFAULTS["log-driver"])
+        try:
+            logdriver.resolve({"Type": driver}, driver, data.get("log-opts"))
+        except ValueError as exc:
+            raise ConfigError("%s: %s" % (where, exc)) from None
     return data
 
 

@@ -14,7 +14,8 @@ import threading
 import time
 
 from runtime.api.backend.containers import ContainerBackend
-from runtime.container import devices, hostconfig, logs, mounts, names, runspec, security, spec, views
+from runtime.container import devices, hostconfig, logdriver, logs, mounts, names, runspec, security
+from runtime.container import spec, views
 from runtime.container.proc import cgroups, restart
 from runtime.container import monitor_client as client
 from runtime.container.execs import Execs
@@ -110,9 +111,12 @@ class ContainerService(ContainerBackend):
             hc["RestartPolicy"] = restart.validate(hc.get("RestartPolicy"), bool(hc.get("AutoRemove")))
         except ValueError as e:
             raise InvalidParameter(str(e)) from None
-        for key, value in (("LogConfig", {"Type": "json-file", "Config": {}}),
-                           ("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0}),
-                           ("AutoRemove", False), ("Privileged", False), ("ReadonlyRootfs", False),
+        try:
+            hc["LogConfig"] = logdriver.resolve(hc.get("LogConfig"), self.config.get("log-driver"),
+                                                self.config.get("log-opts"))
+        except ValueError as e:
+            raise InvalidParameter(str(e)) from None
+        for key, value in (("AutoRemove", False), ("Privileged", False), ("ReadonlyRootfs", False),
                            ("Memory", 0), ("MemorySwap", 0), ("CpuShares", 0), ("NanoCpus", 0),
                            ("PidsLimit", None), ("CgroupParent", ""), ("Binds", None), ("Mounts", None)):
             if hc.get(key) is None:
@@ -578,8 +582,13 @@ class ContainerService(ContainerBackend):
     def container_logs(self, name, stdout=True, stderr=True, follow=False, since=0.0, until=0.0,
                        tail="all", timestamps=False):
         c = self.containers.get(name)
-        return logs.read(c.file(c.id + "-json.log"), stdout, stderr, follow, since, until, tail, timestamps,
-                         running=c.output_open)
+        log = runspec.log_spec(c)
+        if log["driver"] == "none":
+            raise InvalidParameter("configured logging driver does not support reading: container %s "
+                                   "logs with the none driver" % name)
+        return logs.read(log["path"], stdout, stderr, follow, since, until, tail, timestamps,
+                         running=lambda: c.output_open() or c.state()["Restarting"], driver=log["driver"],
+                         max_file=log["max_file"])
 
     # ---------------------------------------------------------------- attach
 

@@ -28,7 +28,7 @@ import signal
 import socket
 import time
 
-from runtime.container.proc import cgroups, devices, init, restart, stdio
+from runtime.container.proc import cgroups, devices, init, logfile, restart, stdio
 from runtime.container.proc import syscalls as sc
 from runtime.atomicfile import read_json, write_json
 from runtime.container.proc.wire import recv_fds, recv_msg, send_fds, send_msg
@@ -139,7 +139,7 @@ class Monitor(object):
         os.close(go_w)
         io.close_child_ends()
         # log file and socket now, while PID 1 is still busy with its filesystem
-        log = stdio.JsonLog(spec["log_path"])
+        log = logfile.writer(spec["log"])
         os.chdir(self.state_dir)  # bind by a relative name: the full path may exceed 108 bytes
         lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -317,7 +317,7 @@ class Monitor(object):
         self.clients.append(client)
 
     def loop(self, pid, wake_r, lsock, log):
-        # type: (int, int, socket.socket, stdio.JsonLog) -> int
+        # type: (int, int, socket.socket, logfile.JsonLog) -> int
         """Serve until PID 1 exits; returns its wait status."""
         io = self.io
         while True:
@@ -340,7 +340,7 @@ class Monitor(object):
                     self.client_input(r)
 
     def drain(self, log):
-        # type: (stdio.JsonLog) -> None
+        # type: (logfile.JsonLog) -> None
         """Read what PID 1 and its late children left in the pipes (they are gone now)."""
         deadline = time.time() + 2
         while self.io.readers and time.time() < deadline:
@@ -351,7 +351,7 @@ class Monitor(object):
                 break
 
     def output(self, stream, data, log):
-        # type: (int, bytes, stdio.JsonLog) -> None
+        # type: (int, bytes, logfile.JsonLog) -> None
         if not data:
             return
         log.write(stream, data)
@@ -394,15 +394,14 @@ class Monitor(object):
     def replay(self, client):
         # type: (_Client) -> None
         """Send the log so far (attach with logs=true)."""
-        names = {"stdout": stdio.STDOUT, "stderr": stdio.STDERR}
+        log = self.spec["log"]
+        if log["driver"] == "none":
+            return
         try:
-            with open(self.spec["log_path"], "rb") as f:
-                for line in f:
-                    rec = json.loads(line.decode("utf-8"))
-                    stream = names.get(rec.get("stream"), stdio.STDOUT)
-                    if stream in client.streams:
-                        data = rec.get("log", "").encode("utf-8")
-                        client.sock.sendall(data if self.io.tty else frame(stream, data))
+            for stream, text in logfile.read_all(log["path"], log["driver"], log["max_file"]):
+                if stream in client.streams:
+                    data = text.encode("utf-8")
+                    client.sock.sendall(data if self.io.tty else frame(stream, data))
         except (OSError, ValueError):
             pass
 

@@ -1,18 +1,14 @@
 """Stdio plumbing shared by the monitor and the exec helper: pipes or a pty for the child,
-Docker's json-file log writer, and exit-status decoding."""
+and exit-status decoding (the log writers are in runtime/container/logfile.py)."""
 
 import fcntl
-import json
 import os
 import struct
 import termios
-import time
 
 from runtime.container.proc.wire import recv_fd
 from runtime.framing import STDERR, STDOUT
-from runtime.timefmt import rfc3339
 
-_NAMES = {STDOUT: "stdout", STDERR: "stderr"}
 
 
 class Stdio(object):
@@ -118,36 +114,3 @@ def exit_code(status):
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     return os.WEXITSTATUS(status)
-
-
-class JsonLog(object):
-    """Docker's json-file driver: one {"log","stream","time"} object per line of output."""
-
-    def __init__(self, path):
-        # type: (str) -> None
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-        self.partial = {STDOUT: b"", STDERR: b""}
-
-    def write(self, stream, data):
-        # type: (int, bytes) -> None
-        lines = (self.partial[stream] + data).split(b"\n")
-        rest = lines.pop()
-        out = [self._entry(stream, line + b"\n") for line in lines]
-        if len(rest) >= 16384:  # Docker splits very long lines too
-            out.append(self._entry(stream, rest))
-            rest = b""
-        self.partial[stream] = rest
-        if out:
-            os.write(self.fd, "".join(out).encode())
-
-    def _entry(self, stream, data):
-        # type: (int, bytes) -> str
-        return '{"log":%s,"stream":"%s","time":"%s"}\n' % (
-            json.dumps(data.decode("utf-8", "replace")), _NAMES[stream], rfc3339(time.time()))
-
-    def close(self):
-        # type: () -> None
-        out = [self._entry(s, d) for s, d in sorted(self.partial.items()) if d]
-        if out:
-            os.write(self.fd, "".join(out).encode())
-        os.close(self.fd)
