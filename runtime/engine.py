@@ -23,6 +23,7 @@ from runtime.api.backend.system import SystemBackend
 from runtime.api.backend.volumes import VolumeBackend
 from runtime.build.service import BuildService
 from runtime.container.index import ContainerIndex
+from runtime.events import EventLog
 from runtime.services.containers import ContainerService
 from runtime.services.images import ImageService
 from runtime.services.networks import NetworkFront
@@ -67,18 +68,21 @@ class Engine(object):
         self.start_findings = datacheck.at_start(self.data_root, self.store)
         self.volumes = LocalVolumes(os.path.join(self.data_root, "volumes"))
         self.containers = ContainerIndex(os.path.join(self.data_root, "containers"))
-        self.registry = RegistryService(self.data_root, self.config, self.store)
+        self.events = EventLog()  # every service's events, for GET /events
+        self.registry = RegistryService(self.data_root, self.config, self.store, self.events)
         # looked up on the engine at each call, so that a stand-in user can be put in its place
         self.image_service = ImageService(self.store, self.registry,
-                                          users=lambda image_id: self.containers_using_image(image_id))
-        self.volume_service = VolumeService(self.volumes, users=self.containers.using_volume)
+                                          users=lambda image_id: self.containers_using_image(image_id),
+                                          events=self.events)
+        self.volume_service = VolumeService(self.volumes, users=self.containers.using_volume,
+                                            events=self.events)
         self.network_service = NetworkFront(self.data_root, self.config, self.containers)
         self.container_service = ContainerService(self.config, self.store, self.volumes, self.containers,
-                                                  self.network_service)
+                                                  self.network_service, self.events)
         self.network_service.start()  # after a restart: keep running containers' endpoints
         self.system_service = SystemService(self.data_root, self.config, self.storage, self.image_service,
                                             self.container_service, self.registry,
-                                            check=self._check)
+                                            check=self._check, events=self.events)
         self.build_service = BuildService(self.data_root, self.store, self.container_service,
                                           self.containers, self.registry)
         self.spawner = self.container_service.spawner

@@ -55,6 +55,7 @@ COMMANDS = {
     "port": ("containers", "port", "List port mappings or a specific mapping for the container"),
     "info": ("system", "info", "Display system-wide information"),
     "system check": ("system", "check", "Check the engine's data root for inconsistencies (read-only)"),
+    "events": ("system", "events", "Get real time events from the server"),
     "version": ("system", "version", "Show the berth version information"),
     "login": ("system", "login", "Log in to a registry"),
     "logout": ("system", "logout", "Log out from a registry"),

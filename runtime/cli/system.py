@@ -1,4 +1,4 @@
-"""`berth info`, `system check`, `version`, `inspect`, `login`, `logout`."""
+"""`berth info`, `system check`, `version`, `inspect`, `login`, `logout`, `events`."""
 
 import getpass
 import json
@@ -185,4 +185,57 @@ def cmd_logout(client, args):
         print("Removing login credentials for %s" % key)
     else:
         print("Not logged in to %s" % key)
+    return 0
+
+
+def parser_events(p):
+    """Flags of `berth events`."""
+    p.add_argument("--since", help="from this time: unix seconds, RFC 3339, or a duration ago (10m)")
+    p.add_argument("--until", help="up to this time (same forms); default: follow for ever")
+    p.add_argument("-f", "--filter", action="append", default=[],
+                   help="key=value (type, container, image, volume, network, label, event)")
+    p.add_argument("--format", help="'json' for one JSON object per line")
+
+
+def when(text):
+    # type: (str) -> str
+    """--since/--until as the API takes them: a duration (10m, 1h30m, 45s) becomes the time
+    that long ago; unix seconds and RFC 3339 go as they are."""
+    import re
+    import time
+    if not text:
+        return ""
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", text)
+    if parts and "".join(n + u for n, u in parts) == text:
+        scale = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+        return "%.9f" % (time.time() - sum(float(n) * scale[u] for n, u in parts))
+    return text
+
+
+def cmd_events(client, args):
+    """`berth events`: the engine's events as they happen (or those of a past range)."""
+    import time
+    from runtime.cli.containers import filters_arg
+    query = {"since": when(args.since), "until": when(args.until), "filters": filters_arg(args.filter)}
+    try:
+        resp = client.send("GET", "/events", {k: v for k, v in query.items() if v})
+        for ev in resp.json_stream():
+            if args.format == "json":
+                line = json.dumps(ev)
+            else:
+                nanos = int(ev.get("timeNano") or ev.get("time", 0) * 1000000000)
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(nanos // 1000000000))
+                offset = time.strftime("%z", time.localtime(nanos // 1000000000))
+                actor = ev.get("Actor") or {}
+                attrs = ", ".join("%s=%s" % kv for kv in sorted((actor.get("Attributes") or {}).items()))
+                line = "%s.%09d%s:%s %s %s %s%s" % (stamp, nanos % 1000000000, offset[:3], offset[3:],
+                                                     ev.get("Type"), ev.get("Action"), actor.get("ID"),
+                                                     " (%s)" % attrs if attrs else "")
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+    except APIError as exc:
+        sys.stderr.write("Error response from daemon: %s\n" % exc)
+        return 1
+    except KeyboardInterrupt:
+        return 0
     return 0

@@ -7,24 +7,28 @@ An exec's config is `exec/<id>.config.json` in its container's dir; the helper t
 import binascii
 import os
 import socket
+import threading
+import time
 
 from runtime.container import spec
 from runtime.container.state import proc_start_time
 from runtime.atomicfile import read_json, write_json
 from runtime.container.proc.wire import send_msg
 from runtime.errors import Conflict, InvalidParameter, NotFound
+from runtime.events import container_event
 
 
 class Execs(object):
     """The execs of the containers in `containers` (a ContainerIndex), run through `spawner`."""
 
-    def __init__(self, containers, spawner, security=None):
-        # type: (object, object, object) -> None
+    def __init__(self, containers, spawner, security=None, events=None):
+        # type: (object, object, object, object) -> None
         """security(container) -> the process fields (seccomp, no_new_privs) an exec inherits
-        from its container."""
+        from its container; events: runtime.events.EventLog (exec_create, exec_start, exec_die)."""
         self.containers = containers
         self.spawner = spawner
         self.security = security
+        self.events = events
 
     def ids(self, c):
         # type: (object) -> list
@@ -60,6 +64,7 @@ class Execs(object):
         cfg = {"ID": exec_id, "ContainerID": c.id, "Config": dict(config), "Cmd": list(cmd)}
         os.makedirs(c.file("exec"), exist_ok=True)
         write_json(os.path.join(c.file("exec"), exec_id + ".config.json"), cfg)
+        container_event(self.events, c, "exec_create: " + " ".join(cfg["Cmd"]), execID=exec_id)
         return exec_id
 
     def start(self, exec_id, detach=False, tty=False):
@@ -87,13 +92,36 @@ class Execs(object):
         if self.security is not None:
             run["process"].update(self.security(c))
         reply, sock = self.spawner.request("exec", run)
+        container_event(self.events, c, "exec_start: " + " ".join(cfg["Cmd"]), execID=exec_id)
         if "error" in reply:
             sock.close()
+            container_event(self.events, c, "exec_die", execID=exec_id, exitCode=reply.get("code", 126))
             raise InvalidParameter("exec failed: %s" % reply["error"])
+        t = threading.Thread(target=self._exec_die, args=(c, exec_id), name="exec-" + exec_id[:12])
+        t.daemon = True
+        t.start()
         if detach:
             sock.close()
             return None
         return sock
+
+    def _exec_die(self, c, exec_id):
+        # type: (object, str) -> None
+        """Emit exec_die once the exec's helper recorded the end (polled, less often as it runs;
+        a process gone for a second without a record ends it too)."""
+        path = os.path.join(c.file("exec"), exec_id + ".json")
+        pause, gone_since = 0.01, None
+        while True:
+            res = read_json(path, {}) or {}
+            if res.get("ExitCode") is not None or not os.path.exists(c.path):
+                break
+            if res.get("Pid") and proc_start_time(res["Pid"]) < 0:
+                gone_since = gone_since or time.time()
+                if time.time() - gone_since > 1:
+                    break
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.5)
+        container_event(self.events, c, "exec_die", execID=exec_id, exitCode=res.get("ExitCode", -1))
 
     def inspect(self, exec_id):
         # type: (str) -> dict

@@ -24,10 +24,18 @@ from runtime.container.index import ContainerIndex  # noqa: F401 (type comments)
 from runtime.container.kicker import Kicker
 from runtime.container.state import Container, proc_start_time
 from runtime.container.proc.wire import recv_exact
+from runtime.events import EventLog
+from runtime.services import watch
 from runtime.store import vfs
 from runtime.timefmt import ZERO_TIME, rfc3339
 from runtime.services import commit
 from runtime.errors import BerthError, Conflict, InvalidParameter, NotFound, NotModified, SystemFailure
+
+
+try:
+    from typing import Optional  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
 
 
 def _image_config(store, image_id):
@@ -50,8 +58,8 @@ class ContainerService(ContainerBackend):
     ImageStore), with named volumes from `volumes` (LocalVolumes) and their networks through
     `networking` (the engine's NetworkFront); `config` is daemon.json's (exec-opts, cgroup-parent)."""
 
-    def __init__(self, config, store, volumes, containers, networking):
-        # type: (dict, object, object, ContainerIndex, object) -> None
+    def __init__(self, config, store, volumes, containers, networking, events=None):
+        # type: (dict, object, object, ContainerIndex, object, Optional[EventLog]) -> None
         self.store = store
         self.networking = networking  # runtime.services.networks.NetworkFront
         self.volumes = volumes
@@ -67,10 +75,13 @@ class ContainerService(ContainerBackend):
         self.host_env = hostconfig.environment(self.cgroup_version, cgroups.controllers(self.cgroup_version))
         self.spawner = Spawner(containers.rootfs_mount)
         self.kicker = Kicker(lambda: self.spawner.pid or os.getpid())
-        self.execs = Execs(containers, self.spawner, self._security)
+        self.events = events if events is not None else EventLog()
+        self.execs = Execs(containers, self.spawner, self._security, self.events)
         for c in self.containers.all():  # AutoRemove containers that ended while no engine ran
             if c.cfg["HostConfig"].get("AutoRemove") and c.started().get("Pid"):
                 threading.Thread(target=self._auto_remove, args=(c,), daemon=True).start()
+            elif c.state()["Running"]:
+                watch.watch(self.events, c, self._unmount_events)
 
     def close(self):
         # type: () -> None
@@ -195,6 +206,9 @@ class ContainerService(ContainerBackend):
                     self.volumes.remove(v)
                 raise
             self.containers.add(c)
+        for v in created_volumes:
+            self.events.emit("volume", "create", v, {"driver": "local"})
+        watch.emit(self.events, c, "create")
         return {"Id": cid, "Warnings": warnings}
 
     def _security_of(self, hc):
@@ -262,6 +276,9 @@ class ContainerService(ContainerBackend):
             finally:
                 for sock, _ in early:  # the monitor has its own copies now
                     sock.close()
+            self._volume_events(c, "mount")
+            watch.emit(self.events, c, "start")
+            watch.watch(self.events, c, self._unmount_events)
         if c.cfg["HostConfig"].get("AutoRemove"):
             threading.Thread(target=self._auto_remove, args=(c,), daemon=True).start()
 
@@ -302,6 +319,20 @@ class ContainerService(ContainerBackend):
                        "StartedAt": run["started_at"], "FinishedAt": ZERO_TIME})
         self.networking.after_start(c, True)  # watches the exit: state.json must say running
 
+    def _volume_events(self, c, action):
+        # type: (Container, str) -> None
+        for m in c.cfg["Mounts"]:
+            if m["Type"] == "volume" and m.get("Name"):
+                attrs = {"container": c.id, "driver": "local"}
+                if action == "mount":
+                    attrs.update({"destination": m.get("Destination", ""), "propagation": "",
+                                  "read/write": "false" if m.get("RW") is False else "true"})
+                self.events.emit("volume", action, m["Name"], attrs)
+
+    def _unmount_events(self, c):
+        # type: (Container) -> None
+        self._volume_events(c, "unmount")
+
     def _auto_remove(self, c):
         # type: (Container) -> None
         """HostConfig.AutoRemove (`run --rm`): remove the container once it has exited."""
@@ -330,7 +361,11 @@ class ContainerService(ContainerBackend):
         if timeout is None:
             timeout = c.cfg["Config"].get("StopTimeout")
         timeout = 10 if timeout is None else int(timeout)
+        seen = watch.dies(c)
+        watch.emit(self.events, c, "kill", signal=sig)
         self._halt(c, sig, timeout)
+        watch.wait_die(c, seen)
+        watch.emit(self.events, c, "stop")
 
     def _halt(self, c, sig, timeout):
         # type: (Container, int, int) -> None
@@ -386,6 +421,7 @@ class ContainerService(ContainerBackend):
         c, st = self._running(name)
         sig = spec.parse_signal(signal or "SIGKILL")
         self._mark_stopped(c)  # as dockerd: any kill through the API counts as a manual stop
+        watch.emit(self.events, c, "kill", signal=sig)
         st = c.state()
         if not st["Pid"]:
             return  # it was waiting to be restarted: now it is not
@@ -402,6 +438,7 @@ class ContainerService(ContainerBackend):
             self.container_start(name)
         finally:
             c.restarting = False
+        watch.emit(self.events, c, "restart")
 
     def container_pause(self, name):
         c, st = self._running(name)
@@ -419,6 +456,7 @@ class ContainerService(ContainerBackend):
                 pass
             raise SystemFailure("Cannot pause container %s: %s; it was left running, try again"
                                 % (c.id, exc.strerror or exc)) from None
+        watch.emit(self.events, c, "pause")
 
     def container_update(self, name, update):
         c = self.containers.get(name)
@@ -485,6 +523,7 @@ class ContainerService(ContainerBackend):
             c.cgroup().thaw()
         except OSError as exc:
             raise SystemFailure("Cannot unpause container %s: %s" % (c.id, exc.strerror or exc)) from None
+        watch.emit(self.events, c, "unpause")
 
     def container_wait(self, name, condition="not-running", timeout=None):
         return self.container_wait_begin(name, condition)(timeout)
@@ -536,6 +575,9 @@ class ContainerService(ContainerBackend):
                                "attempting removal or force remove" % c.id)
             self._halt(c, _signal.SIGKILL, 10)
             st = c.state()
+        w = getattr(c, "watch", None)
+        if w is not None:  # its die event first
+            w.thread.join(5)
         c.final_exit_code = st["ExitCode"]  # for waiters on "removed"
         with c.lock:
             early, c.early = c.early, []
@@ -554,11 +596,13 @@ class ContainerService(ContainerBackend):
                         try:
                             if "com.docker.volume.anonymous" in self.volumes.inspect(m["Name"])["Labels"]:
                                 self.volumes.remove(m["Name"])
+                                self.events.emit("volume", "destroy", m["Name"], {"driver": "local"})
                         except NotFound:
                             pass
         finally:
             self.networking.detach(c.id)
             self.containers.notify_gone(c.id)
+        watch.emit(self.events, c, "destroy")
 
     # ---------------------------------------------------------------- views
 
@@ -596,6 +640,7 @@ class ContainerService(ContainerBackend):
         c = self.containers.get(name)
         req = {"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr, "logs": logs,
                "stream": stream}
+        watch.emit(self.events, c, "attach")
         with c.lock:  # not between a start's spawn and its state record
             if c.alive_pid():
                 try:

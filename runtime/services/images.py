@@ -9,6 +9,7 @@ import fnmatch
 
 from runtime.api.backend.images import ImageBackend
 from runtime.errors import InvalidParameter, NotFound
+from runtime.events import EventLog
 from runtime.store import archive_load, archive_save, newlayer, reference
 from runtime.store.images import ImageStore  # noqa: F401 (type comments)
 from runtime.timefmt import ZERO_TIME, unix_time
@@ -23,8 +24,9 @@ class ImageService(ImageBackend):
     """The images in `store` (an ImageStore); `registry` (a RegistryService) pulls and pushes;
     `users(image_id)` gives the ids of the containers made from an image (they keep it)."""
 
-    def __init__(self, store, registry, users):
-        # type: (ImageStore, Any, Callable[[str], List[str]]) -> None
+    def __init__(self, store, registry, users, events=None):
+        # type: (ImageStore, Any, Callable[[str], List[str]], Any) -> None
+        self.events = events if events is not None else EventLog()  # tag, untag, delete, load, import
         self.store = store
         self.registry = registry
         self._users = users
@@ -130,14 +132,28 @@ class ImageService(ImageBackend):
             raise InvalidParameter("refusing to create a tag with a digest reference: %s"
                                    % reference.familiar(name))
         self.store.tag(ref, name)
+        self.events.emit("image", "tag", self.store.resolve(name), {"name": reference.familiar(name)})
 
     def image_remove(self, ref, force=False, prune=True):
         """`DELETE /images/{name}`: untag / delete like docker rmi; Conflict while in use."""
-        return self.store.remove(ref, force=force, in_use=self._image_users, prune=prune)
+        try:
+            image_id = self.store.resolve(ref)
+        except NotFound:
+            image_id = ref
+        out = self.store.remove(ref, force=force, in_use=self._image_users, prune=prune)
+        for item in out:
+            if "Untagged" in item:
+                self.events.emit("image", "untag", image_id, {"name": item["Untagged"]})
+            elif "Deleted" in item:
+                self.events.emit("image", "delete", item["Deleted"], {"name": item["Deleted"]})
+        return out
 
     def image_load(self, stream):
         """`POST /images/load`: returns the loaded references (or ids of untagged images)."""
-        return archive_load.load(self.store, stream)
+        loaded = archive_load.load(self.store, stream)
+        for name in loaded or []:
+            self.events.emit("image", "load", name, {"name": name})
+        return loaded
 
     def image_save(self, refs, out, fmt="docker"):
         """`GET /images/get`: docker-save tar (which is also an OCI layout) of refs to out."""
@@ -146,7 +162,9 @@ class ImageService(ImageBackend):
     def image_import(self, stream, repo=None, tag=None, changes=None, message=None):
         """`POST /images/create?fromSrc=-`: a rootfs tar as a one-layer image; returns its id."""
         refs = [reference.normalize_repo(repo, tag)] if repo else []
-        return newlayer.import_rootfs(self.store, stream, refs, changes, message)
+        image_id = newlayer.import_rootfs(self.store, stream, refs, changes, message)
+        self.events.emit("image", "import", image_id, {"name": image_id})
+        return image_id
 
     # ------------------------------------------------------------ registry
 

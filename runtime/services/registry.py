@@ -24,8 +24,9 @@ class RegistryService(object):
     """Pulls into and pushes from `store` (an ImageStore); `config` is daemon.json's (the same
     dict the daemon updates on SIGHUP); where blobs came from is kept under data_root."""
 
-    def __init__(self, data_root, config, store):
-        # type: (str, dict, object) -> None
+    def __init__(self, data_root, config, store, events=None):
+        # type: (str, dict, object, object) -> None
+        self.events = events  # runtime.events.EventLog: pull
         self.data_root = data_root
         self.config = config
         self.store = store
@@ -52,7 +53,10 @@ class RegistryService(object):
         ref = names.parse(name, tag)
         puller = Puller(self.store, self.registry_config, Credentials.from_auth(auth), progress,
                         self.config.get("max-concurrent-downloads", 3), self.blob_sources())
-        return puller.pull(ref, platform)
+        image_id = puller.pull(ref, platform)
+        if self.events is not None:
+            self.events.emit("image", "pull", ref.familiar_tagged(), {"name": ref.familiar_tagged()})
+        return image_id
 
     def push(self, name, tag=None, auth=None, progress=None):
         # type: (str, str, dict, object) -> str

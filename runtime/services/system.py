@@ -6,6 +6,8 @@ import socket
 import time
 import uuid
 
+from runtime import events
+from runtime.events import EventLog
 from runtime import __version__
 from runtime.api.backend.system import SystemBackend
 from runtime.atomicfile import write_text
@@ -82,9 +84,10 @@ class SystemService(SystemBackend):
     RegistryService) checks logins; `check(deep) -> report` is the data root's checker
     (runtime.datacheck, bound by the engine)."""
 
-    def __init__(self, data_root, config, storage, images, containers, registry, check=None):
-        # type: (str, Dict[str, Any], Any, Any, Any, Any, Any) -> None
+    def __init__(self, data_root, config, storage, images, containers, registry, check=None, events=None):
+        # type: (str, Dict[str, Any], Any, Any, Any, Any, Any, Any) -> None
         self.check = check
+        self.events = events if events is not None else EventLog()  # what GET /events serves
         self.data_root = data_root
         self.config = config
         self.storage = storage
@@ -119,6 +122,10 @@ class SystemService(SystemBackend):
                    "paused": "ContainersPaused"}.get(state, "ContainersStopped")
             counts[key] += 1
         return counts
+
+    def system_events(self, since=None, until=None, filters=None, stop=None):
+        events.check_filters(filters)
+        return self.events.subscribe(since, until, filters, stop)
 
     def system_info(self):
         # type: () -> Dict[str, Any]

@@ -2,10 +2,11 @@
 
 from runtime.api.backend.volumes import VolumeBackend
 from runtime.errors import Conflict, InvalidParameter
+from runtime.events import EventLog
 from runtime.volumes.local import ANONYMOUS_LABEL, LocalVolumes  # noqa: F401 (type comments)
 
 try:
-    from typing import Callable, List  # noqa: F401
+    from typing import Any, Callable, List  # noqa: F401
 except ImportError:  # pragma: no cover
     pass
 
@@ -28,15 +29,18 @@ class VolumeService(VolumeBackend):
     """The volumes of `volumes` (the local driver, LocalVolumes); `users(name)` gives the ids
     of the containers that mount one."""
 
-    def __init__(self, volumes, users):
-        # type: (LocalVolumes, Callable[[str], List[str]]) -> None
+    def __init__(self, volumes, users, events=None):
+        # type: (LocalVolumes, Callable[[str], List[str]], Any) -> None
+        self.events = events if events is not None else EventLog()  # create, destroy
         self.volumes = volumes
         self._users = users
 
     def volume_create(self, name=None, driver="local", driver_opts=None, labels=None):
         if (driver or "local") != "local":
             raise InvalidParameter("volume driver %r is not available: only \"local\" is" % driver)
-        return self.volumes.create(name, labels=labels, options=driver_opts)
+        vol = self.volumes.create(name, labels=labels, options=driver_opts)
+        self.events.emit("volume", "create", vol["Name"], {"driver": "local"})
+        return vol
 
     def volume_inspect(self, name):
         return self.volumes.inspect(name)
@@ -67,6 +71,7 @@ class VolumeService(VolumeBackend):
             if users:
                 raise Conflict("remove %s: volume is in use - [%s]" % (name, ", ".join(users)))
             self.volumes.remove(name)
+        self.events.emit("volume", "destroy", name, {"driver": "local"})
 
     def volume_prune(self, filters=None):
         filters = dict(filters or {})
@@ -83,5 +88,6 @@ class VolumeService(VolumeBackend):
             if self._users(vol["Name"]):
                 continue
             space += self.volumes.remove(vol["Name"])
+            self.events.emit("volume", "destroy", vol["Name"], {"driver": "local"})
             deleted.append(vol["Name"])
         return {"VolumesDeleted": deleted, "SpaceReclaimed": space}

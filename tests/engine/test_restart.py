@@ -84,8 +84,10 @@ def test_always_comes_back_after_its_process_is_killed_and_across_engines(clean_
                  eng.container_inspect(cid)["State"]["Pid"])
     info = eng.container_inspect(cid)
     assert info["State"]["Status"] == "running" and info["RestartCount"] == 1
-    with open("/proc/%d/cmdline" % new, "rb") as f:
-        assert f.read().split(b"\0")[0] == b"sleep"
+    def cmd():
+        with open("/proc/%d/cmdline" % new, "rb") as f:
+            return f.read().split(b"\0")[0] == b"sleep"
+    _until(cmd)  # (sh until it execs sleep)
     # a second engine on the same data root (berthd restarted): still running, same process
     other = make_engine(eng.test_root, {"cgroup-parent": eng.test_cgroup_parent})
     try:
@@ -139,8 +141,9 @@ def test_a_restarting_container_shows_it_and_a_stop_cancels_the_restart(clean_co
     st = _until(lambda: (lambda s: s if s["Restarting"] and eng.container_inspect(cid)["RestartCount"] >= 3
                          else None)(eng.container_inspect(cid)["State"]))
     assert (st["Status"], st["Running"], st["Pid"], st["ExitCode"]) == ("restarting", True, 0, 3)
-    listed = [c for c in eng.container_list(all=True) if c["Id"] == cid][0]
-    assert listed["State"] == "restarting" and listed["Status"].startswith("Restarting (3)")
+    listed = _until(lambda: [c for c in eng.container_list(all=True)
+                             if c["Id"] == cid and c["State"] == "restarting"])[0]
+    assert listed["Status"].startswith("Restarting (3)")
     eng.container_stop(cid)
     count = eng.container_inspect(cid)["RestartCount"]
     st = eng.container_inspect(cid)["State"]

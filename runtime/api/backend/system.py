@@ -9,7 +9,7 @@ except ImportError:  # pragma: no cover
 
 
 class SystemBackend(abc.ABC):
-    """What `/info` reports, and `/auth`."""
+    """What `/info` reports, `/auth`, and `/events`."""
 
     @abc.abstractmethod
     def system_info(self):
@@ -28,3 +28,10 @@ class SystemBackend(abc.ABC):
         """`GET /berth/check`: the data root's checker, read-only (runtime/datacheck.py):
         {"Findings": [{Area, Subject, Problem, Fix, Repair, Partial, Repaired}], "Problems": n,
         "Partial": n}; quick: no blob re-hashing nor layer walks."""
+
+    @abc.abstractmethod
+    def system_events(self, since=None, until=None, filters=None, stop=None):
+        # type: (Optional[float], Optional[float], Optional[Dict[str, List[str]]], Any) -> Any
+        """The events from `since` (unix time; None: only new ones) to `until` (None: for
+        ever, or until the threading.Event stop is set) matching filters, as dockerd's event
+        messages; InvalidParameter for an unknown filter key (checked before the first one)."""

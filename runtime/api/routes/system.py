@@ -1,5 +1,6 @@
-"""System routes: `/_ping`, `/version`, `/info`, `/auth`, `/berth/check`."""
+"""System routes: `/_ping`, `/version`, `/info`, `/auth`, `/berth/check`, `/events`."""
 
+import json
 import os
 import platform
 import time
@@ -78,6 +79,23 @@ def check(req, v):
     return 200, req.backend.system_check(quick=req.flag("quick"))
 
 
+def events_(req, v):
+    """`GET /events?since=&until=&filters=`: one JSON message per event, streamed (flushed as
+    each happens); ends at `until`, or when the client goes."""
+    from runtime import events
+    stream = req.backend.system_events(events.parse_time(req.arg("since"), "since"),
+                                       events.parse_time(req.arg("until"), "until"), req.filters())
+    out = req.start(200, "application/json")
+    try:
+        for ev in stream:
+            out.write(json.dumps(ev).encode() + b"\n")
+        out.close()
+    finally:
+        stream.close()
+    return None
+
+
+
 BACKEND = SystemBackend
 ROUTES = [
     ("GET", "/_ping", ping),
@@ -86,4 +104,5 @@ ROUTES = [
     ("GET", "/info", info),
     ("POST", "/auth", auth),
     ("GET", "/berth/check", check),
+    ("GET", "/events", events_),
 ]

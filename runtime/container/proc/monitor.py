@@ -248,7 +248,7 @@ class Monitor(object):
                 os.read(wake_r, 512)
                 _reap(-1)  # stray children (the old PID 1's are gone with its namespace)
             if lsock in ready:
-                self.accept(lsock)
+                self.accept(lsock, recorded=True)
 
     def respawn(self, cg):
         # type: (cgroups.CgroupManager) -> tuple
@@ -363,8 +363,10 @@ class Monitor(object):
                 except OSError:
                     self.drop(c)
 
-    def accept(self, lsock):
-        # type: (socket.socket) -> None
+    def accept(self, lsock, recorded=False):
+        # type: (socket.socket, bool) -> None
+        """One client; recorded: PID 1's exit is on disk (a restart is due), so a wait ends
+        at once."""
         conn, _ = lsock.accept()
         conn.settimeout(5)
         try:
@@ -381,6 +383,8 @@ class Monitor(object):
         elif op == "policy":  # `update --restart` of a running container
             if self.backoff is not None:
                 self.backoff.policy = req.get("policy")
+            conn.close()
+        elif op == "wait" and recorded:
             conn.close()
         elif op in ("attach", "wait", "stop"):
             if op == "stop":  # sent before the signal: this exit is not restarted

@@ -1,0 +1,81 @@
+"""Engine events: dockerd's names and attributes in order for a container's life, policy
+restarts seen as die + start, images and volumes, the ring for `since`, filters, and bad
+filters refused before anything streams."""
+
+import threading
+import time
+
+import pytest
+
+from runtime.errors import InvalidParameter
+
+
+def _collect(eng, since, **kw):
+    return [(e["Type"], e["Action"]) for e in eng.system_events(since=since, until=time.time(), **kw)]
+
+
+def test_container_life_in_order_with_attributes(clean_containers):
+    eng = clean_containers
+    t0 = time.time()
+    cid = eng.container_create({"Image": "busybox:latest", "Cmd": ["sh", "-c", "sleep 100"],
+                                "Labels": {"team": "svc"}}, name="evt")["Id"]
+    eng.container_start(cid)
+    eng.container_pause(cid)
+    eng.container_unpause(cid)
+    ex = eng.exec_create(cid, {"Cmd": ["true"], "AttachStdout": True})
+    sock = eng.exec_start(ex)
+    while sock.recv(4096):
+        pass
+    sock.close()
+    time.sleep(0.3)
+    eng.container_stop(cid, timeout=0)
+    eng.container_remove(cid)
+    evs = [e for e in eng.system_events(since=t0, until=time.time()) if e["Type"] == "container"]
+    actions = [e["Action"] for e in evs]
+    assert actions == ["create", "start", "pause", "unpause", "exec_create: true", "exec_start: true",
+                       "exec_die", "kill", "die", "stop", "destroy"], actions
+    die = evs[actions.index("die")]
+    assert die["Actor"]["ID"] == cid and die["id"] == cid and die["from"] == "busybox:latest"
+    assert die["Actor"]["Attributes"]["exitCode"] == "137"
+    assert die["Actor"]["Attributes"]["name"] == "evt" and die["Actor"]["Attributes"]["team"] == "svc"
+    assert evs[actions.index("kill")]["Actor"]["Attributes"]["signal"] == "15"
+    assert evs[actions.index("exec_die")]["Actor"]["Attributes"]["exitCode"] == "0"
+    assert all(abs(e["timeNano"] / 1e9 - e["time"]) < 1 for e in evs)
+
+
+def test_policy_restarts_and_live_subscribers(clean_containers):
+    eng = clean_containers
+    got = []
+    stop = threading.Event()
+    cid = eng.container_create({"Image": "busybox:latest", "Cmd": ["sh", "-c", "exit 1"],
+                                "HostConfig": {"RestartPolicy": {"Name": "on-failure",
+                                                                 "MaximumRetryCount": 2}}})["Id"]
+    t = threading.Thread(target=lambda: got.extend(
+        e["Action"] for e in eng.system_events(filters={"container": [cid[:12]]}, stop=stop)))
+    t.start()
+    time.sleep(0.2)
+    eng.container_start(cid)
+    deadline = time.time() + 20
+    while got.count("die") < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    t.join(5)
+    assert got == ["start", "die", "start", "die", "start", "die"], got
+
+
+def test_images_volumes_filters_and_bad_filters(clean_containers):
+    eng = clean_containers
+    t0 = time.time()
+    eng.image_tag("busybox:latest", "evt/box", "v1")
+    eng.image_remove("evt/box:v1")
+    eng.volume_create("evtvol")
+    eng.volume_remove("evtvol")
+    until = time.time()
+    assert _collect(eng, t0, filters={"type": ["image"]}) == [("image", "tag"), ("image", "untag")]
+    assert _collect(eng, t0, filters={"volume": ["evtvol"]}) == [("volume", "create"), ("volume", "destroy")]
+    assert _collect(eng, t0, filters={"event": ["untag", "create"]}) == [("image", "untag"),
+                                                                        ("volume", "create")]
+    assert _collect(eng, t0, filters={"image": ["evt/box"]}) == [("image", "tag"), ("image", "untag")]
+    assert _collect(eng, until + 1) == []
+    with pytest.raises(InvalidParameter, match="invalid filter 'colour'"):
+        eng.system_events(filters={"colour": ["red"]})
