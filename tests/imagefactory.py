@@ -185,7 +185,7 @@ class Image:
     def __init__(self, refs, layers, cmd=("/bin/sh",), env=("PATH=/usr/local/sbin:/usr/local/bin:"
                  "/usr/sbin:/usr/bin:/sbin:/bin",), entrypoint=None, workdir="", user="",
                  labels=None, volumes=None, exposed_ports=None, gzip=False, arch="amd64",
-                 created="2023-11-14T22:13:20Z"):
+                 created="2023-11-14T22:13:20Z", healthcheck=None):
         self.refs = [refs] if isinstance(refs, str) else list(refs)
         self.layers = list(layers)
         self.gzip = gzip
@@ -198,6 +198,8 @@ class Image:
             cfg["Volumes"] = {v: {} for v in volumes}
         if exposed_ports:
             cfg["ExposedPorts"] = {p: {} for p in exposed_ports}
+        if healthcheck:
+            cfg["Healthcheck"] = dict(healthcheck)
         self.container_config = cfg
         self.created = created
 

@@ -81,6 +81,51 @@ def restart_policy(text):
     return {"Name": name, "MaximumRetryCount": number}
 
 
+def duration_ns(text, flag):
+    # type: (str, str) -> int
+    """A Go duration (1m30s, 500ms, 2h, 10s) in nanoseconds."""
+    units = {"ns": 1, "us": 1000, "ms": 1000000, "s": 1000000000, "m": 60000000000, "h": 3600000000000}
+    total, num, i = 0.0, "", 0
+    while i < len(text):
+        ch = text[i]
+        if ch.isdigit() or ch == ".":
+            num += ch
+            i += 1
+            continue
+        unit = text[i:i + 2] if text[i:i + 2] in units else ch
+        if unit not in units or not num:
+            break
+        total += float(num) * units[unit]
+        num, i = "", i + len(unit)
+    else:
+        if not num and text:
+            return int(total)
+    raise UsageError("invalid duration %r for %s: use e.g. 30s, 1m30s or 500ms" % (text, flag))
+
+
+def healthcheck(args):
+    # type: (Any) -> Optional[Dict[str, Any]]
+    """Config.Healthcheck from the --health-* flags (None: the image's)."""
+    given = [args.health_cmd, args.health_interval, args.health_timeout, args.health_start_period,
+             args.health_start_interval, args.health_retries]
+    if args.no_healthcheck:
+        if any(v is not None for v in given):
+            raise UsageError("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if all(v is None for v in given):
+        return None
+    check = {"Test": ["CMD-SHELL", args.health_cmd] if args.health_cmd else None}  # type: Dict[str, Any]
+    for key, flag, value in (("Interval", "--health-interval", args.health_interval),
+                             ("Timeout", "--health-timeout", args.health_timeout),
+                             ("StartPeriod", "--health-start-period", args.health_start_period),
+                             ("StartInterval", "--health-start-interval", args.health_start_interval)):
+        if value is not None:
+            check[key] = duration_ns(value, flag)
+    if args.health_retries is not None:
+        check["Retries"] = args.health_retries
+    return check
+
+
 # -- run ---------------------------------------------------------------------------------------
 def parser_run(p):
     """Flags of `berth run`."""
@@ -117,6 +162,13 @@ def parser_run(p):
     p.add_argument("--device-cgroup-rule", action="append", default=[], help="e.g. 'c 1:3 rwm'")
     runflags.add_flags(p)
     p.add_argument("--restart", help="restart policy: no, always, unless-stopped, on-failure[:N]")
+    p.add_argument("--health-cmd", help="command to run to check health (through /bin/sh -c)")
+    p.add_argument("--health-interval", help="time between checks (30s)")
+    p.add_argument("--health-timeout", help="maximum time for one check (30s)")
+    p.add_argument("--health-retries", type=int, help="failures in a row that mean unhealthy (3)")
+    p.add_argument("--health-start-period", help="failures in this time after the start do not count")
+    p.add_argument("--health-start-interval", help="time between checks in the start period (5s)")
+    p.add_argument("--no-healthcheck", action="store_true", help="disable the image's HEALTHCHECK")
     p.add_argument("--log-driver", help="json-file (default), local or none")
     p.add_argument("--log-opt", action="append", default=[], help="KEY=VALUE (max-size, max-file, compress)")
     p.add_argument("image")
@@ -176,6 +228,9 @@ def container_config(args):
         "AttachStdin": bool(args.interactive) and attached, "AttachStdout": attached,
         "AttachStderr": attached, "Volumes": anon or None, "HostConfig": host,
     }  # type: Dict[str, Any]
+    check = healthcheck(args)
+    if check is not None:
+        config["Healthcheck"] = check
     try:
         runflags.apply(args, config, host, parse_bytes)
     except runflags.FlagError as exc:

@@ -18,6 +18,25 @@ from runtime.errors import Conflict, InvalidParameter, NotFound
 from runtime.events import container_event
 
 
+def run_spec(c, pid, exec_id, exec_dir, cmd, conf, detach=False, tty=False):
+    # type: (object, int, str, str, list, dict, bool, bool) -> dict
+    """What runtime/container/proc/execproc.py needs to run cmd in c (whose PID 1 is pid) with the
+    exec config conf (Env, User, WorkingDir, Tty, AttachStdin, Privileged...)."""
+    cc, hc = c.cfg["Config"], c.cfg["HostConfig"]
+    env = list(cc.get("Env") or []) + list(conf.get("Env") or [])
+    privileged = bool(conf.get("Privileged") or hc.get("Privileged"))
+    return {
+        "exec_id": exec_id, "exec_dir": exec_dir, "pid": pid, "detach": bool(detach),
+        "tty": bool(conf.get("Tty") or tty), "stdin": bool(conf.get("AttachStdin")),
+        "console_size": conf.get("ConsoleSize") if any(conf.get("ConsoleSize") or []) else None,
+        "cgroup_procs": c.cgroup().procs_files(),
+        "process": {"args": list(cmd), "env": env, "cwd": conf.get("WorkingDir") or cc.get("WorkingDir"),
+                    "user": conf.get("User") or cc.get("User") or "",
+                    "caps": spec.capabilities(dict(hc, Privileged=privileged)),
+                    "no_new_privs": False, "group_add": hc.get("GroupAdd") or []},
+    }
+
+
 class Execs(object):
     """The execs of the containers in `containers` (a ContainerIndex), run through `spawner`."""
 
@@ -76,19 +95,7 @@ class Execs(object):
             raise Conflict("Container %s is not running" % c.id)
         if os.path.exists(os.path.join(c.file("exec"), exec_id + ".json")):
             raise Conflict("Error: Exec command %s has already run" % exec_id)
-        conf, cc = cfg["Config"], c.cfg["Config"]
-        env = list(cc.get("Env") or []) + list(conf.get("Env") or [])
-        run = {
-            "exec_id": exec_id, "exec_dir": c.file("exec"), "pid": st["Pid"], "detach": bool(detach),
-            "tty": bool(conf.get("Tty") or tty), "stdin": bool(conf.get("AttachStdin")),
-            "console_size": conf.get("ConsoleSize") if any(conf.get("ConsoleSize") or []) else None,
-            "cgroup_procs": c.cgroup().procs_files(),
-            "process": {"args": cfg["Cmd"], "env": env, "cwd": conf.get("WorkingDir") or cc.get("WorkingDir"),
-                        "user": conf.get("User") or cc.get("User") or "",
-                        "caps": spec.capabilities(dict(c.cfg["HostConfig"], Privileged=bool(
-                            conf.get("Privileged") or c.cfg["HostConfig"].get("Privileged")))),
-                        "no_new_privs": False, "group_add": c.cfg["HostConfig"].get("GroupAdd") or []},
-        }
+        run = run_spec(c, st["Pid"], exec_id, c.file("exec"), cfg["Cmd"], cfg["Config"], detach, tty)
         if self.security is not None:
             run["process"].update(self.security(c))
         reply, sock = self.spawner.request("exec", run)

@@ -19,7 +19,12 @@ def status_line(state, now=None):
         return "Restarting (%d) %s ago" % (state["ExitCode"], human_duration(now - finished))
     if state["Running"]:
         up = "Up " + human_duration(now - parse_rfc3339(state["StartedAt"]))
-        return up + " (Paused)" if state["Paused"] else up
+        if state["Paused"]:
+            return up + " (Paused)"
+        health = (state.get("Health") or {}).get("Status")
+        if health == "starting":
+            return up + " (health: starting)"
+        return up + " (%s)" % health if health else up
     if state["Status"] == "exited":
         finished = parse_rfc3339(state["FinishedAt"])
         if not finished:
@@ -135,11 +140,14 @@ def summary(c, state, netview=(None, {})):
 
 def matches(c, state, filters):
     # type: (Container, dict, dict) -> bool
-    """Docker's ps filters: status, name (regexp), label (k or k=v), id (prefix), ancestor."""
+    """Docker's ps filters: status, name (regexp), label (k or k=v), id (prefix), ancestor,
+    health (starting, healthy, unhealthy, none)."""
     for key, values in (filters or {}).items():
         if isinstance(values, dict):  # {"running": true} form
             values = [k for k, v in values.items() if v]
         if key == "status" and state["Status"] not in values:
+            return False
+        if key == "health" and (state.get("Health") or {}).get("Status", "none") not in values:
             return False
         if key == "name" and not any(re.search(v.lstrip("/"), c.name) for v in values):
             return False

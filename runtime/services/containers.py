@@ -14,7 +14,8 @@ import threading
 import time
 
 from runtime.api.backend.containers import ContainerBackend
-from runtime.container import devices, hostconfig, logdriver, logs, mounts, names, runspec, security
+from runtime.container import devices, healthcheck, hostconfig, logdriver, logs, mounts, names, runspec
+from runtime.container import security
 from runtime.container import spec, views
 from runtime.container.proc import cgroups, restart
 from runtime.container import monitor_client as client
@@ -25,7 +26,7 @@ from runtime.container.kicker import Kicker
 from runtime.container.state import Container, proc_start_time
 from runtime.container.proc.wire import recv_exact
 from runtime.events import EventLog
-from runtime.services import watch
+from runtime.services import health, watch
 from runtime.store import vfs
 from runtime.timefmt import ZERO_TIME, rfc3339
 from runtime.services import commit
@@ -82,11 +83,16 @@ class ContainerService(ContainerBackend):
                 threading.Thread(target=self._auto_remove, args=(c,), daemon=True).start()
             elif c.state()["Running"]:
                 watch.watch(self.events, c, self._unmount_events)
+                health.check(self, c, fresh=False)
 
     def close(self):
         # type: () -> None
         """Stop the forkserver (containers and their monitors keep running) and finish deleting
         the directories of removed containers."""
+        for c in self.containers.all():
+            checker = getattr(c, "health", None)
+            if checker is not None:
+                checker.stop.set()
         self.kicker.close()
         self.spawner.close()
         self.containers.flush(30)
@@ -142,6 +148,10 @@ class ContainerService(ContainerBackend):
                                    "see usage: MemorySwap is memory plus swap")
         if config.get("StopSignal"):
             spec.parse_signal(config["StopSignal"])
+        try:
+            check = healthcheck.merge(config.get("Healthcheck"), ic.get("Healthcheck"))
+        except ValueError as e:
+            raise InvalidParameter(str(e)) from None
         points = mounts.parse(hc, dict(ic.get("Volumes") or {}, **(config.get("Volumes") or {})),
                               self._volumes_from(hc))
         cid = binascii.hexlify(os.urandom(32)).decode()
@@ -159,7 +169,7 @@ class ContainerService(ContainerBackend):
                       Entrypoint=config.get("Entrypoint") or ic.get("Entrypoint"), Labels=labels,
                       User=config.get("User") or ic.get("User") or "",
                       WorkingDir=config.get("WorkingDir") or ic.get("WorkingDir") or "",
-                      StopSignal=config.get("StopSignal") or ic.get("StopSignal"),
+                      StopSignal=config.get("StopSignal") or ic.get("StopSignal"), Healthcheck=check,
                       Volumes=config.get("Volumes") or ic.get("Volumes"))
         path = os.path.join(self.containers.root, cid)
         created_volumes = []  # type: list
@@ -279,6 +289,7 @@ class ContainerService(ContainerBackend):
             self._volume_events(c, "mount")
             watch.emit(self.events, c, "start")
             watch.watch(self.events, c, self._unmount_events)
+            health.check(self, c, fresh=True)
         if c.cfg["HostConfig"].get("AutoRemove"):
             threading.Thread(target=self._auto_remove, args=(c,), daemon=True).start()
 
@@ -578,6 +589,9 @@ class ContainerService(ContainerBackend):
         w = getattr(c, "watch", None)
         if w is not None:  # its die event first
             w.thread.join(5)
+        checker = getattr(c, "health", None)
+        if checker is not None:
+            checker.stop.set()
         c.final_exit_code = st["ExitCode"]  # for waiters on "removed"
         with c.lock:
             early, c.early = c.early, []
@@ -608,12 +622,22 @@ class ContainerService(ContainerBackend):
 
     def container_inspect(self, name):
         c = self.containers.get(name)
-        return views.inspect(c, c.state(), self.execs.ids(c), self.networking.view(c))
+        return views.inspect(c, self._state(c), self.execs.ids(c), self.networking.view(c))
+
+    def _state(self, c):
+        # type: (Container) -> dict
+        """State, with Health when the container has a check."""
+        st = c.state()
+        if healthcheck.active(c.cfg["Config"].get("Healthcheck")):
+            h = healthcheck.read(c.path)
+            st["Health"] = {"Status": h.get("Status", healthcheck.STARTING),
+                            "FailingStreak": h.get("FailingStreak", 0), "Log": h.get("Log") or []}
+        return st
 
     def container_list(self, all=False, filters=None, limit=-1):
         out = []
         for c in self.containers.all():
-            st = c.state()
+            st = self._state(c)
             if not all and not st["Running"] and "status" not in (filters or {}):
                 continue
             if not views.matches(c, st, filters):
