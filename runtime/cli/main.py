@@ -21,6 +21,8 @@ COMMANDS = {
     "start": ("containers", "start", "Start one or more stopped containers"),
     "stop": ("containers", "stop", "Stop one or more running containers"),
     "restart": ("containers", "restart", "Restart one or more containers"),
+    "stats": ("stats", "stats", "Display a live stream of container(s) resource usage statistics"),
+    "top": ("stats", "top", "Display the running processes of a container"),
     "update": ("containers", "update", "Update the restart policy of one or more containers"),
     "kill": ("containers", "kill", "Kill one or more running containers"),
     "rm": ("containers", "rm", "Remove one or more containers"),

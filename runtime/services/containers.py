@@ -15,8 +15,7 @@ import time
 
 from runtime.api.backend.containers import ContainerBackend
 from runtime.container import devices, healthcheck, hostconfig, logdriver, logs, mounts, names, runspec
-from runtime.container import security
-from runtime.container import spec, views
+from runtime.container import security, spec, stats, top, views
 from runtime.container.proc import cgroups, restart
 from runtime.container import monitor_client as client
 from runtime.container.execs import Execs
@@ -468,6 +467,34 @@ class ContainerService(ContainerBackend):
             raise SystemFailure("Cannot pause container %s: %s; it was left running, try again"
                                 % (c.id, exc.strerror or exc)) from None
         watch.emit(self.events, c, "pause")
+
+    def container_stats(self, name, stream=True, one_shot=False):
+        c = self.containers.get(name)
+
+        def read():
+            # type: () -> dict
+            st = c.state()
+            if not st["Running"] or not st["Pid"]:
+                return stats.empty(c.name, c.id)
+            return stats.sample(c.cgroup(), st["Pid"], c.name, c.id)
+
+        def gen():
+            prev = read()
+            if one_shot and not stream:
+                yield prev
+                return
+            while True:
+                time.sleep(1.0)
+                cur = stats.chain(prev, read())
+                yield cur
+                if not stream or not c.state()["Running"]:
+                    return
+                prev = cur
+        return gen()
+
+    def container_top(self, name, ps_args="-ef"):
+        c, _ = self._running(name)
+        return top.top(set(c.cgroup().pids()), ps_args or "-ef")
 
     def container_update(self, name, update):
         c = self.containers.get(name)

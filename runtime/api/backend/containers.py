@@ -50,6 +50,17 @@ class ContainerBackend(abc.ABC):
         """Thaw."""
 
     @abc.abstractmethod
+    def container_stats(self, name, stream=True, one_shot=False):
+        # type: (str, bool, bool) -> Any
+        """The Docker API's stats objects: a generator of one a second (stream), or of one
+        (one_shot: at once, without precpu_stats; else after a second, with them)."""
+
+    @abc.abstractmethod
+    def container_top(self, name, ps_args="-ef"):
+        # type: (str, str) -> Dict[str, Any]
+        """{"Titles", "Processes"}: the host's ps lines of the container's processes."""
+
+    @abc.abstractmethod
     def container_update(self, name, update):
         # type: (str, Dict[str, Any]) -> Dict[str, Any]
         """ContainerUpdate (only RestartPolicy for now; running containers follow it at once):

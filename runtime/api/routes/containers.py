@@ -95,6 +95,27 @@ def update(req, v):
     return 200, req.backend.container_update(v["name"], body)
 
 
+def stats(req, v):
+    """`GET /containers/{name}/stats?stream=&one-shot=`: one JSON object a second, or one."""
+    stream = req.flag("stream", True)
+    items = req.backend.container_stats(v["name"], stream=stream, one_shot=req.flag("one-shot"))
+    if not stream:
+        return 200, next(items)
+    out = req.start(200, "application/json")
+    try:
+        for item in items:
+            out.write(json.dumps(item).encode() + b"\n")
+        out.close()
+    finally:
+        items.close()
+    return None
+
+
+def top(req, v):
+    """`GET /containers/{name}/top?ps_args=`."""
+    return 200, req.backend.container_top(v["name"], req.arg("ps_args") or "-ef")
+
+
 def remove(req, v):
     """`DELETE /containers/{name}?force=&v=`: 409 when running and not forced."""
     req.backend.container_remove(v["name"], force=req.flag("force"), volumes=req.flag("v"))
@@ -197,6 +218,8 @@ ROUTES = [
     ("POST", "/containers/{name}/pause", pause),
     ("POST", "/containers/{name}/unpause", unpause),
     ("POST", "/containers/{name}/update", update),
+    ("GET", "/containers/{name}/stats", stats),
+    ("GET", "/containers/{name}/top", top),
     ("POST", "/containers/{name}/wait", wait),
     ("POST", "/containers/{name}/attach", attach),
     ("POST", "/containers/{name}/resize", resize),
