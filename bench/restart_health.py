@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""Services that stay up, measured against dockerd in one invocation (dockerd when installed:
+Debian's docker.io, started here with its own data root and socket, no iptables, no bridge):
+
+- restart: a container with `--restart always` running `sleep`; its PID 1 is SIGKILLed and the
+  time until inspect shows the new PID 1 (exec'd: /proc/PID/cmdline is sleep) is measured,
+  polling the API every 2 ms. A fresh container each time, so each restart is a first one
+  (dockerd's delay floor: 100 ms + a start). Median of N, both engines taking turns.
+- health checks: 20 containers `sleep` with `--health-cmd true --health-interval 1s`; the CPU
+  the engine's own processes use over a window (berthd, forkserver, monitors, exec helpers;
+  dockerd, containerd, shims, runc), from a cpuacct cgroup each engine is started in (the
+  containers' processes, checks included, run in the containers' cgroups: not counted), as %
+  of one CPU, with the same containers idle (no checks) as the baseline.
+
+    sudo .venv/bin/python bench/restart_health.py [--runs 15] [--containers 20] [--window 20]
+
+Targets (issue 14): restart <= 2x dockerd's floor (100 ms + start); health-check CPU <= dockerd's.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from runtime.cli.client import Client  # noqa: E402
+from tests import imagefactory  # noqa: E402
+from tests.api.conftest import DOCKER, Berthd  # noqa: E402
+
+DOCKERD = shutil.which("dockerd")
+CPUACCT = "/sys/fs/cgroup/cpuacct"
+
+
+class Group(object):
+    """A cpuacct cgroup the engine is started in; its children inherit it."""
+
+    def __init__(self, name):
+        self.path = os.path.join(CPUACCT, name)
+        os.makedirs(self.path, exist_ok=True)
+
+    def add(self, pid):
+        with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
+            f.write(str(pid))
+
+    def usage(self):
+        with open(os.path.join(self.path, "cpuacct.usage")) as f:
+            return int(f.read()) / 1e9
+
+    def close(self):
+        try:
+            with open(os.path.join(self.path, "cgroup.procs")) as f:
+                left = f.read().split()
+            root = os.path.join(CPUACCT, "cgroup.procs")
+            for pid in left:  # (our own engines' processes, still running when it ends)
+                with open(root, "w") as f:
+                    f.write(pid)
+            os.rmdir(self.path)
+        except OSError:
+            pass
+
+
+class Engine(object):
+    """A docker-API engine on a socket: berthd or dockerd, in its own cpuacct group."""
+
+    def __init__(self, name, host, group):
+        self.name, self.host, self.group = name, host, group
+        self.client = Client(host)
+
+    def run(self, *args):
+        return subprocess.run([DOCKER, "-H", self.host] + list(args), check=True, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE).stdout.decode().strip()
+
+    def pid(self, cid):
+        return self.client.get("/containers/%s/json" % cid)["State"]["Pid"]
+
+    def restart_time(self):
+        """Seconds from SIGKILL of PID 1 to the new PID 1 running sleep."""
+        cid = self.run("run", "-d", "--network", "none", "--restart", "always", "busybox", "sleep", "1000")
+        try:
+            deadline = time.time() + 10
+            while not self.pid(cid):
+                if time.time() > deadline:
+                    raise SystemExit("%s: container did not start" % self.name)
+                time.sleep(0.01)
+            time.sleep(0.3)
+            old = self.pid(cid)
+            t0 = time.perf_counter()
+            os.kill(old, 9)
+            while True:
+                new = self.pid(cid)
+                if new and new != old and _cmd(new) == b"sleep":
+                    return time.perf_counter() - t0
+                if time.perf_counter() - t0 > 30:
+                    raise SystemExit("%s: no restart within 30 s" % self.name)
+                time.sleep(0.002)
+        finally:
+            self.run("rm", "-f", cid)
+
+    def cpu_percent(self, n, window, health):
+        """% of one CPU the engine used over window seconds with n containers."""
+        flags = ["--health-cmd", "true", "--health-interval", "1s"] if health else []
+        ids = [self.run("run", "-d", "--network", "none", *(flags + ["busybox", "sleep", "1000"]))
+               for _ in range(n)]
+        try:
+            time.sleep(3)  # past the starts (and the first checks)
+            before, t0 = self.group.usage(), time.time()
+            time.sleep(window)
+            used = self.group.usage() - before
+            if health:
+                states = [self.client.get("/containers/%s/json" % c)["State"]["Health"]["Status"]
+                          for c in ids]
+                if states.count("healthy") != n:
+                    raise SystemExit("%s: not all healthy: %s" % (self.name, states))
+            return 100.0 * used / (time.time() - t0)
+        finally:
+            self.run("rm", "-f", *ids)
+
+
+def _cmd(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().split(b"\0")[0].rsplit(b"/", 1)[-1]
+    except OSError:
+        return b""
+
+
+def start_berthd(tmp, group):
+    d = Berthd(os.path.join(tmp, "berthd"))
+    d.start()
+    group.add(d.proc.pid)  # before its first container: the forkserver starts then
+    return d
+
+
+def start_dockerd(tmp, group):
+    base = os.path.join(tmp, "dockerd")
+    os.makedirs(base)
+    host = "unix://" + os.path.join(base, "docker.sock")
+    log = open(os.path.join(base, "log"), "wb")
+    argv = [DOCKERD, "--iptables=false", "--bridge=none", "--data-root", os.path.join(base, "root"),
+            "--exec-root", os.path.join(base, "exec"), "--pidfile", os.path.join(base, "pid"), "-H", host]
+    proc = subprocess.Popen(argv, stdout=log, stderr=log, preexec_fn=lambda: group.add(os.getpid()))
+    deadline = time.time() + 60
+    while subprocess.run([DOCKER, "-H", host, "version"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL).returncode != 0:
+        if proc.poll() is not None or time.time() > deadline:
+            raise SystemExit("dockerd did not start: see %s/log" % base)
+        time.sleep(0.2)
+    return proc, host
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--containers", type=int, default=20)
+    ap.add_argument("--window", type=float, default=20.0)
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="bench-svc-", dir="/tmp")
+    archive = str(imagefactory.busybox_image_tar(os.path.join(tmp, "busybox.tar")))
+    groups, engines, daemons = [], [], []
+    try:
+        g = Group("bench-svc-berthd-%d" % os.getpid())
+        groups.append(g)
+        berthd = start_berthd(tmp, g)
+        daemons.append(berthd)
+        engines.append(Engine("berthd", berthd.host, g))
+        if DOCKERD:
+            g = Group("bench-svc-dockerd-%d" % os.getpid())
+            groups.append(g)
+            proc, host = start_dockerd(tmp, g)
+            daemons.append(proc)
+            engines.append(Engine("dockerd", host, g))
+        else:
+            print("(dockerd is not installed: apt-get install docker.io to compare with it)")
+        for e in engines:
+            subprocess.run([DOCKER, "-H", e.host, "load", "-q", "-i", archive], check=True,
+                           stdout=subprocess.DEVNULL)
+        times = {e.name: [] for e in engines}
+        for _ in range(args.runs):
+            for e in engines:
+                times[e.name].append(e.restart_time())
+        print("restart of a killed --restart always container (SIGKILL -> new PID 1 running), median of %d:"
+              % args.runs)
+        for name, xs in times.items():
+            print("  %-8s %7.1f ms  (min %.1f, max %.1f)"
+                  % (name, statistics.median(xs) * 1000, min(xs) * 1000, max(xs) * 1000))
+        if "dockerd" in times:
+            ratio = statistics.median(times["berthd"]) / statistics.median(times["dockerd"])
+            print("  berthd/dockerd: %.2fx" % ratio)
+        print("engine CPU, %d containers, %.0f s window, %% of one CPU:" % (args.containers, args.window))
+        for e in engines:
+            idle = e.cpu_percent(args.containers, args.window, health=False)
+            checked = e.cpu_percent(args.containers, args.window, health=True)
+            print("  %-8s idle %5.2f%%   health check every 1 s: %5.2f%%" % (e.name, idle, checked))
+    finally:
+        for d in daemons:
+            if isinstance(d, Berthd):
+                d.cleanup()
+            else:
+                d.terminate()
+                try:
+                    d.wait(30)
+                except subprocess.TimeoutExpired:
+                    d.kill()
+                    d.wait()
+        for g in groups:
+            g.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
