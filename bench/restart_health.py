@@ -14,7 +14,7 @@ Debian's docker.io, started here with its own data root and socket, no iptables,
 
     sudo .venv/bin/python bench/restart_health.py [--runs 15] [--containers 20] [--window 20]
 
-Targets (issue 14): restart <= 2x dockerd's floor (100 ms + start); health-check CPU <= dockerd's.
+Targets: restart <= 2x dockerd's floor (100 ms + start); health-check CPU <= dockerd's.
 """
 
 import argparse
