@@ -1,7 +1,7 @@
 """Log drivers as dockerd offers them: `json-file` (the default), `local` (dockerd's compact
 format, rotated and compressed by default) and `none`. Which driver and options a container
 gets (HostConfig.LogConfig merged with daemon.json's `log-driver`/`log-opts`), checked at
-create, and where its files are. The monitor writes them (runtime/container/logfile.py);
+create, and where its files are. The monitor writes them (runtime/container/proc/logfile.py);
 runtime/container/logs.py reads them."""
 
 import os

@@ -1,6 +1,6 @@
 """A container's events as they happen outside any request: a thread per running container
 waits on its monitor (no CPU while it waits) and emits `die` (and `oom`) at each exit, then
-`start` when the monitor's restart policy brought it back (runtime/container/restart.py)."""
+`start` when the monitor's restart policy brought it back (runtime/container/proc/restart.py)."""
 
 import threading
 import time

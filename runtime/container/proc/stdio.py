@@ -1,5 +1,5 @@
 """Stdio plumbing shared by the monitor and the exec helper: pipes or a pty for the child,
-and exit-status decoding (the log writers are in runtime/container/logfile.py)."""
+and exit-status decoding (the log writers are in runtime/container/proc/logfile.py)."""
 
 import fcntl
 import os
