@@ -180,6 +180,15 @@ def test_validate_good_and_bad_configs(tmp_path):
     out = _berthd("--validate", "--config-file", str(tmp_path / "missing.json"))
     assert out.returncode == 1 and "missing.json" in out.stderr.decode()
 
+    for keys, message in (({"log-driver": "syslog"}, "unknown log driver 'syslog'"),
+                          ({"log-opts": {"max-bytes": "1m"}}, "unknown log opt 'max-bytes'"),
+                          ({"log-driver": "local", "log-opts": {"max-file": "0"}}, "cannot be less than 1")):
+        logs = tmp_path / "logs.json"
+        logs.write_text(json.dumps(keys))
+        out = _berthd("--validate", "--config-file", str(logs))
+        err = out.stderr.decode().strip()
+        assert out.returncode == 1 and message in err and len(err.splitlines()) == 1, err
+
 
 def test_bad_config_changes_nothing(tmp_path):
     conf = tmp_path / "daemon.json"
