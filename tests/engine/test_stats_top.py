@@ -2,6 +2,8 @@
 cgroup (this machine: v1), one-shot and chained readings, the v2 files' layout as a v2 kernel
 writes them, and top's ps lines of the container's own processes."""
 
+import time
+
 import pytest
 
 from runtime.container import stats
@@ -76,9 +78,13 @@ def test_top_lists_the_containers_processes(clean_containers):
     cid = eng.container_create({"Image": "busybox:latest", "Cmd": cmd})["Id"]
     eng.container_start(cid)
     pid = eng.container_inspect(cid)["State"]["Pid"]
-    res = eng.container_top(cid)
+    for _ in range(200):  # (until the shell's background child has exec'd too)
+        res = eng.container_top(cid)
+        cmds = sorted(p[-1] for p in res["Processes"])
+        if cmds == ["sleep 1000", "sleep 999"]:
+            break
+        time.sleep(0.02)
     assert res["Titles"][:2] == ["UID", "PID"] and res["Titles"][-1] == "CMD"
-    cmds = sorted(p[-1] for p in res["Processes"])
     assert cmds == ["sleep 1000", "sleep 999"], res
     assert str(pid) in [p[1] for p in res["Processes"]]
     res = eng.container_top(cid, "-o pid,comm")
