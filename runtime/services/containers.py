@@ -76,12 +76,13 @@ class ContainerService(ContainerBackend):
         self.spawner = Spawner(containers.rootfs_mount)
         self.kicker = Kicker(lambda: self.spawner.pid or os.getpid())
         self.events = events if events is not None else EventLog()
+        self.watcher = watch.Watcher(self.events, self._unmount_events)
         self.execs = Execs(containers, self.spawner, self._security, self.events)
         for c in self.containers.all():  # AutoRemove containers that ended while no engine ran
             if c.cfg["HostConfig"].get("AutoRemove") and c.started().get("Pid"):
                 threading.Thread(target=self._auto_remove, args=(c,), daemon=True).start()
             elif c.state()["Running"]:
-                watch.watch(self.events, c, self._unmount_events)
+                self.watcher.add(c)
                 health.check(self, c, fresh=False)
 
     def close(self):
@@ -92,6 +93,7 @@ class ContainerService(ContainerBackend):
             checker = getattr(c, "health", None)
             if checker is not None:
                 checker.stop.set()
+        self.watcher.close()
         self.kicker.close()
         self.spawner.close()
         self.containers.flush(30)
@@ -280,6 +282,7 @@ class ContainerService(ContainerBackend):
             if c.state()["Running"]:
                 raise NotModified("container %s is already running" % name)
             early, c.early = c.early, []
+            self.watcher.exited(c)  # the last run's die, if nobody saw it yet, comes before this start
             try:
                 self._start(c, name, early)
             finally:
@@ -287,7 +290,7 @@ class ContainerService(ContainerBackend):
                     sock.close()
             self._volume_events(c, "mount")
             watch.emit(self.events, c, "start")
-            watch.watch(self.events, c, self._unmount_events)
+            self.watcher.add(c)
             health.check(self, c, fresh=True)
         if c.cfg["HostConfig"].get("AutoRemove"):
             threading.Thread(target=self._auto_remove, args=(c,), daemon=True).start()
@@ -371,10 +374,9 @@ class ContainerService(ContainerBackend):
         if timeout is None:
             timeout = c.cfg["Config"].get("StopTimeout")
         timeout = 10 if timeout is None else int(timeout)
-        seen = watch.dies(c)
         watch.emit(self.events, c, "kill", signal=sig)
         self._halt(c, sig, timeout)
-        watch.wait_die(c, seen)
+        self.watcher.exited(c)
         watch.emit(self.events, c, "stop")
 
     def _halt(self, c, sig, timeout):
@@ -613,9 +615,7 @@ class ContainerService(ContainerBackend):
                                "attempting removal or force remove" % c.id)
             self._halt(c, _signal.SIGKILL, 10)
             st = c.state()
-        w = getattr(c, "watch", None)
-        if w is not None:  # its die event first
-            w.thread.join(5)
+        self.watcher.exited(c)  # its die event first
         checker = getattr(c, "health", None)
         if checker is not None:
             checker.stop.set()

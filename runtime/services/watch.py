@@ -1,17 +1,22 @@
-"""A container's events as they happen outside any request: a thread per running container
-waits on its monitor (no CPU while it waits) and emits `die` (and `oom`) at each exit, then
-`start` when the monitor's restart policy brought it back (runtime/container/proc/restart.py)."""
+"""A container's events as they happen outside any request: `die` (and `oom`) at each exit of a
+running container, and `start` again when its monitor's restart policy brought it back
+(runtime/container/proc/restart.py).
 
+One thread per engine (Watcher) holds a `wait` connection to the monitor of every running
+container and sleeps in select() on them (no CPU while nothing happens). A start only appends
+the container to a list that the thread picks up at its next tick (TICK): no thread is made or
+woken on the start path. Whoever needs a `die` first (the watcher, a stop, a removal, the next
+start) emits it through `Watcher.exited(c)`: once per run either way."""
+
+import select
 import threading
 import time
 
 from runtime.container import monitor_client as client
 from runtime.events import container_event
 
-try:
-    from typing import Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
+TICK = 0.25  # how soon a new container is watched; a restart due is polled every FAST
+FAST = 0.02
 
 
 def emit(events, c, action, **extra):
@@ -19,83 +24,127 @@ def emit(events, c, action, **extra):
     container_event(events, c, action, **extra)
 
 
-class Watch(object):
-    """The watcher of one container (c.watch): `dies` counts the `die` events it emitted."""
+class _Entry(object):
+    """One watched container: its wait socket, or the PID 1 of the run whose restart it
+    waits for."""
 
-    def __init__(self, events, c, on_exit=None):
-        # type: (object, object, object) -> None
-        self.events, self.c, self.on_exit = events, c, on_exit
-        self.dies = 0
-        self.cond = threading.Condition()
-        self.thread = threading.Thread(target=self._run, name="watch-" + c.id[:12])
-        self.thread.daemon = True
+    def __init__(self, c):
+        # type: (object) -> None
+        self.c = c
+        self.sock = None  # type: object
+        self.restart_of = None  # type: object
 
-    def _run(self):
+
+class Watcher(object):
+    """The engine's watcher thread; on_exit(c) runs after each `die` (volume unmount events)."""
+
+    def __init__(self, events, on_exit=None):
+        # type: (object, object) -> None
+        self.events, self.on_exit = events, on_exit
+        self.lock = threading.Lock()  # the new list and each container's died mark
+        self.new = []  # type: list
+        self.entries = {}  # type: dict
+        self.closed = False
+        self.thread = None  # type: threading.Thread
+
+    def add(self, c):
+        # type: (object) -> None
+        """Watch c from the next tick on (a start, or a running container at engine start)."""
+        with self.lock:
+            self.new.append(c)
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._loop, name="watcher")
+                self.thread.daemon = True
+                self.thread.start()
+
+    def close(self):
         # type: () -> None
-        c = self.c
-        while True:
-            client.wait_exit(c)
-            pid = c.started().get("Pid")
+        self.closed = True
+
+    def exited(self, c):
+        # type: (object) -> dict
+        """Emit the current run's `die` (and `oom`) if it has exited and it was not emitted
+        yet; returns its exit record ({} while it runs)."""
+        with self.lock:
+            started = c.started()
             ex = c.exited()
-            if not ex:  # removed meanwhile, or the monitor died without a record
-                ex = {"ExitCode": c.state()["ExitCode"]}
-            if ex.get("OOMKilled"):
-                emit(self.events, c, "oom")
-            emit(self.events, c, "die", exitCode=ex.get("ExitCode", 255))
-            if self.on_exit is not None:
-                self.on_exit(c)
-            with self.cond:
-                self.dies += 1
-                self.cond.notify_all()
-            if not ex.get("Restarting") or not self._restarted(pid):
-                return
+            if not ex:
+                st = c.state()
+                if st["Running"] or not started.get("Pid"):
+                    return {}
+                ex = {"ExitCode": st["ExitCode"]}  # the monitor died without a record
+            run = started.get("StartedAt")
+            if run == getattr(c, "died", None):
+                return ex
+            c.died = run
+        if ex.get("OOMKilled"):
+            emit(self.events, c, "oom")
+        emit(self.events, c, "die", exitCode=ex.get("ExitCode", 255))
+        if self.on_exit is not None:
+            self.on_exit(c)
+        return ex
 
-    def _restarted(self, pid):
-        # type: (int) -> bool
-        """Wait for the monitor's restart (a new PID 1 recorded: True, `start` emitted) or
-        its giving up."""
-        c = self.c
-        while True:
-            if c.started().get("Pid") != pid:
-                emit(self.events, c, "start")
-                return True
-            if not c.exited().get("Restarting") or not c.monitor_alive():
-                return False
-            time.sleep(0.02)
+    def _loop(self):
+        # type: () -> None
+        while not self.closed:
+            with self.lock:
+                fresh, self.new = self.new, []
+            for c in fresh:
+                old = self.entries.pop(c.id, None)
+                if old is not None and old.sock is not None:
+                    old.sock.close()
+                e = self.entries[c.id] = _Entry(c)
+                self._connect(e)
+            waiting = [e for e in self.entries.values() if e.restart_of is not None]
+            for e in waiting:
+                self._check_restart(e)
+            socks = {e.sock: e for e in self.entries.values() if e.sock is not None}
+            timeout = FAST if any(e.restart_of is not None for e in self.entries.values()) else TICK
+            try:
+                ready = select.select(list(socks), [], [], timeout)[0] if socks else []
+            except (OSError, ValueError):
+                ready = []
+            if not socks:
+                time.sleep(timeout)
+            for s in ready:
+                try:
+                    data = s.recv(4096)
+                except OSError:
+                    data = b""
+                if not data:
+                    self._ended(socks[s])
 
-    def wait_die(self, seen, timeout=5.0):
-        # type: (int, float) -> None
-        """Until more than `seen` die events were emitted (bounded)."""
-        deadline = time.time() + timeout
-        with self.cond:
-            while self.dies <= seen and self.thread.is_alive():
-                left = deadline - time.time()
-                if left <= 0:
-                    return
-                self.cond.wait(left)
+    def _connect(self, e, again=True):
+        # type: (_Entry, bool) -> None
+        try:
+            e.sock = client.connect(e.c, {"op": "wait"})
+        except ConnectionError:  # no monitor any more: it has exited (or was removed)
+            e.sock = None
+            if again:
+                self._ended(e)
+            else:
+                self.entries.pop(e.c.id, None)
 
+    def _ended(self, e):
+        # type: (_Entry) -> None
+        if e.sock is not None:
+            e.sock.close()
+            e.sock = None
+        pid = e.c.started().get("Pid")
+        ex = self.exited(e.c)
+        if ex.get("Restarting"):
+            e.restart_of = pid
+        elif not ex and e.c.state()["Running"]:  # a wake-up before the exit was recorded
+            self._connect(e, again=False)
+        else:
+            self.entries.pop(e.c.id, None)
 
-def watch(events, c, on_exit=None):
-    # type: (object, object, object) -> Watch
-    """c's watcher, started unless one runs already."""
-    w = getattr(c, "watch", None)
-    if w is not None and w.thread.is_alive():
-        return w
-    w = c.watch = Watch(events, c, on_exit)
-    w.thread.start()
-    return w
-
-
-def dies(c):
-    # type: (object) -> int
-    w = getattr(c, "watch", None)
-    return w.dies if w is not None else 0
-
-
-def wait_die(c, seen, timeout=5.0):
-    # type: (object, int, float) -> None
-    """Until c's watcher emitted its die after `seen` (so a stop's or removal's own event
-    comes after it, as dockerd orders them)."""
-    w = getattr(c, "watch", None)
-    if w is not None:
-        w.wait_die(seen, timeout)
+    def _check_restart(self, e):
+        # type: (_Entry) -> None
+        c = e.c
+        if c.started().get("Pid") != e.restart_of:
+            e.restart_of = None
+            emit(self.events, c, "start")
+            self._connect(e)
+        elif not c.exited().get("Restarting") or not c.monitor_alive():
+            self.entries.pop(c.id, None)  # it gave up, or was stopped

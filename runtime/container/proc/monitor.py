@@ -172,8 +172,10 @@ class Monitor(object):
                 oom = cg.oom_killed(code)
             except (OSError, ValueError):
                 pass
-            delay = backoff.next(code, self.stop_requested or os.path.exists(restart.MANUAL_STOP),
-                                 time.time() - started)
+            delay = None
+            if (backoff.policy or {}).get("Name", "no") != "no":  # (no stat on the `run --rm` path)
+                delay = backoff.next(code, self.stop_requested or os.path.exists(restart.MANUAL_STOP),
+                                     time.time() - started)
             record = {"ExitCode": code, "OOMKilled": oom, "FinishedAt": rfc3339(time.time()), "Pid": pid,
                       "StartedAt": spec.get("started_at"), "Restarting": delay is not None,
                       "RestartCount": backoff.count}
