@@ -1,18 +1,17 @@
 """Running health checks (rules in runtime/container/healthcheck.py): one sleeping thread per
-running container that has a check; each probe is an exec (the forkserver forks its helper,
-as for `docker exec`), its output (4 KiB kept) read from the helper's socket, killed at the
-timeout. A status change is a `health_status: STATUS` event."""
+running container that has a check; each probe is run by the container's monitor (one fork
+into the container's namespaces and cgroup, runtime/container/proc/probe.py), which answers
+with the exit code and 4 KiB of output, and kills it at the timeout. A status change is a
+`health_status: STATUS` event."""
 
-import binascii
 import os
-import signal
-import struct
 import threading
 import time
 
 from runtime.container import healthcheck
 from runtime.container.execs import run_spec
-from runtime.atomicfile import read_json
+from runtime.container import monitor_client as client
+from runtime.container.proc.wire import recv_msg
 from runtime.timefmt import parse_rfc3339, rfc3339
 from runtime.services import watch
 
@@ -22,74 +21,33 @@ except ImportError:  # pragma: no cover
     pass
 
 
-def probe(spawner, c, check, pid):
-    # type: (object, object, dict, int) -> dict
-    """Run the check once in c (PID 1 = pid): {"Start", "End", "ExitCode", "Output"}."""
-    exec_id = "health-" + binascii.hexlify(os.urandom(8)).decode()
-    exec_dir = c.file("health")
-    os.makedirs(exec_dir, exist_ok=True)
+def probe(c, check, pid, security=None):
+    # type: (object, dict, int, object) -> dict
+    """Run the check once in c (PID 1 = pid) through its monitor (runtime/container/proc/
+    probe.py): {"Start", "End", "ExitCode", "Output"}."""
     start = time.time()
     timeout = healthcheck.setting(check, "Timeout") / 1e9
-    reply, sock = spawner.request("exec", run_spec(c, pid, exec_id, exec_dir, healthcheck.command(check), {}))
-    output, code = b"", -1
+    run = run_spec(c, pid, "", "", healthcheck.command(check), {})
+    if security is not None:  # the container's seccomp and no_new_privs, as an exec's
+        run["process"].update(security(c))
+    code, output = -1, ""
     try:
-        if "error" in reply:
-            output, code = reply["error"].encode(), reply.get("code", 126)
-        else:
-            output, done = _read_frames(sock, start + timeout)
-            if not done:
-                try:
-                    os.kill(reply["pid"], signal.SIGKILL)
-                except (OSError, KeyError):
-                    pass
-                output = ("Health check exceeded timeout (%gs)" % timeout).encode()
-            else:
-                code = _exit_code(os.path.join(exec_dir, exec_id + ".json"))
-    finally:
-        sock.close()
-    for name in (exec_id + ".json", exec_id + ".config.json"):
-        try:
-            os.unlink(os.path.join(exec_dir, name))
-        except OSError:
-            pass
+        sock = client.connect(c, {"op": "probe", "process": run["process"],
+                                  "cgroup_procs": run["cgroup_procs"], "timeout": timeout})
+    except ConnectionError as e:
+        output = "cannot reach the container's monitor: %s" % e
+    else:
+        with sock:
+            sock.settimeout(timeout + 5)
+            try:
+                reply = recv_msg(sock)
+                code, output = reply["code"], reply["output"]
+                if reply.get("timeout"):
+                    output = "Health check exceeded timeout (%gs)" % timeout
+            except (EOFError, OSError, ValueError, KeyError):
+                output = "the container stopped during the health check"
     return {"Start": rfc3339(start), "End": rfc3339(time.time()), "ExitCode": code,
-            "Output": output[:healthcheck.MAX_OUTPUT].decode("utf-8", "replace")}
-
-
-def _read_frames(sock, deadline):
-    # type: (object, float) -> tuple
-    """(stdout+stderr payloads, True at EOF / False at the deadline)."""
-    buf, out = b"", b""
-    while True:
-        left = deadline - time.time()
-        if left <= 0:
-            return out, False
-        sock.settimeout(left)
-        try:
-            data = sock.recv(65536)
-        except OSError:  # timeout included
-            return out, time.time() < deadline
-        if not data:
-            return out, True
-        buf += data
-        while len(buf) >= 8:
-            size = struct.unpack(">I", buf[4:8])[0]
-            if len(buf) < 8 + size:
-                break
-            if len(out) < healthcheck.MAX_OUTPUT:
-                out += buf[8:8 + size]
-            buf = buf[8 + size:]
-
-
-def _exit_code(path):
-    # type: (str) -> int
-    """The helper writes the code right before it closes the socket; give it a moment."""
-    for _ in range(100):
-        code = (read_json(path, {}) or {}).get("ExitCode")
-        if code is not None:
-            return code
-        time.sleep(0.005)
-    return -1
+            "Output": output[:healthcheck.MAX_OUTPUT]}
 
 
 class Checker(object):
@@ -126,7 +84,7 @@ class Checker(object):
                 started = parse_rfc3339(c.started().get("StartedAt") or "") or time.time()
                 healthcheck.reset(c.path)
             try:
-                result = probe(eng.spawner, c, check, st["Pid"])
+                result = probe(c, check, st["Pid"], getattr(eng, "_security", None))
                 if self.stop.is_set() or c.started().get("Pid") != pid:
                     continue  # stopped or restarted meanwhile: the result is of no run
                 old, new = healthcheck.record(c.path, check, result, parse_rfc3339(result["Start"]) - started)

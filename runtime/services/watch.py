@@ -142,9 +142,12 @@ class Watcher(object):
     def _check_restart(self, e):
         # type: (_Entry) -> None
         c = e.c
+        # exit.json before state.json: the monitor writes the new state.json before it removes
+        # the old exit.json, and a later final exit.json after both
+        restarting = c.exited().get("Restarting")
         if c.started().get("Pid") != e.restart_of:
             e.restart_of = None
             emit(self.events, c, "start")
             self._connect(e)
-        elif not c.exited().get("Restarting") or not c.monitor_alive():
+        elif not restarting or not c.monitor_alive():
             self.entries.pop(c.id, None)  # it gave up, or was stopped

@@ -7,7 +7,9 @@ Socket protocol: the client sends one message (runtime.container.proc.wire.send_
 {"op": "attach", "stdin": b, "stdout": b, "stderr": b} then reads output (frames, or raw with a
 TTY) and writes stdin; {"op": "wait"} just waits for EOF; {"op": "resize", "h": n, "w": n};
 {"op": "stop"} is a wait sent before a stop's signal (no restart follows that exit);
-{"op": "policy", "policy": {...}} replaces the restart policy (`update --restart`).
+{"op": "policy", "policy": {...}} replaces the restart policy (`update --restart`);
+{"op": "probe", "process", "cgroup_procs", "timeout"} runs a health check (probe.py) and
+answers {"code", "output", "timeout"}.
 
 Restart policies are carried out here, not in the engine (runtime/container/proc/restart.py has the
 rules): the monitor is the one process that sees the exit at once and that outlives the engine,
@@ -28,7 +30,7 @@ import signal
 import socket
 import time
 
-from runtime.container.proc import cgroups, devices, init, logfile, restart, stdio
+from runtime.container.proc import cgroups, devices, init, logfile, probe, restart, stdio
 from runtime.container.proc import syscalls as sc
 from runtime.atomicfile import read_json, write_json
 from runtime.container.proc.wire import recv_fds, recv_msg, send_fds, send_msg
@@ -78,6 +80,8 @@ class Monitor(object):
         self.clients = []  # type: list
         self.io = None  # type: stdio.Stdio
         self.stop_requested = False  # a stop through the API: no restart after this exit
+        self.pid1 = 0  # the running PID 1 (probes join its namespaces)
+        self.probes = {}  # type: dict  # pid -> probe.Probe
         self.backoff = None  # type: restart.Backoff
 
     def run(self):
@@ -164,7 +168,12 @@ class Monitor(object):
         backoff = self.backoff = restart.Backoff(spec.get("restart_policy"), spec.get("restart_count", 0))
         started = time.time()
         while True:
+            self.pid1 = pid
             status = self.loop(pid, wake_r, lsock, log)
+            self.pid1 = 0
+            for p in list(self.probes.values()):  # (their processes died with the PID namespace)
+                p.abandon()
+            self.probes = {}
             self.drain(log)
             code = stdio.exit_code(status)
             oom = False
@@ -324,22 +333,59 @@ class Monitor(object):
         io = self.io
         while True:
             rlist = list(io.readers) + [wake_r, lsock] + [c.sock for c in self.clients if c.reading]
+            timeout = None
+            by_fd = {}  # type: dict
+            if self.probes:
+                by_fd = {p.fd: p for p in self.probes.values() if p.fd >= 0}
+                rlist += list(by_fd)
+                timeout = max(0.0, min(p.deadline for p in self.probes.values()) - time.time())
             try:
-                ready, _, _ = select.select(rlist, [], [])
+                ready, _, _ = select.select(rlist, [], [], timeout)
             except InterruptedError:
                 continue
+            if by_fd or self.probes:
+                self.tend_probes([r for r in ready if isinstance(r, int) and r in by_fd], by_fd)
             for r in ready:
                 if r == wake_r:
                     os.read(wake_r, 512)
-                    status = _reap(pid)
+                    others = {}  # type: dict
+                    status = _reap(pid, others)
+                    self.probes_exited(others)
                     if status is not None:
                         return status
+                elif isinstance(r, int) and r in by_fd:
+                    continue
                 elif r is lsock:
                     self.accept(lsock)
                 elif isinstance(r, int):
                     self.output(io.readers[r], io.read(r), log)
                 else:
                     self.client_input(r)
+
+    def tend_probes(self, ready, by_fd):
+        # type: (list, dict) -> None
+        """Read the probes' output, kill those past their deadline."""
+        for fd in ready:
+            by_fd[fd].read()
+        now = time.time()
+        for p in list(self.probes.values()):
+            if not p.timed_out and now >= p.deadline:
+                p.expire()
+            self.finish_probe(p)
+
+    def probes_exited(self, statuses):
+        # type: (dict) -> None
+        for pid, status in statuses.items():
+            p = self.probes.get(pid)
+            if p is not None:
+                p.status = status
+                self.finish_probe(p)
+
+    def finish_probe(self, p):
+        # type: (probe.Probe) -> None
+        if p.done():
+            p.answer()
+            self.probes.pop(p.pid, None)
 
     def drain(self, log):
         # type: (logfile.JsonLog) -> None
@@ -388,6 +434,16 @@ class Monitor(object):
             conn.close()
         elif op == "wait" and recorded:
             conn.close()
+        elif op == "probe":  # a health check (runtime/container/proc/probe.py)
+            if not self.pid1 or recorded:
+                conn.close()
+                return
+            try:
+                p = probe.Probe(conn, req, self.pid1, time.time())
+            except OSError:
+                conn.close()
+                return
+            self.probes[p.pid] = p
         elif op in ("attach", "wait", "stop"):
             if op == "stop":  # sent before the signal: this exit is not restarted
                 self.stop_requested = True
@@ -500,9 +556,10 @@ def _start_time(pid):
     return int(data[data.rfind(")") + 2:].split()[19])
 
 
-def _reap(pid):
-    # type: (int) -> int
-    """Reap every exited child; PID 1's wait status when it is among them."""
+def _reap(pid, others=None):
+    # type: (int, dict) -> int
+    """Reap every exited child; PID 1's wait status when it is among them (the others' go
+    into `others`, pid -> status)."""
     found = None
     while True:
         try:
@@ -513,3 +570,5 @@ def _reap(pid):
             return found
         if wpid == pid:
             found = status
+        elif others is not None:
+            others[wpid] = status
