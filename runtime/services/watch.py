@@ -3,10 +3,13 @@ running container, and `start` again when its monitor's restart policy brought i
 (runtime/container/proc/restart.py).
 
 One thread per engine (Watcher) holds a `wait` connection to the monitor of every running
-container and sleeps in select() on them (no CPU while nothing happens). A start only appends
-the container to a list that the thread picks up at its next tick (TICK): no thread is made or
-woken on the start path. Whoever needs a `die` first (the watcher, a stop, a removal, the next
-start) emits it through `Watcher.exited(c)`: once per run either way."""
+container and sleeps in select() on them (no CPU while nothing happens). A start appends the
+container to its list and writes a byte to its wake-up pipe: no thread is made on the start
+path (that cost ~4 ms of a start under load). Whoever needs a `die` first (the watcher, a
+stop, a removal, the next start) emits it through `Watcher.exited(c)`: once per run either
+way."""
+
+import os
 
 import select
 import threading
@@ -15,8 +18,7 @@ import time
 from runtime.container import monitor_client as client
 from runtime.events import container_event
 
-TICK = 0.25  # how soon a new container is watched; a restart due is polled every FAST
-FAST = 0.02
+FAST = 0.02  # how often a restart due is polled
 
 
 def emit(events, c, action, **extra):
@@ -46,6 +48,8 @@ class Watcher(object):
         self.entries = {}  # type: dict
         self.closed = False
         self.thread = None  # type: threading.Thread
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_w, False)
 
     def add(self, c):
         # type: (object) -> None
@@ -56,10 +60,18 @@ class Watcher(object):
                 self.thread = threading.Thread(target=self._loop, name="watcher")
                 self.thread.daemon = True
                 self.thread.start()
+        try:
+            os.write(self.wake_w, b"w")
+        except OSError:  # (full: it has wake-ups pending anyway)
+            pass
 
     def close(self):
         # type: () -> None
         self.closed = True
+        try:
+            os.write(self.wake_w, b"c")
+        except OSError:
+            pass
 
     def exited(self, c):
         # type: (object) -> dict
@@ -99,13 +111,15 @@ class Watcher(object):
             for e in waiting:
                 self._check_restart(e)
             socks = {e.sock: e for e in self.entries.values() if e.sock is not None}
-            timeout = FAST if any(e.restart_of is not None for e in self.entries.values()) else TICK
+            timeout = FAST if any(e.restart_of is not None for e in self.entries.values()) else None
             try:
-                ready = select.select(list(socks), [], [], timeout)[0] if socks else []
+                ready = select.select(list(socks) + [self.wake_r], [], [], timeout)[0]
             except (OSError, ValueError):
                 ready = []
-            if not socks:
-                time.sleep(timeout)
+                time.sleep(FAST)
+            if self.wake_r in ready:
+                os.read(self.wake_r, 4096)
+                ready.remove(self.wake_r)
             for s in ready:
                 try:
                     data = s.recv(4096)
