@@ -120,9 +120,10 @@ class Monitor(object):
                 init.container_main(spec, io.child, sync_w, go_r, spec["tty"], pty_child)
             os.close(sync_w)
             os.close(go_r)
-        if self.netns >= 0:  # PID 1 holds it now; the monitor must not keep it alive
-            os.close(self.netns)
+        if self.netns >= 0 and (spec.get("restart_policy") or {}).get("Name", "no") == "no":
+            os.close(self.netns)  # PID 1 holds it now; the monitor must not keep it alive
             self.netns = -1
+        # (with a restart policy the monitor keeps it: a new PID 1 joins the same namespace)
         # the cgroup is made here, while PID 1 builds its filesystem, then PID 1 joins it
         cg = cgroups.manager(spec["cgroup"]["parent"], spec["cgroup"]["name"], spec["cgroup"]["version"],
                              spec["cgroup"].get("extra") or ())
@@ -281,6 +282,7 @@ class Monitor(object):
         finally:
             os.close(own)
         sc.unshare(sc.CLONE_NEWPID)
+        spec["netns_fd"] = self.netns  # the engine's network namespace (bridge, container:), kept
         pid = os.fork()
         if pid == 0:
             os.close(sync_r)
