@@ -182,6 +182,11 @@ class Puller(object):
         for attempt in range(RETRIES + 1):
             try:
                 resp = repo.open_blob(desc.digest)
+                announced = resp.header("Content-Length")
+                if announced and announced.isdigit() and int(announced) != desc.size:
+                    resp.close(reuse=False)
+                    raise InvalidParameter("the registry sends %s bytes, the manifest says %d"
+                                           % (announced, desc.size))
                 reader = _Reader(resp, desc.size, self.progress, sid, cancel)
                 try:
                     self.store.put_blob(reader, expected_digest=desc.digest, size=desc.size)
