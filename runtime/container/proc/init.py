@@ -348,6 +348,7 @@ def _fork_init(sync_w):
     # type: (int) -> bool
     """HostConfig.Init: fork the command; this process stays PID 1 as the reaping init
     (proc/reaper.py). True in the child, which goes on to exec the command."""
+    sc.set_name(reaper.NAME)  # before the fork: the command may read /proc/1/comm at once
     child = os.fork()
     if child == 0:
         return True

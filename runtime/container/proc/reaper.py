@@ -6,16 +6,14 @@ command died of signal N)."""
 import os
 import signal
 
-from runtime.container.proc import syscalls as sc
-
 NAME = "berth-init"
 _NOT_FORWARDED = (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD)
 
 
 def run(child):
     # type: (int) -> None
-    """PID 1's loop once `child` (the command) is forked; never returns."""
-    sc.set_name(NAME)
+    """PID 1's loop once `child` (the command) is forked (PID 1 named NAME before the fork);
+    never returns."""
 
     def forward(signum, _frame):
         try:
