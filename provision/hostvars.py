@@ -22,6 +22,7 @@ BERTH_VARS = {
     "berth_mirror": ("mirror", str),
     "berth_registry_mirrors": ("registry_mirrors", list),
     "berth_daemon_json": ("daemon_opts", dict),
+    "berth_group": ("group", str),
     "berth_gid": ("gid", int),
     "berth_users": ("users", list),
     "berth_packages": ("packages", list),
