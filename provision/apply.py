@@ -13,6 +13,7 @@ from typing import Callable, TypeVar
 from provision.checks import FAIL, Check, run_checks
 from provision.errors import ProvisionError
 from provision.facts import gather
+from provision.hostlog import HostLog
 from provision.options import Options
 from provision.plan import build_plan
 from provision.ssh import SSHOptions, SSHTransport
@@ -21,6 +22,7 @@ from provision.transport import LocalTransport, Transport
 
 WOULD_CHANGE = "would change"
 LOCAL = "localhost"
+VERIFY_STEP = "engine verify"  # the step whose notes are the engine's proof
 
 
 @dataclass
@@ -31,6 +33,7 @@ class StepReport:
     diffs: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    seconds: float = 0.0
 
 
 @dataclass
@@ -51,6 +54,10 @@ class HostReport:
         d["changed"] = self.count(CHANGED) + self.count(WOULD_CHANGE)
         d["ok"] = self.count(OK)
         d["failed"] = self.count(FAILED)
+        verify = next((s for s in self.steps if s.name == VERIFY_STEP), None)
+        d["verify"] = None if verify is None else {
+            "status": verify.status, "notes": verify.notes, "error": verify.error
+        }  # fmt: skip
         return d
 
 
@@ -65,12 +72,14 @@ class Job:
     show_diff: bool = False
     login_user: str | None = None
     local: bool = False  # --local: the one target is this machine (a target named localhost is SSH)
+    address: str | None = None  # [user@]host[:port] when the target is an inventory name
+    log_dir: str | None = None  # --log-dir: one log per host (commands, output, diffs)
 
     def connect(self, target: str) -> Transport:
         """An open transport to ``target`` (ConnectError with one line when that fails)."""
         if self.local:
             return LocalTransport(self.ssh.become_password)
-        t = SSHTransport(target, self.ssh, self.login_user)
+        t = SSHTransport(self.address or target, self.ssh, self.login_user)
         try:
             t.open()
         except BaseException:
@@ -114,18 +123,30 @@ def run_host(target: str, job: Job, progress: Progress = lambda target, phase: N
     t0 = time.monotonic()
     rep = HostReport(target)
     progress(target, "connecting")
-    _, err = on_host(target, job, lambda t: _pipeline(t, job, rep, progress))
+    log = None
+    if job.log_dir:
+        try:
+            log = HostLog(job.log_dir, target, "check" if job.checks_only else "host")
+        except OSError as e:
+            rep.status, rep.error = FAILED, f"cannot write its log in {job.log_dir}: {e.strerror}"
+            progress(target, rep.status)
+            return rep
+    _, err = on_host(target, job, lambda t: _pipeline(t, job, rep, progress, log))
     if err is not None:
         rep.status, rep.error = FAILED, err
     rep.seconds = time.monotonic() - t0
+    if log is not None:
+        log.close(rep.status, rep.error)
     progress(target, rep.status)
     return rep
 
 
-def _pipeline(t: Transport, job: Job, rep: HostReport, progress: Progress) -> None:
+def _pipeline(t: Transport, job: Job, rep: HostReport, progress: Progress, log: HostLog | None) -> None:
     """facts -> preflight -> plan -> (diff) -> apply -> verify on an open transport, filling
     ``rep`` as it goes (so a failure still shows the steps that ran)."""
     target = rep.target
+    if log is not None:
+        t.recorder = log.command
     progress(target, "facts")
     facts = gather(t, job.opts)
     rep.checks, plat = run_checks(
@@ -137,6 +158,8 @@ def _pipeline(t: Transport, job: Job, rep: HostReport, progress: Progress) -> No
     )
     rep.platform = plat.pretty if plat else (facts.get("os_release") or {}).get("PRETTY_NAME", "?")
     failed = [c for c in rep.checks if c.status == FAIL]
+    if log is not None:
+        log.write("\n".join(f"== check {c.name}: {c.status}: {c.detail}" for c in rep.checks))
     if job.checks_only:
         rep.status = FAILED if failed else OK
         if failed:
@@ -155,26 +178,42 @@ def _pipeline(t: Transport, job: Job, rep: HostReport, progress: Progress) -> No
     ]
     rep.steps = reports
     for p, sr in zip(plans, reports):
+        diffs = [a.diff() for a in p.actions] if (job.dry_run or job.show_diff or log) else []
         if job.dry_run or job.show_diff:
-            sr.diffs = [a.diff() for a in p.actions]
-        if not p.actions and not (p.check and not job.dry_run):
-            sr.status = OK
-            continue
-        if job.dry_run:
-            sr.status = WOULD_CHANGE
-            continue
-        progress(target, p.name)
+            sr.diffs = diffs
+        s0 = time.monotonic()
         try:
-            for a in p.actions:
-                a.apply(t)
-            if p.verify:
-                p.verify(t)
-            if p.check and not job.dry_run:
-                sr.notes += p.check(t) or []
-        except ProvisionError as e:
-            sr.status, sr.error = FAILED, str(e)
-            raise
-        sr.status = CHANGED if p.actions else OK
+            _apply_step(t, job, p, sr, target, progress)
+        finally:
+            sr.seconds = time.monotonic() - s0
+            if log is not None:
+                log.step(sr.name, sr.status, sr.seconds, diffs, sr.error)
+    _set_status(rep)
+
+
+def _apply_step(t: Transport, job: Job, p, sr: StepReport, target: str, progress: Progress) -> None:
+    """Apply one planned step (or only judge it with --check), filling its report."""
+    if not p.actions and not (p.check and not job.dry_run):
+        sr.status = OK
+        return
+    if job.dry_run:
+        sr.status = WOULD_CHANGE
+        return
+    progress(target, p.name)
+    try:
+        for a in p.actions:
+            a.apply(t)
+        if p.verify:
+            p.verify(t)
+        if p.check and not job.dry_run:
+            sr.notes += p.check(t) or []
+    except Exception as e:
+        sr.status, sr.error = FAILED, host_error(e)
+        raise
+    sr.status = CHANGED if p.actions else OK
+
+
+def _set_status(rep: HostReport) -> None:
     rep.status = (
         WOULD_CHANGE
         if any(s.status == WOULD_CHANGE for s in rep.steps)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provision.errors import InputError
+from provision.render import render
 
 LIB_DIR = "/usr/local/lib/berth"
 BIN_DIR = "/usr/local/bin"
@@ -144,57 +145,30 @@ def marker_text(b: Bundle) -> str:
     return json.dumps(b.marker, sort_keys=True)
 
 
-ENTRY_CODE = {
-    "berth": "from runtime.cli.main import cli; cli()",
-    "berthd": "from runtime.daemon.main import main; sys.exit(main())",
-}
-
-
 def wrapper(prog: str) -> bytes:
-    """/usr/local/bin/berth or berthd: a python3 script that runs the installed engine with the
-    system python3, isolated (-I: no PYTHON* variables, no user site, not its own directory on
-    sys.path) and without `site` (-S: the engine is stdlib-only, and site's .pth processing is
-    a third of a short command's start-up). It imports the entry module itself rather than
-    running the bundle's __main__ (running a directory imports runpy and importlib.util: ~8 ms
-    of every `berth` command). One shebang argument: the flags are combined, "-IS"."""
-    return (
-        f"#!{PYTHON} -IS\n"
-        "# installed by berth provision: the berth engine bundle\n"
-        "import sys\n"
-        f'sys.path.insert(0, "{LIB_DIR}/current")\n'
-        f'sys.argv[0] = "{prog}"\n'
-        + "\n".join(ENTRY_CODE[prog].split("; "))
-        + "\n"
-    ).encode()
+    """/usr/local/bin/berth or berthd (``templates/berth-wrapper.j2``, which the Ansible role
+    renders too): a python3 script that runs the installed engine with the system python3,
+    isolated (-I: no PYTHON* variables, no user site, not its own directory on sys.path) and
+    without `site` (-S: the engine is stdlib-only, and site's .pth processing is a third of a
+    short command's start-up). It imports the entry module itself rather than running the
+    bundle's __main__ (running a directory imports runpy and importlib.util: ~8 ms of every
+    `berth` command). One shebang argument: the flags are combined, "-IS"."""
+    return render("berth-wrapper.j2", {"python": PYTHON, "lib_dir": LIB_DIR, "prog": prog})
 
 
 def install_script(b: Bundle, staged: str) -> str:
-    """sh (as root) that turns the uploaded zip at ``staged`` into the installed engine:
-    extract + byte-compile into a temp dir, rename into place, switch ``current``, and keep
-    only the previous version besides the new one (its monitors may still be running)."""
-    d = b.install_dir
-    return "\n".join(
-        [
-            "set -e",
-            f"mkdir -p {LIB_DIR}",
-            f"chmod 755 {LIB_DIR}",
-            f"mv -f {staged} {LIB_DIR}/{b.filename}",
-            f"chown root:root {LIB_DIR}/{b.filename}",
-            f"chmod 644 {LIB_DIR}/{b.filename}",
-            f"rm -rf {d}.tmp",
-            f"mkdir -p {d}.tmp",
-            f"{PYTHON} -m zipfile -e {LIB_DIR}/{b.filename} {d}.tmp",
-            f"{PYTHON} -m compileall -q {d}.tmp >/dev/null",
-            f"chmod -R u=rwX,go=rX {d}.tmp",
-            f"printf '%s\\n' '{marker_text(b)}' > {d}.tmp/BERTH_INSTALLED",
-            f"rm -rf {d}",
-            f"mv {d}.tmp {d}",
-            f"prev=$(readlink {LIB_DIR}/current 2>/dev/null || true)",
-            f"ln -sfn {b.version}-{b.build_id} {LIB_DIR}/.current.tmp",
-            f"mv -T {LIB_DIR}/.current.tmp {LIB_DIR}/current",
-            # keep the new and the previous version; drop older ones
-            f"for x in {LIB_DIR}/*/; do x=${{x%/}}; n=${{x##*/}}; "
-            f'case "$n" in "{b.version}-{b.build_id}"|"$prev"|current) ;; *) rm -rf "$x" ;; esac; done',
-            f'for x in {LIB_DIR}/berth-*.pyz; do [ "$x" = {LIB_DIR}/{b.filename} ] || rm -f "$x"; done',
-        ]
-    )
+    """sh (as root) that turns the uploaded zip at ``staged`` into the installed engine
+    (``templates/install-bundle.sh.j2``, which the Ansible role runs too): extract +
+    byte-compile into a temp dir, rename into place, switch ``current``, and keep only the
+    previous version besides the new one (its monitors may still be running)."""
+    v = {
+        "lib_dir": LIB_DIR,
+        "python": PYTHON,
+        "staged": staged,
+        "filename": b.filename,
+        "install_dir": b.install_dir,
+        "version": b.version,
+        "build_id": b.build_id,
+        "marker": marker_text(b),
+    }
+    return render("install-bundle.sh.j2", v).decode()

@@ -15,6 +15,9 @@ from provision.cli_options import (
     JsonOut,
     Forks,
     Serial,
+    MaxFail,
+    LogDir,
+    ReportFile,
     DistroLike,
     DataRoot,
     MinFree,
@@ -23,6 +26,8 @@ from provision.cli_options import (
     with_connection,
     make_job,
     fail_input,
+    check_report_path,
+    write_report,
 )
 
 app = typer.Typer(
@@ -49,6 +54,8 @@ def check(
     min_free_gb: MinFree = 1.0,
     conn: Connection = DEFAULT_CONNECTION,
     forks: Forks = 20,
+    log_dir: LogDir = None,
+    report: ReportFile = None,
 ) -> None:
     """Gather facts and run the preflight checks; exit 1 if any check fails."""
     from provision.fleet import run_fleet
@@ -56,8 +63,10 @@ def check(
     from provision.report import make_console, print_checks, print_json
 
     opts = Options(distro_like=distro_like, data_root=data_root, min_free_gb=min_free_gb)
-    hosts, job = make_job(targets, local, conn, opts, checks_only=True)
-    result = run_fleet(hosts, job, forks=forks, live=not json_out)
+    check_report_path(report)
+    jobs = make_job(targets, local, conn, opts, checks_only=True, log_dir=log_dir)
+    result = run_fleet(jobs, forks=forks, live=not json_out)
+    write_report(report, result)
     if json_out:
         print_json(result)
     else:
@@ -134,6 +143,9 @@ def host(
     conn: Connection = DEFAULT_CONNECTION,
     forks: Forks = 20,
     serial: Serial = None,
+    max_fail_percentage: MaxFail = None,
+    log_dir: LogDir = None,
+    report: ReportFile = None,
 ) -> None:
     """Check, configure the host(s) (modules, sysctls, repos, packages, daemon.json, group), then
     install, enable and verify the engine (berth, or Docker with --engine docker)."""
@@ -158,8 +170,21 @@ def host(
         docker_version=docker_version,
         bundle=bundle,
     )
-    hosts, job = make_job(targets, local, conn, opts, dry_run=dry_run, show_diff=diff)
-    result = run_fleet(hosts, job, forks=forks, serial=serial, live=not json_out)
+    from provision.errors import InputError
+    from provision.fleet import parse_serial
+
+    try:
+        batches = parse_serial(serial)
+        if max_fail_percentage is not None and not 0 <= max_fail_percentage <= 100:
+            raise InputError(f"--max-fail-percentage must be from 0 to 100, not {max_fail_percentage:g}")
+    except InputError as e:
+        fail_input(e)
+    check_report_path(report)
+    jobs = make_job(targets, local, conn, opts, dry_run=dry_run, show_diff=diff, log_dir=log_dir)
+    result = run_fleet(
+        jobs, forks=forks, serial=batches, max_fail_percentage=max_fail_percentage, live=not json_out
+    )
+    write_report(report, result)
     if json_out:
         print_json(result)
     else:
@@ -167,7 +192,7 @@ def host(
         for rep in result.values():
             print_steps(out, rep, show_diffs=dry_run or diff)
         print_summary(out, result)
-    raise typer.Exit(1 if result.failed else 0)
+    raise typer.Exit(1 if result.failed or result.skipped else 0)
 
 
 @app.command()
@@ -185,15 +210,16 @@ def facts(
     from provision.fleet import run_each
     from provision.options import Options
 
-    def readable(t) -> dict:
+    def readable(t, job) -> dict:
         f = gather(t, job.opts)
         for v in f.get("files", {}).values():
             if v:
                 v["content"] = v["content"].decode("utf-8", "replace")
         return f
 
-    hosts, job = make_job(targets, local, conn, Options(data_root=data_root))
-    results = run_each(hosts, lambda h: on_host(h, job, readable), forks)
+    jobs = make_job(targets, local, conn, Options(data_root=data_root))
+    hosts = list(jobs)
+    results = run_each(hosts, lambda h: on_host(h, jobs[h], lambda t: readable(t, jobs[h])), forks)
     out = {h: f if err is None else {"error": err} for h, (f, err) in zip(hosts, results)}
     json.dump(out, sys.stdout, indent=2, default=lambda o: sorted(o) if isinstance(o, set) else str(o))
     print()
@@ -205,8 +231,8 @@ def _on_hosts(targets, local, conn, engine: str, forks: int, per_host) -> list:
     from provision.fleet import run_each
     from provision.options import Options
 
-    hosts, job = make_job(targets, local, conn, Options(engine=engine))
-    return run_each(hosts, lambda h: per_host(h, job), forks)
+    jobs = make_job(targets, local, conn, Options(engine=engine))
+    return run_each(list(jobs), lambda h: per_host(h, jobs[h]), forks)
 
 
 def _echo_json(reports: list) -> None:

@@ -45,8 +45,37 @@ LoginUser = Annotated[
     Optional[str], typer.Option("--login", "-l", help="SSH login user when TARGET has none.")
 ]
 Timeout = Annotated[float, typer.Option("--timeout", help="SSH connect timeout, seconds.")]
+InventoryPath = Annotated[
+    Optional[str],
+    typer.Option(
+        "--inventory",
+        help="Ansible inventory (INI or YAML file, or a directory; group_vars/ and host_vars/ beside it).",
+    ),
+]
+Limit = Annotated[
+    Optional[str],
+    typer.Option("--limit", help="Inventory hosts to work on: Ansible's pattern syntax (web:&prod:!web03)."),
+]
 Forks = Annotated[int, typer.Option("--forks", "-f", help="Hosts worked on in parallel.")]
-Serial = Annotated[Optional[int], typer.Option("--serial", help="Rolling run: N hosts per batch.")]
+Serial = Annotated[
+    Optional[str],
+    typer.Option("--serial", help="Rolling run: batch sizes N, P% or a list (1,10%,100%; the last repeats)."),
+]
+MaxFail = Annotated[
+    Optional[float],
+    typer.Option(
+        "--max-fail-percentage",
+        help="Stop the rollout after a batch where more than P% of hosts failed (the rest: skipped).",
+    ),
+]
+LogDir = Annotated[
+    Optional[str],
+    typer.Option("--log-dir", help="Write one log per host into DIR: every command, its output, the diffs."),
+]
+ReportFile = Annotated[
+    Optional[str],
+    typer.Option("--report", help="Write the JSON report (per host, per step) to FILE, whatever the exit."),
+]
 DistroLike = Annotated[
     Optional[str], typer.Option("--distro-like", help="Treat an unknown distro as el or debian.")
 ]
@@ -72,6 +101,8 @@ class Connection:
     ssh_config: SshConfig = None
     login: LoginUser = None
     timeout: Timeout = 10.0
+    inventory: InventoryPath = None
+    limit: Limit = None
 
 
 DEFAULT_CONNECTION = Connection()  # frozen, so one instance can be every command's default
@@ -105,24 +136,40 @@ def with_connection(command: Callable[..., None]) -> Callable[..., None]:
 
 
 def make_job(targets, local, conn: Connection, opts, **kw):
-    """Validate the targets and options, read passwords once; return (targets, Job). On bad input
-    print one line and exit 2 (see :func:`fail_input`): no host has been contacted yet."""
+    """Validate the targets (or the inventory and --limit) and options, read passwords once;
+    return ``{target: Job}`` in target order (an inventory host's variables apply to its own
+    Job). On bad input print one line and exit 2 (see :func:`fail_input`): no host has been
+    contacted yet."""
     from provision.apply import LOCAL, Job
     from provision.errors import InputError, ProvisionError
     from provision.ssh import SSHOptions, load_ssh_config, parse_target
 
     try:
+        if conn.inventory and (targets or local):
+            raise InputError("give TARGETs, --local or --inventory, not several")
+        if conn.limit and not conn.inventory:
+            raise InputError("--limit selects inventory hosts: give --inventory too")
         if local and targets:
             raise InputError("give TARGETs or --local, not both")
-        if not local and not targets:
-            raise InputError("no target: give [user@]host[:port] ... or --local")
+        if not local and not targets and not conn.inventory:
+            raise InputError("no target: give [user@]host[:port] ..., --inventory FILE or --local")
         opts.validate()
-        for t in [] if local else targets:
+        for t in [] if local or conn.inventory else targets:
             parse_target(t)
         for j in conn.jump.split(",") if conn.jump else []:
             parse_target(j, "--jump")
         if conn.ssh_config:
             load_ssh_config(conn.ssh_config)
+        if kw.get("log_dir"):
+            from provision.hostlog import prepare
+
+            prepare(kw["log_dir"])
+        inv = hosts = None
+        if conn.inventory:
+            from provision import inventory, patterns
+
+            inv = inventory.load(conn.inventory)
+            hosts = patterns.select(inv, conn.limit)
         become = None
         if conn.sudo_password_file:
             try:
@@ -145,9 +192,58 @@ def make_job(targets, local, conn: Connection, opts, **kw):
             password=getpass.getpass("SSH password: ") if conn.ask_pass else None,
         )
         job = Job(opts, ssh, login_user=conn.login, local=local, **kw)
+        if inv is not None:
+            from provision.hostvars import fleet_jobs
+
+            return fleet_jobs(inv, hosts, job)
     except ProvisionError as e:
         fail_input(e)
-    return ([LOCAL] if local else list(dict.fromkeys(targets))), job
+    return {t: job for t in ([LOCAL] if local else dict.fromkeys(targets))}
+
+
+def check_report_path(path: str | None) -> None:
+    """``--report FILE`` must be writable before any host is worked on (exit 2 otherwise)."""
+    if not path:
+        return
+    import os
+
+    tmp = f"{path}.tmp"
+    try:
+        with open(tmp, "w"):
+            pass
+        os.unlink(tmp)
+    except OSError as e:
+        fail_input(f"cannot write --report {path}: {e.strerror}")
+
+
+def write_report(path: str | None, result) -> None:
+    """``--report FILE``: the JSON report of every host (also when hosts failed or were
+    skipped); a file that cannot be written is one line on stderr and exit status 1."""
+    if not path:
+        return
+    import json
+    import os
+
+    from provision.fleet import FleetResult
+
+    assert isinstance(result, FleetResult)
+    data = {
+        "hosts": [r.as_dict() for r in result.values()],
+        "summary": {
+            status: sum(1 for r in result.values() if r.status == status)
+            for status in ("ok", "changed", "would change", "failed", "skipped")
+        },
+    }
+    tmp = f"{path}.tmp"
+    try:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2, default=str)
+            f.write("\n")
+        os.replace(tmp, path)
+    except OSError as e:
+        Console(stderr=True).print(f"[bold red]provision: cannot write --report {escape(path)}: "
+                                   f"{escape(e.strerror or str(e))}[/]", highlight=False)  # fmt: skip
+        raise typer.Exit(1) from None
 
 
 def fail_input(err: object) -> None:

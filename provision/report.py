@@ -11,7 +11,7 @@ from rich.table import Table
 from provision.apply import WOULD_CHANGE, HostReport
 from provision.checks import FAIL, PASS, WARN
 from provision.fleet import STYLE, FleetResult
-from provision.steps.base import CHANGED, FAILED, OK
+from provision.steps.base import CHANGED, FAILED, OK, SKIPPED
 
 CHECK_STYLE = {PASS: "green", WARN: "yellow", FAIL: "bold red"}
 
@@ -66,7 +66,9 @@ def print_steps(console: Console, rep: HostReport, show_diffs: bool) -> None:
             always = "log in again" in n or "systemd is not PID 1" in n or s.name == "engine verify"
             if s.status != OK or always:
                 console.print(f"{'':16}[dim]note: {escape(n)}[/]")
-    if rep.error:
+    if rep.status == SKIPPED:
+        console.print(f"  [dim]skipped: {escape(rep.error or '')}[/]")
+    elif rep.error:
         console.print(f"  [bold red]failed: {escape(rep.error)}[/]")
 
 
@@ -77,7 +79,7 @@ def print_summary(console: Console, result: FleetResult) -> None:
         table.add_column(col, overflow="fold")
     for rep in result.values():
         changed = rep.count(CHANGED) + rep.count(WOULD_CHANGE)
-        msg = rep.error or rep.status
+        msg = f"skipped: {rep.error}" if rep.status == SKIPPED else rep.error or rep.status
         table.add_row(
             rep.target,
             rep.platform,

@@ -19,6 +19,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 
 import paramiko
@@ -287,6 +288,7 @@ class SSHTransport(Transport):
         if not self.is_connected:
             self.open()
         path = f"/tmp/.berth-{name}-{secrets.token_hex(6)}"
+        t0 = time.monotonic()
         try:
             sftp = self.client.open_sftp()
             try:
@@ -296,6 +298,7 @@ class SSHTransport(Transport):
                 sftp.chmod(path, 0o600)
             finally:
                 sftp.close()
+            self._record(f"sftp put {path} ({len(data)} bytes, mode 600)", Result("sftp", 0, "", ""), t0)
             return path
         except (paramiko.SSHException, OSError, EOFError) as e:
             return self._upload_in_chunks(data, name, f" (SFTP failed: {e})")

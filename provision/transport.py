@@ -14,7 +14,9 @@ import secrets
 import shlex
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
+from typing import Callable
 
 from provision.errors import StepError, SudoError
 
@@ -54,6 +56,8 @@ class Transport(abc.ABC):
 
     def __init__(self, become_password: str | None = None) -> None:
         self.become_password = become_password
+        # called after every command with (what it did, its Result, seconds): --log-dir
+        self.recorder: Callable[[str, Result, float], None] | None = None
 
     # -- what a concrete transport implements ---------------------------------------------
     @abc.abstractmethod
@@ -70,14 +74,36 @@ class Transport(abc.ABC):
         """True when commands already run as uid 0 (no sudo needed)."""
 
     # -- the interface steps use ----------------------------------------------------------
-    def run(self, command: str, timeout: float = DEFAULT_TIMEOUT) -> Result:
-        """Run ``command`` as the login user."""
-        return self._exec(PATH_PREFIX + command, None, timeout)
+    def run(self, command: str, timeout: float = DEFAULT_TIMEOUT, shown: str | None = None) -> Result:
+        """Run ``command`` as the login user (``shown``: what the log says instead of it)."""
+        t0 = time.monotonic()
+        res = self._exec(PATH_PREFIX + command, None, timeout)
+        res.command = command
+        self._record(shown or command, res, t0)
+        return res
 
-    def sudo(self, command: str, timeout: float = DEFAULT_TIMEOUT) -> Result:
-        """Run ``command`` as root: directly when already root, else through sudo."""
+    def sudo(self, command: str, timeout: float = DEFAULT_TIMEOUT, shown: str | None = None) -> Result:
+        """Run ``command`` as root: directly when already root, else through sudo (``shown``:
+        what the log says instead of the command)."""
+        t0 = time.monotonic()
+        try:
+            res = self._sudo(command, timeout)
+        except SudoError as e:
+            if e.result is not None:
+                self._record("(sudo) " + (shown or command), e.result, t0)
+            raise
+        self._record(shown or command, res, t0)
+        return res
+
+    def _record(self, what: str, res: Result, t0: float) -> None:
+        if self.recorder is not None:
+            self.recorder(what, res, time.monotonic() - t0)
+
+    def _sudo(self, command: str, timeout: float) -> Result:
         if self.is_root:
-            return self._exec(PATH_PREFIX + command, None, timeout)
+            res = self._exec(PATH_PREFIX + command, None, timeout)
+            res.command = command
+            return res
         inner = shlex.quote(PATH_PREFIX + "exec </dev/null; " + command)
         if self.become_password is None:
             res = self._exec(f"sudo -n -- sh -c {inner}", None, timeout)
@@ -103,7 +129,9 @@ class Transport(abc.ABC):
         With ``backup`` an existing file is first copied to ``PATH.bak`` (the previous state)
         and, once ever, to ``PATH.berth-orig`` (the state before provision touched it).
         """
-        return self.sudo(write_file_script(path, content, mode, owner, group, backup))
+        extra = ", backup" if backup else ""
+        shown = f"write {path} ({len(content)} bytes, mode {mode:o}, {owner}:{group}{extra})"
+        return self.sudo(write_file_script(path, content, mode, owner, group, backup), shown=shown)
 
     def upload(self, data: bytes, name: str) -> str:
         """Put ``data`` (too large for :meth:`put`'s inline command, e.g. the engine bundle)
@@ -120,7 +148,8 @@ class Transport(abc.ABC):
             raise StepError(f"cannot stage {name} on {self.name}{why}: {res.brief()}", self.name, res)
         for i in range(0, len(data), CHUNK):
             chunk = base64.b64encode(data[i : i + CHUNK]).decode()
-            res = self.run(f"printf %s '{chunk}' | base64 -d >> {q}")
+            shown = f"append {len(chunk)} base64 characters to {path}"
+            res = self.run(f"printf %s '{chunk}' | base64 -d >> {q}", shown=shown)
             if not res.ok:
                 raise StepError(f"cannot stage {name} on {self.name}: {res.brief()}", self.name, res)
         return path

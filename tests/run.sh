@@ -38,4 +38,5 @@ export PATH="$PWD/$VENV/bin:$PATH"
 ruff check .
 vermin --target=3.6- --no-tips --violations -q runtime/
 lint-imports --no-cache  # the import contracts in .importlinter
+ansible-lint -q playbooks  # the playbooks and the berth role
 exec pytest "$@"

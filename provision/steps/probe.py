@@ -12,28 +12,11 @@ from typing import Callable
 
 from provision.engine_kind import EngineKind
 from provision.errors import StepError
+from provision.render import render
 from provision.transport import Transport
 
 PROBE_IMAGE = "berth-probe:latest"
 
-# sh run as root on the target: a rootfs of the host's own binaries, imported as PROBE_IMAGE.
-BUILD_PROBE = r"""set -e
-d=$(mktemp -d /tmp/berth-probe.XXXXXX)
-trap 'rm -rf "$d"' EXIT
-mkdir -p "$d/rootfs/bin" "$d/rootfs/tmp" "$d/rootfs/etc"
-for b in sh echo true sleep cat; do
-  p=""
-  for dir in /bin /usr/bin; do if [ -x "$dir/$b" ]; then p="$dir/$b"; break; fi; done
-  [ -n "$p" ] || { echo "no $b binary on this host to build the probe image" >&2; exit 1; }
-  cp -L "$p" "$d/rootfs/bin/$b"
-  for lib in $(ldd "$p" 2>/dev/null | grep -o '/[^ ]*' || true); do
-    [ -e "$d/rootfs$lib" ] && continue
-    mkdir -p "$d/rootfs$(dirname "$lib")"
-    cp -L "$lib" "$d/rootfs$lib"
-  done
-done
-tar -C "$d/rootfs" -cf "$d/probe.tar" .
-"""
 
 
 def _json(res, what: str, t: Transport) -> dict:
@@ -79,7 +62,7 @@ def make_check(
                 f"socket {sock} is {res.stdout.strip() or 'missing'}, not root:{group} 660", t.name, res
             )
         if not t.sudo(f"{inspect} >/dev/null 2>&1").ok:
-            res = t.sudo(BUILD_PROBE + f'{cli} import "$d/probe.tar" {PROBE_IMAGE} >/dev/null')
+            res = t.sudo(render("probe-image.sh.j2", {"cli": cli, "image": PROBE_IMAGE}).decode())
             if not res.ok:
                 raise StepError(f"building the probe image failed: {res.brief()}", t.name, res)
             notes.append(f"imported {PROBE_IMAGE} (built from the host's own binaries)")

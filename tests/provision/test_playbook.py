@@ -95,3 +95,33 @@ def test_playbook_is_valid(tmp_path):
         timeout=120,
     )
     assert p.returncode == 0, p.stdout
+
+
+def test_site_playbook_is_valid_and_lint_clean(tmp_path):
+    env = dict(ansible_env(tmp_path), PATH=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}")
+    p = subprocess.run(
+        ["ansible-playbook", "--syntax-check", "-i", "localhost,", str(ROOT / "playbooks/site.yml")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stdout
+    p = subprocess.run(
+        ["ansible-lint", "--nocolor", "--format=pep8", "playbooks"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT, timeout=600,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stdout[-3000:]
+
+
+def test_role_variables_are_the_inventory_names():
+    """One inventory drives both tools: every berth_* variable provision reads is a documented
+    default of the role, and the role has no other host-facing variable."""
+    import yaml
+
+    from provision.hostvars import BERTH_VARS, ROLE_ONLY
+
+    defaults = yaml.safe_load((ROOT / "playbooks/roles/berth/defaults/main.yml").read_text())
+    text = (ROOT / "playbooks/roles/berth/defaults/main.yml").read_text()
+    provision_only = {"berth_distro_like", "berth_min_free_gb", "berth_docker_version"}
+    assert set(defaults) == (set(BERTH_VARS) - provision_only) | ROLE_ONLY
+    for name in defaults:  # each is documented by a comment above it
+        before = text[: text.index(f"\n{name}:")].rstrip().splitlines()[-1]
+        assert before.startswith("#") or before.startswith("berth_"), name

@@ -4,6 +4,7 @@ objects, and the exact `provision` command line the trigger would run parses wit
 own command line (a dry parse: options and values converted, nothing invoked)."""
 
 import json
+import os
 import shutil
 import subprocess
 
@@ -44,10 +45,19 @@ module Kernel
   def system(*argv) $argvs << argv; true end
 end
 load ARGV[0]
-Machine = Struct.new(:ssh_info)
-box = Machine.new({username: "vagrant", host: "127.0.0.1", port: 2222,
-                   private_key_path: ["/home/u/.vagrant/machines/default/virtualbox/private_key"]})
-$ruby_blocks.each { |b| b.call(nil, box) }
+Machine = Struct.new(:name, :ssh_info, :provider_name)
+def box(name, i)
+  Machine.new(name, {username: "vagrant", host: "127.0.0.1", port: 2222 + i,
+                     private_key_path: ["/home/u/.vagrant/machines/#{name}/libvirt/private_key"]}, :libvirt)
+end
+class Env
+  def machine(name, provider)
+    raise "provider #{provider}" unless provider == :libvirt
+    box(name.to_s, NAMES.index(name.to_s))
+  end
+end
+# each machine's blocks (up, provision, reload) are called with that machine
+$ruby_blocks.each_with_index { |b, i| n = NAMES[i / 3]; b.call(Env.new, box(n, NAMES.index(n))) }
 puts "@@json " + JSON.generate({"argvs" => $argvs, "settings" => $settings})
 """
 
@@ -56,11 +66,12 @@ needs_ruby = pytest.mark.skipif(
 )
 
 
-def run_vagrantfile(tmp_path):
+def run_vagrantfile(tmp_path, **env):
     harness = tmp_path / "harness.rb"
     harness.write_text(HARNESS)
     argv = ["ruby", str(harness), str(VAGRANTFILE)]
-    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60,
+                       env=dict(os.environ, **env))  # fmt: skip
     assert p.returncode == 0, p.stderr
     line = next(ln for ln in p.stdout.splitlines() if ln.startswith("@@json "))
     return json.loads(line[len("@@json ") :])
@@ -93,10 +104,30 @@ def test_vagrantfile_provisions_a_centos7_box_with_a_command_provision_accepts(t
     assert argv[0].endswith("/.venv/bin/provision") and argv[1] == "host"
     params = dry_parse(argv[1:])
     assert params["targets"] == ["vagrant@127.0.0.1:2222"]
-    assert params["identity"] == ["/home/u/.vagrant/machines/default/virtualbox/private_key"]
+    assert params["identity"] == ["/home/u/.vagrant/machines/default/libvirt/private_key"]
     assert params["engine"] == "berth" and params["mirror"] == "official"
     assert params["user"] == ["vagrant"] and params["accept_new_host_keys"] is True
     assert params["known_hosts"].endswith("/.vagrant/known_hosts")
+
+
+@needs_ruby
+def test_vagrantfile_machines_and_box_from_the_environment_one_provision_call(tmp_path):
+    out = run_vagrantfile(tmp_path, BERTH_MACHINES="3", BERTH_BOX="local/bookworm")
+    settings = out["settings"]
+    assert ["config.vm.box=", ["local/bookworm"]] in settings
+    assert [s[1] for s in settings if s[0] == "config.vm.define"] == [["berth-1"], ["berth-2"], ["berth-3"]]
+    argvs = out["argvs"]
+    fleet = [dry_parse(a[1:]) for a in argvs if len(dry_parse(a[1:])["targets"]) > 1]
+    # `up`: one call for all three, once the last is up; `provision`/`reload`: one each
+    assert len(fleet) == 1 and len(argvs) == 1 + 2 * 3
+    assert fleet[0]["targets"] == [f"vagrant@127.0.0.1:{2222 + i}" for i in range(3)]
+    keys = [f"/home/u/.vagrant/machines/berth-{i}/libvirt/private_key" for i in (1, 2, 3)]
+    assert fleet[0]["identity"] == keys
+    p = subprocess.run(
+        ["ruby", str(tmp_path / "harness.rb"), str(VAGRANTFILE)], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env=dict(os.environ, BERTH_MACHINES="0"),
+    )  # fmt: skip
+    assert p.returncode != 0 and "BERTH_MACHINES must be 1 or more, not 0" in p.stderr
 
 
 def test_dry_parse_rejects_what_provision_would():
