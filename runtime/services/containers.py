@@ -568,8 +568,11 @@ class ContainerService(ContainerBackend):
 
     def container_attach(self, name, stdin=False, stdout=True, stderr=True, logs=False, stream=True):
         c = self.containers.get(name)
+        cfg = c.cfg["Config"]
+        # as dockerd: the end of an attached stdin closes the container's only with StdinOnce
+        # and no TTY (so a detach, or a client that goes away, leaves a shell running)
         req = {"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr, "logs": logs,
-               "stream": stream}
+               "stream": stream, "close_stdin": bool(cfg.get("StdinOnce")) and not cfg.get("Tty")}
         with c.lock:  # not between a start's spawn and its state record
             if c.alive_pid():
                 try:

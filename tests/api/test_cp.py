@@ -143,7 +143,8 @@ def test_escapes_stay_inside(loaded, tmp_path, running):
     (hostdir / "marker").write_text("host")
     body = _evil_tar([("marker", "file", b"inside")])
     assert loaded.api("PUT", "/containers/%s/archive?path=/" % name, body=body)[0] == 200
-    body = _evil_tar([("rootlink", "sym", "../" * 12), ("hostlink", "sym", "../" * 12 + str(hostdir).lstrip("/"))])
+    body = _evil_tar([("rootlink", "sym", "../" * 12),
+                      ("hostlink", "sym", "../" * 12 + str(hostdir).lstrip("/"))])
     assert loaded.api("PUT", "/containers/%s/archive?path=/tmp" % name, body=body)[0] == 200
     status, _, data = loaded.api("GET", "/containers/%s/archive?path=/tmp/rootlink/marker" % name)
     assert status == 200

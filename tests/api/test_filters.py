@@ -116,6 +116,7 @@ def test_container_and_image_prune(loaded):
     assert out.returncode == 0, out.stderr
     assert loaded.docker("image", "inspect", "busybox").returncode == 0
     assert loaded.docker("image", "inspect", "dangle:1").returncode == 0
-    status, _, body = loaded.api("POST", "/images/prune?filters=" + _q({"dangling": ["false"], "label": ["nosuch"]}))
+    query = _q({"dangling": ["false"], "label": ["nosuch"]})
+    status, _, body = loaded.api("POST", "/images/prune?filters=" + query)
     assert status == 200 and json.loads(body)["ImagesDeleted"] is None
     loaded.docker("rmi", "dangle:1")

@@ -4,7 +4,7 @@ import base64
 import json
 
 from runtime.api.backend.containers import ContainerBackend
-from runtime.api.streams import pump
+from runtime.api.streams import DEFAULT_DETACH_KEYS, detach_keys, pump
 from runtime.framing import frame
 from runtime.errors import BerthError, InvalidParameter
 
@@ -152,16 +152,18 @@ def logs(req, v):
 
 
 def attach(req, v):
-    """`POST /containers/{name}/attach`: hijack the connection onto the container's stdio (a
-    container not started yet is attached from its first output on)."""
+    """`POST /containers/{name}/attach?detachKeys=`: hijack the connection onto the container's
+    stdio (a container not started yet is attached from its first output on); the detach keys
+    (default ctrl-p,ctrl-q) on stdin end the session, the container keeps running."""
     name = v["name"]
     tty = has_tty(req, name)
     stdin = req.flag("stdin")
+    keys = detach_keys(req.arg("detachKeys") or DEFAULT_DETACH_KEYS) if stdin else None
     peer = req.backend.container_attach(name, stdin=stdin, stdout=req.flag("stdout"),
                                         stderr=req.flag("stderr"), logs=req.flag("logs"),
                                         stream=req.flag("stream"))
     req.hijack(stream_type(req, tty))
-    pump(req.http.connection, req.http.rfile, peer, stdin=stdin)
+    pump(req.http.connection, req.http.rfile, peer, stdin=stdin, keys=keys)
     return None
 
 

@@ -4,8 +4,9 @@ wait over `attach.sock` in the state dir, and records the exit in `exit.json` (t
 before it exits. It runs in its own session and as a child subreaper, so it outlives the engine.
 
 Socket protocol: the client sends one message (runtime.container.proc.wire.send_msg):
-{"op": "attach", "stdin": b, "stdout": b, "stderr": b} then reads output (frames, or raw with a
-TTY) and writes stdin; {"op": "wait"} just waits for EOF; {"op": "resize", "h": n, "w": n}.
+{"op": "attach", "stdin": b, "stdout": b, "stderr": b, "close_stdin": b} then reads output
+(frames, or raw with a TTY) and writes stdin (its end closes the container's if close_stdin);
+{"op": "wait"} just waits for EOF; {"op": "resize", "h": n, "w": n}.
 Clients that attached before the start arrive with the run request instead (their sockets,
 `spec["attach"]` their requests): they are served from PID 1's first byte, as Docker's
 attach-then-start is.
@@ -37,6 +38,7 @@ class _Client(object):
         if req.get("stderr", True):
             self.streams.add(stdio.STDERR)
         self.stdin = bool(req.get("stdin"))
+        self.close_stdin = bool(req.get("close_stdin", True))  # its EOF closes the container's
         self.reading = True
 
 
@@ -293,7 +295,7 @@ class Monitor(object):
                 self.io.write_stdin(data)
             return
         c.reading = False  # the client shut down its write side
-        if c.stdin:
+        if c.stdin and c.close_stdin:
             self.io.close_stdin()
         if not c.streams:
             self.drop(c)
