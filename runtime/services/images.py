@@ -140,6 +140,22 @@ class ImageService(ImageBackend):
         """`DELETE /images/{name}`: untag / delete like docker rmi; Conflict while in use."""
         return self.store.remove(ref, force=force, in_use=self._image_users, prune=prune)
 
+    def layers_size(self):
+        # type: () -> int
+        """Bytes of the distinct layers in the store (system df's LayersSize)."""
+        seen = set()
+        total = 0
+        for image_id in self.store.ids():
+            try:
+                diff_ids = self.store.diff_ids(image_id)
+            except (NotFound, OSError, ValueError):
+                continue
+            for d in diff_ids:
+                if d not in seen:
+                    seen.add(d)
+                    total += self.store.layers.size(d)
+        return total
+
     def image_prune(self, filters=None):
         """`POST /images/prune`: images no container uses; only untagged ones unless
         dangling=false. Filters: dangling, until, label, label!."""
