@@ -3,6 +3,7 @@
 import sys
 
 from runtime.cli import fmt
+from runtime.cli.opts import filters_arg
 from runtime.cli.client import APIError
 
 
@@ -50,19 +51,6 @@ def _start_error_code(message):
     # type: (str) -> int
     from runtime.cli.run import exit_code_for_start_error
     return exit_code_for_start_error(message)
-
-
-def filters_arg(items):
-    # type: (List[str]) -> Optional[str]
-    """--filter key=value flags as the API's filters JSON."""
-    if not items:
-        return None
-    from runtime.cli import jsonfast
-    out = {}  # type: Dict[str, Dict[str, bool]]
-    for item in items:
-        key, _, value = item.partition("=")
-        out.setdefault(key, {})[value] = True
-    return jsonfast.dumps(out)
 
 
 def cmd_ps(client, args):

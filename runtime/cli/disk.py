@@ -5,6 +5,7 @@ import sys
 
 from runtime.cli import fmt
 from runtime.cli.client import APIError
+from runtime.cli.opts import filters_arg
 
 try:
     from typing import Any, List, Optional  # noqa: F401
@@ -19,17 +20,6 @@ def _confirm(what, force):
     sys.stderr.write("WARNING! This will remove %s.\nAre you sure you want to continue? [y/N] " % what)
     sys.stderr.flush()
     return sys.stdin.readline().strip().lower() in ("y", "yes")
-
-
-def _filters(items, extra=None):
-    # type: (List[str], Optional[dict]) -> Optional[str]
-    from runtime.cli import jsonfast
-    out = {}  # type: dict
-    for item in items:
-        key, _, value = item.partition("=")
-        out.setdefault(key, {})[value] = True
-    out.update(extra or {})
-    return jsonfast.dumps(out) if out else None
 
 
 def _prune_flags(p, all_help=None):
@@ -94,7 +84,7 @@ def parser_container_prune(p):
 
 def cmd_container_prune(client, args):
     """Remove stopped containers."""
-    return _run("all stopped containers", container_prune, client, _filters(args.filter), args.force)
+    return _run("all stopped containers", container_prune, client, filters_arg(args.filter), args.force)
 
 
 def parser_image_prune(p):
@@ -107,7 +97,7 @@ def cmd_image_prune(client, args):
     extra = {"dangling": {"false": True}} if args.all else None
     what = "all images without at least one container associated to them" if args.all \
         else "all dangling images"
-    return _run(what, image_prune, client, _filters(args.filter, extra), args.force)
+    return _run(what, image_prune, client, filters_arg(args.filter, extra), args.force)
 
 
 def parser_volume_prune(p):
@@ -120,7 +110,7 @@ def cmd_volume_prune(client, args):
     extra = {"all": {"true": True}} if args.all else None
     return _run("all anonymous local volumes not used by at least one container" if not args.all
                 else "all local volumes not used by at least one container",
-                volume_prune, client, _filters(args.filter, extra), args.force)
+                volume_prune, client, filters_arg(args.filter, extra), args.force)
 
 
 def parser_system_prune(p):
@@ -137,13 +127,13 @@ def cmd_system_prune(client, args):
          else "  - all dangling images")
     if not _confirm(":\n" + what, args.force):
         return 0
-    filters = _filters(args.filter)
+    filters = filters_arg(args.filter)
     try:
         space = container_prune(client, filters)
         if args.volumes:
-            space += volume_prune(client, _filters([f for f in args.filter
+            space += volume_prune(client, filters_arg([f for f in args.filter
                                                     if not f.startswith("until")]))
-        space += image_prune(client, _filters(args.filter, {"dangling": {"false": True}}
+        space += image_prune(client, filters_arg(args.filter, {"dangling": {"false": True}}
                                               if args.all else None))
     except APIError as exc:
         sys.stderr.write("Error response from daemon: %s\n" % exc)

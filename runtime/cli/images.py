@@ -123,7 +123,7 @@ IMAGE_HEADERS = {"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Di
 def cmd_images(client, args):
     """`berth images`: REPOSITORY TAG IMAGE ID CREATED SIZE."""
     query = {"all": args.all or None}
-    from runtime.cli.containers import filters_arg
+    from runtime.cli.opts import filters_arg
     items = list(args.filter) + (["reference=" + args.repository] if args.repository else [])
     query["filters"] = filters_arg(items)
     rows, contexts = [], []

@@ -44,7 +44,7 @@ VOLUME_HEADERS = {"Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE",
 
 def cmd_ls(client, args):
     """DRIVER VOLUME NAME."""
-    from runtime.cli.containers import filters_arg
+    from runtime.cli.opts import filters_arg
     vols = (client.get("/volumes", {"filters": filters_arg(args.filter)}) or {}).get("Volumes") or []
     if args.format and not args.quiet:
         from runtime.cli import gotemplate
