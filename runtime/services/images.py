@@ -222,7 +222,7 @@ def _matches(summary, filters, created_of):
         if isinstance(values, dict):
             values = [k for k, v in values.items() if v]
         if key == "dangling":
-            want = any(str(v).lower() in ("true", "1") for v in values)
+            want = filterargs.truthy(filters, "dangling")
             if want != (not summary["RepoTags"]):
                 return False
         elif key == "reference":

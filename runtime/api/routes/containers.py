@@ -3,6 +3,7 @@
 import base64
 import json
 
+from runtime.api import bodycheck
 from runtime.api.backend.containers import ContainerBackend
 from runtime.api.streams import DEFAULT_DETACH_KEYS, detach_keys, pump
 from runtime.framing import frame
@@ -30,7 +31,8 @@ def stream_type(req, tty):
 
 def create(req, v):
     """`POST /containers/create?name=`: 201 {"Id", "Warnings"}."""
-    config = req.json_object("container config")
+    config = bodycheck.check(req.json_object("container config"), bodycheck.CONTAINER_CONFIG,
+                             "CreateRequest")
     result = req.backend.container_create(config, name=req.arg("name") or None)
     result.setdefault("Warnings", [])
     if result["Warnings"] is None:

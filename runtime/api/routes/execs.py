@@ -1,5 +1,6 @@
 """Exec routes: `/containers/{name}/exec` and `/exec/{id}/...`."""
 
+from runtime.api import bodycheck
 from runtime.api.backend.containers import ContainerBackend
 from runtime.api.routes.containers import stream_type
 from runtime.api.streams import pump
@@ -8,7 +9,7 @@ from runtime.errors import InvalidParameter
 
 def create(req, v):
     """`POST /containers/{name}/exec` (ExecConfig): 201 {"Id"}."""
-    config = req.json_object("exec config")
+    config = bodycheck.check(req.json_object("exec config"), bodycheck.EXEC_CONFIG, "ExecConfig")
     if not config.get("Cmd"):
         raise InvalidParameter("No exec command specified")
     return 201, {"Id": req.backend.exec_create(v["name"], config)}
