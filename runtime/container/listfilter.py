@@ -47,11 +47,12 @@ class ListFilter(object):
         # type: (Dict[str, List[str]], list, Callable, Callable[[str], set]) -> None
         self.f = filterargs.validate(filters, ACCEPTED)
         f = self.f
-        try:
-            self.exited = [int(v) for v in f.get("exited", [])]
-        except ValueError as exc:
-            raise InvalidParameter("strconv.Atoi: parsing %s: invalid syntax"
-                                   % str(exc).rsplit(":", 1)[-1].strip()) from None
+        self.exited = []  # type: List[int]
+        for v in f.get("exited", []):
+            try:
+                self.exited.append(int(v))
+            except ValueError:
+                raise InvalidParameter('strconv.Atoi: parsing "%s": invalid syntax' % v) from None
         for v in f.get("status", []):
             if v not in STATES:
                 raise filterargs.invalid_value("status", v)

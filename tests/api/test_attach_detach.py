@@ -5,6 +5,7 @@ import json
 import os
 import pty
 import select
+import sys
 import time
 
 import pytest
@@ -52,7 +53,7 @@ def _attach(argv, env, steps, timeout=20):
     return code, out
 
 
-@pytest.mark.parametrize("how", ["default", "flag", "config"])
+@pytest.mark.parametrize("how", ["default", "flag", "config", "berth"])
 def test_attach_detaches_and_container_keeps_running(loaded, tmp_path, how):
     name = "att-" + how
     assert loaded.docker("run", "-dit", "--name", name, "busybox", "sh").returncode == 0
@@ -60,7 +61,11 @@ def test_attach_detaches_and_container_keeps_running(loaded, tmp_path, how):
     os.makedirs(config_dir)
     argv = [DOCKER, "-H", loaded.host, "attach"]
     keys = b"\x10\x11"
-    if how == "flag":
+    if how == "berth":
+        argv = [os.path.join(os.path.dirname(sys.executable), "berth"), "-H", loaded.host, "attach",
+                "--detach-keys", "ctrl-e,e"]
+        keys = b"\x05e"
+    elif how == "flag":
         argv += ["--detach-keys", "ctrl-x,y"]
         keys = b"\x18y"
     elif how == "config":

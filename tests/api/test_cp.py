@@ -193,3 +193,33 @@ def test_diff_export_rename(loaded, tmp_path):
     out = loaded.docker("rename", "dy", "dy")
     assert out.returncode != 0 and "same name" in out.stderr.decode()
     loaded.docker("rm", "-f", "dy")
+
+
+@pytest.fixture(scope="module")
+def vfs_daemon(tmp_path_factory, busybox_tar):
+    """A berthd with the vfs storage driver (a container's root is a plain directory)."""
+    from tests.api.conftest import Berthd
+    d = Berthd(str(tmp_path_factory.mktemp("cpvfs")), config={"storage-driver": "vfs"})
+    d.start()
+    with open(busybox_tar, "rb") as f:
+        assert d.api("POST", "/images/load", body=f.read())[0] == 200
+    yield d
+    d.cleanup()
+
+
+def test_cp_with_the_vfs_driver(vfs_daemon, tmp_path):
+    d = vfs_daemon
+    assert d.docker("create", "--name", "vc", "busybox", "sleep", "300").returncode == 0
+    top = _tree(str(tmp_path))
+    out = d.docker("cp", top, "vc:/tmp/")
+    assert out.returncode == 0, out.stderr
+    assert d.docker("start", "vc").returncode == 0
+    out = d.docker("exec", "vc", "cat", "/tmp/tree/a file with space")
+    assert out.stdout == b"spaced\n"
+    back = str(tmp_path / "back")
+    out = d.docker("cp", "vc:/tmp/tree", back)
+    assert out.returncode == 0, out.stderr
+    assert _snapshot(back) == _snapshot(top)
+    out = d.docker("diff", "vc")
+    assert out.returncode != 0 and "vfs" in out.stderr.decode()
+    d.docker("rm", "-f", "vc")

@@ -2,6 +2,7 @@
 keys a 400 everywhere, prunes that delete only what the filters say."""
 
 import json
+import time
 from urllib.parse import quote
 
 import pytest
@@ -120,3 +121,17 @@ def test_container_and_image_prune(loaded):
     status, _, body = loaded.api("POST", "/images/prune?filters=" + query)
     assert status == 200 and json.loads(body)["ImagesDeleted"] is None
     loaded.docker("rmi", "dangle:1")
+
+
+def test_restart_with_signal(loaded):
+    script = "trap 'echo got-usr1; exit 0' USR1; echo up; while :; do sleep 0.1; done"
+    assert loaded.docker("run", "-d", "--name", "rs1", "busybox", "sh", "-c", script).returncode == 0
+    time.sleep(0.5)
+    status, _, body = loaded.api("POST", "/containers/rs1/restart?signal=SIGUSR1&t=5")
+    assert status == 204, body
+    logs = loaded.docker("logs", "rs1").stdout.decode()
+    assert "got-usr1" in logs and logs.count("up") == 2, logs
+    assert json.loads(loaded.docker("inspect", "rs1").stdout)[0]["State"]["Running"] is True
+    status, _, body = loaded.api("POST", "/containers/rs1/restart?signal=SIGNOPE")
+    assert status == 400
+    loaded.docker("rm", "-f", "rs1")
