@@ -79,7 +79,10 @@ class ContainerBackend(abc.ABC):
     @abc.abstractmethod
     def container_list(self, all=False, filters=None, limit=-1):
         # type: (bool, Optional[Dict[str, List[str]]], int) -> List[Dict[str, Any]]
-        """ContainerSummary dicts; filters: status, name, label, id."""
+        """ContainerSummary dicts, newest first; filters: every key dockerd takes (ancestor,
+        before, since, exited, health, id, isolation, is-task, label, name, network, publish,
+        expose, status, volume); any other key, or a value a filter cannot take, is
+        InvalidParameter worded as dockerd's."""
 
     @abc.abstractmethod
     def container_logs(self, name, stdout=True, stderr=True, follow=False, since=0.0, until=0.0,
