@@ -17,6 +17,7 @@ import tarfile
 import tempfile
 
 from runtime.errors import Forbidden, InvalidParameter, NotFound, SystemFailure
+from runtime.container.proc import syscalls as sc
 from runtime.store import overlay
 from runtime.timefmt import rfc3339
 
@@ -242,29 +243,51 @@ def extract(root, path, stream, cid, no_overwrite_dir_non_dir=False):
     ex.finish()
 
 
+def _bind_mounts(root, mounts):
+    # type: (str, list) -> None
+    """The container's volumes and binds mounted on its root at `root` (mount points made in
+    scope, so an image's symlink cannot place one outside), read-only ones read-only."""
+    for m in mounts or []:
+        source = m.get("Source")
+        if m.get("Type") not in ("volume", "bind") or not source or not os.path.exists(source):
+            continue
+        point = in_scope(root, m["Destination"])
+        if os.path.isdir(source):
+            os.makedirs(point, exist_ok=True)
+        elif not os.path.lexists(point):
+            os.makedirs(os.path.dirname(point), exist_ok=True)
+            os.close(os.open(point, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+        sc.mount(source, point, None, sc.MS_BIND | sc.MS_REC)
+        if not m.get("RW", True):
+            sc.mount(None, point, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY)
+
+
 @contextlib.contextmanager
 def root_of(c, writable=False, live=True):
-    """The host dir of container c's root for one call: /proc/PID/root while it runs (unless
-    not live: then its layers, as export wants), else its vfs root or its overlay mounted on a
-    private temp dir (read-only unless writable). The caller holds c.lock when the layers are
-    mounted (no start meanwhile)."""
-    pid = c.alive_pid() if live else 0
-    if pid:
+    """The host dir of container c's root for one call: /proc/PID/root while it runs; else its
+    vfs root or its overlay mounted on a private temp dir, with its volumes and binds on it (as
+    docker cp sees a stopped container). Not live (export): the layers alone, read-only, also
+    while it runs. The caller holds c.lock when the layers are mounted (no start meanwhile)."""
+    pid = c.alive_pid()
+    if pid and live:
         yield "/proc/%d/root" % pid
         return
-    if c.cfg.get("Driver") == "vfs":
-        yield c.file("rootfs")
-        return
+    volumes = c.cfg.get("Mounts") if live else None
     lowers = list(reversed(c.cfg.get("LayerDirs") or []))
     target = tempfile.mkdtemp(prefix="cp-", dir=c.path)
     try:
-        if writable:
-            overlay.mount_overlay(target, "/", ":".join(lowers), c.file("upper"), c.file("work"))
-        else:  # the writable layer as one more lower: no workdir needed, nothing can change
+        if c.cfg.get("Driver") == "vfs":
+            sc.mount(c.file("rootfs"), target, None, sc.MS_BIND)
+        elif pid or not (writable or volumes):
+            # the writable layer as one more lower: no workdir, nothing changes, and a running
+            # container's own mount of that layer is left alone
             overlay.mount_overlay(target, "/", ":".join([c.file("upper")] + lowers))
+        else:
+            overlay.mount_overlay(target, "/", ":".join(lowers), c.file("upper"), c.file("work"))
         try:
+            _bind_mounts(target, volumes)
             yield target
         finally:
-            overlay.umount(target, detach=True)
+            overlay.umount(target, detach=True)  # the volume mounts on it go too
     finally:
         os.rmdir(target)

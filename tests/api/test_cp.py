@@ -223,3 +223,20 @@ def test_cp_with_the_vfs_driver(vfs_daemon, tmp_path):
     out = d.docker("diff", "vc")
     assert out.returncode != 0 and "vfs" in out.stderr.decode()
     d.docker("rm", "-f", "vc")
+
+
+def test_cp_into_a_stopped_containers_volumes(loaded, tmp_path):
+    assert loaded.docker("create", "--name", "cpvol", "-v", "/vol1", "-v", "cpnamed:/data:ro",
+                         "busybox", "cat", "/vol1/f").returncode == 0
+    src = tmp_path / "f"
+    src.write_text("in the volume")
+    out = loaded.docker("cp", str(src), "cpvol:/vol1/f")
+    assert out.returncode == 0, out.stderr
+    out = loaded.docker("cp", str(src), "cpvol:/data/f")
+    assert out.returncode != 0 and "mounted volume is marked read-only" in out.stderr.decode()
+    out = loaded.docker("start", "-a", "cpvol")
+    assert out.stdout == b"in the volume", out.stderr
+    with open("/proc/self/mountinfo") as f:
+        assert not [line for line in f if loaded.data_root in line and "/cp-" in line]
+    loaded.docker("rm", "-v", "cpvol")
+    loaded.docker("volume", "rm", "cpnamed")
