@@ -27,6 +27,12 @@ GO_DIR, GO_SYMLINK, GO_DEVICE, GO_PIPE, GO_SOCKET, GO_CHARDEV = \
 GO_SETUID, GO_SETGID, GO_STICKY = 1 << 23, 1 << 22, 1 << 20
 
 
+def container_path(path):
+    # type: (str) -> str
+    """path as a clean absolute container path (`a/../b` -> `/b`; never POSIX's `//x`)."""
+    return posixpath.normpath("/" + path.lstrip("/"))
+
+
 def in_scope(root, path):
     # type: (str, str) -> str
     """The host path of container path `path` under host dir `root`, every symlink on the
@@ -64,7 +70,7 @@ def resolve(root, path):
     # type: (str, str) -> tuple
     """(host path, container path) for an archive request: the parent resolved in scope,
     the last component kept as it is (a symlink there is the link itself, as docker cp)."""
-    absolute = posixpath.normpath("/" + path)
+    absolute = container_path(path)
     parent, base = posixpath.split(absolute)
     if path.endswith("/.") or path == ".":
         parent, base = absolute, "."
@@ -98,8 +104,7 @@ def stat(root, path, cid):
         raise NotFound("Could not find the file %s in container %s" % (path, cid)) from None
     link = ""
     if st.S_ISLNK(info.st_mode):
-        link = "/" + os.path.relpath(in_scope(root, absolute), root).lstrip(".")
-        link = posixpath.normpath(link)
+        link = container_path(os.path.relpath(in_scope(root, absolute), root))
     return {"name": os.path.basename(host) if host != root else "/", "size": info.st_size,
             "mode": _go_mode(info.st_mode), "mtime": rfc3339(info.st_mtime), "linkTarget": link}
 
@@ -147,12 +152,12 @@ class _Extractor(object):
         if posixpath.normpath(member.name).split("/")[0] == "..":
             raise InvalidParameter("%r is outside of %r: a tar member may not climb out of the "
                                    "extraction point" % (member.name, self.dest_path))
-        name = posixpath.normpath("/" + member.name)
+        name = container_path(member.name)
         if name == "/":
             return self.dest
         rel = os.path.relpath(self.dest, self.root)
-        container_path = posixpath.normpath("/" + ("" if rel == "." else rel) + name)
-        parent, base = posixpath.split(container_path)
+        inside = container_path(("" if rel == "." else rel) + name)
+        parent, base = posixpath.split(inside)
         host_parent = in_scope(self.root, parent)
         os.makedirs(host_parent, exist_ok=True)
         return os.path.join(host_parent, base)
@@ -190,8 +195,8 @@ class _Extractor(object):
         if member.issym():
             os.symlink(member.linkname, path)
         elif member.islnk():
-            source = in_scope(self.root, posixpath.normpath(
-                "/" + os.path.relpath(self.dest, self.root) + "/" + member.linkname))
+            source = in_scope(self.root, container_path(
+                os.path.relpath(self.dest, self.root) + "/" + member.linkname))
             os.link(source, path)
         elif member.isfile():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)

@@ -4,7 +4,6 @@ diff), and the size of a writable layer (prune, system df). A helper of Containe
 
 import contextlib
 import os
-import posixpath
 import stat
 
 from runtime.container import archive
@@ -56,7 +55,7 @@ def put(c, path, stream, no_overwrite_dir_non_dir=False):
     """`PUT /archive`: extract the tar stream into directory path."""
     if not path:
         raise InvalidParameter("path is required: pass path=")
-    target = posixpath.normpath("/" + path)
+    target = archive.container_path(path)
     for m in c.cfg.get("Mounts") or []:
         dest = m.get("Destination") or ""
         if not m.get("RW", True) and (target == dest or target.startswith(dest.rstrip("/") + "/")):
