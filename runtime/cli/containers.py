@@ -1,4 +1,5 @@
-"""Container commands: ps, logs, stop, kill, rm, start, restart, pause, unpause, exec, wait."""
+"""Container commands: ps, logs, stop, kill, rm, start, restart, pause, unpause, exec, wait, attach,
+rename, container inspect."""
 
 import sys
 
@@ -329,30 +330,7 @@ def cmd_exec(client, args):
     return int(code if code is not None else 0)
 
 
-# -- create, attach, rename --------------------------------------------------------------------
-def parser_create(p):
-    """Flags of `berth create`: those of run."""
-    from runtime.cli.run import parser_run
-    parser_run(p)
-
-
-def cmd_create(client, args):
-    """`berth create`: the container `run` would make, not started; prints its id."""
-    from runtime.cli import run
-    args.detach = True
-    try:
-        config = run.container_config(args)
-        cid = run.create_pulling(client, config, args.name)
-    except run.UsageError as exc:
-        sys.stderr.write("berth: %s\n" % exc)
-        return run.RUN_ERROR
-    except (APIError, fmt.StreamError) as exc:
-        sys.stderr.write("Error response from daemon: %s\n" % exc)
-        return run.RUN_ERROR
-    print(cid)
-    return 0
-
-
+# -- attach, rename ----------------------------------------------------------------------------
 def parser_attach(p):
     """Flags of `berth attach`."""
     p.add_argument("--detach-keys", help="keys that detach (default ctrl-p,ctrl-q)")

@@ -44,7 +44,6 @@ COMMANDS = {
     "volume inspect": ("volumes", "inspect", "Display detailed information on volumes"),
     "volume rm": ("volumes", "rm", "Remove one or more volumes"),
     "volume prune": ("disk", "volume_prune", "Remove unused volumes"),
-    "create": ("containers", "create", "Create a new container"),
     "attach": ("containers", "attach", "Attach to a running container's stdio"),
     "rename": ("containers", "rename", "Rename a container"),
     "cp": ("files", "cp", "Copy files between a container and the local filesystem"),
