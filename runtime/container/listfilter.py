@@ -123,32 +123,26 @@ class ListFilter(object):
                 return False
         if self.ancestors is not None and cfg["ImageID"] not in self.ancestors:
             return False
+        return True
+
+    def matches_network(self, c, summary):
+        # type: (object, dict) -> bool
+        """The filters on container c's ContainerSummary: network (name or id prefix),
+        publish, expose (its ports, and the ports its config exposes)."""
+        f = self.f
         if "network" in f:
-            mode = cfg["HostConfig"].get("NetworkMode") or "default"
-            nets = set((cfg.get("Networks") or {}).keys()) | {mode}
-            if not nets & set(f["network"]):
+            nets = (summary.get("NetworkSettings") or {}).get("Networks") or {}
+            if not any(v in nets or any((n or {}).get("NetworkID", "").startswith(v) and v
+                                        for n in nets.values()) for v in f["network"]):
                 return False
         if self.publish or self.expose:
-            if not (self.publish & _published(cfg) or self.expose & _exposed(cfg)):
+            ports = summary.get("Ports") or []
+            published = {"%s/%s" % (p["PublicPort"], p.get("Type") or "tcp") for p in ports
+                         if p.get("PublicPort")}
+            exposed = {"%s/%s" % (p["PrivatePort"], p.get("Type") or "tcp") for p in ports}
+            exposed |= {p if "/" in p else p + "/tcp"
+                        for p in c.cfg["Config"].get("ExposedPorts") or {}}
+            if not (self.publish & published or self.expose & exposed):
                 return False
         return True
 
-
-def _exposed(cfg):
-    # type: (dict) -> set
-    ports = set()
-    for p in list((cfg["Config"].get("ExposedPorts") or {})) + \
-            list((cfg["HostConfig"].get("PortBindings") or {})):
-        ports.add(p if "/" in p else p + "/tcp")
-    return ports
-
-
-def _published(cfg):
-    # type: (dict) -> set
-    ports = set()
-    for p, bindings in (cfg["HostConfig"].get("PortBindings") or {}).items():
-        proto = p.partition("/")[2] or "tcp"
-        for b in bindings or []:
-            if (b or {}).get("HostPort"):
-                ports.add("%s/%s" % (b["HostPort"], proto))
-    return ports

@@ -535,7 +535,10 @@ class ContainerService(ContainerBackend):
                 continue
             if not chosen.matches(c, st):
                 continue
-            out.append(views.summary(c, st, self.networking.view(c)))
+            summary = views.summary(c, st, self.networking.view(c))
+            if not chosen.matches_network(c, summary):
+                continue
+            out.append(summary)
             if 0 < limit <= len(out):
                 break
         return out
