@@ -349,8 +349,11 @@ def cmd_attach(client, args):
     config = doc.get("Config") or {}
     tty = bool(config.get("Tty"))
     stdin = bool(config.get("OpenStdin")) and not args.no_stdin
-    query = {"stream": True, "stdout": True, "stderr": True, "stdin": stdin,
-             "detachKeys": args.detach_keys}
+    keys = args.detach_keys
+    if not keys and stdin:
+        from runtime.cli import credentials
+        keys = credentials.detach_keys() or None  # the config file's, as docker's CLI reads it
+    query = {"stream": True, "stdout": True, "stderr": True, "stdin": stdin, "detachKeys": keys}
     conn = client.send("POST", "/containers/%s/attach" % args.container, query, upgrade=True)
     from runtime.cli import attach
     with attach.RawTerminal(tty and stdin):

@@ -56,7 +56,7 @@ def _attach(argv, env, steps, timeout=20):
     return code, out
 
 
-@pytest.mark.parametrize("how", ["default", "flag", "config", "berth"])
+@pytest.mark.parametrize("how", ["default", "flag", "config", "berth", "berth-config"])
 def test_attach_detaches_and_container_keeps_running(loaded, tmp_path, how):
     name = "att-" + how
     assert loaded.docker("run", "-dit", "--name", name, "busybox", "sh").returncode == 0
@@ -68,6 +68,11 @@ def test_attach_detaches_and_container_keeps_running(loaded, tmp_path, how):
         argv = [os.path.join(os.path.dirname(sys.executable), "berth"), "-H", loaded.host, "attach",
                 "--detach-keys", "ctrl-e,e"]
         keys = b"\x05e"
+    elif how == "berth-config":
+        argv = [os.path.join(os.path.dirname(sys.executable), "berth"), "-H", loaded.host, "attach"]
+        with open(os.path.join(config_dir, "config.json"), "w") as f:
+            json.dump({"detachKeys": "ctrl-y,z"}, f)
+        keys = b"\x19z"
     elif how == "flag":
         argv += ["--detach-keys", "ctrl-x,y"]
         keys = b"\x18y"
@@ -75,7 +80,8 @@ def test_attach_detaches_and_container_keeps_running(loaded, tmp_path, how):
         with open(os.path.join(config_dir, "config.json"), "w") as f:
             json.dump({"detachKeys": "ctrl-a,b"}, f)
         keys = b"\x01b"
-    env = dict(os.environ, TERM="xterm", DOCKER_CONFIG=config_dir)
+    env = dict(os.environ, TERM="xterm", DOCKER_CONFIG=config_dir,
+               BERTH_CONFIG=os.path.join(config_dir, "config.json"))
     code, out = _attach(argv + [name], env, [(None, b"\r"), (b"#", b"echo $((6*7))z\r"),
                                               (b"42z", keys)])
     assert b"42z" in out, out
