@@ -161,8 +161,14 @@ def main(argv=None):
     print("passed on berthd, not on dockerd (%d):" % len(extra))
     print("".join("  %s (%s)\n" % (t, theirs.get(t, "absent")) for t in extra), end="")
     print("JUnit files: %s" % out_dir)
-    if not args.out:
-        shutil.rmtree(os.path.join(work, "berthd"), ignore_errors=True)
+    for leftover in ("berthd", "dockerd", "busybox.tar"):  # the JUnit files stay
+        path = os.path.join(work, leftover)
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.exists(path):
+            os.unlink(path)
+    if args.out:
+        os.rmdir(work)
     return 0
 
 
