@@ -82,7 +82,8 @@ class Engine(object):
         self.network_service.start()  # after a restart: keep running containers' endpoints
         self.system_service = SystemService(self.data_root, self.config, self.storage, self.image_service,
                                             self.container_service, self.registry,
-                                            check=self._check, events=self.events)
+                                            check=self._check, events=self.events,
+                                            volumes=self.volume_service)
         self.build_service = BuildService(self.data_root, self.store, self.container_service,
                                           self.containers, self.registry)
         self.spawner = self.container_service.spawner

@@ -47,3 +47,55 @@ def unix_time(iso):
     if not m:
         return 0
     return calendar.timegm(tuple(int(x) for x in m.groups()) + (0, 0, 0))
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DATETIME = re.compile(r"^(\d{4})-(\d\d)-(\d\d)(?:T(\d\d):(\d\d)(?::(\d\d)(\.\d+)?)?"
+                       r"(Z|[+-]\d\d:\d\d)?)?$")
+
+
+def parse_duration(text):
+    # type: (str) -> float
+    """Seconds of a Go duration (`10m`, `1h30m`, `1.5s`, `-2h`); ValueError otherwise."""
+    sign = -1.0 if text.startswith("-") else 1.0
+    body = text.lstrip("+-")
+    if body == "0":
+        return 0.0
+    pos, total = 0, 0.0
+    while pos < len(body):
+        m = _DURATION_PART.match(body, pos)
+        if not m:
+            raise ValueError("invalid duration %r" % text)
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if not body:
+        raise ValueError("invalid duration %r" % text)
+    return sign * total
+
+
+def parse_timestamp(text, now_=None):
+    # type: (str, float) -> float
+    """Seconds since the epoch of what Docker's `--since`, `--until` and the `until` filter
+    take: a Go duration before now (`10m`), an RFC 3339 date or time (without a zone: local
+    time), or unix seconds (`1700000000.5`). ValueError with Docker's wording otherwise."""
+    value = (text or "").strip()
+    current = time.time() if now_ is None else now_
+    try:
+        return current - parse_duration(value)
+    except ValueError:
+        pass
+    m = _DATETIME.match(value)
+    if m:
+        y, mo, d, h, mi, s, frac, zone = m.groups()
+        parts = (int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0))
+        if zone:
+            offset = 0 if zone == "Z" else (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60) * \
+                (1 if zone[0] == "+" else -1)
+            secs = calendar.timegm(parts + (0, 0, 0)) - offset
+        else:
+            secs = time.mktime(parts + (0, 0, -1))
+        return secs + (float(frac) if frac else 0.0)
+    if re.match(r"^\d+(\.\d+)?$", value):
+        return float(value)
+    raise ValueError('failed to parse value as time or duration: "%s"' % value)

@@ -195,13 +195,63 @@ def _close_quietly(obj, how=None):
         pass
 
 
-def pump(conn, rfile, peer, stdin=True, close=True):
-    # type: (socket.socket, Any, Any, bool, bool) -> int
+DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+
+
+def detach_keys(text):
+    # type: (str) -> bytes
+    """Docker's detach key spec (`ctrl-p,ctrl-q`, `a,b`, `ctrl-@`, `ctrl-[`) as the bytes to
+    watch for; InvalidParameter worded as dockerd's."""
+    out = bytearray()
+    for key in (text or "").split(","):
+        low = key.strip().lower()
+        if len(key) == 1:
+            out.append(ord(key))
+        elif low.startswith("ctrl-") and len(low) == 6 and ("a" <= low[5] <= "z" or low[5] in "@[\\]^_"):
+            out.append(ord(low[5].upper()) & 0x1F if low[5].isalpha() else ord(low[5]) & 0x1F)
+        else:
+            raise InvalidParameter("Invalid detach keys (%s) provided: unknown character: '%s'"
+                                   % (text, key))
+    if not out:
+        raise InvalidParameter("Invalid detach keys (%s) provided" % text)
+    return bytes(out)
+
+
+class _Escape(object):
+    """Watches client bytes for the detach sequence: what to forward, and whether it was seen
+    (a partial match is held back until it completes or breaks)."""
+
+    def __init__(self, keys):
+        # type: (bytes) -> None
+        self.keys = keys
+        self.held = b""
+
+    def feed(self, data):
+        # type: (bytes) -> tuple
+        """(bytes to forward, detached?)"""
+        out = bytearray()
+        for byte in bytearray(data):
+            self.held += bytes([byte])
+            if self.keys.startswith(self.held):
+                if self.held == self.keys:
+                    return bytes(out), True
+                continue
+            out += self.held
+            self.held = b""
+        return bytes(out), False
+
+
+def pump(conn, rfile, peer, stdin=True, close=True, keys=None):
+    # type: (socket.socket, Any, Any, bool, bool, Optional[bytes]) -> int
     """Copy a hijacked client connection to and from `peer` (the container's stdio socket) until
     the container side ends; returns the bytes sent to the client. Client EOF on stdin closes
     the container's stdin (SHUT_WR); the container's EOF ends the connection unless close is
-    False. Runs in the calling (per-connection) thread, plus one daemon thread for stdin."""
+    False. With keys (detach keys), that sequence on stdin ends the session and leaves the
+    container running. Runs in the calling (per-connection) thread, plus one daemon thread for
+    stdin."""
     if stdin:
+        escape = _Escape(keys) if keys else None
+
         def feed():
             # type: () -> None
             try:
@@ -209,7 +259,15 @@ def pump(conn, rfile, peer, stdin=True, close=True):
                     data = rfile.read1(65536) if hasattr(rfile, "read1") else rfile.read(65536)
                     if not data:
                         break
-                    peer.sendall(data)
+                    if escape is not None:
+                        data, detached = escape.feed(data)
+                        if detached:
+                            if data:
+                                peer.sendall(data)
+                            _close_quietly(peer, socket.SHUT_RDWR)  # the output loop ends too
+                            return
+                    if data:
+                        peer.sendall(data)
             except (OSError, ValueError):
                 pass
             _close_quietly(peer, socket.SHUT_WR)

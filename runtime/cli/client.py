@@ -283,10 +283,10 @@ class Client(object):
         except (OSError, ValueError) as exc:
             sock.close()
             raise ConnectError("error talking to the daemon at %s: %s" % (self.host, exc)) from None
-        return lambda: self._response(sock)
+        return lambda: self._response(sock, method == "HEAD")
 
-    def _response(self, sock):
-        # type: (Any) -> Response
+    def _response(self, sock, head=False):
+        # type: (Any, bool) -> Response
         try:
             rfile = Reader(sock)
             status_line = rfile.readline().decode("latin-1")
@@ -307,6 +307,8 @@ class Client(object):
                 raise
             raise ConnectError("error talking to the daemon at %s: %s" % (self.host, exc)) from None
         resp = Response(sock, rfile, status, hdrs)
+        if head:  # a HEAD reply has a Content-Length but never a body
+            resp._eof = True
         if status >= 400:
             raw = resp.read()
             try:

@@ -1,8 +1,10 @@
-"""Container commands: ps, logs, stop, kill, rm, start, restart, update, pause, unpause, exec, wait."""
+"""Container commands: ps, logs, stop, kill, rm, start, restart, update, pause, unpause, exec, wait,
+attach, rename, container inspect."""
 
 import sys
 
 from runtime.cli import fmt
+from runtime.cli.opts import filters_arg
 from runtime.cli.client import APIError
 
 
@@ -14,6 +16,36 @@ def parser_ps(p):
     p.add_argument("-f", "--filter", action="append", default=[], help="key=value (status, name, label, id)")
     p.add_argument("-n", "--last", type=int, default=-1, help="the n last created")
     p.add_argument("--no-trunc", action="store_true", help="do not truncate output")
+    p.add_argument("--format", help="Go template (table ..., {{.Names}}, {{json .}})")
+    p.add_argument("-s", "--size", action="store_true", help="(accepted; sizes are not shown)")
+
+
+PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+              "RunningFor": "CREATED", "Ports": "PORTS", "Status": "STATUS", "Names": "NAMES",
+              "Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS", "State": "STATE",
+              "Size": "SIZE", "LocalVolumes": "LOCAL VOLUMES"}
+
+
+def ps_context(c, no_trunc=False):
+    # type: (Dict[str, Any], bool) -> Dict[str, Any]
+    """The fields docker's ps --format sees for one container (all strings)."""
+    import time
+    command = c.get("Command") or ""
+    labels = c.get("Labels") or {}
+    return {
+        "ID": c["Id"] if no_trunc else c["Id"][:12], "Image": c.get("Image") or "",
+        "Command": '"%s"' % (command if no_trunc else fmt.ellipsis(command, 20)),
+        "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(c.get("Created") or 0)),
+        "RunningFor": fmt.since(c.get("Created") or 0),
+        "Ports": ", ".join("%s/%s" % (p.get("PrivatePort"), p.get("Type")) for p in c.get("Ports") or []),
+        "State": c.get("State") or "", "Status": c.get("Status") or "",
+        "Names": ",".join(n.lstrip("/") for n in c.get("Names") or []),
+        "Labels": ",".join("%s=%s" % kv for kv in sorted(labels.items())),
+        "Mounts": ",".join(m.get("Name") or m.get("Source") or "" for m in c.get("Mounts") or []),
+        "Networks": ",".join(sorted(((c.get("NetworkSettings") or {}).get("Networks") or {}).keys())),
+        "LocalVolumes": str(len([m for m in c.get("Mounts") or [] if m.get("Type") == "volume"])),
+        "Size": "0B",
+    }
 
 
 def _start_error_code(message):
@@ -22,25 +54,21 @@ def _start_error_code(message):
     return exit_code_for_start_error(message)
 
 
-def filters_arg(items):
-    # type: (List[str]) -> Optional[str]
-    """--filter key=value flags as the API's filters JSON."""
-    if not items:
-        return None
-    from runtime.cli import jsonfast
-    out = {}  # type: Dict[str, Dict[str, bool]]
-    for item in items:
-        key, _, value = item.partition("=")
-        out.setdefault(key, {})[value] = True
-    return jsonfast.dumps(out)
-
-
 def cmd_ps(client, args):
     """`berth ps`: docker's columns."""
     query = {"all": True if args.all or args.last > 0 else None,
              "limit": args.last if args.last > 0 else None,
              "filters": filters_arg(args.filter)}
     rows = client.get("/containers/json", query) or []
+    if args.format and not args.quiet:
+        from runtime.cli import gotemplate
+        try:
+            gotemplate.render_list(args.format, [ps_context(c, args.no_trunc) for c in rows],
+                                   PS_HEADERS, sys.stdout)
+        except ValueError as exc:
+            sys.stderr.write("berth: %s\n" % exc)
+            return 1
+        return 0
     if args.quiet:
         sys.stdout.write("".join((c["Id"] if args.no_trunc else c["Id"][:12]) + "\n" for c in rows))
         return 0
@@ -103,15 +131,32 @@ def parser_logs(p):
     p.add_argument("-f", "--follow", action="store_true", help="follow the output")
     p.add_argument("-t", "--timestamps", action="store_true", help="show timestamps")
     p.add_argument("-n", "--tail", default="all", help="lines from the end")
-    p.add_argument("--since", help="unix time")
-    p.add_argument("--until", help="unix time")
+    p.add_argument("--since", help="from this time: RFC 3339, unix seconds or relative (10m)")
+    p.add_argument("--until", help="up to this time: RFC 3339, unix seconds or relative (10m)")
     p.add_argument("container")
+
+
+def _when(flag, value):
+    # type: (str, Optional[str]) -> Optional[str]
+    """A --since/--until value as the unix seconds the API takes."""
+    if not value:
+        return None
+    from runtime.timefmt import parse_timestamp
+    try:
+        return "%.9f" % parse_timestamp(value)
+    except ValueError as exc:
+        raise ValueError("invalid value for --%s: %s" % (flag, exc)) from None
 
 
 def cmd_logs(client, args):
     """`berth logs`: framed streams go to stdout and stderr."""
+    try:
+        since, until = _when("since", args.since), _when("until", args.until)
+    except ValueError as exc:
+        sys.stderr.write("berth: %s\n" % exc)
+        return 1
     query = {"stdout": True, "stderr": True, "follow": args.follow, "timestamps": args.timestamps,
-             "tail": args.tail, "since": args.since, "until": args.until}
+             "tail": args.tail, "since": since, "until": until}
     resp = client.send("GET", "/containers/%s/logs" % args.container, query)
     tty = "raw-stream" in resp.headers.get("content-type", "")
     from runtime.cli import attach
@@ -153,12 +198,14 @@ def cmd_stop(client, args):
 def parser_restart(p):
     """Flags of `berth restart`."""
     p.add_argument("-t", "--time", type=int, help="seconds before SIGKILL")
+    p.add_argument("-s", "--signal", help="signal to stop with")
     _names(p)
 
 
 def cmd_restart(client, args):
     """`berth restart`."""
-    return _each(client, args.containers, "POST", "/containers/%s/restart", {"t": args.time})
+    return _each(client, args.containers, "POST", "/containers/%s/restart",
+                 {"t": args.time, "signal": args.signal})
 
 
 def parser_update(p):
@@ -309,3 +356,65 @@ def cmd_exec(client, args):
         attach.stream(conn, args.tty, stdin=args.interactive)
     code = client.get("/exec/%s/json" % exec_id).get("ExitCode")
     return int(code if code is not None else 0)
+
+
+# -- attach, rename ----------------------------------------------------------------------------
+def parser_attach(p):
+    """Flags of `berth attach`."""
+    p.add_argument("--detach-keys", help="keys that detach (default ctrl-p,ctrl-q)")
+    p.add_argument("--no-stdin", action="store_true", help="do not attach stdin")
+    p.add_argument("--sig-proxy", default="true", help="(accepted)")
+    p.add_argument("container")
+
+
+def cmd_attach(client, args):
+    """`berth attach`: the container's stdio here until it exits or the detach keys."""
+    doc = client.get("/containers/%s/json" % args.container)
+    state = doc.get("State") or {}
+    if not state.get("Running"):
+        sys.stderr.write("You cannot attach to a stopped container, start it first\n")
+        return 1
+    config = doc.get("Config") or {}
+    tty = bool(config.get("Tty"))
+    stdin = bool(config.get("OpenStdin")) and not args.no_stdin
+    keys = args.detach_keys
+    if not keys and stdin:
+        from runtime.cli import credentials
+        keys = credentials.detach_keys() or None  # the config file's, as docker's CLI reads it
+    query = {"stream": True, "stdout": True, "stderr": True, "stdin": stdin, "detachKeys": keys}
+    conn = client.send("POST", "/containers/%s/attach" % args.container, query, upgrade=True)
+    from runtime.cli import attach
+    with attach.RawTerminal(tty and stdin):
+        if tty:
+            attach.watch_resize(lambda h, w: client.send(
+                "POST", "/containers/%s/resize" % args.container, {"h": h, "w": w}).close())
+        attach.stream(conn, tty, stdin=stdin)
+    after = (client.get("/containers/%s/json" % args.container).get("State") or {})
+    if after.get("Running"):
+        return 0  # detached
+    return int(after.get("ExitCode") or 0)
+
+
+def parser_rename(p):
+    """Flags of `berth rename`."""
+    p.add_argument("container")
+    p.add_argument("new_name", metavar="NEW_NAME")
+
+
+def cmd_rename(client, args):
+    """`berth rename CONTAINER NEW_NAME`."""
+    client.send("POST", "/containers/%s/rename" % args.container, {"name": args.new_name}).close()
+    return 0
+
+
+def parser_inspect(p):
+    """Flags of `berth container inspect`."""
+    from runtime.cli import system
+    system.parser_inspect(p)
+
+
+def cmd_inspect(client, args):
+    """`berth inspect --type container`."""
+    from runtime.cli import system
+    args.type = "container"
+    return system.cmd_inspect(client, args)

@@ -49,6 +49,13 @@ def _read(path):
     return doc
 
 
+def detach_keys(path=None):
+    # type: (str) -> str
+    """The config file's `detachKeys` (as docker's config.json has it), or ""."""
+    value = _read(config_path(path)).get("detachKeys")
+    return value if isinstance(value, str) else ""
+
+
 def _write(path, doc):
     # type: (str, dict) -> None
     d = os.path.dirname(path)

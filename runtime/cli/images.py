@@ -107,15 +107,26 @@ def parser_images(p):
     p.add_argument("-a", "--all", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("--digests", action="store_true", help="(accepted)")
+    p.add_argument("-f", "--filter", action="append", default=[],
+                   help="key=value (dangling, label, reference...)")
+    p.add_argument("--format", help="Go template (table ..., {{.Repository}}, {{json .}})")
     p.add_argument("repository", nargs="?")
+
+
+IMAGE_HEADERS = {"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST",
+                 "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE",
+                 "Containers": "CONTAINERS", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE",
+                 "VirtualSize": "SIZE"}
 
 
 def cmd_images(client, args):
     """`berth images`: REPOSITORY TAG IMAGE ID CREATED SIZE."""
     query = {"all": args.all or None}
-    if args.repository:
-        query["filters"] = json.dumps({"reference": {args.repository: True}})
-    rows = []
+    from runtime.cli.opts import filters_arg
+    items = list(args.filter) + (["reference=" + args.repository] if args.repository else [])
+    query["filters"] = filters_arg(items)
+    rows, contexts = [], []
     for img in client.get("/images/json", query) or []:
         ident = img["Id"] if args.no_trunc else fmt.short_id(img["Id"])
         tags = img.get("RepoTags") or []
@@ -126,6 +137,21 @@ def cmd_images(client, args):
             repo, tag = split_ref(rt) if rt != "<none>:<none>" else ("<none>", "<none>")
             rows.append([repo, tag or "<none>", ident, fmt.since(img.get("Created") or 0),
                          fmt.human_size(img.get("Size") or 0)])
+            digest = [d.partition("@")[2] for d in img.get("RepoDigests") or []
+                      if d.partition("@")[0] == repo]
+            contexts.append({"ID": ident, "Repository": repo, "Tag": tag or "<none>",
+                             "Digest": digest[0] if digest else "<none>", "CreatedSince": rows[-1][3],
+                             "CreatedAt": str(img.get("Created") or 0), "Size": rows[-1][4],
+                             "VirtualSize": rows[-1][4], "Containers": "N/A",
+                             "SharedSize": "N/A", "UniqueSize": "N/A"})
+    if args.format and not args.quiet:
+        from runtime.cli import gotemplate
+        try:
+            gotemplate.render_list(args.format, contexts, IMAGE_HEADERS, sys.stdout)
+        except ValueError as exc:
+            sys.stderr.write("berth: %s\n" % exc)
+            return 1
+        return 0
     if args.quiet:
         seen = []
         for r in rows:
@@ -306,3 +332,16 @@ def cmd_commit(client, args):
     except APIError as exc:
         return _err(exc)
     return 0
+
+
+def parser_inspect(p):
+    """Flags of `berth image inspect`."""
+    from runtime.cli import system
+    system.parser_inspect(p)
+
+
+def cmd_inspect(client, args):
+    """`berth inspect --type image`."""
+    from runtime.cli import system
+    args.type = "image"
+    return system.cmd_inspect(client, args)

@@ -46,7 +46,18 @@ COMMANDS = {
     "volume ls": ("volumes", "ls", "List volumes"),
     "volume inspect": ("volumes", "inspect", "Display detailed information on volumes"),
     "volume rm": ("volumes", "rm", "Remove one or more volumes"),
-    "volume prune": ("volumes", "prune", "Remove unused volumes"),
+    "volume prune": ("disk", "volume_prune", "Remove unused volumes"),
+    "attach": ("containers", "attach", "Attach to a running container's stdio"),
+    "rename": ("containers", "rename", "Rename a container"),
+    "cp": ("files", "cp", "Copy files between a container and the local filesystem"),
+    "diff": ("files", "diff", "Changes to files in a container's filesystem"),
+    "export": ("files", "export", "Export a container's filesystem as a tar archive"),
+    "container prune": ("disk", "container_prune", "Remove all stopped containers"),
+    "image prune": ("disk", "image_prune", "Remove unused images"),
+    "image inspect": ("images", "inspect", "Display detailed information on images"),
+    "container inspect": ("containers", "inspect", "Display detailed information on containers"),
+    "system df": ("disk", "df", "Show disk usage"),
+    "system prune": ("disk", "system_prune", "Remove unused data"),
     "network create": ("networks", "create", "Create a network"),
     "network ls": ("networks", "ls", "List networks"),
     "network inspect": ("networks", "inspect", "Display detailed information on one or more networks"),
@@ -66,6 +77,7 @@ ALIASES = {"volume list": "volume ls", "volume remove": "volume rm", "network li
            "network remove": "network rm", "container port": "port", "container ls": "ps",
            "container list": "ps", "image ls": "images", "image list": "images", "image rm": "rmi",
            "image pull": "pull", "image push": "push", "image load": "load", "image save": "save",
+           "image tag": "tag", "image history": "history", "image import": "import",
            "image build": "build", "system info": "info"}
 USAGE = """Usage:  berth [OPTIONS] COMMAND
 
@@ -132,7 +144,7 @@ def main(argv=None):
     if name in ("volume", "network", "container", "image", "system") and argv:
         name = name + " " + argv.pop(0)
     name = ALIASES.get(name, name)
-    if name.startswith("container "):
+    if name.startswith("container ") and name not in COMMANDS:
         name = name.split(" ", 1)[1]
     if name not in COMMANDS:
         sys.stderr.write("berth: '%s' is not a berth command.\nSee 'berth --help'\n" % name)

@@ -185,3 +185,18 @@ class Parser(object):
             return self._parse(list(argv))
         except _Fallback:
             return self.argparser().parse_args(argv)
+
+
+def filters_arg(items, extra=None):
+    # type: (List[str], Optional[Dict[str, Any]]) -> Optional[str]
+    """--filter key=value flags (plus extra, already in the API's form) as the API's filters
+    JSON; `label!=k=v` is key `label!`, value `k=v`, as the docker CLI sends it."""
+    out = {}  # type: Dict[str, Any]
+    for item in items or []:
+        key, _, value = item.partition("=")
+        out.setdefault(key, {})[value] = True
+    out.update(extra or {})
+    if not out:
+        return None
+    from runtime.cli import jsonfast
+    return jsonfast.dumps(out)

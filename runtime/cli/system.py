@@ -117,6 +117,8 @@ def cmd_version(client, args):
 def parser_inspect(p):
     """Flags of `berth inspect`."""
     p.add_argument("--type", choices=("container", "image", "volume"))
+    p.add_argument("-f", "--format", help="Go template ({{.State.Status}}, {{json .Config}})")
+    p.add_argument("-s", "--size", action="store_true", help="(accepted)")
     p.add_argument("names", nargs="+", metavar="NAME")
 
 
@@ -138,6 +140,15 @@ def cmd_inspect(client, args):
         else:
             sys.stderr.write("Error: No such object: %s\n" % name)
             status = 1
+    if args.format:
+        from runtime.cli import gotemplate
+        try:
+            tmpl = gotemplate.Template(gotemplate.expand_escapes(args.format))
+            sys.stdout.write("".join(tmpl.render(doc) + "\n" for doc in out))
+        except ValueError as exc:
+            sys.stderr.write("berth: %s\n" % exc)
+            return 1
+        return status
     print(json.dumps(out, indent=4))
     return status
 

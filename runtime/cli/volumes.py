@@ -3,7 +3,6 @@
 import sys
 
 from runtime.cli import fmt
-from runtime.cli import jsonfast as json
 from runtime.cli.client import APIError
 
 
@@ -36,12 +35,29 @@ def parser_ls(p):
     """Flags of `berth volume ls`."""
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("-f", "--filter", action="append", default=[])
+    p.add_argument("--format", help="Go template (table ..., {{.Name}}, {{json .}})")
+
+
+VOLUME_HEADERS = {"Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE",
+                  "Mountpoint": "MOUNTPOINT", "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE"}
 
 
 def cmd_ls(client, args):
     """DRIVER VOLUME NAME."""
-    from runtime.cli.containers import filters_arg
+    from runtime.cli.opts import filters_arg
     vols = (client.get("/volumes", {"filters": filters_arg(args.filter)}) or {}).get("Volumes") or []
+    if args.format and not args.quiet:
+        from runtime.cli import gotemplate
+        rows = [{"Name": v["Name"], "Driver": v.get("Driver") or "local", "Scope": v.get("Scope") or "local",
+                 "Mountpoint": v.get("Mountpoint") or "", "Links": "N/A", "Size": "N/A",
+                 "Labels": ",".join("%s=%s" % kv for kv in sorted((v.get("Labels") or {}).items()))}
+                for v in vols]
+        try:
+            gotemplate.render_list(args.format, rows, VOLUME_HEADERS, sys.stdout)
+        except ValueError as exc:
+            sys.stderr.write("berth: %s\n" % exc)
+            return 1
+        return 0
     if args.quiet:
         sys.stdout.write("".join(v["Name"] + "\n" for v in vols))
         return 0
@@ -83,32 +99,3 @@ def cmd_rm(client, args):
         except APIError as exc:
             status = _err(exc)
     return status
-
-
-def parser_prune(p):
-    """Flags of `berth volume prune`."""
-    p.add_argument("-a", "--all", action="store_true", help="named volumes too, not only anonymous")
-    p.add_argument("-f", "--force", action="store_true", help="do not ask")
-
-
-def cmd_prune(client, args):
-    """Remove unused volumes."""
-    if not args.force:
-        sys.stderr.write("WARNING! This will remove unused volumes. "
-                         "Are you sure you want to continue? [y/N] ")
-        sys.stderr.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
-    filters = json.dumps({"all": {"true": True}}) if args.all else None
-    try:
-        result = client.post("/volumes/prune", {"filters": filters}) or {}
-    except APIError as exc:
-        return _err(exc)
-    deleted = result.get("VolumesDeleted") or []
-    if deleted:
-        print("Deleted Volumes:")
-        for name in deleted:
-            print(name)
-        print("")
-    print("Total reclaimed space: %s" % fmt.human_size(result.get("SpaceReclaimed") or 0))
-    return 0

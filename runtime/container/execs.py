@@ -141,7 +141,8 @@ class Execs(object):
         conf = cfg["Config"]
         return {
             "ID": exec_id, "ContainerID": c.id, "Running": running, "ExitCode": res.get("ExitCode"),
-            "Pid": res.get("Pid", 0), "CanRemove": False, "DetachKeys": "",
+            "Pid": res.get("Pid", 0), "CanRemove": False,
+            "DetachKeys": conf.get("DetachKeys") or "",
             "OpenStdin": bool(conf.get("AttachStdin")), "OpenStdout": bool(conf.get("AttachStdout", True)),
             "OpenStderr": bool(conf.get("AttachStderr", True)),
             "ProcessConfig": {"tty": bool(conf.get("Tty")), "entrypoint": cfg["Cmd"][0],

@@ -1,8 +1,7 @@
 """Docker's JSON views of a container: ContainerInspectResponse, ContainerSummary and the
-human Status line ("Up 3 seconds", "Exited (0) 2 seconds ago"), plus the list filters."""
+human Status line ("Up 3 seconds", "Exited (0) 2 seconds ago")."""
 
 import os
-import re
 import time
 
 from runtime.container.mounts import public
@@ -137,29 +136,3 @@ def summary(c, state, netview=(None, {})):
         "NetworkSettings": {"Networks": ns["Networks"]}, "Mounts": public(cfg["Mounts"]),
     }
 
-
-def matches(c, state, filters):
-    # type: (Container, dict, dict) -> bool
-    """Docker's ps filters: status, name (regexp), label (k or k=v), id (prefix), ancestor,
-    health (starting, healthy, unhealthy, none)."""
-    for key, values in (filters or {}).items():
-        if isinstance(values, dict):  # {"running": true} form
-            values = [k for k, v in values.items() if v]
-        if key == "status" and state["Status"] not in values:
-            return False
-        if key == "health" and (state.get("Health") or {}).get("Status", "none") not in values:
-            return False
-        if key == "name" and not any(re.search(v.lstrip("/"), c.name) for v in values):
-            return False
-        if key == "id" and not any(c.id.startswith(v) for v in values):
-            return False
-        image = (c.cfg["Config"].get("Image"), c.cfg["ImageID"])
-        if key == "ancestor" and not any(v in image for v in values):
-            return False
-        if key == "label":
-            labels = c.cfg["Config"].get("Labels") or {}
-            for v in values:
-                k, eq, val = v.partition("=")
-                if k not in labels or (eq and labels[k] != val):
-                    return False
-    return True

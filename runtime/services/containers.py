@@ -14,8 +14,8 @@ import threading
 import time
 
 from runtime.api.backend.containers import ContainerBackend
-from runtime.container import devices, healthcheck, hostconfig, logdriver, logs, mounts, names, runspec
-from runtime.container import security, spec, stats, top, views
+from runtime.container import (devices, healthcheck, hostconfig, listfilter, logdriver, logs, mounts,
+                               names, runspec, security, spec, stats, top, views)
 from runtime.container.proc import cgroups, restart
 from runtime.container import monitor_client as client
 from runtime.container.execs import Execs
@@ -27,8 +27,9 @@ from runtime.container.proc.wire import recv_exact
 from runtime.events import EventLog
 from runtime.services import health, watch
 from runtime.store import vfs
-from runtime.timefmt import ZERO_TIME, rfc3339
-from runtime.services import commit
+from runtime import filterargs
+from runtime.timefmt import ZERO_TIME, parse_rfc3339, rfc3339
+from runtime.services import commit, containerfs
 from runtime.errors import BerthError, Conflict, InvalidParameter, NotFound, NotModified, SystemFailure
 
 
@@ -441,12 +442,14 @@ class ContainerService(ContainerBackend):
         if sig == _signal.SIGKILL:
             client.wait_exit(c, 10)
 
-    def container_restart(self, name, timeout=None):
+    def container_restart(self, name, timeout=None, signal=None):
         c = self.containers.get(name)
+        if signal:
+            spec.parse_signal(signal)  # a bad name is a 400 before anything stops
         c.restarting = True  # an AutoRemove container is not removed by this stop
         try:
             if c.state()["Running"]:
-                self.container_stop(name, timeout)
+                self.container_stop(name, timeout, signal)
             self.container_start(name)
         finally:
             c.restarting = False
@@ -645,6 +648,64 @@ class ContainerService(ContainerBackend):
             self.containers.notify_gone(c.id)
         watch.emit(self.events, c, "destroy")
 
+    def container_prune(self, filters=None):
+        filters = filterargs.validate(filters, ("until", "label", "label!"))
+        until = filterargs.until(filters)
+        deleted, space = [], 0
+        for c in self.containers.all():
+            if c.state()["Running"]:
+                continue
+            if until is not None and parse_rfc3339(c.cfg["Created"]) >= until:
+                continue
+            if not filterargs.labels_match(filters, c.cfg["Config"].get("Labels")):
+                continue
+            size = containerfs.layer_size(c)
+            try:
+                self.container_remove(c.id)
+            except (NotFound, Conflict):
+                continue
+            deleted.append(c.id)
+            space += size
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": space}
+
+    def container_rename(self, name, new_name):
+        if not name or not new_name:
+            raise InvalidParameter("Neither old nor new names may be empty")
+        new_name = names.validate(new_name).lstrip("/")
+        c = self.containers.get(name)
+        with self.containers.lock:
+            if new_name == c.name:
+                raise InvalidParameter("Renaming a container with the same name as its current name")
+            taken = self.containers.names()
+            if new_name in taken:
+                raise Conflict('Error when allocating new name: Conflict. The container name "/%s" '
+                               'is already in use by container "%s". You have to remove (or rename) '
+                               'that container to be able to reuse that name.' % (new_name, taken[new_name]))
+            c.cfg["Name"] = new_name
+            c.save()
+
+    # ---------------------------------------------------------------- files
+
+    def container_changes(self, name):
+        return containerfs.changes(self.containers.get(name))
+
+    def container_export(self, name):
+        return containerfs.export(self.containers.get(name))
+
+    def container_archive_stat(self, name, path):
+        return containerfs.path_stat(self.containers.get(name), path)
+
+    def container_archive_get(self, name, path):
+        return containerfs.get(self.containers.get(name), path)
+
+    def container_archive_put(self, name, path, stream, no_overwrite_dir_non_dir=False):
+        containerfs.put(self.containers.get(name), path, stream, no_overwrite_dir_non_dir)
+
+    def container_size(self, name):
+        # type: (str) -> int
+        """Bytes in the container's writable layer (system df)."""
+        return containerfs.layer_size(self.containers.get(name))
+
     # ---------------------------------------------------------------- views
 
     def container_inspect(self, name):
@@ -662,16 +723,39 @@ class ContainerService(ContainerBackend):
         return st
 
     def container_list(self, all=False, filters=None, limit=-1):
+        every = self.containers.all()
+        chosen = listfilter.ListFilter(filters, every, self.containers.get, self._descendants)
         out = []
-        for c in self.containers.all():
+        for c in every:
             st = self._state(c)
-            if not all and not st["Running"] and "status" not in (filters or {}):
+            if not all and not st["Running"] and not chosen.wants_all() and limit <= 0:
                 continue
-            if not views.matches(c, st, filters):
+            if not chosen.matches(c, st):
                 continue
-            out.append(views.summary(c, st, self.networking.view(c)))
+            summary = views.summary(c, st, self.networking.view(c))
+            if not chosen.matches_network(c, summary):
+                continue
+            out.append(summary)
             if 0 < limit <= len(out):
                 break
+        return out
+
+    def _descendants(self, ref):
+        # type: (str) -> set
+        """The id of image ref and of every image built on it (the `ancestor` filter)."""
+        root = self.store.resolve(ref)
+        out = {root}
+        for image_id in self.store.ids():
+            seen, cur = set(), image_id
+            while cur and cur not in seen:
+                if cur == root:
+                    out.add(image_id)
+                    break
+                seen.add(cur)
+                try:
+                    cur = self.store.record(cur).get("parent")
+                except (NotFound, OSError, ValueError):
+                    break
         return out
 
     def container_logs(self, name, stdout=True, stderr=True, follow=False, since=0.0, until=0.0,
@@ -689,8 +773,11 @@ class ContainerService(ContainerBackend):
 
     def container_attach(self, name, stdin=False, stdout=True, stderr=True, logs=False, stream=True):
         c = self.containers.get(name)
+        cfg = c.cfg["Config"]
+        # as dockerd: the end of an attached stdin closes the container's only with StdinOnce
+        # and no TTY (so a detach, or a client that goes away, leaves a shell running)
         req = {"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr, "logs": logs,
-               "stream": stream}
+               "stream": stream, "close_stdin": bool(cfg.get("StdinOnce")) and not cfg.get("Tty")}
         watch.emit(self.events, c, "attach")
         with c.lock:  # not between a start's spawn and its state record
             if c.alive_pid():

@@ -7,8 +7,9 @@ registry client (runtime/services/registry.py).
 
 import fnmatch
 
+from runtime import filterargs
 from runtime.api.backend.images import ImageBackend
-from runtime.errors import InvalidParameter, NotFound
+from runtime.errors import Conflict, InvalidParameter, NotFound
 from runtime.events import EventLog
 from runtime.store import archive_load, archive_save, newlayer, reference
 from runtime.store.images import ImageStore  # noqa: F401 (type comments)
@@ -18,6 +19,10 @@ try:
     from typing import Any, Callable, List  # noqa: F401
 except ImportError:  # pragma: no cover
     pass
+
+
+LIST_FILTERS = ("dangling", "label", "label!", "before", "since", "reference", "until")
+PRUNE_FILTERS = ("dangling", "until", "label", "label!")
 
 
 class ImageService(ImageBackend):
@@ -148,6 +153,53 @@ class ImageService(ImageBackend):
                 self.events.emit("image", "delete", item["Deleted"], {"name": item["Deleted"]})
         return out
 
+    def layers_size(self):
+        # type: () -> int
+        """Bytes of the distinct layers in the store (system df's LayersSize)."""
+        seen = set()
+        total = 0
+        for image_id in self.store.ids():
+            try:
+                diff_ids = self.store.diff_ids(image_id)
+            except (NotFound, OSError, ValueError):
+                continue
+            for d in diff_ids:
+                if d not in seen:
+                    seen.add(d)
+                    total += self.store.layers.size(d)
+        return total
+
+    def image_prune(self, filters=None):
+        """`POST /images/prune`: images no container uses; only untagged ones unless
+        dangling=false. Filters: dangling, until, label, label!."""
+        filters = filterargs.validate(filters, PRUNE_FILTERS)
+        dangling = filterargs.truthy(filters, "dangling")
+        dangling_only = True if dangling is None else dangling
+        until = filterargs.until(filters)
+        deleted, space = [], 0
+        summaries = []
+        for image_id in self.store.ids():
+            try:
+                summaries.append(self._summary(image_id))
+            except NotFound:
+                continue
+        parents = {s["ParentId"] for s in summaries}
+        for s in sorted(summaries, key=lambda s: s["Created"], reverse=True):
+            if dangling_only and (s["RepoTags"] or s["Id"] in parents):
+                continue
+            if until is not None and s["Created"] >= until:
+                continue
+            if not filterargs.labels_match(filters, s["Labels"]) or self._image_users(s["Id"]):
+                continue
+            try:
+                gone = self.store.remove(s["Id"], force=True, in_use=self._image_users)
+            except (NotFound, Conflict):
+                continue
+            deleted.extend(gone)
+            if any("Deleted" in g for g in gone):
+                space += s["Size"]
+        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": space}
+
     def image_load(self, stream):
         """`POST /images/load`: returns the loaded references (or ids of untagged images)."""
         loaded = archive_load.load(self.store, stream)
@@ -178,30 +230,28 @@ class ImageService(ImageBackend):
 
 def _matches(summary, filters, created_of):
     # type: (dict, dict, object) -> bool
+    filterargs.validate(filters, LIST_FILTERS)
+    until = filterargs.until(filters)
+    if until is not None and summary["Created"] >= until:
+        return False
+    if not filterargs.labels_match(filters, summary["Labels"]):
+        return False
     for key, values in filters.items():
         if isinstance(values, dict):
             values = [k for k, v in values.items() if v]
         if key == "dangling":
-            want = any(str(v).lower() in ("true", "1") for v in values)
+            want = filterargs.truthy(filters, "dangling")
             if want != (not summary["RepoTags"]):
                 return False
         elif key == "reference":
             names = summary["RepoTags"] + [t.rsplit(":", 1)[0] for t in summary["RepoTags"]]
             if not any(fnmatch.fnmatch(n, v) for v in values for n in names):
                 return False
-        elif key == "label":
-            labels = summary["Labels"]
-            for v in values:
-                k, eq, val = v.partition("=")
-                if k not in labels or (eq and labels[k] != val):
-                    return False
         elif key in ("before", "since"):
             for v in values:
                 t = created_of(v)
                 if (key == "before" and summary["Created"] >= t) or \
                         (key == "since" and summary["Created"] <= t):
                     return False
-        else:
-            raise InvalidParameter("invalid filter %r for images" % key)
     return True
 

@@ -45,6 +45,21 @@ def _mem_total():
     return 0
 
 
+def _tree_size(top):
+    # type: (str) -> int
+    """Bytes of the regular files under top."""
+    total = 0
+    for root, _dirs, files in os.walk(top):
+        for name in files:
+            try:
+                info = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            if info.st_mode & 0o170000 == 0o100000:
+                total += info.st_size
+    return total
+
+
 def cgroup_version():
     # type: () -> str
     """"2" on a unified (v2-only) host, else "1" (v1 or hybrid, where the v1 controllers rule)."""
@@ -84,10 +99,12 @@ class SystemService(SystemBackend):
     RegistryService) checks logins; `check(deep) -> report` is the data root's checker
     (runtime.datacheck, bound by the engine)."""
 
-    def __init__(self, data_root, config, storage, images, containers, registry, check=None, events=None):
-        # type: (str, Dict[str, Any], Any, Any, Any, Any, Any, Any) -> None
+    def __init__(self, data_root, config, storage, images, containers, registry, check=None,
+                 events=None, volumes=None):
+        # type: (str, Dict[str, Any], Any, Any, Any, Any, Any, Any, Any) -> None
         self.check = check
         self.events = events if events is not None else EventLog()  # what GET /events serves
+        self.volumes = volumes  # the VolumeBackend, for system df
         self.data_root = data_root
         self.config = config
         self.storage = storage
@@ -126,6 +143,35 @@ class SystemService(SystemBackend):
     def system_events(self, since=None, until=None, filters=None, stop=None):
         events.check_filters(filters)
         return self.events.subscribe(since, until, filters, stop)
+
+    def system_df(self):
+        # type: () -> Dict[str, Any]
+        """`GET /system/df`: images (with the containers using each), containers (SizeRw,
+        SizeRootFs), volumes (UsageData) and the bytes of the distinct layers."""
+        containers = self.containers.container_list(all=True)
+        used = {}  # type: Dict[str, int]
+        for c in containers:
+            used[c["ImageID"]] = used.get(c["ImageID"], 0) + 1
+        images = []
+        for img in self.images.image_list(all_images=True):
+            img = dict(img, Containers=used.get(img["Id"], 0))
+            images.append(img)
+        sizes = {img["Id"]: img["Size"] for img in images}
+        for c in containers:
+            c["SizeRw"] = self.containers.container_size(c["Id"])
+            c["SizeRootFs"] = c["SizeRw"] + sizes.get(c["ImageID"], 0)
+        volumes = []
+        users = {}  # type: Dict[str, int]
+        for c in containers:
+            for m in c.get("Mounts") or []:
+                if m.get("Type") == "volume" and m.get("Name"):
+                    users[m["Name"]] = users.get(m["Name"], 0) + 1
+        for vol in (self.volumes.volume_list() if self.volumes is not None else []):
+            vol = dict(vol, UsageData={"Size": _tree_size(vol.get("Mountpoint") or ""),
+                                       "RefCount": users.get(vol["Name"], 0)})
+            volumes.append(vol)
+        return {"LayersSize": self.images.layers_size(), "Images": images,
+                "Containers": containers, "Volumes": volumes, "BuildCache": []}
 
     def system_info(self):
         # type: () -> Dict[str, Any]

@@ -1,5 +1,6 @@
 """VolumeBackend implementation: see runtime/api/backend/volumes.py for the contract."""
 
+from runtime import filterargs
 from runtime.api.backend.volumes import VolumeBackend
 from runtime.errors import Conflict, InvalidParameter
 from runtime.events import EventLog
@@ -11,18 +12,8 @@ except ImportError:  # pragma: no cover
     pass
 
 
-def _truthy(values):
-    # type: (list) -> bool
-    return any(str(v).lower() in ("1", "true") for v in values)
-
-
-def _label_match(labels, wanted):
-    # type: (dict, list) -> bool
-    for w in wanted:
-        k, eq, v = w.partition("=")
-        if k not in labels or (eq and labels[k] != v):
-            return False
-    return True
+LIST_FILTERS = ("dangling", "name", "driver", "label")
+PRUNE_FILTERS = ("label", "label!", "all")  # dockerd's: `until` is refused, not ignored
 
 
 class VolumeService(VolumeBackend):
@@ -46,7 +37,8 @@ class VolumeService(VolumeBackend):
         return self.volumes.inspect(name)
 
     def volume_list(self, filters=None):
-        filters = filters or {}
+        filters = filterargs.validate(filters, LIST_FILTERS)
+        dangling = filterargs.truthy(filters, "dangling")
         out = []
         for name in self.volumes.names():
             try:
@@ -57,9 +49,9 @@ class VolumeService(VolumeBackend):
                 continue
             if "driver" in filters and "local" not in filters["driver"]:
                 continue
-            if "label" in filters and not _label_match(vol["Labels"], filters["label"]):
+            if not filterargs.labels_match(filters, vol["Labels"]):
                 continue
-            if "dangling" in filters and _truthy(filters["dangling"]) == bool(self._users(name)):
+            if dangling is not None and dangling == bool(self._users(name)):
                 continue
             out.append(vol)
         return out
@@ -74,15 +66,17 @@ class VolumeService(VolumeBackend):
         self.events.emit("volume", "destroy", name, {"driver": "local"})
 
     def volume_prune(self, filters=None):
-        filters = dict(filters or {})
-        every = _truthy(filters.pop("all", []))
+        filters = filterargs.validate(filters, PRUNE_FILTERS)
+        every = bool(filterargs.truthy(filters, "all"))
         with self.volumes.lock:
             return self._prune(filters, every)
 
     def _prune(self, filters, every):
         # type: (dict, bool) -> dict
         deleted, space = [], 0
-        for vol in self.volume_list({k: v for k, v in filters.items() if k == "label"}):
+        for vol in self.volume_list():
+            if not filterargs.labels_match(filters, vol["Labels"]):
+                continue
             if not every and ANONYMOUS_LABEL not in vol["Labels"]:
                 continue
             if self._users(vol["Name"]):

@@ -76,7 +76,8 @@ def test_new_engine_recovers_running_and_exited_containers(tmp_path, busybox_tar
     with open(busybox_tar, "rb") as f:
         eng.image_load(f)
     try:
-        run = eng.container_create({"Image": "busybox", "OpenStdin": True, "Cmd": [
+        # StdinOnce: an attached client's EOF closes the container's stdin (as with dockerd)
+        run = eng.container_create({"Image": "busybox", "OpenStdin": True, "StdinOnce": True, "Cmd": [
             "sh", "-c", "echo before; while read line; do echo echo:$line; done"]}, name="keeps")["Id"]
         done = eng.container_create({"Image": "busybox", "Cmd": ["sh", "-c", "echo bye; exit 7"]},
                                     name="done")["Id"]

@@ -35,9 +35,9 @@ class ContainerBackend(abc.ABC):
         """Any signal, by name ("SIGHUP", "HUP") or number. Conflict when not running."""
 
     @abc.abstractmethod
-    def container_restart(self, name, timeout=None):
-        # type: (str, Optional[int]) -> None
-        """Stop (if running) then start."""
+    def container_restart(self, name, timeout=None, signal=None):
+        # type: (str, Optional[int], Optional[str]) -> None
+        """Stop (if running, with signal or the StopSignal) then start."""
 
     @abc.abstractmethod
     def container_pause(self, name):
@@ -96,7 +96,10 @@ class ContainerBackend(abc.ABC):
     @abc.abstractmethod
     def container_list(self, all=False, filters=None, limit=-1):
         # type: (bool, Optional[Dict[str, List[str]]], int) -> List[Dict[str, Any]]
-        """ContainerSummary dicts; filters: status, name, label, id."""
+        """ContainerSummary dicts, newest first; filters: every key dockerd takes (ancestor,
+        before, since, exited, health, id, isolation, is-task, label, name, network, publish,
+        expose, status, volume); any other key, or a value a filter cannot take, is
+        InvalidParameter worded as dockerd's."""
 
     @abc.abstractmethod
     def container_logs(self, name, stdout=True, stderr=True, follow=False, since=0.0, until=0.0,
@@ -120,6 +123,48 @@ class ContainerBackend(abc.ABC):
     def container_resize(self, name, height, width):
         # type: (str, int, int) -> None
         """Set the TTY size."""
+
+    @abc.abstractmethod
+    def container_prune(self, filters=None):
+        # type: (Optional[Dict[str, List[str]]]) -> Dict[str, Any]
+        """`POST /containers/prune`: remove every stopped container that passes the filters
+        (until, label, label!; another key is InvalidParameter): {"ContainersDeleted": [ids]
+        or None, "SpaceReclaimed": n}."""
+
+    @abc.abstractmethod
+    def container_rename(self, name, new_name):
+        # type: (str, str) -> None
+        """Conflict when new_name is taken, InvalidParameter when it is invalid or the same."""
+
+    @abc.abstractmethod
+    def container_changes(self, name):
+        # type: (str) -> List[Dict[str, Any]]
+        """[{"Path", "Kind"}] of the writable layer: 0 modified, 1 added, 2 deleted."""
+
+    @abc.abstractmethod
+    def container_export(self, name):
+        # type: (str) -> Any
+        """write(out): writes the container's root filesystem as a tar to out."""
+
+    @abc.abstractmethod
+    def container_archive_stat(self, name, path):
+        # type: (str, str) -> Dict[str, Any]
+        """ContainerPathStat {"name", "size", "mode" (Go FileMode), "mtime", "linkTarget"};
+        NotFound when path is missing."""
+
+    @abc.abstractmethod
+    def container_archive_get(self, name, path):
+        # type: (str, str) -> Tuple[Dict[str, Any], Any]
+        """(ContainerPathStat, write(out)): write puts the tar of path (its base name as the
+        top entry) to out. Symlinks and `..` never lead outside the container's root."""
+
+    @abc.abstractmethod
+    def container_archive_put(self, name, path, stream, no_overwrite_dir_non_dir=False):
+        # type: (str, str, BinaryIO, bool) -> None
+        """Extract the tar from stream into directory path of the container; nothing lands
+        outside its root. Forbidden for a read-only rootfs, NotFound for a missing path,
+        InvalidParameter when path is not a directory or (no_overwrite_dir_non_dir) a member
+        would replace a directory with a non-directory or the reverse."""
 
     @abc.abstractmethod
     def exec_create(self, name, config):

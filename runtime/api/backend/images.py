@@ -38,6 +38,13 @@ class ImageBackend(abc.ABC):
         """`DELETE /images/{name}`: [{"Untagged": ...}, {"Deleted": ...}]. Conflict while in use."""
 
     @abc.abstractmethod
+    def image_prune(self, filters=None):
+        # type: (Optional[Dict[str, List[str]]]) -> Dict[str, Any]
+        """{"ImagesDeleted": [{"Untagged"}|{"Deleted"}] or None, "SpaceReclaimed": n}: images no
+        container uses (untagged ones only unless dangling=false); filters dangling, until,
+        label, label!; any other key is InvalidParameter."""
+
+    @abc.abstractmethod
     def image_load(self, stream):
         # type: (BinaryIO) -> List[str]
         """`POST /images/load`: a docker-save or OCI-layout tar; returns loaded refs or ids."""

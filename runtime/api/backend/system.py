@@ -18,6 +18,12 @@ class SystemBackend(abc.ABC):
         (with the Mirrors in effect), CgroupDriver, CgroupVersion, KernelVersion, OperatingSystem..."""
 
     @abc.abstractmethod
+    def system_df(self):
+        # type: () -> Dict[str, Any]
+        """`GET /system/df`: {"LayersSize", "Images" (ImageSummary with Containers), "Containers"
+        (ContainerSummary with SizeRw, SizeRootFs), "Volumes" (Volume with UsageData), "BuildCache"}."""
+
+    @abc.abstractmethod
     def registry_auth(self, auth):
         # type: (Dict[str, str]) -> Dict[str, str]
         """`POST /auth`: check credentials; {"Status": "Login Succeeded", "IdentityToken": ""}."""

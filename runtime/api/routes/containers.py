@@ -1,14 +1,22 @@
 """Container routes: `/containers/...` and `/commit` (moby's container router, as a table)."""
 
+import base64
 import json
 
+from runtime.api import bodycheck
 from runtime.api.backend.containers import ContainerBackend
-from runtime.api.streams import pump
+from runtime.api.streams import DEFAULT_DETACH_KEYS, detach_keys, pump
 from runtime.framing import frame
 from runtime.errors import BerthError, InvalidParameter
 
 RAW = "application/vnd.docker.raw-stream"
 MUX = "application/vnd.docker.multiplexed-stream"
+
+
+def stat_header(info):
+    # type: (dict) -> str
+    """X-Docker-Container-Path-Stat: base64 of the ContainerPathStat JSON."""
+    return base64.b64encode(json.dumps(info).encode()).decode()
 
 
 def has_tty(req, name):
@@ -23,7 +31,8 @@ def stream_type(req, tty):
 
 def create(req, v):
     """`POST /containers/create?name=`: 201 {"Id", "Warnings"}."""
-    config = req.json_object("container config")
+    config = bodycheck.check(req.json_object("container config"), bodycheck.CONTAINER_CONFIG,
+                             "CreateRequest")
     result = req.backend.container_create(config, name=req.arg("name") or None)
     result.setdefault("Warnings", [])
     if result["Warnings"] is None:
@@ -70,8 +79,9 @@ def kill(req, v):
 
 
 def restart(req, v):
-    """`POST /containers/{name}/restart?t=`."""
-    req.backend.container_restart(v["name"], timeout=req.int_arg("t", req.int_arg("timeout")))
+    """`POST /containers/{name}/restart?t=&signal=`."""
+    req.backend.container_restart(v["name"], timeout=req.int_arg("t", req.int_arg("timeout")),
+                                  signal=req.arg("signal") or None)
     return 204, None
 
 
@@ -173,16 +183,18 @@ def logs(req, v):
 
 
 def attach(req, v):
-    """`POST /containers/{name}/attach`: hijack the connection onto the container's stdio (a
-    container not started yet is attached from its first output on)."""
+    """`POST /containers/{name}/attach?detachKeys=`: hijack the connection onto the container's
+    stdio (a container not started yet is attached from its first output on); the detach keys
+    (default ctrl-p,ctrl-q) on stdin end the session, the container keeps running."""
     name = v["name"]
     tty = has_tty(req, name)
     stdin = req.flag("stdin")
+    keys = detach_keys(req.arg("detachKeys") or DEFAULT_DETACH_KEYS) if stdin else None
     peer = req.backend.container_attach(name, stdin=stdin, stdout=req.flag("stdout"),
                                         stderr=req.flag("stderr"), logs=req.flag("logs"),
                                         stream=req.flag("stream"))
     req.hijack(stream_type(req, tty))
-    pump(req.http.connection, req.http.rfile, peer, stdin=stdin)
+    pump(req.http.connection, req.http.rfile, peer, stdin=stdin, keys=keys)
     return None
 
 
@@ -190,6 +202,66 @@ def resize(req, v):
     """`POST /containers/{name}/resize?h=&w=`."""
     req.backend.container_resize(v["name"], req.int_arg("h", 0), req.int_arg("w", 0))
     return 200, b"", "text/plain; charset=utf-8"
+
+
+def prune(req, v):
+    """`POST /containers/prune?filters=`."""
+    return 200, req.backend.container_prune(filters=req.filters())
+
+
+def rename(req, v):
+    """`POST /containers/{name}/rename?name=`: 204."""
+    req.backend.container_rename(v["name"], req.arg("name") or "")
+    return 204, None
+
+
+def changes(req, v):
+    """`GET /containers/{name}/changes`: [{"Path", "Kind"}] (null when nothing changed)."""
+    return 200, req.backend.container_changes(v["name"]) or None
+
+
+def export(req, v):
+    """`GET /containers/{name}/export`: the root filesystem as a tar."""
+    write = req.backend.container_export(v["name"])
+    out = req.start(200, "application/x-tar")
+    write(out)
+    out.close()
+    return None
+
+
+STAT_HEADER = "X-Docker-Container-Path-Stat"
+
+
+def _path(req):
+    # type: (object) -> str
+    path = req.arg("path")
+    if not path:
+        raise InvalidParameter("path is required: pass path=")
+    return path
+
+
+def archive_head(req, v):
+    """`HEAD /containers/{name}/archive?path=`: the stat header only."""
+    info = req.backend.container_archive_stat(v["name"], _path(req))
+    req.start(200, "application/json", chunked=False,
+              extra={STAT_HEADER: stat_header(info), "Content-Length": "0"})
+    return None
+
+
+def archive_get(req, v):
+    """`GET /containers/{name}/archive?path=`: the tar of path, its stat in the header."""
+    info, write = req.backend.container_archive_get(v["name"], _path(req))
+    out = req.start(200, "application/x-tar", extra={STAT_HEADER: stat_header(info)})
+    write(out)
+    out.close()
+    return None
+
+
+def archive_put(req, v):
+    """`PUT /containers/{name}/archive?path=&noOverwriteDirNonDir=`: extract the body's tar."""
+    req.backend.container_archive_put(v["name"], _path(req), req.body,
+                                      no_overwrite_dir_non_dir=req.flag("noOverwriteDirNonDir"))
+    return 200, None
 
 
 def commit(req, v):
@@ -208,6 +280,7 @@ def commit(req, v):
 BACKEND = ContainerBackend
 ROUTES = [
     ("GET", "/containers/json", list_),
+    ("POST", "/containers/prune", prune),
     ("POST", "/containers/create", create),
     ("GET", "/containers/{name}/json", inspect),
     ("GET", "/containers/{name}/logs", logs),
@@ -223,6 +296,12 @@ ROUTES = [
     ("POST", "/containers/{name}/wait", wait),
     ("POST", "/containers/{name}/attach", attach),
     ("POST", "/containers/{name}/resize", resize),
+    ("POST", "/containers/{name}/rename", rename),
+    ("GET", "/containers/{name}/changes", changes),
+    ("GET", "/containers/{name}/export", export),
+    ("HEAD", "/containers/{name}/archive", archive_head),
+    ("GET", "/containers/{name}/archive", archive_get),
+    ("PUT", "/containers/{name}/archive", archive_put),
     ("DELETE", "/containers/{name}", remove),
     ("POST", "/commit", commit),
 ]

@@ -1,29 +1,37 @@
 """Exec routes: `/containers/{name}/exec` and `/exec/{id}/...`."""
 
+from runtime.api import bodycheck
 from runtime.api.backend.containers import ContainerBackend
 from runtime.api.routes.containers import stream_type
-from runtime.api.streams import pump
+from runtime.api.streams import DEFAULT_DETACH_KEYS, detach_keys, pump
 from runtime.errors import InvalidParameter
 
 
 def create(req, v):
     """`POST /containers/{name}/exec` (ExecConfig): 201 {"Id"}."""
-    config = req.json_object("exec config")
+    config = bodycheck.check(req.json_object("exec config"), bodycheck.EXEC_CONFIG, "ExecConfig")
     if not config.get("Cmd"):
         raise InvalidParameter("No exec command specified")
+    if "detachKeys" in config and "DetachKeys" not in config:  # Go's decoder ignores case
+        config["DetachKeys"] = config.pop("detachKeys")      # (docker-py sends this spelling)
+    if config.get("DetachKeys"):
+        detach_keys(config["DetachKeys"])  # a bad spec is a 400 now, not at start
     return 201, {"Id": req.backend.exec_create(v["name"], config)}
 
 
 def start(req, v):
-    """`POST /exec/{id}/start` {"Detach", "Tty"}: hijacked unless detached."""
+    """`POST /exec/{id}/start` {"Detach", "Tty"}: hijacked unless detached; the exec's
+    DetachKeys (default ctrl-p,ctrl-q) on its stdin end the session."""
     body = req.json_object("exec start config")
     detach = bool(body.get("Detach"))
     tty = bool(body.get("Tty"))
     peer = req.backend.exec_start(v["id"], detach=detach, tty=tty)
     if detach or peer is None:
         return 200, b"", "text/plain; charset=utf-8"
+    info = req.backend.exec_inspect(v["id"])
+    keys = detach_keys(info.get("DetachKeys") or DEFAULT_DETACH_KEYS) if info.get("OpenStdin") else None
     req.hijack(stream_type(req, tty))
-    pump(req.http.connection, req.http.rfile, peer, stdin=True)
+    pump(req.http.connection, req.http.rfile, peer, stdin=True, keys=keys)
     return None
 
 

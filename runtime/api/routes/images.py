@@ -95,9 +95,15 @@ def push(req, v):
     return None
 
 
+def prune(req, v):
+    """`POST /images/prune?filters=`."""
+    return 200, req.backend.image_prune(filters=req.filters())
+
+
 BACKEND = ImageBackend
 ROUTES = [
     ("GET", "/images/json", list_),
+    ("POST", "/images/prune", prune),
     ("POST", "/images/create", create),
     ("POST", "/images/load", load),
     ("GET", "/images/get", save),

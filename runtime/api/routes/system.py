@@ -67,6 +67,11 @@ def info(req, v):
     return 200, req.backend.system_info()
 
 
+def df(req, v):
+    """`GET /system/df`."""
+    return 200, req.backend.system_df()
+
+
 def auth(req, v):
     """`POST /auth`: check registry credentials."""
     body = req.json_object("auth request")
@@ -102,6 +107,7 @@ ROUTES = [
     ("HEAD", "/_ping", ping),
     ("GET", "/version", version),
     ("GET", "/info", info),
+    ("GET", "/system/df", df),
     ("POST", "/auth", auth),
     ("GET", "/berth/check", check),
     ("GET", "/events", events_),

@@ -1,5 +1,6 @@
 """Volume routes: `/volumes/...`."""
 
+from runtime.api import bodycheck
 from runtime.api.backend.volumes import VolumeBackend
 
 
@@ -10,7 +11,7 @@ def list_(req, v):
 
 def create(req, v):
     """`POST /volumes/create` {"Name", "Driver", "DriverOpts", "Labels"}: 201 Volume."""
-    body = req.json_object("volume config")
+    body = bodycheck.check(req.json_object("volume config"), bodycheck.VOLUME_CREATE, "CreateOptions")
     return 201, req.backend.volume_create(name=body.get("Name") or None, driver=body.get("Driver") or "local",
                                           driver_opts=body.get("DriverOpts") or None,
                                           labels=body.get("Labels") or None)

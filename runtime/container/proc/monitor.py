@@ -4,8 +4,9 @@ wait over `attach.sock` in the state dir, and records the exit in `exit.json` (t
 before it exits. It runs in its own session and as a child subreaper, so it outlives the engine.
 
 Socket protocol: the client sends one message (runtime.container.proc.wire.send_msg):
-{"op": "attach", "stdin": b, "stdout": b, "stderr": b} then reads output (frames, or raw with a
-TTY) and writes stdin; {"op": "wait"} just waits for EOF; {"op": "resize", "h": n, "w": n};
+{"op": "attach", "stdin": b, "stdout": b, "stderr": b, "close_stdin": b} then reads output
+(frames, or raw with a TTY) and writes stdin (its end closes the container's if close_stdin);
+{"op": "wait"} just waits for EOF; {"op": "resize", "h": n, "w": n};
 {"op": "stop"} is a wait sent before a stop's signal (no restart follows that exit);
 {"op": "policy", "policy": {...}} replaces the restart policy (`update --restart`);
 {"op": "probe", "process", "cgroup_procs", "timeout"} runs a health check (probe.py) and
@@ -48,6 +49,7 @@ class _Client(object):
         if req.get("stderr", True):
             self.streams.add(stdio.STDERR)
         self.stdin = bool(req.get("stdin"))
+        self.close_stdin = bool(req.get("close_stdin", True))  # its EOF closes the container's
         self.reading = True
 
 
@@ -481,7 +483,7 @@ class Monitor(object):
                 self.io.write_stdin(data)
             return
         c.reading = False  # the client shut down its write side
-        if c.stdin:
+        if c.stdin and c.close_stdin:
             self.io.close_stdin()
         if not c.streams:
             self.drop(c)
