@@ -226,7 +226,7 @@ def when(text):
 def cmd_events(client, args):
     """`berth events`: the engine's events as they happen (or those of a past range)."""
     import time
-    from runtime.cli.containers import filters_arg
+    from runtime.cli.opts import filters_arg
     query = {"since": when(args.since), "until": when(args.until), "filters": filters_arg(args.filter)}
     try:
         resp = client.send("GET", "/events", {k: v for k, v in query.items() if v})
