@@ -109,7 +109,8 @@ def test_berth_daemon_json_refuses_what_berthd_cannot_start_with():
     ):
         with pytest.raises(InputError, match=msg):
             Options(daemon_opts=[setting]).validate()
-    Options(daemon_opts=['log-opts.max-file="3"', 'exec-opts=["native.cgroupdriver=cgroupfs"]']).validate()
+    opts = ['log-opts.max-size="10m"', 'log-opts.max-file="3"', 'exec-opts=["native.cgroupdriver=cgroupfs"]']
+    Options(daemon_opts=opts).validate()
 
 
 def test_a_daemon_json_the_engine_rejects_is_put_back_without_a_restart(tmp_path):

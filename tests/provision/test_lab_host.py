@@ -34,6 +34,8 @@ def host_args(mirror):
         "--registry-mirror",
         "https://registry.example.com",
         "--daemon-opt",
+        'log-opts.max-size="10m"',  # max-file needs max-size, in berthd as in dockerd
+        "--daemon-opt",
         'log-opts.max-file="3"',  # berthd (as dockerd) takes log-opts values as strings only
         "--gid",
         "2375",

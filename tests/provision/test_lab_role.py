@@ -91,7 +91,9 @@ def test_role_writes_what_provision_writes(pair):
     before = {h.name: snapshot(h) for h in (a, b)}
     rc, reps = provision_json(
         "host", f"root@{a.ip}", "--bundle", engine, "--mirror", url, "--no-gpgcheck", "--user", "tester",
-        "--registry-mirror", MIRROR, "--daemon-opt", 'log-opts.max-file="3"', *ssh_args([a, b], kh),
+        "--registry-mirror", MIRROR,
+        "--daemon-opt", 'log-opts.max-size="10m"', "--daemon-opt", 'log-opts.max-file="3"',
+        *ssh_args([a, b], kh),
     )  # fmt: skip
     assert rc == 0, json.dumps(reps, indent=1)[-3000:]
     extra = {
@@ -100,7 +102,7 @@ def test_role_writes_what_provision_writes(pair):
         "berth_gpgcheck": False,
         "berth_users": ["tester"],
         "berth_registry_mirrors": [MIRROR],
-        "berth_daemon_json": {"log-opts": {"max-file": "3"}},
+        "berth_daemon_json": {"log-opts": {"max-size": "10m", "max-file": "3"}},
     }
     p = ansible(tmp, b, a.key, kh, extra=extra)
     assert p.returncode == 0 and recap(p.stdout, b.name)["failed"] == 0, p.stdout[-4000:]
@@ -129,7 +131,8 @@ def test_role_writes_what_provision_writes(pair):
     assert p.returncode == 0 and counts["changed"] == 0 and counts["failed"] == 0, p.stdout[-4000:]
     rc, reps = provision_json(
         "host", f"root@{b.ip}", "--check", "--bundle", engine, "--mirror", url, "--no-gpgcheck",
-        "--user", "tester", "--registry-mirror", MIRROR, "--daemon-opt", 'log-opts.max-file="3"',
+        "--user", "tester", "--registry-mirror", MIRROR,
+        "--daemon-opt", 'log-opts.max-size="10m"', "--daemon-opt", 'log-opts.max-file="3"',
         *ssh_args([a, b], kh),
     )  # fmt: skip
     rep = reps[f"root@{b.ip}"]
