@@ -11,7 +11,7 @@ from tests.provision.labutil import ROOT, build_apt_repo, known_hosts, provision
 pytestmark = pytest.mark.lab
 
 SYSCTLS = ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables", "net.ipv4.ip_forward")
-EXISTING = {"log-driver": "journald", "log-opts": {"max-size": "10m"}, "debug": True}
+EXISTING = {"log-driver": "local", "log-opts": {"max-size": "10m"}, "debug": True}
 # records every modprobe call (lab hosts, like microVM kernels, have br_netfilter and overlay
 # built in and no /lib/modules tree: nothing may be loaded, only looked up with -n)
 MODPROBE_SPY = '#!/bin/sh\necho "$*" >> /run/modprobe.calls\nexec /usr/sbin/modprobe "$@"\n'
