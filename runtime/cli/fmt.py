@@ -80,3 +80,20 @@ class Progress(object):
             up = len(self.ids) - self.ids.index(ident)
             self.out.write("\x1b[%dA\r\x1b[2K%s\r\x1b[%dB" % (up, text, up))
         self.out.flush()
+
+
+def inspect_each(client, path, names):
+    # type: (object, str, list) -> int
+    """`... inspect NAME...`: a JSON array of `GET path % name` for each name, an error line for
+    each one the daemon refuses; returns the exit status (1 if any was refused)."""
+    from runtime.cli.client import APIError
+    import json
+    out, status = [], 0
+    for name in names:
+        try:
+            out.append(client.get(path % name))
+        except APIError as exc:
+            sys.stderr.write("Error response from daemon: %s\n" % exc)
+            status = 1
+    print(json.dumps(out, indent=4))
+    return status

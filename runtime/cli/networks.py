@@ -60,7 +60,7 @@ def parser_ls(p):
 
 def cmd_ls(client, args):
     """NETWORK ID NAME DRIVER SCOPE."""
-    from runtime.cli.containers import filters_arg
+    from runtime.cli.opts import filters_arg
     nets = client.get("/networks", {"filters": filters_arg(args.filter)}) or []
     nets.sort(key=lambda n: n["Name"])
     ids = [n["Id"] if args.no_trunc else n["Id"][:12] for n in nets]
@@ -79,15 +79,7 @@ def parser_inspect(p):
 
 def cmd_inspect(client, args):
     """A JSON array of Network objects."""
-    out, status = [], 0
-    for name in args.names:
-        try:
-            out.append(client.get("/networks/%s" % name))
-        except APIError as exc:
-            status = _err(exc)
-    import json
-    print(json.dumps(out, indent=4))
-    return status
+    return fmt.inspect_each(client, "/networks/%s", args.names)
 
 
 def parser_rm(p):
@@ -155,7 +147,7 @@ def parser_prune(p):
 
 def cmd_prune(client, args):
     """Remove networks no container uses."""
-    from runtime.cli.containers import filters_arg
+    from runtime.cli.opts import filters_arg
     if not args.force:
         sys.stderr.write("WARNING! This will remove all custom networks not used by at least one container.\n"
                          "Are you sure you want to continue? [y/N] ")

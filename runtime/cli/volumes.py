@@ -72,15 +72,7 @@ def parser_inspect(p):
 
 def cmd_inspect(client, args):
     """A JSON array of Volume objects."""
-    out, status = [], 0
-    for name in args.names:
-        try:
-            out.append(client.get("/volumes/%s" % name))
-        except APIError as exc:
-            status = _err(exc)
-    import json as stdjson
-    print(stdjson.dumps(out, indent=4))
-    return status
+    return fmt.inspect_each(client, "/volumes/%s", args.names)
 
 
 def parser_rm(p):
