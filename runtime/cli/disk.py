@@ -34,14 +34,21 @@ def _reclaimed(space):
     print("\nTotal reclaimed space: %s" % fmt.human_size(space or 0))
 
 
-def container_prune(client, filters):
-    # type: (Any, Optional[str]) -> int
-    result = client.post("/containers/prune", {"filters": filters}) or {}
-    deleted = result.get("ContainersDeleted") or []
+def _prune_names(client, what, filters):
+    # type: (Any, str, Optional[str]) -> int
+    """POST /WHAT/prune for a prune whose answer lists names; print them, return the space."""
+    title = what.capitalize()
+    result = client.post("/%s/prune" % what, {"filters": filters}) or {}
+    deleted = result.get(title + "Deleted") or []
     if deleted:
-        print("Deleted Containers:")
+        print("Deleted %s:" % title)
         sys.stdout.write("".join(d + "\n" for d in deleted))
     return result.get("SpaceReclaimed") or 0
+
+
+def container_prune(client, filters):
+    # type: (Any, Optional[str]) -> int
+    return _prune_names(client, "containers", filters)
 
 
 def image_prune(client, filters):
@@ -58,12 +65,7 @@ def image_prune(client, filters):
 
 def volume_prune(client, filters):
     # type: (Any, Optional[str]) -> int
-    result = client.post("/volumes/prune", {"filters": filters}) or {}
-    deleted = result.get("VolumesDeleted") or []
-    if deleted:
-        print("Deleted Volumes:")
-        sys.stdout.write("".join(d + "\n" for d in deleted))
-    return result.get("SpaceReclaimed") or 0
+    return _prune_names(client, "volumes", filters)
 
 
 def _run(what, prune, client, filters, force):
