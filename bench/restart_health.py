@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Services that stay up, measured against dockerd in one invocation (dockerd when installed:
-Debian's docker.io, started here with its own data root and socket, no iptables, no bridge):
+"""Services that stay up, measured against dockerd in one invocation (dockerd from Debian's
+docker.io and containerd packages unpacked with `dpkg-deb -x` into --dockerd-root, run as
+tests/dockerpy_compare.py runs it: its own network namespace, data root, exec root and socket,
+no iptables, no bridge):
 
 - restart: a container with `--restart always` running `sleep`; its PID 1 is SIGKILLed and the
   time until inspect shows the new PID 1 (exec'd: /proc/PID/cmdline is sleep) is measured,
@@ -12,14 +14,18 @@ Debian's docker.io, started here with its own data root and socket, no iptables,
   containers' processes, checks included, run in the containers' cgroups: not counted), as %
   of one CPU, with the same containers idle (no checks) as the baseline.
 
-    sudo .venv/bin/python bench/restart_health.py [--runs 15] [--containers 20] [--window 20]
+    sudo .venv/bin/python bench/restart_health.py [--dockerd-root DIR] [--runs 15] \
+        [--containers 20] [--window 20]
 
 Targets: restart <= 2x dockerd's floor (100 ms + start); health-check CPU <= dockerd's.
 """
 
 import argparse
+import http.client
+import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -29,11 +35,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from runtime.cli.client import Client  # noqa: E402
 from tests import imagefactory  # noqa: E402
 from tests.api.conftest import DOCKER, Berthd  # noqa: E402
+from tests.dockerpy_compare import Dockerd  # noqa: E402
 
-DOCKERD = shutil.which("dockerd")
 CPUACCT = "/sys/fs/cgroup/cpuacct"
 
 
@@ -70,14 +75,29 @@ class Engine(object):
 
     def __init__(self, name, host, group):
         self.name, self.host, self.group = name, host, group
-        self.client = Client(host)
+
+    def inspect(self, cid):
+        """GET /containers/CID/json, unversioned (dockerd 20.10 refuses our client's 1.44)."""
+        sock_path = self.host[len("unix://"):]
+
+        class Conn(http.client.HTTPConnection):
+            def connect(conn):
+                conn.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                conn.sock.connect(sock_path)
+
+        c = Conn("localhost", timeout=30)
+        try:
+            c.request("GET", "/containers/%s/json" % cid)
+            return json.loads(c.getresponse().read())
+        finally:
+            c.close()
 
     def run(self, *args):
         return subprocess.run([DOCKER, "-H", self.host] + list(args), check=True, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE).stdout.decode().strip()
 
     def pid(self, cid):
-        return self.client.get("/containers/%s/json" % cid)["State"]["Pid"]
+        return self.inspect(cid)["State"]["Pid"]
 
     def restart_time(self):
         """Seconds from SIGKILL of PID 1 to the new PID 1 running sleep."""
@@ -113,8 +133,7 @@ class Engine(object):
             time.sleep(window)
             used = self.group.usage() - before
             if health:
-                states = [self.client.get("/containers/%s/json" % c)["State"]["Health"]["Status"]
-                          for c in ids]
+                states = [self.inspect(c)["State"]["Health"]["Status"] for c in ids]
                 if states.count("healthy") != n:
                     raise SystemExit("%s: not all healthy: %s" % (self.name, states))
             return 100.0 * used / (time.time() - t0)
@@ -137,25 +156,19 @@ def start_berthd(tmp, group):
     return d
 
 
-def start_dockerd(tmp, group):
+def start_dockerd(tmp, group, pkg_root):
     base = os.path.join(tmp, "dockerd")
     os.makedirs(base)
-    host = "unix://" + os.path.join(base, "docker.sock")
-    log = open(os.path.join(base, "log"), "wb")
-    argv = [DOCKERD, "--iptables=false", "--bridge=none", "--data-root", os.path.join(base, "root"),
-            "--exec-root", os.path.join(base, "exec"), "--pidfile", os.path.join(base, "pid"), "-H", host]
-    proc = subprocess.Popen(argv, stdout=log, stderr=log, preexec_fn=lambda: group.add(os.getpid()))
-    deadline = time.time() + 60
-    while subprocess.run([DOCKER, "-H", host, "version"], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL).returncode != 0:
-        if proc.poll() is not None or time.time() > deadline:
-            raise SystemExit("dockerd did not start: see %s/log" % base)
-        time.sleep(0.2)
-    return proc, host
+    # an absolute cgroup parent: the containers (and so the checks' own processes) are outside
+    # the engine's group, as berthd's are
+    d = Dockerd(base, pkg_root, cgroup_parent="/bench-svc-dockerd-ctr-%d" % os.getpid())
+    d.start(preexec_fn=lambda: group.add(os.getpid()))
+    return d
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dockerd-root", help="unpacked docker.io + containerd packages (usr/sbin/dockerd)")
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--containers", type=int, default=20)
     ap.add_argument("--window", type=float, default=20.0)
@@ -169,14 +182,15 @@ def main():
         berthd = start_berthd(tmp, g)
         daemons.append(berthd)
         engines.append(Engine("berthd", berthd.host, g))
-        if DOCKERD:
+        if args.dockerd_root:
             g = Group("bench-svc-dockerd-%d" % os.getpid())
             groups.append(g)
-            proc, host = start_dockerd(tmp, g)
-            daemons.append(proc)
-            engines.append(Engine("dockerd", host, g))
+            dockerd = start_dockerd(tmp, g, args.dockerd_root)
+            daemons.append(dockerd)
+            engines.append(Engine("dockerd", dockerd.host, g))
         else:
-            print("(dockerd is not installed: apt-get install docker.io to compare with it)")
+            print("(no --dockerd-root: berthd alone; dpkg-deb -x docker.io and containerd into a dir"
+                  " to compare)")
         for e in engines:
             subprocess.run([DOCKER, "-H", e.host, "load", "-q", "-i", archive], check=True,
                            stdout=subprocess.DEVNULL)
@@ -199,15 +213,7 @@ def main():
             print("  %-8s idle %5.2f%%   health check every 1 s: %5.2f%%" % (e.name, idle, checked))
     finally:
         for d in daemons:
-            if isinstance(d, Berthd):
-                d.cleanup()
-            else:
-                d.terminate()
-                try:
-                    d.wait(30)
-                except subprocess.TimeoutExpired:
-                    d.kill()
-                    d.wait()
+            d.cleanup() if isinstance(d, Berthd) else d.stop()
         for g in groups:
             g.close()
         shutil.rmtree(tmp, ignore_errors=True)

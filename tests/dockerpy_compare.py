@@ -39,14 +39,16 @@ IMAGE_TAGS = ("alpine:3.10", "busybox:latest", "busybox:buildroot-2014.02")
 class Dockerd(object):
     """dockerd (with its own containerd) in a fresh network namespace, everything under base."""
 
-    def __init__(self, base, pkg_root):
+    def __init__(self, base, pkg_root, cgroup_parent=None):
         self.base = base
+        self.cgroup_parent = cgroup_parent or "dockerpy-compare-%d" % os.getpid()
         self.sock = os.path.join(base, "docker.sock")
         self.host = "unix://" + self.sock
         self.pkg = pkg_root
         self.proc = None
 
-    def start(self, timeout=60):
+    def start(self, timeout=60, preexec_fn=None):
+        """Start it (preexec_fn runs in the child before exec) and wait until it answers."""
         path = os.pathsep.join([os.path.join(self.pkg, "usr/bin"), os.path.join(self.pkg, "usr/sbin"),
                                 os.environ.get("PATH", "")])
         argv = ["unshare", "--net", "--", "sh", "-c",
@@ -56,10 +58,10 @@ class Dockerd(object):
                 "--exec-root", os.path.join(self.base, "exec"),
                 "--pidfile", os.path.join(self.base, "dockerd.pid"), "-H", self.host,
                 "--iptables=false", "--ip6tables=false", "--bridge=none", "--storage-driver=overlay2",
-                "--cgroup-parent", "dockerpy-compare-%d" % os.getpid()]
+                "--cgroup-parent", self.cgroup_parent]
         log = open(os.path.join(self.base, "dockerd.log"), "ab")
         self.proc = subprocess.Popen(argv, stdout=log, stderr=log, env=dict(os.environ, PATH=path),
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=preexec_fn)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
