@@ -9,7 +9,7 @@ DIR (--dockerpy) is a checkout of docker/docker-py; --dockerd-root holds `usr/sb
 nothing is installed, no service is started). dockerd runs in its own network namespace with
 `--iptables=false --bridge=none`, its own data root, exec root, pidfile and socket, so it
 touches nothing of the machine's. Both daemons get the same busybox image, tagged as the
-image the suite uses (alpine:3.10), since there is no registry to pull from. The swarm-mode
+images the suite uses (alpine:3.10, alpine), since there is no registry to pull from. The swarm-mode
 files (services, secrets, configs, nodes, plugins, swarm) are left out, as issue 15 says.
 Run as root.
 """
@@ -33,7 +33,7 @@ from tests.api.conftest import Berthd  # noqa: E402
 SWARM = ("api_service_test.py", "api_secret_test.py", "api_config_test.py", "api_swarm_test.py",
          "api_plugin_test.py", "models_services_test.py", "models_nodes_test.py",
          "models_swarm_test.py")
-IMAGE_TAGS = ("alpine:3.10", "busybox:latest", "busybox:buildroot-2014.02")
+IMAGE_TAGS = ("alpine:3.10", "alpine:latest", "busybox:latest", "busybox:buildroot-2014.02")
 
 
 class Dockerd(object):
