@@ -149,6 +149,17 @@ def _cmd(pid):
         return b""
 
 
+def _remove_cgroups(name):
+    """The (empty) cgroup dirs dockerd made for its containers under /NAME in each hierarchy."""
+    for hier in os.listdir("/sys/fs/cgroup"):
+        top = os.path.join("/sys/fs/cgroup", hier, name)
+        for dirpath, _, _ in sorted(os.walk(top), key=lambda t: -len(t[0])):
+            try:
+                os.rmdir(dirpath)
+            except OSError:
+                pass
+
+
 def start_berthd(tmp, group):
     d = Berthd(os.path.join(tmp, "berthd"))
     d.start()
@@ -216,6 +227,7 @@ def main():
             d.cleanup() if isinstance(d, Berthd) else d.stop()
         for g in groups:
             g.close()
+        _remove_cgroups("bench-svc-dockerd-ctr-%d" % os.getpid())
         shutil.rmtree(tmp, ignore_errors=True)
 
 
