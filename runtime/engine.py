@@ -76,7 +76,7 @@ class Engine(object):
                                           events=self.events)
         self.volume_service = VolumeService(self.volumes, users=self.containers.using_volume,
                                             events=self.events)
-        self.network_service = NetworkFront(self.data_root, self.config, self.containers)
+        self.network_service = NetworkFront(self.data_root, self.config, self.containers, self.events)
         self.container_service = ContainerService(self.config, self.store, self.volumes, self.containers,
                                                   self.network_service, self.events)
         self.network_service.start()  # after a restart: keep running containers' endpoints

@@ -77,7 +77,7 @@ class ContainerService(ContainerBackend):
         self.spawner = Spawner(containers.rootfs_mount)
         self.kicker = Kicker(lambda: self.spawner.pid or os.getpid())
         self.events = events if events is not None else EventLog()
-        self.watcher = watch.Watcher(self.events, self._unmount_events)
+        self.watcher = watch.Watcher(self.events, self._exit_events, self._restart_events)
         self.execs = Execs(containers, self.spawner, self._security, self.events)
         for c in self.containers.all():  # AutoRemove containers that ended while no engine ran
             if c.cfg["HostConfig"].get("AutoRemove") and c.started().get("Pid"):
@@ -289,7 +289,7 @@ class ContainerService(ContainerBackend):
             finally:
                 for sock, _ in early:  # the monitor has its own copies now
                     sock.close()
-            self._volume_events(c, "mount")
+            self._start_events(c)
             watch.emit(self.events, c, "start")
             self.watcher.add(c)
             health.check(self, c, fresh=True)
@@ -343,8 +343,21 @@ class ContainerService(ContainerBackend):
                                   "read/write": "false" if m.get("RW") is False else "true"})
                 self.events.emit("volume", action, m["Name"], attrs)
 
-    def _unmount_events(self, c):
+    def _start_events(self, c):
         # type: (Container) -> None
+        """What comes before a run's `start` (dockerd's order): network connect, volume mount."""
+        self.networking.container_events(c, "connect")
+        self._volume_events(c, "mount")
+
+    def _restart_events(self, c):
+        # type: (Container) -> None
+        """Before the `start` of a run the restart policy began (the watcher emits it)."""
+        self._start_events(c)
+
+    def _exit_events(self, c):
+        # type: (Container) -> None
+        """What follows a run's `die`: network disconnect, volume unmount."""
+        self.networking.container_events(c, "disconnect")
         self._volume_events(c, "unmount")
 
     def _auto_remove(self, c):

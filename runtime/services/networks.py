@@ -38,10 +38,22 @@ class NetworkFront(NetworkBackend):
     """The /networks backend and the container side's network steps, over the containers in
     `containers` (a ContainerIndex); `config` is daemon.json's."""
 
-    def __init__(self, data_root, config, containers):
-        # type: (str, dict, object) -> None
+    def __init__(self, data_root, config, containers, events=None):
+        # type: (str, dict, object, object) -> None
         self.containers = containers
         self.networks = NetworkService(data_root, config)
+        self.events = events  # runtime.events.EventLog, or None: no events
+
+    def _event(self, action, rec, cid=None):
+        # type: (str, dict, object) -> None
+        """dockerd's network event: Actor the network, attributes name, type (its driver) and
+        the container for connect/disconnect."""
+        if self.events is None:
+            return
+        attrs = {"name": rec["Name"], "type": rec["Driver"]}
+        if cid:
+            attrs["container"] = cid
+        self.events.emit("network", action, rec["Id"], attrs)
 
     def start(self):
         # type: () -> None
@@ -102,10 +114,13 @@ class NetworkFront(NetworkBackend):
                                    cfg.get("Gateway"), cfg.get("IPRange"), bool(body.get("Internal")),
                                    bool(body.get("Attachable")), body.get("Labels"), body.get("Options"),
                                    aux=cfg.get("AuxiliaryAddresses"), ipam_options=ipam.get("Options"))
+        self._event("create", rec)
         return {"Id": rec["Id"], "Warning": ""}
 
     def network_remove(self, name):
-        self.networks.remove(name)
+        rec = self.networks.get(name)
+        self.networks.remove(rec["Id"])
+        self._event("destroy", rec)
 
     def network_prune(self, filters=None):
         in_use = set()
@@ -113,7 +128,11 @@ class NetworkFront(NetworkBackend):
             for rec in self.networks.records.all():
                 if self._wants(c, rec):
                     in_use.add(rec["Id"])
-        return self.networks.prune(in_use)
+        before = {rec["Name"]: rec for rec in self.networks.records.all()}
+        gone = self.networks.prune(in_use)
+        for name in gone:
+            self._event("destroy", before[name])
+        return gone
 
     def network_connect(self, name, container, endpoint_config=None):
         rec = self.networks.get(name)
@@ -142,6 +161,8 @@ class NetworkFront(NetworkBackend):
             else:
                 eps[rec["Name"]] = endpoint_config or {}
             c.save()
+        if st["Running"]:  # (a stopped container joins at its next start: the event comes then)
+            self._event("connect", rec, c.id)
 
     def network_disconnect(self, name, container, force=False):
         rec = self.networks.get(name)
@@ -159,8 +180,33 @@ class NetworkFront(NetworkBackend):
             else:
                 del eps[rec["Name"]]
             c.save()
+        self._event("disconnect", rec, c.id)  # (dockerd says it for a stopped container too)
 
     # ---------------------------------------------------------------- the container side
+    def joined(self, c):
+        # type: (object) -> list
+        """The records of the networks container c is in while it runs: none or host by its
+        mode, its bridge networks (mode, then endpoints, less those disconnected), or nothing
+        in container: mode (it shares another's)."""
+        kind = c.cfg["NetworkMode"]
+        if kind == "container":
+            return []
+        try:
+            if kind in ("none", "host"):
+                return [self.networks.get(kind)]
+            nc = c.cfg.get("NetworkingConfig") or {}
+            joins = self.networks.resolve_networks(c.cfg["HostConfig"].get("NetworkMode") or "default",
+                                                   nc.get("EndpointsConfig"))
+        except NotFound:  # (removed since: it has no endpoint to report)
+            return []
+        return [rec for rec, _ in joins if rec["Name"] not in (nc.get("Left") or [])]
+
+    def container_events(self, c, action):
+        # type: (object, str) -> None
+        """`connect` (at each start) or `disconnect` (after each exit) for every network c is in."""
+        for rec in self.joined(c):
+            self._event(action, rec, c.id)
+
     def _mode_net(self, c):
         mode = c.cfg["HostConfig"].get("NetworkMode") or "default"
         return "bridge" if mode == "default" else mode

@@ -38,12 +38,15 @@ class _Entry(object):
 
 
 class Watcher(object):
-    """The engine's watcher thread; on_exit(c) runs after each `die` (volume unmount events)."""
+    """The engine's watcher thread; on_exit(c) runs after each `die` (network disconnect and
+    volume unmount events), on_restart(c) before the `start` of a policy's restart (connect,
+    mount)."""
 
-    def __init__(self, events, on_exit=None):
-        # type: (object, object) -> None
-        self.events, self.on_exit = events, on_exit
+    def __init__(self, events, on_exit=None, on_restart=None):
+        # type: (object, object, object) -> None
+        self.events, self.on_exit, self.on_restart = events, on_exit, on_restart
         self.lock = threading.Lock()  # the new list and each container's died mark
+        self.emitting = threading.RLock()  # held while a die and what follows it are emitted
         self.new = []  # type: list
         self.entries = {}  # type: dict
         self.closed = False
@@ -75,25 +78,27 @@ class Watcher(object):
 
     def exited(self, c):
         # type: (object) -> dict
-        """Emit the current run's `die` (and `oom`) if it has exited and it was not emitted
-        yet; returns its exit record ({} while it runs)."""
-        with self.lock:
-            started = c.started()
-            ex = c.exited()
-            if not ex:
-                st = c.state()
-                if st["Running"] or not started.get("Pid"):
-                    return {}
-                ex = {"ExitCode": st["ExitCode"]}  # the monitor died without a record
-            run = started.get("StartedAt")
-            if run == getattr(c, "died", None):
-                return ex
-            c.died = run
-        if ex.get("OOMKilled"):
-            emit(self.events, c, "oom")
-        emit(self.events, c, "die", exitCode=ex.get("ExitCode", 255))
-        if self.on_exit is not None:
-            self.on_exit(c)
+        """Emit the current run's `die` (and `oom`, and on_exit's) if it has exited and it was
+        not emitted yet; returns its exit record ({} while it runs). A caller that finds them
+        being emitted waits for the end (a stop's `stop` comes after the die's disconnect)."""
+        with self.emitting:
+            with self.lock:
+                started = c.started()
+                ex = c.exited()
+                if not ex:
+                    st = c.state()
+                    if st["Running"] or not started.get("Pid"):
+                        return {}
+                    ex = {"ExitCode": st["ExitCode"]}  # the monitor died without a record
+                run = started.get("StartedAt")
+                if run == getattr(c, "died", None):
+                    return ex
+                c.died = run
+            if ex.get("OOMKilled"):
+                emit(self.events, c, "oom")
+            emit(self.events, c, "die", exitCode=ex.get("ExitCode", 255))
+            if self.on_exit is not None:
+                self.on_exit(c)
         return ex
 
     def _loop(self):
@@ -161,6 +166,8 @@ class Watcher(object):
         restarting = c.exited().get("Restarting")
         if c.started().get("Pid") != e.restart_of:
             e.restart_of = None
+            if self.on_restart is not None:
+                self.on_restart(c)
             emit(self.events, c, "start")
             self._connect(e)
         elif not restarting or not c.monitor_alive():
