@@ -1,6 +1,6 @@
 """Engine events: dockerd's names and attributes in order for a container's life, policy
-restarts seen as die + start, images and volumes, the ring for `since`, filters, and bad
-filters refused before anything streams."""
+restarts seen as die + start (and network connect + disconnect), images and volumes, the ring
+for `since`, filters, and bad filters refused before anything streams."""
 
 import threading
 import time
@@ -53,14 +53,22 @@ def test_policy_restarts_and_live_subscribers(clean_containers):
     t = threading.Thread(target=lambda: got.extend(
         e["Action"] for e in eng.system_events(filters={"container": [cid[:12]]}, stop=stop)))
     t.start()
+    nets = []
+    t2 = threading.Thread(target=lambda: nets.extend(
+        (e["Action"], e["Actor"]["Attributes"]["name"]) for e in eng.system_events(
+            filters={"type": ["network"]}, stop=stop) if e["Actor"]["Attributes"].get("container") == cid))
+    t2.start()
     time.sleep(0.2)
     eng.container_start(cid)
     deadline = time.time() + 20
-    while got.count("die") < 3 and time.time() < deadline:
+    while (got.count("die") < 3 or len(nets) < 6) and time.time() < deadline:
         time.sleep(0.05)
     stop.set()
     t.join(5)
+    t2.join(5)
     assert got == ["start", "die", "start", "die", "start", "die"], got
+    # each run the policy began is in its network again, and leaves it at its exit
+    assert nets == [("connect", "none"), ("disconnect", "none")] * 3, nets
 
 
 def test_images_volumes_filters_and_bad_filters(clean_containers):
