@@ -109,7 +109,7 @@ class VM(object):
         self.port = _free_port()
         self.proc = None
 
-    def boot(self, timeout=300.0) -> "VM":
+    def boot(self, timeout=900.0) -> "VM":
         """Start QEMU and wait until ssh runs a command in the guest."""
         self.dir.mkdir(parents=True, exist_ok=True)
         disk = self.dir / "vm.qcow2"
