@@ -76,8 +76,8 @@ class Engine(object):
     def __init__(self, name, host, group):
         self.name, self.host, self.group = name, host, group
 
-    def inspect(self, cid):
-        """GET /containers/CID/json, unversioned (dockerd 20.10 refuses our client's 1.44)."""
+    def request(self, method, path):
+        """(status, body) of an unversioned request (dockerd 20.10 refuses our client's 1.44)."""
         sock_path = self.host[len("unix://"):]
 
         class Conn(http.client.HTTPConnection):
@@ -87,10 +87,27 @@ class Engine(object):
 
         c = Conn("localhost", timeout=30)
         try:
-            c.request("GET", "/containers/%s/json" % cid)
-            return json.loads(c.getresponse().read())
+            c.request(method, path)
+            r = c.getresponse()
+            return r.status, r.read()
         finally:
             c.close()
+
+    def inspect(self, cid):
+        return json.loads(self.request("GET", "/containers/%s/json" % cid)[1])
+
+    def start_time(self):
+        """Seconds of POST /containers/ID/start of a created container (the start in the floor)."""
+        cid = self.run("create", "--network", "none", "busybox", "sleep", "1000")
+        try:
+            t0 = time.perf_counter()
+            status, body = self.request("POST", "/containers/%s/start" % cid)
+            took = time.perf_counter() - t0
+            if status != 204:
+                raise SystemExit("%s: start: %s %s" % (self.name, status, body))
+            return took
+        finally:
+            self.run("rm", "-f", cid)
 
     def run(self, *args):
         return subprocess.run([DOCKER, "-H", self.host] + list(args), check=True, stdout=subprocess.PIPE,
@@ -206,17 +223,24 @@ def main():
             subprocess.run([DOCKER, "-H", e.host, "load", "-q", "-i", archive], check=True,
                            stdout=subprocess.DEVNULL)
         times = {e.name: [] for e in engines}
+        starts = {e.name: [] for e in engines}
         for _ in range(args.runs):
             for e in engines:
                 times[e.name].append(e.restart_time())
+                starts[e.name].append(e.start_time())
         print("restart of a killed --restart always container (SIGKILL -> new PID 1 running), median of %d:"
               % args.runs)
         for name, xs in times.items():
             print("  %-8s %7.1f ms  (min %.1f, max %.1f)"
                   % (name, statistics.median(xs) * 1000, min(xs) * 1000, max(xs) * 1000))
+        for name, xs in starts.items():
+            print("  (%s: POST /containers/ID/start of a created container, median %.1f ms)"
+                  % (name, statistics.median(xs) * 1000))
         if "dockerd" in times:
             ratio = statistics.median(times["berthd"]) / statistics.median(times["dockerd"])
-            print("  berthd/dockerd: %.2fx" % ratio)
+            floor = 0.1 + statistics.median(starts["dockerd"])
+            print("  berthd/dockerd: %.2fx; berthd / dockerd's floor (100 ms + its start, %.0f ms): %.2fx"
+                  % (ratio, floor * 1000, statistics.median(times["berthd"]) / floor))
         print("engine CPU, %d containers, %.0f s window, %% of one CPU:" % (args.containers, args.window))
         for e in engines:
             idle = e.cpu_percent(args.containers, args.window, health=False)
