@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 from tests.api.conftest import ROOT
 
@@ -79,6 +80,38 @@ def test_disk_full_is_one_line_changes_nothing_and_passes_once_freed(tmp_path, b
         status, _, body = d.api("POST", "/images/load", body=data)
         assert status == 200 and b"Loaded image: big:1" in body, body
         assert json.loads(d.api("GET", "/berth/check")[2])["Findings"] == []
+    finally:
+        d.cleanup()
+        subprocess.run(["umount", "-l", d.data_root], stderr=subprocess.DEVNULL)
+
+
+def test_a_full_disk_while_logging_still_records_the_exit(tmp_path, busybox_tar):
+    """A container fills the data root with its output: the log lines that do not fit are
+    dropped, the monitor lives on and records the exit code, berthd keeps serving."""
+    from tests.api.conftest import Berthd
+    d = Berthd(str(tmp_path / "logfull"))
+    os.makedirs(d.data_root)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", d.data_root], check=True)
+    try:
+        d.start()
+        with open(busybox_tar, "rb") as f:
+            assert d.api("POST", "/images/load", body=f.read())[0] == 200
+        out = d.berth("run", "-d", "--name", "spam", "busybox", "sh", "-c",
+                      "i=0; while [ $i -lt 300000 ]; do echo line-$i-%s; i=$((i+1)); done; "
+                      "exit 7" % ("x" * 40))
+        assert out.returncode == 0, out.stderr
+        for _ in range(240):
+            state = json.loads(d.api("GET", "/containers/spam/json")[2])["State"]
+            if not state["Running"]:
+                break
+            time.sleep(0.5)
+        assert state["ExitCode"] == 7 and state["Error"] == "", state
+        statvfs = os.statvfs(d.data_root)
+        assert statvfs.f_bavail * statvfs.f_frsize < 1 << 20  # it was full indeed
+        status, _, body = d.api("GET", "/containers/spam/logs?stdout=1&tail=1")
+        assert status == 200 and b"line-" in body
+        assert json.loads(d.api("GET", "/berth/check")[2])["Findings"] == []
+        assert d.api("DELETE", "/containers/spam")[0] == 204
     finally:
         d.cleanup()
         subprocess.run(["umount", "-l", d.data_root], stderr=subprocess.DEVNULL)
