@@ -137,7 +137,7 @@ class Daemon(object):
         router = default_router(self.engine.backends())
         self.listeners = []
         for path, ino, sock in bound:  # connections made meanwhile wait in the backlog
-            server = APIServer(sock, router)
+            server = APIServer(sock, router, self.engine.data_root)
             thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 3600},
                                       name="api " + path, daemon=True)
             self.listeners.append((path, ino, sock, server, thread))

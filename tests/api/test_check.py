@@ -53,38 +53,6 @@ def test_check_through_the_api_is_read_only(loaded):
             os.rmdir(half)
 
 
-def test_disk_full_is_one_line_changes_nothing_and_passes_once_freed(tmp_path, busybox_tar):
-    """The data root on a small tmpfs: a load that does not fit fails in one line, the checker
-    finds nothing, and the same load succeeds once space is freed."""
-    from tests import imagefactory
-    from tests.api.conftest import Berthd
-    d = Berthd(str(tmp_path / "full"))
-    os.makedirs(d.data_root)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", d.data_root], check=True)
-    try:
-        d.start()
-        layer = imagefactory.layer_tar([("dir", "d"), ("file", "d/big", os.urandom(12 << 20))])
-        archive = imagefactory.docker_archive(str(tmp_path / "big.tar"), [imagefactory.Image(
-            "big:1", [imagefactory.busybox_layer_tar(), layer])])
-        with open(archive, "rb") as f:
-            data = f.read()
-        filler = os.path.join(d.data_root, "filler")
-        subprocess.run(["fallocate", "-l", "30m", filler], check=True)
-        status, _, body = d.api("POST", "/images/load", body=data)
-        message = json.loads(body.decode().strip().splitlines()[-1])
-        message = message.get("message") or message.get("error")
-        assert "no space left on" in message.lower() and "\n" not in message, body
-        assert json.loads(d.api("GET", "/berth/check")[2])["Findings"] == []
-        assert d.api("GET", "/images/big:1/json")[0] == 404
-        os.unlink(filler)
-        status, _, body = d.api("POST", "/images/load", body=data)
-        assert status == 200 and b"Loaded image: big:1" in body, body
-        assert json.loads(d.api("GET", "/berth/check")[2])["Findings"] == []
-    finally:
-        d.cleanup()
-        subprocess.run(["umount", "-l", d.data_root], stderr=subprocess.DEVNULL)
-
-
 def test_a_full_disk_while_logging_still_records_the_exit(tmp_path, busybox_tar):
     """A container fills the data root with its output: the log lines that do not fit are
     dropped, the monitor lives on and records the exit code, berthd keeps serving."""
