@@ -97,7 +97,8 @@ def validate(config: dict, kind: EngineKind) -> None:
     registry mirrors are URLs."""
     if kind.installs_bundle:
         try:
-            berth_config.parse(json.dumps(config), kind.config_file)
+            keys = berth_config.parse(json.dumps(config), kind.config_file)
+            berth_config.check_listeners(berth_config.merged(keys, {}), kind.config_file)
         except berth_config.ConfigError as e:
             raise InputError(f"{e} (berthd would refuse it)") from None
     else:

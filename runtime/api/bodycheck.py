@@ -56,6 +56,16 @@ EXEC_CONFIG = {
 }
 VOLUME_CREATE = {"Name": S, "Driver": S, "DriverOpts": MAP_S, "Labels": MAP_S,
                  "ClusterVolumeSpec": OBJ}
+_IPAM = {"Driver": S, "Config": [{"Subnet": S, "IPRange": S, "Gateway": S, "AuxiliaryAddresses": MAP_S}],
+         "Options": MAP_S}
+NETWORK_CREATE = {"Name": S, "CheckDuplicate": B, "Driver": S, "Scope": S, "EnableIPv6": B,
+                  "IPAM": _IPAM, "Internal": B, "Attachable": B, "Ingress": B, "ConfigOnly": B,
+                  "ConfigFrom": {"Network": S}, "Options": MAP_S, "Labels": MAP_S}
+_ENDPOINT = {"IPAMConfig": {"IPv4Address": S, "IPv6Address": S, "LinkLocalIPs": LIST_S},
+             "Links": LIST_S, "Aliases": LIST_S, "MacAddress": S, "DriverOpts": MAP_S,
+             "NetworkID": S, "EndpointID": S, "Gateway": S, "IPAddress": S}
+NETWORK_CONNECT = {"Container": S, "EndpointConfig": _ENDPOINT}
+NETWORK_DISCONNECT = {"Container": S, "Force": B}
 
 
 def _json_kind(value):

@@ -5,6 +5,11 @@ import json
 
 from runtime import errors
 
+try:
+    from typing import Optional  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
+
 # Most specific first: StateTransitionError is a Conflict, every kind is a BerthError.
 _STATUS = (
     (errors.NotModified, 304),
@@ -30,20 +35,27 @@ def status_for(exc):
     return 500
 
 
-def message_for(exc):
-    # type: (BaseException) -> str
-    """The one-line message sent to the client."""
+def is_disk_full(exc):
+    # type: (BaseException) -> bool
+    """ENOSPC or EDQUOT."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def message_for(exc, data_root=None):
+    # type: (BaseException, Optional[str]) -> str
+    """The one-line message sent to the client (data_root: berthd's, named by a disk-full error)."""
     text = str(exc) or exc.__class__.__name__
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return ("no space left on the device%s: free space on the filesystem of berthd's data "
-                "root and retry"
-                % (" (writing %s)" % exc.filename if exc.filename else ""))
+    if is_disk_full(exc):
+        where = "the filesystem of berthd's data root %s" % data_root if data_root else \
+            "the filesystem of berthd's data root"
+        return ("no space left on the device%s: free space on %s and retry"
+                % (" (writing %s)" % exc.filename if exc.filename else "", where))
     if not isinstance(exc, errors.BerthError):
         text = "internal error: %s: %s" % (exc.__class__.__name__, text)
     return text.strip().splitlines()[0] if text.strip() else text
 
 
-def error_body(exc):
-    # type: (BaseException) -> bytes
+def error_body(exc, data_root=None):
+    # type: (BaseException, Optional[str]) -> bytes
     """The JSON body Docker sends for an error: {"message": "..."}."""
-    return json.dumps({"message": message_for(exc)}).encode() + b"\n"
+    return json.dumps({"message": message_for(exc, data_root)}).encode() + b"\n"

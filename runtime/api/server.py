@@ -32,6 +32,7 @@ log = logging.getLogger("berthd.api")
 
 _PREFIX = re.compile(r"^/v([0-9]+\.[0-9]+)(/.*)$")
 _FALSE = ("", "0", "no", "false", "none")
+_DRAIN_SECONDS = 30.0
 
 
 def _vtuple(text):
@@ -301,9 +302,15 @@ class APIHandler(BaseHTTPRequestHandler):
             else:
                 log.debug("%s %s: %d %s", self.command, path, status, exc)
             try:
-                self._reply(status, None if status == 304 else httpstatus.error_body(exc))
+                self._reply(status, None if status == 304 else
+                            httpstatus.error_body(exc, getattr(self.server, "data_root", None)))
             except OSError:
                 self.close_connection = True
+            if req is not None and not self.close_connection and not req.body.eof:
+                # the rest of a refused upload (a load that does not fit) is read and dropped,
+                # for a while: a client that sends all before reading gets the error, not EPIPE
+                if not req.body.drain(limit=None, seconds=_DRAIN_SECONDS):
+                    self.close_connection = True
         if req is not None and not self.close_connection and not req.body.drain():
             self.close_connection = True
 
@@ -316,13 +323,14 @@ class APIServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, sock, router):
-        # type: (Any, Router) -> None
+    def __init__(self, sock, router, data_root=None):
+        # type: (Any, Router, Optional[str]) -> None
         socketserver.UnixStreamServer.__init__(self, sock.getsockname(), APIHandler,
                                                bind_and_activate=False)
         self.socket.close()
         self.socket = sock
         self.router = router
+        self.data_root = data_root  # named by disk-full errors
 
     def handle_error(self, request, client_address):
         # type: (Any, Any) -> None

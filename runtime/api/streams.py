@@ -4,7 +4,9 @@ streams and the hijacked (attach/exec) connection pump."""
 import json
 import socket
 import threading
+import time
 
+from runtime.api import httpstatus
 from runtime.errors import BerthError, InvalidParameter
 
 try:
@@ -102,14 +104,21 @@ class BodyReader(object):
         # type: () -> bool
         return True
 
-    def drain(self, limit=1 << 16):
-        # type: (int) -> bool
-        """Discard what is left if it is small; False if the connection must be closed instead."""
+    def drain(self, limit=1 << 16, seconds=None):
+        # type: (Optional[int], Optional[float]) -> bool
+        """Discard what is left if it is small (limit: None for any size, seconds: a time
+        budget instead); False if the connection must be closed instead."""
         total = 0
-        while not self.eof:
-            total += len(self.read(limit))
-            if total >= limit and not self.eof:
-                return False
+        deadline = None if seconds is None else time.time() + seconds
+        try:
+            while not self.eof:
+                total += len(self.read(1 << 16 if limit is None else limit))
+                if limit is not None and total >= limit and not self.eof:
+                    return False
+                if deadline is not None and time.time() > deadline and not self.eof:
+                    return False
+        except (OSError, MalformedBody):
+            return False
         return True
 
 
@@ -168,10 +177,10 @@ class JSONMessages(object):
         """Call fn(progress=self); after the first message, an error is an errorDetail line."""
         try:
             result = fn(*args, progress=self, **kwargs)
-        except BerthError as exc:
-            if self.out is None:
+        except (BerthError, OSError) as exc:
+            if self.out is None or not (isinstance(exc, BerthError) or httpstatus.is_disk_full(exc)):
                 raise
-            text = str(exc)
+            text = httpstatus.message_for(exc, getattr(self.req.server, "data_root", None))
             self.out.write(jsonline({"errorDetail": {"message": text}, "error": text}))
             result = None
         return result

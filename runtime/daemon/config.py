@@ -45,7 +45,15 @@ DEFAULTS = {
     "dns-search": [],
     "dns-opts": [],
     "host-gateway-ip": "",
+    # TLS of tcp:// hosts (runtime/api/tcp.py); "tls": None is "not set" (see check_listeners)
+    "tls": None,
+    "tlsverify": False,
+    "tlscacert": "",
+    "tlscert": "",
+    "tlskey": "",
 }  # type: Dict[str, Any]
+_TYPES = {"tls": bool}  # keys whose default is not of their type
+DEFAULT_TLS_PORT, DEFAULT_PLAIN_PORT = 2376, 2375
 
 # Keys SIGHUP may change in a running daemon (dockerd reloads the same ones, among others).
 RELOADABLE = ("registry-mirrors", "insecure-registries", "max-concurrent-downloads",
@@ -74,11 +82,10 @@ def _kind(value):
 
 def _check_value(where, key, value):
     # type: (str, str, Any) -> None
-    default = DEFAULTS[key]
-    want = type(default)
+    want = _TYPES.get(key) or type(DEFAULTS[key])
     ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
     if not ok:
-        raise ConfigError("%s: %r must be %s, not %s" % (where, key, _kind(default), json.dumps(value)))
+        raise ConfigError("%s: %r must be %s, not %s" % (where, key, _kind(want()), json.dumps(value)))
     if key == "default-address-pools":
         if not all(isinstance(x, dict) and set(x) == {"base", "size"} for x in value):
             raise ConfigError('%s: default-address-pools must be a list of {"base": CIDR, "size": N}' % where)
@@ -125,8 +132,14 @@ def _check_value(where, key, value):
                               % (where, key, value)) from None
     if key == "hosts":
         for host in value:
-            if not host.startswith("unix://") or len(host) <= len("unix://"):
-                raise ConfigError("%s: host %r is not supported: use unix:///path/to.sock" % (where, host))
+            if host.startswith("tcp://"):
+                try:
+                    tcp_address(host, DEFAULT_TLS_PORT)
+                except ValueError as exc:
+                    raise ConfigError("%s: host %r: %s" % (where, host, exc)) from None
+            elif not host.startswith("unix://") or len(host) <= len("unix://"):
+                raise ConfigError("%s: host %r is not supported: use unix:///path/to.sock or "
+                                  "tcp://ADDRESS:PORT (with TLS)" % (where, host))
 
 
 def parse(text, where):
@@ -193,10 +206,70 @@ def merged(file_keys, flag_keys):
     return out
 
 
+def tcp_address(host, default_port):
+    # type: (str, int) -> tuple
+    """(address, port) of tcp://ADDRESS[:PORT] (an empty address is every interface, an IPv6
+    one in brackets); ValueError saying what is wrong."""
+    rest = host[len("tcp://"):].rstrip("/")
+    if "/" in rest:
+        raise ValueError("a tcp host has no path: use tcp://ADDRESS:PORT")
+    if rest.startswith("["):
+        addr, sep, tail = rest[1:].partition("]")
+        if not sep or (tail and not tail.startswith(":")):
+            raise ValueError("an IPv6 address goes in brackets: tcp://[::1]:2376")
+        port_text = tail[1:]
+    else:
+        addr, _, port_text = rest.rpartition(":") if ":" in rest else (rest, "", "")
+    if not port_text:
+        return addr or "0.0.0.0", default_port
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError("port %r is not a number from 1 to 65535" % port_text)
+    return addr or "0.0.0.0", int(port_text)
+
+
+def tls_mode(cfg):
+    # type: (Dict[str, Any]) -> str
+    """How tcp:// hosts are served: "verify" (TLS, client certificates checked against
+    tlscacert), "tls" (TLS, any client), or "plain" (only when `tls` is explicitly false)."""
+    if cfg.get("tlsverify"):
+        return "verify"
+    return "plain" if cfg.get("tls") is False else "tls"
+
+
+def check_listeners(cfg, where):
+    # type: (Dict[str, Any], str) -> None
+    """A tcp:// host of the merged configuration needs TLS with its files (tlscert, tlskey;
+    tlscacert with tlsverify); plain TCP, which gives root on this host to anyone who can reach
+    the port, only with an explicit `"tls": false` (`--tls=false`). ConfigError otherwise,
+    starting with where (the config file)."""
+    tcp = [h for h in cfg["hosts"] if h.startswith("tcp://")]
+    if not tcp:
+        return
+    mode = tls_mode(cfg)
+    if mode == "plain":
+        return
+    if cfg.get("tls") is None and not cfg.get("tlsverify"):
+        raise ConfigError("%s: host %s: listening on TCP without TLS lets anyone who reaches the "
+                          "port run anything as root here: set tlsverify with tlscacert, tlscert and "
+                          "tlskey (or \"tls\": false, --tls=false, to accept that risk)" % (where, tcp[0]))
+    need = ["tlscert", "tlskey"] + (["tlscacert"] if mode == "verify" else [])
+    missing = [k for k in need if not cfg.get(k)]
+    if missing:
+        raise ConfigError("%s: host %s with %s needs %s (PEM file paths)"
+                          % (where, tcp[0], "tlsverify" if mode == "verify" else "tls", ", ".join(missing)))
+
+
 def socket_paths(cfg):
     # type: (Dict[str, Any]) -> list
     """The unix socket paths from `hosts`."""
-    return [os.path.abspath(h[len("unix://"):]) for h in cfg["hosts"]]
+    return [os.path.abspath(h[len("unix://"):]) for h in cfg["hosts"] if h.startswith("unix://")]
+
+
+def tcp_hosts(cfg):
+    # type: (Dict[str, Any]) -> list
+    """The tcp:// hosts as (host, address, port)."""
+    port = DEFAULT_PLAIN_PORT if tls_mode(cfg) == "plain" else DEFAULT_TLS_PORT
+    return [(h,) + tcp_address(h, port) for h in cfg["hosts"] if h.startswith("tcp://")]
 
 
 def cgroup_driver(cfg):

@@ -34,8 +34,16 @@ def build_parser():
     p.add_argument("--validate", action="store_true", help="check the configuration file and exit")
     p.add_argument("--data-root", default=None, help="root of the engine's state (default /var/lib/berth)")
     p.add_argument("-H", "--host", action="append", default=None,
-                   help="unix socket to listen on, unix:///path (repeatable; default %s)"
-                   % cfgmod.DEFAULT_HOST)
+                   help="where to listen: unix:///path, or tcp://ADDRESS:PORT with TLS (repeatable; "
+                   "default %s)" % cfgmod.DEFAULT_HOST)
+    p.add_argument("--tls", nargs="?", const=True, default=None, type=_boolean, metavar="BOOL",
+                   help="serve tcp:// hosts with TLS (the default); --tls=false serves plain TCP, "
+                   "which gives root here to anyone who reaches the port")
+    p.add_argument("--tlsverify", action="store_true", default=None,
+                   help="TLS and require client certificates signed by --tlscacert")
+    p.add_argument("--tlscacert", default=None, help="CA certificate (PEM) client certificates must chain to")
+    p.add_argument("--tlscert", default=None, help="the server's TLS certificate (PEM)")
+    p.add_argument("--tlskey", default=None, help="the server's TLS key (PEM)")
     p.add_argument("-G", "--group", default=None, help="group owning the socket (default docker)")
     p.add_argument("-p", "--pidfile", default=None, help="write the daemon's pid here")
     p.add_argument("--cgroup-parent", default=None, help="parent cgroup of all containers")
@@ -49,6 +57,16 @@ def build_parser():
                    help="with --check-store: apply the safe fixes (berthd must be stopped)")
     p.add_argument("-v", "--version", action="store_true", help="print the version and exit")
     return p
+
+
+def _boolean(text):
+    # type: (str) -> bool
+    low = text.strip().lower()
+    if low in ("1", "t", "true", "yes"):
+        return True
+    if low in ("0", "f", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError("%r is not a boolean (true or false)" % text)
 
 
 def setup_logging(level):
@@ -67,7 +85,8 @@ def _flag_keys(args):
     # type: (argparse.Namespace) -> Dict[str, Any]
     return {"data-root": args.data_root, "hosts": args.host, "group": args.group,
             "pidfile": args.pidfile, "cgroup-parent": args.cgroup_parent, "debug": args.debug,
-            "log-level": args.log_level}
+            "log-level": args.log_level, "tls": args.tls, "tlsverify": args.tlsverify,
+            "tlscacert": args.tlscacert, "tlscert": args.tlscert, "tlskey": args.tlskey}
 
 
 class Pidfile(object):
@@ -111,7 +130,8 @@ class Daemon(object):
     def start(self):
         # type: () -> None
         """Recover the engine, then listen."""
-        from runtime.api.server import APIServer, default_router
+        from runtime.api import tcp
+        from runtime.api.server import APIHandler, APIServer, default_router
         from runtime.daemon import sockets
         from runtime.engine import Engine
 
@@ -121,6 +141,7 @@ class Daemon(object):
             sock, ino = sockets.listen_unix(path, gid)
             bound.append((path, ino, sock))
             self.listeners.append((path, ino, sock, None, None))
+        tcp_bound = self._listen_tcp()
         os.makedirs(self.cfg["data-root"], mode=0o711, exist_ok=True)
         self.engine = Engine(data_root=self.cfg["data-root"], config=self.cfg)  # recovers state
         if self.engine.storage.warning:
@@ -137,15 +158,53 @@ class Daemon(object):
         router = default_router(self.engine.backends())
         self.listeners = []
         for path, ino, sock in bound:  # connections made meanwhile wait in the backlog
-            server = APIServer(sock, router)
+            server = APIServer(sock, router, self.engine.data_root)
             thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 3600},
                                       name="api " + path, daemon=True)
             self.listeners.append((path, ino, sock, server, thread))
             thread.start()
             log.info("API listening on %s (group %s, mode 0660)", path, self.cfg["group"])
+        for host, sock, context in tcp_bound:
+            server = tcp.TCPServer(sock, APIHandler, _Served(router, self.engine.data_root), context)
+            thread = threading.Thread(target=server.serve_forever, name="api " + host, daemon=True)
+            self.listeners.append((host, None, sock, server, thread))
+            thread.start()
+            log.info("API listening on %s (%s)", host, {"verify": "TLS, client certificates "
+                     "verified", "tls": "TLS, any client", "plain": "plain TCP"}[cfgmod.tls_mode(self.cfg)])
         started = self.engine.start_by_policy()  # in parallel, while the API serves
         if started:
             log.info("starting %d container(s) by their restart policy", len(started))
+
+    def _listen_tcp(self):
+        # type: () -> List[Any]
+        """Bind the tcp:// hosts: [(host, socket, SSL context or None)]."""
+        from runtime.api import tcp
+        hosts = cfgmod.tcp_hosts(self.cfg)
+        if not hosts:
+            return []
+        mode = cfgmod.tls_mode(self.cfg)
+        context = None
+        if mode == "plain":
+            for host, _, _ in hosts:
+                log.warning("API listening on %s WITHOUT TLS: anyone who can reach this port can "
+                            "run any container, mount any file and so get root on this host; "
+                            "use tlsverify with tlscacert, tlscert and tlskey", host)
+        else:
+            cfg = self.cfg
+            context = tcp.server_context(cfg["tlscert"], cfg["tlskey"],
+                                         cfg["tlscacert"] if mode == "verify" else None)
+            if mode == "tls":
+                log.warning("tcp hosts serve TLS without verifying clients: anyone who can reach "
+                            "the port can use the API (set tlsverify and tlscacert)")
+        out = []
+        for host, address, port in hosts:
+            try:
+                sock = tcp.listen_tcp(address, port)
+            except OSError as exc:
+                raise RuntimeError("cannot listen on %s: %s" % (host, exc.strerror or exc)) from None
+            out.append((host, sock, context))
+            self.listeners.append((host, None, sock, None, None))
+        return out
 
     def reload(self):
         # type: () -> None
@@ -173,10 +232,22 @@ class Daemon(object):
         for path, ino, sock, server, _thread in self.listeners:
             if server is not None:
                 threading.Thread(target=server.shutdown, daemon=True).start()
-            sockets.remove_socket(path, ino, sock)
+            if ino is None:  # a tcp:// host
+                sock.close()
+            else:
+                sockets.remove_socket(path, ino, sock)
         if self.engine is not None:
             self.engine.close()
         log.info("berthd stopped")
+
+
+class _Served(object):
+    """What a TCP connection's handler sees as its server (a unix socket's sees the APIServer)."""
+
+    def __init__(self, router, data_root):
+        # type: (Any, str) -> None
+        self.router = router
+        self.data_root = data_root
 
 
 def _signal_wakeup():
@@ -213,6 +284,7 @@ def main(argv=None):
     try:
         file_keys = cfgmod.load(config_file, explicit)
         cfg = cfgmod.merged(file_keys, flag_keys)
+        cfgmod.check_listeners(cfg, config_file)
     except cfgmod.ConfigError as exc:
         sys.stderr.write("berthd: unable to configure the daemon with file %s\n" % exc)
         return 1

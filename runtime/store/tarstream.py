@@ -17,6 +17,11 @@ from runtime.store.tarheader import (  # noqa: F401 - re-exported for readers of
     BLK, CHR, DIR, FIFO, HARD, REG, SYM, Header, TruncatedError, next_header, parse_pax)
 
 CHUNK = 1 << 20
+# A gzip stream that has given more than BOMB_FLOOR bytes, BOMB_RATIO times what it has read so
+# far, is refused as a gzip bomb (deflate tops out near 1032:1 on runs of zeros; real layers
+# stay under ~20:1, a layer that is mostly a huge file of zeros aside).
+BOMB_FLOOR = 256 << 20
+BOMB_RATIO = 200
 
 
 class FileSource(object):
@@ -90,12 +95,15 @@ def _raw_chunks(f):
 
 def _gunzip_chunks(f):
     """Decompressed chunks of a (multi-member) gzip stream, each at most 4 MiB: a small
-    bomb of zeros cannot make one huge buffer."""
+    bomb of zeros cannot make one huge buffer, and one that expands past BOMB_FLOOR at more than
+    BOMB_RATIO:1 is refused before it fills the disk."""
     z = zlib.decompressobj(16 + zlib.MAX_WBITS)
     fresh, raw = True, b""
+    read = given = 0
     while True:
         if not raw:
             raw = f.read(CHUNK)
+            read += len(raw)
             if not raw:
                 if not fresh and not z.eof:
                     raise TruncatedError("gzip stream is truncated")
@@ -105,6 +113,10 @@ def _gunzip_chunks(f):
             data = z.decompress(raw, 4 * CHUNK)
         except zlib.error as e:
             raise InvalidParameter("layer is not valid gzip: %s" % e) from None
+        given += len(data)
+        if given > BOMB_FLOOR and given > BOMB_RATIO * read:
+            raise InvalidParameter("layer is a gzip bomb: %d KiB of gzip expanded past %d MiB "
+                                   "(more than %d:1), refused" % (read >> 10, given >> 20, BOMB_RATIO))
         raw = z.unconsumed_tail
         if z.eof:
             raw = z.unused_data + raw

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 from tests.api.conftest import ROOT
 
@@ -52,33 +53,33 @@ def test_check_through_the_api_is_read_only(loaded):
             os.rmdir(half)
 
 
-def test_disk_full_is_one_line_changes_nothing_and_passes_once_freed(tmp_path, busybox_tar):
-    """The data root on a small tmpfs: a load that does not fit fails in one line, the checker
-    finds nothing, and the same load succeeds once space is freed."""
-    from tests import imagefactory
+def test_a_full_disk_while_logging_still_records_the_exit(tmp_path, busybox_tar):
+    """A container fills the data root with its output: the log lines that do not fit are
+    dropped, the monitor lives on and records the exit code, berthd keeps serving."""
     from tests.api.conftest import Berthd
-    d = Berthd(str(tmp_path / "full"))
+    d = Berthd(str(tmp_path / "logfull"))
     os.makedirs(d.data_root)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", d.data_root], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", d.data_root], check=True)
     try:
         d.start()
-        layer = imagefactory.layer_tar([("dir", "d"), ("file", "d/big", os.urandom(12 << 20))])
-        archive = imagefactory.docker_archive(str(tmp_path / "big.tar"), [imagefactory.Image(
-            "big:1", [imagefactory.busybox_layer_tar(), layer])])
-        with open(archive, "rb") as f:
-            data = f.read()
-        filler = os.path.join(d.data_root, "filler")
-        subprocess.run(["fallocate", "-l", "30m", filler], check=True)
-        status, _, body = d.api("POST", "/images/load", body=data)
-        message = json.loads(body.decode().strip().splitlines()[-1])
-        message = message.get("message") or message.get("error")
-        assert "no space left on" in message.lower() and "\n" not in message, body
+        with open(busybox_tar, "rb") as f:
+            assert d.api("POST", "/images/load", body=f.read())[0] == 200
+        out = d.berth("run", "-d", "--name", "spam", "busybox", "sh", "-c",
+                      "i=0; while [ $i -lt 300000 ]; do echo line-$i-%s; i=$((i+1)); done; "
+                      "exit 7" % ("x" * 40))
+        assert out.returncode == 0, out.stderr
+        for _ in range(240):
+            state = json.loads(d.api("GET", "/containers/spam/json")[2])["State"]
+            if not state["Running"]:
+                break
+            time.sleep(0.5)
+        assert state["ExitCode"] == 7 and state["Error"] == "", state
+        statvfs = os.statvfs(d.data_root)
+        assert statvfs.f_bavail * statvfs.f_frsize < 1 << 20  # it was full indeed
+        status, _, body = d.api("GET", "/containers/spam/logs?stdout=1&tail=1")
+        assert status == 200 and b"line-" in body
         assert json.loads(d.api("GET", "/berth/check")[2])["Findings"] == []
-        assert d.api("GET", "/images/big:1/json")[0] == 404
-        os.unlink(filler)
-        status, _, body = d.api("POST", "/images/load", body=data)
-        assert status == 200 and b"Loaded image: big:1" in body, body
-        assert json.loads(d.api("GET", "/berth/check")[2])["Findings"] == []
+        assert d.api("DELETE", "/containers/spam")[0] == 204
     finally:
         d.cleanup()
         subprocess.run(["umount", "-l", d.data_root], stderr=subprocess.DEVNULL)

@@ -203,6 +203,8 @@ def test_bad_config_changes_nothing(tmp_path):
                   "-H", "unix://%s" % sock, "--group", "no-such-group-berth")
     assert out.returncode == 1 and "no-such-group-berth" in out.stderr.decode()
     out = _berthd("--config-file", str(conf), "--data-root", str(tmp_path / "root"), "-H", "tcp://0.0.0.0:2375")
+    assert out.returncode == 1 and "without TLS" in out.stderr.decode()  # (tests/api/test_tcp_tls.py)
+    out = _berthd("--config-file", str(conf), "--data-root", str(tmp_path / "root"), "-H", "udp://0.0.0.0:2375")
     assert out.returncode == 1 and "unix://" in out.stderr.decode()
     assert sorted(os.listdir(str(tmp_path))) == ["daemon.json"]
 

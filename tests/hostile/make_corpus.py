@@ -16,6 +16,7 @@ import os
 import sys
 import tarfile
 import tempfile
+import zlib
 
 from tests import imagefactory as f
 
@@ -171,6 +172,20 @@ def _gz(data):
     return gzip.compress(data, 6, mtime=0)
 
 
+def _gzip_bomb(mib=300):
+    """A gzip layer (~0.3 MB) whose tar holds one file of `mib` MiB of zeros, compressed as it
+    is made (the tar itself never exists in memory)."""
+    size = mib << 20
+    z = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    out = [z.compress(_raw("etc/zeros", tarfile.REGTYPE, size=size).tobuf(tarfile.USTAR_FORMAT))]
+    zeros = bytes(1 << 20)
+    for _ in range(mib):
+        out.append(z.compress(zeros))
+    out.append(z.compress(bytes(1024)))  # the two end blocks (size is a multiple of 512)
+    out.append(z.flush())
+    return b"".join(out)
+
+
 def _cases():
     """[(file name, feed, expectation, what, bytes)]."""
     layer = f.layer_tar
@@ -222,6 +237,9 @@ def _cases():
         ("layer-gzip-corrupt.tar", "load", "refused: gzip",
          "a gzip layer with two bytes flipped in the deflate stream",
          _gzip_layer_archive(bytes(corrupt))),
+        ("layer-gzip-bomb.tar", "load", "refused: gzip bomb",
+         "a 0.3 MB gzip layer that expands to a 300 MiB file of zeros",
+         _gzip_layer_archive(_gzip_bomb())),
         ("layer-diff-id-lie.tar", "load", "refused: " + "sha256:" + "1" * 64,
          "the config's diff_id is not the layer tar's sha256", _diff_id_lie()),
         ("oci-layer-digest-lie.tar", "load", "refused: digest mismatch",

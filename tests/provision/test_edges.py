@@ -105,7 +105,8 @@ def test_berth_daemon_json_refuses_what_berthd_cannot_start_with():
     for setting, msg in (
         ('exec-opts=["native.cgroupdriver=systemd"]', "systemd cgroup driver is not supported"),
         ("log-opts.max-file=3", "log-opts values must be strings"),
-        ('hosts=["tcp://0.0.0.0:2375"]', "use unix:///path"),
+        ('hosts=["tcp://0.0.0.0:2375"]', "without TLS"),
+        ('hosts=["udp://0.0.0.0:2375"]', "use unix:///path"),
     ):
         with pytest.raises(InputError, match=msg):
             Options(daemon_opts=[setting]).validate()

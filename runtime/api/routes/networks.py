@@ -1,5 +1,6 @@
 """Network routes: `/networks/...` (bridge networks; host and none are listed, not made)."""
 
+from runtime.api import bodycheck
 from runtime.api.backend.networks import NetworkBackend
 from runtime.errors import InvalidParameter
 
@@ -17,7 +18,8 @@ def inspect(req, v):
 def create(req, v):
     """`POST /networks/create` {Name, Driver, Internal, Attachable, IPAM{Config}, Options, Labels,
     EnableIPv6}: 201 {"Id", "Warning"}."""
-    return 201, req.backend.network_create(req.json_object("network config"))
+    body = bodycheck.check(req.json_object("network config"), bodycheck.NETWORK_CREATE, "CreateRequest")
+    return 201, req.backend.network_create(body)
 
 
 def remove(req, v):
@@ -28,7 +30,8 @@ def remove(req, v):
 
 def connect(req, v):
     """`POST /networks/{id}/connect` {Container, EndpointConfig}."""
-    body = req.json_object("connect request")
+    body = bodycheck.check(req.json_object("connect request"), bodycheck.NETWORK_CONNECT,
+                           "NetworkConnectRequest")
     if not body.get("Container"):
         raise InvalidParameter("no container given: say which container to connect")
     req.backend.network_connect(v["id"], body["Container"], body.get("EndpointConfig") or {})
@@ -37,7 +40,8 @@ def connect(req, v):
 
 def disconnect(req, v):
     """`POST /networks/{id}/disconnect` {Container, Force}."""
-    body = req.json_object("disconnect request")
+    body = bodycheck.check(req.json_object("disconnect request"), bodycheck.NETWORK_DISCONNECT,
+                           "NetworkDisconnectRequest")
     if not body.get("Container"):
         raise InvalidParameter("no container given: say which container to disconnect")
     req.backend.network_disconnect(v["id"], body["Container"], bool(body.get("Force")))

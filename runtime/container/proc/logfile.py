@@ -10,6 +10,7 @@ dropped) and a new `<log>` opened; with compress, `<log>.1` is then gzipped to `
 Readers read the rotated files first and notice the rename.
 """
 
+import errno
 import json
 import os
 import struct
@@ -34,6 +35,7 @@ class _Rotating(object):
             os.makedirs(d)
         self.fd = self._open()
         self.size = os.fstat(self.fd).st_size
+        self.dropped = 0  # records lost to a full disk
 
     def _open(self, truncate=False):
         # type: (bool) -> int
@@ -55,10 +57,20 @@ class _Rotating(object):
 
     def _flush(self, buf, n):
         # type: (list, int) -> None
+        """Append the records; on a full disk they are dropped (and counted), as dockerd's
+        json-file driver drops them, and a record written in part is cut off again, so the file
+        holds whole records only: the container runs on and its exit is still recorded."""
         if buf:
             data = b"".join(buf)
-            while data:
-                data = data[os.write(self.fd, data):]
+            try:
+                while data:
+                    data = data[os.write(self.fd, data):]
+            except OSError as e:
+                if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                os.ftruncate(self.fd, self.size)
+                self.dropped += len(buf)
+                return
             self.size += n
 
     def rotate(self):
@@ -79,7 +91,11 @@ class _Rotating(object):
             os.rename(self.path, self._name(1, ""))
             self.fd = self._open()
             if self.compress:
-                _gzip(self._name(1, ""), self._name(1, ".gz"))
+                try:
+                    _gzip(self._name(1, ""), self._name(1, ".gz"))
+                except OSError as e:  # a full disk: the rotated file stays uncompressed
+                    if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                        raise
         else:
             self.fd = self._open(truncate=True)
         self.size = 0
@@ -99,8 +115,15 @@ def _gzip(src, dest):
     import gzip
     import shutil
     tmp = dest + ".tmp"
-    with open(src, "rb") as f, gzip.open(tmp, "wb") as out:
-        shutil.copyfileobj(f, out, 1 << 20)
+    try:
+        with open(src, "rb") as f, gzip.open(tmp, "wb") as out:
+            shutil.copyfileobj(f, out, 1 << 20)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
     os.rename(tmp, dest)
     os.unlink(src)
 

@@ -23,6 +23,7 @@ Clients that attached before the start arrive with the run request instead (thei
 attach-then-start is.
 """
 
+import errno
 import gc
 import json
 import os
@@ -148,6 +149,7 @@ class Monitor(object):
         # log file and socket now, while PID 1 is still busy with its filesystem
         log = logfile.writer(spec["log"])
         os.chdir(self.state_dir)  # bind by a relative name: the full path may exceed 108 bytes
+        _reserve_space()
         lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             os.unlink("attach.sock")
@@ -191,7 +193,7 @@ class Monitor(object):
             record = {"ExitCode": code, "OOMKilled": oom, "FinishedAt": rfc3339(time.time()), "Pid": pid,
                       "StartedAt": spec.get("started_at"), "Restarting": delay is not None,
                       "RestartCount": backoff.count}
-            write_json("exit.json", record)
+            _record("exit.json", record)
             if delay is None:
                 break
             self.end_clients()  # waiters see EOF at every exit, as dockerd's do
@@ -200,21 +202,23 @@ class Monitor(object):
                 mnt_ns = -1
             if not self.pause(delay, lsock, wake_r):
                 record.update(Restarting=False)
-                write_json("exit.json", record)
+                _record("exit.json", record)
                 break
             spec["started_at"] = rfc3339(time.time())
             started = time.time()
             pid, err = self.respawn(cg)
             if err:
                 record.update(Restarting=False, Error=err, ExitCode=127 if "not found" in err else 126)
-                write_json("exit.json", record)
+                _record("exit.json", record)
                 break
-            write_json("state.json", {"Pid": pid, "PidStart": _start_time(pid), "MonitorPid": os.getpid(),
-                                      "MonitorStart": _start_time(os.getpid()),
-                                      "StartedAt": spec["started_at"], "FinishedAt": "0001-01-01T00:00:00Z",
-                                      "RestartCount": backoff.count})
+            _record("state.json", {"Pid": pid, "PidStart": _start_time(pid), "MonitorPid": os.getpid(),
+                                   "MonitorStart": _start_time(os.getpid()),
+                                   "StartedAt": spec["started_at"], "FinishedAt": "0001-01-01T00:00:00Z",
+                                   "RestartCount": backoff.count})
             os.unlink("exit.json")
+            _reserve_space()  # (given back if the last exit needed it)
         log.close()
+        _give_back_space()
         try:
             os.unlink("attach.sock")
         except OSError:
@@ -493,6 +497,44 @@ class Monitor(object):
         if c in self.clients:
             self.clients.remove(c)
             c.sock.close()
+
+
+RESERVE = "exit.reserve"
+
+
+def _reserve_space():
+    # type: () -> None
+    """Hold 16 KiB in the state dir, given back when exit.json (or a restart's state.json) finds
+    the disk full (the container's own output may fill the data root): the exit is recorded all
+    the same."""
+    try:
+        fd = os.open(RESERVE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, b"\0" * 16384)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # already full: nothing to hold
+
+
+def _give_back_space():
+    # type: () -> None
+    try:
+        os.unlink(RESERVE)
+    except OSError:
+        pass
+
+
+def _record(name, doc):
+    # type: (str, dict) -> None
+    """write_json in the state dir (temp + rename), using the reserved space when the disk is full."""
+    try:
+        write_json(name, doc)
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        _give_back_space()
+        write_json(name, doc)
 
 
 def _wake_on_sigchld():
