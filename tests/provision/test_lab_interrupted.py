@@ -18,6 +18,7 @@ import json
 import os
 import pathlib
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -117,6 +118,7 @@ class Interrupter:
 
     def __init__(self, h, args, logdir, rng):
         self.h, self.args, self.logdir, self.rng = h, args, pathlib.Path(logdir), rng
+        self.errors = []  # the one-line errors of the runs cut off
 
     def log_text(self):
         try:
@@ -157,7 +159,9 @@ class Interrupter:
             cut(self.h, False)
         if p.returncode == 0:  # its last command had answered before the cut
             return "finished first (rc 0)", self.last_step()
-        assert b"lost" in out + err or b"timed out" in out + err, out + err
+        result = [ln for ln in self.log_text().splitlines() if ln.startswith("# result: failed: ")]
+        assert result, f"{self.h.name}: a cut run ended {p.returncode} without its error line: {err[-500:]}"
+        self.errors.append(result[-1][len("# result: failed: ") :])
         return "cut", self.last_step()
 
     def last_step(self):
@@ -184,9 +188,14 @@ def campaign(plab, tmp_path_factory):
     plab.stop(hosts)
 
 
+def connect_args(hosts, kh):
+    """The lab's ssh options with a connect timeout for a loaded machine (20 hosts at once)."""
+    return [*ssh_args(hosts, kh)[:-2], "--timeout", "30"]
+
+
 def args_for(h, kh, url, engine_bundle, mirror):
     return ["--bundle", engine_bundle, f"root@{h.ip}", "--mirror", url, "--no-gpgcheck",
-            "--registry-mirror", mirror, *ssh_args([h], kh)]  # fmt: skip
+            "--registry-mirror", mirror, *connect_args([h], kh)]  # fmt: skip
 
 
 def walk(h, points, args, logdir, rng, where):
@@ -199,13 +208,13 @@ def walk(h, points, args, logdir, rng, where):
         outcome, last = runner.run(point, how)
         log.append((point, how, outcome, last))
         snaps.append((f"{where} #{i} {how} at {point} (last step logged: {last})", snapshot(h)))
-    return log, snaps
+    return log, snaps, runner.errors
 
 
 def converge(hosts, kh, url, engine_bundle, mirror):
     """Rerun on every host at once: exit 0, then a second rerun changes nothing."""
     args = ["--bundle", engine_bundle, *(f"root@{h.ip}" for h in hosts), "--mirror", url, "--no-gpgcheck",
-            "--registry-mirror", mirror, *ssh_args(hosts, kh)]  # fmt: skip
+            "--registry-mirror", mirror, *connect_args(hosts, kh)]  # fmt: skip
     rc, reps = provision_json("host", *args, timeout=900)
     assert rc == 0, json.dumps({t: (r["status"], r["error"]) for t, r in reps.items()}, indent=1)
     rc, reps = provision_json("host", *args, timeout=900)
@@ -241,7 +250,7 @@ def run_round(hosts, kh, url, engine_bundle, mirror, points, round_name, tmp, va
     converge(hosts, kh, url, engine_bundle, mirror)
     tally = {}
     for h in hosts:
-        log, snaps = results[h.name]
+        log, snaps, _ = results[h.name]
         final = snapshot(h)
         valid = valid_for(h, final)
         for where, snap in snaps:
@@ -283,10 +292,12 @@ def test_interrupted_provisioning_converges(campaign):
     n = sum(len(r[0]) for r in list(res1.values()) + list(res2.values()))
     print(f"interrupted provisions: {n} on {len(hosts)} hosts (seed {SEED}), all converged in "
           f"{time.monotonic() - t0:.0f} s: round 1 {tally1}, round 2 {tally2}")
-    landed = {}
-    for log, _ in list(res1.values()) + list(res2.values()):
-        for _point, how, outcome, last in log:
+    landed, errors = {}, set()
+    for log, _, errs in list(res1.values()) + list(res2.values()):
+        errors |= {re.sub(r"[0-9.]+:22", "HOST:22", re.sub(r"root@[0-9.]+", "HOST", e)) for e in errs}
+        for _point, _how, outcome, last in log:
             if outcome in ("killed", "cut"):
                 key = f"after {last}"
                 landed[key] = landed.get(key, 0) + 1
     print(f"where they landed (the last step the host log had finished): {landed}")
+    print(f"the one-line errors of the cut runs: {sorted(errors)}")
