@@ -231,6 +231,8 @@ def check_engine(h, mirror):
     assert h.exec("berth run --rm berth-probe:latest echo ok", timeout=120).stdout == "ok\n"
     report = json.loads(h.exec("berth system check --format json").stdout)
     assert report["Problems"] == 0, report
+    # uploads a kill cut short stay in /tmp (the login user's private files): counted, reported
+    return len(h.exec("ls -a /tmp | grep '^\\.berth-' || true").stdout.split())
 
 
 def run_round(hosts, kh, url, engine_bundle, mirror, points, round_name, tmp, valid_for):
@@ -256,7 +258,9 @@ def run_round(hosts, kh, url, engine_bundle, mirror, points, round_name, tmp, va
         for where, snap in snaps:
             check_snapshot(where, snap, valid)
         check_snapshot(f"{round_name} {h.name} converged", final, valid)
-        check_engine(h, mirror)
+        staged = check_engine(h, mirror)
+        if staged:
+            tally["uploads left in /tmp"] = tally.get("uploads left in /tmp", 0) + staged
         for _point, how, outcome, _ in log:
             key = how if outcome in ("killed", "cut") else f"{how}: {outcome.split(' (')[0]}"
             tally[key] = tally.get(key, 0) + 1
