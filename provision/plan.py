@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from provision.distros import Platform
 from provision.options import Options
+from provision.steps import pending
 from provision.steps.base import StepPlan
 from provision.steps.daemon import plan_daemon_json
 from provision.steps.engines import plan_engine
@@ -26,4 +27,5 @@ def build_plan(facts: dict, plat: Platform, opts: Options) -> list[StepPlan]:
         daemon,
         plan_group(facts, opts.group, opts.gid, opts.users),
     ]
-    return prep + plan_engine(facts, plat, opts, config, refreshed=repos.changes)
+    plans = prep + plan_engine(facts, plat, opts, config, refreshed=repos.changes)
+    return pending.guard(plans, opts.kind.service)

@@ -28,6 +28,11 @@ from provision.errors import ConnectError, InputError
 from provision.transport import Result, Transport
 
 _KNOWN_HOSTS_LOCK = threading.Lock()
+# A connection whose peer went silent (a cable pulled, a firewall dropping its packets) is
+# declared dead instead of waiting for the command timeout: a keepalive after ALIVE_INTERVAL s
+# of silence, and TCP gives up on data unacknowledged for ALIVE_TIMEOUT s.
+ALIVE_INTERVAL = 5
+ALIVE_TIMEOUT = 20
 USER_SSH_CONFIG = "~/.ssh/config"
 SYSTEM_SSH_CONFIG = "/etc/ssh/ssh_config"
 
@@ -201,6 +206,7 @@ class SSHTransport(Transport):
             timeout=self.opts.connect_timeout,
             sock=sock,
         )
+        _watch_liveness(client.get_transport())
 
     def _sock(self):
         """What the target's connection runs over: a channel through the jump host(s)
@@ -281,6 +287,12 @@ class SSHTransport(Transport):
             return Result(command, 124, "", f"timed out after {timeout:.0f} s")
         except (paramiko.SSHException, OSError, EOFError) as e:
             raise ConnectError(f"connection to {self.name} lost: {e}", self.name) from None
+        if rc == -1 and not self.is_connected:  # the channel closed with the connection
+            raise ConnectError(
+                f"connection to {self.name} lost while running a command (no answer for "
+                f"{ALIVE_TIMEOUT} s): it may have finished there; rerun to converge",
+                self.name,
+            )
         return Result(command, rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
 
     def upload(self, data: bytes, name: str) -> str:
@@ -307,6 +319,20 @@ class SSHTransport(Transport):
         self.client.close()
         for gw in reversed(self._gateways):
             gw.close()
+
+
+def _watch_liveness(transport: paramiko.Transport | None) -> None:
+    """Keepalives on the connection and, on a TCP socket, a bound on how long sent data may
+    stay unacknowledged (TCP_USER_TIMEOUT), so a silent peer ends the connection."""
+    if transport is None:
+        return
+    transport.set_keepalive(ALIVE_INTERVAL)
+    sock = transport.sock
+    if isinstance(sock, socket.socket) and hasattr(socket, "TCP_USER_TIMEOUT"):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, ALIVE_TIMEOUT * 1000)
+        except OSError:
+            pass  # not TCP (a unix socket from a ProxyCommand): the keepalives still run
 
 
 def _read_all(recv) -> bytearray:

@@ -16,6 +16,7 @@ from provision.engine_kind import DEBIAN_DOCKER, DOCKER, EL_DOCKER, EL_PREREQS, 
 from provision.errors import InputError
 from provision.facts.system import systemd_running
 from provision.options import Options
+from provision.steps import pending
 from provision.steps.base import Command, StepPlan
 from provision.steps.daemon import ConfigChange
 from provision.steps.engine import merged_config
@@ -100,6 +101,8 @@ def plan_docker(
         svc.actions.append(EngineStart(ctl, False, "not running"))
     elif daemon_json.changed:
         svc.actions.append(EngineStart(ctl, True, "daemon.json changed", True, daemon_json.previous))
+    elif pending.reason(eng):
+        svc.actions.append(EngineStart(ctl, True, pending.reason(eng)))
     if not systemd:
         svc.notes.append("systemd is not PID 1 here: dockerd runs directly (pid file /run/berthd.pid)")
     steps.append(svc)

@@ -18,6 +18,7 @@ from provision.errors import InputError, StepError
 from provision.facts.system import systemd_running
 from provision.options import Options
 from provision.render import render
+from provision.steps import pending
 from provision.steps.base import Command, StepPlan, file_state
 from provision.steps.daemon import ConfigChange
 from provision.steps.probe import make_check
@@ -145,6 +146,9 @@ def plan_berth(facts: dict, plat: Platform, opts: Options, daemon_json: ConfigCh
         )
         if c
     ]
+    owed = pending.reason(eng)
+    if owed:
+        reasons.append(owed)
     if not running:
         svc.actions.append(EngineStart(ctl, False, "not running"))
     elif reasons:

@@ -12,6 +12,12 @@ from provision.engine_kind import DIRECT_LOG, PIDFILE, EngineKind
 from provision.transport import Result, Transport
 
 WAIT_STEPS = 300  # x 0.1 s
+PENDING_DIR = "/run/berth-provision"  # see provision/steps/pending.py
+
+
+def pending_marker(service: str) -> str:
+    """The file saying a restart of ``service`` is owed (provision/steps/pending.py)."""
+    return f"{PENDING_DIR}/{service}.restart-pending"
 
 
 @dataclass
@@ -117,8 +123,10 @@ class EngineStart:
                 raise StepError(f"could not put the previous {path} back: {res.brief()}", t.name, res)
 
     def _start(self, t: Transport, restart: bool) -> Result:
-        """Start (or restart) the service and wait until it is up; return the command's Result."""
-        return t.sudo(self.ctl.start(restart) + "\n" + self.ctl.wait())
+        """Start (or restart) the service and wait until it is up; return the command's Result.
+        Once it is up, on the files as they are now, no restart is owed any more."""
+        owed = shlex.quote(pending_marker(self.ctl.service))
+        return t.sudo(self.ctl.start(restart) + "\n(" + self.ctl.wait() + f") && rm -f {owed}")
 
     def apply(self, t: Transport) -> None:
         path = self.ctl.config_file

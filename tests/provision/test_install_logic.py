@@ -234,3 +234,34 @@ def test_a_new_install_record_alone_restarts_nothing():
     steps = by_name(plan_berth(facts, DEBIAN, opts2, ConfigChange()))
     assert [type(a).__name__ for a in steps["engine bundle"].actions] == ["FileChange"]
     assert steps["berthd service"].actions == []
+
+
+def test_a_restart_left_pending_by_an_interrupted_run_is_done_by_the_next():
+    """A run killed between writing daemon.json (or the engine) and restarting the engine: the
+    files already match, but the marker it left under /run still gets the restart."""
+    from provision.plan import build_plan
+    from provision.steps.pending import MarkPending
+
+    opts = Options(registry_mirrors=["https://m.example"])
+    facts = installed_facts(opts, mirrors=["https://m.example"])
+    facts["sysctl"] = {}
+    steps = by_name(plan_berth(facts, DEBIAN, opts, ConfigChange()))
+    assert steps["berthd service"].actions == []
+    facts["engine"]["pending"] = "daemon.json changed"
+    steps = by_name(plan_berth(facts, DEBIAN, opts, ConfigChange()))
+    (start,) = steps["berthd service"].actions
+    assert isinstance(start, EngineStart) and start.restart
+    assert start.describe() == (
+        "restart berthd (restart left pending by an interrupted run (daemon.json changed))"
+    )
+    # the run that restarts notes it as pending before its first change, whichever step that is
+    facts["engine"].pop("pending")
+    opts2 = Options(registry_mirrors=["https://n.example"])
+    plans = build_plan(facts, DEBIAN, opts2)
+    first = next(p for p in plans if p.actions)
+    assert isinstance(first.actions[0], MarkPending), first
+    assert first.actions[0].why == "daemon.json changed"
+    assert sum(isinstance(a, MarkPending) for p in plans for a in p.actions) == 1
+    # no restart planned: no marker
+    plans = build_plan(facts, DEBIAN, opts)
+    assert not any(isinstance(a, MarkPending) for p in plans for a in p.actions)
