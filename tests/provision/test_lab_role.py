@@ -144,6 +144,7 @@ def same_engine_state(hosts):
         assert h.ssh("berth run --rm berth-probe echo ok", user="tester").stdout.strip() == "ok"
 
 
+@pytest.mark.timeout(1500)  # four runs of the role and two of provision: ~10 min at load 40
 def test_role_writes_what_provision_writes(pair):
     (a, b), kh, url, engine, tmp = pair
     by_provision = provision_then_role(a, b, kh, url, engine, tmp)
