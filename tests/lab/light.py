@@ -106,7 +106,7 @@ class LightFleet:
                      "sh", "-c", HOST_SCRIPT.format(root=h.root, name=h.name, netns=h.netns)],
                     stdout=subprocess.DEVNULL, stderr=open(self.dir / f"{h.name}.log", "w"),
                 )  # fmt: skip
-            self._wait_ssh(60 + self.n)
+            self._wait_ssh(120 + 3 * self.n)  # a loaded 2-core machine
         except BaseException:
             self.close()
             raise
@@ -142,7 +142,10 @@ class LightFleet:
 
         def wait_one(h):
             while True:
-                p = self.exec(self.ssh_argv(h, "true"), check=False, timeout=20)
+                try:
+                    p = self.exec(self.ssh_argv(h, "true"), check=False, timeout=30)
+                except subprocess.TimeoutExpired as e:
+                    p = subprocess.CompletedProcess(e.cmd, 255, "", "no answer within 30 s")
                 if p.returncode == 0:
                     return
                 if h.proc.poll() is not None or time.monotonic() > deadline:
