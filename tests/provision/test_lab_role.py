@@ -14,11 +14,20 @@ import pytest
 
 from provision import bundle
 from tests.provision.installutil import committed_tree
-from tests.provision.labutil import ROOT, build_apt_repo, known_hosts, provision_json, ssh_args
+from tests.provision.labutil import (
+    ROOT,
+    build_apt_repo,
+    build_el7_mirror,
+    known_hosts,
+    provision_json,
+    ssh_args,
+)
 
 pytestmark = pytest.mark.lab
 
 MIRROR = "https://registry-mirror.example.com"
+# what an EL7 host lacks for the engine (the el7 flavour is Debian underneath: see test_install.py)
+EL7_PACKAGES = ["python3", "iptables", "iproute", "util-linux", "tar"]
 # every file and link under /etc and /usr/local: mode, owner, type, link target, sha256 (of a
 # .pyc without its 16-byte header, which holds the source's mtime)
 SNAPSHOT = r"""
@@ -86,17 +95,15 @@ def pair(plab, tmp_path_factory):
     plab.stop(hosts)
 
 
-def test_role_writes_what_provision_writes(pair):
-    (a, b), kh, url, engine, tmp = pair
-    before = {h.name: snapshot(h) for h in (a, b)}
-    rc, reps = provision_json(
-        "host", f"root@{a.ip}", "--bundle", engine, "--mirror", url, "--no-gpgcheck", "--user", "tester",
-        "--registry-mirror", MIRROR,
-        "--daemon-opt", 'log-opts.max-size="10m"', "--daemon-opt", 'log-opts.max-file="3"',
-        *ssh_args([a, b], kh),
-    )  # fmt: skip
-    assert rc == 0, json.dumps(reps, indent=1)[-3000:]
-    extra = {
+PROVISION_OPTS = [
+    "--user", "tester", "--registry-mirror", MIRROR,
+    "--daemon-opt", 'log-opts.max-size="10m"', "--daemon-opt", 'log-opts.max-file="3"',
+]  # fmt: skip
+
+
+def role_vars(engine, url):
+    """The role's variables for what PROVISION_OPTS asks of provision."""
+    return {
         "berth_bundle": engine,
         "berth_mirror": url,
         "berth_gpgcheck": False,
@@ -104,18 +111,29 @@ def test_role_writes_what_provision_writes(pair):
         "berth_registry_mirrors": [MIRROR],
         "berth_daemon_json": {"log-opts": {"max-size": "10m", "max-file": "3"}},
     }
-    p = ansible(tmp, b, a.key, kh, extra=extra)
+
+
+def provision_then_role(a, b, kh, url, engine, tmp):
+    """`provision host` on a, the role on b (both fresh): what each changed under /etc and
+    /usr/local, asserted identical; returns provision's changes."""
+    before = {h.name: snapshot(h) for h in (a, b)}
+    rc, reps = provision_json(
+        "host", f"root@{a.ip}", "--bundle", engine, "--mirror", url, "--no-gpgcheck", *PROVISION_OPTS,
+        *ssh_args([a, b], kh),
+    )  # fmt: skip
+    assert rc == 0, json.dumps(reps, indent=1)[-3000:]
+    p = ansible(tmp, b, a.key, kh, extra=role_vars(engine, url))
     assert p.returncode == 0 and recap(p.stdout, b.name)["failed"] == 0, p.stdout[-4000:]
     by_provision = changes(before[a.name], snapshot(a))
     by_ansible = changes(before[b.name], snapshot(b))
-    assert "/usr/local/bin/berthd" in by_provision and "/etc/sysctl.d/99-berth.conf" in by_provision
-    assert "/usr/local/lib/berth/provision-state.json" in by_provision
-    assert "/etc/apt/sources.list.bak" in by_provision and "/etc/group" in by_provision
     only = {p: (by_provision.get(p), by_ansible.get(p)) for p in set(by_provision) | set(by_ansible)
             if by_provision.get(p) != by_ansible.get(p)}  # fmt: skip
     assert only == {}, json.dumps(only, indent=1)
-    # the same engine state
-    for h in (a, b):
+    return by_provision
+
+
+def same_engine_state(hosts):
+    for h in hosts:
         assert h.exec("systemctl is-enabled berthd; systemctl is-active berthd").stdout.split() == [
             "enabled",
             "active",
@@ -125,15 +143,24 @@ def test_role_writes_what_provision_writes(pair):
         assert "berth-probe" in h.exec("berth images").stdout
         assert h.ssh("berth run --rm berth-probe echo ok", user="tester").stdout.strip() == "ok"
 
+
+@pytest.mark.timeout(1500)  # four runs of the role and two of provision: ~10 min at load 40
+def test_role_writes_what_provision_writes(pair):
+    (a, b), kh, url, engine, tmp = pair
+    by_provision = provision_then_role(a, b, kh, url, engine, tmp)
+    extra = role_vars(engine, url)
+    assert "/usr/local/bin/berthd" in by_provision and "/etc/sysctl.d/99-berth.conf" in by_provision
+    assert "/usr/local/lib/berth/provision-state.json" in by_provision
+    assert "/etc/apt/sources.list.bak" in by_provision and "/etc/group" in by_provision
+    same_engine_state((a, b))
+
     # the second run changes nothing; provision finds nothing to change either
     p = ansible(tmp, b, a.key, kh, extra=extra)
     counts = recap(p.stdout, b.name)
     assert p.returncode == 0 and counts["changed"] == 0 and counts["failed"] == 0, p.stdout[-4000:]
     rc, reps = provision_json(
         "host", f"root@{b.ip}", "--check", "--bundle", engine, "--mirror", url, "--no-gpgcheck",
-        "--user", "tester", "--registry-mirror", MIRROR,
-        "--daemon-opt", 'log-opts.max-size="10m"', "--daemon-opt", 'log-opts.max-file="3"',
-        *ssh_args([a, b], kh),
+        *PROVISION_OPTS, *ssh_args([a, b], kh),
     )  # fmt: skip
     rep = reps[f"root@{b.ip}"]
     assert rc == 0 and rep["status"] == "ok" and rep["changed"] == 0, json.dumps(rep, indent=1)[-3000:]
@@ -144,3 +171,35 @@ def test_role_writes_what_provision_writes(pair):
     assert p.returncode == 0, p.stdout[-4000:]
     assert "-net.ipv4.ip_forward = 0" in p.stdout and "+net.ipv4.ip_forward = 1" in p.stdout
     assert "ip_forward = 0" in b.exec("cat /etc/sysctl.d/99-berth.conf").stdout
+
+
+@pytest.fixture(scope="module")
+def el7_pair(plab, tmp_path_factory):
+    """Two EL7-shaped hosts (CentOS 7 os-release, yum = dnf); the engine's OS packages come
+    from stand-in RPMs in a CentOS-vault-shaped mirror on the lab bridge."""
+    tmp = tmp_path_factory.mktemp("role-el7")
+    hosts = plab.up(2, nested=True, flavour="el7")
+    url = plab.serve_dir(str(build_el7_mirror(tmp / "mirror", packages=EL7_PACKAGES)))
+    kh = known_hosts(hosts, tmp / "known_hosts")
+    b = bundle.build(src=committed_tree(tmp / "committed") / "runtime")
+    (tmp / b.filename).write_bytes(b.data)
+    yield hosts, kh, url, str(tmp / b.filename), tmp
+    plab.stop(hosts)
+
+
+@pytest.mark.timeout(1500)
+def test_role_writes_what_provision_writes_on_el7(el7_pair):
+    (a, b), kh, url, engine, tmp = el7_pair
+    by_provision = provision_then_role(a, b, kh, url, engine, tmp)
+    # the vault mirror replaced CentOS-Base.repo (the original kept), yum installed the missing
+    # package through real dnf on both hosts
+    assert "/etc/yum.repos.d/CentOS-Base.repo" in by_provision
+    assert "/etc/yum.repos.d/CentOS-Base.repo.berth-orig" in by_provision
+    for h in (a, b):
+        assert f"baseurl={url}/centos-vault/7.9.2009/os/$basearch/" in h.exec(
+            "cat /etc/yum.repos.d/CentOS-Base.repo").stdout
+        assert h.exec("rpm -q --qf '%{NAME}' iproute").stdout == "iproute"
+    same_engine_state((a, b))
+    p = ansible(tmp, b, a.key, kh, extra=role_vars(engine, url))
+    counts = recap(p.stdout, b.name)
+    assert p.returncode == 0 and counts["changed"] == 0 and counts["failed"] == 0, p.stdout[-4000:]

@@ -133,3 +133,14 @@ def test_vagrantfile_machines_and_box_from_the_environment_one_provision_call(tm
 def test_dry_parse_rejects_what_provision_would():
     with pytest.raises(Exception, match="No such option"):
         dry_parse(["host", "h1", "--no-such-option"])
+
+
+@needs_ruby
+def test_vagrantfile_more_provision_options_and_dotfile_path_from_the_environment(tmp_path):
+    out = run_vagrantfile(
+        tmp_path, BERTH_PROVISION_OPTS="--report 'my report.json' --log-dir logs",
+        VAGRANT_DOTFILE_PATH=str(tmp_path / "dot"),
+    )  # fmt: skip
+    params = dry_parse(out["argvs"][0][1:])
+    assert params["report"] == "my report.json" and params["log_dir"] == "logs"
+    assert params["known_hosts"] == str(tmp_path / "dot" / "known_hosts")
