@@ -53,18 +53,25 @@ def pythons(wanted):
     return out
 
 
-def install(tmp, pys):
+def install(tmp, pys, tree=None):
     """The engine bundle as provision installs it, once per python (each byte-compiles its own
-    copy; -I -S wrappers, provision/bundle.py). Returns {label: {"berth": path, "berthd": path}}."""
+    copy; -I -S wrappers, provision/bundle.py). Returns {label: {"berth": path, "berthd": path}}.
+    With tree (another checkout, for an A/B run), its runtime/ is copied instead of the bundle."""
     from provision import bundle
-    b = bundle.build()
-    pyz = os.path.join(tmp, b.filename)
-    with open(pyz, "wb") as f:
-        f.write(b.data)
+    pyz = None
+    if tree is None:
+        b = bundle.build()
+        pyz = os.path.join(tmp, b.filename)
+        with open(pyz, "wb") as f:
+            f.write(b.data)
     out = {}
     for label, py in pys.items():
         lib = os.path.join(tmp, "lib-" + label)
-        subprocess.run([HOST_PYTHON, "-m", "zipfile", "-e", pyz, lib], check=True)
+        if pyz:
+            subprocess.run([HOST_PYTHON, "-m", "zipfile", "-e", pyz, lib], check=True)
+        else:
+            shutil.copytree(os.path.join(tree, "runtime"), os.path.join(lib, "runtime"),
+                            ignore=shutil.ignore_patterns("__pycache__"))
         subprocess.run([py, "-m", "compileall", "-q", lib], check=True, stdout=subprocess.DEVNULL)
         out[label] = {}
         for prog in ("berth", "berthd"):

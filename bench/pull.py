@@ -13,7 +13,10 @@ loopback docker-registry into an empty store, in one invocation:
   blobs, inflate, sha256 of the tars, berth's unpack writing the files, syncfs);
 - berth's no-op re-pull, in-process, through berthd's API and with `docker pull`.
 
-    sudo .venv/bin/python bench/pull.py [--runs 3] [--python host --python 3.6] [--skip podman|umoci|noop]
+    sudo .venv/bin/python bench/pull.py [--runs 3] [--python host --python 3.6]
+                                        [--skip podman|umoci|parts|noop] [--base OTHER_TREE]
+
+--base adds the pull of another checkout's runtime/ (before a change, say) to each round.
 
 Targets: berth cold pull <= 0.35x podman pull and <= 1.3x the floor; no-op re-pull < 150 ms.
 Each tool runs in a fresh storage dir; flushing and deleting trees happen outside the timed part.
@@ -23,6 +26,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -122,12 +126,26 @@ def settle():
     os.sync()
 
 
-def timed(cmd, **kw):
-    """Wall time of a command that must succeed (after settle())."""
+CPU = {}  # type: dict
+
+
+def children_cpu():
+    """CPU seconds (user + sys) of the waited-for children so far: unlike wall time, it does
+    not grow with the machine's load."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def timed(cmd, cpu_key=None, **kw):
+    """Wall time of a command that must succeed (after settle()); its CPU time under cpu_key."""
     settle()
+    c = children_cpu()
     t = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
-    return time.perf_counter() - t
+    wall = time.perf_counter() - t
+    if cpu_key:
+        CPU.setdefault(cpu_key, []).append(children_cpu() - c)
+    return wall
 
 
 def noop_through_berthd(work, name, n=7):
@@ -167,6 +185,7 @@ def layer_urls(reg, name):
 def floor(urls, dest):
     """The floor: one `curl | gzip -dc | tar -x` per layer, all at once; seconds."""
     settle()
+    c = children_cpu()
     t = time.perf_counter()
     procs = []
     for k, (url, _) in enumerate(urls):
@@ -177,7 +196,9 @@ def floor(urls, dest):
     for p in procs:
         if p.wait() != 0:
             raise SystemExit("the floor's pipe failed (%d)" % p.returncode)
-    return time.perf_counter() - t
+    wall = time.perf_counter() - t
+    CPU.setdefault("floor", []).append(children_cpu() - c)
+    return wall
 
 
 def parts(urls, work):
@@ -236,6 +257,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--python", action="append", default=[], help="host or 3.6 (default: both)")
     ap.add_argument("--skip", action="append", default=[], help="podman, umoci, parts or noop")
+    ap.add_argument("--base", metavar="TREE", help="also pull with the runtime/ of this tree (A/B)")
     args = ap.parse_args()
     pys = benchlib.pythons(args.python or ["host", "3.6"])
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -249,8 +271,11 @@ def main():
         size = sum(s for _, s in urls)
         results = {"floor": []}
         phases = {}
+        trees = [("", ROOT)] + ([(" base", os.path.abspath(args.base))] if args.base else [])
         for label in pys:
-            results["berth %s" % label] = []
+            for tag, _ in trees:
+                results["berth %s%s" % (label, tag)] = []
+        for label in pys:
             results["berth %s process" % label] = []
             results["berth %s no-op" % label] = []
         if "podman" not in args.skip:
@@ -262,21 +287,26 @@ def main():
             d = os.path.join(work, "run%d" % i)
             os.makedirs(d)
             for label, py in pys.items():
-                settle()
-                t = time.perf_counter()
-                out = subprocess.run([py, "-c", PULL_SCRIPT % {
-                    "root": ROOT, "data": os.path.join(d, "berth-" + label), "name": name}],
-                    check=True, stdout=subprocess.PIPE).stdout
-                wall = time.perf_counter() - t
-                r = json.loads(out.decode())
-                results["berth %s process" % label].append(wall - r["noop"])
-                results["berth %s" % label].append(r["cold"])
-                results["berth %s no-op" % label].append(r["noop"])
-                for k, v in r["phases"].items():
-                    phases.setdefault((label, k), []).append(v)
+                for tag, tree in trees:
+                    settle()
+                    c = children_cpu()
+                    t = time.perf_counter()
+                    out = subprocess.run([py, "-c", PULL_SCRIPT % {
+                        "root": tree, "data": os.path.join(d, "berth-%s%s" % (label, tag.strip())),
+                        "name": name}], check=True, stdout=subprocess.PIPE).stdout
+                    wall = time.perf_counter() - t
+                    CPU.setdefault("berth %s%s" % (label, tag), []).append(children_cpu() - c)
+                    r = json.loads(out.decode())
+                    results["berth %s%s" % (label, tag)].append(r["cold"])
+                    if tag:
+                        continue
+                    results["berth %s process" % label].append(wall - r["noop"])
+                    results["berth %s no-op" % label].append(r["noop"])
+                    for k, v in r["phases"].items():
+                        phases.setdefault((label, k), []).append(v)
             results["floor"].append(floor(urls, os.path.join(d, "floor")))
             if "podman" not in args.skip:
-                results["podman"].append(timed([
+                results["podman"].append(timed(cpu_key="podman", cmd=[
                     "podman", "--root", os.path.join(d, "podman"), "--runroot", os.path.join(d, "podman-run"),
                     "--storage-driver", "overlay", "pull", "-q", "--tls-verify=false", name + ":1"]))
                 subprocess.run(["podman", "--root", os.path.join(d, "podman"), "--runroot",
@@ -295,12 +325,16 @@ def main():
         print("cold pull of %s (%d gzip layers, %.0f MB in the registry), median of %d (s); %s before, "
               "%s after"
               % (name, len(urls), size / 1e6, args.runs, before, after))
+        print("  %-28s %7s %8s" % ("", "wall", "CPU"))
         for k, v in med.items():
-            line = "  %-28s %7.2f" % (k, v)
+            line = "  %-28s %7.2f %8s" % (k, v, "%.2f" % statistics.median(CPU[k]) if k in CPU else "")
             if k.startswith("berth") and "no-op" not in k:
                 if "podman" in med:
                     line += "   /podman %.2fx (target <= 0.35x)" % (v / med["podman"])
                 line += "   /floor %.2fx (target <= 1.3x)" % (v / med["floor"])
+                if k in CPU:
+                    cpu = statistics.median(CPU[k]) / statistics.median(CPU["floor"])
+                    line += "   CPU/floor's %.2fx" % cpu
             elif k.endswith("no-op"):
                 line = "  %-28s %7.1f ms (target < 150 ms)" % (k, v * 1000)
             print(line)

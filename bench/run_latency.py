@@ -113,6 +113,8 @@ def main():
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--per-client", type=int, default=20)
     ap.add_argument("--skip", action="append", default=[], help="docker, dockerd, podman or bridge")
+    ap.add_argument("--base", metavar="TREE", help="also berthd + berth of this checkout (A/B), "
+                    "--network none")
     args = ap.parse_args()
     pys = benchlib.pythons(args.python or ["host", "3.6"])
     nets = ["none"] + ([] if "bridge" in args.skip else ["bridge"])
@@ -122,25 +124,32 @@ def main():
     try:
         archive = str(imagefactory.busybox_image_tar(os.path.join(tmp, "bb.tar")))
         installed = benchlib.install(tmp, pys)
+        trees = [("berth", installed)]
+        if args.base:
+            base_tmp = os.path.join(tmp, "base")
+            os.makedirs(base_tmp)
+            trees.append(("berth base", benchlib.install(base_tmp, pys, os.path.abspath(args.base))))
         env = dict(os.environ, DOCKER_CONFIG=os.path.join(tmp, "docker-config"))
         os.makedirs(env["DOCKER_CONFIG"])
         with open(os.path.join(env["DOCKER_CONFIG"], "config.json"), "w") as f:
             f.write("{}\n")
         cmds, envs = {}, {}
-        for label in pys:
-            ns = benchlib.Netns("blat%s%d" % (label.replace(".", ""), os.getpid()))
-            namespaces.append(ns)
-            d = benchlib.InstalledBerthd(os.path.join(tmp, "daemon-" + label), installed[label]["berthd"],
-                                         netns=ns.name)
-            daemons[label] = d
-            d.start()
-            with open(archive, "rb") as f:
-                assert d.api("POST", "/images/load", body=f.read())[0] == 200
-            envs[label] = dict(env, BERTH_HOST=d.host)
-            for net in nets:
-                flag = ["--network", "none"] if net == "none" else []
-                cmds[("berth", label, net)] = [installed[label]["berth"], "run", "--rm"] + flag + \
-                    ["busybox", "true"]
+        for tool, inst in trees:
+            for label in pys:
+                ns = benchlib.Netns("blat%s%s%d" % (len(tool), label.replace(".", ""), os.getpid()))
+                namespaces.append(ns)
+                key = label if tool == "berth" else tool + label
+                d = benchlib.InstalledBerthd(os.path.join(tmp, "daemon-" + key.replace(" ", "-")),
+                                             inst[label]["berthd"], netns=ns.name)
+                daemons[key] = d
+                d.start()
+                with open(archive, "rb") as f:
+                    assert d.api("POST", "/images/load", body=f.read())[0] == 200
+                envs[key] = dict(env, BERTH_HOST=d.host)
+                for net in (nets if tool == "berth" else ["none"]):
+                    flag = ["--network", "none"] if net == "none" else []
+                    cmds[(tool, label, net)] = [inst[label]["berth"], "run", "--rm"] + flag + \
+                        ["busybox", "true"]
         first = list(pys)[0]
         if "docker" not in args.skip:
             cmds[("docker CLI -> berthd", first, "none")] = [
@@ -170,7 +179,8 @@ def main():
         before = benchlib.load()
         for i in range(args.runs + 2):  # 2 warm-up rounds, taking turns so load hits all alike
             for key, argv in cmds.items():
-                t = timed(argv, envs.get(key[1], env), retries=0 if key[0] == "berth" else 2,
+                denv = envs.get(key[1] if key[0] == "berth" else key[0] + key[1], env)
+                t = timed(argv, denv, retries=0 if key[0].startswith("berth") else 2,
                           key=key if i >= 2 else None)
                 if i >= 2:
                     times[key].append(t)
@@ -181,7 +191,7 @@ def main():
             tool, label, net = key
             name = "%s%s --network %s" % (tool, " (python %s)" % label if label else "", net)
             ref = times.get(("berth", first, net))
-            target = TARGETS.get((label, net)) if tool == "berth" else None
+            target = TARGETS.get((label, net)) if tool.startswith("berth") else None
             print("  %-44s %8.1f %8s %10.1f %7.2fx%s" % (
                 name, ms(xs), "<= %d" % target if target else "", ms(CPU[key]), ms(xs) / ms(ref),
                 "" if not target else ("  ok" if ms(xs) <= target else "  MISSED")))
@@ -190,12 +200,14 @@ def main():
 
         d = daemons[first]
         berth = installed[first]["berth"]
-        ps = {"berth ps": [berth, "ps"], "berth ps -a": [berth, "ps", "-a"],
-              "(%s -I -S -c pass)" % pys[first]: [pys[first], "-S", "-I", "-c", "pass"]}
+        ps = {"berth ps": ([berth, "ps"], envs[first]), "berth ps -a": ([berth, "ps", "-a"], envs[first]),
+              "(%s -I -S -c pass)" % pys[first]: ([pys[first], "-S", "-I", "-c", "pass"], envs[first])}
+        for tool, inst in trees[1:]:
+            ps[tool + " ps"] = ([inst[first]["berth"], "ps"], envs[tool + first])
         ps_times = {k: [] for k in ps}
         for _ in range(args.runs):
-            for name, argv in ps.items():
-                ps_times[name].append(timed(argv, envs[first], key="ps " + name))
+            for name, (argv, penv) in ps.items():
+                ps_times[name].append(timed(argv, penv, key="ps " + name))
         print("ps, python %s, median of %d (ms): wall, client CPU; %s" % (first, args.runs, benchlib.load()))
         for name, xs in ps_times.items():
             print("  %-42s %7.1f   %5.1f" % (name, ms(xs), ms(CPU["ps " + name])))

@@ -108,11 +108,11 @@ def figures(d, berth, env, runs, pull_ref, running_ids):
 
 
 def populate_images(d, tmp, images, layers):
-    """`images` images of `layers` small layers each, loaded 50 images per archive."""
-    for start in range(0, images, 50):
+    """`images` images of `layers` small layers each, loaded 10 images per archive."""
+    for start in range(0, images, 10):
         imgs = [imagefactory.Image("scale/img%d:1" % k,
                                    [layer("i%d-l%d" % (k, j)) for j in range(layers)], cmd=["true"])
-                for k in range(start, min(images, start + 50))]
+                for k in range(start, min(images, start + 10))]
         path = os.path.join(tmp, "scale-images.tar")
         imagefactory.docker_archive(path, imgs)
         with open(path, "rb") as f:
