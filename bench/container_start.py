@@ -45,16 +45,16 @@ class Berth(object):
     """berth's engine as the daemon calls it, in a process of its own on the given python
     (bench/engine_loop.py), with its own data root and cgroup parent."""
 
-    def __init__(self, tmp, archive, python, name, host_config=None):
+    def __init__(self, tmp, archive, python, name, host_config=None, tree=None):
         self.name = name
         self.parent = "berth-bench-" + uuid.uuid4().hex[:8]
         self.proc = subprocess.Popen(
             [python, os.path.join(ROOT, "bench", "engine_loop.py"), os.path.join(tmp, self.parent),
              self.parent, archive, json.dumps(host_config or {})],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=dict(os.environ, BERTH_TREE=tree or ROOT))
         if self.proc.stdout.readline() != b"ready\n":
             raise SystemExit("bench/engine_loop.py on %s did not start" % python)
-        self.phases = {"create": [], "start": [], "wait": [], "rm": []}
+        self.phases = {"create": [], "start": [], "wait": [], "rm": [], "cpu": []}
 
     def ask(self, cmd):
         self.proc.stdin.write(cmd.encode() + b"\n")
@@ -139,6 +139,7 @@ def main():
     ap.add_argument("--peer-runs", type=int, default=20)
     ap.add_argument("--python", action="append", default=[], help="host or 3.6 (default: both)")
     ap.add_argument("--skip", action="append", default=[], help="crun, runc or podman")
+    ap.add_argument("--base", metavar="TREE", help="also the engine of this checkout (A/B)")
     ap.add_argument("--nice", type=int, default=0, metavar="N",
                     help="run everything (children inherit it) at this nice value, e.g. -20")
     args = ap.parse_args()
@@ -157,6 +158,9 @@ def main():
         archive = str(imagefactory.busybox_image_tar(os.path.join(tmp, "bb.tar")))
         for label, py in pys.items():
             berths.append(Berth(tmp, archive, py, "berth engine (python %s)" % label))
+            if args.base:
+                berths.append(Berth(tmp, archive, py, "berth base (python %s)" % label,
+                                    tree=os.path.abspath(args.base)))
         b = bundle(tmp)
         peers = []
         if "crun" not in args.skip:
@@ -187,10 +191,11 @@ def main():
                 berth.name, ms(bt), sorted(bt)[len(bt) // 10] * 1000, sorted(bt)[len(bt) * 9 // 10] * 1000,
                 "  berth/crun = %.2fx (target <= 0.6x: %s)" % (ms(bt) / crun, "ok" if ms(bt) / crun <= 0.6
                                                                else "MISSED") if crun else ""))
-            print("    " + ", ".join("%s %.1f" % (k, ms(v)) for k, v in berth.phases.items()))
+            print("    " + ", ".join("%s %.1f" % (k, ms(v)) for k, v in berth.phases.items())
+                  + " (the engine process's own CPU)")
         for p in peers:
             peer = ms(times[p.name])
-            ratios = ["%s/peer = %.2fx" % (b.name.split("(")[1].rstrip(")"), ms(times[b.name]) / peer)
+            ratios = ["%s/peer = %.2fx" % (b.name.replace("berth ", ""), ms(times[b.name]) / peer)
                       for b in berths]
             print("  %-36s %7.1f  %s" % (p.name, peer, ", ".join(ratios)))
         for berth in berths:

@@ -14,7 +14,9 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# the tree whose runtime/ runs: this checkout, or another one for an A/B run
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.environ.get("BERTH_TREE") or HERE)
 
 from runtime.engine import Engine  # noqa: E402
 
@@ -29,7 +31,8 @@ def pss_kb(pid):
 
 
 def once(eng, host_config):
-    """One create + start + wait + rm; {phase: seconds}."""
+    """One create + start + wait + rm; {phase: seconds, "cpu": this process's CPU seconds}."""
+    c0 = time.process_time()
     t0 = time.perf_counter()
     cid = eng.container_create({"Image": "busybox", "Cmd": ["true"], "HostConfig": host_config})["Id"]
     t1 = time.perf_counter()
@@ -41,7 +44,8 @@ def once(eng, host_config):
     t4 = time.perf_counter()
     if code != 0:
         raise SystemExit("`true` exited %d" % code)
-    return {"total": t4 - t0, "create": t1 - t0, "start": t2 - t1, "wait": t3 - t2, "rm": t4 - t3}
+    return {"total": t4 - t0, "create": t1 - t0, "start": t2 - t1, "wait": t3 - t2, "rm": t4 - t3,
+            "cpu": time.process_time() - c0}
 
 
 def monitor_pss(eng, n=5):
