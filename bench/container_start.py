@@ -5,8 +5,12 @@ the same rootfs and `podman run --rm --network none` of the same image, in one i
 plus the PSS a running container's monitor adds. Prints medians and ratios.
 
     sudo .venv/bin/python bench/container_start.py [--runs 50] [--peer-runs 20] [--nice -20]
+        [--python host --python 3.6] [--skip crun|runc|podman]
 
-Target: berth <= 25 ms median; monitor <= 5 MB PSS.
+berth runs as bench/engine_loop.py on the machine's python3 and on CentOS 7's Python 3.6 (the
+pyenv one), each a process of its own taking its turn in the loop.
+
+Targets: berth <= 0.6x crun's median in the same loop, on both pythons; monitor <= 5 MB PSS.
 
 The tools take turns inside one loop (berth, crun, runc, podman, berth, ...), so a machine
 whose load changes during the run treats them alike. Everything runs in a private mount
@@ -29,83 +33,58 @@ import uuid
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import benchlib  # noqa: E402
 from runtime.container.proc import cgroups  # noqa: E402
 from tests import imagefactory  # noqa: E402
-from tests.engine.conftest import make_engine  # noqa: E402
 
 PODMAN_ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
 WARM_UP = 3
 
 
 class Berth(object):
-    """berth's engine in this process, with its own data root and cgroup parent."""
+    """berth's engine as the daemon calls it, in a process of its own on the given python
+    (bench/engine_loop.py), with its own data root and cgroup parent."""
 
-    name = "berth engine"
-
-    def __init__(self, tmp, archive, host_config=None, name=None):
-        self.host_config = dict({"NetworkMode": "none"}, **(host_config or {}))
-        self.name = name or self.name
+    def __init__(self, tmp, archive, python, name, host_config=None, tree=None):
+        self.name = name
         self.parent = "berth-bench-" + uuid.uuid4().hex[:8]
-        self.eng = make_engine(os.path.join(tmp, "berth"), {"cgroup-parent": self.parent})
-        with open(archive, "rb") as f:
-            self.eng.image_load(f)
-        self.phases = {"create": [], "start": [], "wait": [], "rm": []}
+        self.proc = subprocess.Popen(
+            [python, os.path.join(ROOT, "bench", "engine_loop.py"), os.path.join(tmp, self.parent),
+             self.parent, archive, json.dumps(host_config or {})],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=dict(os.environ, BERTH_TREE=tree or ROOT))
+        if self.proc.stdout.readline() != b"ready\n":
+            raise SystemExit("bench/engine_loop.py on %s did not start" % python)
+        self.phases = {"create": [], "start": [], "wait": [], "rm": [], "cpu": []}
+
+    def ask(self, cmd):
+        self.proc.stdin.write(cmd.encode() + b"\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit("bench/engine_loop.py exited (%s)" % cmd)
+        return json.loads(line.decode())
 
     def once(self, keep):
-        eng = self.eng
-        t0 = time.perf_counter()
-        cid = eng.container_create({"Image": "busybox", "Cmd": ["true"],
-                                    "HostConfig": self.host_config})["Id"]
-        t1 = time.perf_counter()
-        eng.container_start(cid)
-        t2 = time.perf_counter()
-        code = eng.container_wait(cid)["StatusCode"]
-        t3 = time.perf_counter()
-        eng.container_remove(cid)
-        t4 = time.perf_counter()
-        assert code == 0, code
+        r = self.ask("once")
         if keep:
-            for k, a, b in (("create", t0, t1), ("start", t1, t2), ("wait", t2, t3), ("rm", t3, t4)):
-                self.phases[k].append(b - a)
-        return t4 - t0
+            for k in self.phases:
+                self.phases[k].append(r[k])
+        return r["total"]
 
-    def monitor_pss(self, n=5):
-        """PSS (kB) of the monitors of n running containers, with and without the forkserver."""
-        eng = self.eng
-        ids = []
-        for _ in range(n):
-            cid = eng.container_create({"Image": "busybox", "Cmd": ["sleep", "1000"]})["Id"]
-            eng.container_start(cid)
-            ids.append(cid)
-        time.sleep(0.3)
-        mons = [eng.containers.get(c).started()["MonitorPid"] for c in ids]
-        out = {"median": statistics.median(_pss_kb(p) for p in mons), "first": _pss_kb(mons[0]),
-               "forkserver": _pss_kb(eng.spawner._proc.pid)}
-        eng.close()  # the forkserver goes; the monitors now share pages only with each other
-        time.sleep(0.2)
-        out["without_engine"] = statistics.median(_pss_kb(p) for p in mons)
-        for c in ids:
-            eng.container_remove(c, force=True)
-        return out
+    def monitor_pss(self):
+        """PSS (kB) of the monitors of 5 running containers, with and without the forkserver."""
+        return self.ask("pss")
 
     def close(self):
-        for c in self.eng.container_list(all=True):
-            self.eng.container_remove(c["Id"], force=True)
-        self.eng.close()
+        if self.proc.poll() is None:
+            self.ask("close")
+            self.proc.wait()
         dirs = {m + "/" + self.parent for m in cgroups.v1_mounts().values()}
         if cgroups.detect_version() == 2:
             dirs = {"/sys/fs/cgroup/" + self.parent}
         for d in dirs:
             if os.path.isdir(d):
                 os.rmdir(d)
-
-
-def _pss_kb(pid):
-    with open("/proc/%d/smaps_rollup" % pid) as f:
-        for line in f:
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    return 0
 
 
 class Command(object):
@@ -158,7 +137,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--peer-runs", type=int, default=20)
+    ap.add_argument("--python", action="append", default=[], help="host or 3.6 (default: both)")
     ap.add_argument("--skip", action="append", default=[], help="crun, runc or podman")
+    ap.add_argument("--base", metavar="TREE", help="also the engine of this checkout (A/B)")
     ap.add_argument("--nice", type=int, default=0, metavar="N",
                     help="run everything (children inherit it) at this nice value, e.g. -20")
     args = ap.parse_args()
@@ -169,11 +150,17 @@ def main():
         subprocess.run(["umount", "/sys/fs/cgroup/unified"], check=True)
     if args.nice:
         os.nice(args.nice)
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: byte-compiled
+    pys = benchlib.pythons(args.python or ["host", "3.6"])
     tmp = tempfile.mkdtemp(prefix="berth-bench-", dir="/tmp")
-    berth = cleanup = None
+    berths, cleanup = [], None
     try:
         archive = str(imagefactory.busybox_image_tar(os.path.join(tmp, "bb.tar")))
-        berth = Berth(tmp, archive)
+        for label, py in pys.items():
+            berths.append(Berth(tmp, archive, py, "berth engine (python %s)" % label))
+            if args.base:
+                berths.append(Berth(tmp, archive, py, "berth base (python %s)" % label,
+                                    tree=os.path.abspath(args.base)))
         b = bundle(tmp)
         peers = []
         if "crun" not in args.skip:
@@ -183,34 +170,41 @@ def main():
         if "podman" not in args.skip:
             run, cleanup = podman(tmp, archive)
             peers.append(Command("podman run --rm --network none", run))
-        times = {t.name: [] for t in [berth] + peers}
+        tools = berths + peers
+        times = {t.name: [] for t in tools}
+        before = benchlib.load()
         for i in range(WARM_UP + max(args.runs, args.peer_runs)):
             keep = i >= WARM_UP
-            for tool in [berth] + peers:
-                limit = args.runs if tool is berth else args.peer_runs
+            for tool in tools:
+                limit = args.runs if tool in berths else args.peer_runs
                 if i < WARM_UP + limit:
                     dt = tool.once(keep)
                     if keep:
                         times[tool.name].append(dt)
-        pss = berth.monitor_pss()
-        bt = times[berth.name]
-        print("create+start+wait+rm of `true` in busybox, median ms (berth n=%d, peers n=%d, taking turns):"
-              % (len(bt), args.peer_runs))
-        print("  %-32s %7.1f  (p10 %.1f, p90 %.1f)  target <= 25%s" % (
-            berth.name, ms(bt), sorted(bt)[len(bt) // 10] * 1000, sorted(bt)[len(bt) * 9 // 10] * 1000,
-            ""))
-        print("    " + ", ".join("%s %.1f" % (k, ms(v)) for k, v in berth.phases.items()))
+        print("create+start+wait+rm of `true` in busybox, median ms (berth n=%d, peers n=%d, taking turns); "
+              "%s before, %s after%s" % (args.runs, args.peer_runs, before, benchlib.load(),
+                                         "; nice %d" % args.nice if args.nice else ""))
+        crun = ms(times["crun run"]) if "crun run" in times else None
+        for berth in berths:
+            bt = times[berth.name]
+            print("  %-36s %7.1f  (p10 %.1f, p90 %.1f)%s" % (
+                berth.name, ms(bt), sorted(bt)[len(bt) // 10] * 1000, sorted(bt)[len(bt) * 9 // 10] * 1000,
+                "  berth/crun = %.2fx (target <= 0.6x: %s)" % (ms(bt) / crun, "ok" if ms(bt) / crun <= 0.6
+                                                               else "MISSED") if crun else ""))
+            print("    " + ", ".join("%s %.1f" % (k, ms(v)) for k, v in berth.phases.items())
+                  + " (the engine process's own CPU)")
         for p in peers:
             peer = ms(times[p.name])
-            print("  %-32s %7.1f  berth/peer = %.2fx" % (p.name, peer, ms(bt) / peer))
-        print("monitor PSS: %.0f kB median over 5 running containers (first %d kB; %.0f kB once the engine's "
-              "forkserver is gone); forkserver %d kB; target <= 5120 kB" % (
-                  pss["median"], pss["first"], pss["without_engine"], pss["forkserver"]))
-        with open("/proc/loadavg") as f:
-            print("load average at the end: %s%s" % (" ".join(f.read().split()[:3]),
-                                                     "; nice %d" % args.nice if args.nice else ""))
+            ratios = ["%s/peer = %.2fx" % (b.name.replace("berth ", ""), ms(times[b.name]) / peer)
+                      for b in berths]
+            print("  %-36s %7.1f  %s" % (p.name, peer, ", ".join(ratios)))
+        for berth in berths:
+            pss = berth.monitor_pss()
+            print("%s: monitor PSS %.0f kB median over 5 running containers (first %d kB; %.0f kB once the "
+                  "engine's forkserver is gone); forkserver %d kB; target <= 5120 kB" % (
+                      berth.name, pss["median"], pss["first"], pss["without_engine"], pss["forkserver"]))
     finally:
-        if berth is not None:
+        for berth in berths:
             berth.close()
         if cleanup:
             subprocess.run(cleanup, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -1,53 +1,45 @@
 #!/usr/bin/env python3
-"""End-to-end latency through berthd, in one invocation:
+"""End-to-end latency of `run --rm IMAGE true` through berthd as a provisioned host runs it, beside
+podman and dockerd, in one invocation (issue 20's first target):
 
-- `berth run --rm IMAGE true`, `docker -H unix://... run --rm IMAGE true` (both against berthd)
-  `podman run --rm --network none IMAGE true` (its own storage, runc) and, when dockerd is
-  installed (Debian's docker.io), `docker run --rm --network none IMAGE true` against a dockerd
-  started here (own data root, exec root and socket; no iptables, no bridge), interleaved, median
-  of N each, as ratios. berth runs as a provisioned host runs it: the engine bundle
-  (provision/bundle.py) extracted and byte-compiled, started by the installed wrapper script
-  (`/usr/bin/python3 -I -S -c ...`); also under CentOS 7's Python 3.6 when the
-  pyenv one is there, and as this checkout's venv console script (editable install: its site
-  hooks are a development cost, shown for comparison);
-- `berth ps`, the same ways;
-- 50 concurrent clients doing `ps` (GET /containers/json) and `inspect` against berthd: p50/p99;
-- berthd's idle RSS.
+- berthd and `berth` as installed (the engine bundle extracted, byte-compiled, started by the
+  installed -I -S wrapper scripts) on the machine's python3 and on CentOS 7's Python 3.6 (the
+  pyenv one), each berthd in a network namespace this script makes, with its default bridge;
+  seccomp (dockerd's default profile) and the device rules on, as for any container;
+- `berth run --rm --network none busybox true` and `berth run --rm busybox true` (the default
+  bridge: a veth, an address, the NAT rules), the docker CLI against the host-python berthd;
+- `podman run --rm` (its own storage, runc) with `--network none` and with its default network,
+  and `docker run --rm` against a dockerd from Debian's packages (benchlib.Dockerd) with
+  `--network none` and on its docker0 bridge, each in a namespace of its own;
+- the commands take turns (2 warm-up rounds), median of N each, ratios to berth's;
+- then `berth ps` and 50 concurrent API clients (ps/inspect) against the host-python berthd,
+  and its idle RSS.
 
-    sudo .venv/bin/python bench/run_latency.py [--runs 30] [--clients 50] [--skip podman|dockerd|docker]
+    sudo .venv/bin/python bench/run_latency.py [--runs 30] [--python host --python 3.6]
+                                               [--skip podman|dockerd|docker|bridge]
 
-Targets: berth run --rm true <= 50 ms median; berth ps <= 30 ms; idle RSS <= 40 MB.
+Targets: --network none <= 30 ms (machine's python), <= 40 ms (Python 3.6); default bridge
+<= 60 ms; beside podman and dockerd. The machine's own namespace, links and iptables are never
+touched.
 """
 
 import argparse
 import os
 import resource
-import shutil
-import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+import benchlib
+from benchlib import DOCKER, ms
 
-from runtime.cli.client import Client  # noqa: E402
-from tests import imagefactory  # noqa: E402
-from tests.api.conftest import DOCKER, Berthd  # noqa: E402
+from runtime.cli.client import Client
+from tests import imagefactory
 
-BERTH = os.path.join(os.path.dirname(sys.executable), "berth")
-HOST_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-PY36 = "/root/.pyenv/versions/3.6.15/bin/python3.6"
-DOCKERD = shutil.which("dockerd")  # CentOS 7's python3 is 3.6
-INSTALLED = "berth (installed bundle)"
-PODMAN_ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
-
-
-def ms(xs):
-    """Median of seconds, in ms."""
-    return statistics.median(xs) * 1000
+TARGETS = {("host", "none"): 30, ("3.6", "none"): 40, ("host", "bridge"): 60, ("3.6", "bridge"): 60}
+FAILURES = {}  # type: dict
+CPU = {}  # type: dict
 
 
 def pct(xs, p):
@@ -56,24 +48,20 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))] * 1000
 
 
-FAILURES = {}  # type: dict
-CPU = {}  # type: dict
-
-
-def timed(argv, env=None, cwd=None, retries=0, key=None):
+def timed(argv, env=None, retries=0, key=None):
     """Seconds to run argv (which must succeed; a peer's rare failure may be retried). The
-    client's own CPU time (user + sys) is collected under key: unlike wall time it does not
-    depend on how loaded the machine is."""
+    client's own CPU time (user + sys) is kept under key: unlike wall time it does not depend on
+    how loaded the machine is."""
     for _attempt in range(retries + 1):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
-        res = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd)
+        res = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         elapsed = time.perf_counter() - t
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if res.returncode == 0:
             if key:
-                cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-                CPU.setdefault(key, []).append(cpu)
+                CPU.setdefault(key, []).append(after.ru_utime - before.ru_utime + after.ru_stime
+                                               - before.ru_stime)
             return elapsed
         FAILURES[argv[0]] = FAILURES.get(argv[0], 0) + 1
     raise SystemExit("%s failed (%d): %s" % (" ".join(argv), res.returncode, res.stderr.decode()))
@@ -118,155 +106,132 @@ def concurrent_clients(host, names, clients, per_client):
     return lat, time.perf_counter() - t0
 
 
-class Dockerd(object):
-    """A dockerd of our own (notes/peers.md: by hand, no iptables, no bridge), ended by PID."""
-
-    def __init__(self, tmp):
-        self.dir = os.path.join(tmp, "dockerd")
-        os.makedirs(self.dir)
-        self.host = "unix://" + os.path.join(self.dir, "docker.sock")
-        self.log = open(os.path.join(self.dir, "log"), "wb")
-        self.proc = subprocess.Popen(
-            [DOCKERD, "--iptables=false", "--bridge=none", "--data-root", os.path.join(self.dir, "root"),
-             "--exec-root", os.path.join(self.dir, "exec"), "--pidfile", os.path.join(self.dir, "pid"),
-             "-H", self.host], stdout=self.log, stderr=self.log)
-        deadline = time.time() + 60
-        while subprocess.run([DOCKER, "-H", self.host, "version"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL).returncode != 0:
-            if self.proc.poll() is not None or time.time() > deadline:
-                raise SystemExit("dockerd did not start: see %s/log" % self.dir)
-            time.sleep(0.2)
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-
-def install_bundle(tmp):
-    """The engine bundle as provision installs it: extracted, byte-compiled by each python that
-    runs it, started through the installed wrapper script (provision/bundle.py `wrapper`).
-    Returns the argv prefixes that run `berth`, by label."""
-    from provision import bundle
-    b = bundle.build()
-    pyz = os.path.join(tmp, b.filename)
-    with open(pyz, "wb") as f:
-        f.write(b.data)
-    lib = os.path.join(tmp, "lib")
-    subprocess.run([HOST_PYTHON, "-m", "zipfile", "-e", pyz, lib], check=True)
-    pythons = {INSTALLED: HOST_PYTHON}
-    if os.path.exists(PY36):
-        pythons["berth (installed, Python 3.6)"] = PY36
-    out = {}
-    for label, py in pythons.items():
-        subprocess.run([py, "-m", "compileall", "-q", lib], check=True, stdout=subprocess.DEVNULL)
-        script = bundle.wrapper("berth").decode().replace(bundle.PYTHON, py)
-        path = os.path.join(tmp, "berth-" + os.path.basename(py))
-        with open(path, "w") as f:
-            f.write(script.replace(bundle.LIB_DIR + "/current", lib))
-        os.chmod(path, 0o755)
-        out[label] = [path]
-    out["berth (venv console script)"] = [BERTH]
-    return out
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--python", action="append", default=[], help="host or 3.6 (default: both)")
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--per-client", type=int, default=20)
-    ap.add_argument("--skip", action="append", default=[], help="docker, dockerd or podman")
+    ap.add_argument("--skip", action="append", default=[], help="docker, dockerd, podman or bridge")
+    ap.add_argument("--base", metavar="TREE", help="also berthd + berth of this checkout (A/B), "
+                    "--network none")
     args = ap.parse_args()
+    pys = benchlib.pythons(args.python or ["host", "3.6"])
+    nets = ["none"] + ([] if "bridge" in args.skip else ["bridge"])
     tmp = tempfile.mkdtemp(prefix="berth-bench-lat-", dir="/tmp")
-    d = Berthd(os.path.join(tmp, "berthd"))
-    dockerd = None
-    pstore, prun = os.path.join(tmp, "pstore"), os.path.join(tmp, "prun")
-    podman = ["podman", "--root", pstore, "--runroot", prun, "--cgroup-manager", "cgroupfs",
-              "--events-backend", "none", "--runtime", "runc"]
-    # As an installed package is: byte-compiled (this sandbox sets PYTHONDONTWRITEBYTECODE,
-    # which would make every client start compile its modules from source).
-    subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(ROOT, "runtime")], check=True)
-    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    namespaces, daemons, peers, podman_reset = [], {}, [], None
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: byte-compiled, cached
     try:
         archive = str(imagefactory.busybox_image_tar(os.path.join(tmp, "bb.tar")))
-        d.start()
-        with open(archive, "rb") as f:
-            assert d.api("POST", "/images/load", body=f.read())[0] == 200
-        env = dict(os.environ, BERTH_HOST=d.host, DOCKER_CONFIG=os.path.join(tmp, "docker-config"))
+        installed = benchlib.install(tmp, pys)
+        trees = [("berth", installed)]
+        if args.base:
+            base_tmp = os.path.join(tmp, "base")
+            os.makedirs(base_tmp)
+            trees.append(("berth base", benchlib.install(base_tmp, pys, os.path.abspath(args.base))))
+        env = dict(os.environ, DOCKER_CONFIG=os.path.join(tmp, "docker-config"))
         os.makedirs(env["DOCKER_CONFIG"])
         with open(os.path.join(env["DOCKER_CONFIG"], "config.json"), "w") as f:
-            f.write("{}\n")  # podman reads it too
-        berths = install_bundle(tmp)
-        cmds = {k: argv + ["run", "--rm", "busybox", "true"] for k, argv in berths.items()}
+            f.write("{}\n")
+        cmds, envs = {}, {}
+        for tool, inst in trees:
+            for label in pys:
+                ns = benchlib.Netns("blat%s%s%d" % (len(tool), label.replace(".", ""), os.getpid()))
+                namespaces.append(ns)
+                key = label if tool == "berth" else tool + label
+                d = benchlib.InstalledBerthd(os.path.join(tmp, "daemon-" + key.replace(" ", "-")),
+                                             inst[label]["berthd"], netns=ns.name)
+                daemons[key] = d
+                d.start()
+                with open(archive, "rb") as f:
+                    assert d.api("POST", "/images/load", body=f.read())[0] == 200
+                envs[key] = dict(env, BERTH_HOST=d.host)
+                for net in (nets if tool == "berth" else ["none"]):
+                    flag = ["--network", "none"] if net == "none" else []
+                    cmds[(tool, label, net)] = [inst[label]["berth"], "run", "--rm"] + flag + \
+                        ["busybox", "true"]
+        first = list(pys)[0]
         if "docker" not in args.skip:
-            cmds["docker run --rm (berthd)"] = [DOCKER, "-H", d.host, "run", "--rm", "busybox", "true"]
-        if DOCKERD and "dockerd" not in args.skip:
-            dockerd = Dockerd(tmp)
-            subprocess.run([DOCKER, "-H", dockerd.host, "load", "-q", "-i", archive], check=True,
-                           stdout=subprocess.DEVNULL)
-            cmds["docker run --rm --network none (dockerd)"] = [
-                DOCKER, "-H", dockerd.host, "run", "--rm", "--network", "none", "busybox", "true"]
-        elif not DOCKERD:
-            print("(dockerd is not installed: apt-get install docker.io to compare with it)")
+            cmds[("docker CLI -> berthd", first, "none")] = [
+                DOCKER, "-H", daemons[first].host, "run", "--rm", "--network", "none", "busybox", "true"]
+        if "dockerd" not in args.skip and benchlib.docker_pkg():
+            ns = benchlib.Netns("blatd%d" % os.getpid())
+            namespaces.append(ns)
+            dockerd = benchlib.Dockerd(os.path.join(tmp, "dockerd"), netns=ns)
+            peers.append(dockerd)
+            dockerd.start()
+            assert dockerd.docker("load", "-q", "-i", archive).returncode == 0
+            for net in nets:
+                flag = ["--network", "none"] if net == "none" else []
+                cmds[("docker -> dockerd", "", net)] = [DOCKER, "-H", dockerd.host, "run", "--rm"] + flag + \
+                    ["busybox", "true"]
+        elif "dockerd" not in args.skip:
+            print("(no dockerd: no docker.io/containerd/runc .debs in %s)" % benchlib.DOCKER_DEBS)
         if "podman" not in args.skip:
-            subprocess.run(["skopeo", "copy", "-q", "docker-archive:" + archive,
-                            "containers-storage:[overlay@%s+%s]localhost/busybox:latest" % (pstore, prun)],
-                           check=True, stdout=subprocess.DEVNULL)
-            cmds["podman run --rm --network none"] = podman + ["run", "--rm", "--network", "none"] + \
-                PODMAN_ULIMITS + ["localhost/busybox:latest", "true"]
+            ns = benchlib.Netns("blatp%d" % os.getpid())
+            namespaces.append(ns)
+            podman, podman_reset = benchlib.podman(tmp, archive, netns=ns)
+            for net in nets:
+                flag = ["--network", "none"] if net == "none" else []
+                cmds[("podman", "", net)] = podman + ["run", "--rm"] + flag + benchlib.PODMAN_ULIMITS + \
+                    ["localhost/busybox:latest", "true"]
         times = {k: [] for k in cmds}
-        for i in range(args.runs + 2):  # 2 warm-up rounds, interleaved so load hits all alike
-            for name, argv in cmds.items():
-                t = timed(argv, env, ROOT, retries=0 if name.startswith("berth") else 2,
-                          key=name if i >= 2 else None)
+        before = benchlib.load()
+        for i in range(args.runs + 2):  # 2 warm-up rounds, taking turns so load hits all alike
+            for key, argv in cmds.items():
+                denv = envs.get(key[1] if key[0] == "berth" else key[0] + key[1], env)
+                t = timed(argv, denv, retries=0 if key[0].startswith("berth") else 2,
+                          key=key if i >= 2 else None)
                 if i >= 2:
-                    times[name].append(t)
-        base = ms(times[INSTALLED])
-        print("run --rm IMAGE true, median of %d (ms): wall, then the client's own CPU" % args.runs)
-        for name, xs in times.items():
-            print("  %-38s %7.1f   (%.2fx berth)   client CPU %5.1f" % (name, ms(xs), ms(xs) / base,
-                                                                       ms(CPU[name])))
-        for name in cmds:
-            if not name.startswith("berth"):
-                print("  berth is %.2fx faster than %s" % (ms(times[name]) / base, name))
+                    times[key].append(t)
+        print("run --rm busybox true, median of %d (ms), taking turns; %s before, %s after"
+              % (args.runs, before, benchlib.load()))
+        print("  %-44s %8s %8s %10s %8s" % ("", "wall", "target", "client CPU", "vs berth"))
+        for key, xs in times.items():
+            tool, label, net = key
+            name = "%s%s --network %s" % (tool, " (python %s)" % label if label else "", net)
+            ref = times.get(("berth", first, net))
+            target = TARGETS.get((label, net)) if tool.startswith("berth") else None
+            print("  %-44s %8.1f %8s %10.1f %7.2fx%s" % (
+                name, ms(xs), "<= %d" % target if target else "", ms(CPU[key]), ms(xs) / ms(ref),
+                "" if not target else ("  ok" if ms(xs) <= target else "  MISSED")))
         if FAILURES:
             print("  (failed and retried: %s)" % ", ".join("%s %d" % kv for kv in FAILURES.items()))
 
-        ps = {k: (argv + ["ps"], None) for k, argv in berths.items()}
-        ps["(%s -I -S -c pass)" % HOST_PYTHON] = ([HOST_PYTHON, "-S", "-I", "-c", "pass"], None)
-        if "docker" not in args.skip:
-            ps["(docker -H ... ps)"] = ([DOCKER, "-H", d.host, "ps"], None)
+        d = daemons[first]
+        berth = installed[first]["berth"]
+        ps = {"berth ps": ([berth, "ps"], envs[first]), "berth ps -a": ([berth, "ps", "-a"], envs[first]),
+              "(%s -I -S -c pass)" % pys[first]: ([pys[first], "-S", "-I", "-c", "pass"], envs[first])}
+        for tool, inst in trees[1:]:
+            ps[tool + " ps"] = ([inst[first]["berth"], "ps"], envs[tool + first])
         ps_times = {k: [] for k in ps}
         for _ in range(args.runs):
-            for name, (argv, cwd) in ps.items():
-                ps_times[name].append(timed(argv, env, cwd, key="ps " + name))
-        print("ps, median of %d (ms): wall, client CPU" % args.runs)
+            for name, (argv, penv) in ps.items():
+                ps_times[name].append(timed(argv, penv, key="ps " + name))
+        print("ps, python %s, median of %d (ms): wall, client CPU; %s" % (first, args.runs, benchlib.load()))
         for name, xs in ps_times.items():
             print("  %-42s %7.1f   %5.1f" % (name, ms(xs), ms(CPU["ps " + name])))
 
         names = []
         for k in range(5):
-            out = subprocess.run([BERTH, "run", "-d", "--name", "bench%d" % k, "busybox", "sleep", "300"],
-                                 env=env, stdout=subprocess.PIPE, check=True)
+            out = subprocess.run([berth, "run", "-d", "--network", "none", "--name", "bench%d" % k, "busybox",
+                                  "sleep", "300"], env=envs[first], stdout=subprocess.PIPE, check=True)
             names.append(out.stdout.decode().strip())
         lat, wall = concurrent_clients(d.host, names, args.clients, args.per_client)
-        print("%d concurrent clients x %d requests (ps/inspect alternating, 5 containers):"
-              % (args.clients, args.per_client))
+        print("%d concurrent clients x %d requests (ps/inspect alternating, 5 containers); %s:"
+              % (args.clients, args.per_client, benchlib.load()))
         print("  p50 %.1f ms   p99 %.1f ms   %.0f requests/s" % (pct(lat, 50), pct(lat, 99), len(lat) / wall))
         time.sleep(2)
         print("berthd idle RSS: %.1f MB (pid %d)" % (rss_kb(d.proc.pid) / 1024.0, d.proc.pid))
     finally:
-        d.cleanup()
-        if dockerd is not None:
-            dockerd.close()
-        if "podman" not in args.skip:
-            subprocess.run(podman + ["system", "reset", "-f"], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+        for d in daemons.values():
+            d.cleanup()
+        for p in peers:
+            p.cleanup()
+        if podman_reset:
+            subprocess.run(podman_reset, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for ns in namespaces:
+            ns.close()
         subprocess.run(["rm", "-rf", tmp])
 
 

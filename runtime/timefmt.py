@@ -4,6 +4,9 @@ import calendar
 import re
 import time
 
+if False:  # for the type comments only (the forkserver imports this module: no typing there)
+    from typing import Optional  # noqa: F401
+
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time.Time: "never"
 _PREFIX = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)")
 
@@ -35,8 +38,28 @@ def parse_rfc3339(s):
     if not s or s.startswith("0001-"):
         return 0.0
     main, _, frac = s.rstrip("Z").partition(".")
-    secs = calendar.timegm(time.strptime(main, "%Y-%m-%dT%H:%M:%S"))
+    secs = _fixed_utc(main)
+    if secs is None:  # not the usual fixed form: strptime decides (and names what is wrong)
+        secs = calendar.timegm(time.strptime(main, "%Y-%m-%dT%H:%M:%S"))
     return secs + (float("0." + frac) if frac else 0.0)
+
+
+def _fixed_utc(main):
+    # type: (str) -> Optional[int]
+    """Seconds of "YYYY-MM-DDTHH:MM:SS" by slicing, or None when main is not exactly that with
+    valid values (time.strptime took ~50 us a call: most of `ps -a` with 1,000 containers)."""
+    if len(main) != 19 or main[4] != "-" or main[7] != "-" or main[10] != "T" or main[13] != ":" \
+            or main[16] != ":":
+        return None
+    digits = main[0:4] + main[5:7] + main[8:10] + main[11:13] + main[14:16] + main[17:19]
+    if not digits or digits.strip("0123456789"):
+        return None
+    y, mo, d = int(main[0:4]), int(main[5:7]), int(main[8:10])
+    h, mi, sec = int(main[11:13]), int(main[14:16]), int(main[17:19])
+    if not (1 <= mo <= 12 and 1 <= d <= calendar.monthrange(y, mo)[1] and h <= 23 and mi <= 59
+            and sec <= 61):
+        return None
+    return calendar.timegm((y, mo, d, h, mi, sec, 0, 0, 0))
 
 
 def unix_time(iso):

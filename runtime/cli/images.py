@@ -1,6 +1,5 @@
 """Image commands: images, tag, rmi, load, save, import, commit, history, pull, push."""
 
-import os
 import sys
 
 from runtime.cli import fmt
@@ -236,6 +235,7 @@ def parser_load(p):
 
 def cmd_load(client, args):
     """`berth load -i FILE`: a docker-save or OCI archive."""
+    import os  # here, not at the top: `berth images` and `pull` do without it (~5 ms on 3.6)
     if not args.input and sys.stdin.isatty():
         sys.stderr.write("berth: requested load from stdin, but stdin is empty: use -i FILE\n")
         return 1
@@ -272,6 +272,7 @@ def cmd_save(client, args):
             out.write(data)
         out.flush()
         return 0
+    import os
     tmp = "%s.tmp-%d" % (args.output, os.getpid())
     try:
         with open(tmp, "wb") as f:
@@ -295,6 +296,7 @@ def parser_import(p):
 
 def cmd_import(client, args):
     """`berth import FILE|- [REPO[:TAG]]`: prints the new image id."""
+    import os
     repo, tag = split_ref(args.reference) if args.reference else (None, None)
     query = [("fromSrc", "-"), ("repo", repo), ("tag", tag), ("message", args.message)]
     query += [("changes", c) for c in args.change]

@@ -48,9 +48,10 @@ class ImageService(ImageBackend):
         filters = filters or {}
         out = []
         summaries = []
+        names = self.store.refs.by_image()
         for image_id in self.store.ids():
             try:
-                summaries.append(self._summary(image_id))
+                summaries.append(self._summary(image_id, names.get(image_id, [])))
             except NotFound:
                 continue  # removed meanwhile
         parents = {s["ParentId"] for s in summaries}
@@ -62,14 +63,15 @@ class ImageService(ImageBackend):
         out.sort(key=lambda s: (s["Created"], s["Id"]), reverse=True)
         return out
 
-    def _summary(self, image_id):
+    def _summary(self, image_id, names):
         cfg = self.store.image_config(image_id)
         rec = self.store.record(image_id)
         return {
             "Id": image_id, "ParentId": rec.get("parent") or "",
-            "RepoTags": self.store.refs.tags_of(image_id),
-            "RepoDigests": self.store.refs.digests_of(image_id),
-            "Created": unix_time(cfg.get("created")), "Size": self.store.size(image_id),
+            "RepoTags": self.store.refs.tags_of(image_id, names),
+            "RepoDigests": self.store.refs.digests_of(image_id, names),
+            "Created": unix_time(cfg.get("created")),
+            "Size": self.store.size(image_id, [layer["diffId"] for layer in rec["layers"]]),
             "SharedSize": -1, "Labels": (cfg.get("config") or {}).get("Labels") or {},
             "Containers": -1,
         }

@@ -163,10 +163,11 @@ class ImageStore(object):
         links = [self.layers.link(d) for d in self.diff_ids(image_id)]
         return self.root, ":".join(reversed(links))
 
-    def size(self, image_id):
-        # type: (str) -> int
-        """Sum of the uncompressed layer sizes."""
-        return sum(self.layers.size(d) for d in self.diff_ids(image_id))
+    def size(self, image_id, diff_ids=None):
+        # type: (str, list) -> int
+        """Sum of the uncompressed layer sizes (diff_ids: the image's, when the caller has
+        its record already)."""
+        return sum(self.layers.size(d) for d in (self.diff_ids(image_id) if diff_ids is None else diff_ids))
 
     def image_manifest(self, image_id):
         # type: (str) -> tuple

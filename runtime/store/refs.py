@@ -35,15 +35,27 @@ class ReferenceStore(object):
         """Canonical names pointing at image_id, sorted."""
         return sorted(n for n, i in self.all().items() if i == image_id)
 
-    def tags_of(self, image_id):
-        # type: (str) -> list
-        """Familiar `repo:tag` names of image_id (what docker shows as RepoTags)."""
-        return [reference.familiar(n) for n in self.of(image_id) if "@" not in n]
+    def by_image(self):
+        # type: () -> dict
+        """{image id: its canonical names, sorted}, from one read of the file (a listing of
+        every image reads it once, not twice per image)."""
+        out = {}  # type: dict
+        for name, image_id in sorted(self.all().items()):
+            out.setdefault(image_id, []).append(name)
+        return out
 
-    def digests_of(self, image_id):
-        # type: (str) -> list
-        """Familiar `repo@sha256:...` names of image_id (RepoDigests)."""
-        return [reference.familiar(n) for n in self.of(image_id) if "@" in n]
+    def tags_of(self, image_id, names=None):
+        # type: (str, list) -> list
+        """Familiar `repo:tag` names of image_id (what docker shows as RepoTags); names: its
+        canonical names when the caller has them (by_image), else they are read."""
+        return [reference.familiar(n) for n in (self.of(image_id) if names is None else names)
+                if "@" not in n]
+
+    def digests_of(self, image_id, names=None):
+        # type: (str, list) -> list
+        """Familiar `repo@sha256:...` names of image_id (RepoDigests); names as for tags_of."""
+        return [reference.familiar(n) for n in (self.of(image_id) if names is None else names)
+                if "@" in n]
 
     def replace(self, refs):
         # type: (dict) -> None
