@@ -50,6 +50,12 @@ CONTAINER_CONFIG = {
     "MacAddress": S, "OnBuild": LIST_S, "Labels": MAP_S, "StopSignal": S, "StopTimeout": INT,
     "Shell": STRSLICE, "HostConfig": HOST_CONFIG, "NetworkingConfig": OBJ,
 }
+_RESOURCES = ("CpuShares Memory NanoCpus CgroupParent BlkioWeight BlkioWeightDevice BlkioDeviceReadBps "
+              "BlkioDeviceWriteBps BlkioDeviceReadIOps BlkioDeviceWriteIOps CpuPeriod CpuQuota "
+              "CpuRealtimePeriod CpuRealtimeRuntime CpusetCpus CpusetMems Devices DeviceCgroupRules "
+              "DeviceRequests KernelMemoryTCP MemoryReservation MemorySwap MemorySwappiness OomKillDisable "
+              "PidsLimit Ulimits CpuCount CpuPercent IOMaximumIOps IOMaximumBandwidth Init").split()
+UPDATE_CONFIG = dict({k: HOST_CONFIG[k] for k in _RESOURCES}, KernelMemory=INT, RestartPolicy=_RESTART)
 EXEC_CONFIG = {
     "AttachStdin": B, "AttachStdout": B, "AttachStderr": B, "Tty": B, "ConsoleSize": "[2]uint",
     "DetachKeys": S, "Env": LIST_S, "Privileged": B, "User": S, "WorkingDir": S, "Cmd": STRSLICE,

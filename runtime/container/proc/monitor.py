@@ -8,7 +8,8 @@ Socket protocol: the client sends one message (runtime.container.proc.wire.send_
 (frames, or raw with a TTY) and writes stdin (its end closes the container's if close_stdin);
 {"op": "wait"} just waits for EOF; {"op": "resize", "h": n, "w": n};
 {"op": "stop"} is a wait sent before a stop's signal (no restart follows that exit);
-{"op": "policy", "policy": {...}} replaces the restart policy (`update --restart`);
+{"op": "policy", "policy": {...}, "extra": [...]} replaces the restart policy and the optional
+cgroup controllers the container is in (`update`);
 {"op": "probe", "process", "cgroup_procs", "timeout"} runs a health check (probe.py) and
 answers {"code", "output", "timeout"}.
 
@@ -85,6 +86,7 @@ class Monitor(object):
         self.pid1 = 0  # the running PID 1 (probes join its namespaces)
         self.probes = {}  # type: dict  # pid -> probe.Probe
         self.backoff = None  # type: restart.Backoff
+        self.cg = None  # type: cgroups.CgroupManager
 
     def run(self):
         # type: () -> None
@@ -127,8 +129,8 @@ class Monitor(object):
             self.netns = -1
         # (with a restart policy the monitor keeps it: a new PID 1 joins the same namespace)
         # the cgroup is made here, while PID 1 builds its filesystem, then PID 1 joins it
-        cg = cgroups.manager(spec["cgroup"]["parent"], spec["cgroup"]["name"], spec["cgroup"]["version"],
-                             spec["cgroup"].get("extra") or ())
+        self.cg = cg = cgroups.manager(spec["cgroup"]["parent"], spec["cgroup"]["name"],
+                                       spec["cgroup"]["version"], spec["cgroup"].get("extra") or ())
         cgroup_error = None
         try:
             cg.create(spec["limits"])
@@ -181,7 +183,7 @@ class Monitor(object):
             code = stdio.exit_code(status)
             oom = False
             try:
-                oom = cg.oom_killed(code)
+                oom = self.cg.oom_killed(code)
             except (OSError, ValueError):
                 pass
             delay = None
@@ -204,7 +206,7 @@ class Monitor(object):
                 break
             spec["started_at"] = rfc3339(time.time())
             started = time.time()
-            pid, err = self.respawn(cg)
+            pid, err = self.respawn(self.cg)
             if err:
                 record.update(Restarting=False, Error=err, ExitCode=127 if "not found" in err else 126)
                 write_json("exit.json", record)
@@ -227,7 +229,7 @@ class Monitor(object):
             # here): that happens now, after the waiters have the exit code
             os.close(mnt_ns)
         try:
-            cg.destroy()
+            self.cg.destroy()
         except OSError:
             pass
         os._exit(0)
@@ -432,9 +434,12 @@ class Monitor(object):
             if self.io.master >= 0:
                 stdio.resize(self.io.master, req.get("h", 24), req.get("w", 80))
             conn.close()
-        elif op == "policy":  # `update --restart` of a running container
+        elif op == "policy":  # `update` of a running container
             if self.backoff is not None:
                 self.backoff.policy = req.get("policy")
+            extra = tuple(req.get("extra") or ())
+            if self.cg is not None and extra != tuple(self.cg.extra):  # update added cpuset/blkio
+                self.cg = cgroups.manager(self.cg.parent, self.cg.name, self.cg.version, extra)
             conn.close()
         elif op == "wait" and recorded:
             conn.close()
