@@ -100,8 +100,15 @@ def _load_images(host, tar):
         _docker(host, "tag", "busybox:latest", tag)
 
 
-def _run_suite(host, dockerpy, files, junit, timeout):
-    env = dict(os.environ, DOCKER_HOST=host, PYTHONPATH=dockerpy, DOCKER_TEST_API_VERSION="1.41")
+def _run_suite(host, dockerpy, files, junit, timeout, home):
+    """pytest over files with DOCKER_HOST=host; home: the run's own HOME (with an empty
+    ~/.docker/config.json), so what the client side keeps (contexts) does not pass from one
+    daemon's run to the other's."""
+    os.makedirs(os.path.join(home, ".docker"), exist_ok=True)
+    with open(os.path.join(home, ".docker", "config.json"), "w") as f:
+        f.write("{}")
+    env = dict(os.environ, DOCKER_HOST=host, PYTHONPATH=dockerpy, DOCKER_TEST_API_VERSION="1.41", HOME=home)
+    env.pop("DOCKER_CONFIG", None)
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--timeout", str(timeout),
             "--junitxml", junit, "-o", "addopts="] + files
     return subprocess.call(argv, cwd=dockerpy, env=env, stdout=subprocess.DEVNULL,
@@ -144,7 +151,8 @@ def main(argv=None):
             _load_images(daemon.host, tar)
             junit = os.path.join(out_dir, "%s.xml" % name)
             started = time.time()
-            _run_suite(daemon.host, args.dockerpy, files, junit, args.timeout)
+            _run_suite(daemon.host, args.dockerpy, files, junit, args.timeout,
+                       os.path.join(work, name + "-home"))
             results[name] = _outcomes(junit)
             print("%s: %d passed, %d failed, %d skipped in %.0f s" % (
                 name, *[sum(1 for v in results[name].values() if v == k)
@@ -161,7 +169,8 @@ def main(argv=None):
     print("passed on berthd, not on dockerd (%d):" % len(extra))
     print("".join("  %s (%s)\n" % (t, theirs.get(t, "absent")) for t in extra), end="")
     print("JUnit files: %s" % out_dir)
-    for leftover in ("berthd", "dockerd", "busybox.tar"):  # the JUnit files stay
+    # the JUnit files stay
+    for leftover in ("berthd", "dockerd", "busybox.tar", "dockerd-home", "berthd-home"):
         path = os.path.join(work, leftover)
         if os.path.isdir(path):
             shutil.rmtree(path, ignore_errors=True)

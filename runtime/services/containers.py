@@ -819,7 +819,7 @@ class ContainerService(ContainerBackend):
     def exec_create(self, name, config):
         return self.execs.create(name, config)
 
-    def exec_start(self, exec_id, detach=False, tty=False):
+    def exec_start(self, exec_id, detach=False, tty=None):
         return self.execs.start(exec_id, detach, tty)
 
     def exec_inspect(self, exec_id):

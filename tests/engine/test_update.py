@@ -24,6 +24,14 @@ def _cg(eng, cid, controller, name):
         return f.read().strip()
 
 
+def _comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def _running(eng, cmd="sleep 1000", **hc):
     cid = eng.container_create({"Image": "busybox", "Cmd": ["sh", "-c", cmd], "HostConfig": dict(hc)})["Id"]
     eng.container_start(cid)
@@ -67,6 +75,10 @@ def test_cpuset_added_to_a_running_container_moves_its_processes(clean_container
     cid = _running(eng, "sleep 1000 & sleep 1000")
     c = eng.containers.get(cid)
     assert "cpuset" not in c.cgroup().paths  # created without: no cpuset directory
+    deadline = time.time() + 10
+    while sorted(_comm(p) for p in c.cgroup().pids()) != ["sleep", "sleep"]:  # sh forked and exec'd
+        assert time.time() < deadline
+        time.sleep(0.02)
     eng.container_update(cid, {"CpusetCpus": "0", "CpusetMems": "0"})
     assert _cg(eng, cid, "cpuset", "cpuset.cpus") == "0"
     assert _cg(eng, cid, "cpuset", "cpuset.mems") == "0"
