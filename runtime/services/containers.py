@@ -774,6 +774,8 @@ class ContainerService(ContainerBackend):
         if log["driver"] == "none":
             raise InvalidParameter("configured logging driver does not support reading: container %s "
                                    "logs with the none driver" % name)
+        if c.output_open():  # what PID 1 wrote before this request is in the log first
+            client.flush(c)
         return logs.read(log["path"], stdout, stderr, follow, since, until, tail, timestamps,
                          running=lambda: c.output_open() or c.state()["Restarting"], driver=log["driver"],
                          max_file=log["max_file"])

@@ -160,3 +160,32 @@ def test_bad_log_config_is_refused_and_nothing_created(clean_containers, log_con
                               "HostConfig": {"LogConfig": log_config}})
     assert "\n" not in str(err.value)
     assert os.listdir(os.path.join(str(eng.test_root), "containers")) == before
+
+
+def test_logs_has_what_pid1_wrote_before_the_request(clean_containers):
+    """`logs` has the monitor copy what is in PID 1's pipes first: with the monitor stopped,
+    a line PID 1's stdout got is still in the answer once the monitor runs again."""
+    import signal
+    import time
+    eng = clean_containers
+    cid = _run(eng, "echo first; exec sleep 1000", {"Type": "json-file"})
+    deadline = time.time() + 10
+    while [line for _, line in eng.container_logs(cid)] != [b"first\n"]:
+        assert time.time() < deadline
+        time.sleep(0.02)
+    monitor = eng.containers.get(cid).started()["MonitorPid"]
+    os.kill(monitor, signal.SIGSTOP)
+    try:
+        ex = eng.exec_create(cid, {"Cmd": ["sh", "-c", "echo late > /proc/1/fd/1"]})
+        eng.exec_start(ex, detach=True)
+        while eng.exec_inspect(ex)["Running"] or eng.exec_inspect(ex)["ExitCode"] is None:
+            assert time.time() < deadline
+            time.sleep(0.02)
+        got = []
+        reader = threading.Thread(target=lambda: got.extend(line for _, line in eng.container_logs(cid)))
+        reader.start()
+        time.sleep(0.3)  # the reader waits for the stopped monitor
+    finally:
+        os.kill(monitor, signal.SIGCONT)
+    reader.join(10)
+    assert got == [b"first\n", b"late\n"]

@@ -6,7 +6,8 @@ before it exits. It runs in its own session and as a child subreaper, so it outl
 Socket protocol: the client sends one message (runtime.container.proc.wire.send_msg):
 {"op": "attach", "stdin": b, "stdout": b, "stderr": b, "close_stdin": b} then reads output
 (frames, or raw with a TTY) and writes stdin (its end closes the container's if close_stdin);
-{"op": "wait"} just waits for EOF; {"op": "resize", "h": n, "w": n};
+{"op": "wait"} just waits for EOF; {"op": "resize", "h": n, "w": n}; {"op": "flush"} copies what
+is in PID 1's pipes to the log, then closes (`logs` reads everything written before it);
 {"op": "stop"} is a wait sent before a stop's signal (no restart follows that exit);
 {"op": "policy", "policy": {...}, "extra": [...]} replaces the restart policy and the optional
 cgroup controllers the container is in (`update`);
@@ -87,6 +88,7 @@ class Monitor(object):
         self.probes = {}  # type: dict  # pid -> probe.Probe
         self.backoff = None  # type: restart.Backoff
         self.cg = None  # type: cgroups.CgroupManager
+        self.log = None  # type: logfile.JsonLog
 
     def run(self):
         # type: () -> None
@@ -148,7 +150,7 @@ class Monitor(object):
         os.close(go_w)
         io.close_child_ends()
         # log file and socket now, while PID 1 is still busy with its filesystem
-        log = logfile.writer(spec["log"])
+        log = self.log = logfile.writer(spec["log"])
         os.chdir(self.state_dir)  # bind by a relative name: the full path may exceed 108 bytes
         lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -404,6 +406,16 @@ class Monitor(object):
             if not ready:
                 break
 
+    def pump_pending(self):
+        # type: () -> None
+        """Copy to the log and the attached clients what is in PID 1's pipes now."""
+        for _ in range(64):  # bounded: a process writing without pause cannot hold us here
+            ready, _, _ = select.select(list(self.io.readers), [], [], 0)
+            if not ready:
+                return
+            for r in ready:
+                self.output(self.io.readers[r], self.io.read(r), self.log)
+
     def output(self, stream, data, log):
         # type: (int, bytes, logfile.JsonLog) -> None
         if not data:
@@ -440,6 +452,10 @@ class Monitor(object):
             extra = tuple(req.get("extra") or ())
             if self.cg is not None and extra != tuple(self.cg.extra):  # update added cpuset/blkio
                 self.cg = cgroups.manager(self.cg.parent, self.cg.name, self.cg.version, extra)
+            conn.close()
+        elif op == "flush":  # `logs`: what PID 1 wrote before the request is in the log first
+            if not recorded and self.log is not None:
+                self.pump_pending()
             conn.close()
         elif op == "wait" and recorded:
             conn.close()
