@@ -8,7 +8,8 @@ DIR (--dockerpy) is a checkout of docker/docker-py; --dockerd-root holds `usr/sb
 `usr/bin/containerd*` (Debian's docker.io and containerd packages unpacked with `dpkg-deb -x`:
 nothing is installed, no service is started). dockerd runs in its own network namespace with
 `--iptables=false --bridge=none`, its own data root, exec root, pidfile and socket, so it
-touches nothing of the machine's. Both daemons get the same busybox image, tagged as the
+touches nothing of the machine's; berthd runs in a network namespace of its own too (with its
+default bridge and rules there). Both daemons get the same busybox image, tagged as the
 image the suite uses (alpine:3.10), since there is no registry to pull from. The swarm-mode
 files (services, secrets, configs, nodes, plugins, swarm) are left out, as issue 15 says.
 Run as root.
@@ -29,11 +30,12 @@ sys.path.insert(0, ROOT)
 
 from tests import imagefactory  # noqa: E402
 from tests.api.conftest import Berthd  # noqa: E402
+from tests.network.conftest import NetNs  # noqa: E402
 
 SWARM = ("api_service_test.py", "api_secret_test.py", "api_config_test.py", "api_swarm_test.py",
          "api_plugin_test.py", "models_services_test.py", "models_nodes_test.py",
          "models_swarm_test.py")
-IMAGE_TAGS = ("alpine:3.10", "busybox:latest", "busybox:buildroot-2014.02")
+IMAGE_TAGS = ("alpine:3.10", "alpine:latest", "busybox:latest", "busybox:buildroot-2014.02")
 
 
 class Dockerd(object):
@@ -141,7 +143,8 @@ def main(argv=None):
     out_dir = args.out or work
     os.makedirs(out_dir, exist_ok=True)
     tar = str(imagefactory.busybox_image_tar(os.path.join(work, "busybox.tar")))
-    berthd = Berthd(os.path.join(work, "berthd"))
+    netns = NetNs("dpc%d" % os.getpid())  # berthd's own, as dockerd has one: bridges and rules in it
+    berthd = Berthd(os.path.join(work, "berthd"), netns=netns.name)
     dockerd = Dockerd(os.path.join(work, "dockerd"), args.dockerd_root)
     os.makedirs(dockerd.base)
     results = {}
@@ -160,6 +163,7 @@ def main(argv=None):
             (daemon.cleanup if name == "berthd" else daemon.stop)()
     finally:
         berthd.cleanup()
+        netns.close()
         dockerd.stop()
     theirs, ours = results.get("dockerd", {}), results.get("berthd", {})
     missing = sorted(t for t, v in theirs.items() if v == "passed" and ours.get(t) != "passed")
