@@ -159,6 +159,8 @@ def merge(hc, req, policy=None):
     if _int(out, "MemorySwap") > 0 and not _int(out, "Memory"):
         raise InvalidParameter("You should always set the Memory limit when using Memoryswap limit, "
                                "see usage")
+    if 0 < _int(out, "MemorySwap") < _int(out, "Memory"):  # e.g. a new MemorySwap alone, below Memory
+        raise InvalidParameter("Minimum memoryswap limit should be larger than memory limit, see usage")
     if policy is not None and (policy.get("Name") or ""):
         if hc.get("AutoRemove") and policy.get("Name") != "no":
             raise Conflict("Restart policy cannot be updated because AutoRemove is enabled for the container")

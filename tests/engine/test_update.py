@@ -144,6 +144,10 @@ def test_cpu_shares_the_kernel_clamps_are_refused_and_restored(clean_containers)
 @pytest.mark.parametrize("created, update, kind, message", [
     ({"Memory": 64 * MIB}, {"Memory": 32 * MIB, "MemorySwap": 16 * MIB}, InvalidParameter,
      "Minimum memoryswap limit should be larger than memory limit, see usage"),
+    ({"Memory": 64 * MIB}, {"MemorySwap": 32 * MIB}, InvalidParameter,
+     "Minimum memoryswap limit should be larger than memory limit, see usage"),
+    ({}, {"MemorySwap": 32 * MIB}, InvalidParameter,
+     "You should always set the Memory limit when using Memoryswap limit"),
     ({}, {"Memory": 4 * MIB}, InvalidParameter, "Minimum memory limit allowed is 6MB"),
     ({}, {"MemoryReservation": 1 * MIB}, InvalidParameter, "Minimum memory reservation allowed is 6MB"),
     ({"Memory": 64 * MIB}, {"Memory": 200 * MIB}, Conflict,
