@@ -8,7 +8,8 @@ DIR (--dockerpy) is a checkout of docker/docker-py; --dockerd-root holds `usr/sb
 `usr/bin/containerd*` (Debian's docker.io and containerd packages unpacked with `dpkg-deb -x`:
 nothing is installed, no service is started). dockerd runs in its own network namespace with
 `--iptables=false --bridge=none`, its own data root, exec root, pidfile and socket, so it
-touches nothing of the machine's. Both daemons get the same busybox image, tagged as the
+touches nothing of the machine's; berthd runs in a network namespace of its own too (with its
+default bridge and rules there). Both daemons get the same busybox image, tagged as the
 images the suite uses (alpine:3.10, alpine), since there is no registry to pull from. The swarm-mode
 files (services, secrets, configs, nodes, plugins, swarm) are left out, as issue 15 says.
 Run as root.
@@ -29,6 +30,7 @@ sys.path.insert(0, ROOT)
 
 from tests import imagefactory  # noqa: E402
 from tests.api.conftest import Berthd  # noqa: E402
+from tests.network.conftest import NetNs  # noqa: E402
 
 SWARM = ("api_service_test.py", "api_secret_test.py", "api_config_test.py", "api_swarm_test.py",
          "api_plugin_test.py", "models_services_test.py", "models_nodes_test.py",
@@ -102,8 +104,15 @@ def _load_images(host, tar):
         _docker(host, "tag", "busybox:latest", tag)
 
 
-def _run_suite(host, dockerpy, files, junit, timeout):
-    env = dict(os.environ, DOCKER_HOST=host, PYTHONPATH=dockerpy, DOCKER_TEST_API_VERSION="1.41")
+def _run_suite(host, dockerpy, files, junit, timeout, home):
+    """pytest over files with DOCKER_HOST=host; home: the run's own HOME (with an empty
+    ~/.docker/config.json), so what the client side keeps (contexts) does not pass from one
+    daemon's run to the other's."""
+    os.makedirs(os.path.join(home, ".docker"), exist_ok=True)
+    with open(os.path.join(home, ".docker", "config.json"), "w") as f:
+        f.write("{}")
+    env = dict(os.environ, DOCKER_HOST=host, PYTHONPATH=dockerpy, DOCKER_TEST_API_VERSION="1.41", HOME=home)
+    env.pop("DOCKER_CONFIG", None)
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--timeout", str(timeout),
             "--junitxml", junit, "-o", "addopts="] + files
     return subprocess.call(argv, cwd=dockerpy, env=env, stdout=subprocess.DEVNULL,
@@ -136,7 +145,8 @@ def main(argv=None):
     out_dir = args.out or work
     os.makedirs(out_dir, exist_ok=True)
     tar = str(imagefactory.busybox_image_tar(os.path.join(work, "busybox.tar")))
-    berthd = Berthd(os.path.join(work, "berthd"))
+    netns = NetNs("dpc%d" % os.getpid())  # berthd's own, as dockerd has one: bridges and rules in it
+    berthd = Berthd(os.path.join(work, "berthd"), netns=netns.name)
     dockerd = Dockerd(os.path.join(work, "dockerd"), args.dockerd_root)
     os.makedirs(dockerd.base)
     results = {}
@@ -146,7 +156,8 @@ def main(argv=None):
             _load_images(daemon.host, tar)
             junit = os.path.join(out_dir, "%s.xml" % name)
             started = time.time()
-            _run_suite(daemon.host, args.dockerpy, files, junit, args.timeout)
+            _run_suite(daemon.host, args.dockerpy, files, junit, args.timeout,
+                       os.path.join(work, name + "-home"))
             results[name] = _outcomes(junit)
             print("%s: %d passed, %d failed, %d skipped in %.0f s" % (
                 name, *[sum(1 for v in results[name].values() if v == k)
@@ -154,6 +165,7 @@ def main(argv=None):
             (daemon.cleanup if name == "berthd" else daemon.stop)()
     finally:
         berthd.cleanup()
+        netns.close()
         dockerd.stop()
     theirs, ours = results.get("dockerd", {}), results.get("berthd", {})
     missing = sorted(t for t, v in theirs.items() if v == "passed" and ours.get(t) != "passed")
@@ -163,7 +175,8 @@ def main(argv=None):
     print("passed on berthd, not on dockerd (%d):" % len(extra))
     print("".join("  %s (%s)\n" % (t, theirs.get(t, "absent")) for t in extra), end="")
     print("JUnit files: %s" % out_dir)
-    for leftover in ("berthd", "dockerd", "busybox.tar"):  # the JUnit files stay
+    # the JUnit files stay
+    for leftover in ("berthd", "dockerd", "busybox.tar", "dockerd-home", "berthd-home"):
         path = os.path.join(work, leftover)
         if os.path.isdir(path):
             shutil.rmtree(path, ignore_errors=True)

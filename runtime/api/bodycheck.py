@@ -1,8 +1,8 @@
 """Request bodies checked against the Go types dockerd decodes them into (API 1.44), so a
 field of the wrong JSON type is a 400 worded as Go's decoder words it (`invalid JSON: json:
 cannot unmarshal string into Go struct field CreateRequest.HostConfig.Memory of type int64`)
-instead of an error deep in the engine. Unknown fields pass, as Go's decoder lets them;
-null is every type's zero value."""
+instead of an error deep in the engine. A field name in another case is the field, and unknown
+fields pass, as Go's decoder does; null is every type's zero value."""
 
 from runtime.errors import InvalidParameter
 
@@ -50,6 +50,12 @@ CONTAINER_CONFIG = {
     "MacAddress": S, "OnBuild": LIST_S, "Labels": MAP_S, "StopSignal": S, "StopTimeout": INT,
     "Shell": STRSLICE, "HostConfig": HOST_CONFIG, "NetworkingConfig": OBJ,
 }
+_RESOURCES = ("CpuShares Memory NanoCpus CgroupParent BlkioWeight BlkioWeightDevice BlkioDeviceReadBps "
+              "BlkioDeviceWriteBps BlkioDeviceReadIOps BlkioDeviceWriteIOps CpuPeriod CpuQuota "
+              "CpuRealtimePeriod CpuRealtimeRuntime CpusetCpus CpusetMems Devices DeviceCgroupRules "
+              "DeviceRequests KernelMemoryTCP MemoryReservation MemorySwap MemorySwappiness OomKillDisable "
+              "PidsLimit Ulimits CpuCount CpuPercent IOMaximumIOps IOMaximumBandwidth Init").split()
+UPDATE_CONFIG = dict({k: HOST_CONFIG[k] for k in _RESOURCES}, KernelMemory=INT, RestartPolicy=_RESTART)
 EXEC_CONFIG = {
     "AttachStdin": B, "AttachStdout": B, "AttachStderr": B, "Tty": B, "ConsoleSize": "[2]uint",
     "DetachKeys": S, "Env": LIST_S, "Privileged": B, "User": S, "WorkingDir": S, "Cmd": STRSLICE,
@@ -130,6 +136,11 @@ def check(body, schema, struct):
 
 def _check(body, schema, path):
     # type: (Dict[str, Any], Dict[str, Any], str) -> None
+    folded = {k.lower(): k for k in schema}
+    for key in list(body):  # Go matches a field name whatever its case (docker-py: CPURealtimePeriod)
+        name = folded.get(key.lower()) if isinstance(key, str) else None
+        if name is not None and name != key and name not in body:
+            body[name] = body.pop(key)
     for key, want in schema.items():
         if key not in body:
             continue

@@ -46,3 +46,21 @@ class StepCache(object):
         # type: (str, str) -> None
         """Remember key -> image_id (temp + rename)."""
         atomicfile.write_text(os.path.join(self.root, key), image_id)
+
+    def prune(self, before=None):
+        # type: (float) -> tuple
+        """Forget every step (made before `before`, seconds since the epoch, when given);
+        returns (the keys, the bytes their records took)."""
+        deleted, size = [], 0
+        for key in sorted(os.listdir(self.root)):
+            path = os.path.join(self.root, key)
+            try:
+                st = os.stat(path)
+                if before is not None and st.st_mtime >= before:
+                    continue
+                os.unlink(path)
+            except OSError:
+                continue
+            deleted.append(key)
+            size += st.st_size
+        return deleted, size

@@ -7,7 +7,9 @@ from runtime.api.backend.build import BuildBackend
 from runtime.build import dockerfile, ignore
 from runtime.build.builder import Builder, Options
 from runtime.build.context import DEFAULT_LIMIT, Context, clean
+from runtime.build.cache import StepCache
 from runtime.errors import InvalidParameter
+from runtime import filterargs
 
 try:
     from typing import Any  # noqa: F401
@@ -82,3 +84,10 @@ class BuildService(BuildBackend):
             return builder.build()
         finally:
             ctx.close()
+
+    def build_prune(self, filters=None):
+        filters = filterargs.validate(filters, ("until",))
+        before = filterargs.until(filters)
+        cache = StepCache(os.path.join(self.data_root, "build", "cache"))
+        deleted, size = cache.prune(before)
+        return {"CachesDeleted": deleted or None, "SpaceReclaimed": size}

@@ -1,4 +1,4 @@
-"""Container commands: ps, logs, stop, kill, rm, start, restart, update, pause, unpause, exec, wait,
+"""Container commands: ps, logs, stop, kill, rm, start, restart, pause, unpause, exec, wait,
 attach, rename, container inspect."""
 
 import sys
@@ -206,34 +206,6 @@ def cmd_restart(client, args):
     """`berth restart`."""
     return _each(client, args.containers, "POST", "/containers/%s/restart",
                  {"t": args.time, "signal": args.signal})
-
-
-def parser_update(p):
-    """Flags of `berth update`."""
-    p.add_argument("--restart", help="restart policy: no, always, unless-stopped, on-failure[:N]")
-    _names(p)
-
-
-def cmd_update(client, args):
-    """`berth update --restart POLICY CONTAINER...`."""
-    from runtime.cli.run import UsageError, restart_policy
-    if not args.restart:
-        sys.stderr.write("berth: nothing to update: give --restart POLICY\n")
-        return 125
-    try:
-        body = {"RestartPolicy": restart_policy(args.restart)}
-    except UsageError as exc:
-        sys.stderr.write("berth: %s\n" % exc)
-        return 125
-    status = 0
-    for name in args.containers:
-        try:
-            client.send("POST", "/containers/%s/update" % name, None, body).close()
-            print(name)
-        except APIError as exc:
-            sys.stderr.write("Error response from daemon: %s\n" % exc)
-            status = 1
-    return status
 
 
 def parser_kill(p):

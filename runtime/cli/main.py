@@ -23,7 +23,7 @@ COMMANDS = {
     "restart": ("containers", "restart", "Restart one or more containers"),
     "stats": ("stats", "stats", "Display a live stream of container(s) resource usage statistics"),
     "top": ("stats", "top", "Display the running processes of a container"),
-    "update": ("containers", "update", "Update the restart policy of one or more containers"),
+    "update": ("update", "update", "Update configuration of one or more containers"),
     "kill": ("containers", "kill", "Kill one or more running containers"),
     "rm": ("containers", "rm", "Remove one or more containers"),
     "pause": ("containers", "pause", "Pause all processes within one or more containers"),

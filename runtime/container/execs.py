@@ -17,9 +17,14 @@ from runtime.container.proc.wire import send_msg
 from runtime.errors import Conflict, InvalidParameter, NotFound
 from runtime.events import container_event
 
+try:
+    from typing import Optional  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
 
-def run_spec(c, pid, exec_id, exec_dir, cmd, conf, detach=False, tty=False):
-    # type: (object, int, str, str, list, dict, bool, bool) -> dict
+
+def run_spec(c, pid, exec_id, exec_dir, cmd, conf, detach=False, tty=None):
+    # type: (object, int, str, str, list, dict, bool, Optional[bool]) -> dict
     """What runtime/container/proc/execproc.py needs to run cmd in c (whose PID 1 is pid) with the
     exec config conf (Env, User, WorkingDir, Tty, AttachStdin, Privileged...)."""
     cc, hc = c.cfg["Config"], c.cfg["HostConfig"]
@@ -27,7 +32,10 @@ def run_spec(c, pid, exec_id, exec_dir, cmd, conf, detach=False, tty=False):
     privileged = bool(conf.get("Privileged") or hc.get("Privileged"))
     return {
         "exec_id": exec_id, "exec_dir": exec_dir, "pid": pid, "detach": bool(detach),
-        "tty": bool(conf.get("Tty") or tty), "stdin": bool(conf.get("AttachStdin")),
+        # the process gets a pty when the exec was created with Tty; the output is framed
+        # unless the start says Tty (dockerd: docker-py starts a TTY exec with Tty false)
+        "tty": bool(conf.get("Tty")), "raw": bool(conf.get("Tty") if tty is None else tty),
+        "stdin": bool(conf.get("AttachStdin")),
         "console_size": conf.get("ConsoleSize") if any(conf.get("ConsoleSize") or []) else None,
         "cgroup_procs": c.cgroup().procs_files(),
         "process": {"args": list(cmd), "env": env, "cwd": conf.get("WorkingDir") or cc.get("WorkingDir"),
@@ -86,8 +94,8 @@ class Execs(object):
         container_event(self.events, c, "exec_create: " + " ".join(cfg["Cmd"]), execID=exec_id)
         return exec_id
 
-    def start(self, exec_id, detach=False, tty=False):
-        # type: (str, bool, bool) -> object
+    def start(self, exec_id, detach=False, tty=None):
+        # type: (str, bool, Optional[bool]) -> object
         """Run it through the forkserver: None when detached, else the connected socket."""
         c, cfg = self._find_exec(exec_id)
         st = c.state()

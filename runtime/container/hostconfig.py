@@ -19,7 +19,7 @@ ULIMITS = {"cpu": 0, "fsize": 1, "data": 2, "stack": 3, "core": 4, "rss": 5, "np
 _IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
                 "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
 _UTS_SYSCTLS = ("kernel.domainname", "kernel.hostname")
-_CPUSET = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
+CPUSET = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 NS_MODES = ("PidMode", "IpcMode", "UTSMode")
 BLKIO_FIELDS = ("BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps")
 
@@ -138,7 +138,7 @@ def ns_mode(hc, field, lookup):
 
 
 def _check_cpuset(value, hc, env, warnings):
-    if value and not _CPUSET.match(str(value)):
+    if value and not CPUSET.match(str(value)):
         raise InvalidParameter("Invalid value %s for cpuset cpus" % value)
 
 
@@ -312,12 +312,30 @@ CONFIG_FIELDS = {
 }
 
 
+def _first_line(*paths):
+    # type: (str) -> str
+    """The first line of the first of paths that has one."""
+    for path in paths:
+        try:
+            with open(path) as f:
+                line = f.readline().strip()
+        except OSError:
+            continue
+        if line:
+            return line
+    return ""
+
+
 def environment(cgroup_version, controllers):
     # type: (int, object) -> dict
     """What the checks need to know of this host."""
     swap = ("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes" if cgroup_version == 1 else
             "/sys/fs/cgroup/memory.swap.max")
     return {"cgroup_version": cgroup_version, "controllers": set(controllers),
+            "cpus": _first_line("/sys/fs/cgroup/cpuset/cpuset.cpus", "/sys/fs/cgroup/cpuset.cpus.effective",
+                                "/sys/devices/system/cpu/online"),
+            "mems": _first_line("/sys/fs/cgroup/cpuset/cpuset.mems", "/sys/fs/cgroup/cpuset.mems.effective",
+                                "/sys/devices/system/node/online") or "0",
             "swap_limit": os.path.exists(swap) or (cgroup_version == 2 and "memory" in controllers),
             "blkio_weight": os.path.exists("/sys/fs/cgroup/blkio/blkio.weight")
             or os.path.exists("/sys/fs/cgroup/blkio/blkio.bfq.weight")}

@@ -30,7 +30,7 @@ def resolve(log_config, default_driver="json-file", default_opts=None):
         for k, v in (default_opts or {}).items():
             opts.setdefault(k, v)
     if driver not in DRIVERS:
-        raise ValueError("unknown log driver %r: berth has json-file, local and none" % driver)
+        raise ValueError("logger: no log driver named %r is registered" % driver)  # dockerd's words
     for k in sorted(opts):
         if k not in _OPTS[driver]:
             raise ValueError("unknown log opt %r for the %s log driver" % (k, driver))
@@ -41,7 +41,8 @@ def resolve(log_config, default_driver="json-file", default_opts=None):
 def settings(log_config):
     # type: (dict) -> dict
     """{"driver", "max_size" (0: no limit), "max_file", "compress"} of a stored LogConfig;
-    ValueError for a bad value."""
+    ValueError for a bad value. max-file without max-size is taken, as dockerd takes it: one
+    file that is never rotated."""
     driver = log_config.get("Type") or "json-file"
     opts = dict(_LOCAL_DEFAULTS) if driver == "local" else {}
     opts.update(log_config.get("Config") or {})
@@ -60,8 +61,6 @@ def settings(log_config):
         raise ValueError("invalid log opt max-file %r: use a number of files" % opts["max-file"]) from None
     if files < 1:
         raise ValueError("invalid log opt max-file %r: it cannot be less than 1" % opts["max-file"])
-    if files > 1 and not size:
-        raise ValueError("log opt max-file needs max-size: give both (e.g. max-size=10m max-file=3)")
     compress = str(opts.get("compress") or "false").lower()
     if compress not in ("true", "false", "1", "0"):
         raise ValueError("invalid log opt compress %r: use true or false" % opts["compress"])

@@ -28,6 +28,23 @@ def connect(c, req):
     return s
 
 
+def flush(c, timeout=1.0):
+    # type: (Container, float) -> None
+    """Have c's monitor put in the log what PID 1 has written so far (when PID 1 has exited,
+    the monitor drains the pipes before it records the exit and closes its socket); returns
+    at once when there is no monitor."""
+    try:
+        s = connect(c, {"op": "flush"})
+    except ConnectionError:
+        return
+    with s:
+        s.settimeout(timeout)
+        try:
+            s.recv(1)
+        except OSError:
+            pass
+
+
 def wait_exit(c, timeout=None):
     # type: (Container, float) -> bool
     """Block until PID 1 has exited and the monitor recorded it; False on timeout."""

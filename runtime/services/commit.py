@@ -4,6 +4,7 @@ CreateImageFromContainer, which its container router serves)."""
 import os
 import stat
 
+from runtime.errors import Conflict
 from runtime.store import newlayer, reference
 
 try:
@@ -52,11 +53,17 @@ def commit(containers, store, container, repo=None, tag=None, changes=None, mess
     state = info.get("State") or {}
     paused = False
     if pause and state.get("Running") and not state.get("Paused"):
-        containers.container_pause(container)
-        paused = True
+        try:
+            containers.container_pause(container)
+            paused = True
+        except Conflict:  # it exited since: nothing to pause (a quick `run` then commit)
+            pass
     try:
         return newlayer.commit(store, upper, info["Image"], refs, changes, message,
                                author, base, info.get("Id", ""), _mount_points(upper))
     finally:
         if paused:
-            containers.container_unpause(container)
+            try:
+                containers.container_unpause(container)
+            except Conflict:  # killed while frozen (rm -f meanwhile)
+                pass

@@ -14,8 +14,9 @@ import threading
 import time
 
 from runtime.api.backend.containers import ContainerBackend
-from runtime.container import (devices, healthcheck, hostconfig, listfilter, logdriver, logs, mounts,
-                               names, runspec, security, spec, stats, top, views)
+from runtime.container import (devices, healthcheck, hostconfig, limits, listfilter, logdriver, logs,
+                               mounts, names, runspec, security, spec, stats, top, views)
+from runtime.container import update as container_update
 from runtime.container.proc import cgroups, restart
 from runtime.container import monitor_client as client
 from runtime.container.execs import Execs
@@ -148,6 +149,8 @@ class ContainerService(ContainerBackend):
         if swap > 0 and (not memory or swap < memory):
             raise InvalidParameter("Minimum memoryswap limit should be larger than memory limit, "
                                    "see usage: MemorySwap is memory plus swap")
+        if memory > 0 and not swap:  # dockerd's default, kept so that `update` can compare with it
+            hc["MemorySwap"] = 2 * memory if self.host_env["swap_limit"] else -1
         if config.get("StopSignal"):
             spec.parse_signal(config["StopSignal"])
         try:
@@ -516,27 +519,33 @@ class ContainerService(ContainerBackend):
 
     def container_update(self, name, update):
         c = self.containers.get(name)
-        update = dict(update or {})
-        unknown = sorted(k for k in update if k != "RestartPolicy" and update[k] not in (None, 0, "", [], {}))
-        if unknown:
-            raise InvalidParameter("cannot update %s: only the restart policy can be updated"
-                                   % ", ".join(unknown))
-        if "RestartPolicy" not in update or update["RestartPolicy"] is None:
-            return {"Warnings": []}
+        body = dict(update or {})
+        req, warnings = container_update.check(body, self.host_env)
+        policy = body.get("RestartPolicy") if isinstance(body.get("RestartPolicy"), dict) else None
         with c.lock:
-            try:
-                policy = restart.validate(update["RestartPolicy"],
-                                          bool(c.cfg["HostConfig"].get("AutoRemove")))
-            except ValueError as e:
-                raise InvalidParameter(str(e)) from None
-            c.cfg["HostConfig"]["RestartPolicy"] = policy
+            old = c.cfg["HostConfig"]
+            new = container_update.merge(old, req, policy)
+            st = c.state()
+            cg = c.cgroup()
+            if req and st["Running"] and cg.exists():
+                try:
+                    cg = limits.with_controllers(cg, cgroups.optional_controllers(new))
+                    limits.apply(cg, old, new, req)
+                except (limits.LimitError, OSError) as e:
+                    if c.state()["Running"]:
+                        raise SystemFailure("Cannot update container %s: %s" % (c.id, e)) from None
+            extra = list(c.cfg["Cgroup"].get("extra") or [])
+            extra += [x for x in cgroups.optional_controllers(new) if x not in extra]
+            c.cfg["HostConfig"] = new
+            c.cfg["Cgroup"]["extra"] = extra
             c.save()
-        if c.state()["Running"]:  # its monitor carries the policy out: tell it
+        if st["Running"]:  # its monitor carries the policy out and removes the cgroup: tell it
             try:
-                client.connect(c, {"op": "policy", "policy": policy}).close()
+                client.connect(c, {"op": "policy", "policy": new["RestartPolicy"], "extra": extra}).close()
             except ConnectionError:
                 pass
-        return {"Warnings": []}
+        watch.emit(self.events, c, "update")
+        return {"Warnings": warnings}
 
     def start_by_policy(self):
         # type: () -> list
@@ -778,6 +787,8 @@ class ContainerService(ContainerBackend):
         if log["driver"] == "none":
             raise InvalidParameter("configured logging driver does not support reading: container %s "
                                    "logs with the none driver" % name)
+        if c.output_open():  # what PID 1 wrote before this request is in the log first
+            client.flush(c)
         return logs.read(log["path"], stdout, stderr, follow, since, until, tail, timestamps,
                          running=lambda: c.output_open() or c.state()["Restarting"], driver=log["driver"],
                          max_file=log["max_file"])
@@ -823,7 +834,7 @@ class ContainerService(ContainerBackend):
     def exec_create(self, name, config):
         return self.execs.create(name, config)
 
-    def exec_start(self, exec_id, detach=False, tty=False):
+    def exec_start(self, exec_id, detach=False, tty=None):
         return self.execs.start(exec_id, detach, tty)
 
     def exec_inspect(self, exec_id):

@@ -177,7 +177,7 @@ class SystemService(SystemBackend):
         # type: () -> Dict[str, Any]
         """SystemInfo for `GET /info`, read fresh on each call (SIGHUP-reloaded keys show)."""
         config = self.config
-        images = len(self.images.image_list())
+        images = len(self.images.image_list(all_images=True))  # intermediate ones too, as dockerd counts
         osr = _os_release()
         storage = self.storage
         driver = "cgroupfs"

@@ -23,6 +23,9 @@ pytestmark = pytest.mark.timeout(120)
      "CreateRequest.HostConfig.RestartPolicy.Name"),
     ("/containers/create", {"Image": "busybox", "HostConfig": {"BlkioWeight": -1}},
      "CreateRequest.HostConfig.BlkioWeight"),
+    ("/containers/create", {"Image": "busybox", "HostConfig": {"cpushares": "x"}},
+     "CreateRequest.HostConfig.CpuShares"),
+    ("/containers/upd/update", {"Memory": "1g"}, "UpdateConfig.Memory"),
     ("/volumes/create", {"Name": 5}, "CreateOptions.Name"),
     ("/volumes/create", {"Labels": "x"}, "CreateOptions.Labels"),
 ])
@@ -43,3 +46,17 @@ def test_good_bodies_still_work(loaded):
     assert loaded.api("DELETE", "/containers/goodbody")[0] == 204
     status, _, out = loaded.api("GET", "/images/json?filters=" + quote(json.dumps({"dangling": ["maybe"]})))
     assert status == 400 and b"invalid filter 'dangling=maybe'" in out
+
+
+def test_a_field_name_in_another_case_is_that_field(loaded):
+    """Go's decoder matches names whatever their case: docker-py sends CPURealtimePeriod, which
+    berthd refuses by name rather than ignore."""
+    body = {"Image": "busybox", "HostConfig": {"CPURealtimePeriod": 1000, "CPURealtimeRuntime": 500}}
+    status, _, out = loaded.api("POST", "/containers/create", body=body)
+    assert status == 400 and b"CpuRealtime" in out, out
+    body = {"Image": "busybox", "Cmd": ["true"], "HostConfig": {"memory": 64 << 20, "PIDSLIMIT": 9}}
+    status, _, out = loaded.api("POST", "/containers/create?name=cased", body=body)
+    assert status == 201, out
+    hc = json.loads(loaded.api("GET", "/containers/cased/json")[2])["HostConfig"]
+    assert hc["Memory"] == 64 << 20 and hc["PidsLimit"] == 9
+    assert loaded.api("DELETE", "/containers/cased")[0] == 204

@@ -180,7 +180,7 @@ def test_validate_good_and_bad_configs(tmp_path):
     out = _berthd("--validate", "--config-file", str(tmp_path / "missing.json"))
     assert out.returncode == 1 and "missing.json" in out.stderr.decode()
 
-    for keys, message in (({"log-driver": "syslog"}, "unknown log driver 'syslog'"),
+    for keys, message in (({"log-driver": "syslog"}, "no log driver named 'syslog' is registered"),
                           ({"log-opts": {"max-bytes": "1m"}}, "unknown log opt 'max-bytes'"),
                           ({"log-driver": "local", "log-opts": {"max-file": "0"}}, "cannot be less than 1")):
         logs = tmp_path / "logs.json"

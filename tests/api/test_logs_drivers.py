@@ -49,8 +49,8 @@ def test_local_and_none_drivers_through_berth(loaded):
 
 
 @pytest.mark.parametrize("client, argv, message", [
-    ("docker", ["--log-driver", "syslog"], "unknown log driver 'syslog'"),
-    ("berth", ["--log-driver", "gelf"], "unknown log driver 'gelf'"),
+    ("docker", ["--log-driver", "syslog"], "no log driver named 'syslog' is registered"),
+    ("berth", ["--log-driver", "gelf"], "no log driver named 'gelf' is registered"),
     ("berth", ["--log-opt", "max-bytes=1m"], "unknown log opt 'max-bytes'"),
     ("berth", ["--log-opt", "max-size"], "invalid log opt 'max-size'"),
 ])

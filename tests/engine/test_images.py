@@ -333,3 +333,30 @@ def test_image_manifest_for_push(engine, busybox_image):
                               repo_digest="localhost:5000/bb@" + f.sha256(pulled)) == image_id
     assert store.image_manifest(image_id) == (pulled, media_type)
     assert engine.image_inspect(image_id)["RepoDigests"] == ["localhost:5000/bb@" + f.sha256(pulled)]
+
+
+def test_commit_of_a_container_that_exits_before_its_pause(engine, busybox_image):
+    """docker-py commits right after start (pause=True): a container seen running that has
+    exited by the pause is committed unpaused, not refused."""
+    from runtime.services import commit
+
+    class SeenRunning(object):
+        def __init__(self, real):
+            self.real = real
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+        def container_inspect(self, name):
+            info = self.real.container_inspect(name)
+            return dict(info, State=dict(info["State"], Running=True, Paused=False))
+
+    cid = engine.container_create({"Image": busybox_image, "Cmd": ["touch", "/test"]})["Id"]
+    try:
+        engine.container_start(cid)
+        assert engine.container_wait(cid, timeout=30)["StatusCode"] == 0
+        new = commit.commit(SeenRunning(engine.container_service), engine.store, cid, "quick", "1")
+        assert os.path.exists(os.path.join(engine.store.layer_dirs(new)[-1], "test"))
+    finally:
+        engine.container_remove(cid, force=True)
+    engine.image_remove("quick:1")

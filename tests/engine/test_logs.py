@@ -143,13 +143,13 @@ def test_daemon_log_opts_are_the_default(tmp_path, busybox_tar):
 
 
 @pytest.mark.parametrize("log_config, message", [
-    ({"Type": "syslog"}, "unknown log driver 'syslog'"),
+    ({"Type": "syslog"}, "no log driver named 'syslog' is registered"),
     ({"Type": "json-file", "Config": {"max-bytes": "1m"}}, "unknown log opt 'max-bytes' for the json-file"),
     ({"Type": "local", "Config": {"labels": "a"}}, "unknown log opt 'labels' for the local"),
     ({"Type": "none", "Config": {"max-size": "1m"}}, "unknown log opt 'max-size' for the none"),
     ({"Type": "json-file", "Config": {"max-size": "lots"}}, "invalid log opt max-size 'lots'"),
-    ({"Type": "json-file", "Config": {"max-file": "3"}}, "max-file needs max-size"),
     ({"Type": "json-file", "Config": {"max-size": "1m", "max-file": "0"}}, "cannot be less than 1"),
+    ({"Type": "json-file", "Config": {"max-file": "x"}}, "invalid log opt max-file 'x'"),
     ({"Type": "json-file", "Config": {"compress": "true"}}, "compress needs max-size"),
 ])
 def test_bad_log_config_is_refused_and_nothing_created(clean_containers, log_config, message):
@@ -160,3 +160,32 @@ def test_bad_log_config_is_refused_and_nothing_created(clean_containers, log_con
                               "HostConfig": {"LogConfig": log_config}})
     assert "\n" not in str(err.value)
     assert os.listdir(os.path.join(str(eng.test_root), "containers")) == before
+
+
+def test_logs_has_what_pid1_wrote_before_the_request(clean_containers):
+    """`logs` has the monitor copy what is in PID 1's pipes first: with the monitor stopped,
+    a line PID 1's stdout got is still in the answer once the monitor runs again."""
+    import signal
+    import time
+    eng = clean_containers
+    cid = _run(eng, "echo first; exec sleep 1000", {"Type": "json-file"})
+    deadline = time.time() + 10
+    while [line for _, line in eng.container_logs(cid)] != [b"first\n"]:
+        assert time.time() < deadline
+        time.sleep(0.02)
+    monitor = eng.containers.get(cid).started()["MonitorPid"]
+    os.kill(monitor, signal.SIGSTOP)
+    try:
+        ex = eng.exec_create(cid, {"Cmd": ["sh", "-c", "echo late > /proc/1/fd/1"]})
+        eng.exec_start(ex, detach=True)
+        while eng.exec_inspect(ex)["Running"] or eng.exec_inspect(ex)["ExitCode"] is None:
+            assert time.time() < deadline
+            time.sleep(0.02)
+        got = []
+        reader = threading.Thread(target=lambda: got.extend(line for _, line in eng.container_logs(cid)))
+        reader.start()
+        time.sleep(0.3)  # the reader waits for the stopped monitor
+    finally:
+        os.kill(monitor, signal.SIGCONT)
+    reader.join(10)
+    assert got == [b"first\n", b"late\n"]

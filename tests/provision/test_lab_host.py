@@ -34,7 +34,7 @@ def host_args(mirror):
         "--registry-mirror",
         "https://registry.example.com",
         "--daemon-opt",
-        'log-opts.max-size="10m"',  # max-file needs max-size, in berthd as in dockerd
+        'log-opts.max-size="10m"',  # max-file rotates only with a max-size, in berthd as in dockerd
         "--daemon-opt",
         'log-opts.max-file="3"',  # berthd (as dockerd) takes log-opts values as strings only
         "--gid",

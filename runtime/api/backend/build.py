@@ -19,3 +19,9 @@ class BuildBackend(abc.ABC):
         rm, forcerm, quiet, cachefrom, networkmode, platform, extrahosts, host_config, auth);
         progress(msg) gets Docker's JSON messages ({"stream"}, {"status"}, {"aux": {"ID"}}).
         Returns the image id; a failed step raises (the message names it)."""
+
+    @abc.abstractmethod
+    def build_prune(self, filters=None):
+        # type: (Dict[str, Any]) -> Dict[str, Any]
+        """`POST /build/prune`: forget the build step cache (filter `until`); returns
+        {"CachesDeleted": [keys], "SpaceReclaimed": bytes}."""

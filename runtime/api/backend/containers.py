@@ -172,9 +172,10 @@ class ContainerBackend(abc.ABC):
         """`POST /containers/{id}/exec` (ExecConfig): returns the exec id. Conflict when not running."""
 
     @abc.abstractmethod
-    def exec_start(self, exec_id, detach=False, tty=False):
-        # type: (str, bool, bool) -> Any
-        """Start it: None when detached, else a socket-like object as for container_attach."""
+    def exec_start(self, exec_id, detach=False, tty=None):
+        # type: (str, bool, Optional[bool]) -> Any
+        """Start it: None when detached, else a socket-like object as for container_attach,
+        raw when tty (the start's Tty; None: the exec's own), else in frames."""
 
     @abc.abstractmethod
     def exec_inspect(self, exec_id):

@@ -88,7 +88,19 @@ def build(req, v):
     return None
 
 
+def prune(req, v):
+    """`POST /build/prune?all=&filters=`: the step cache forgotten (the images it pointed at stay:
+    `image prune` removes the dangling ones). keep-storage and its kin are refused: the cache
+    holds no layers of its own to keep."""
+    for name in ("keep-storage", "reserved-space", "max-used-space", "min-free-space"):
+        if req.int_arg(name, 0):
+            raise InvalidParameter("%s is not supported: berthd's build cache holds no layers of its own "
+                                   "(its images are pruned by image prune)" % name)
+    return 200, req.backend.build_prune(filters=req.filters())
+
+
 ROUTES = [
     ("POST", "/build", build),
+    ("POST", "/build/prune", prune),
 ]
 BACKEND = BuildBackend

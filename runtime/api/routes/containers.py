@@ -99,9 +99,7 @@ def unpause(req, v):
 
 def update(req, v):
     """`POST /containers/{name}/update`: 200 {"Warnings"}."""
-    body = req.json()
-    if not isinstance(body, dict):
-        raise InvalidParameter("invalid update: a JSON object is expected")
+    body = bodycheck.check(req.json_object("update config"), bodycheck.UPDATE_CONFIG, "UpdateConfig")
     return 200, req.backend.container_update(v["name"], body)
 
 

@@ -3,7 +3,7 @@
 from runtime.api.backend.images import ImageBackend
 from runtime.api.registryauth import decode_registry_auth
 from runtime.api.streams import JSONMessages, jsonline
-from runtime.errors import InvalidParameter
+from runtime.errors import BerthError, InvalidParameter
 
 try:
     from typing import Any, Dict, List, Optional  # noqa: F401
@@ -42,8 +42,13 @@ def remove(req, v):
 
 
 def load(req, v):
-    """`POST /images/load?quiet=`: a JSON message stream ("Loaded image: busybox:latest")."""
-    loaded = req.backend.image_load(req.body)
+    """`POST /images/load?quiet=`: a JSON message stream ("Loaded image: busybox:latest"); an
+    archive that cannot be loaded is an error message in that stream, under a 200, as dockerd
+    answers (docker-py raises ImageLoadError from it, the docker CLI prints it and exits 1)."""
+    try:
+        loaded = req.backend.image_load(req.body)
+    except BerthError as e:
+        return 200, jsonline({"errorDetail": {"message": str(e)}, "error": str(e)}), "application/json"
     lines = []
     for ref in loaded:
         kind = "Loaded image ID: " if ref.startswith("sha256:") else "Loaded image: "

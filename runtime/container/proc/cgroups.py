@@ -84,6 +84,18 @@ def _read(path):
         return ""
 
 
+def write_value(path, value):
+    # type: (str, object) -> None
+    """Write value (as text) into the cgroup file at path."""
+    _write(path, value)
+
+
+def read_value(path):
+    # type: (str) -> str
+    """The cgroup file's text, "" when it cannot be read."""
+    return _read(path)
+
+
 def _rmdir(path):
     # type: (str) -> None
     for _ in range(100):

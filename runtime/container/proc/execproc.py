@@ -1,7 +1,7 @@
 """`exec` in a running container: a helper forked by the forkserver joins the container's PID
 namespace (which applies to its children), forks the process, which joins the cgroup and the
 other namespaces (ipc, uts, net, mnt) and execs. The helper relays stdio over the request
-socket (frames, or raw with a TTY), waits, and writes `exec/<id>.json` with the exit code.
+socket (frames, or raw when the start asked for a TTY), waits, and writes `exec/<id>.json` with the exit code.
 """
 
 import os
@@ -25,6 +25,7 @@ def run(spec, reply):
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     # with a TTY the child opens the pty in the container's devpts and sends us the master
     io = stdio.Stdio(spec["tty"], spec["stdin"], spec.get("console_size"))
+    raw = spec.get("raw", spec["tty"])  # the start's Tty decides the framing, as in dockerd
     pty_sock, pty_child_sock = socket.socketpair() if spec["tty"] else (None, None)
     try:
         ns = [(name, os.open("/proc/%d/ns/%s" % (pid, name), os.O_RDONLY)) for name in _NS_ORDER
@@ -60,7 +61,7 @@ def run(spec, reply):
     if spec.get("detach"):
         reply.close()
         reply = None
-    status = _relay(io, child, reply, control)
+    status = _relay(io, child, reply, control, raw)
     if control is not None:
         os.unlink(spec["exec_id"] + ".sock")
     write_json(result, {"ExitCode": stdio.exit_code(status), "Running": False, "Pid": child})
@@ -108,9 +109,10 @@ def _resize(io, control):
             pass
 
 
-def _relay(io, child, sock, control=None):
-    # type: (stdio.Stdio, int, socket.socket, socket.socket) -> int
-    """Copy output to sock and sock to stdin until the process exits and its output is drained."""
+def _relay(io, child, sock, control=None, raw=False):
+    # type: (stdio.Stdio, int, socket.socket, socket.socket, bool) -> int
+    """Copy output to sock (raw, or in frames) and sock to stdin until the process exits and
+    its output is drained."""
     status = None
     reading = sock is not None
     while True:
@@ -148,7 +150,7 @@ def _relay(io, child, sock, control=None):
             data = io.read(r)
             if data and sock is not None:
                 try:
-                    sock.sendall(data if io.tty else frame(stream, data))
+                    sock.sendall(data if raw else frame(stream, data))
                 except OSError:
                     sock = None
                     reading = False

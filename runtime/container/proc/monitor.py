@@ -6,9 +6,11 @@ before it exits. It runs in its own session and as a child subreaper, so it outl
 Socket protocol: the client sends one message (runtime.container.proc.wire.send_msg):
 {"op": "attach", "stdin": b, "stdout": b, "stderr": b, "close_stdin": b} then reads output
 (frames, or raw with a TTY) and writes stdin (its end closes the container's if close_stdin);
-{"op": "wait"} just waits for EOF; {"op": "resize", "h": n, "w": n};
+{"op": "wait"} just waits for EOF; {"op": "resize", "h": n, "w": n}; {"op": "flush"} copies what
+is in PID 1's pipes to the log, then closes (`logs` reads everything written before it);
 {"op": "stop"} is a wait sent before a stop's signal (no restart follows that exit);
-{"op": "policy", "policy": {...}} replaces the restart policy (`update --restart`);
+{"op": "policy", "policy": {...}, "extra": [...]} replaces the restart policy and the optional
+cgroup controllers the container is in (`update`);
 {"op": "probe", "process", "cgroup_procs", "timeout"} runs a health check (probe.py) and
 answers {"code", "output", "timeout"}.
 
@@ -86,6 +88,8 @@ class Monitor(object):
         self.pid1 = 0  # the running PID 1 (probes join its namespaces)
         self.probes = {}  # type: dict  # pid -> probe.Probe
         self.backoff = None  # type: restart.Backoff
+        self.cg = None  # type: cgroups.CgroupManager
+        self.log = None  # type: logfile.JsonLog
 
     def run(self):
         # type: () -> None
@@ -128,8 +132,8 @@ class Monitor(object):
             self.netns = -1
         # (with a restart policy the monitor keeps it: a new PID 1 joins the same namespace)
         # the cgroup is made here, while PID 1 builds its filesystem, then PID 1 joins it
-        cg = cgroups.manager(spec["cgroup"]["parent"], spec["cgroup"]["name"], spec["cgroup"]["version"],
-                             spec["cgroup"].get("extra") or ())
+        self.cg = cg = cgroups.manager(spec["cgroup"]["parent"], spec["cgroup"]["name"],
+                                       spec["cgroup"]["version"], spec["cgroup"].get("extra") or ())
         cgroup_error = None
         try:
             cg.create(spec["limits"])
@@ -147,7 +151,7 @@ class Monitor(object):
         os.close(go_w)
         io.close_child_ends()
         # log file and socket now, while PID 1 is still busy with its filesystem
-        log = logfile.writer(spec["log"])
+        log = self.log = logfile.writer(spec["log"])
         os.chdir(self.state_dir)  # bind by a relative name: the full path may exceed 108 bytes
         _reserve_space()
         lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -183,7 +187,7 @@ class Monitor(object):
             code = stdio.exit_code(status)
             oom = False
             try:
-                oom = cg.oom_killed(code)
+                oom = self.cg.oom_killed(code)
             except (OSError, ValueError):
                 pass
             delay = None
@@ -206,7 +210,7 @@ class Monitor(object):
                 break
             spec["started_at"] = rfc3339(time.time())
             started = time.time()
-            pid, err = self.respawn(cg)
+            pid, err = self.respawn(self.cg)
             if err:
                 record.update(Restarting=False, Error=err, ExitCode=127 if "not found" in err else 126)
                 _record("exit.json", record)
@@ -231,7 +235,7 @@ class Monitor(object):
             # here): that happens now, after the waiters have the exit code
             os.close(mnt_ns)
         try:
-            cg.destroy()
+            self.cg.destroy()
         except OSError:
             pass
         os._exit(0)
@@ -406,6 +410,16 @@ class Monitor(object):
             if not ready:
                 break
 
+    def pump_pending(self):
+        # type: () -> None
+        """Copy to the log and the attached clients what is in PID 1's pipes now."""
+        for _ in range(64):  # bounded: a process writing without pause cannot hold us here
+            ready, _, _ = select.select(list(self.io.readers), [], [], 0)
+            if not ready:
+                return
+            for r in ready:
+                self.output(self.io.readers[r], self.io.read(r), self.log)
+
     def output(self, stream, data, log):
         # type: (int, bytes, logfile.JsonLog) -> None
         if not data:
@@ -436,9 +450,16 @@ class Monitor(object):
             if self.io.master >= 0:
                 stdio.resize(self.io.master, req.get("h", 24), req.get("w", 80))
             conn.close()
-        elif op == "policy":  # `update --restart` of a running container
+        elif op == "policy":  # `update` of a running container
             if self.backoff is not None:
                 self.backoff.policy = req.get("policy")
+            extra = tuple(req.get("extra") or ())
+            if self.cg is not None and extra != tuple(self.cg.extra):  # update added cpuset/blkio
+                self.cg = cgroups.manager(self.cg.parent, self.cg.name, self.cg.version, extra)
+            conn.close()
+        elif op == "flush":  # `logs`: what PID 1 wrote before the request is in the log first
+            if not recorded and self.log is not None:
+                self.pump_pending()
             conn.close()
         elif op == "wait" and recorded:
             conn.close()
