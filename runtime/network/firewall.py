@@ -51,7 +51,16 @@ class Published(object):
         self.host_ip, self.host_port, self.container_port = host_ip, host_port, container_port
 
 
-def render(nets, published, ip_masq=True, missing_jumps=(), new_user_chain=False, forward_drop=False):
+class LinkRule(object):
+    """A legacy link on a bridge with icc off: parent_ip may reach child_ip's exposed port."""
+
+    def __init__(self, bridge, parent_ip, child_ip, proto, port):
+        self.bridge, self.parent_ip, self.child_ip = bridge, parent_ip, child_ip
+        self.proto, self.port = proto, port
+
+
+def render(nets, published, ip_masq=True, missing_jumps=(), new_user_chain=False, forward_drop=False,
+           links=()):
     """The iptables-restore input that makes our chains exactly this state."""
     f = ["*filter"]
     if forward_drop:
@@ -77,6 +86,11 @@ def render(nets, published, ip_masq=True, missing_jumps=(), new_user_chain=False
     for p in published:
         f.append("-A BERTH -d %s/32 ! -i %s -o %s -p %s -m %s --dport %d -j ACCEPT" % (
             p.container_ip, p.bridge, p.bridge, p.proto, p.proto, p.container_port))
+    for k in links:  # before BERTH-FORWARD's icc DROP (BERTH is jumped to first), as dockerd's DOCKER
+        f.append("-A BERTH -s %s/32 -d %s/32 -i %s -o %s -p %s -m %s --dport %d -j ACCEPT" % (
+            k.parent_ip, k.child_ip, k.bridge, k.bridge, k.proto, k.proto, k.port))
+        f.append("-A BERTH -s %s/32 -d %s/32 -i %s -o %s -p %s -m %s --sport %d -j ACCEPT" % (
+            k.child_ip, k.parent_ip, k.bridge, k.bridge, k.proto, k.proto, k.port))
     n_ = ["*nat"] + [":%s - [0:0]" % c for c in OURS_NAT]
     for n in nets:
         if ip_masq and n.masquerade and not n.internal:
@@ -141,14 +155,15 @@ class Firewall(object):
         user_rules = [line for line in lines if line.startswith("-A BERTH-USER ")]
         return present, missing, user, user_rules
 
-    def apply(self, nets, published):
+    def apply(self, nets, published, links=()):
         """Make our chains exactly this state (jumps added where missing, once per daemon run
         or after check_jumps())."""
         missing, new_user = [], False
         if not self._jumps_checked:
             _, missing, user, _ = self._present(self.save())
             new_user = not user
-        self._run("-restore", render(nets, published, self.ip_masq, missing, new_user, self.forward_drop))
+        self._run("-restore", render(nets, published, self.ip_masq, missing, new_user, self.forward_drop,
+                                            links))
         self._jumps_checked = True
         self.forward_drop = False
 

@@ -38,6 +38,11 @@ def _sysctl(path, value):
         return None
 
 
+def _link_rules(ep):
+    """Whether an endpoint's legacy links have firewall rules (icc off)."""
+    return any(k["Ports"] for k in ep.get("LegacyLinks") or [])
+
+
 class NetworkService(object):
     """Networks and endpoints. lock guards everything; the container side calls attach() on
     start and detach() on exit, reconcile() once at daemon start."""
@@ -174,11 +179,15 @@ class NetworkService(object):
                 records.bridge_name(rec), rec["IPAM"]["Config"][0]["Subnet"], rec["Internal"],
                 rec["Options"].get("com.docker.network.bridge.enable_icc", "true") == "true",
                 rec["Options"].get("com.docker.network.bridge.enable_ip_masquerade", "true") == "true"))
+        link_rules = []
         for ep in self.endpoints.values():
             for p in ep.get("Ports") or []:
                 pubs.append(firewall.Published(p["Bridge"], p["ContainerIP"], p["Proto"], p["HostIp"],
                                                p["HostPort"], p["ContainerPort"]))
-        self.fw.apply(nets, pubs)
+            for k in ep.get("LegacyLinks") or []:
+                link_rules += [firewall.LinkRule(k["Bridge"], k["ParentIP"], k["IPAddress"], proto, port)
+                               for proto, port in k["Ports"]]
+        self.fw.apply(nets, pubs, link_rules)
 
     # ---- networks -----------------------------------------------------------------------
 
@@ -381,10 +390,11 @@ class NetworkService(object):
             with self.spare_lock:
                 self.spare_busy = False
 
-    def attach(self, cid, cname, netns_fd, joins, hostconfig, exposed, veth=None):
+    def attach(self, cid, cname, netns_fd, joins, hostconfig, exposed, veth=None, links=()):
         """Connect a container's namespace to its networks and publish its ports (all or nothing).
         joins: resolve_networks()'s list; veth: the host end of an `eth0` already in the
-        namespace (take_netns). Returns the endpoint state."""
+        namespace (take_netns); links: legacy links on the default bridge, [(container id,
+        name, alias, [(proto, port)])]. Returns the endpoint state."""
         with self.lock:
             self.ensure()
             ep = {"Name": cname, "Networks": {}, "Ports": [], "Veths": [veth] if veth else []}
@@ -400,17 +410,39 @@ class NetworkService(object):
                 bindings, publish_all = hostconfig.get("PortBindings"), hostconfig.get("PublishAllPorts")
                 if (bindings or publish_all) and joins:
                     self._publish(ep, joins[0][0], bindings, publish_all, exposed)
+                if links:
+                    self._link(ep, joins, links)
                 if hostconfig.get("Dns"):
                     ep["Dns"] = list(hostconfig["Dns"])
                 if any(rec["Name"] != "bridge" for rec, _ in joins):
                     self._serve_dns(cid, netns_fd, hostconfig)
                 self._save_endpoint(cid)
-                if ep["Ports"]:
+                if ep["Ports"] or _link_rules(ep):
                     self._apply_firewall()
             except BaseException:
                 self._undo(cid, ep)
                 raise
             return ep
+
+    def _link(self, ep, joins, links):
+        """ep["LegacyLinks"]: each linked container's address on the default bridge, and the
+        ports to let through when that bridge has icc off."""
+        rec = next((r for r, _ in joins if r["Name"] == "bridge"), None)
+        if rec is None:
+            return
+        icc = rec["Options"].get("com.docker.network.bridge.enable_icc", "true") == "true"
+        mine = ep["Networks"][rec["Id"]]
+        out = []
+        for child_id, name, alias, child_ports in links:
+            e = (self.endpoints.get(child_id) or {"Networks": {}})["Networks"].get(rec["Id"])
+            if e is None:
+                raise Conflict("cannot link to container %s as %s: it is not on the default bridge "
+                               "network (start it there first, or use a user network and its names)"
+                               % (name, alias))
+            out.append({"Id": child_id, "Alias": alias, "IPAddress": e["IPAddress"],
+                        "Bridge": mine["Bridge"], "ParentIP": mine["IPAddress"],
+                        "Ports": [] if icc else [list(p) for p in child_ports]})
+        ep["LegacyLinks"] = out
 
     def _join(self, cid, ep, rec, settings, netns_fd, ifname, default_route, plugged=None):
         pool = self.ipam.pool(rec["Id"])
@@ -418,9 +450,10 @@ class NetworkService(object):
         want_ip = ipam_cfg.get("IPv4Address") or ""
         if want_ip and rec["Name"] == "bridge":
             raise InvalidParameter("user specified IP address is supported on user defined networks only")
+        mac = links.parse_mac(settings["MacAddress"]) if settings.get("MacAddress") else None
         ip = self.ipam.allocate(rec["Id"], cid, want_ip or None)
         prefix = int(pool["Subnet"].split("/")[1])
-        mac = settings.get("MacAddress") or links.mac_for(ip)
+        mac = mac or links.mac_for(ip)
         host_veth = plugged or "veth" + records.new_id()[:7]
         e = {"NetworkID": rec["Id"], "EndpointID": records.new_id(), "Gateway": pool["Gateway"],
              "IPAddress": ip, "IPPrefixLen": prefix, "MacAddress": mac, "IPv6Gateway": "",
@@ -542,7 +575,7 @@ class NetworkService(object):
                 for v in ep.get("Veths") or []:
                     links.delete_link(c, v)
         self.ipam.release_owner(cid)
-        had_ports = bool(ep.get("Ports"))
+        had_ports = bool(ep.get("Ports")) or _link_rules(ep)
         self._drop_endpoint(cid)
         if had_ports:
             self._apply_firewall()
