@@ -190,22 +190,47 @@ class Firewall(object):
         self._jumps_checked = False
 
 
+ZONE = "berth"
+
+
+def _firewall_cmd(*args):
+    """(exit status, stdout) of `firewall-cmd ARGS`; 127 where it is not installed."""
+    try:
+        p = subprocess.Popen(("firewall-cmd",) + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError:
+        return 127, ""
+    out, _ = p.communicate()
+    return p.returncode, out.decode("utf-8", "replace")
+
+
 def firewalld_running():
     """Whether firewalld runs (`firewall-cmd --state`); False where it is not installed."""
-    try:
-        return subprocess.call(["firewall-cmd", "--state"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL) == 0
-    except OSError:
-        return False
+    return _firewall_cmd("--state")[0] == 0
 
 
-def trust_interfaces(names):
-    """Put our bridges in firewalld's `trusted` zone (runtime configuration only, so a reload
-    drops it and the watcher puts it back), as dockerd puts docker0 in a zone of its own: the
-    default zone would reject what containers send to the host itself."""
+def firewalld_zone(names, gone=()):
+    """Put our bridges (names) in firewalld's zone `berth`, a zone of our own as dockerd has
+    `docker`: target ACCEPT, so that what containers send to the host itself is not rejected
+    by the default zone. The zone is made in the permanent configuration the first time (a
+    reload then loads it, and flushes every table: the caller applies our rules afterwards),
+    and each bridge is bound in both the permanent and the runtime configuration, so a
+    `firewall-cmd --reload` keeps the bindings. gone: bridges removed, unbound."""
+    rc, zones = _firewall_cmd("--permanent", "--get-zones")
+    if rc:
+        return
+    if ZONE not in zones.split():
+        _firewall_cmd("--permanent", "--new-zone=" + ZONE)
+        _firewall_cmd("--permanent", "--zone=" + ZONE, "--set-target=ACCEPT")
+        _firewall_cmd("--reload")
+    bound = set(_firewall_cmd("--permanent", "--zone=" + ZONE, "--list-interfaces")[1].split())
     for name in names:
-        subprocess.call(["firewall-cmd", "--zone=trusted", "--change-interface=" + name],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if name not in bound:
+            _firewall_cmd("--permanent", "--zone=" + ZONE, "--add-interface=" + name)
+        _firewall_cmd("--zone=" + ZONE, "--change-interface=" + name)
+    for name in gone:
+        if name in bound:
+            _firewall_cmd("--permanent", "--zone=" + ZONE, "--remove-interface=" + name)
+        _firewall_cmd("--zone=" + ZONE, "--remove-interface=" + name)
 
 
 def backend(prefix="iptables"):
