@@ -392,6 +392,7 @@ class NetworkFront(NetworkBackend):
         watched, so the exit releases it."""
         if c.cfg["NetworkMode"] != "bridge":
             return
+        self.networks.spare_later()  # for the next start, now that this one is wired
         if not ok:
             self.networks.detach(c.id, exited=False)
             return
