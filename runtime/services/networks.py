@@ -185,14 +185,14 @@ class NetworkFront(NetworkBackend):
             if (settings or {}).get("MacAddress"):
                 settings["MacAddress"] = links.parse_mac(settings["MacAddress"], "MacAddress of network %s"
                                                          % ref)
-        if wanted_links and (mode in ("none", "host") or mode.startswith("container:")):
-            raise InvalidParameter("conflicting options: --link needs a bridge network, and network mode %s "
-                                   "has none" % mode)
         if mode == "default":
             mode = self.networks.default_mode()
             hc["NetworkMode"] = "default" if mode == "bridge" else "none"
             if "default" in eps:
                 eps["bridge"] = eps.pop("default")
+        if wanted_links and (mode in ("none", "host") or mode.startswith("container:")):
+            raise InvalidParameter("conflicting options: --link needs a bridge network, and network mode %s "
+                                   "has none" % mode)
         for key in ("PortBindings",):
             for port in (hc.get(key) or {}):
                 ports.split_port(port)
