@@ -2,15 +2,23 @@
 """Bridge networking end to end, in one invocation, inside a network namespace this script makes
 (the machine's own namespace, links and iptables are never touched):
 
-1. `berth run --rm busybox true` on the default bridge (berthd with its berth0, NAT rules),
+1. `berth run --rm busybox true` on the default bridge (berthd with its berth0, NAT rules; the
+   client as a provisioned host runs it: the installed bundle, bench/run_latency.py),
    beside `berth run --rm --network none` (the same daemon: what the bridge costs),
    `podman run --rm` with its default network (CNI bridge + iptables, here) and
-   `docker run --rm` against a dockerd with its docker0 bridge and iptables (Debian's
-   docker.io), interleaved, median of N each, with ratios;
+   `docker run --rm` against a dockerd with its docker0 bridge, iptables and userland proxy
+   (Debian's docker.io 20.10), interleaved, median of N each, with ratios;
 2. 50 containers started on one user network, then every one reaching every other by name
    (one `exec` per container pinging the 49 others by name): start time, check time, failures.
 
-    sudo .venv/bin/python bench/net_run.py [--runs 30] [--many 50] [--skip podman|dockerd]
+    sudo .venv/bin/python bench/net_run.py [--runs 30] [--many 50] [--skip podman|dockerd|many]
+                                           [--dockerd-root DIR]
+
+dockerd is not installed here: --dockerd-root names Debian's docker.io, containerd and tini
+packages unpacked with `dpkg-deb -x` (default: fetched once with `apt-get download` and
+unpacked into /var/cache/berth-bench/dockerd-debs; nothing is installed, no service started).
+dockerd runs inside the bench's namespace with its bridge and iptables on (as installed), its
+own data root, exec root, pidfile, socket and cgroup parent, and its own containerd.
 
 Target (issue 13): bridge `run --rm` <= 60 ms median and <= 0.3x podman's in the same run.
 """
@@ -27,16 +35,40 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+from run_latency import INSTALLED, install_bundle  # noqa: E402
 from tests import imagefactory  # noqa: E402
 from tests.api.conftest import DOCKER, Berthd  # noqa: E402
 
 BERTH = os.path.join(os.path.dirname(sys.executable), "berth")
-DOCKERD = shutil.which("dockerd")
+DEBS_CACHE = "/var/cache/berth-bench/dockerd-debs"
+DOCKER_DEBS = ("docker.io", "containerd", "tini")
 PODMAN_ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
 
 
 def ms(xs):
     return statistics.median(xs) * 1000
+
+
+def dockerd_root(given):
+    """A dir holding usr/sbin/dockerd and usr/bin/containerd: given, or Debian's packages
+    fetched and unpacked once into DEBS_CACHE."""
+    if given:
+        return given
+    root = os.path.join(DEBS_CACHE, "root")
+    if os.path.exists(os.path.join(DEBS_CACHE, ".complete")):
+        return root
+    os.makedirs(os.path.dirname(DEBS_CACHE), exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".tmp-", dir=os.path.dirname(DEBS_CACHE))
+    subprocess.run(["apt-get", "download"] + list(DOCKER_DEBS), cwd=tmp, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for deb in sorted(f for f in os.listdir(tmp) if f.endswith(".deb")):
+        subprocess.run(["dpkg-deb", "-x", os.path.join(tmp, deb), os.path.join(tmp, "root")], check=True)
+    open(os.path.join(tmp, ".complete"), "w").close()
+    shutil.rmtree(DEBS_CACHE, ignore_errors=True)
+    os.rename(tmp, DEBS_CACHE)
+    return root
 
 
 def _neigh_overflows():
@@ -51,6 +83,8 @@ def main():
     ap.add_argument("--many", type=int, default=50)
     ap.add_argument("--parallel", type=int, default=5, help="execs at a time in the name check")
     ap.add_argument("--skip", action="append", default=[])
+    ap.add_argument("--dockerd-root", help="docker.io/containerd/tini unpacked (default: fetched into %s)"
+                    % DEBS_CACHE)
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="berth-bench-net-", dir="/tmp")
     ns = "bnet%d" % os.getpid()
@@ -61,6 +95,7 @@ def main():
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     d = Berthd(os.path.join(tmp, "berthd"), netns=ns)
     dockerd = None
+    dockerd_cgroup = "berth-bench-dockerd-%d" % os.getpid()
     pstore, prun = os.path.join(tmp, "pstore"), os.path.join(tmp, "prun")
     podman = inside + ["podman", "--root", pstore, "--runroot", prun, "--tmpdir", os.path.join(tmp, "ptmp"),
                        "--cgroup-manager", "cgroupfs",
@@ -74,18 +109,24 @@ def main():
         os.makedirs(env["DOCKER_CONFIG"])
         with open(os.path.join(env["DOCKER_CONFIG"], "config.json"), "w") as f:
             f.write("{}\n")
-        cmds = {"berth run --rm (bridge)": [BERTH, "run", "--rm", "busybox", "true"],
-                "berth run --rm --network none": [BERTH, "run", "--rm", "--network", "none", "busybox",
-                                                  "true"]}
-        if DOCKERD and "dockerd" not in args.skip:
+        installed = install_bundle(tmp)[INSTALLED]  # berth as a provisioned host runs it
+        cmds = {"berth run --rm (bridge)": installed + ["run", "--rm", "busybox", "true"],
+                "berth run --rm --network none": installed + ["run", "--rm", "--network", "none", "busybox",
+                                                              "true"]}
+        if "dockerd" not in args.skip:
+            pkg = dockerd_root(args.dockerd_root)
             ddir = os.path.join(tmp, "dockerd")
             os.makedirs(ddir)
             dhost = "unix://" + os.path.join(ddir, "docker.sock")
             log = open(os.path.join(ddir, "log"), "wb")
-            dockerd = subprocess.Popen(inside + [DOCKERD, "--data-root", os.path.join(ddir, "root"),
+            path = os.pathsep.join([os.path.join(pkg, "usr/bin"), os.path.join(pkg, "usr/sbin"),
+                                    os.environ.get("PATH", "")])
+            dockerd = subprocess.Popen(inside + [os.path.join(pkg, "usr/sbin/dockerd"),
+                                                 "--data-root", os.path.join(ddir, "root"),
                                                  "--exec-root", os.path.join(ddir, "exec"), "--pidfile",
-                                                 os.path.join(ddir, "pid"), "-H", dhost],
-                                       stdout=log, stderr=log)
+                                                 os.path.join(ddir, "pid"), "-H", dhost,
+                                                 "--cgroup-parent", dockerd_cgroup],
+                                       stdout=log, stderr=log, env=dict(os.environ, PATH=path))
             deadline = time.time() + 60
             while subprocess.run([DOCKER, "-H", dhost, "version"], stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL).returncode:
@@ -116,6 +157,8 @@ def main():
         for name, xs in times.items():
             print("  %-38s %7.1f   (berth bridge / this = %.2fx)" % (name, ms(xs), base / ms(xs)))
 
+        if "many" in args.skip:
+            return
         subprocess.run([BERTH, "network", "create", "many"], env=env, check=True, stdout=subprocess.DEVNULL)
         names = ["c%d" % k for k in range(args.many)]
         t = time.perf_counter()
@@ -153,6 +196,14 @@ def main():
             except subprocess.TimeoutExpired:
                 dockerd.kill()
                 dockerd.wait()
+            for hier in os.listdir("/sys/fs/cgroup"):
+                top = os.path.join("/sys/fs/cgroup", hier, dockerd_cgroup)
+                for dirpath, _, _ in sorted(os.walk(top), key=lambda t: -len(t[0])):
+                    try:
+                        os.rmdir(dirpath)
+                    except OSError:
+                        pass
+            subprocess.run(["umount", "-R", os.path.join(tmp, "dockerd")], stderr=subprocess.DEVNULL)
         if "podman" not in args.skip:
             subprocess.run(podman + ["system", "reset", "-f"], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)

@@ -16,7 +16,19 @@ SYSCTLS = {
     "net.bridge.bridge-nf-call-iptables": "1",
     "net.bridge.bridge-nf-call-ip6tables": "1",
     "net.ipv4.ip_forward": "1",
+    # the ARP table is one for the whole kernel (every container's namespace): the defaults
+    # (128/512/1024 entries) overflow at ~30 containers on one network talking to each other
+    "net.ipv4.neigh.default.gc_thresh1": "8192",
+    "net.ipv4.neigh.default.gc_thresh2": "32768",
+    "net.ipv4.neigh.default.gc_thresh3": "65536",
 }
+# only the initial network namespace has these: a host that is itself a container (LXC, a
+# lab host) does not show them, and they are then left to its parent
+HOST_ONLY_SYSCTLS = (
+    "net.ipv4.neigh.default.gc_thresh1",
+    "net.ipv4.neigh.default.gc_thresh2",
+    "net.ipv4.neigh.default.gc_thresh3",
+)
 MODULES_FILE = "/etc/modules-load.d/berth.conf"
 SYSCTL_FILE = "/etc/sysctl.d/99-berth.conf"
 EL_BASE_REPO = "/etc/yum.repos.d/CentOS-Base.repo"

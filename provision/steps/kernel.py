@@ -6,7 +6,7 @@ import shlex
 
 from provision.errors import StepError
 from provision.facts.system import module_state
-from provision.options import MODULES_FILE, SYSCTL_FILE
+from provision.options import HOST_ONLY_SYSCTLS, MODULES_FILE, SYSCTL_FILE
 from provision.render import render
 from provision.steps.base import Command, StepPlan, file_state
 from provision.transport import Transport
@@ -29,12 +29,15 @@ def plan_modules(facts: dict, tvars: dict) -> StepPlan:
 
 def plan_sysctls(facts: dict, tvars: dict) -> StepPlan:
     """Persist the sysctls and apply the ones whose live value differs; read them back after."""
-    wanted: dict = tvars["sysctls"]
+    live = facts.get("sysctl", {})
+    absent = [k for k in tvars["sysctls"] if k in HOST_ONLY_SYSCTLS and k not in live]
+    wanted: dict = {k: v for k, v in tvars["sysctls"].items() if k not in absent}
     step = StepPlan("sysctls")
+    if absent:  # in the file all the same: systemd-sysctl skips a missing key at boot
+        step.notes.append("not in this kernel's namespace (a container host?): " + ", ".join(absent))
     change = file_state(facts.get("files", {}), SYSCTL_FILE, render("sysctl.conf.j2", tvars))
     if change:
         step.actions.append(change)
-    live = facts.get("sysctl", {})
     differ = [k for k, v in wanted.items() if live.get(k) != str(v)]
     if differ:
         step.actions.append(

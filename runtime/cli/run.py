@@ -150,6 +150,8 @@ def parser_run(p):
     p.add_argument("--expose", action="append", default=[], help="PORT[-PORT][/PROTO]")
     p.add_argument("--network-alias", action="append", default=[], help="another DNS name on the network")
     p.add_argument("--ip", help="IPv4 address on a user network")
+    p.add_argument("--mac-address", help="MAC address of eth0 (e.g. 02:42:ac:11:00:02)")
+    p.add_argument("--link", action="append", default=[], help="NAME[:ALIAS]: another container")
     p.add_argument("--add-host", action="append", default=[], help="NAME:IP (or NAME:host-gateway)")
     p.add_argument("--dns", action="append", default=[], help="DNS server")
     p.add_argument("--dns-search", action="append", default=[], help="DNS search domain")
@@ -237,10 +239,16 @@ def container_config(args):
         raise UsageError(str(exc)) from None
     if exposed:
         config["ExposedPorts"] = exposed
-    if args.network_alias or args.ip:
+    if args.link:
+        host["Links"] = list(args.link)
+    if args.network_alias or args.ip or args.mac_address or args.link:
         ep = {"Aliases": args.network_alias or None}  # type: Dict[str, Any]
         if args.ip:
             ep["IPAMConfig"] = {"IPv4Address": args.ip}
+        if args.mac_address:
+            ep["MacAddress"] = args.mac_address
+        if args.link and args.network not in (None, "", "default", "bridge"):
+            ep["Links"] = list(args.link)  # on a user network: names the resolver answers
         config["NetworkingConfig"] = {"EndpointsConfig": {args.network or "default": ep}}
     if args.entrypoint is not None:
         config["Entrypoint"] = [args.entrypoint] if args.entrypoint else []

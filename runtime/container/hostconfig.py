@@ -306,7 +306,9 @@ CONFIG_FIELDS = {
     "OpenStdin": (APPLIED, _ok), "StdinOnce": (APPLIED, _ok), "Env": (APPLIED, _ok), "Cmd": (APPLIED, _ok),
     "Healthcheck": (ELSEWHERE, _ok), "ArgsEscaped": (APPLIED, _ok),  # Windows-only: kept as given
     "Image": (APPLIED, _ok), "Volumes": (APPLIED, _ok), "WorkingDir": (APPLIED, _ok),
-    "Entrypoint": (APPLIED, _ok), "NetworkDisabled": (ELSEWHERE, _ok), "MacAddress": (ELSEWHERE, _ok),
+    "Entrypoint": (APPLIED, _ok), "NetworkDisabled": (ELSEWHERE, _ok),
+    "MacAddress": (ELSEWHERE, _warn_set("The container-wide MacAddress field is now deprecated. It should be "
+                                        "specified in EndpointsConfig instead.")),  # applied by networking
     "OnBuild": (APPLIED, _ok), "Labels": (APPLIED, _ok), "StopSignal": (APPLIED, _ok),
     "StopTimeout": (APPLIED, _ok), "Shell": (APPLIED, _ok),  # OnBuild, Shell: kept for commit
 }

@@ -51,7 +51,16 @@ class Published(object):
         self.host_ip, self.host_port, self.container_port = host_ip, host_port, container_port
 
 
-def render(nets, published, ip_masq=True, missing_jumps=(), new_user_chain=False, forward_drop=False):
+class LinkRule(object):
+    """A legacy link on a bridge with icc off: parent_ip may reach child_ip's exposed port."""
+
+    def __init__(self, bridge, parent_ip, child_ip, proto, port):
+        self.bridge, self.parent_ip, self.child_ip = bridge, parent_ip, child_ip
+        self.proto, self.port = proto, port
+
+
+def render(nets, published, ip_masq=True, missing_jumps=(), new_user_chain=False, forward_drop=False,
+           links=()):
     """The iptables-restore input that makes our chains exactly this state."""
     f = ["*filter"]
     if forward_drop:
@@ -77,6 +86,11 @@ def render(nets, published, ip_masq=True, missing_jumps=(), new_user_chain=False
     for p in published:
         f.append("-A BERTH -d %s/32 ! -i %s -o %s -p %s -m %s --dport %d -j ACCEPT" % (
             p.container_ip, p.bridge, p.bridge, p.proto, p.proto, p.container_port))
+    for k in links:  # before BERTH-FORWARD's icc DROP (BERTH is jumped to first), as dockerd's DOCKER
+        f.append("-A BERTH -s %s/32 -d %s/32 -i %s -o %s -p %s -m %s --dport %d -j ACCEPT" % (
+            k.parent_ip, k.child_ip, k.bridge, k.bridge, k.proto, k.proto, k.port))
+        f.append("-A BERTH -s %s/32 -d %s/32 -i %s -o %s -p %s -m %s --sport %d -j ACCEPT" % (
+            k.child_ip, k.parent_ip, k.bridge, k.bridge, k.proto, k.proto, k.port))
     n_ = ["*nat"] + [":%s - [0:0]" % c for c in OURS_NAT]
     for n in nets:
         if ip_masq and n.masquerade and not n.internal:
@@ -141,14 +155,15 @@ class Firewall(object):
         user_rules = [line for line in lines if line.startswith("-A BERTH-USER ")]
         return present, missing, user, user_rules
 
-    def apply(self, nets, published):
+    def apply(self, nets, published, links=()):
         """Make our chains exactly this state (jumps added where missing, once per daemon run
         or after check_jumps())."""
         missing, new_user = [], False
         if not self._jumps_checked:
             _, missing, user, _ = self._present(self.save())
             new_user = not user
-        self._run("-restore", render(nets, published, self.ip_masq, missing, new_user, self.forward_drop))
+        self._run("-restore", render(nets, published, self.ip_masq, missing, new_user, self.forward_drop,
+                                            links))
         self._jumps_checked = True
         self.forward_drop = False
 
@@ -175,22 +190,47 @@ class Firewall(object):
         self._jumps_checked = False
 
 
+ZONE = "berth"
+
+
+def _firewall_cmd(*args):
+    """(exit status, stdout) of `firewall-cmd ARGS`; 127 where it is not installed."""
+    try:
+        p = subprocess.Popen(("firewall-cmd",) + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError:
+        return 127, ""
+    out, _ = p.communicate()
+    return p.returncode, out.decode("utf-8", "replace")
+
+
 def firewalld_running():
     """Whether firewalld runs (`firewall-cmd --state`); False where it is not installed."""
-    try:
-        return subprocess.call(["firewall-cmd", "--state"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL) == 0
-    except OSError:
-        return False
+    return _firewall_cmd("--state")[0] == 0
 
 
-def trust_interfaces(names):
-    """Put our bridges in firewalld's `trusted` zone (runtime configuration only, so a reload
-    drops it and the watcher puts it back), as dockerd puts docker0 in a zone of its own: the
-    default zone would reject what containers send to the host itself."""
+def firewalld_zone(names, gone=()):
+    """Put our bridges (names) in firewalld's zone `berth`, a zone of our own as dockerd has
+    `docker`: target ACCEPT, so that what containers send to the host itself is not rejected
+    by the default zone. The zone is made in the permanent configuration the first time (a
+    reload then loads it, and flushes every table: the caller applies our rules afterwards),
+    and each bridge is bound in both the permanent and the runtime configuration, so a
+    `firewall-cmd --reload` keeps the bindings. gone: bridges removed, unbound."""
+    rc, zones = _firewall_cmd("--permanent", "--get-zones")
+    if rc:
+        return
+    if ZONE not in zones.split():
+        _firewall_cmd("--permanent", "--new-zone=" + ZONE)
+        _firewall_cmd("--permanent", "--zone=" + ZONE, "--set-target=ACCEPT")
+        _firewall_cmd("--reload")
+    bound = set(_firewall_cmd("--permanent", "--zone=" + ZONE, "--list-interfaces")[1].split())
     for name in names:
-        subprocess.call(["firewall-cmd", "--zone=trusted", "--change-interface=" + name],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if name not in bound:
+            _firewall_cmd("--permanent", "--zone=" + ZONE, "--add-interface=" + name)
+        _firewall_cmd("--zone=" + ZONE, "--change-interface=" + name)
+    for name in gone:
+        if name in bound:
+            _firewall_cmd("--permanent", "--zone=" + ZONE, "--remove-interface=" + name)
+        _firewall_cmd("--zone=" + ZONE, "--remove-interface=" + name)
 
 
 def backend(prefix="iptables"):

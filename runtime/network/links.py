@@ -8,9 +8,11 @@ import ipaddress
 import socket
 import struct
 
+from runtime.errors import InvalidParameter
 from runtime.network import netlink as nl
 
 _IFINFO_SIZE = 16
+MAC_HELP = "give six hex octets such as 02:42:ac:11:00:02"
 
 
 def link_index(conn, name):
@@ -183,3 +185,23 @@ def mac_for(ip):
 
 def mac_bytes(mac):
     return bytes(int(x, 16) for x in mac.split(":"))
+
+
+def parse_mac(text, what="--mac-address"):
+    # type: (str, str) -> str
+    """A MAC address a container's eth0 can take, as aa:bb:cc:dd:ee:ff (':' or '-' between
+    octets); a 400 naming it if it is malformed, multicast or all zeros (the kernel refuses
+    those for an interface)."""
+    parts = str(text).replace("-", ":").split(":")
+    try:
+        octets = [int(p, 16) for p in parts]
+    except ValueError:
+        octets = []
+    if len(parts) != 6 or len(octets) != 6 or any(len(p) != 2 for p in parts):
+        raise InvalidParameter("invalid MAC address %r (%s): %s" % (text, what, MAC_HELP))
+    if octets[0] & 1:
+        raise InvalidParameter("invalid MAC address %r (%s): a multicast address (the first octet "
+                               "is odd) cannot be an interface's; %s" % (text, what, MAC_HELP))
+    if not any(octets):
+        raise InvalidParameter("invalid MAC address %r (%s): all zeros; %s" % (text, what, MAC_HELP))
+    return ":".join("%02x" % o for o in octets)

@@ -175,7 +175,9 @@ class ContainerService(ContainerBackend):
                       User=config.get("User") or ic.get("User") or "",
                       WorkingDir=config.get("WorkingDir") or ic.get("WorkingDir") or "",
                       StopSignal=config.get("StopSignal") or ic.get("StopSignal"), Healthcheck=check,
-                      Volumes=config.get("Volumes") or ic.get("Volumes"))
+                      Volumes=config.get("Volumes") or ic.get("Volumes"),
+                      ExposedPorts=dict(ic.get("ExposedPorts") or {}, **(config.get("ExposedPorts") or {}))
+                      or None)
         path = os.path.join(self.containers.root, cid)
         created_volumes = []  # type: list
         layer_dirs = list(self.store.layer_dirs(image_id))
@@ -209,7 +211,8 @@ class ContainerService(ContainerBackend):
                     "Args": args[1:],
                     "Image": ref, "ImageID": image_id, "Config": merged, "HostConfig": hc, "Mounts": points,
                     "NetworkMode": mode, "LayerDirs": layer_dirs, "Driver": self.store.driver,
-                    "NetworkingConfig": {"EndpointsConfig": eps},
+                    "NetworkingConfig": {"EndpointsConfig": eps,
+                                         "LegacyLinks": networking.get("LegacyLinks") or []},
                     "Cgroup": {"parent": hc.get("CgroupParent") or self.cgroup_parent, "name": cid,
                                "version": self.cgroup_version,
                                "extra": cgroups.optional_controllers(hc)}})
@@ -315,6 +318,7 @@ class ContainerService(ContainerBackend):
         run["attach"] = [req for _, req in early]
         kind = "run-fresh" if runspec.fresh(run) else "run"
         netns_fd = self.networking.before_start(c)  # bridge: made and wired now; PID 1 joins it
+        run["process"]["env"] = self.networking.process_env(c, run["process"]["env"])  # --link's
         fds = [s.fileno() for s, _ in early] + ([netns_fd] if netns_fd >= 0 else [])
         try:
             reply, sock = self.spawner.request(kind, run, fds=fds)

@@ -14,7 +14,7 @@ import time
 from runtime.api.backend.networks import NetworkBackend
 from runtime.container import monitor_client as client
 from runtime.errors import BerthError, Conflict, InvalidParameter, NotFound
-from runtime.network import etcfiles, netns, ports, records
+from runtime.network import etcfiles, legacylinks, links, netns, ports, records
 from runtime.network.service import NetworkService
 
 
@@ -43,6 +43,7 @@ class NetworkFront(NetworkBackend):
         self.containers = containers
         self.networks = NetworkService(data_root, config)
         self.events = events  # runtime.events.EventLog, or None: no events
+        self.link_env = {}  # container id -> its legacy links' variables, from before_start to the spawn
 
     def _event(self, action, rec, cid=None):
         # type: (str, dict, object) -> None
@@ -222,13 +223,22 @@ class NetworkFront(NetworkBackend):
         """Check a create's network settings; the kind of mode: none, host, bridge, container."""
         from runtime.container import spec
         mode = spec.network_mode(hc)
+        self._mac_to_endpoint(config, mode, networking)
+        wanted_links = [legacylinks.parse_link(x) for x in hc.get("Links") or []]
         eps = {k: v for k, v in ((networking or {}).get("EndpointsConfig") or {}).items()
                if _meaningful(v) or k not in ("default", "bridge", mode)}
+        for ref, settings in eps.items():
+            if (settings or {}).get("MacAddress"):
+                settings["MacAddress"] = links.parse_mac(settings["MacAddress"], "MacAddress of network %s"
+                                                         % ref)
         if mode == "default":
             mode = self.networks.default_mode()
             hc["NetworkMode"] = "default" if mode == "bridge" else "none"
             if "default" in eps:
                 eps["bridge"] = eps.pop("default")
+        if wanted_links and (mode in ("none", "host") or mode.startswith("container:")):
+            raise InvalidParameter("conflicting options: --link needs a bridge network, and network mode %s "
+                                   "has none" % mode)
         for key in ("PortBindings",):
             for port in (hc.get(key) or {}):
                 ports.split_port(port)
@@ -239,7 +249,7 @@ class NetworkFront(NetworkBackend):
                                        "none: drop -p/-P or use --network bridge" % mode)
             if eps:
                 raise InvalidParameter("network mode %s cannot take endpoint settings (--ip, "
-                                       "--network-alias)" % mode)
+                                       "--network-alias, --mac-address)" % mode)
             return mode
         if mode.startswith("container:"):
             self.containers.get(mode[len("container:"):])
@@ -265,7 +275,59 @@ class NetworkFront(NetworkBackend):
                 if not ok:
                     raise InvalidParameter("address %s (--ip) is not in network %s's subnet %s"
                                            % (want, rec["Name"], rec["IPAM"]["Config"][0]["Subnet"]))
+        if wanted_links:
+            self._check_links(mode, wanted_links, networking)
         return "bridge"
+
+    def _mac_to_endpoint(self, config, mode, networking):
+        """Config.MacAddress (deprecated since API 1.44) moves to the endpoint of the network
+        NetworkMode names, as dockerd moves it; a different endpoint MAC is a 400."""
+        mac = config.get("MacAddress")
+        if not mac:
+            return
+        mac = links.parse_mac(mac, "Config.MacAddress")
+        if mode in ("none", "host") or mode.startswith("container:"):
+            raise InvalidParameter("conflicting options: a MAC address (--mac-address) needs a bridge "
+                                   "network, and network mode %s has no interface of its own" % mode)
+        eps = dict(networking.get("EndpointsConfig") or {})
+        if eps and mode not in eps:
+            raise InvalidParameter("Config.MacAddress needs HostConfig.NetworkMode (%s) to name a network of "
+                                   "NetworkingConfig.EndpointsConfig: give the MAC address there" % mode)
+        ep = dict(eps.get(mode) or {})
+        if ep.get("MacAddress") and links.parse_mac(ep["MacAddress"], "MacAddress") != mac:
+            raise InvalidParameter("Config.MacAddress %s differs from network %s's endpoint MacAddress %s: "
+                                   "give one of them" % (mac, mode, ep["MacAddress"]))
+        ep["MacAddress"] = mac
+        eps[mode] = ep
+        networking["EndpointsConfig"] = eps
+
+    def _check_links(self, mode, wanted, networking):
+        """HostConfig.Links: on the default bridge, the linked containers (each followed through
+        a container: network mode to the one that owns the namespace) as
+        NetworkingConfig.LegacyLinks [[id, alias]]; on a user network the aliases are names the
+        embedded resolver answers, so they join that network's endpoint Links."""
+        rec = self.networks.get("bridge" if mode == "default" else mode)
+        if rec["Name"] != "bridge":
+            eps = dict(networking.get("EndpointsConfig") or {})
+            ep = dict(eps.get(mode) or {})
+            ep["Links"] = ep.get("Links") or ["%s:%s" % pair for pair in wanted]
+            eps[mode] = ep
+            networking["EndpointsConfig"] = eps
+            return
+        out = []
+        for name, alias in wanted:
+            try:
+                target = self.containers.get(name)
+                while target.cfg["NetworkMode"] == "container":
+                    target = self.containers.get(target.cfg["HostConfig"]["NetworkMode"][len("container:"):])
+            except NotFound:
+                raise InvalidParameter("could not get container for %s (--link %s:%s): no such container"
+                                       % (name, name, alias)) from None
+            if target.cfg["NetworkMode"] == "host":
+                raise InvalidParameter("conflicting options: container %s uses the host's network, which "
+                                       "cannot be linked to (--link %s:%s)" % (target.name, name, alias))
+            out.append([target.id, alias])
+        networking["LegacyLinks"] = out
 
     def host_gateway(self, hc):
         """The address host-gateway stands for, looked up only when an --add-host asks for it."""
@@ -297,20 +359,64 @@ class NetworkFront(NetworkBackend):
         nc = c.cfg.get("NetworkingConfig") or {}
         joins = self.networks.resolve_networks(hc.get("NetworkMode") or "default", nc.get("EndpointsConfig"))
         joins = [(rec, st) for rec, st in joins if rec["Name"] not in (nc.get("Left") or [])]
+        targets = self._link_targets(c, joins)
         fd, veth = self.networks.take_netns()
         try:
-            ep = self.networks.attach(c.id, "/" + c.name, fd, joins, hc, conf.get("ExposedPorts") or {}, veth)
+            ep = self.networks.attach(c.id, "/" + c.name, fd, joins, hc, conf.get("ExposedPorts") or {}, veth,
+                                      targets)
             self._write_etc(c, ep, joins)
+            if ep.get("LegacyLinks"):
+                self.link_env[c.id] = self._links_env(c, ep)
         except BaseException:
             os.close(fd)
+            self.link_env.pop(c.id, None)
             self.networks.detach(c.id, exited=False)
             raise
         return fd
+
+    def _link_targets(self, c, joins):
+        """[(id, name, alias, exposed ports)] of the running containers c links to on the
+        default bridge; a 409 naming one that is gone or not running."""
+        wanted = (c.cfg.get("NetworkingConfig") or {}).get("LegacyLinks") or []
+        if not wanted or not any(rec["Name"] == "bridge" for rec, _ in joins):
+            return []
+        out = []
+        for cid, alias in wanted:
+            try:
+                t = self.containers.get(cid)
+                while t.cfg["NetworkMode"] == "container":
+                    t = self.containers.get(t.cfg["HostConfig"]["NetworkMode"][len("container:"):])
+            except NotFound:
+                raise Conflict("cannot start container %s: the container it links to as %s was removed; "
+                               "recreate this one without that --link" % (c.name, alias)) from None
+            if not t.state()["Running"]:
+                raise Conflict("cannot link to container %s as %s: it is not running; start it first"
+                               % (t.name, alias))
+            out.append((t.id, t.name, alias, legacylinks.ports(t.cfg["Config"].get("ExposedPorts"))))
+        return out
+
+    def _links_env(self, c, ep):
+        env = []
+        for k in ep["LegacyLinks"]:
+            t = self.containers.get(k["Id"])
+            env += legacylinks.env_vars("/%s/%s" % (c.name, k["Alias"]), k["Alias"], k["IPAddress"],
+                                        t.cfg["Config"].get("Env"), t.cfg["Config"].get("ExposedPorts"))
+        return env
+
+    def process_env(self, c, env):
+        # type: (object, list) -> list
+        """PID 1's environment: env with the variables of c's legacy links (its own win)."""
+        extra = self.link_env.pop(c.id, None)
+        return legacylinks.merge_env(env, extra) if extra else env
 
     def _write_etc(self, c, ep, joins):
         hc, conf = c.cfg["HostConfig"], c.cfg["Config"]
         addrs = [e["IPAddress"] for e in ep["Networks"].values()]
         extra = etcfiles.parse_extra_hosts(hc.get("ExtraHosts"), self.host_gateway(hc))
+        for k in ep.get("LegacyLinks") or []:
+            t = self.containers.get(k["Id"])
+            extra.append((legacylinks.host_names(k["Alias"], t.cfg["Config"].get("Hostname"), t.name),
+                          k["IPAddress"]))
         hosts = etcfiles.hosts(conf["Hostname"], conf.get("Domainname") or "", addrs[:1], extra)
         embedded = any(rec["Name"] != "bridge" for rec, _ in joins)
         try:
@@ -332,6 +438,7 @@ class NetworkFront(NetworkBackend):
         watched, so the exit releases it."""
         if c.cfg["NetworkMode"] != "bridge":
             return
+        self.networks.spare_later()  # for the next start, now that this one is wired
         if not ok:
             self.networks.detach(c.id, exited=False)
             return

@@ -3,10 +3,12 @@
     .venv/bin/python -m tests.network.run_docker_py DOCKER_PY_CHECKOUT [pytest args...]
 
 DOCKER_PY_CHECKOUT is a checkout of github.com/docker/docker-py (its tests/ are not in the
-wheel). busybox is loaded and tagged as the suite's TEST_IMG (alpine:3.10); the namespace,
-berthd and its data are removed afterwards. Exits with pytest's status."""
+wheel), or a bare clone of it (its HEAD is extracted into a temp dir). busybox is loaded and
+tagged as the suite's TEST_IMG (alpine:3.10); the namespace, berthd and its data are removed
+afterwards. Exits with pytest's status."""
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,6 +23,15 @@ FILES = ["tests/integration/api_network_test.py", "tests/integration/models_netw
 def main():
     checkout, extra = sys.argv[1], sys.argv[2:]
     base = tempfile.mkdtemp(prefix="dpy", dir="/tmp")
+    bare = os.path.isdir(os.path.join(checkout, "objects"))
+    if bare and not os.path.isdir(os.path.join(checkout, "tests")):
+        tree = os.path.join(base, "docker-py")
+        os.makedirs(tree)
+        archive = subprocess.Popen(["git", "--git-dir", checkout, "archive", "HEAD"], stdout=subprocess.PIPE)
+        subprocess.check_call(["tar", "-x", "-C", tree], stdin=archive.stdout)
+        if archive.wait():
+            sys.exit("cannot read HEAD of %s" % checkout)
+        checkout = tree
     ns = NetNs("bdpy%d" % os.getpid())
     d = Berthd(os.path.join(base, "d"), netns=ns.name)
     try:
@@ -40,6 +51,7 @@ def main():
     finally:
         d.cleanup()
         ns.close()
+        shutil.rmtree(base, ignore_errors=True)
     sys.exit(code)
 
 

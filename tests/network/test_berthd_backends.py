@@ -2,7 +2,6 @@
 `ip-masq: false`, `icc: false`, `bip`/`fixed-cidr`, each in a fresh test namespace."""
 
 import os
-import subprocess
 
 import pytest
 
@@ -92,4 +91,19 @@ def test_icc_false_isolates_containers_on_the_default_bridge(make):
     assert "-A BERTH-FORWARD -i berth0 -o berth0 -j DROP" in save(d, "iptables-save")
     assert "MASQUERADE" not in "\n".join(line for line in save(d, "iptables-save").splitlines()
                                          if "! -o berth0" in line)
-    subprocess.run(["true"])
+    # a legacy link opens the linked container's exposed ports to the linking one, and only those
+    r = d.berth("run", "-d", "--name", "db", "--expose", "80", "busybox", "sh", "-c",
+                "mkdir /www && echo db > /www/index.html && httpd -p 81 -h /www && "
+                "exec httpd -f -p 80 -h /www")
+    assert r.returncode == 0, r.stderr
+    assert wait_for(lambda: http_get(d.ns, "172.17.0.3", 81), 5)
+    r = d.berth("run", "-d", "--name", "app", "--link", "db", "busybox", "sleep", "60")
+    assert r.returncode == 0, r.stderr
+    rule = "-A BERTH -s 172.17.0.4/32 -d 172.17.0.3/32 -i berth0 -o berth0 -p tcp -m tcp --dport 80 -j ACCEPT"
+    assert rule in save(d, "iptables-save")
+    r = d.berth("exec", "app", *wget("http://172.17.0.3/", 2))
+    assert r.returncode == 0 and r.stdout.decode() == "db\n", r
+    r = d.berth("exec", "app", *wget("http://172.17.0.3:81/", 2))
+    assert r.returncode in BLOCKED, r
+    assert d.berth("rm", "-f", "app").returncode == 0
+    assert wait_for(lambda: rule not in save(d, "iptables-save"), 5)

@@ -124,7 +124,7 @@ def test_check_after_a_manual_edit_shows_exactly_that_diff_and_writes_nothing(fl
     diff = "".join(steps["sysctls"]["diffs"])
     lines = diff.splitlines()
     assert lines[:2] == ["--- a/etc/sysctl.d/99-berth.conf", "+++ b/etc/sysctl.d/99-berth.conf"]
-    assert lines[2] == "@@ -1,4 +1,4 @@" and sum(ln.startswith("@@") for ln in lines) == 1
+    assert lines[2] == "@@ -2,7 +2,7 @@" and sum(ln.startswith("@@") for ln in lines) == 1  # 3 lines around
     assert [ln for ln in lines[3:] if ln[0] in "+-"] == [
         "-net.ipv4.ip_forward = 0",
         "+net.ipv4.ip_forward = 1",

@@ -174,6 +174,23 @@ def test_daemon_json_invalid_reports_line_and_column():
         daemonjson.validate({"registry-mirrors": "http://not-a-list"}, BERTH)
 
 
+def test_sysctls_only_the_initial_namespace_has_are_skipped_where_absent():
+    from provision.steps.kernel import plan_sysctls
+
+    tv = Options().template_vars(detect(CENTOS7))
+    live = {k: v for k, v in tv["sysctls"].items() if "neigh" not in k}
+    step = plan_sysctls({"sysctl": dict(live, **{"net.ipv4.ip_forward": "0"})}, tv)
+    cmds = [a.cmd for a in step.actions if "sysctl -q -w" in getattr(a, "cmd", "")]
+    assert cmds == ["sysctl -q -w net.ipv4.ip_forward=1"]
+    assert "gc_thresh1" in step.notes[0] and "container host" in step.notes[0]
+    kernel = {"net.ipv4.neigh.default.gc_thresh1": "128", "net.ipv4.neigh.default.gc_thresh2": "512",
+              "net.ipv4.neigh.default.gc_thresh3": "65536"}
+    on_host = plan_sysctls({"sysctl": dict(live, **kernel)}, tv)
+    assert [a.cmd for a in on_host.actions if "sysctl -q -w" in getattr(a, "cmd", "")] == [
+        "sysctl -q -w net.ipv4.neigh.default.gc_thresh1=8192 net.ipv4.neigh.default.gc_thresh2=32768"]
+    assert not on_host.notes
+
+
 def test_render_strict_and_ansible_compatible():
     p = detect(CENTOS7)
     tv = Options(mirror="http://10.247.1.1:8000", gpgcheck=False).template_vars(p)
@@ -187,7 +204,8 @@ def test_render_strict_and_ansible_compatible():
     )
     assert "[docker-ce-edge]" in repo and repo.count("enabled=1") == 2
     sysctl = render("sysctl.conf.j2", tv).decode()
-    assert sysctl.endswith("net.ipv4.ip_forward = 1\n")
+    assert "net.ipv4.ip_forward = 1\n" in sysctl
+    assert sysctl.endswith("net.ipv4.neigh.default.gc_thresh3 = 65536\n")
     del tv["vault_base"]
     with pytest.raises(InputError, match="missing variable.*vault_base"):
         render("CentOS-Base.repo.j2", tv)
