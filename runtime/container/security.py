@@ -67,8 +67,8 @@ def parse_opts(hc):
                                    "no-new-privileges[=true|false])" % opt)
     mode = hc.get("UsernsMode") or ""
     if mode not in ("", "host"):
-        raise InvalidParameter("UsernsMode %r is not supported: user namespaces are not implemented "
-                               "(use --userns=host or leave it out)" % mode)
+        raise InvalidParameter("UsernsMode %r is not supported: leave it out (the daemon's userns-remap "
+                               "applies) or give host (--userns=host)" % mode)
     return out
 
 

@@ -15,7 +15,7 @@ import time
 
 from runtime.api.backend.containers import ContainerBackend
 from runtime.container import (devices, healthcheck, hostconfig, listfilter, logdriver, logs, mounts,
-                               names, runspec, security, spec, stats, top, views)
+                               names, remap, runspec, security, spec, stats, top, views)
 from runtime.container.proc import cgroups, restart
 from runtime.container import monitor_client as client
 from runtime.container.execs import Execs
@@ -59,8 +59,9 @@ class ContainerService(ContainerBackend):
     ImageStore), with named volumes from `volumes` (LocalVolumes) and their networks through
     `networking` (the engine's NetworkFront); `config` is daemon.json's (exec-opts, cgroup-parent)."""
 
-    def __init__(self, config, store, volumes, containers, networking, events=None):
-        # type: (dict, object, object, ContainerIndex, object, Optional[EventLog]) -> None
+    def __init__(self, config, store, volumes, containers, networking, events=None, userns=None,
+                 data_root=None):
+        # type: (dict, object, object, ContainerIndex, object, Optional[EventLog], Optional[remap.Remap], str) -> None
         self.store = store
         self.networking = networking  # runtime.services.networks.NetworkFront
         self.volumes = volumes
@@ -77,6 +78,12 @@ class ContainerService(ContainerBackend):
         self.spawner = Spawner(containers.rootfs_mount)
         self.kicker = Kicker(lambda: self.spawner.pid or os.getpid())
         self.events = events if events is not None else EventLog()
+        self.remap = userns  # daemon.json userns-remap, resolved (runtime/container/remap.py)
+        self.data_root = data_root or os.path.dirname(containers.root)
+        self.idmap_problem = ""  # why the layers of remapped containers are copies, not idmapped mounts
+        if userns is not None and self.store.driver != "vfs":
+            self.idmap_problem = (remap.probe_idmap(self.data_root) if os.environ.get("BERTH_USERNS_IDMAP") != "0"
+                                  else "BERTH_USERNS_IDMAP=0")
         self.watcher = watch.Watcher(self.events, self._unmount_events)
         self.execs = Execs(containers, self.spawner, self._security, self.events)
         for c in self.containers.all():  # AutoRemove containers that ended while no engine ran
@@ -141,6 +148,7 @@ class ContainerService(ContainerBackend):
             if hc.get(key) is None:
                 hc[key] = value
         self._security_of(hc)  # refuses unknown SecurityOpt and UsernsMode, compiles the profile
+        userns = remap.for_container(self.remap, hc)
         devices.rules(hc)  # checks --device paths and --device-cgroup-rule lines
         memory, swap = int(hc.get("Memory") or 0), int(hc.get("MemorySwap") or 0)
         if 0 < memory < 6 * 1024 * 1024:
@@ -176,11 +184,19 @@ class ContainerService(ContainerBackend):
         path = os.path.join(self.containers.root, cid)
         created_volumes = []  # type: list
         layer_dirs = list(self.store.layer_dirs(image_id))
+        userns_rec = None
+        if userns is not None:
+            layers = "vfs" if self.store.driver == "vfs" else ("copy" if self.idmap_problem else "idmap")
+            userns_rec = dict(userns.spec(), Layers=layers)
+            if layers == "copy":  # once per remap and layer, shared by its containers
+                layer_dirs = remap.layer_copies(self.data_root, userns, layer_dirs)
         if self.store.driver == "vfs":  # the copy comes first: no lock is held meanwhile
             _check_name_free(name, self.containers.names())  # again below, under the lock
             try:
                 os.makedirs(path)
                 vfs.materialize(layer_dirs, os.path.join(path, "rootfs"))
+                if userns is not None:
+                    remap.shift_tree(os.path.join(path, "rootfs"), userns)
             except BaseException:
                 shutil.rmtree(path, ignore_errors=True)
                 raise
@@ -201,11 +217,15 @@ class ContainerService(ContainerBackend):
                         vol = self.volumes.inspect(m["Name"])
                     m.update(Name=vol["Name"], Source=vol["Mountpoint"])
                 self.networking.write_etc(path, hostname, mode, hc, config.get("Domainname") or "")
+                if userns is not None:  # the remapped root owns its writable layer and /etc files
+                    remap.own_container_files(userns, [os.path.join(path, n) for n in
+                                                       ("upper", "hostname", "hosts", "resolv.conf")])
                 c = Container(path, {
                     "Id": cid, "Name": name, "Created": rfc3339(time.time()), "Path": args[0],
                     "Args": args[1:],
                     "Image": ref, "ImageID": image_id, "Config": merged, "HostConfig": hc, "Mounts": points,
                     "NetworkMode": mode, "LayerDirs": layer_dirs, "Driver": self.store.driver,
+                    "Userns": userns_rec,
                     "NetworkingConfig": {"EndpointsConfig": eps},
                     "Cgroup": {"parent": hc.get("CgroupParent") or self.cgroup_parent, "name": cid,
                                "version": self.cgroup_version,

@@ -68,11 +68,14 @@ def cgroup_version():
 
 def _security_options(config):
     # type: (Dict[str, Any]) -> List[str]
-    """dockerd's list: the daemon's seccomp profile (builtin, unconfined or the file's path) and
-    no-new-privileges when the daemon sets it for every container."""
+    """dockerd's list: the daemon's seccomp profile (builtin, unconfined or the file's path),
+    userns when containers get remapped ids (userns-remap) and no-new-privileges when the
+    daemon sets it for every container."""
     out = []
     if seccomp.kernel_supports():
         out.append("name=seccomp,profile=%s" % (config.get("seccomp-profile") or "builtin"))
+    if config.get("userns-remap"):
+        out.append("name=userns")
     if config.get("no-new-privileges"):
         out.append("name=no-new-privileges")
     return out

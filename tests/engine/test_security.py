@@ -85,7 +85,7 @@ def test_exec_gets_the_containers_filter(clean_containers, opts, nnp):
     ({"SecurityOpt": ["no-new-privileges=maybe"]}, "true or false"),
     ({"SecurityOpt": ["seccomp={not json"]}, "invalid JSON"),
     ({"SecurityOpt": ["seccomp=" + json.dumps({"defaultAction": "SCMP_ACT_NOPE"})]}, "SCMP_ACT_NOPE"),
-    ({"UsernsMode": "private"}, "user namespaces"),
+    ({"UsernsMode": "private"}, "UsernsMode 'private' is not supported"),
     ({"SecurityOpt": ["seccomp=" + json.dumps({"defaultAction": "SCMP_ACT_ALLOW",
                                                "flags": ["SECCOMP_FILTER_FLAG_LOG"]})]}, "flags"),
 ])

@@ -18,7 +18,7 @@ import stat
 import struct
 import termios
 
-from runtime.container.proc import reaper, rootfs, seccomp, stdio
+from runtime.container.proc import reaper, rootfs, seccomp, stdio, userns
 from runtime.container.proc import syscalls as sc
 from runtime.container.proc.wire import recv_fds, send_fd, send_fds
 
@@ -267,13 +267,15 @@ def join_cgroup(procs_files):
             os.close(fd)
 
 
-def open_console(pty_sock, size=None):
-    # type: (object, object) -> list
+def open_console(pty_sock, size=None, owner=None):
+    # type: (object, object, tuple) -> list
     """A pty of the container's own devpts (after pivot_root), its slave bound on /dev/console,
     the master handed to the monitor; returns the slave as stdio. size: ConsoleSize [h, w],
     set here so the command sees it from its first instruction (the monitor's resize of the
     master would race with it)."""
     master, slave = os.openpty()
+    if owner:  # a remapped root's terminal
+        os.fchown(slave, owner[0], owner[2])
     if size:
         stdio.resize(slave, size[0], size[1])
     rootfs.touch("/dev/console")
@@ -306,13 +308,15 @@ def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None, ready=False, s
                 os.close(spec["netns_fd"])
         join_namespaces(spec.get("ns_join") or {})
         set_sysctls(spec.get("sysctls") or {})
-        rootfs.build(spec, staged)
+        remap = spec.get("userns")
+        userns_fd = userns.make(remap["uid_map"], remap["gid_map"]) if remap else -1
+        rootfs.build(spec, staged, userns_fd)
         if spec.get("own_uts", True):
             sc.sethostname(spec["hostname"])
             if spec.get("domainname"):
                 sc.setdomainname(spec["domainname"])
         if pty_sock is not None:
-            stdio = open_console(pty_sock, spec.get("console_size"))
+            stdio = open_console(pty_sock, spec.get("console_size"), rootfs.remap_owner(spec))
         if tty:
             os.setsid()
         set_stdio(stdio)
@@ -322,8 +326,10 @@ def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None, ready=False, s
         if spec.get("cgroupns"):  # its own cgroup namespace, rooted at the cgroup it is moved into
             _await_cgroup(go_r)
             sc.unshare(sc.CLONE_NEWCGROUP)
+            _enter_userns(userns_fd)
             path, env = finalize(spec["process"])
         else:  # all but the exec now, while the monitor may still be moving us into the cgroup
+            _enter_userns(userns_fd)
             path, env = finalize(spec["process"])
             _await_cgroup(go_r)
         if spec.get("init") and _fork_init(sync_w):
@@ -335,6 +341,16 @@ def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None, ready=False, s
     except BaseException as e:  # noqa: B036 - the child must never return into the forkserver
         _report(sync_w, "container init: %s" % (e,))
     os._exit(code)
+
+
+def _enter_userns(fd):
+    # type: (int) -> None
+    """A remapped root's user namespace, joined last (runtime/container/proc/userns.py)."""
+    if fd >= 0:
+        try:
+            userns.enter(fd)
+        except OSError as e:
+            raise StartError("cannot enter the container's user namespace: %s" % e, 126) from None
 
 
 def _await_cgroup(go_r):

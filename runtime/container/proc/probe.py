@@ -13,7 +13,7 @@ from runtime.container.proc import syscalls as sc
 from runtime.container.proc.wire import send_msg
 
 MAX_OUTPUT = 4096
-_NS = ("ipc", "uts", "net", "mnt")
+_NS = ("ipc", "uts", "net", "mnt", "user")  # a user namespace last
 
 
 class Probe(object):
