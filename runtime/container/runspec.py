@@ -24,7 +24,8 @@ def overlay(c, short_lowerdir):
     if len("lowerdir=" + lower + tail) < 4000:
         return "lowerdir=" + lower + tail, None
     if (c.cfg.get("Userns") or {}).get("Layers") == "copy":  # a remap's copies, side by side
-        return "lowerdir=" + ":".join(os.path.basename(d) for d in reversed(dirs)) + tail, os.path.dirname(dirs[0])
+        names = ":".join(os.path.basename(d) for d in reversed(dirs))
+        return "lowerdir=" + names + tail, os.path.dirname(dirs[0])
     base, lower = short_lowerdir(c.cfg["ImageID"])
     return "lowerdir=" + lower + tail, base
 

@@ -82,8 +82,8 @@ class ContainerService(ContainerBackend):
         self.data_root = data_root or os.path.dirname(containers.root)
         self.idmap_problem = ""  # why the layers of remapped containers are copies, not idmapped mounts
         if userns is not None and self.store.driver != "vfs":
-            self.idmap_problem = (remap.probe_idmap(self.data_root) if os.environ.get("BERTH_USERNS_IDMAP") != "0"
-                                  else "BERTH_USERNS_IDMAP=0")
+            forced = os.environ.get("BERTH_USERNS_IDMAP") == "0"  # (tests: the copies)
+            self.idmap_problem = "BERTH_USERNS_IDMAP=0" if forced else remap.probe_idmap(self.data_root)
         self.watcher = watch.Watcher(self.events, self._unmount_events)
         self.execs = Execs(containers, self.spawner, self._security, self.events)
         for c in self.containers.all():  # AutoRemove containers that ended while no engine ran

@@ -136,7 +136,8 @@ def test_refused_with_a_remap(remapped, flags, words):
 
 def test_other_userns_modes_refused(remapped):
     status, _, body = remapped.api("POST", "/containers/create", body={
-        "Image": "busybox", "HostConfig": {"UsernsMode": "private"}}, headers={"Content-Type": "application/json"})
+        "Image": "busybox", "HostConfig": {"UsernsMode": "private"}},
+        headers={"Content-Type": "application/json"})
     assert status == 400 and b"UsernsMode 'private' is not supported" in body, body
 
 
