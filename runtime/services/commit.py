@@ -55,8 +55,9 @@ def commit(containers, store, container, repo=None, tag=None, changes=None, mess
         containers.container_pause(container)
         paused = True
     try:
-        return newlayer.commit(store, upper, info["Image"], refs, changes, message,
-                               author, base, info.get("Id", ""), _mount_points(upper))
+        return newlayer.commit(store, upper, info["Image"], refs, changes, message, author, base,
+                               info.get("Id", ""), _mount_points(upper),
+                               containers.container_id_maps(container))
     finally:
         if paused:
             containers.container_unpause(container)

@@ -113,6 +113,11 @@ class ContainerService(ContainerBackend):
         c = self.containers.get(name)
         return c.file("rootfs" if c.cfg.get("Driver") == "vfs" else "upper")
 
+    def container_id_maps(self, name):
+        # type: (str) -> Optional[dict]
+        """{"UidMap", "GidMap"} of a container run with remapped ids (userns-remap), else None."""
+        return self.containers.get(name).cfg.get("Userns")
+
     # ---------------------------------------------------------------- create
 
     def container_create(self, config, name=None):

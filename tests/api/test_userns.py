@@ -171,3 +171,23 @@ def test_bad_remap_values_stop_the_start(tmp_path):
         assert words in str(e.value)
         d.cleanup()
     shutil.rmtree(id_root)
+
+
+def test_commit_and_build_keep_the_containers_own_ids(remapped, tmp_path):
+    """A remapped container's layer holds the owners its root saw (0, 1000), not the host's."""
+    r = remapped.docker("run", "--name", "tocommit", "busybox", "sh", "-c",
+                        "touch /r && touch /u && chown 1000:1000 /u")
+    assert r.returncode == 0, r.stderr
+    try:
+        assert remapped.docker("commit", "tocommit", "committed:1").returncode == 0
+    finally:
+        remapped.docker("rm", "-f", "tocommit")
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN touch /b && chown 1000:1000 /b\n")
+    r = remapped.berth("build", "-t", "built:1", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    for image, paths in (("committed:1", "/r /u"), ("built:1", "/b")):
+        r = remapped.docker("run", "--rm", "--userns=host", image, "sh", "-c", "stat -c %u:%g " + paths)
+        assert r.returncode == 0, r.stderr
+        want = {"committed:1": ["0:0", "1000:1000"], "built:1": ["1000:1000"]}[image]
+        assert r.stdout.decode().split() == want, image
+        remapped.docker("rmi", image)
