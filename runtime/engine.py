@@ -69,6 +69,7 @@ class Engine(object):
         self.start_findings = datacheck.at_start(self.data_root, self.store)
         # daemon.json userns-remap: the ids of remapped containers (their volumes belong to its root)
         self.remap = remap.resolve(self.config.get("userns-remap") or "")
+        self.store.layers.on_remove.append(lambda layer: remap.drop_copies(self.data_root, layer))
         self.volumes = LocalVolumes(os.path.join(self.data_root, "volumes"),
                                     owner=(self.remap.uid, self.remap.gid) if self.remap else None)
         self.containers = ContainerIndex(os.path.join(self.data_root, "containers"))

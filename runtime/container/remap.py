@@ -289,8 +289,7 @@ def for_container(remap, hc):
     if hc.get("Privileged"):
         raise InvalidParameter("privileged mode is incompatible with user namespaces: run the "
                                "container in the host's user namespace (--userns=host) when it is privileged")
-    for field, what in (("NetworkMode", "network"), ("PidMode", "PID"), ("IpcMode", "IPC"),
-                        ("UTSMode", "UTS")):
+    for field, what in (("NetworkMode", "network"), ("PidMode", "PID")):
         if hc.get(field) == "host":
             raise InvalidParameter("cannot share the host's %s namespace when user namespaces are enabled "
                                    "(add --userns=host)" % what)

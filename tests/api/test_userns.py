@@ -143,7 +143,7 @@ def test_other_userns_modes_refused(remapped):
 
 def test_copied_layers_are_made_once_per_remap(tmp_path, busybox_tar):
     """Where overlay cannot take idmapped layers (forced here), each layer is copied once for the
-    remap with shifted owners, and a second container uses the same copy."""
+    remap with shifted owners, a second container uses the same copy, and rmi removes it."""
     id_root = _id_root(tmp_path / "ids")
     d = _daemon(tmp_path / "d", busybox_tar, id_root, env={"BERTH_USERNS_IDMAP": "0"})
     try:
@@ -158,6 +158,9 @@ def test_copied_layers_are_made_once_per_remap(tmp_path, busybox_tar):
         r = d.docker("run", "--rm", "busybox", "id", "-u")
         assert r.returncode == 0 and r.stdout.split() == [b"0"], r.stderr
         assert os.listdir(layers) == [copy] and os.stat(os.path.join(layers, copy)).st_ino == before
+        r = d.docker("rmi", "busybox")
+        assert r.returncode == 0, r.stderr
+        assert os.listdir(layers) == [], "a deleted layer's remapped copy goes with it"
     finally:
         d.cleanup()
 

@@ -13,7 +13,6 @@ A map is a list of [container id, host id, count] triples (the run spec's "usern
 
 import ctypes
 import os
-import platform
 
 from runtime.container.proc import syscalls as sc
 
@@ -37,8 +36,9 @@ _libc = sc._libc
 
 def _call(nr, what, *args):
     # type: (int, str, *object) -> int
-    if platform.machine() not in ("x86_64", "aarch64"):
-        raise OSError(38, "%s: not known on %s" % (what, platform.machine()))
+    machine = os.uname().machine
+    if machine not in ("x86_64", "aarch64"):
+        raise OSError(38, "%s: not known on %s" % (what, machine))
     return sc._check(_libc.syscall(nr, *args), what)
 
 
