@@ -6,6 +6,7 @@ runtime/container/proc what runs in the forkserver, monitors and PID 1.
 """
 
 import binascii
+import logging
 import os
 import shutil
 import signal as _signal
@@ -37,6 +38,9 @@ try:
     from typing import Optional  # noqa: F401
 except ImportError:  # pragma: no cover
     pass
+
+
+log = logging.getLogger("berthd")
 
 
 def _image_config(store, image_id):
@@ -73,13 +77,16 @@ class ContainerService(ContainerBackend):
         self.cgroup_parent = config.get("cgroup-parent") or "/berth"
         self.config = config
         self.seccomp_profile = security.read_profile_file(config.get("seccomp-profile") or "")
+        self.data_root = data_root or os.path.dirname(containers.root)
+        self.lsm = security.AppArmorState.at_start(self.data_root)  # loads berth-default if need be
+        if self.lsm.problem:
+            log.error("%s", self.lsm.problem)
         self.cgroup_version = cgroups.detect_version()
         self.host_env = hostconfig.environment(self.cgroup_version, cgroups.controllers(self.cgroup_version))
         self.spawner = Spawner(containers.rootfs_mount)
         self.kicker = Kicker(lambda: self.spawner.pid or os.getpid())
         self.events = events if events is not None else EventLog()
         self.remap = userns  # daemon.json userns-remap, resolved (runtime/container/remap.py)
-        self.data_root = data_root or os.path.dirname(containers.root)
         self.idmap_problem = ""  # why the layers of remapped containers are copies, not idmapped mounts
         if userns is not None and self.store.driver != "vfs":
             forced = os.environ.get("BERTH_USERNS_IDMAP") == "0"  # (tests: the copies)
@@ -152,7 +159,7 @@ class ContainerService(ContainerBackend):
                            ("PidsLimit", None), ("CgroupParent", ""), ("Binds", None), ("Mounts", None)):
             if hc.get(key) is None:
                 hc[key] = value
-        self._security_of(hc)  # refuses unknown SecurityOpt and UsernsMode, compiles the profile
+        sec = self._security_of(hc)  # refuses unknown SecurityOpt and UsernsMode, compiles the profile
         userns = remap.for_container(self.remap, hc)
         devices.rules(hc)  # checks --device paths and --device-cgroup-rule lines
         memory, swap = int(hc.get("Memory") or 0), int(hc.get("MemorySwap") or 0)
@@ -230,7 +237,7 @@ class ContainerService(ContainerBackend):
                     "Args": args[1:],
                     "Image": ref, "ImageID": image_id, "Config": merged, "HostConfig": hc, "Mounts": points,
                     "NetworkMode": mode, "LayerDirs": layer_dirs, "Driver": self.store.driver,
-                    "Userns": userns_rec,
+                    "Userns": userns_rec, "AppArmorProfile": sec["apparmor"] or "",
                     "NetworkingConfig": {"EndpointsConfig": eps},
                     "Cgroup": {"parent": hc.get("CgroupParent") or self.cgroup_parent, "name": cid,
                                "version": self.cgroup_version,
@@ -252,7 +259,7 @@ class ContainerService(ContainerBackend):
         # type: (dict) -> dict
         """The seccomp program and no_new_privs for a process with the container's capabilities."""
         return security.process_options(hc, spec.capabilities(hc), self.seccomp_profile,
-                                        bool(self.config.get("no-new-privileges")))
+                                        bool(self.config.get("no-new-privileges")), self.lsm)
 
     def _security(self, c):
         # type: (Container) -> dict

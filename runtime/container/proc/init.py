@@ -199,6 +199,8 @@ def exec_(proc, path, env):
     # type: (dict, str, dict) -> None
     """execve (after the seccomp filter when no_new_privs is set); raises StartError on failure."""
     args = proc["args"]
+    if proc.get("apparmor"):
+        set_exec_profile(proc["apparmor"])
     if proc.get("seccomp") and proc.get("no_new_privs"):
         install_seccomp(proc["seccomp"])
     try:
@@ -209,6 +211,27 @@ def exec_(proc, path, env):
         raise StartError('exec: "%s": permission denied' % args[0], 126) from None
     except OSError as e:
         raise StartError('exec: "%s": %s' % (args[0], e.strerror), 126) from None
+
+
+def set_exec_profile(name):
+    # type: (str) -> None
+    """Ask AppArmor to confine the next execve by profile `name` (what runc writes)."""
+    data = ("exec " + name).encode()
+    for path in ("/proc/self/attr/apparmor/exec", "/proc/self/attr/exec"):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            raise StartError("apparmor: cannot open %s: %s" % (path, e.strerror), 126) from None
+        try:
+            os.write(fd, data)
+            return
+        except OSError as e:
+            raise StartError("apparmor: cannot apply profile %s: %s" % (name, e.strerror), 126) from None
+        finally:
+            os.close(fd)
+    raise StartError("apparmor: profile %s asked for, but this kernel has no AppArmor attr files" % name, 126)
 
 
 def install_seccomp(program):
