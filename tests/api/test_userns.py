@@ -6,9 +6,11 @@ without a copy (idmapped mounts) or with one copy per remap (forced with BERTH_U
 The user database and /etc/subuid, /etc/subgid are the test's own (BERTH_ID_ROOT): berthd's
 `default` runs useradd --prefix there, never on the machine's /etc."""
 
+import io
 import json
 import os
 import shutil
+import tarfile
 
 import pytest
 
@@ -194,3 +196,33 @@ def test_commit_and_build_keep_the_containers_own_ids(remapped, tmp_path):
         want = {"committed:1": ["0:0", "1000:1000"], "built:1": ["1000:1000"]}[image]
         assert r.stdout.decode().split() == want, image
         remapped.docker("rmi", image)
+
+
+def test_cp_and_export_see_the_containers_own_ids(remapped, tmp_path):
+    """docker cp in shifts the tar's owners to the remapped ids, cp out and export shift back."""
+    src = tmp_path / "in.txt"
+    src.write_text("x")
+    os.chown(str(src), 1000, 1000)
+    r = remapped.docker("run", "-d", "--name", "cpbox", "busybox", "sleep", "60")
+    assert r.returncode == 0, r.stderr
+    try:
+        for running in (True, False):
+            assert remapped.docker("cp", "-a", str(src), "cpbox:/in.txt").returncode == 0
+            r = remapped.docker("cp", "cpbox:/in.txt", "-")
+            assert r.returncode == 0, r.stderr
+            with tarfile.open(fileobj=io.BytesIO(r.stdout)) as tf:
+                info = tf.getmember("in.txt")
+            assert (info.uid, info.gid) == (1000, 1000), running
+            if running:
+                r = remapped.docker("exec", "cpbox", "stat", "-c", "%u:%g", "/in.txt", "/bin/busybox")
+                assert r.stdout.split() == [b"1000:1000", b"0:0"], r.stderr
+                remapped.docker("stop", "-t", "0", "cpbox")
+        cid = json.loads(remapped.docker("inspect", "cpbox").stdout)[0]["Id"]
+        st = os.stat(os.path.join(remapped.data_root, "containers", cid, "upper", "in.txt"))
+        assert (st.st_uid, st.st_gid) == (REMAP_UID + 1000, REMAP_UID + 1000)
+        r = remapped.docker("export", "cpbox")
+        with tarfile.open(fileobj=io.BytesIO(r.stdout)) as tf:
+            owners = {m.name: (m.uid, m.gid) for m in tf.getmembers()}
+        assert owners["in.txt"] == (1000, 1000) and owners["bin/busybox"] == (0, 0)
+    finally:
+        remapped.docker("rm", "-f", "cpbox")

@@ -57,6 +57,15 @@ def host_id(triples, inside):
     return -1
 
 
+def container_id(triples, host):
+    # type: (list, int) -> int
+    """The container id of a host id (the host id itself when the map does not cover it)."""
+    for inside, outside, count in triples:
+        if outside <= host < outside + count:
+            return inside + host - outside
+    return host
+
+
 def make(uid_map, gid_map):
     # type: (list, list) -> int
     """A new user namespace with these maps; returns an fd of it (close-on-exec). A child
