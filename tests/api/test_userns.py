@@ -226,3 +226,20 @@ def test_cp_and_export_see_the_containers_own_ids(remapped, tmp_path):
         assert owners["in.txt"] == (1000, 1000) and owners["bin/busybox"] == (0, 0)
     finally:
         remapped.docker("rm", "-f", "cpbox")
+
+
+def test_vfs_driver_shifts_the_containers_copy(tmp_path, busybox_tar):
+    id_root = _id_root(tmp_path / "ids")
+    d = _daemon(tmp_path / "d", busybox_tar, id_root, config={"storage-driver": "vfs"})
+    try:
+        r = d.docker("run", "--name", "vfsbox", "busybox", "sh", "-c",
+                     "id -u && stat -c %u /bin/busybox && touch /n")
+        assert r.returncode == 0 and r.stdout.split() == [b"0", b"0"], r.stderr
+        cid = json.loads(d.docker("inspect", "vfsbox").stdout)[0]["Id"]
+        rootfs = os.path.join(d.data_root, "containers", cid, "rootfs")
+        for rel in ("bin/busybox", "n", "."):
+            assert os.lstat(os.path.join(rootfs, rel)).st_uid == REMAP_UID, rel
+        r = d.docker("commit", "vfsbox", "x:1")
+        assert r.returncode != 0 and b"cannot be committed with the vfs storage driver" in r.stderr
+    finally:
+        d.cleanup()
