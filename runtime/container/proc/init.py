@@ -322,6 +322,8 @@ def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None, ready=False, s
     of the root that do not depend on the container."""
     code = 127
     try:
+        remap = spec.get("userns")
+        maker = userns.Maker() if remap else None  # its helper starts while we go on
         if not ready:
             sc.unshare(spec["ns_flags"])
             if spec["ns_flags"] & sc.CLONE_NEWNET:
@@ -331,9 +333,10 @@ def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None, ready=False, s
                 os.close(spec["netns_fd"])
         join_namespaces(spec.get("ns_join") or {})
         set_sysctls(spec.get("sysctls") or {})
-        remap = spec.get("userns")
-        userns_fd = userns.make(remap["uid_map"], remap["gid_map"]) if remap else -1
+        userns_fd = maker.fd(remap["uid_map"], remap["gid_map"]) if maker else -1
         rootfs.build(spec, staged, userns_fd)
+        if maker:
+            maker.reap()
         if spec.get("own_uts", True):
             sc.sethostname(spec["hostname"])
             if spec.get("domainname"):

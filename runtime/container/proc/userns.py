@@ -66,41 +66,62 @@ def container_id(triples, host):
     return host
 
 
+class Maker(object):
+    """A new user namespace, in two steps so that the helper's start overlaps the caller's other
+    work: the constructor forks a child that unshares one and waits; `fd(uid_map, gid_map)`
+    has this (privileged) process write its maps through the host's /proc (mounted at /proc
+    when the child started) and returns an fd of it (close-on-exec); `reap()` waits for the
+    child, which exits once it has its maps."""
+
+    def __init__(self):
+        # type: () -> None
+        ready_r, ready_w = os.pipe()
+        done_r, done_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the helper: never returns
+            code = 1
+            try:
+                os.close(ready_r)
+                os.close(done_w)
+                sc.unshare(sc.CLONE_NEWUSER)
+                os.write(ready_w, os.readlink("/proc/self").encode())  # our pid as /proc knows it
+                os.read(done_r, 1)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(ready_w)
+        os.close(done_r)
+        self.pid, self.ready_r, self.done_w = pid, ready_r, done_w
+
+    def fd(self, uid_map, gid_map):
+        # type: (list, list) -> int
+        try:
+            host_pid = os.read(self.ready_r, 32).decode()
+            if not host_pid.isdigit():
+                raise OSError(1, "the user namespace helper failed (is user.max_user_namespaces 0?)")
+            base = "/proc/%s/" % host_pid
+            with open(base + "uid_map", "wb") as f:
+                f.write(map_text(uid_map))
+            with open(base + "gid_map", "wb") as f:
+                f.write(map_text(gid_map))
+            return os.open(base + "ns/user", os.O_RDONLY | os.O_CLOEXEC)
+        finally:
+            os.close(self.ready_r)
+            os.close(self.done_w)
+
+    def reap(self):
+        # type: () -> None
+        os.waitpid(self.pid, 0)
+
+
 def make(uid_map, gid_map):
     # type: (list, list) -> int
-    """A new user namespace with these maps; returns an fd of it (close-on-exec). A child
-    unshares it and waits while this (privileged) process writes its maps through the host's
-    /proc, which must be mounted at /proc."""
-    ready_r, ready_w = os.pipe()
-    done_r, done_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the helper: never returns
-        code = 1
-        try:
-            os.close(ready_r)
-            os.close(done_w)
-            sc.unshare(sc.CLONE_NEWUSER)
-            os.write(ready_w, os.readlink("/proc/self").encode())  # our pid as /proc knows it
-            os.read(done_r, 1)
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(ready_w)
-    os.close(done_r)
+    """A new user namespace with these maps (Maker in one go); returns an fd of it."""
+    maker = Maker()
     try:
-        host_pid = os.read(ready_r, 32).decode()
-        if not host_pid.isdigit():
-            raise OSError(1, "the user namespace helper failed (is user.max_user_namespaces 0?)")
-        base = "/proc/%s/" % host_pid
-        with open(base + "uid_map", "wb") as f:
-            f.write(map_text(uid_map))
-        with open(base + "gid_map", "wb") as f:
-            f.write(map_text(gid_map))
-        return os.open(base + "ns/user", os.O_RDONLY | os.O_CLOEXEC)
+        return maker.fd(uid_map, gid_map)
     finally:
-        os.close(ready_r)
-        os.close(done_w)
-        os.waitpid(pid, 0)
+        maker.reap()
 
 
 def idmapped_mount(src, target, userns_fd):
