@@ -200,7 +200,23 @@ def resolve(value, files=None):
         if not got:
             raise RemapError("userns-remap %r: %s has no range in %s (add a line like %s:%d:%d)"
                              % (value, who, files.path(table), who, DEFAULT_START, DEFAULT_COUNT))
+    check_kernel()
     return Remap(user[0], id_map(uids), id_map(gids))
+
+
+def check_kernel(limit="/proc/sys/user/max_user_namespaces"):
+    # type: (str) -> None
+    """RemapError when this kernel has no user namespaces or allows none (CentOS 7's default)."""
+    if not os.path.exists("/proc/self/ns/user"):
+        raise RemapError("userns-remap: this kernel has no user namespaces (CONFIG_USER_NS): remove the key")
+    try:
+        with open(limit) as f:
+            allowed = f.read().strip()
+    except OSError:
+        return
+    if allowed == "0":
+        raise RemapError("userns-remap: user.max_user_namespaces is 0, so no container can have a user "
+                         "namespace: set it (15000 in /etc/sysctl.d/, as provision host --userns-remap does)")
 
 
 def shift_tree(path, remap):

@@ -243,3 +243,14 @@ def test_vfs_driver_shifts_the_containers_copy(tmp_path, busybox_tar):
         assert r.returncode != 0 and b"cannot be committed with the vfs storage driver" in r.stderr
     finally:
         d.cleanup()
+
+
+def test_a_kernel_allowing_no_user_namespaces_is_named(tmp_path):
+    from runtime.container import remap
+    limit = tmp_path / "max_user_namespaces"
+    limit.write_text("0\n")
+    with pytest.raises(remap.RemapError) as e:
+        remap.check_kernel(str(limit))
+    assert "user.max_user_namespaces is 0" in str(e.value)
+    limit.write_text("15000\n")
+    remap.check_kernel(str(limit))
