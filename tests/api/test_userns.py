@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tarfile
+import time
 
 import pytest
 
@@ -254,3 +255,20 @@ def test_a_kernel_allowing_no_user_namespaces_is_named(tmp_path):
     assert "user.max_user_namespaces is 0" in str(e.value)
     limit.write_text("15000\n")
     remap.check_kernel(str(limit))
+
+
+def test_health_checks_run_in_the_containers_user_namespace(remapped):
+    r = remapped.docker("run", "-d", "--name", "checked", "--health-cmd", "cat /proc/self/uid_map",
+                        "--health-interval", "1s", "busybox", "sleep", "60")
+    assert r.returncode == 0, r.stderr
+    try:
+        health = {}
+        for _ in range(60):
+            health = json.loads(remapped.docker("inspect", "checked").stdout)[0]["State"].get("Health") or {}
+            if health.get("Log"):
+                break
+            time.sleep(0.25)
+        assert health.get("Status") == "healthy", health
+        assert health["Log"][-1]["Output"].split() == ["0", str(REMAP_UID), "65536"]
+    finally:
+        remapped.docker("rm", "-f", "checked")
