@@ -124,6 +124,14 @@ def host(
         bool,
         typer.Option("--no-install", help="Prepare the host only: do not install or start the engine."),
     ] = False,
+    userns_remap: Annotated[
+        Optional[str],
+        typer.Option(
+            "--userns-remap",
+            help="Remap containers' ids: default (a berth user with 65536 subordinate ids) or USER[:GROUP]; "
+            "sets daemon.json userns-remap, /etc/subuid, /etc/subgid and user.max_user_namespaces.",
+        ),
+    ] = None,
     docker_version: Annotated[
         Optional[str],
         typer.Option(
@@ -169,6 +177,7 @@ def host(
         install_engine=not no_install,
         docker_version=docker_version,
         bundle=bundle,
+        userns_remap=userns_remap,
     )
     from provision.errors import InputError
     from provision.fleet import parse_serial

@@ -38,6 +38,14 @@ APT_SOURCES = "/etc/apt/sources.list"
 APT_DEB822 = ("/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list.d/ubuntu.sources")
 
 
+def remap_names(value: str) -> tuple[str, str]:
+    """(user, group whose subgid ranges count) of a userns-remap value (``default``: berth)."""
+    if value == "default":
+        return "berth", "berth"
+    user, _, group = value.partition(":")
+    return user, group or user
+
+
 @dataclass
 class Options:
     """Everything ``provision host`` / ``check`` was asked to do."""
@@ -58,6 +66,7 @@ class Options:
     bundle: str | None = None  # a prebuilt engine bundle to ship instead of building one
     docker_version: str | None = None  # --engine docker: pin this docker-ce version
     install_engine: bool = True  # False (--no-install): prepare the host only
+    userns_remap: str | None = None  # daemon.json userns-remap, with its user, ids and sysctl
 
     def validate(self) -> None:
         """Raise :class:`InputError` for anything wrong before a host is contacted."""
@@ -87,6 +96,8 @@ class Options:
             ]
         for item in self.daemon_opts:
             wanted = daemonjson.deep_merge(wanted, daemonjson.parse_setting(item))
+        if self.userns_remap:
+            wanted["userns-remap"] = self.userns_remap
         if self.kind is BERTH and self.data_root != "/var/lib/berth" and "data-root" not in wanted:
             wanted["data-root"] = self.data_root
         daemonjson.validate(wanted, self.kind)
@@ -102,6 +113,7 @@ class Options:
             APT_SOURCES,
             *APT_DEB822,
             self.daemon_json_path,
+            *(("/etc/subuid", "/etc/subgid") if self.userns_remap else ()),
         ]
 
     def template_vars(self, plat: Platform) -> dict:

@@ -22,6 +22,7 @@ from runtime.api.backend.networks import NetworkBackend
 from runtime.api.backend.system import SystemBackend
 from runtime.api.backend.volumes import VolumeBackend
 from runtime.build.service import BuildService
+from runtime.container import remap
 from runtime.container.index import ContainerIndex
 from runtime.events import EventLog
 from runtime.services.containers import ContainerService
@@ -66,7 +67,11 @@ class Engine(object):
         self.store.clean_tmp()
         # the cheap check; what was never complete goes, interrupted downloads stay for reuse
         self.start_findings = datacheck.at_start(self.data_root, self.store)
-        self.volumes = LocalVolumes(os.path.join(self.data_root, "volumes"))
+        # daemon.json userns-remap: the ids of remapped containers (their volumes belong to its root)
+        self.remap = remap.resolve(self.config.get("userns-remap") or "")
+        self.store.layers.on_remove.append(lambda layer: remap.drop_copies(self.data_root, layer))
+        self.volumes = LocalVolumes(os.path.join(self.data_root, "volumes"),
+                                    owner=(self.remap.uid, self.remap.gid) if self.remap else None)
         self.containers = ContainerIndex(os.path.join(self.data_root, "containers"))
         self.events = EventLog()  # every service's events, for GET /events
         self.registry = RegistryService(self.data_root, self.config, self.store, self.events)
@@ -78,7 +83,8 @@ class Engine(object):
                                             events=self.events)
         self.network_service = NetworkFront(self.data_root, self.config, self.containers, self.events)
         self.container_service = ContainerService(self.config, self.store, self.volumes, self.containers,
-                                                  self.network_service, self.events)
+                                                  self.network_service, self.events, userns=self.remap,
+                                                  data_root=self.data_root)
         self.network_service.start()  # after a restart: keep running containers' endpoints
         self.system_service = SystemService(self.data_root, self.config, self.storage, self.image_service,
                                             self.container_service, self.registry,

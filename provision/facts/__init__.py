@@ -7,7 +7,7 @@ from provision.errors import FactError
 from provision.facts.base import build_script, parse_sections, split_sections
 from provision.facts.engine import engine_facts, socket_paths
 from provision.facts.system import system_facts
-from provision.options import MODULES, SYSCTLS, Options
+from provision.options import MODULES, SYSCTLS, Options, remap_names
 from provision.transport import Transport
 
 EXTRA_SYSCTLS = ["user.max_user_namespaces"]
@@ -18,7 +18,7 @@ def gather(t: Transport, opts: Options) -> dict:
     facts = system_facts(
         opts.data_root,
         opts.managed_files(),
-        opts.users,
+        opts.users + ([remap_names(opts.userns_remap)[0]] if opts.userns_remap else []),
         list(dict.fromkeys(list(opts.packages) + package_names())),
         list(SYSCTLS) + EXTRA_SYSCTLS,
         MODULES,

@@ -62,7 +62,8 @@ class RunStep(object):
                                      ("; last output: " + " | ".join(last)) if last else ""))
             upper = containers.container_upper_dir(cid)
             exclude = _mount_points(upper)
-            write = newlayer.diff_writer(self.b.store, upper, self.stage.image_id, exclude)
+            write = newlayer.diff_writer(self.b.store, upper, self.stage.image_id, exclude,
+                                         containers.container_id_maps(cid))
             image_id = self.b._layer_step(self.stage, image_cfg, created_by, write)
             ok = True
             return image_id

@@ -35,6 +35,7 @@ def add_flags(p):
                            ("--ipc", "IPC namespace: private, shareable, host or container:NAME"),
                            ("--uts", "UTS namespace: host"),
                            ("--cgroupns", "cgroup namespace: host or private"),
+                           ("--userns", "user namespace: host (opts out of the daemon's userns-remap)"),
                            ("--cgroup-parent", "parent cgroup of the container"),
                            ("--cpuset-cpus", "CPUs to run on, e.g. 0-1 or 0,2"),
                            ("--cpuset-mems", "memory nodes to use, e.g. 0"),
@@ -187,7 +188,8 @@ def apply(args, config, host, parse_bytes):
         if value:
             host[key] = True
     for key, value in (("PidMode", args.pid), ("IpcMode", args.ipc), ("UTSMode", args.uts),
-                       ("CgroupnsMode", args.cgroupns), ("CgroupParent", args.cgroup_parent),
+                       ("CgroupnsMode", args.cgroupns), ("UsernsMode", args.userns),
+                       ("CgroupParent", args.cgroup_parent),
                        ("CpusetCpus", args.cpuset_cpus), ("CpusetMems", args.cpuset_mems),
                        ("OomScoreAdj", args.oom_score_adj), ("MemorySwappiness", args.memory_swappiness),
                        ("CpuShares", args.cpu_shares), ("BlkioWeight", args.blkio_weight)):

@@ -17,7 +17,7 @@ import tarfile
 import tempfile
 
 from runtime.errors import Forbidden, InvalidParameter, NotFound, SystemFailure
-from runtime.container.proc import syscalls as sc
+from runtime.container.proc import syscalls as sc, userns
 from runtime.store import overlay
 from runtime.timefmt import rfc3339
 
@@ -109,30 +109,35 @@ def stat(root, path, cid):
             "mode": _go_mode(info.st_mode), "mtime": rfc3339(info.st_mtime), "linkTarget": link}
 
 
-def _numeric(info):
-    # type: (tarfile.TarInfo) -> tarfile.TarInfo
+def _numeric(info, id_maps=None):
+    # type: (tarfile.TarInfo, dict) -> tarfile.TarInfo
     info.uname = info.gname = ""  # the host's user names mean nothing in the container
+    if id_maps:  # a remapped container's files as its root sees them
+        info.uid = userns.container_id(id_maps["UidMap"], info.uid)
+        info.gid = userns.container_id(id_maps["GidMap"], info.gid)
     return info
 
 
-def write_tar(root, path, out):
-    # type: (str, str, object) -> None
+def write_tar(root, path, out, id_maps=None):
+    # type: (str, str, object, dict) -> None
     """The tar stream of `path` (the resource itself as the top entry, named by its base
-    name, symlinks as links) to the file-like out."""
+    name, symlinks as links) to the file-like out; id_maps: a remapped container's maps
+    (userns-remap), whose host owners go back to container ids."""
     host, absolute = resolve(root, path)
     if not os.path.lexists(host):
         raise NotFound("Could not find the file %s in container" % path)
     name = posixpath.basename(absolute) if not (path.endswith("/.") or path == ".") else "."
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        tar.add(host, arcname=name or ".", recursive=True, filter=_numeric)
+        tar.add(host, arcname=name or ".", recursive=True, filter=lambda i: _numeric(i, id_maps))
 
 
-def export_tar(root, out):
-    # type: (str, object) -> None
+def export_tar(root, out, id_maps=None):
+    # type: (str, object, dict) -> None
     """The whole root as a tar (entries relative to it), as `docker export` writes it."""
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for entry in sorted(os.listdir(root)):
-            tar.add(os.path.join(root, entry), arcname=entry, recursive=True, filter=_numeric)
+            tar.add(os.path.join(root, entry), arcname=entry, recursive=True,
+                    filter=lambda i: _numeric(i, id_maps))
 
 
 class _Extractor(object):
@@ -140,9 +145,10 @@ class _Extractor(object):
     container's scope, so no member (`../x`, or through a symlink an earlier member made)
     lands outside the root."""
 
-    def __init__(self, root, dest, dest_path, no_overwrite_dir_non_dir):
-        # type: (str, str, str, bool) -> None
+    def __init__(self, root, dest, dest_path, no_overwrite_dir_non_dir, id_maps=None):
+        # type: (str, str, str, bool, dict) -> None
         self.root, self.dest, self.dest_path = root, dest, dest_path
+        self.id_maps = id_maps  # a remapped container's: its ids go to the host ids they map to
         self.strict = no_overwrite_dir_non_dir
         self.dirs = []  # type: list  # (host path, member): times set last
 
@@ -211,7 +217,13 @@ class _Extractor(object):
 
     def _own(self, path, member):
         # type: (str, tarfile.TarInfo) -> None
-        os.chown(path, member.uid, member.gid, follow_symlinks=False)
+        uid, gid = member.uid, member.gid
+        if self.id_maps:
+            maps = self.id_maps
+            uid, gid = userns.host_id(maps["UidMap"], uid), userns.host_id(maps["GidMap"], gid)
+            if uid < 0 or gid < 0:  # an id beyond the container's: given to its root
+                uid, gid = maps["UidMap"][0][1], maps["GidMap"][0][1]
+        os.chown(path, uid, gid, follow_symlinks=False)
         if not member.issym():
             os.chmod(path, member.mode & 0o7777)
             os.utime(path, (member.mtime, member.mtime))
@@ -223,10 +235,10 @@ class _Extractor(object):
             self._own(path, member)
 
 
-def extract(root, path, stream, cid, no_overwrite_dir_non_dir=False):
-    # type: (str, str, object, str, bool) -> None
+def extract(root, path, stream, cid, no_overwrite_dir_non_dir=False, id_maps=None):
+    # type: (str, str, object, str, bool, dict) -> None
     """`PUT /containers/{id}/archive?path=`: the tar in stream extracted into the directory
-    `path` of the container."""
+    `path` of the container (owners shifted by id_maps for a remapped one)."""
     dest = in_scope(root, path)
     try:
         info = os.stat(dest)
@@ -234,7 +246,7 @@ def extract(root, path, stream, cid, no_overwrite_dir_non_dir=False):
         raise NotFound("Could not find the file %s in container %s" % (path, cid)) from None
     if not st.S_ISDIR(info.st_mode):
         raise InvalidParameter("extraction point is not a directory")
-    ex = _Extractor(root, dest, path, no_overwrite_dir_non_dir)
+    ex = _Extractor(root, dest, path, no_overwrite_dir_non_dir, id_maps)
     try:
         with tarfile.open(fileobj=stream, mode="r|*") as tar:
             for member in tar:

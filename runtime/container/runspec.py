@@ -9,6 +9,9 @@ from runtime.container.state import Container  # noqa: F401
 from runtime.timefmt import rfc3339
 
 
+REMAP_SYSCTLS = (("net.ipv4.ip_unprivileged_port_start", "0"), ("net.ipv4.ping_group_range", "0 2147483647"))
+
+
 def overlay(c, short_lowerdir):
     # type: (Container, object) -> tuple
     """(mount options, dir the layer paths are relative to or None). Past the one-page option
@@ -20,6 +23,9 @@ def overlay(c, short_lowerdir):
     lower = ":".join(reversed(dirs))
     if len("lowerdir=" + lower + tail) < 4000:
         return "lowerdir=" + lower + tail, None
+    if (c.cfg.get("Userns") or {}).get("Layers") == "copy":  # a remap's copies, side by side
+        names = ":".join(os.path.basename(d) for d in reversed(dirs))
+        return "lowerdir=" + names + tail, os.path.dirname(dirs[0])
     base, lower = short_lowerdir(c.cfg["ImageID"])
     return "lowerdir=" + lower + tail, base
 
@@ -50,7 +56,7 @@ def fresh(run):
     /proc, /sys and /dev staged: another PID namespace, slave propagation of the root, or
     masked/read-only paths of its own."""
     return (run["pid_ns"] is not None or run["root_slave"] or run["masked_paths"] is not None
-            or run["readonly_paths"] is not None)
+            or run["readonly_paths"] is not None or run.get("userns") is not None)
 
 
 def log_spec(c):
@@ -70,6 +76,20 @@ def build(c, rootfs, short_lowerdir, pid_of=None):
         opts, cwd, copy = None, None, c.file("rootfs")
     else:
         (opts, cwd), copy = overlay(c, short_lowerdir), None
+    sysctls = dict(hc.get("Sysctls") or {})
+    userns = cfg.get("Userns")
+    if userns:  # run by a remapped root: runtime/container/proc/userns.py
+        userns = {"uid_map": userns["UidMap"], "gid_map": userns["GidMap"], "idmap_layers": None}
+        if not cfg["NetworkMode"].startswith("container:"):
+            # its network namespace belongs to the host's root, so the remapped root's
+            # CAP_NET_BIND_SERVICE does not count there: ports below 1024 are opened to all (as
+            # dockerd does for every container), and ICMP echo sockets to every group
+            for key, value in REMAP_SYSCTLS:
+                sysctls.setdefault(key, value)
+        if cfg["Userns"]["Layers"] == "idmap":
+            opts, cwd = None, None
+            userns.update(idmap_layers=list(reversed(cfg["LayerDirs"])), upper=c.file("upper"),
+                          work=c.file("work"), idmap_base=c.file("idmap"))
     pid_ns, join, own_uts = namespaces(hc, pid_of)
     child_mounts = mounts.child_mounts(cfg["Mounts"])
     limits = hc
@@ -79,7 +99,7 @@ def build(c, rootfs, short_lowerdir, pid_of=None):
         limits = dict(hc, **throttles)
     return {
         "id": c.id, "state_dir": c.path, "rootfs": rootfs, "overlay_opts": opts,
-        "overlay_cwd": cwd, "vfs_root": copy, "ns_flags": spec.ns_flags(cfg["NetworkMode"]),
+        "overlay_cwd": cwd, "vfs_root": copy, "userns": userns, "ns_flags": spec.ns_flags(cfg["NetworkMode"]),
         "own_netns": cfg["NetworkMode"] == "none", "hostname": conf["Hostname"],
         "join_netns": cfg["NetworkMode"] not in ("none", "host"),
         "domainname": conf.get("Domainname") or "", "own_uts": own_uts, "pid_ns": pid_ns, "ns_join": join,
@@ -91,7 +111,7 @@ def build(c, rootfs, short_lowerdir, pid_of=None):
         "cgroup": cfg["Cgroup"], "devices": devices.run_spec(hc, cfg["Cgroup"].get("version") or 1),
         "log": log_spec(c),
         "started_at": rfc3339(time.time()),
-        "sysctls": dict(hc.get("Sysctls") or {}), "ulimits": hostconfig.ulimits(hc.get("Ulimits")),
+        "sysctls": sysctls, "ulimits": hostconfig.ulimits(hc.get("Ulimits")),
         "oom_score_adj": int(hc.get("OomScoreAdj") or 0), "init": bool(hc.get("Init")),
         "cgroupns": hc.get("CgroupnsMode") == "private",
         "masked_paths": hc.get("MaskedPaths"), "readonly_paths": hc.get("ReadonlyPaths"),

@@ -1,8 +1,10 @@
 """HostConfig.SecurityOpt, UsernsMode and the daemon's seccomp-profile / no-new-privileges ->
-what a container's processes get: their seccomp program and no_new_privs. Values berth does not
-implement are refused with a line saying so, never ignored."""
+what a container's processes get: their seccomp program, no_new_privs and AppArmor profile.
+Values berth does not implement are refused with a line saying so, never ignored."""
 
-from runtime.container import seccomp
+import os
+
+from runtime.container import apparmor, seccomp
 from runtime.container.proc import init
 from runtime.errors import InvalidParameter
 
@@ -11,10 +13,11 @@ try:
 except ImportError:  # pragma: no cover
     pass
 
-# Values that turn off something berth does not apply anyway (no LSM confinement yet), so a
-# compose file that says them runs as it would under dockerd on a host without that LSM.
-NO_OP = ("apparmor=unconfined", "label=disable", "label:disable", "apparmor:unconfined")
+# Values that turn off something berth does not apply anyway (no SELinux labels yet), so a
+# compose file that says them runs as it would under dockerd on a host without SELinux.
+NO_OP = ("label=disable", "label:disable")
 _TRUE = ("", "true")
+_SELINUX_ENFORCE = "/sys/fs/selinux/enforce"
 
 
 def read_profile_file(path):
@@ -35,7 +38,7 @@ def parse_opts(hc):
     # type: (dict) -> Dict[str, object]
     """{"seccomp": profile or None (the daemon's), "no_new_privs": True/False/None} from
     HostConfig.SecurityOpt; InvalidParameter for a value berth does not know or implement."""
-    out = {"seccomp": None, "no_new_privs": None}  # type: Dict[str, object]
+    out = {"seccomp": None, "no_new_privs": None, "apparmor": None}  # type: Dict[str, object]
     for opt in hc.get("SecurityOpt") or []:
         if not isinstance(opt, str):
             raise InvalidParameter("Invalid --security-opt: %r (give strings like seccomp=unconfined)"
@@ -58,26 +61,37 @@ def parse_opts(hc):
                     raise InvalidParameter("%s (give seccomp=unconfined, or the profile's file)"
                                            % e) from None
             out["seccomp"] = value
-        elif key in ("apparmor", "label"):
-            raise InvalidParameter("--security-opt %s is not supported: berth applies no AppArmor profile or "
-                                   "SELinux label yet (only %s=%s is accepted)"
-                                   % (opt, key, "unconfined" if key == "apparmor" else "disable"))
+        elif key == "apparmor" and value:
+            out["apparmor"] = value
+        elif key == "label":
+            if not os.path.exists(_SELINUX_ENFORCE):
+                raise InvalidParameter("--security-opt %s: SELinux is not enabled on this host (no %s): "
+                                       "leave it out or give label=disable" % (opt, _SELINUX_ENFORCE))
+            raise InvalidParameter("--security-opt %s is not supported: berth applies no SELinux labels yet "
+                                   "(only label=disable is accepted)" % opt)
         else:
             raise InvalidParameter("Invalid --security-opt: %r (berth knows seccomp=unconfined|PROFILE, "
                                    "no-new-privileges[=true|false])" % opt)
     mode = hc.get("UsernsMode") or ""
     if mode not in ("", "host"):
-        raise InvalidParameter("UsernsMode %r is not supported: user namespaces are not implemented "
-                               "(use --userns=host or leave it out)" % mode)
+        raise InvalidParameter("UsernsMode %r is not supported: leave it out (the daemon's userns-remap "
+                               "applies) or give host (--userns=host)" % mode)
     return out
 
 
-def process_options(hc, caps, daemon_profile=seccomp.BUILTIN, daemon_nnp=False):
-    # type: (dict, list, str, bool) -> Dict[str, object]
-    """{"seccomp": base64 program or None, "no_new_privs": bool} for a process of the container
-    with capability numbers caps, given the daemon's profile (read_profile_file) and its
-    no-new-privileges; InvalidParameter for a profile that does not compile."""
+def process_options(hc, caps, daemon_profile=seccomp.BUILTIN, daemon_nnp=False, lsm=None):
+    # type: (dict, list, str, bool, Optional[AppArmorState]) -> Dict[str, object]
+    """{"seccomp": base64 program or None, "no_new_privs": bool, "apparmor": profile or None}
+    for a process of the container with capability numbers caps, given the daemon's profile
+    (read_profile_file), its no-new-privileges and the host's AppArmor (lsm); InvalidParameter
+    for a profile that does not compile or cannot be applied."""
     opts = parse_opts(hc)
+    lsm = lsm or AppArmorState(False)
+    profile_aa = apparmor.profile_for(opts["apparmor"], bool(hc.get("Privileged")), lsm.enabled)
+    if profile_aa == apparmor.DEFAULT_PROFILE and lsm.problem:
+        raise InvalidParameter("AppArmor is enabled but berth's %s profile is not loaded (%s): fix that and "
+                               "restart berthd, or run with --security-opt apparmor=unconfined"
+                               % (apparmor.DEFAULT_PROFILE, lsm.problem))
     nnp = opts["no_new_privs"]
     if nnp is None:
         nnp = bool(daemon_nnp)
@@ -94,4 +108,26 @@ def process_options(hc, caps, daemon_profile=seccomp.BUILTIN, daemon_nnp=False):
         program = seccomp.program_b64(str(profile), [names[c] for c in caps if c in names])
     except seccomp.ProfileError as e:
         raise InvalidParameter(str(e)) from None
-    return {"seccomp": program, "no_new_privs": nnp}
+    return {"seccomp": program, "no_new_privs": nnp, "apparmor": profile_aa}
+
+
+class AppArmorState(object):
+    """The host's AppArmor as berthd found it at start: enabled, and why the default profile
+    could not be loaded ("" when it is)."""
+
+    def __init__(self, enabled, problem=""):
+        # type: (bool, str) -> None
+        self.enabled = enabled
+        self.problem = problem
+
+    @classmethod
+    def at_start(cls, data_root):
+        # type: (str) -> AppArmorState
+        """Check the host and load berth-default when AppArmor is enabled and it is missing."""
+        if not apparmor.host_enabled():
+            return cls(False)
+        try:
+            apparmor.ensure_default(data_root)
+        except RuntimeError as e:
+            return cls(True, str(e))
+        return cls(True)

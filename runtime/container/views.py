@@ -114,7 +114,7 @@ def inspect(c, state, exec_ids, netview=(None, {})):
         "HostsPath": c.file("hosts"), "LogPath": log_path(c), "Name": "/" + cfg["Name"],
         "RestartCount": c.started().get("RestartCount", 0), "Driver": driver, "Platform": "linux",
         "MountLabel": "", "ProcessLabel": "",
-        "AppArmorProfile": "", "ExecIDs": exec_ids or None,
+        "AppArmorProfile": cfg.get("AppArmorProfile") or "", "ExecIDs": exec_ids or None,
         "HostConfig": dict(cfg["HostConfig"], Runtime=cfg["HostConfig"].get("Runtime") or "runc"),
         "GraphDriver": graph,
         "Mounts": public(cfg["Mounts"]), "Config": cfg["Config"],

@@ -30,6 +30,7 @@ DEFAULTS = {
     "storage-driver": "",
     "seccomp-profile": "",
     "no-new-privileges": False,
+    "userns-remap": "",
     # networking (runtime/network): the default bridge, firewall and resolver settings
     "bridge": "berth0",
     "bip": "",
@@ -66,8 +67,7 @@ STORAGE_DRIVERS = ("", "overlay2", "vfs")  # "": overlay2 if it works on the dat
 
 # dockerd keys for what berth does not implement: refused with the reason when set, accepted
 # (and dropped) when they turn the feature off
-NOT_IMPLEMENTED = {"userns-remap": "user namespaces are not implemented",
-                   "selinux-enabled": "berth applies no SELinux labels"}
+NOT_IMPLEMENTED = {"selinux-enabled": "berth applies no SELinux labels"}
 
 
 class ConfigError(Exception):
@@ -120,6 +120,12 @@ def _check_value(where, key, value):
             why = getattr(exc, "strerror", None) or exc
             raise ConfigError("%s: seccomp-profile %r: %s (give a profile file in dockerd's JSON "
                               "format, builtin or unconfined)" % (where, value, why)) from None
+    if key == "userns-remap" and value:
+        from runtime.container import remap
+        try:
+            remap.check_value(value)
+        except remap.RemapError as exc:
+            raise ConfigError("%s: %s" % (where, exc)) from None
     if key == "userland-proxy" and value:
         raise ConfigError("%s: userland-proxy true is not supported: published ports reach containers "
                           "through iptables DNAT and route_localnet (leave it false)" % where)

@@ -59,8 +59,9 @@ def commit(containers, store, container, repo=None, tag=None, changes=None, mess
         except Conflict:  # it exited since: nothing to pause (a quick `run` then commit)
             pass
     try:
-        return newlayer.commit(store, upper, info["Image"], refs, changes, message,
-                               author, base, info.get("Id", ""), _mount_points(upper))
+        return newlayer.commit(store, upper, info["Image"], refs, changes, message, author, base,
+                               info.get("Id", ""), _mount_points(upper),
+                               containers.container_id_maps(container))
     finally:
         if paused:
             try:

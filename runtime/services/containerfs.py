@@ -46,7 +46,7 @@ def get(c, path):
 
     def write(out):
         with _locked_root(c) as root:
-            archive.write_tar(root, path, out)
+            archive.write_tar(root, path, out, c.cfg.get("Userns"))
     return info, write
 
 
@@ -63,7 +63,7 @@ def put(c, path, stream, no_overwrite_dir_non_dir=False):
     if c.cfg["HostConfig"].get("ReadonlyRootfs"):
         raise Forbidden("container rootfs is marked read-only")
     with _locked_root(c, writable=True) as root:
-        archive.extract(root, path, stream, c.id, no_overwrite_dir_non_dir)
+        archive.extract(root, path, stream, c.id, no_overwrite_dir_non_dir, c.cfg.get("Userns"))
 
 
 def export(c):
@@ -72,7 +72,7 @@ def export(c):
     only, also while it runs, as dockerd exports the rootfs layer stack)."""
     def write(out):
         with _locked_root(c, live=False) as root:
-            archive.export_tar(root, out)
+            archive.export_tar(root, out, c.cfg.get("Userns"))
     return write
 
 

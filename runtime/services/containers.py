@@ -6,6 +6,7 @@ runtime/container/proc what runs in the forkserver, monitors and PID 1.
 """
 
 import binascii
+import logging
 import os
 import shutil
 import signal as _signal
@@ -15,7 +16,7 @@ import time
 
 from runtime.api.backend.containers import ContainerBackend
 from runtime.container import (devices, healthcheck, hostconfig, limits, listfilter, logdriver, logs,
-                               mounts, names, runspec, security, spec, stats, top, views)
+                               mounts, names, remap, runspec, security, spec, stats, top, views)
 from runtime.container import update as container_update
 from runtime.container.proc import cgroups, restart
 from runtime.container import monitor_client as client
@@ -40,6 +41,9 @@ except ImportError:  # pragma: no cover
     pass
 
 
+log = logging.getLogger("berthd")
+
+
 def _image_config(store, image_id):
     # type: (object, str) -> dict
     full = store.image_config(image_id) or {}
@@ -60,8 +64,9 @@ class ContainerService(ContainerBackend):
     ImageStore), with named volumes from `volumes` (LocalVolumes) and their networks through
     `networking` (the engine's NetworkFront); `config` is daemon.json's (exec-opts, cgroup-parent)."""
 
-    def __init__(self, config, store, volumes, containers, networking, events=None):
-        # type: (dict, object, object, ContainerIndex, object, Optional[EventLog]) -> None
+    def __init__(self, config, store, volumes, containers, networking, events=None, userns=None,
+                 data_root=None):
+        # type: (dict, object, object, ContainerIndex, object, Optional[EventLog], Optional[remap.Remap], str) -> None
         self.store = store
         self.networking = networking  # runtime.services.networks.NetworkFront
         self.volumes = volumes
@@ -73,11 +78,20 @@ class ContainerService(ContainerBackend):
         self.cgroup_parent = config.get("cgroup-parent") or "/berth"
         self.config = config
         self.seccomp_profile = security.read_profile_file(config.get("seccomp-profile") or "")
+        self.data_root = data_root or os.path.dirname(containers.root)
+        self.lsm = security.AppArmorState.at_start(self.data_root)  # loads berth-default if need be
+        if self.lsm.problem:
+            log.error("%s", self.lsm.problem)
         self.cgroup_version = cgroups.detect_version()
         self.host_env = hostconfig.environment(self.cgroup_version, cgroups.controllers(self.cgroup_version))
         self.spawner = Spawner(containers.rootfs_mount)
         self.kicker = Kicker(lambda: self.spawner.pid or os.getpid())
         self.events = events if events is not None else EventLog()
+        self.remap = userns  # daemon.json userns-remap, resolved (runtime/container/remap.py)
+        self.idmap_problem = ""  # why the layers of remapped containers are copies, not idmapped mounts
+        if userns is not None and self.store.driver != "vfs":
+            forced = os.environ.get("BERTH_USERNS_IDMAP") == "0"  # (tests: the copies)
+            self.idmap_problem = "BERTH_USERNS_IDMAP=0" if forced else remap.probe_idmap(self.data_root)
         self.watcher = watch.Watcher(self.events, self._exit_events, self._restart_events)
         self.execs = Execs(containers, self.spawner, self._security, self.events)
         for c in self.containers.all():  # AutoRemove containers that ended while no engine ran
@@ -106,6 +120,11 @@ class ContainerService(ContainerBackend):
         dir, or with the vfs driver the container's whole root."""
         c = self.containers.get(name)
         return c.file("rootfs" if c.cfg.get("Driver") == "vfs" else "upper")
+
+    def container_id_maps(self, name):
+        # type: (str) -> Optional[dict]
+        """{"UidMap", "GidMap"} of a container run with remapped ids (userns-remap), else None."""
+        return self.containers.get(name).cfg.get("Userns")
 
     # ---------------------------------------------------------------- create
 
@@ -141,7 +160,8 @@ class ContainerService(ContainerBackend):
                            ("PidsLimit", None), ("CgroupParent", ""), ("Binds", None), ("Mounts", None)):
             if hc.get(key) is None:
                 hc[key] = value
-        self._security_of(hc)  # refuses unknown SecurityOpt and UsernsMode, compiles the profile
+        sec = self._security_of(hc)  # refuses unknown SecurityOpt and UsernsMode, compiles the profile
+        userns = remap.for_container(self.remap, hc)
         devices.rules(hc)  # checks --device paths and --device-cgroup-rule lines
         memory, swap = int(hc.get("Memory") or 0), int(hc.get("MemorySwap") or 0)
         if 0 < memory < 6 * 1024 * 1024:
@@ -181,11 +201,19 @@ class ContainerService(ContainerBackend):
         path = os.path.join(self.containers.root, cid)
         created_volumes = []  # type: list
         layer_dirs = list(self.store.layer_dirs(image_id))
+        userns_rec = None
+        if userns is not None:
+            layers = "vfs" if self.store.driver == "vfs" else ("copy" if self.idmap_problem else "idmap")
+            userns_rec = dict(userns.spec(), Layers=layers)
+            if layers == "copy":  # once per remap and layer, shared by its containers
+                layer_dirs = remap.layer_copies(self.data_root, userns, layer_dirs)
         if self.store.driver == "vfs":  # the copy comes first: no lock is held meanwhile
             _check_name_free(name, self.containers.names())  # again below, under the lock
             try:
                 os.makedirs(path)
                 vfs.materialize(layer_dirs, os.path.join(path, "rootfs"))
+                if userns is not None:
+                    remap.shift_tree(os.path.join(path, "rootfs"), userns)
             except BaseException:
                 shutil.rmtree(path, ignore_errors=True)
                 raise
@@ -206,11 +234,15 @@ class ContainerService(ContainerBackend):
                         vol = self.volumes.inspect(m["Name"])
                     m.update(Name=vol["Name"], Source=vol["Mountpoint"])
                 self.networking.write_etc(path, hostname, mode, hc, config.get("Domainname") or "")
+                if userns is not None:  # the remapped root owns its writable layer and /etc files
+                    remap.own_container_files(userns, [os.path.join(path, n) for n in
+                                                       ("upper", "hostname", "hosts", "resolv.conf")])
                 c = Container(path, {
                     "Id": cid, "Name": name, "Created": rfc3339(time.time()), "Path": args[0],
                     "Args": args[1:],
                     "Image": ref, "ImageID": image_id, "Config": merged, "HostConfig": hc, "Mounts": points,
                     "NetworkMode": mode, "LayerDirs": layer_dirs, "Driver": self.store.driver,
+                    "Userns": userns_rec, "AppArmorProfile": sec["apparmor"] or "",
                     "NetworkingConfig": {"EndpointsConfig": eps,
                                          "LegacyLinks": networking.get("LegacyLinks") or []},
                     "Cgroup": {"parent": hc.get("CgroupParent") or self.cgroup_parent, "name": cid,
@@ -233,7 +265,7 @@ class ContainerService(ContainerBackend):
         # type: (dict) -> dict
         """The seccomp program and no_new_privs for a process with the container's capabilities."""
         return security.process_options(hc, spec.capabilities(hc), self.seccomp_profile,
-                                        bool(self.config.get("no-new-privileges")))
+                                        bool(self.config.get("no-new-privileges")), self.lsm)
 
     def _security(self, c):
         # type: (Container) -> dict

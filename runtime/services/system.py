@@ -11,7 +11,7 @@ from runtime.events import EventLog
 from runtime import __version__
 from runtime.api.backend.system import SystemBackend
 from runtime.atomicfile import write_text
-from runtime.container import seccomp
+from runtime.container import apparmor, seccomp
 
 try:
     from typing import Any, Dict, List  # noqa: F401
@@ -68,11 +68,14 @@ def cgroup_version():
 
 def _security_options(config):
     # type: (Dict[str, Any]) -> List[str]
-    """dockerd's list: the daemon's seccomp profile (builtin, unconfined or the file's path) and
+    """dockerd's list: apparmor where the host runs it, the daemon's seccomp profile (builtin,
+    unconfined or the file's path), userns when containers get remapped ids (userns-remap) and
     no-new-privileges when the daemon sets it for every container."""
-    out = []
+    out = ["name=apparmor"] if apparmor.host_enabled() else []
     if seccomp.kernel_supports():
         out.append("name=seccomp,profile=%s" % (config.get("seccomp-profile") or "builtin"))
+    if config.get("userns-remap"):
+        out.append("name=userns")
     if config.get("no-new-privileges"):
         out.append("name=no-new-privileges")
     return out

@@ -71,6 +71,8 @@ class LayerStore(object):
         self.links = os.path.join(root, "l")
         self.blobmap = os.path.join(root, "blobmap")
         self._sizes = {}  # type: dict
+        # called with a layer's dir when it is deleted (the engine drops userns-remap copies)
+        self.on_remove = []  # type: list
         for d in (self.layers, self.links, self.blobmap):
             os.makedirs(d, exist_ok=True)
 
@@ -206,6 +208,8 @@ class LayerStore(object):
             except FileNotFoundError:
                 pass
         d = self._dir(diff_id)
+        for hook in self.on_remove:
+            hook(os.path.join(d, "diff"))
         if os.path.isdir(d):
             # rename first so the layer vanishes at once; the slow delete follows
             gone = tempfile.mkdtemp(prefix="gone-%d-" % os.getpid(), dir=self.tmp_dir)

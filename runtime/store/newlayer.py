@@ -46,12 +46,29 @@ def _opaque(path):
         return False
 
 
-def diff_tar(upper, out, exclude=()):
-    # type: (str, object, tuple) -> None
+def unshift(ti, id_maps):
+    # type: (tarfile.TarInfo, dict) -> tarfile.TarInfo
+    """A remapped container's file as its root saw it: host owners back to the container's ids
+    (id_maps: {"UidMap", "GidMap"} of [container id, host id, count])."""
+    for attr, key in (("uid", "UidMap"), ("gid", "GidMap")):
+        host = getattr(ti, attr)
+        for inside, outside, count in id_maps[key]:
+            if outside <= host < outside + count:
+                setattr(ti, attr, inside + host - outside)
+                break
+    return ti
+
+
+def diff_tar(upper, out, exclude=(), id_maps=None):
+    # type: (str, object, tuple, dict) -> None
     """Write the overlay upper dir as a layer tar to out: whiteout devices (0/0) become
-    `.wh.NAME`, opaque dirs get `.wh..wh..opq`; `exclude` lists relative paths to leave out."""
+    `.wh.NAME`, opaque dirs get `.wh..wh..opq`; `exclude` lists relative paths to leave out;
+    id_maps: a remapped container's maps, whose host owners go back to container ids."""
     skip = {p.strip("/") for p in exclude}
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+        if id_maps:
+            add = tf.addfile
+            tf.addfile = lambda ti, f=None: add(unshift(ti, id_maps), f)  # type: ignore
         for dirpath, dirnames, filenames in os.walk(upper):
             dirnames.sort()
             rel_dir = os.path.relpath(dirpath, upper)
@@ -151,20 +168,23 @@ def _create(store, config, layers, refs, parent=""):
             raise
 
 
-def diff_writer(store, upper_dir, parent_image_id, exclude=()):
-    # type: (object, str, str, tuple) -> object
+def diff_writer(store, upper_dir, parent_image_id, exclude=(), id_maps=None):
+    # type: (object, str, str, tuple, dict) -> object
     """write(fileobj) of a container's writable layer as a layer tar: the overlay upper dir
     as it is or, with the vfs driver, the container's full root compared with the image's
-    layers."""
+    layers. id_maps: the container's uid/gid maps when it runs remapped (userns-remap)."""
+    if id_maps and store.driver == "vfs":
+        raise InvalidParameter("a container with remapped ids cannot be committed with the vfs storage "
+                               "driver: use overlay2, or run it with --userns=host")
     if store.driver == "vfs":
         lower = store.layer_dirs(parent_image_id) if parent_image_id else []
         return lambda f: vfs.diff_tar(upper_dir, lower, f, exclude)
-    return lambda f: diff_tar(upper_dir, f, exclude)
+    return lambda f: diff_tar(upper_dir, f, exclude, id_maps)
 
 
 def commit(store, upper_dir, parent_image_id, refs=(), changes=None, comment=None, author=None,
-           config=None, container_id="", exclude=()):
-    # type: (object, str, str, tuple, list, str, str, dict, str, tuple) -> str
+           config=None, container_id="", exclude=(), id_maps=None):
+    # type: (object, str, str, tuple, list, str, str, dict, str, tuple, dict) -> str
     """A container's writable layer (overlay upper dir; with the vfs driver, the container's
     full root, compared with the image's layers) as a new layer on top of its image.
     config (a ContainerConfig: Env, Cmd, ...) overrides the image's, then changes apply."""
@@ -174,7 +194,7 @@ def commit(store, upper_dir, parent_image_id, refs=(), changes=None, comment=Non
     base = dict(parent_cfg.get("config") or {})
     base.update({k: v for k, v in (config or {}).items() if v is not None})
     cfg = changes_mod.apply(base, changes)
-    digest, size = store_tar(store, diff_writer(store, upper_dir, parent_image_id, exclude))
+    digest, size = store_tar(store, diff_writer(store, upper_dir, parent_image_id, exclude, id_maps))
     now = timefmt.now()
     history = list(parent_cfg.get("history") or [])
     entry = {"created": now}

@@ -19,9 +19,10 @@ ANONYMOUS_LABEL = "com.docker.volume.anonymous"
 class LocalVolumes(object):
     """Named and anonymous volumes under one root directory."""
 
-    def __init__(self, root):
-        # type: (str) -> None
+    def __init__(self, root, owner=None):
+        # type: (str, tuple) -> None
         self.root = root
+        self.owner = owner  # (uid, gid) of each new volume's _data: a remapped root's (userns-remap)
         self.lock = threading.RLock()
         os.makedirs(root, exist_ok=True)
 
@@ -55,6 +56,8 @@ class LocalVolumes(object):
             d = self.path(name)
             os.makedirs(os.path.join(d, "_data"), exist_ok=True)
             os.chmod(os.path.join(d, "_data"), 0o755)
+            if self.owner:
+                os.chown(os.path.join(d, "_data"), *self.owner)
             write_json(os.path.join(d, "volume.json"),
                        {"CreatedAt": rfc3339(time.time(), nanos=False),
                         "Labels": labels, "Options": options or None}, durable=True)

@@ -22,8 +22,9 @@ GROUP = "users"  # an existing group; tests never add groups or users to the mac
 class Berthd(object):
     """One berthd subprocess and helpers to talk to it."""
 
-    def __init__(self, base, config=None, extra_args=(), netns=None):
+    def __init__(self, base, config=None, extra_args=(), netns=None, env=None):
         self.base = base
+        self.env = dict(env or {})  # extra environment for berthd (BERTH_ID_ROOT...)
         os.makedirs(base, exist_ok=True)
         self.sockdir = tempfile.mkdtemp(prefix="bt", dir="/tmp")
         os.chmod(self.sockdir, 0o755)  # outsiders must reach the socket itself, not stop at the dir
@@ -54,7 +55,7 @@ class Berthd(object):
     def start(self, timeout=15.0):
         """Start it and wait until /_ping answers."""
         log = open(self.log_path, "ab")
-        env = dict(os.environ, PYTHONPATH=ROOT)
+        env = dict(os.environ, PYTHONPATH=ROOT, **self.env)
         argv = self.argv()
         if self.netns:  # a network namespace of the test's (ip netns add NAME)
             argv = ["nsenter", "--net=/run/netns/" + self.netns, "--"] + argv

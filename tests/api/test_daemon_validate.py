@@ -30,7 +30,7 @@ def test_validate_security_keys(tmp_path):
     profile.write_text(json.dumps({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
         {"names": ["read"], "action": "SCMP_ACT_ALLOW",
          "args": [{"index": 9, "value": 1, "op": "SCMP_CMP_EQ"}]}]}))
-    for bad, words in (({"userns-remap": "default"}, "user namespaces are not implemented"),
+    for bad, words in (({"userns-remap": "bad name"}, "is not default, USER[:GROUP] or UID[:GID]"),
                        ({"selinux-enabled": True}, "no SELinux labels"),
                        ({"seccomp-profile": str(profile)}, "argument index 9 is not 0-5"),
                        ({"seccomp-profile": str(tmp_path / "none.json")}, "No such file"),

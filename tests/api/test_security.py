@@ -30,7 +30,7 @@ def test_docker_cli_security_opts(loaded, tmp_path):
     status, _, body = loaded.api("POST", "/containers/create", body=json.dumps({
         "Image": "busybox", "HostConfig": {"UsernsMode": "private"}}).encode(),
         headers={"Content-Type": "application/json"})
-    assert status == 400 and b"user namespaces are not implemented" in body
+    assert status == 400 and b"UsernsMode 'private' is not supported" in body
 
 
 def test_docker_py_security_opt_and_privileged(loaded):

@@ -1,6 +1,6 @@
 """Seccomp and no_new_privs of containers and execs on a real engine: what the process's
-/proc/self/status says and what the kernel refuses; SecurityOpt and UsernsMode values berth
-does not implement are refused at create."""
+/proc/self/status says and what the kernel refuses; the AppArmor profile chosen; SecurityOpt and
+UsernsMode values berth does not implement are refused at create."""
 
 import json
 
@@ -85,7 +85,7 @@ def test_exec_gets_the_containers_filter(clean_containers, opts, nnp):
     ({"SecurityOpt": ["no-new-privileges=maybe"]}, "true or false"),
     ({"SecurityOpt": ["seccomp={not json"]}, "invalid JSON"),
     ({"SecurityOpt": ["seccomp=" + json.dumps({"defaultAction": "SCMP_ACT_NOPE"})]}, "SCMP_ACT_NOPE"),
-    ({"UsernsMode": "private"}, "user namespaces"),
+    ({"UsernsMode": "private"}, "UsernsMode 'private' is not supported"),
     ({"SecurityOpt": ["seccomp=" + json.dumps({"defaultAction": "SCMP_ACT_ALLOW",
                                                "flags": ["SECCOMP_FILTER_FLAG_LOG"]})]}, "flags"),
 ])
@@ -114,3 +114,35 @@ def test_kernel_without_seccomp(clean_containers, monkeypatch):
             "SecurityOpt": ['seccomp={"defaultAction": "SCMP_ACT_ALLOW"}']}})
     assert "seccomp is not enabled in your kernel" in str(e.value)
     assert clean_containers.system_info()["SecurityOptions"] == []
+
+
+def test_apparmor_profile_choice_and_refusals(monkeypatch):
+    """Which profile a process asks for on exec: berth-default unless privileged or unconfined;
+    a named one must be loaded; on a host without AppArmor (this one) only unconfined goes."""
+    from runtime.container import apparmor, security
+    on, off = security.AppArmorState(True), security.AppArmorState(False)
+    caps = [0]
+    monkeypatch.setattr(apparmor, "loaded_profiles", lambda: {"berth-default", "custom"})
+    for hc, lsm, want in (({}, on, "berth-default"), ({"Privileged": True}, on, None),
+                          ({"SecurityOpt": ["apparmor=unconfined"]}, on, None),
+                          ({"SecurityOpt": ["apparmor=custom"]}, on, "custom"),
+                          ({"SecurityOpt": ["apparmor:custom"], "Privileged": True}, on, "custom"),
+                          ({}, off, None), ({"SecurityOpt": ["apparmor=unconfined"]}, off, None)):
+        assert security.process_options(hc, caps, lsm=lsm)["apparmor"] == want, hc
+    broken = security.AppArmorState(True, "apparmor_parser failed")
+    for hc, lsm, words in (({"SecurityOpt": ["apparmor=custom"]}, off, "AppArmor is not enabled"),
+                           ({"SecurityOpt": ["apparmor=nope"]}, on, "no such AppArmor profile is loaded"),
+                           ({}, broken, "apparmor=unconfined")):
+        with pytest.raises(InvalidParameter) as e:
+            security.process_options(hc, caps, lsm=lsm)
+        assert words in str(e.value)
+    text = apparmor.profile_text()
+    assert text.count("{") == text.count("}") and "profile berth-default flags=(attach_disconnected" in text
+    assert "deny mount," in text and "peer=berth-default," in text
+
+
+def test_label_refused_without_selinux(clean_containers):
+    with pytest.raises(InvalidParameter) as e:
+        clean_containers.container_create({"Image": "busybox:latest", "HostConfig": {
+            "SecurityOpt": ["label=level:s0:c100,c200"]}})
+    assert "SELinux is not enabled on this host" in str(e.value)

@@ -15,7 +15,7 @@ from runtime.atomicfile import write_json
 from runtime.container.proc.wire import recv_msg, send_fd, send_msg
 from runtime.framing import frame
 
-_NS_ORDER = ("ipc", "uts", "net", "mnt")
+_NS_ORDER = ("ipc", "uts", "net", "mnt", "user")  # a user namespace last
 
 
 def run(spec, reply):

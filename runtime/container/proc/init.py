@@ -18,7 +18,7 @@ import stat
 import struct
 import termios
 
-from runtime.container.proc import reaper, rootfs, seccomp, stdio
+from runtime.container.proc import reaper, rootfs, seccomp, stdio, userns
 from runtime.container.proc import syscalls as sc
 from runtime.container.proc.wire import recv_fds, send_fd, send_fds
 
@@ -199,6 +199,8 @@ def exec_(proc, path, env):
     # type: (dict, str, dict) -> None
     """execve (after the seccomp filter when no_new_privs is set); raises StartError on failure."""
     args = proc["args"]
+    if proc.get("apparmor"):
+        set_exec_profile(proc["apparmor"])
     if proc.get("seccomp") and proc.get("no_new_privs"):
         install_seccomp(proc["seccomp"])
     try:
@@ -209,6 +211,27 @@ def exec_(proc, path, env):
         raise StartError('exec: "%s": permission denied' % args[0], 126) from None
     except OSError as e:
         raise StartError('exec: "%s": %s' % (args[0], e.strerror), 126) from None
+
+
+def set_exec_profile(name):
+    # type: (str) -> None
+    """Ask AppArmor to confine the next execve by profile `name` (what runc writes)."""
+    data = ("exec " + name).encode()
+    for path in ("/proc/self/attr/apparmor/exec", "/proc/self/attr/exec"):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            raise StartError("apparmor: cannot open %s: %s" % (path, e.strerror), 126) from None
+        try:
+            os.write(fd, data)
+            return
+        except OSError as e:
+            raise StartError("apparmor: cannot apply profile %s: %s" % (name, e.strerror), 126) from None
+        finally:
+            os.close(fd)
+    raise StartError("apparmor: profile %s asked for, but this kernel has no AppArmor attr files" % name, 126)
 
 
 def install_seccomp(program):
@@ -267,13 +290,15 @@ def join_cgroup(procs_files):
             os.close(fd)
 
 
-def open_console(pty_sock, size=None):
-    # type: (object, object) -> list
+def open_console(pty_sock, size=None, owner=None):
+    # type: (object, object, tuple) -> list
     """A pty of the container's own devpts (after pivot_root), its slave bound on /dev/console,
     the master handed to the monitor; returns the slave as stdio. size: ConsoleSize [h, w],
     set here so the command sees it from its first instruction (the monitor's resize of the
     master would race with it)."""
     master, slave = os.openpty()
+    if owner:  # a remapped root's terminal
+        os.fchown(slave, owner[0], owner[2])
     if size:
         stdio.resize(slave, size[0], size[1])
     rootfs.touch("/dev/console")
@@ -297,6 +322,8 @@ def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None, ready=False, s
     of the root that do not depend on the container."""
     code = 127
     try:
+        remap = spec.get("userns")
+        maker = userns.Maker() if remap else None  # its helper starts while we go on
         if not ready:
             sc.unshare(spec["ns_flags"])
             if spec["ns_flags"] & sc.CLONE_NEWNET:
@@ -306,13 +333,16 @@ def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None, ready=False, s
                 os.close(spec["netns_fd"])
         join_namespaces(spec.get("ns_join") or {})
         set_sysctls(spec.get("sysctls") or {})
-        rootfs.build(spec, staged)
+        userns_fd = maker.fd(remap["uid_map"], remap["gid_map"]) if maker else -1
+        rootfs.build(spec, staged, userns_fd)
+        if maker:
+            maker.reap()
         if spec.get("own_uts", True):
             sc.sethostname(spec["hostname"])
             if spec.get("domainname"):
                 sc.setdomainname(spec["domainname"])
         if pty_sock is not None:
-            stdio = open_console(pty_sock, spec.get("console_size"))
+            stdio = open_console(pty_sock, spec.get("console_size"), rootfs.remap_owner(spec))
         if tty:
             os.setsid()
         set_stdio(stdio)
@@ -322,8 +352,10 @@ def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None, ready=False, s
         if spec.get("cgroupns"):  # its own cgroup namespace, rooted at the cgroup it is moved into
             _await_cgroup(go_r)
             sc.unshare(sc.CLONE_NEWCGROUP)
+            _enter_userns(userns_fd)
             path, env = finalize(spec["process"])
         else:  # all but the exec now, while the monitor may still be moving us into the cgroup
+            _enter_userns(userns_fd)
             path, env = finalize(spec["process"])
             _await_cgroup(go_r)
         if spec.get("init") and _fork_init(sync_w):
@@ -335,6 +367,16 @@ def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None, ready=False, s
     except BaseException as e:  # noqa: B036 - the child must never return into the forkserver
         _report(sync_w, "container init: %s" % (e,))
     os._exit(code)
+
+
+def _enter_userns(fd):
+    # type: (int) -> None
+    """A remapped root's user namespace, joined last (runtime/container/proc/userns.py)."""
+    if fd >= 0:
+        try:
+            userns.enter(fd)
+        except OSError as e:
+            raise StartError("cannot enter the container's user namespace: %s" % e, 126) from None
 
 
 def _await_cgroup(go_r):

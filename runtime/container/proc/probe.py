@@ -13,7 +13,7 @@ from runtime.container.proc import syscalls as sc
 from runtime.container.proc.wire import send_msg
 
 MAX_OUTPUT = 4096
-_NS = ("ipc", "uts", "net", "mnt")
+_NS = ("ipc", "uts", "net", "mnt", "user")  # a user namespace last
 
 
 class Probe(object):
@@ -93,12 +93,14 @@ def _child(req, pid1, out):
     code = 126
     try:
         init.join_cgroup(req["cgroup_procs"])
+        fds = []  # all opened first: after the mount namespace, /proc is the container's
         for name in _NS:
             path = "/proc/%d/ns/%s" % (pid1, name)
             if os.readlink(path) != os.readlink("/proc/self/ns/" + name):
-                fd = os.open(path, os.O_RDONLY)
-                sc.setns(fd, 0)
-                os.close(fd)
+                fds.append(os.open(path, os.O_RDONLY))
+        for fd in fds:
+            sc.setns(fd, 0)
+            os.close(fd)
         null = os.open("/dev/null", os.O_RDONLY)
         init.set_stdio([null, out, out])
         init.finalize_and_exec(req["process"])

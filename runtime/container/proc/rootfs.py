@@ -11,7 +11,7 @@ import os
 import shutil
 import stat
 
-from runtime.container.proc import devices
+from runtime.container.proc import devices, userns
 from runtime.container.proc import syscalls as sc
 
 MASKED_PATHS = ("/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
@@ -92,10 +92,16 @@ def copy_tree(src, dst):
     os.chmod(dst, stat.S_IMODE(dst_st.st_mode))
 
 
-def mount_overlay(spec, rootfs):
-    # type: (dict, str) -> None
+def mount_overlay(spec, rootfs, userns_fd=-1):
+    # type: (dict, str, int) -> None
     """The root: overlay of the image layers and the container's upper dir, on rootfs; with
-    the vfs storage driver, a bind of the container's full copy instead."""
+    the vfs storage driver, a bind of the container's full copy instead; for a remapped root
+    whose layers are shown through idmapped mounts, those (userns_fd: its user namespace)."""
+    remap = spec.get("userns") or {}
+    if remap.get("idmap_layers"):
+        userns.mount_idmapped_overlay(remap["idmap_layers"], remap["upper"], remap["work"], rootfs,
+                                      remap["idmap_base"], userns_fd)
+        return
     if spec.get("vfs_root"):
         sc.mount(spec["vfs_root"], rootfs, None, sc.MS_BIND | sc.MS_REC)
         return
@@ -107,12 +113,14 @@ def mount_overlay(spec, rootfs):
         os.chdir("/")
 
 
-def mount_dev(rootfs, shm_size=0):
-    # type: (str, int) -> None
-    """tmpfs /dev with the usual nodes, devpts (newinstance), shm, mqueue and the /proc links."""
+def mount_dev(rootfs, shm_size=0, owner=None):
+    # type: (str, int, tuple) -> None
+    """tmpfs /dev with the usual nodes, devpts (newinstance), shm, mqueue and the /proc links.
+    owner: the host (uid, gid, tty gid) of a remapped root, who then owns /dev."""
     dev = rootfs + "/dev"
     _mkdir_p(dev)
-    sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k")
+    ids = ",uid=%d,gid=%d" % owner[:2] if owner else ""
+    sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k" + ids)
     old = os.umask(0)
     try:
         for name, major, minor in _DEVICES:
@@ -122,7 +130,7 @@ def mount_dev(rootfs, shm_size=0):
     finally:
         os.umask(old)
     sc.mount("devpts", dev + "/pts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC,
-             "newinstance,ptmxmode=0666,mode=0620,gid=5")
+             "newinstance,ptmxmode=0666,mode=0620,gid=%d" % (owner[2] if owner else 5))
     sc.mount("shm", dev + "/shm", "tmpfs", _NOSUID_NODEV_NOEXEC, "mode=1777,size=%d" % (shm_size or 64 << 20))
     sc.mount("mqueue", dev + "/mqueue", "mqueue", _NOSUID_NODEV_NOEXEC)
     for name, target in _LINKS:
@@ -252,10 +260,21 @@ def _move_staged(staged, rootfs, spec):
                  "mode=1777,size=%d" % shm)
 
 
-def build(spec, staged=None):
-    # type: (dict, str) -> None
+def remap_owner(spec):
+    # type: (dict) -> tuple
+    """(uid, gid, tty gid) on the host of a remapped root's 0, 0 and 5; None without a remap."""
+    remap = spec.get("userns")
+    if not remap:
+        return None
+    return (userns.host_id(remap["uid_map"], 0), userns.host_id(remap["gid_map"], 0),
+            userns.host_id(remap["gid_map"], 5))
+
+
+def build(spec, staged=None, userns_fd=-1):
+    # type: (dict, str, int) -> None
     """The whole filesystem setup, in the new mount namespace, ending at the new root. staged:
-    where stage() left /proc, /sys and /dev (the root is then mounted on staged/root)."""
+    where stage() left /proc, /sys and /dev (the root is then mounted on staged/root);
+    userns_fd: the user namespace of a remapped root (never with staged)."""
     if staged:
         rootfs = staged + "/root"
         mount_overlay(spec, rootfs)
@@ -263,9 +282,9 @@ def build(spec, staged=None):
     else:  # rslave when a bind asks for slave propagation from the host
         sc.mount(None, "/", None, sc.MS_REC | (sc.MS_SLAVE if spec.get("root_slave") else sc.MS_PRIVATE))
         rootfs = spec["rootfs"]
-        mount_overlay(spec, rootfs)
+        mount_overlay(spec, rootfs, userns_fd)
         mount_proc_sys(rootfs, spec.get("own_netns", True))
-        mount_dev(rootfs, spec.get("shm_size") or 0)
+        mount_dev(rootfs, spec.get("shm_size") or 0, remap_owner(spec))
     for name, path in (("hostname", "/etc/hostname"), ("hosts", "/etc/hosts"),
                        ("resolv.conf", "/etc/resolv.conf")):
         src = os.path.join(spec["state_dir"], name)
