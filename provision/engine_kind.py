@@ -124,3 +124,11 @@ def package_names() -> list[str]:
     for lst in list(BERTH_PACKAGES.values()) + [DEBIAN_DOCKER, OLD_DOCKER, EL_PREREQS, EL_DOCKER]:
         names += [n for n in lst if n not in names]
     return names
+
+
+PENDING_DIR = "/run/berth-provision"  # see provision/steps/pending.py
+
+
+def pending_marker(service: str) -> str:
+    """The file saying a restart of ``service`` is owed (provision/steps/pending.py)."""
+    return f"{PENDING_DIR}/{service}.restart-pending"

@@ -7,12 +7,16 @@ import json
 import shlex
 
 from provision.bundle import BIN_DIR, LIB_DIR
-from provision.engine_kind import BERTH, PIDFILE, STATE_FILE, EngineKind
+from provision.engine_kind import BERTH, PIDFILE, STATE_FILE, EngineKind, pending_marker
 from provision.facts.base import Fact
 from provision.facts.system import file_command, parse_files, parse_words
-from provision.steps import pending
 
 ENGINE_FILES = [BERTH.unit, f"{BIN_DIR}/berth", f"{BIN_DIR}/berthd", STATE_FILE]
+
+
+def pending_fact_command(service: str) -> str:
+    """sh printing ``pending=REASONS`` (empty when no restart is pending; provision/steps/pending.py)."""
+    return f"echo \"pending=$(tr '\\n' ' ' < {shlex.quote(pending_marker(service))} 2>/dev/null)\""
 
 
 def parse_service(lines: list[str]) -> dict:
@@ -40,7 +44,7 @@ def engine_facts(kind: EngineKind, sockets: list[str]) -> list[Fact]:
     state = (
         f"if [ -d /run/systemd/system ]; then systemctl show {svc} -p ActiveState -p SubState "
         f"-p MainPID -p UnitFileState -p ActiveEnterTimestamp -p LoadState; fi; "
-        f"{pending.fact_command(svc)}; "
+        f"{pending_fact_command(svc)}; "
         f'echo "current=$(readlink {LIB_DIR}/current 2>/dev/null)"; '
         f'echo "marker=$(cat {LIB_DIR}/current/BERTH_INSTALLED 2>/dev/null)"; '
         f"p=$(cat {PIDFILE} 2>/dev/null); "

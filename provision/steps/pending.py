@@ -13,13 +13,9 @@ from dataclasses import dataclass
 
 from provision.errors import StepError
 from provision.steps.base import StepPlan
-from provision.steps.service import PENDING_DIR, EngineStart, pending_marker
+from provision.engine_kind import PENDING_DIR, pending_marker
+from provision.steps.service import EngineStart
 from provision.transport import Transport
-
-def fact_command(service: str) -> str:
-    """sh printing ``pending=REASONS`` (empty when no restart is pending)."""
-    return f"echo \"pending=$(tr '\\n' ' ' < {shlex.quote(pending_marker(service))} 2>/dev/null)\""
-
 
 def reason(engine_facts: dict) -> str | None:
     """Why a restart is still owed, from the facts; None when none is."""

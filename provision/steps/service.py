@@ -8,18 +8,10 @@ import shlex
 from dataclasses import dataclass
 
 from provision.errors import StepError
-from provision.engine_kind import DIRECT_LOG, PIDFILE, EngineKind
+from provision.engine_kind import DIRECT_LOG, PIDFILE, EngineKind, pending_marker
 from provision.transport import Result, Transport
 
 WAIT_STEPS = 300  # x 0.1 s
-PENDING_DIR = "/run/berth-provision"  # see provision/steps/pending.py
-
-
-def pending_marker(service: str) -> str:
-    """The file saying a restart of ``service`` is owed (provision/steps/pending.py)."""
-    return f"{PENDING_DIR}/{service}.restart-pending"
-
-
 @dataclass
 class Control:
     """How to drive one engine service on one host."""
