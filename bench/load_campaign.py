@@ -107,6 +107,26 @@ def _client_process(d, seeds, deadline, targets, out):
     out.put(merged)
 
 
+def api(d, method, path, timeout):
+    """(status, body) of one request to d with its own timeout."""
+    import http.client
+    import socket
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(d.sock)
+
+    c = Conn("localhost")
+    try:
+        c.request(method, path)
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
 def pct(values, p):
     """The p-quantile (0..1) of values, nan when empty."""
     values = sorted(values)
@@ -198,16 +218,20 @@ def run(clients, seconds, created, running, seed, workdir="/tmp"):
         rss1, fds1 = proc_stats(d.proc.pid)
         ps_idle = idle_ps(d)
         merged, peak_rss, peak_fds = campaign(d, clients, seconds, seed, targets)
+        ended = time.time()
+        # requests whose clients gave up are still being served: how long until a ps answers
+        status, body = api(d, "GET", "/containers/json?all=1", timeout=900)
+        settle_s = time.time() - ended
+        listed = json.loads(body) if status == 200 else []
         time.sleep(2)  # the last run --rm's monitors and exec helpers end
         rss2, fds2 = proc_stats(d.proc.pid)
-        report = json.loads(d.api("GET", "/berth/check")[2])
-        listed = json.loads(d.api("GET", "/containers/json?all=1")[2])
+        report = json.loads(api(d, "GET", "/berth/check", timeout=900)[1])
         running_now = sum(1 for c in listed if c["State"] == "running")
         return {"clients": clients, "seconds": seconds, "created": created, "running": running,
                 "seed": seed, "populate_s": populate_s, "ps_idle": ps_idle, "results": merged,
                 "rss": (rss0, rss1, peak_rss, rss2), "fds": (fds0, fds1, peak_fds, fds2),
                 "check": report, "listed": len(listed), "running_now": running_now,
-                "load": os.getloadavg()}
+                "settle_s": settle_s, "load": os.getloadavg()}
     finally:
         d.cleanup()
         shutil.rmtree(base, ignore_errors=True)
@@ -227,12 +251,17 @@ def report(fig, out=sys.stdout):
         w("  %-9s  %6d  p50 %7.1f ms  p99 %7.1f ms\n" % (op, len(lat), pct(lat, 0.5) * 1000,
                                                           pct(lat, 0.99) * 1000))
     errors = merged.get("errors", [])
-    w("  errors: %d%s\n" % (len(errors), "".join("\n    " + e for e in errors[:20])))
+    kinds = {}
+    for e in errors:
+        kinds[e[:90]] = kinds.get(e[:90], 0) + 1
+    w("  errors: %d%s\n" % (len(errors), "".join("\n    %5d x %s" % (n, k) for k, n in
+                                                 sorted(kinds.items(), key=lambda x: -x[1])[:15])))
     rss, fds = fig["rss"], fig["fds"]
     w("  berthd RSS %.1f MB empty, %.1f MB populated, %.1f MB peak, %.1f MB after\n"
       % tuple(x / 1e6 for x in rss))
     w("  berthd fds %d empty, %d populated, %d peak, %d after\n" % fds)
-    w("  after: %d containers listed, %d running\n" % (fig["listed"], fig["running_now"]))
+    w("  after: a ps answered %.1f s after the load ended; %d containers listed, %d running\n"
+      % (fig["settle_s"], fig["listed"], fig["running_now"]))
     check = fig["check"]
     w("  data root check: %d problem(s), %d leftover(s)\n" % (check["Problems"], check["Partial"]))
     return 1 if errors or check["Problems"] else 0

@@ -180,9 +180,10 @@ class ImageService(ImageBackend):
         until = filterargs.until(filters)
         deleted, space = [], 0
         summaries = []
+        names = self.store.refs.by_image()
         for image_id in self.store.ids():
             try:
-                summaries.append(self._summary(image_id))
+                summaries.append(self._summary(image_id, names.get(image_id, [])))
             except NotFound:
                 continue
         parents = {s["ParentId"] for s in summaries}

@@ -12,6 +12,7 @@ _ACCESSOR = {"arg": "string", "flag": "boolean", "int_arg": "integer", "args": "
 _READ = re.compile(r'req\.(arg|flag|int_arg|args)\(\s*"([\w-]+)"')
 _HELPER_ARG = re.compile(r'\b(\w+)\(req, "([\w-]+)"')
 _LOOP = re.compile(r"for (\w+), \w+ in (\w+):\s*\n\s*\w+ = req\.(\w+)\(\1")
+_LITERAL_LOOP = re.compile(r"for (\w+) in \(((?:\s*\"[\w-]+\",?)+)\):\s*\n\s*(?:if |\w+ = )?req\.(\w+)\(\1")
 
 
 def openapi_path(pattern):
@@ -55,6 +56,9 @@ def query_params(module, handler):
                 out[name] = "string"
         for _, const, accessor in _LOOP.findall(src):
             for name, _key in getattr(module, const):
+                out[name] = _ACCESSOR[accessor]
+        for _, names, accessor in _LITERAL_LOOP.findall(src):
+            for name in re.findall(r'"([\w-]+)"', names):
                 out[name] = _ACCESSOR[accessor]
     return out
 
