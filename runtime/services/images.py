@@ -63,7 +63,9 @@ class ImageService(ImageBackend):
         out.sort(key=lambda s: (s["Created"], s["Id"]), reverse=True)
         return out
 
-    def _summary(self, image_id, names):
+    def _summary(self, image_id, names=None):
+        # names: image_id's canonical names when the caller read them all at once
+        # (refs.by_image), else they are read here
         cfg = self.store.image_config(image_id)
         rec = self.store.record(image_id)
         return {
@@ -180,9 +182,10 @@ class ImageService(ImageBackend):
         until = filterargs.until(filters)
         deleted, space = [], 0
         summaries = []
+        names = self.store.refs.by_image()
         for image_id in self.store.ids():
             try:
-                summaries.append(self._summary(image_id))
+                summaries.append(self._summary(image_id, names.get(image_id, [])))
             except NotFound:
                 continue
         parents = {s["ParentId"] for s in summaries}
