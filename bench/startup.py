@@ -207,14 +207,17 @@ def main():
             if d.proc is not None and d.proc.poll() is None:
                 d.reboot()
         benchlib.umount_under(tmp)
-        for hier in os.listdir("/sys/fs/cgroup"):
-            for top in ("berth-bench-startup-%d" % os.getpid(), "berth-bench-startup-%d-d" % os.getpid()):
-                top = os.path.join("/sys/fs/cgroup", hier, top)
+        deadline = time.time() + 10  # the killed namespace's tasks leave their cgroups lazily
+        tops = [os.path.join("/sys/fs/cgroup", hier, top) for hier in os.listdir("/sys/fs/cgroup")
+                for top in ("berth-bench-startup-%d" % os.getpid(), "berth-bench-startup-%d-d" % os.getpid())]
+        while any(os.path.isdir(t) for t in tops) and time.time() < deadline:
+            for top in tops:
                 for dirpath, _, _ in sorted(os.walk(top), key=lambda t: -len(t[0])):
                     try:
                         os.rmdir(dirpath)
                     except OSError:
                         pass
+            time.sleep(0.2)
         subprocess.run(["rm", "-rf", tmp])
 
 

@@ -132,13 +132,13 @@ class Container(object):
     def _state(self, final):
         # type: (bool) -> Optional[dict]
         st = self.started()
-        ex = self.exited()
         out = {"Status": CREATED, "Running": False, "Paused": False, "Restarting": False,
                "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": st.get("ExitCode", 0),
                "Error": st.get("Error", ""), "StartedAt": st.get("StartedAt", ZERO_TIME),
                "FinishedAt": st.get("FinishedAt", ZERO_TIME)}
         if not st.get("Pid"):
-            return out
+            return out  # never started (exit.json is not read: `ps` meets 1,000s of these)
+        ex = self.exited()
         pid = self.alive_pid()
         if pid:
             paused = self.cgroup().frozen()

@@ -63,7 +63,9 @@ class ImageService(ImageBackend):
         out.sort(key=lambda s: (s["Created"], s["Id"]), reverse=True)
         return out
 
-    def _summary(self, image_id, names):
+    def _summary(self, image_id, names=None):
+        # names: image_id's canonical names when the caller read them all at once
+        # (refs.by_image), else they are read here
         cfg = self.store.image_config(image_id)
         rec = self.store.record(image_id)
         return {
