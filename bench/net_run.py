@@ -3,7 +3,7 @@
 (the machine's own namespace, links and iptables are never touched):
 
 1. `berth run --rm busybox true` on the default bridge (berthd with its berth0, NAT rules; the
-   client as a provisioned host runs it: the installed bundle, bench/run_latency.py),
+   client as a provisioned host runs it: the installed bundle, bench/benchlib.py),
    beside `berth run --rm --network none` (the same daemon: what the bridge costs),
    `podman run --rm` with its default network (CNI bridge + iptables, here) and
    `docker run --rm` against a dockerd with its docker0 bridge, iptables and userland proxy
@@ -37,7 +37,7 @@ sys.path.insert(0, ROOT)
 
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
-from run_latency import INSTALLED, install_bundle  # noqa: E402
+import benchlib  # noqa: E402
 from tests import imagefactory  # noqa: E402
 from tests.api.conftest import DOCKER, Berthd  # noqa: E402
 
@@ -109,7 +109,7 @@ def main():
         os.makedirs(env["DOCKER_CONFIG"])
         with open(os.path.join(env["DOCKER_CONFIG"], "config.json"), "w") as f:
             f.write("{}\n")
-        installed = install_bundle(tmp)[INSTALLED]  # berth as a provisioned host runs it
+        installed = [benchlib.install(tmp, benchlib.pythons(["host"]))["host"]["berth"]]  # as provisioned
         cmds = {"berth run --rm (bridge)": installed + ["run", "--rm", "busybox", "true"],
                 "berth run --rm --network none": installed + ["run", "--rm", "--network", "none", "busybox",
                                                               "true"]}
