@@ -186,6 +186,7 @@ class ContainerService(ContainerBackend):
             raise InvalidParameter(str(e)) from None
         points = mounts.parse(hc, dict(ic.get("Volumes") or {}, **(config.get("Volumes") or {})),
                               self._volumes_from(hc))
+        hostconfig.volume_driver(hc, points)
         cid = binascii.hexlify(os.urandom(32)).decode()
         host_uts = mode == "host" or hc.get("UTSMode") == "host"
         hostname = config.get("Hostname") or (socket.gethostname() if host_uts else cid[:12])
