@@ -742,6 +742,22 @@ class ContainerService(ContainerBackend):
             self.containers.notify_gone(c.id)
         watch.emit(self.events, c, "destroy")
 
+    def container_remove_link(self, name, alias):
+        c = self.containers.get(name)
+        alias = alias.strip("/")
+
+        def named(entry):
+            link, _, given = str(entry).partition(":")
+            return (given or link).strip("/") == alias
+        with c.lock:
+            hc, nc = c.cfg["HostConfig"], c.cfg.setdefault("NetworkingConfig", {})
+            links = hc.get("Links") or []
+            if not any(named(x) for x in links):
+                raise NotFound("Could not find link %s on container %s" % (alias, name))
+            hc["Links"] = [x for x in links if not named(x)] or None
+            nc["LegacyLinks"] = [x for x in nc.get("LegacyLinks") or [] if x[1] != alias]
+            c.save()
+
     def container_prune(self, filters=None):
         filters = filterargs.validate(filters, ("until", "label", "label!"))
         until = filterargs.until(filters)
