@@ -12,6 +12,12 @@ class InvalidParameter(BerthError):
     """The caller asked for something malformed: a bad reference, option or archive (HTTP 400)."""
 
 
+class ExecFailed(InvalidParameter):
+    """An exec's process could not be started (its command not found, not executable); its
+    exit code (127 or 126) is recorded as the exec's (HTTP 400 when the start is detached; an
+    attached start gets the message in its stream, as dockerd writes it)."""
+
+
 class NotFound(BerthError):
     """No such image, container, volume, exec instance or blob (HTTP 404)."""
 

@@ -6,7 +6,7 @@ import socket  # noqa: F401 (type comments)
 
 from runtime import framing
 from runtime.errors import BerthError, InvalidParameter
-from runtime.services.commit import _mount_points
+from runtime.services.containerfs import mount_points
 from runtime.store import newlayer
 
 try:
@@ -61,7 +61,7 @@ class RunStep(object):
                                      self.inst.line,
                                      ("; last output: " + " | ".join(last)) if last else ""))
             upper = containers.container_upper_dir(cid)
-            exclude = _mount_points(upper)
+            exclude = mount_points(upper)
             write = newlayer.diff_writer(self.b.store, upper, self.stage.image_id, exclude,
                                          containers.container_id_maps(cid))
             image_id = self.b._layer_step(self.stage, image_cfg, created_by, write)

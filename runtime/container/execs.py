@@ -14,7 +14,7 @@ from runtime.container import spec
 from runtime.container.state import proc_start_time
 from runtime.atomicfile import read_json, write_json
 from runtime.container.proc.wire import send_msg
-from runtime.errors import Conflict, InvalidParameter, NotFound
+from runtime.errors import Conflict, ExecFailed, InvalidParameter, NotFound
 from runtime.events import container_event
 
 try:
@@ -110,8 +110,11 @@ class Execs(object):
         container_event(self.events, c, "exec_start: " + " ".join(cfg["Cmd"]), execID=exec_id)
         if "error" in reply:
             sock.close()
-            container_event(self.events, c, "exec_die", execID=exec_id, exitCode=reply.get("code", 126))
-            raise InvalidParameter("exec failed: %s" % reply["error"])
+            code = reply.get("code", 126)
+            write_json(os.path.join(c.file("exec"), exec_id + ".json"),
+                       {"ExitCode": code, "Running": False, "Pid": 0})
+            container_event(self.events, c, "exec_die", execID=exec_id, exitCode=code)
+            raise ExecFailed("exec failed: %s" % reply["error"])
         t = threading.Thread(target=self._exec_die, args=(c, exec_id), name="exec-" + exec_id[:12])
         t.daemon = True
         t.start()

@@ -221,9 +221,15 @@ def _check_paths(value, hc, env, warnings):
             raise InvalidParameter("masked and read-only paths must be absolute: %r" % (p,))
 
 
-def _check_volume_driver(value, hc, env, warnings):
-    if value not in (None, "", "local"):
-        raise InvalidParameter("volume driver %r is not supported: berthd has only the local driver" % value)
+def volume_driver(hc, mount_points):
+    # type: (dict, list) -> None
+    """HostConfig.VolumeDriver, the driver of the volumes the container makes: any other than
+    local is refused when the container has a volume (dockerd's words); without one it is kept,
+    and it has no effect in dockerd either."""
+    value = hc.get("VolumeDriver") or ""
+    if value not in ("", "local") and any(m.get("Type") == "volume" for m in mount_points):
+        raise InvalidParameter('error looking up volume plugin %s: plugin "%s" not found (berthd has only '
+                               'the local volume driver)' % (value, value))
 
 
 def _check_runtime(value, hc, env, warnings):
@@ -256,7 +262,7 @@ HOST_FIELDS = {
     "Binds": (APPLIED, _ok), "ContainerIDFile": (APPLIED, _ok),  # written by the client
     "LogConfig": (ELSEWHERE, _ok), "NetworkMode": (ELSEWHERE, _ok), "PortBindings": (ELSEWHERE, _ok),
     "RestartPolicy": (ELSEWHERE, _ok), "AutoRemove": (APPLIED, _ok),
-    "VolumeDriver": (APPLIED, _check_volume_driver), "VolumesFrom": (APPLIED, _ok),
+    "VolumeDriver": (APPLIED, _ok), "VolumesFrom": (APPLIED, _ok),  # VolumeDriver: volume_driver()
     "ConsoleSize": (APPLIED, _ok), "Annotations": (APPLIED, _ok),  # kept, shown by inspect
     "CapAdd": (APPLIED, _ok), "CapDrop": (APPLIED, _ok), "CgroupnsMode": (APPLIED, _check_cgroupns),
     "Dns": (ELSEWHERE, _ok), "DnsOptions": (ELSEWHERE, _ok), "DnsSearch": (ELSEWHERE, _ok),

@@ -70,8 +70,8 @@ def network_settings(c, state, netview=(None, {})):
             nets[name] = _endpoint()
         for ref, settings in ((c.cfg.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}).items():
             settings = settings or {}
-            nets.setdefault(ref, _endpoint({k: settings.get(k) for k in (
-                "IPAMConfig", "Aliases", "Links", "DriverOpts") if settings.get(k)}))
+            nets[ref] = _endpoint({k: settings.get(k) for k in (  # (over the blank one of its mode)
+                "IPAMConfig", "Aliases", "Links", "DriverOpts") if settings.get(k)})
             if settings.get("MacAddress"):
                 nets[ref]["MacAddress"] = settings["MacAddress"]
     first = nets.get("bridge") or (list(nets.values())[0] if nets else _endpoint())

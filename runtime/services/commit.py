@@ -1,10 +1,8 @@
 """`POST /commit`: a container's writable layer as a new image (moby's
 CreateImageFromContainer, which its container router serves)."""
 
-import os
-import stat
-
 from runtime.errors import Conflict
+from runtime.services import containerfs
 from runtime.store import newlayer, reference
 
 try:
@@ -15,24 +13,6 @@ except ImportError:  # pragma: no cover
 IMAGE_CONFIG_KEYS = ("User", "ExposedPorts", "Env", "Cmd", "Healthcheck", "ArgsEscaped",
                      "Volumes", "WorkingDir", "Entrypoint", "OnBuild", "Labels", "StopSignal",
                      "StopTimeout", "Shell")
-
-
-def _mount_points(upper):
-    # type: (str) -> tuple
-    """Paths the runtime created in the upper dir only as mount points (empty files for the
-    /etc/hosts-style bind mounts, empty dirs for /proc, /sys, /dev): left out of a commit, as
-    Docker leaves out its init layer."""
-    out = []
-    for rel in ("etc/hostname", "etc/hosts", "etc/resolv.conf", "proc", "sys", "dev", ".dockerenv"):
-        p = os.path.join(upper, rel)
-        try:
-            st = os.lstat(p)
-        except OSError:
-            continue
-        if (stat.S_ISREG(st.st_mode) and st.st_size == 0) or (stat.S_ISDIR(st.st_mode)
-                                                               and not os.listdir(p)):
-            out.append(rel)
-    return tuple(out)
 
 
 def commit(containers, store, container, repo=None, tag=None, changes=None, message=None, author=None,
@@ -60,7 +40,7 @@ def commit(containers, store, container, repo=None, tag=None, changes=None, mess
             pass
     try:
         return newlayer.commit(store, upper, info["Image"], refs, changes, message, author, base,
-                               info.get("Id", ""), _mount_points(upper),
+                               info.get("Id", ""), containerfs.mount_points(upper),
                                containers.container_id_maps(container))
     finally:
         if paused:

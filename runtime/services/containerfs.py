@@ -81,6 +81,24 @@ def _is_whiteout(info):
     return stat.S_ISCHR(info.st_mode) and info.st_rdev == 0
 
 
+def mount_points(upper):
+    # type: (str) -> tuple
+    """Paths the runtime created in the upper dir only as mount points (empty files for the
+    /etc/hosts-style bind mounts, empty dirs for /proc, /sys, /dev): left out of a commit and
+    of `changes`, as Docker keeps them in its init layer, below the container's own."""
+    out = []
+    for rel in ("etc/hostname", "etc/hosts", "etc/resolv.conf", "proc", "sys", "dev", ".dockerenv"):
+        p = os.path.join(upper, rel)
+        try:
+            st = os.lstat(p)
+        except OSError:
+            continue
+        if (stat.S_ISREG(st.st_mode) and st.st_size == 0) or (stat.S_ISDIR(st.st_mode)
+                                                               and not os.listdir(p)):
+            out.append(rel)
+    return tuple(out)
+
+
 def changes(c):
     # type: (Any) -> List[dict]
     """`GET /changes`: [{"Path", "Kind"}] of the writable layer, Kind 0 modified, 1 added,
@@ -90,6 +108,7 @@ def changes(c):
                                "separate writable layer")
     upper = c.file("upper")
     lowers = list(reversed(c.cfg.get("LayerDirs") or []))
+    skip = {"/" + rel for rel in mount_points(upper)}
     out = []
     for top, dirs, files in os.walk(upper):
         rel_dir = os.path.relpath(top, upper)
@@ -100,13 +119,27 @@ def changes(c):
                 info = os.lstat(host)
             except OSError:
                 continue
+            if rel in skip:
+                continue
             if _is_whiteout(info):
                 out.append({"Path": rel, "Kind": DELETED})
                 continue
             below = any(os.path.lexists(os.path.join(d, rel[1:])) for d in lowers)
             out.append({"Path": rel, "Kind": MODIFIED if below else ADDED})
     out.sort(key=lambda ch: ch["Path"])
-    return out
+    # a directory copied up only to hold those mount points (/etc for /etc/hosts) is no change
+    kept = [ch for ch in out if not (ch["Kind"] == MODIFIED and _holds_only(ch["Path"], skip, out, upper))]
+    return kept
+
+
+def _holds_only(path, skip, changes, upper):
+    # type: (str, set, List[dict], str) -> bool
+    """Whether the upper dir's `path` is a directory with nothing but mount points under it."""
+    if not any(s.startswith(path + "/") for s in skip):
+        return False
+    if not os.path.isdir(os.path.join(upper, path[1:])) or os.path.islink(os.path.join(upper, path[1:])):
+        return False
+    return not any(ch["Path"].startswith(path + "/") for ch in changes)
 
 
 def layer_size(c):

@@ -6,6 +6,7 @@ runtime/container/proc what runs in the forkserver, monitors and PID 1.
 """
 
 import binascii
+import collections
 import logging
 import os
 import shutil
@@ -42,6 +43,7 @@ except ImportError:  # pragma: no cover
 
 
 log = logging.getLogger("berthd")
+AUTO_REMOVED_KEEP = 60.0  # seconds a wait still finds a removed AutoRemove container's exit code
 
 
 def _image_config(store, image_id):
@@ -94,6 +96,11 @@ class ContainerService(ContainerBackend):
             self.idmap_problem = "BERTH_USERNS_IDMAP=0" if forced else remap.probe_idmap(self.data_root)
         self.watcher = watch.Watcher(self.events, self._exit_events, self._restart_events)
         self.execs = Execs(containers, self.spawner, self._security, self.events)
+        # AutoRemove containers removed lately: id -> (name, exit code, when), so that a wait
+        # that arrives just after the removal still gets the code (docker-py's run(auto_remove)
+        # waits after its log stream ends, when berthd may have removed the container already)
+        self.auto_removed = collections.OrderedDict()  # type: collections.OrderedDict
+        self.auto_removed_lock = threading.Lock()
         for c in self.containers.all():  # AutoRemove containers that ended while no engine ran
             if c.cfg["HostConfig"].get("AutoRemove") and c.started().get("Pid"):
                 threading.Thread(target=self._auto_remove, args=(c,), daemon=True).start()
@@ -179,6 +186,7 @@ class ContainerService(ContainerBackend):
             raise InvalidParameter(str(e)) from None
         points = mounts.parse(hc, dict(ic.get("Volumes") or {}, **(config.get("Volumes") or {})),
                               self._volumes_from(hc))
+        hostconfig.volume_driver(hc, points)
         cid = binascii.hexlify(os.urandom(32)).decode()
         host_uts = mode == "host" or hc.get("UTSMode") == "host"
         hostname = config.get("Hostname") or (socket.gethostname() if host_uts else cid[:12])
@@ -408,7 +416,26 @@ class ContainerService(ContainerBackend):
         try:
             self.container_remove(c.id, volumes=True)
         except (NotFound, Conflict):
-            pass
+            return
+        now = time.time()
+        with self.auto_removed_lock:
+            self.auto_removed[c.id] = (c.name, c.final_exit_code, now)
+            oldest = next(iter(self.auto_removed.values()))
+            while len(self.auto_removed) > 256 or oldest[2] < now - AUTO_REMOVED_KEEP:
+                self.auto_removed.popitem(last=False)
+                oldest = next(iter(self.auto_removed.values()))
+
+    def _auto_removed_code(self, name):
+        # type: (str) -> Optional[int]
+        """The exit code of an AutoRemove container removed in the last AUTO_REMOVED_KEEP
+        seconds, by id, id prefix or name; None when there is none."""
+        with self.auto_removed_lock:
+            removed = list(self.auto_removed.items())
+        for cid, (cname, code, when) in removed:
+            if time.time() - when < AUTO_REMOVED_KEEP and (name == cname or name.lstrip("/") == cname
+                                                            or (len(name) >= 3 and cid.startswith(name))):
+                return code
+        return None
 
     def _running(self, name):
         # type: (str) -> tuple
@@ -635,7 +662,13 @@ class ContainerService(ContainerBackend):
         if condition not in ("not-running", "next-exit", "removed"):
             raise InvalidParameter("invalid wait condition %r: use not-running, next-exit or removed"
                                    % condition)
-        c = self.containers.get(name)
+        try:
+            c = self.containers.get(name)
+        except NotFound:
+            code = self._auto_removed_code(name)
+            if code is None:
+                raise
+            return lambda timeout=None: {"StatusCode": code, "Error": None}
         before = c.started()  # rewritten by every start attempt
         running = c.state()["Running"]
 
@@ -661,7 +694,10 @@ class ContainerService(ContainerBackend):
                     tick()
             if not client.wait_exit(c, None if deadline is None else max(0.0, deadline - time.time())):
                 raise BerthError("timed out waiting for container %s" % name)
-            return {"StatusCode": c.state()["ExitCode"], "Error": None}
+            code = c.state()["ExitCode"]
+            if not os.path.isdir(c.path):  # removed meanwhile (AutoRemove): its files are gone
+                code = c.final_exit_code
+            return {"StatusCode": code, "Error": None}
 
         return wait
 
@@ -705,6 +741,22 @@ class ContainerService(ContainerBackend):
             self.networking.detach(c.id)
             self.containers.notify_gone(c.id)
         watch.emit(self.events, c, "destroy")
+
+    def container_remove_link(self, name, alias):
+        c = self.containers.get(name)
+        alias = alias.strip("/")
+
+        def named(entry):
+            link, _, given = str(entry).partition(":")
+            return (given or link).strip("/") == alias
+        with c.lock:
+            hc, nc = c.cfg["HostConfig"], c.cfg.setdefault("NetworkingConfig", {})
+            links = hc.get("Links") or []
+            if not any(named(x) for x in links):
+                raise NotFound("Could not find link %s on container %s" % (alias, name))
+            hc["Links"] = [x for x in links if not named(x)] or None
+            nc["LegacyLinks"] = [x for x in nc.get("LegacyLinks") or [] if x[1] != alias]
+            c.save()
 
     def container_prune(self, filters=None):
         filters = filterargs.validate(filters, ("until", "label", "label!"))

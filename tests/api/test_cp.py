@@ -184,6 +184,12 @@ def test_diff_export_rename(loaded, tmp_path):
     out = loaded.docker("diff", "dx")
     lines = out.stdout.decode().splitlines()
     assert "A /newfile" in lines and "C /etc/passwd" in lines and "D /bin/true" in lines, lines
+    # the mount points berthd made (/etc/hosts...) are not changes, as dockerd's init layer
+    assert not any(x in lines for x in ("A /etc/hosts", "A /etc/hostname", "A /etc/resolv.conf",
+                                        "A /proc", "A /sys", "C /dev")), lines
+    assert loaded.docker("run", "--name", "dt", "busybox", "touch", "/test").returncode == 0
+    assert loaded.docker("diff", "dt").stdout.decode().splitlines() == ["A /test"]
+    loaded.docker("rm", "-f", "dt")
     out = loaded.docker("export", "-o", str(tmp_path / "dx.tar"), "dx")
     assert out.returncode == 0, out.stderr
     with tarfile.open(str(tmp_path / "dx.tar")) as tar:

@@ -470,6 +470,18 @@ def test_auto_remove_readonly_rootfs_tmpfs_and_shm_size(clean_containers, tmp_pa
     assert waiter(10)["StatusCode"] == 137
     with pytest.raises(NotFound):
         eng.container_inspect(cid)
+    # a wait that comes after the removal (docker-py's run(auto_remove) waits once its log
+    # stream ends) still gets the exit code, by id, short id or name; not a stranger's
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["sh", "-c", "exit 3"],
+                                "HostConfig": {"AutoRemove": True}}, name="gone-soon")["Id"]
+    waiter = eng.container_wait_begin(cid, "removed")
+    eng.container_start(cid)
+    assert waiter(10)["StatusCode"] == 3
+    assert wait_for(lambda: cid in eng.container_service.auto_removed, timeout=10)
+    for name in (cid, cid[:12], "gone-soon"):
+        assert eng.container_wait_begin(name)(10) == {"StatusCode": 3, "Error": None}
+    with pytest.raises(NotFound):
+        eng.container_wait_begin("never-was")
     code, out, _, _ = run_container(eng, "touch /x 2>&1; echo ok > /run/t && cat /run/t; "
                                          "grep -E ' /(run|dev/shm) ' /proc/mounts",
                                     HostConfig={"ReadonlyRootfs": True, "Tmpfs": {"/run": "size=1m"},

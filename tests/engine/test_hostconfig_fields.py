@@ -87,7 +87,7 @@ def _rows(tmp):
         "Binds": ([tmp + ":/hb:ro"], observed("cat /hb/f; touch /hb/g 2>&1", "hello")),
         "ContainerIDFile": ("/tmp/cid", KEPT),
         "AutoRemove": (True, ("autoremove",)),
-        "VolumeDriver": ("flocker", refused("volume driver")),
+        "VolumeDriver": (None, ("volume_driver",)),
         "VolumesFrom": (None, ("volumes_from",)),
         "ConsoleSize": ([30, 100], ("tty", "stty size", "30 100")),
         "Annotations": ({"a.b": "c"}, KEPT),
@@ -284,13 +284,25 @@ def _memory_swap(eng, tmp_path):
         eng.container_remove(res["Id"], force=True)
 
 
+def _volume_driver(eng, tmp_path):
+    """Kept without volumes (it has no effect then, in dockerd either); refused with one."""
+    cid = eng.container_create({"Image": "busybox:latest", "HostConfig": {"VolumeDriver": "flocker"}})["Id"]
+    try:
+        assert eng.container_inspect(cid)["HostConfig"]["VolumeDriver"] == "flocker"
+    finally:
+        eng.container_remove(cid, force=True)
+    with pytest.raises(InvalidParameter, match='plugin "flocker" not found'):
+        eng.container_create({"Image": "busybox:latest", "Volumes": {"/data": {}},
+                              "HostConfig": {"VolumeDriver": "flocker"}})
+
+
 def _entrypoint(eng, tmp_path):
     code, out, _, _ = run_container(eng, ["x"], Entrypoint=["/bin/echo", "ep"])
     assert out == b"ep x\n"
 
 
 _SPECIAL = {"autoremove": _autoremove, "volumes_from": _volumes_from, "cgroup_parent": _cgroup_parent,
-            "memory_swap": _memory_swap, "entrypoint": _entrypoint}
+            "memory_swap": _memory_swap, "entrypoint": _entrypoint, "volume_driver": _volume_driver}
 
 
 def _all_rows():

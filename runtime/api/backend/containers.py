@@ -167,6 +167,11 @@ class ContainerBackend(abc.ABC):
         would replace a directory with a non-directory or the reverse."""
 
     @abc.abstractmethod
+    def container_remove_link(self, name, alias):
+        # type: (str, str) -> None
+        """Remove the legacy link `alias` from container `name` (NotFound when it has none)."""
+
+    @abc.abstractmethod
     def exec_create(self, name, config):
         # type: (str, Dict[str, Any]) -> str
         """`POST /containers/{id}/exec` (ExecConfig): returns the exec id. Conflict when not running."""

@@ -7,7 +7,7 @@ from runtime.api import bodycheck
 from runtime.api.backend.containers import ContainerBackend
 from runtime.api.streams import DEFAULT_DETACH_KEYS, detach_keys, pump
 from runtime.framing import frame
-from runtime.errors import BerthError, InvalidParameter
+from runtime.errors import BerthError, InvalidParameter, NotFound
 
 RAW = "application/vnd.docker.raw-stream"
 MUX = "application/vnd.docker.multiplexed-stream"
@@ -127,6 +127,15 @@ def top(req, v):
 def remove(req, v):
     """`DELETE /containers/{name}?force=&v=`: 409 when running and not forced."""
     req.backend.container_remove(v["name"], force=req.flag("force"), volumes=req.flag("v"))
+    return 204, None
+
+
+def remove_link(req, v):
+    """`DELETE /containers/{name}/{alias}?link=1` (`rm --link /web/db`): the legacy link `alias`
+    of container `name` goes; a running container keeps what its start wrote, as in dockerd."""
+    if not req.flag("link"):
+        raise NotFound("No such container: %s/%s" % (v["name"], v["alias"]))
+    req.backend.container_remove_link(v["name"], v["alias"])
     return 204, None
 
 
@@ -301,5 +310,6 @@ ROUTES = [
     ("GET", "/containers/{name}/archive", archive_get),
     ("PUT", "/containers/{name}/archive", archive_put),
     ("DELETE", "/containers/{name}", remove),
+    ("DELETE", "/containers/{name}/{alias}", remove_link),
     ("POST", "/commit", commit),
 ]

@@ -4,7 +4,8 @@ from runtime.api import bodycheck
 from runtime.api.backend.containers import ContainerBackend
 from runtime.api.routes.containers import stream_type
 from runtime.api.streams import DEFAULT_DETACH_KEYS, detach_keys, pump
-from runtime.errors import InvalidParameter
+from runtime.errors import ExecFailed, InvalidParameter
+from runtime.framing import STDOUT, frame
 
 
 def create(req, v):
@@ -25,7 +26,20 @@ def start(req, v):
     body = req.json_object("exec start config")
     detach = bool(body.get("Detach"))
     tty = bool(body.get("Tty"))
-    peer = req.backend.exec_start(v["id"], detach=detach, tty=tty)
+    try:
+        peer = req.backend.exec_start(v["id"], detach=detach, tty=tty)
+    except ExecFailed as e:
+        if detach:
+            raise
+        # dockerd answers the start and writes the error on the stream's stdout; the exit
+        # code (126/127) is the exec's, for the client's inspect
+        req.hijack(stream_type(req, tty))
+        text = (str(e) + "\r\n").encode()
+        try:
+            req.http.connection.sendall(text if tty else frame(STDOUT, text))
+        except OSError:
+            pass
+        return None
     if detach or peer is None:
         return 200, b"", "text/plain; charset=utf-8"
     info = req.backend.exec_inspect(v["id"])
