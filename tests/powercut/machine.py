@@ -62,7 +62,7 @@ class VM:
                 "-m", str(self.memory), "-smp", str(self.cpus), "-display", "none", "-nodefaults",
                 "-serial", f"file:{self.console}", "-kernel", str(self.image / "vmlinuz"),
                 "-initrd", str(self.image / "initrd.img"),
-                "-append", "root=/dev/vda rw console=ttyS0 net.ifnames=0",
+                "-append", "root=/dev/vda rw console=ttyS0 net.ifnames=0 no_timer_check",
                 "-drive", f"file={self.root},if=virtio,format=qcow2",
                 "-netdev", net, "-device", "virtio-net-pci,netdev=n0",
                 "-monitor", f"unix:{self.monitor},server=on,wait=off"]
