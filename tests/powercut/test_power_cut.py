@@ -34,7 +34,7 @@ CUTS = int(os.environ.get("BERTH_POWERCUT_CUTS", "2"))
 SEED = int(os.environ.get("BERTH_POWERCUT_SEED", "18"))
 # the cut lands this many seconds into the stream of operations (TCG: a pull of a few MB or a
 # commit takes 3-15 s, so this spans several of them)
-CUT_WINDOW = (4.0, 40.0)
+CUT_WINDOW = (15.0, 75.0)
 REG = "10.0.2.100:5000"  # the registry as the guest sees it (guestfwd to the machine's loopback)
 DATA_ROOT = "/var/lib/berth/engine"
 
