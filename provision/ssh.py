@@ -286,7 +286,8 @@ class SSHTransport(Transport):
         except (socket.timeout, TimeoutError):
             return Result(command, 124, "", f"timed out after {timeout:.0f} s")
         except (paramiko.SSHException, OSError, EOFError) as e:
-            raise ConnectError(f"connection to {self.name} lost: {e}", self.name) from None
+            why = str(e) or type(e).__name__  # an EOFError says nothing by itself
+            raise ConnectError(f"connection to {self.name} lost: {why}", self.name) from None
         if rc == -1 and not self.is_connected:  # the channel closed with the connection
             raise ConnectError(
                 f"connection to {self.name} lost while running a command (no answer for "

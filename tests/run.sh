@@ -17,6 +17,7 @@ APT_PACKAGES=(
     skopeo umoci docker-registry crun runc podman hyperfine
     dnf rpm createrepo-c apache2-utils openssl
     ruby dpkg-dev gcc libc6-dev
+    qemu-system-x86 qemu-utils
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
