@@ -49,13 +49,13 @@ MANAGEMENT_HOST = "192.168.121.1"
 BOOT_STATE = r"""
 prop() { systemctl show -p "$1" --value "$2"; }
 row() { tr '\n' ,; }
-nf=net.bridge.bridge-nf-call
+nf=/proc/sys/net/bridge/bridge-nf-call
 echo "boot_id=$(cat /proc/sys/kernel/random/boot_id)"
 echo "modules=$(lsmod | awk '$1 == "br_netfilter" || $1 == "overlay" {print $1}' | sort | row)"
 echo "modules_load=$(prop ActiveState systemd-modules-load) $(prop Result systemd-modules-load)"
 echo "modules_file=$(grep -v '^#' /etc/modules-load.d/berth.conf | row)"
 echo "sysctl_file=$(grep -c = /etc/sysctl.d/99-berth.conf)"
-echo "sysctls=$(sysctl -n $nf-iptables $nf-ip6tables net.ipv4.ip_forward | row)"
+echo "sysctls=$(cat $nf-iptables $nf-ip6tables /proc/sys/net/ipv4/ip_forward | row)"
 echo "sysctl_unit=$(prop Result systemd-sysctl) $(prop ExecMainExitTimestampMonotonic systemd-sysctl)"
 echo "berthd=$(systemctl is-enabled berthd) $(systemctl is-active berthd)" \
   "$(prop ActiveEnterTimestampMonotonic berthd)"
