@@ -75,7 +75,7 @@ def pyinfra_changed(p):
     # the "Grand total" row of pyinfra's results: hosts, success (= ran a change), error, no change;
     # its shell operation (the module loading) always counts as a change, as ansible's would
     # without changed_when
-    m = re.search(r"Grand total\s+(\S+)\s+(\S+)", p.stdout)
+    m = re.search(r"Grand total\s+(\S+)\s+(\S+)", p.stdout + p.stderr)
     return "?" if not m else (0 if m.group(2) == "-" else int(m.group(2)))
 
 
