@@ -7,8 +7,8 @@
 cold = `--no-cache` (every step runs), cached = the same build again (every step a cache hit).
 Median of N each, and the ratios berth/podman; beside wall time, the CPU seconds (client,
 its children, and berthd for berth), which depend far less on the machine's load. berth is
-the engine bundle as provision installs it (bench/run_latency.py's install_bundle:
-byte-compiled, run by the wrapper script).
+the engine bundle as provision installs it (bench/benchlib.py's install: byte-compiled, run
+by the wrapper script).
 
     sudo .venv/bin/python bench/build.py [--runs 5] [--files 2000] [--skip podman]
 
@@ -30,7 +30,7 @@ sys.path.insert(0, ROOT)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from run_latency import INSTALLED, install_bundle  # noqa: E402
+import benchlib  # noqa: E402
 from tests import imagefactory  # noqa: E402
 from tests.api.conftest import Berthd  # noqa: E402
 
@@ -43,7 +43,6 @@ RUN echo built > /app/built
 ENV BENCH=1
 CMD ["cat", "/app/count"]
 """ % BASE
-PODMAN_ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
 
 
 def make_context(d, files):
@@ -113,7 +112,7 @@ def main():
         with open(archive, "rb") as f:
             assert d.api("POST", "/images/load", body=f.read())[0] == 200
         env = dict(os.environ, BERTH_HOST=d.host)
-        berth = install_bundle(tmp)[INSTALLED]  # as provision installs it (python3 -I -S)
+        berth = [benchlib.install(tmp, benchlib.pythons(["host"]))["host"]["berth"]]  # as installed
         tools = {"berth": (berth + ["build", "-t", "bench:1"], ["--no-cache"], env,
                            "---> Using cache")}
         if "podman" not in args.skip:
@@ -121,7 +120,7 @@ def main():
                             "containers-storage:[overlay@%s+%s]%s" % (pstore, prun, BASE)],
                            check=True, stdout=subprocess.DEVNULL)
             tools["podman"] = (podman + ["build", "--runtime", "runc", "--network", "none"]
-                               + PODMAN_ULIMITS + ["-t", "bench:1"], ["--no-cache"], None,
+                               + benchlib.PODMAN_ULIMITS + ["-t", "bench:1"], ["--no-cache"], None,
                                "Using cache")
         times = {(name, kind): [] for name in tools for kind in ("cold", "cached")}
         cpus = {k: [] for k in times}
