@@ -178,7 +178,9 @@ def _pipeline(t: Transport, job: Job, rep: HostReport, progress: Progress, log: 
     ]
     rep.steps = reports
     for p, sr in zip(plans, reports):
-        diffs = [a.diff() for a in p.actions] if (job.dry_run or job.show_diff or log) else []
+        # an action with nothing to show (a marker, a command already described) adds no diff
+        wants_diffs = job.dry_run or job.show_diff or log
+        diffs = [d for d in (a.diff() for a in p.actions) if d] if wants_diffs else []
         if job.dry_run or job.show_diff:
             sr.diffs = diffs
         s0 = time.monotonic()
