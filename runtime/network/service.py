@@ -7,6 +7,7 @@ Nothing is touched until the first use (a bridge container, a network command), 
 whose containers all use `none` or `host` never makes a link or a rule."""
 
 import errno
+import logging
 import os
 import socket
 import threading
@@ -14,6 +15,8 @@ import threading
 from runtime.errors import Conflict, Forbidden, InvalidParameter, NotFound
 from runtime.network import dns, etcfiles, firewall, ipam, links, netns, ports, records
 from runtime.network import netlink as nl
+
+log = logging.getLogger("berthd")
 
 
 SPARE_VETH = "berth-spare"  # the host end of the namespace made ahead, until a start takes it
@@ -109,8 +112,10 @@ class NetworkService(object):
                 self.fw.check_jumps()
                 try:
                     self._apply_firewall()
-                except firewall.FirewallError:
+                except firewall.FirewallError as e:
+                    log.warning("our iptables rules are gone and could not be put back: %s", e)
                     continue
+                log.info("our iptables rules were gone (a firewalld reload or a flush): put back")
                 bridges = [records.bridge_name(r) for r in self.records.all() if r["Driver"] == "bridge"]
             if firewall.firewalld_running():  # a few firewall-cmd runs: not under the lock
                 firewall.firewalld_zone(bridges)

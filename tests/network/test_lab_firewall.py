@@ -42,7 +42,8 @@ def berth(h, cmd, check=True):
 def datapath(h, lab, url):
     """Outbound NAT, a published port from the machine, a name on a user network."""
     r = berth(h, "run --rm busybox wget -qO- %s/outside.txt" % url, check=False)
-    rules = "iptables-save -t filter; iptables-save -t nat; journalctl -u berthd-lab | tail"
+    rules = ("date; iptables-save -t filter; iptables-save -t nat; ip -o link show master berth0; "
+             "journalctl -u berthd-lab -u firewalld | tail -40")
     assert r.stdout == "outside says hi\n", (r.stderr, h.exec(rules).stdout)
     assert wait_for(lambda: http_get(h.ip, 18080), 10).startswith("hello from ")
     out = berth(h, "run --rm --network appnet busybox wget -qO- http://api/").stdout
