@@ -46,7 +46,7 @@ PULLS = os.environ.get("BERTH_POWERCUT_PULLS") == "1"
 # storage, not the LSM
 UNCONFINED = "--security-opt apparmor=unconfined"
 
-pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.vm, pytest.mark.campaign, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 GUEST_SETUP = f"""set -e
 groupadd -f docker

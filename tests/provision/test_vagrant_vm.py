@@ -27,6 +27,7 @@ from tests.provision.labutil import ROOT, build_apt_repo
 
 pytestmark = [
     pytest.mark.vm,
+    pytest.mark.campaign,
     pytest.mark.slow,
     pytest.mark.timeout(5400),
     pytest.mark.skipif(
