@@ -181,3 +181,10 @@ def loaded(berthd, busybox_tar):
                                      headers={"Content-Type": "application/x-tar"})
     assert status == 200, body
     return berthd
+
+
+def inspect_container(d, name):
+    """GET /containers/{name}/json of berthd d, asserted 200, parsed."""
+    status, _, body = d.api("GET", "/containers/%s/json" % name)
+    assert status == 200, body
+    return json.loads(body)

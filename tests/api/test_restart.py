@@ -9,25 +9,15 @@ import time
 
 import pytest
 
-from tests.api.conftest import Berthd
+from tests.api.conftest import Berthd, inspect_container
 
 pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture(scope="module")
-def daemon(tmp_path_factory, busybox_tar):
-    d = Berthd(str(tmp_path_factory.mktemp("restart")))
-    d.start()
-    with open(busybox_tar, "rb") as f:
-        assert d.api("POST", "/images/load", body=f.read())[0] == 200
-    yield d
-    d.cleanup()
-
-
-def _inspect(d, name):
-    status, _, body = d.api("GET", "/containers/%s/json" % name)
-    assert status == 200, body
-    return json.loads(body)
+def daemon(loaded):
+    """The module's berthd, busybox loaded."""
+    return loaded
 
 
 def _until(what, timeout=20.0):
@@ -65,13 +55,13 @@ def test_bad_policies_are_one_line_and_create_nothing(daemon, client, argv, mess
     assert _names(daemon) == before
 
 
-def test_berth_run_restart_update_and_inspect(daemon):
+def test_berth_run_restart_update_andinspect_container(daemon):
     d = daemon
     out = d.berth("run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox",
                   "sh", "-c", "exit 4")
     assert out.returncode == 0, out.stderr
-    _until(lambda: not _inspect(d, "flaky")["State"]["Running"])
-    info = _inspect(d, "flaky")
+    _until(lambda: not inspect_container(d, "flaky")["State"]["Running"])
+    info = inspect_container(d, "flaky")
     assert info["RestartCount"] == 2 and info["State"]["ExitCode"] == 4
     assert info["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
 
@@ -79,10 +69,10 @@ def test_berth_run_restart_update_and_inspect(daemon):
     assert out.returncode == 0, out.stderr
     out = d.berth("update", "--restart", "always", "svc")
     assert out.returncode == 0, out.stderr
-    pid = _inspect(d, "svc")["State"]["Pid"]
+    pid = inspect_container(d, "svc")["State"]["Pid"]
     os.kill(pid, signal.SIGKILL)
-    _until(lambda: _inspect(d, "svc")["State"]["Pid"] not in (0, pid))
-    assert _inspect(d, "svc")["RestartCount"] == 1
+    _until(lambda: inspect_container(d, "svc")["State"]["Pid"] not in (0, pid))
+    assert inspect_container(d, "svc")["RestartCount"] == 1
     out = d.berth("update", "--restart", "often", "svc")
     assert out.returncode == 1 and "often" in out.stderr.decode()
     assert d.berth("rm", "-f", "flaky", "svc").returncode == 0
@@ -120,13 +110,13 @@ def test_berthd_restart_keeps_running_ones_and_brings_back_always(daemon):
         out = d.berth("run", "-d", "--name", name, "--restart", policy, "busybox", "sleep", "1000")
         assert out.returncode == 0, out.stderr
     assert d.berth("stop", "-t", "1", "a-stopped", "u-stopped").returncode == 0
-    pid = _inspect(d, "a-up")["State"]["Pid"]
+    pid = inspect_container(d, "a-up")["State"]["Pid"]
     assert d.kill(signal.SIGTERM) == 0
     time.sleep(0.3)
     d.start()
-    _until(lambda: _inspect(d, "a-stopped")["State"]["Running"])
-    assert _inspect(d, "a-up")["State"]["Pid"] == pid  # not restarted: it kept running
-    assert _inspect(d, "u-stopped")["State"]["Status"] == "exited"
+    _until(lambda: inspect_container(d, "a-stopped")["State"]["Running"])
+    assert inspect_container(d, "a-up")["State"]["Pid"] == pid  # not restarted: it kept running
+    assert inspect_container(d, "u-stopped")["State"]["Status"] == "exited"
     assert d.berth("rm", "-f", "a-up", "a-stopped", "u-stopped").returncode == 0
 
 
@@ -134,11 +124,12 @@ def test_restarting_shows_in_ps_and_stop_ends_it(daemon):
     d = daemon
     out = d.berth("run", "-d", "--name", "crash", "--restart", "always", "busybox", "sh", "-c", "exit 2")
     assert out.returncode == 0, out.stderr
-    _until(lambda: _inspect(d, "crash")["RestartCount"] >= 3 and _inspect(d, "crash")["State"]["Restarting"])
+    _until(lambda: inspect_container(d, "crash")["RestartCount"] >= 3
+           and inspect_container(d, "crash")["State"]["Restarting"])
     out = d.docker("ps", "--filter", "name=crash", "--format", "{{.Status}}")
     assert out.stdout.decode().startswith("Restarting (2)"), out.stdout
     assert d.docker("stop", "crash").returncode == 0
-    assert _inspect(d, "crash")["State"]["Status"] == "exited"
+    assert inspect_container(d, "crash")["State"]["Status"] == "exited"
     assert d.berth("rm", "crash").returncode == 0
 
 
@@ -159,7 +150,7 @@ def test_a_fresh_daemon_from_the_same_root_serves_policies(tmp_path, busybox_tar
         os.kill(st["MonitorPid"], signal.SIGKILL)
         os.kill(st["Pid"], signal.SIGKILL)
         d.start()
-        _until(lambda: _inspect(d, "boot")["State"]["Running"])
-        assert _inspect(d, "boot")["State"]["Pid"] != st["Pid"]
+        _until(lambda: inspect_container(d, "boot")["State"]["Running"])
+        assert inspect_container(d, "boot")["State"]["Pid"] != st["Pid"]
     finally:
         d.cleanup()

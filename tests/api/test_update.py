@@ -2,13 +2,12 @@
 docker-py's update_container, each observed in the running container's cgroup file and in
 inspect; a refusal is one line and changes nothing."""
 
-import json
 import os
 
 import pytest
 
 from runtime.container.proc import cgroups
-from tests.api.conftest import Berthd
+from tests.api.conftest import inspect_container
 
 pytestmark = [pytest.mark.timeout(180),
               pytest.mark.skipif(cgroups.detect_version() != 1, reason="reads the v1 cgroup files")]
@@ -17,24 +16,14 @@ MIB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def daemon(tmp_path_factory, busybox_tar):
-    d = Berthd(str(tmp_path_factory.mktemp("update")))
-    d.start()
-    with open(busybox_tar, "rb") as f:
-        assert d.api("POST", "/images/load", body=f.read())[0] == 200
-    yield d
-    d.cleanup()
-
-
-def _inspect(d, name):
-    status, _, body = d.api("GET", "/containers/%s/json" % name)
-    assert status == 200, body
-    return json.loads(body)
+def daemon(loaded):
+    """The module's berthd, busybox loaded."""
+    return loaded
 
 
 def _cg(d, name, controller, filename):
     """The running container's v1 cgroup file, found from its PID 1's /proc/PID/cgroup."""
-    pid = _inspect(d, name)["State"]["Pid"]
+    pid = inspect_container(d, name)["State"]["Pid"]
     with open("/proc/%d/cgroup" % pid) as f:
         rel = [line.split(":", 2)[2].strip() for line in f if controller in line.split(":")[1].split(",")][0]
     with open(os.path.join(cgroups.v1_mounts()[controller] + rel, filename)) as f:
@@ -56,7 +45,7 @@ def test_cli_update_changes_the_live_cgroup(daemon, client):
     assert _cg(d, name, "cpu", "cpu.cfs_quota_us") == "50000"
     assert _cg(d, name, "cpu", "cpu.shares") == "256"
     assert _cg(d, name, "pids", "pids.max") == "20"
-    hc = _inspect(d, name)["HostConfig"]
+    hc = inspect_container(d, name)["HostConfig"]
     assert (hc["Memory"], hc["MemorySwap"], hc["NanoCpus"], hc["PidsLimit"]) == \
         (32 * MIB, 96 * MIB, 5 * 10 ** 8, 20)
     # dockerd's refusal, in one line, and nothing changed
