@@ -4,10 +4,11 @@ concurrent clients for S seconds, each looping over a seeded random mix of ps, i
 run --rm (create + start + wait + rm) and exec (create + detached start) through the API socket,
 against random running containers. Clients are threads spread over several processes (one
 Python client process would measure its own GIL). Prints `ps` latency with the population idle,
-per-operation counts and p50/p99 under load, errors (every one named; a 5xx or a dropped
-connection is an error, berthd has no documented back-pressure status), berthd's RSS and open
-fds (sampled each second, and at the end against the start), and the data root's checker
-afterwards.
+per-operation counts and p50/p99 under load, berthd's back-pressure answers apart (503 "berthd is
+busy": a request that waited longer than berthd's queue allows, nothing of it done; see
+runtime/api/admission.py), errors (every other failure, each named: another status, a refused or
+dropped connection, a timeout), berthd's RSS and open fds (sampled each second, and at the end
+against the start), and the data root's checker afterwards.
 
 The issue's size is 200 clients for 3 minutes with 1,000 containers created and 200 running
 (`--full`, or BERTH_LOAD_FULL=1); the defaults are small, so that a run beside other work stays
@@ -34,6 +35,7 @@ sys.path.insert(0, ROOT)
 from tests import imagefactory  # noqa: E402
 from tests.api.conftest import Berthd  # noqa: E402
 
+BUSY = b"berthd is busy"  # the message of berthd's back-pressure answer (503)
 MIX = (("ps", 4), ("inspect", 4), ("logs", 3), ("run --rm", 2), ("exec", 2))
 FULL = {"clients": 200, "seconds": 180.0, "created": 1000, "running": 200}
 TICKER = ["sh", "-c", "while true; do echo tick; sleep 5; done"]
@@ -49,6 +51,10 @@ def proc_stats(pid):
     return rss, len(os.listdir("/proc/%d/fd" % pid))
 
 
+class Busy(Exception):
+    """berthd answered 503 "busy": its documented back-pressure."""
+
+
 class Client(threading.Thread):
     """One client looping until the deadline; latencies and errors per operation."""
 
@@ -59,6 +65,8 @@ class Client(threading.Thread):
 
     def call(self, method, path, body=None, ok=(200, 201, 204)):
         status, _, data = self.d.api(method, path, body=body)
+        if status == 503 and BUSY in data:
+            raise Busy()
         if status not in ok:
             raise RuntimeError("%s %s -> %d %s" % (method, path, status, data[:200]))
         return data
@@ -74,9 +82,16 @@ class Client(threading.Thread):
         elif op == "run --rm":
             cid = json.loads(self.call("POST", "/containers/create", {
                 "Image": "busybox", "Cmd": ["true"]}))["Id"]
-            self.call("POST", "/containers/%s/start" % cid)
-            self.call("POST", "/containers/%s/wait" % cid)
-            self.call("DELETE", "/containers/%s" % cid)
+            try:
+                self.call("POST", "/containers/%s/start" % cid)
+                self.call("POST", "/containers/%s/wait" % cid)
+                self.call("DELETE", "/containers/%s" % cid)
+            except Busy:  # as a client told to retry later: its container does not stay
+                try:
+                    self.d.api("DELETE", "/containers/%s?force=1" % cid)
+                except OSError:
+                    pass
+                raise
         elif op == "exec":
             eid = json.loads(self.call("POST", "/containers/%s/exec" % target, {"Cmd": ["true"]}))["Id"]
             self.call("POST", "/exec/%s/start" % eid, {"Detach": True})
@@ -88,6 +103,8 @@ class Client(threading.Thread):
             try:
                 self.one(op)
                 self.results.setdefault(op, []).append(time.perf_counter() - start)
+            except Busy:
+                self.results.setdefault("busy", []).append(op)
             except Exception as e:  # noqa: BLE001 - every error is reported
                 self.results.setdefault("errors", []).append("%s: %s" % (op, e))
 
@@ -250,6 +267,9 @@ def report(fig, out=sys.stdout):
         lat = merged.get(op, [])
         w("  %-9s  %6d  p50 %7.1f ms  p99 %7.1f ms\n" % (op, len(lat), pct(lat, 0.5) * 1000,
                                                           pct(lat, 0.99) * 1000))
+    busy = merged.get("busy", [])
+    w("  back-pressure (503 busy): %d%s\n" % (len(busy), "".join(
+        " %s %d" % (op, busy.count(op)) for op, _ in MIX if op in busy)))
     errors = merged.get("errors", [])
     kinds = {}
     for e in errors:

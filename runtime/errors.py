@@ -44,5 +44,10 @@ class SystemFailure(BerthError):
     that does not settle on pause (HTTP 500, as dockerd's errdefs.System)."""
 
 
+class Unavailable(BerthError):
+    """The engine is too busy to take the request now; nothing of it was done, retry later
+    (HTTP 503, as dockerd's errdefs.Unavailable)."""
+
+
 class StateTransitionError(Conflict):
     """A container cannot move from its current state to the one asked for."""

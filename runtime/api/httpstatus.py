@@ -19,6 +19,7 @@ _STATUS = (
     (errors.NotFound, 404),
     (errors.Conflict, 409),
     (errors.SystemFailure, 500),
+    (errors.Unavailable, 503),
 )
 
 

@@ -13,15 +13,16 @@ import re
 import socketserver
 import struct
 import termios
+import threading
 import time
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from runtime import __version__
-from runtime.api import httpstatus
+from runtime.api import admission, httpstatus
 from runtime.api.streams import BodyReader, ChunkedWriter, MalformedBody, body_length
 from runtime.api.version import API_VERSION, MIN_API_VERSION
-from runtime.errors import BerthError, InvalidParameter
+from runtime.errors import BerthError, InvalidParameter, Unavailable
 
 try:
     from typing import Any, Callable, Dict, List, Optional, Tuple  # noqa: F401
@@ -88,6 +89,20 @@ class Request(object):
         length = None if chunked else body_length(handler.headers.get("Content-Length"))
         self.body = BodyReader(handler.rfile, length, chunked)
         self.started = False
+        self.slots = None  # type: Optional[admission.Slots]  # while this request holds a slot
+
+    def free_slot(self):
+        # type: () -> None
+        """Give this request's slot (runtime/api/admission.py) to the next request: the handler
+        is about to wait for something other than the CPU (an exit, a stream, a peer)."""
+        slots, self.slots = self.slots, None
+        if slots is not None:
+            slots.release()
+
+    def client_gone(self):
+        # type: () -> bool
+        """Whether the client has hung up (it will read no reply)."""
+        return admission.client_gone(self.http.connection)
 
     # -- query helpers (Docker's form parsing: httputils.BoolValue, Int64ValueOrZero)
     def arg(self, name, default=None):
@@ -189,6 +204,7 @@ class Request(object):
                     "Upgrade: tcp\r\n\r\n" % content_type)
         else:
             head = "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n\r\n" % content_type
+        self.free_slot()  # an attached session lasts as long as its peer does
         h.wfile.write(head.encode())
         wait_drained(h.connection)
         h.connection.settimeout(None)  # an attached session may be idle for hours
@@ -260,7 +276,17 @@ class APIHandler(BaseHTTPRequestHandler):
 
     def dispatch(self):
         # type: () -> None
-        """Parse, route, call the handler, turn errors into Docker's error replies."""
+        """Parse, route, wait for a slot, call the handler, turn errors into Docker's error
+        replies; the slot is given back however the request ended."""
+        self._req = None  # type: Optional[Request]
+        try:
+            self._dispatch()
+        finally:
+            if self._req is not None:
+                self._req.free_slot()
+
+    def _dispatch(self):
+        # type: () -> None
         url = urlsplit(self.path)
         path = url.path
         version = _vtuple(API_VERSION)
@@ -278,8 +304,12 @@ class APIHandler(BaseHTTPRequestHandler):
                     raise InvalidParameter("client version %s is too new. Maximum supported API "
                                            "version is %s" % (m.group(1), API_VERSION))
             query = parse_qs(url.query, keep_blank_values=True)
-            req = Request(self, path, query, version)
+            req = self._req = Request(self, path, query, version)
             handler, pathvars, req.backend = self.server.router.match(self.command, path)
+            slots = getattr(self.server, "slots", None)
+            if slots is not None and path != "/_ping":
+                slots.acquire(lambda: admission.client_gone(self.connection))
+                req.slots = slots
             result = handler(req, pathvars)
             if result is not None:
                 if isinstance(result, tuple) and len(result) == 3:
@@ -287,6 +317,10 @@ class APIHandler(BaseHTTPRequestHandler):
                 else:
                     self._reply(result[0], result[1])
         except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+            return
+        except admission.ClientGone:  # dropped: nobody would read the reply
+            log.debug("%s %s dropped: its client has gone", self.command, path)
             self.close_connection = True
             return
         except Exception as exc:  # every error becomes a reply here, nowhere else
@@ -297,7 +331,9 @@ class APIHandler(BaseHTTPRequestHandler):
             if isinstance(exc, MalformedBody):
                 self.close_connection = True  # the next request's start is unknown
             status = httpstatus.status_for(exc)
-            if status >= 500 or not isinstance(exc, BerthError):
+            if isinstance(exc, Unavailable):
+                log.warning("%s %s: %s", self.command, path, exc)
+            elif status >= 500 or not isinstance(exc, BerthError):
                 log.exception("%s %s: %s", self.command, path, exc)
             else:
                 log.debug("%s %s: %d %s", self.command, path, status, exc)
@@ -306,6 +342,8 @@ class APIHandler(BaseHTTPRequestHandler):
                             httpstatus.error_body(exc, getattr(self.server, "data_root", None)))
             except OSError:
                 self.close_connection = True
+            if req is not None:
+                req.free_slot()  # (reading what the client still sends is no work)
             if req is not None and not self.close_connection and not req.body.eof:
                 # the rest of a refused upload (a load that does not fit) is read and dropped,
                 # for a while: a client that sends all before reading gets the error, not EPIPE
@@ -323,14 +361,34 @@ class APIServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, sock, router, data_root=None):
-        # type: (Any, Router, Optional[str]) -> None
+    def __init__(self, sock, router, data_root=None, slots=None):
+        # type: (Any, Router, Optional[str], Optional[admission.Slots]) -> None
         socketserver.UnixStreamServer.__init__(self, sock.getsockname(), APIHandler,
                                                bind_and_activate=False)
         self.socket.close()
         self.socket = sock
         self.router = router
         self.data_root = data_root  # named by disk-full errors
+        # the requests worked on at once (shared by every listener of the daemon)
+        self.slots = slots if slots is not None else admission.Slots(admission.default_count())
+        # a connection has a thread: beyond this many, the next ones wait in the listen backlog
+        self.connections = threading.BoundedSemaphore(admission.MAX_CONNECTIONS)
+
+    def get_request(self):
+        # type: () -> Any
+        self.connections.acquire()
+        try:
+            return socketserver.UnixStreamServer.get_request(self)
+        except BaseException:
+            self.connections.release()
+            raise
+
+    def shutdown_request(self, request):
+        # type: (Any) -> None
+        try:
+            socketserver.UnixStreamServer.shutdown_request(self, request)
+        finally:
+            self.connections.release()
 
     def handle_error(self, request, client_address):
         # type: (Any, Any) -> None

@@ -52,7 +52,7 @@ def server_context(cert, key, cacert=None):
     return ctx
 
 
-def listen_tcp(address, port, backlog=128):
+def listen_tcp(address, port, backlog=4096):
     # type: (str, int, int) -> socket.socket
     """A listening TCP socket on address:port (OSError when it cannot bind)."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET

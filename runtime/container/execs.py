@@ -5,6 +5,7 @@ An exec's config is `exec/<id>.config.json` in its container's dir; the helper t
 """
 
 import binascii
+import collections
 import os
 import socket
 import threading
@@ -21,6 +22,9 @@ try:
     from typing import Optional  # noqa: F401
 except ImportError:  # pragma: no cover
     pass
+
+
+RECENT = 10000  # execs whose container is known without a search (~1 MB)
 
 
 def run_spec(c, pid, exec_id, exec_dir, cmd, conf, detach=False, tty=None):
@@ -56,6 +60,10 @@ class Execs(object):
         self.spawner = spawner
         self.security = security
         self.events = events
+        # exec id -> container id of the latest execs made, so that finding one reads one file
+        # rather than trying every container's directory (1,000s of opens under load)
+        self.recent = collections.OrderedDict()  # type: collections.OrderedDict
+        self.recent_lock = threading.Lock()
 
     def ids(self, c):
         # type: (object) -> list
@@ -67,7 +75,18 @@ class Execs(object):
 
     def _find_exec(self, exec_id):
         # type: (str) -> tuple
-        for c in self.containers.all():
+        with self.recent_lock:
+            cid = self.recent.get(exec_id)
+        if cid is not None:
+            try:
+                c = self.containers.get(cid)
+            except NotFound:
+                c = None
+            if c is not None:
+                cfg = read_json(os.path.join(c.file("exec"), exec_id + ".config.json"))
+                if cfg is not None:
+                    return c, cfg
+        for c in self.containers.all():  # an older exec, or one made before this engine started
             cfg = read_json(os.path.join(c.file("exec"), exec_id + ".config.json"))
             if cfg is not None:
                 return c, cfg
@@ -91,6 +110,10 @@ class Execs(object):
         cfg = {"ID": exec_id, "ContainerID": c.id, "Config": dict(config), "Cmd": list(cmd)}
         os.makedirs(c.file("exec"), exist_ok=True)
         write_json(os.path.join(c.file("exec"), exec_id + ".config.json"), cfg)
+        with self.recent_lock:
+            self.recent[exec_id] = c.id
+            while len(self.recent) > RECENT:
+                self.recent.popitem(last=False)
         container_event(self.events, c, "exec_create: " + " ".join(cfg["Cmd"]), execID=exec_id)
         return exec_id
 

@@ -2,6 +2,7 @@
 its rotated files: stream selection, since/until, tail, timestamps, follow (through rotations:
 a follower finishes the renamed file, then opens the new one)."""
 
+import collections
 import os
 import time
 
@@ -33,7 +34,7 @@ def read(current, stdout=True, stderr=True, follow=False, since=0.0, until=0.0, 
 
     n = str(tail).strip().lower()
     last = None if n in ("all", "", "-1") else max(int(n), 0)
-    first = []  # type: list
+    first = collections.deque(maxlen=last)  # (only the last `tail` lines are held)
     f = None
     for path in logfile.files(current, max_file):
         try:
@@ -46,8 +47,6 @@ def read(current, stdout=True, stderr=True, follow=False, since=0.0, until=0.0, 
         else:
             with g:
                 first.extend(pick(entries(g)))
-        if last is not None and len(first) > last:
-            first = first[-last:] if last else []
     for item in first:
         yield item
     if not follow:

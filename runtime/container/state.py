@@ -14,7 +14,7 @@ import threading
 import time
 
 try:
-    from typing import Optional  # noqa: F401
+    from typing import Optional, Tuple  # noqa: F401
 except ImportError:  # pragma: no cover
     pass
 
@@ -52,6 +52,12 @@ class Container(object):
         self.early = []  # type: list
         self.restarting = False  # a restart's stop: AutoRemove leaves the container alone
         self.final_exit_code = 0  # the exit code when it was removed, for waiters on "removed"
+        # the last state read from the files, while it still holds (see state()); `ps` over
+        # 1,000s of containers then reads no file for those that are not running
+        self._cached = None  # type: Optional[tuple]
+        self._view = None  # type: Optional[tuple]  # (state, ContainerSummary) of a stopped one
+        self._generation = 0
+        self._cache_lock = threading.Lock()
 
     @classmethod
     def load(cls, path):
@@ -72,7 +78,10 @@ class Container(object):
 
     def save(self):
         # type: () -> None
-        write_json(self.file("config.v2.json"), self.cfg)
+        try:
+            write_json(self.file("config.v2.json"), self.cfg)
+        finally:
+            self.forget_state()
 
     def started(self):
         # type: () -> dict
@@ -80,7 +89,39 @@ class Container(object):
 
     def set_started(self, st):
         # type: (dict) -> None
-        write_json(self.file("state.json"), st)
+        try:
+            write_json(self.file("state.json"), st)
+        finally:
+            self.forget_state()
+
+    def forget_state(self):
+        # type: () -> None
+        """Drop the cached state: the engine changed the container's files or its freezer (a
+        state being read meanwhile is not cached either)."""
+        with self._cache_lock:
+            self._generation += 1
+            self._cached = self._view = None
+
+    def generation(self):
+        # type: () -> int
+        """How many times forget_state() was called: read before a view is computed and given
+        to keep_view()."""
+        with self._cache_lock:
+            return self._generation
+
+    def cached_view(self, state):
+        # type: (dict) -> Optional[dict]
+        """The view kept by keep_view() for this same state, or None."""
+        view = self._view
+        return view[1] if view is not None and view[0] == state else None
+
+    def keep_view(self, state, view, generation):
+        # type: (dict, dict, int) -> None
+        """Keep a view computed from state and cfg, unless forget_state() was called since
+        generation was read."""
+        with self._cache_lock:
+            if self._generation == generation:
+                self._view = (dict(state), view)
 
     def exited(self):
         # type: () -> dict
@@ -121,40 +162,67 @@ class Container(object):
         # type: () -> dict
         """The State object of ContainerInspectResponse. The files are read again while they
         disagree with a live monitor: PID 1 exited and the exit is not recorded yet, or a
-        restart replaced state.json between our two reads (for at most ~0.1 s)."""
+        restart replaced state.json between our two reads (for at most ~0.1 s).
+
+        A state read from the files is kept while it must still hold, so that reading it again
+        costs no file: one that is settled (never started, or exited for good: only an engine's
+        start or removal changes those, and they call forget_state()) until forget_state();
+        a running one while its PID 1 lives with the same start time (its exit, a restart and
+        the monitor's death all end that PID 1 first; pause and unpause call forget_state()).
+        A restarting one is read from the files each time: its monitor rewrites them."""
+        cached = self._cached
+        if cached is not None:
+            st, pid, pid_start = cached
+            if not pid or proc_start_time(pid) == pid_start:
+                return dict(st)
+        with self._cache_lock:
+            generation = self._generation
         for _ in range(20):
-            out = self._state(False)
-            if out is not None:
-                return out
+            read = self._state(False)
+            if read is not None:
+                break
             time.sleep(0.005)
-        return self._state(True)
+        else:
+            read = self._state(True)
+        out, pid_start = read
+        if pid_start is not None:
+            with self._cache_lock:
+                if self._generation == generation:
+                    self._cached = (dict(out), out["Pid"], pid_start)
+        return out
 
     def _state(self, final):
-        # type: (bool) -> Optional[dict]
+        # type: (bool) -> Optional[Tuple[dict, Optional[int]]]
+        """(state, how long it holds: PID 1's start time while it runs, 0 when settled, None
+        when it may change any time), or None while the files disagree with a live monitor
+        (unless final)."""
         st = self.started()
         out = {"Status": CREATED, "Running": False, "Paused": False, "Restarting": False,
                "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": st.get("ExitCode", 0),
                "Error": st.get("Error", ""), "StartedAt": st.get("StartedAt", ZERO_TIME),
                "FinishedAt": st.get("FinishedAt", ZERO_TIME)}
         if not st.get("Pid"):
-            return out  # never started (exit.json is not read: `ps` meets 1,000s of these)
+            return out, 0  # never started (exit.json is not read: `ps` meets 1,000s of these)
         ex = self.exited()
         pid = self.alive_pid()
         if pid:
             paused = self.cgroup().frozen()
             out.update(Status=PAUSED if paused else RUNNING, Running=True, Paused=paused, Pid=pid)
-            return out
+            return out, st.get("PidStart")
         if ex.get("Restarting") and self.monitor_alive(st):
             # its monitor waits out the restart policy's delay: docker counts that as running
             out.update(Status=RESTARTING, Running=True, Restarting=True, ExitCode=ex["ExitCode"],
                        OOMKilled=ex.get("OOMKilled", False),
                        FinishedAt=ex.get("FinishedAt", out["FinishedAt"]))
-            return out
+            return out, None
         if ex:
             out.update(Status=EXITED, ExitCode=ex["ExitCode"], OOMKilled=ex.get("OOMKilled", False),
                        FinishedAt=ex.get("FinishedAt", out["FinishedAt"]))
-        elif not final and self.monitor_alive(st):
-            return None
+        elif self.monitor_alive(st):
+            if not final:
+                return None
+            out.update(Status=EXITED, ExitCode=255, Error="the container's monitor died")
+            return out, None  # (or is slow to record the exit: read again next time)
         else:  # the monitor vanished without recording the exit
             out.update(Status=EXITED, ExitCode=255, Error="the container's monitor died")
-        return out
+        return out, 0

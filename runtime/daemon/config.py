@@ -19,6 +19,7 @@ DEFAULTS = {
     "insecure-registries": [],
     "max-concurrent-downloads": 3,
     "max-concurrent-uploads": 5,
+    "max-concurrent-requests": 0,  # API requests worked on at once; 0: 4 per CPU, at least 8
     "log-level": "info",
     "debug": False,
     "exec-opts": [],
@@ -95,6 +96,9 @@ def _check_value(where, key, value):
         raise ConfigError("%s: log-level %r is not one of %s" % (where, value, ", ".join(LOG_LEVELS)))
     if key in ("max-concurrent-downloads", "max-concurrent-uploads") and value < 1:
         raise ConfigError("%s: %r must be at least 1, not %d" % (where, key, value))
+    if key == "max-concurrent-requests" and value < 0:
+        raise ConfigError("%s: max-concurrent-requests must be 0 (4 per CPU) or more, not %d"
+                          % (where, value))
     if key == "log-opts" and not all(isinstance(x, str) for x in value.values()):
         raise ConfigError("%s: log-opts values must be strings" % where)
     if key == "exec-opts":

@@ -130,7 +130,7 @@ class Daemon(object):
     def start(self):
         # type: () -> None
         """Recover the engine, then listen."""
-        from runtime.api import tcp
+        from runtime.api import admission, tcp
         from runtime.api.server import APIHandler, APIServer, default_router
         from runtime.daemon import sockets
         from runtime.engine import Engine
@@ -138,7 +138,7 @@ class Daemon(object):
         gid = sockets.resolve_group(self.cfg["group"])
         bound = []
         for path in cfgmod.socket_paths(self.cfg):  # first, so a socket in use changes nothing
-            sock, ino = sockets.listen_unix(path, gid)
+            sock, ino = sockets.listen_unix(path, gid, admission.listen_backlog())
             bound.append((path, ino, sock))
             self.listeners.append((path, ino, sock, None, None))
         tcp_bound = self._listen_tcp()
@@ -156,16 +156,20 @@ class Daemon(object):
             log.info("data root check: %d leftover(s) of interrupted downloads kept for reuse "
                      "(`berthd --check-store --repair` removes them)", kept)
         router = default_router(self.engine.backends())
+        slots = admission.Slots(self.cfg.get("max-concurrent-requests") or admission.default_count(),
+                                float(os.environ.get("BERTH_API_QUEUE_SECONDS") or admission.QUEUE_SECONDS))
+        log.info("API: %d requests served at once, more wait (up to %.0f s) in arrival order",
+                 slots.count, slots.queue_seconds)
         self.listeners = []
         for path, ino, sock in bound:  # connections made meanwhile wait in the backlog
-            server = APIServer(sock, router, self.engine.data_root)
+            server = APIServer(sock, router, self.engine.data_root, slots)
             thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 3600},
                                       name="api " + path, daemon=True)
             self.listeners.append((path, ino, sock, server, thread))
             thread.start()
             log.info("API listening on %s (group %s, mode 0660)", path, self.cfg["group"])
         for host, sock, context in tcp_bound:
-            server = tcp.TCPServer(sock, APIHandler, _Served(router, self.engine.data_root), context)
+            server = tcp.TCPServer(sock, APIHandler, _Served(router, self.engine.data_root, slots), context)
             thread = threading.Thread(target=server.serve_forever, name="api " + host, daemon=True)
             self.listeners.append((host, None, sock, server, thread))
             thread.start()
@@ -178,7 +182,7 @@ class Daemon(object):
     def _listen_tcp(self):
         # type: () -> List[Any]
         """Bind the tcp:// hosts: [(host, socket, SSL context or None)]."""
-        from runtime.api import tcp
+        from runtime.api import admission, tcp
         hosts = cfgmod.tcp_hosts(self.cfg)
         if not hosts:
             return []
@@ -199,7 +203,7 @@ class Daemon(object):
         out = []
         for host, address, port in hosts:
             try:
-                sock = tcp.listen_tcp(address, port)
+                sock = tcp.listen_tcp(address, port, admission.listen_backlog())
             except OSError as exc:
                 raise RuntimeError("cannot listen on %s: %s" % (host, exc.strerror or exc)) from None
             out.append((host, sock, context))
@@ -244,10 +248,11 @@ class Daemon(object):
 class _Served(object):
     """What a TCP connection's handler sees as its server (a unix socket's sees the APIServer)."""
 
-    def __init__(self, router, data_root):
-        # type: (Any, str) -> None
+    def __init__(self, router, data_root, slots=None):
+        # type: (Any, str, Any) -> None
         self.router = router
         self.data_root = data_root
+        self.slots = slots
 
 
 def _signal_wakeup():

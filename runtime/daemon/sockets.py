@@ -62,9 +62,11 @@ def _clear_stale(path):
     raise SocketError("%s is in use by another daemon: stop it or choose another -H" % path)
 
 
-def listen_unix(path, gid, backlog=128):
+def listen_unix(path, gid, backlog=4096):
     # type: (str, int, int) -> Tuple[socket.socket, int]
-    """A listening socket at path, root:gid 0660 from its first moment, and the path's inode."""
+    """A listening socket at path, root:gid 0660 from its first moment, and the path's inode.
+    backlog: how many connections wait to be accepted (the kernel cuts it to somaxconn); one
+    more gets EAGAIN at once on connect."""
     parent = os.path.dirname(os.path.abspath(path)) or "/"
     os.makedirs(parent, mode=0o755, exist_ok=True)
     _clear_stale(path)

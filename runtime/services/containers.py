@@ -504,6 +504,7 @@ class ContainerService(ContainerBackend):
                 c.cgroup().thaw()  # a frozen process cannot act on the signal
             except OSError:
                 pass
+            c.forget_state()
         try:
             os.kill(pid, sig)
         except ProcessLookupError:
@@ -550,6 +551,8 @@ class ContainerService(ContainerBackend):
                 pass
             raise SystemFailure("Cannot pause container %s: %s; it was left running, try again"
                                 % (c.id, exc.strerror or exc)) from None
+        finally:
+            c.forget_state()
         watch.emit(self.events, c, "pause")
 
     def container_stats(self, name, stream=True, one_shot=False):
@@ -651,6 +654,8 @@ class ContainerService(ContainerBackend):
             c.cgroup().thaw()
         except OSError as exc:
             raise SystemFailure("Cannot unpause container %s: %s" % (c.id, exc.strerror or exc)) from None
+        finally:
+            c.forget_state()
         watch.emit(self.events, c, "unpause")
 
     def container_wait(self, name, condition="not-running", timeout=None):
@@ -842,12 +847,27 @@ class ContainerService(ContainerBackend):
                 continue
             if not chosen.matches(c, st):
                 continue
-            summary = views.summary(c, st, self.networking.view(c))
+            summary = self._summary(c, st)
             if not chosen.matches_network(c, summary):
                 continue
             out.append(summary)
             if 0 < limit <= len(out):
                 break
+        return out
+
+    def _summary(self, c, st):
+        # type: (Container, dict) -> dict
+        """ContainerSummary. That of a container that does not run is kept with its state (it
+        changes with its state or its config only) and given its Status line now."""
+        if st["Running"]:
+            return views.summary(c, st, self.networking.view(c))
+        generation = c.generation()
+        kept = c.cached_view(st)
+        if kept is None:
+            kept = views.summary(c, st)  # (no endpoint, no ports: it does not run)
+            c.keep_view(st, kept, generation)
+        out = dict(kept)
+        out["Status"] = views.status_line(st)
         return out
 
     def _descendants(self, ref):

@@ -82,6 +82,7 @@ def options(req):
 def build(req, v):
     """`POST /build`: a JSON message stream ({"stream"}, {"aux": {"ID"}}, {"errorDetail"})."""
     opts = options(req)
+    req.free_slot()  # a build waits on its steps' containers for minutes
     progress = JSONMessages(req)
     progress.run(lambda progress: req.backend.image_build(req.body, opts, progress))
     progress.finish()

@@ -3,7 +3,7 @@
 import base64
 import json
 
-from runtime.api import bodycheck
+from runtime.api import admission, bodycheck
 from runtime.api.backend.containers import ContainerBackend
 from runtime.api.streams import DEFAULT_DETACH_KEYS, detach_keys, pump
 from runtime.framing import frame
@@ -34,6 +34,11 @@ def create(req, v):
     config = bodycheck.check(req.json_object("container config"), bodycheck.CONTAINER_CONFIG,
                              "CreateRequest")
     result = req.backend.container_create(config, name=req.arg("name") or None)
+    if (config.get("HostConfig") or {}).get("AutoRemove") and req.client_gone():
+        # nobody has its id, and a --rm container is not meant to outlive its run: it goes
+        # rather than stay created (dockerd leaves it created)
+        req.backend.container_remove(result["Id"], force=True)
+        raise admission.ClientGone()
     result.setdefault("Warnings", [])
     if result["Warnings"] is None:
         result["Warnings"] = []
@@ -68,18 +73,21 @@ def start(req, v):
 def stop(req, v):
     """`POST /containers/{name}/stop?t=&signal=`: 204, or 304 when not running."""
     timeout = req.int_arg("t", req.int_arg("timeout"))
+    req.free_slot()  # a stop waits for the exit (up to t seconds)
     req.backend.container_stop(v["name"], timeout=timeout, signal=req.arg("signal") or None)
     return 204, None
 
 
 def kill(req, v):
     """`POST /containers/{name}/kill?signal=`."""
+    req.free_slot()  # a SIGKILL waits for the exit
     req.backend.container_kill(v["name"], signal=req.arg("signal") or "SIGKILL")
     return 204, None
 
 
 def restart(req, v):
     """`POST /containers/{name}/restart?t=&signal=`."""
+    req.free_slot()  # its stop waits for the exit (up to t seconds)
     req.backend.container_restart(v["name"], timeout=req.int_arg("t", req.int_arg("timeout")),
                                   signal=req.arg("signal") or None)
     return 204, None
@@ -109,6 +117,7 @@ def stats(req, v):
     items = req.backend.container_stats(v["name"], stream=stream, one_shot=req.flag("one-shot"))
     if not stream:
         return 200, next(items)
+    req.free_slot()  # one object a second for as long as the client reads
     out = req.start(200, "application/json")
     try:
         for item in items:
@@ -146,6 +155,7 @@ def wait(req, v):
     if condition not in ("not-running", "next-exit", "removed"):
         raise InvalidParameter("invalid condition: %r (not-running, next-exit or removed)" % condition)
     waiter = req.backend.container_wait_begin(v["name"], condition)
+    req.free_slot()  # it waits for the container
     out = req.start(200, "application/json")
     try:
         result = dict(waiter())
@@ -177,6 +187,8 @@ def logs(req, v):
     lines = req.backend.container_logs(
         name, stdout=stdout, stderr=stderr, follow=req.flag("follow"), since=seconds("since"),
         until=seconds("until"), tail=req.arg("tail") or "all", timestamps=req.flag("timestamps"))
+    if req.flag("follow"):
+        req.free_slot()  # it waits for the container's output
     out = req.start(200, stream_type(req, tty))
     try:
         for stream, line in lines:

@@ -73,6 +73,7 @@ def create(req, v):
     """`POST /images/create`: pull (`fromImage=`) or import (`fromSrc=-`)."""
     if req.arg("fromImage"):
         auth = decode_registry_auth(req.headers.get("X-Registry-Auth"))
+        req.free_slot()  # a pull waits on the registry (max-concurrent-downloads bounds it)
         progress = JSONMessages(req)
         progress.run(req.backend.image_pull, req.arg("fromImage"), tag=req.arg("tag") or None,
                      auth=auth, platform=req.arg("platform") or None)
@@ -94,6 +95,7 @@ def create(req, v):
 def push(req, v):
     """`POST /images/{name}/push?tag=`: a JSON message stream."""
     auth = decode_registry_auth(req.headers.get("X-Registry-Auth"))
+    req.free_slot()  # a push waits on the registry (max-concurrent-uploads bounds it)
     progress = JSONMessages(req)
     progress.run(req.backend.image_push, v["name"], tag=req.arg("tag") or None, auth=auth)
     progress.finish()

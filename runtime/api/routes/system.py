@@ -90,6 +90,7 @@ def events_(req, v):
     from runtime import events
     stream = req.backend.system_events(events.parse_time(req.arg("since"), "since"),
                                        events.parse_time(req.arg("until"), "until"), req.filters())
+    req.free_slot()  # it waits for events until `until` or the client goes
     out = req.start(200, "application/json")
     try:
         for ev in stream:
