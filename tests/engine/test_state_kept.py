@@ -1,0 +1,87 @@
+"""A container's state is kept between reads (runtime/container/state.py: `ps` over 1,000s of
+containers reads no file for those that do not run). What changes it from outside the engine's
+own writes must still show at the next read: PID 1 killed from outside, its monitor killed
+first, a restart policy's restart, and a freeze undone by the engine."""
+
+import json
+import os
+import signal
+
+import pytest
+
+from tests.imagefactory import wait_for
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="containers need root")
+
+LOOP = ["sh", "-c", "while true; do sleep 0.1; done"]
+
+
+def _listed(eng, cid):
+    return [c for c in eng.container_list(all=True) if c["Id"] == cid][0]
+
+
+def test_pid1_killed_from_outside_shows_at_the_next_ps(clean_containers):
+    eng = clean_containers
+    cid = eng.container_create({"Image": "busybox", "Cmd": LOOP})["Id"]
+    assert _listed(eng, cid)["State"] == "created"
+    eng.container_start(cid)
+    assert _listed(eng, cid)["State"] == "running"
+    pid = eng.container_inspect(cid)["State"]["Pid"]
+    assert _listed(eng, cid)["State"] == "running"  # (read twice: the second from what was kept)
+    os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: _listed(eng, cid)["State"] == "exited", timeout=20)
+    st = eng.container_inspect(cid)["State"]
+    assert st["ExitCode"] == 137 and not st["Running"] and st["Pid"] == 0
+    assert _listed(eng, cid)["Status"].startswith("Exited (137)")
+
+
+def test_monitor_killed_then_pid1_killed_is_a_dead_monitor_not_a_running_container(clean_containers):
+    eng = clean_containers
+    cid = eng.container_create({"Image": "busybox", "Cmd": LOOP})["Id"]
+    eng.container_start(cid)
+    assert _listed(eng, cid)["State"] == "running"
+    c = eng.containers.get(cid)
+    with open(c.file("state.json")) as f:
+        recorded = json.load(f)
+    os.kill(recorded["MonitorPid"], signal.SIGKILL)
+    assert wait_for(lambda: not c.monitor_alive(), timeout=20)
+    try:
+        os.kill(recorded["Pid"], signal.SIGKILL)  # (its monitor's death may have ended it already)
+    except ProcessLookupError:
+        pass
+    assert wait_for(lambda: _listed(eng, cid)["State"] == "exited", timeout=20)
+    st = eng.container_inspect(cid)["State"]
+    assert st["ExitCode"] == 255 and "monitor died" in st["Error"]
+
+
+def test_a_restart_by_policy_shows_its_new_pid1(clean_containers):
+    eng = clean_containers
+    cid = eng.container_create({"Image": "busybox", "Cmd": LOOP,
+                                "HostConfig": {"RestartPolicy": {"Name": "always"}}})["Id"]
+    eng.container_start(cid)
+    first = eng.container_inspect(cid)["State"]["Pid"]
+    assert _listed(eng, cid)["State"] == "running"
+    os.kill(first, signal.SIGKILL)
+
+    def restarted():
+        st = eng.container_inspect(cid)["State"]
+        return st["Running"] and st["Pid"] not in (0, first)
+    assert wait_for(restarted, timeout=30)
+    assert _listed(eng, cid)["State"] == "running"
+    assert eng.container_inspect(cid)["RestartCount"] >= 1
+    eng.container_stop(cid, timeout=1)
+    assert _listed(eng, cid)["State"] == "exited"
+
+
+def test_pause_and_unpause_show_at_once(clean_containers):
+    eng = clean_containers
+    cid = eng.container_create({"Image": "busybox", "Cmd": LOOP})["Id"]
+    eng.container_start(cid)
+    assert _listed(eng, cid)["State"] == "running"
+    eng.container_pause(cid)
+    assert _listed(eng, cid)["State"] == "paused"
+    eng.container_unpause(cid)
+    assert _listed(eng, cid)["State"] == "running"
+    eng.container_pause(cid)
+    eng.container_stop(cid, timeout=1)  # (thawed to take the signal)
+    assert _listed(eng, cid)["State"] == "exited"
