@@ -43,12 +43,20 @@ TICKER = ["sh", "-c", "while true; do echo tick; sleep 5; done"]
 
 def proc_stats(pid):
     """(RSS bytes, open fds) of pid."""
-    rss = 0
+    rss, _ = _status(pid)
+    return rss, len(os.listdir("/proc/%d/fd" % pid))
+
+
+def _status(pid):
+    """(RSS bytes, threads) of pid."""
+    rss = threads = 0
     with open("/proc/%d/status" % pid) as f:
         for line in f:
             if line.startswith("VmRSS:"):
                 rss = int(line.split()[1]) * 1024
-    return rss, len(os.listdir("/proc/%d/fd" % pid))
+            elif line.startswith("Threads:"):
+                threads = int(line.split()[1])
+    return rss, threads
 
 
 class Busy(Exception):
@@ -204,10 +212,11 @@ def campaign(d, clients, seconds, seed, targets):
              for k in range(nproc)]
     for p in procs:
         p.start()
-    peak_rss = peak_fds = 0
+    peak_rss = peak_fds = peak_threads = 0
     while time.time() < deadline:
         rss, fds = proc_stats(d.proc.pid)
         peak_rss, peak_fds = max(peak_rss, rss), max(peak_fds, fds)
+        peak_threads = max(peak_threads, _status(d.proc.pid)[1])
         time.sleep(1)
     merged = {}
     for _ in procs:
@@ -215,7 +224,7 @@ def campaign(d, clients, seconds, seed, targets):
             merged.setdefault(k, []).extend(v)
     for p in procs:
         p.join(30)
-    return merged, peak_rss, peak_fds
+    return merged, peak_rss, peak_fds, peak_threads
 
 
 def run(clients, seconds, created, running, seed, workdir="/tmp"):
@@ -234,7 +243,7 @@ def run(clients, seconds, created, running, seed, workdir="/tmp"):
         time.sleep(1)
         rss1, fds1 = proc_stats(d.proc.pid)
         ps_idle = idle_ps(d)
-        merged, peak_rss, peak_fds = campaign(d, clients, seconds, seed, targets)
+        merged, peak_rss, peak_fds, peak_threads = campaign(d, clients, seconds, seed, targets)
         ended = time.time()
         # requests whose clients gave up are still being served: how long until a ps answers
         status, body = api(d, "GET", "/containers/json?all=1", timeout=900)
@@ -247,6 +256,7 @@ def run(clients, seconds, created, running, seed, workdir="/tmp"):
         return {"clients": clients, "seconds": seconds, "created": created, "running": running,
                 "seed": seed, "populate_s": populate_s, "ps_idle": ps_idle, "results": merged,
                 "rss": (rss0, rss1, peak_rss, rss2), "fds": (fds0, fds1, peak_fds, fds2),
+                "threads": peak_threads,
                 "check": report, "listed": len(listed), "running_now": running_now,
                 "settle_s": settle_s, "load": os.getloadavg()}
     finally:
@@ -279,7 +289,8 @@ def report(fig, out=sys.stdout):
     rss, fds = fig["rss"], fig["fds"]
     w("  berthd RSS %.1f MB empty, %.1f MB populated, %.1f MB peak, %.1f MB after\n"
       % tuple(x / 1e6 for x in rss))
-    w("  berthd fds %d empty, %d populated, %d peak, %d after\n" % fds)
+    w("  berthd fds %d empty, %d populated, %d peak, %d after; %d threads at the peak\n"
+      % (fds + (fig.get("threads", 0),)))
     w("  after: a ps answered %.1f s after the load ended; %d containers listed, %d running\n"
       % (fig["settle_s"], fig["listed"], fig["running_now"]))
     check = fig["check"]

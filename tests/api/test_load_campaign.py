@@ -1,7 +1,8 @@
 """The load campaign (bench/load_campaign.py) at a small seeded size: a population of created
 and running containers, concurrent clients mixing ps, inspect, logs, run --rm and exec; no
-error, every container still there and running as it was, no fd leaked by berthd, and the data
-root's checker clean. The issue's size (200 clients, 3 minutes, 1,000 created, 200 running) is
+error but berthd's documented back-pressure (503 "berthd is busy", runtime/api/admission.py),
+every container still there and running as it was, no fd leaked by berthd, and the data root's
+checker clean. The issue's size (200 clients, 3 minutes, 1,000 created, 200 running) is
 `bench/load_campaign.py --full`."""
 
 import importlib.util
@@ -34,7 +35,7 @@ def test_load_holds_and_loses_nothing(tmp_path):
     out = io.StringIO()
     status = bench.report(fig, out)
     print(out.getvalue())
-    assert fig["results"].get("errors", []) == [], out.getvalue()
+    assert fig["results"].get("errors", []) == [], out.getvalue()  # (503 busy is counted apart)
     for op, _ in bench.MIX:
         assert fig["results"].get(op), (op, out.getvalue())
     assert status == 0 and fig["check"]["Problems"] == 0, out.getvalue()
