@@ -57,6 +57,9 @@ class Container(object):
         self._cached = None  # type: Optional[tuple]
         self._view = None  # type: Optional[tuple]  # (state, ContainerSummary) of a stopped one
         self._generation = 0
+        # the engine's watcher holds a connection to this run's monitor, and calls
+        # forget_state() when it ends (at PID 1's exit, or the monitor's death)
+        self.watched = False
         self._cache_lock = threading.Lock()
 
     @classmethod
@@ -158,8 +161,8 @@ class Container(object):
         st = self.started() if st is None else st
         return bool(st.get("MonitorPid")) and proc_start_time(st["MonitorPid"]) == st.get("MonitorStart")
 
-    def state(self):
-        # type: () -> dict
+    def state(self, listing=False):
+        # type: (bool) -> dict
         """The State object of ContainerInspectResponse. The files are read again while they
         disagree with a live monitor: PID 1 exited and the exit is not recorded yet, or a
         restart replaced state.json between our two reads (for at most ~0.1 s).
@@ -169,11 +172,16 @@ class Container(object):
         start or removal changes those, and they call forget_state()) until forget_state();
         a running one while its PID 1 lives with the same start time (its exit, a restart and
         the monitor's death all end that PID 1 first; pause and unpause call forget_state()).
-        A restarting one is read from the files each time: its monitor rewrites them."""
+        A restarting one is read from the files each time: its monitor rewrites them.
+
+        listing (`ps`): a running one is also taken as it was kept, without looking at its PID 1,
+        while the watcher is connected to its monitor (as dockerd's list shows what its event
+        stream last said: an exit shows once the watcher has seen it, milliseconds later).
+        Lifecycle decisions (start, stop, remove, wait) and inspect always look."""
         cached = self._cached
         if cached is not None:
             st, pid, pid_start = cached
-            if not pid or proc_start_time(pid) == pid_start:
+            if not pid or (listing and self.watched) or proc_start_time(pid) == pid_start:
                 return dict(st)
         with self._cache_lock:
             generation = self._generation

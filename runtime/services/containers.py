@@ -607,9 +607,16 @@ class ContainerService(ContainerBackend):
             c.save()
         if st["Running"]:  # its monitor carries the policy out and removes the cgroup: tell it
             try:
-                client.connect(c, {"op": "policy", "policy": new["RestartPolicy"], "extra": extra}).close()
+                s = client.connect(c, {"op": "policy", "policy": new["RestartPolicy"], "extra": extra})
             except ConnectionError:
                 pass
+            else:
+                with s:  # it closes the connection once applied: an exit after this uses it
+                    s.settimeout(5)
+                    try:
+                        s.recv(1)
+                    except OSError:
+                        pass
         watch.emit(self.events, c, "update")
         return {"Warnings": warnings}
 
@@ -827,10 +834,10 @@ class ContainerService(ContainerBackend):
         c = self.containers.get(name)
         return views.inspect(c, self._state(c), self.execs.ids(c), self.networking.view(c))
 
-    def _state(self, c):
-        # type: (Container) -> dict
-        """State, with Health when the container has a check."""
-        st = c.state()
+    def _state(self, c, listing=False):
+        # type: (Container, bool) -> dict
+        """State, with Health when the container has a check (listing: see Container.state)."""
+        st = c.state(listing)
         if healthcheck.active(c.cfg["Config"].get("Healthcheck")):
             h = healthcheck.read(c.path)
             st["Health"] = {"Status": h.get("Status", healthcheck.STARTING),
@@ -842,7 +849,7 @@ class ContainerService(ContainerBackend):
         chosen = listfilter.ListFilter(filters, every, self.containers.get, self._descendants)
         out = []
         for c in every:
-            st = self._state(c)
+            st = self._state(c, listing=True)
             if not all and not st["Running"] and not chosen.wants_all() and limit <= 0:
                 continue
             if not chosen.matches(c, st):

@@ -137,6 +137,7 @@ class Watcher(object):
         # type: (_Entry, bool) -> None
         try:
             e.sock = client.connect(e.c, {"op": "wait"})
+            e.c.watched = True  # (its end calls forget_state(): `ps` may trust the kept state)
         except ConnectionError:  # no monitor any more: it has exited (or was removed)
             e.sock = None
             if again:
@@ -146,6 +147,8 @@ class Watcher(object):
 
     def _ended(self, e):
         # type: (_Entry) -> None
+        e.c.watched = False
+        e.c.forget_state()  # the run ended, or its monitor died: read its state again
         if e.sock is not None:
             e.sock.close()
             e.sock = None
