@@ -112,7 +112,7 @@ class Slots(object):
                     self._count(left)
                     if left:
                         raise ClientGone()
-                    raise Unavailable("berthd is busy: this request waited %.0f s behind the %d "
+                    raise Unavailable("berthd is busy: this request waited %g s behind the %d "
                                       "being served and is refused undone; retry later (daemon.json "
                                       "max-concurrent-requests sets how many are served at once)"
                                       % (self.queue_seconds, self.count))

@@ -114,7 +114,8 @@ def test_a_request_whose_client_hung_up_while_waiting_is_dropped(one_slot):
         holder.release()
     status, head = _status(waiting)
     body = head.split(b"\r\n\r\n", 1)[1]
-    length = int([h.split(b":")[1] for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")][0])
+    length = int([h.split(b":")[1] for h in head.split(b"\r\n")
+                  if h.lower().startswith(b"content-length")][0])
     while len(body) < length:
         body += waiting.recv(65536)
     waiting.close()
@@ -150,8 +151,8 @@ def test_a_wait_for_a_container_holds_no_slot(one_slot):
         assert one_slot.api("POST", "/containers/%s/start" % cid)[0] == 204
         waiters = []
         for _ in range(3):
-            t = threading.Thread(target=lambda: waiters.append(one_slot.api("POST", "/containers/%s/wait" % cid)),
-                                 daemon=True)
+            t = threading.Thread(daemon=True, target=lambda: waiters.append(
+                one_slot.api("POST", "/containers/%s/wait" % cid)))
             t.start()
         time.sleep(1)
         status, _, body = one_slot.api("GET", "/containers/json")  # would wait 2 s and get 503
