@@ -16,7 +16,8 @@ ENGINE_FILES = [BERTH.unit, f"{BIN_DIR}/berth", f"{BIN_DIR}/berthd", STATE_FILE]
 
 def pending_fact_command(service: str) -> str:
     """sh printing ``pending=REASONS`` (empty when no restart is pending; provision/steps/pending.py)."""
-    return f"echo \"pending=$(tr '\\n' ' ' < {shlex.quote(pending_marker(service))} 2>/dev/null)\""
+    m = shlex.quote(pending_marker(service))
+    return f"v=; [ -r {m} ] && v=$(tr '\\n' ' ' < {m}); echo \"pending=$v\""
 
 
 def parse_service(lines: list[str]) -> dict:
@@ -41,19 +42,22 @@ def engine_facts(kind: EngineKind, sockets: list[str]) -> list[Fact]:
     sock_cmd = "; ".join(
         f"if [ -S {q(s)} ]; then echo \"{s} $(stat -c '%U %G %a' {q(s)})\"; fi" for s in sockets
     )
+    # files read only where they exist: a host without the engine spawns no process here
     state = (
         f"if [ -d /run/systemd/system ]; then systemctl show {svc} -p ActiveState -p SubState "
         f"-p MainPID -p UnitFileState -p ActiveEnterTimestamp -p LoadState; fi; "
         f"{pending_fact_command(svc)}; "
-        f'echo "current=$(readlink {LIB_DIR}/current 2>/dev/null)"; '
-        f'echo "marker=$(cat {LIB_DIR}/current/BERTH_INSTALLED 2>/dev/null)"; '
-        f"p=$(cat {PIDFILE} 2>/dev/null); "
-        f'if [ -n "$p" ] && [ -d /proc/$p ]; then echo "direct_pid=$p"; fi; '
-        "echo \"docker_pkg=$( (rpm -q --qf '%{VERSION}-%{RELEASE}' docker-ce || "
-        "dpkg-query -W -f='${Version}' docker.io) 2>/dev/null)\"; "
-        f'echo "python3=$(/usr/bin/python3 -c \'import sys; print("%d.%d" % sys.version_info[:2])\' '
-        f'2>/dev/null)"'
+        f'v=; [ -L {LIB_DIR}/current ] && v=$(readlink {LIB_DIR}/current); echo "current=$v"; '
+        f"v=; [ -r {LIB_DIR}/current/BERTH_INSTALLED ] && v=$(cat {LIB_DIR}/current/BERTH_INSTALLED); "
+        'echo "marker=$v"; '
+        f"p=; [ -r {PIDFILE} ] && read -r p < {PIDFILE}; "
+        f'if [ -n "$p" ] && [ -d /proc/$p ]; then echo "direct_pid=$p"; fi'
     )
+    if not kind.installs_bundle:
+        state += (
+            "; echo \"docker_pkg=$( (rpm -q --qf '%{VERSION}-%{RELEASE}' docker-ce || "
+            "dpkg-query -W -f='${Version}' docker.io) 2>/dev/null)\""
+        )
     return [
         Fact("engine", state, parse_service, {}),
         Fact("engine_sockets", sock_cmd or "true", parse_words, {}),
