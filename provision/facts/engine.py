@@ -7,9 +7,9 @@ import json
 import shlex
 
 from provision.bundle import BIN_DIR, LIB_DIR
-from provision.engine_kind import BERTH, PIDFILE, STATE_FILE, EngineKind, pending_marker
+from provision.engine_kind import BERTH, PIDFILE, STATE_FILE, EngineKind, pending_marker, proof_record
 from provision.facts.base import Fact
-from provision.facts.system import file_command, parse_files, parse_words
+from provision.facts.system import file_command, parse_files, parse_words, read_file
 
 ENGINE_FILES = [BERTH.unit, f"{BIN_DIR}/berth", f"{BIN_DIR}/berthd", STATE_FILE]
 
@@ -39,6 +39,7 @@ def engine_facts(kind: EngineKind, sockets: list[str]) -> list[Fact]:
     """Facts the engine steps decide from (both engines; cheap when nothing is installed)."""
     svc = kind.service
     q = shlex.quote
+    proof = proof_record(svc)
     sock_cmd = "; ".join(
         f"if [ -S {q(s)} ]; then echo \"{s} $(stat -c '%U %G %a' {q(s)})\"; fi" for s in sockets
     )
@@ -62,6 +63,8 @@ def engine_facts(kind: EngineKind, sockets: list[str]) -> list[Fact]:
         Fact("engine", state, parse_service, {}),
         Fact("engine_sockets", sock_cmd or "true", parse_words, {}),
         Fact("engine_files", file_command(ENGINE_FILES), parse_files, {}),
+        # the engine process the last full verification passed on (steps/probe.py)
+        Fact("engine_proof", f"[ -r {proof} ] && {read_file(proof)}", parse_service, {}),
     ]
 
 
