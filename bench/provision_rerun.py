@@ -56,7 +56,7 @@ def run_once(fleet, tree, argv, pyspy=None):
     """One provision run from ``tree``: (wall s, controller CPU s, hosts' CPU s, report)."""
     cmd = [sys.executable, "-c", "from provision.cli import main; main()", *argv]
     if pyspy:
-        cmd = [str(pathlib.Path(sys.executable).parent / "py-spy"), "record", "--threads", "--idle",
+        cmd = [str(pathlib.Path(sys.executable).parent / "py-spy"), "record", "--threads",
                "-r", "200", "-f", "raw", "-o", pyspy, "--", *cmd]  # fmt: skip
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     h0 = host_cpu(fleet)
