@@ -45,7 +45,7 @@ class HostReport:
     checks: list[Check] = field(default_factory=list)
     steps: list[StepReport] = field(default_factory=list)
     seconds: float = 0.0
-    # where the host's seconds went: connect, facts, plan (checks included), apply (every step)
+    # where the host's seconds went: connect, facts, plan (checks included), apply, the engine's verify
     phases: dict[str, float] = field(default_factory=dict)
 
     def count(self, status: str) -> int:
@@ -199,6 +199,10 @@ def _pipeline(
             if log is not None:
                 log.step(sr.name, sr.status, sr.seconds, diffs, sr.error)
     clock.done("apply")
+    verify = next((s for s in reports if s.name == VERIFY_STEP), None)
+    if verify is not None:
+        rep.phases["apply"] -= verify.seconds
+        rep.phases["verify"] = verify.seconds
     _set_status(rep)
 
 
