@@ -260,8 +260,9 @@ def test_facts_script_on_this_machine_reads_what_python_reads(tmp_path):
     from provision.facts.system import read_file
     from provision.transport import LocalTransport
 
-    opts = Options(data_root=str(tmp_path / "not" / "yet"), users=["root", "no-such-user-xyz"])
-    opts.install_engine = False
+    opts = Options(
+        data_root=str(tmp_path / "not" / "yet"), users=["root", "no-such-user-xyz"], install_engine=False
+    )
     facts = gather(LocalTransport(), opts)
     with open("/etc/os-release") as f:
         assert facts["os_release"] == parse_kv(f.read().splitlines())
