@@ -67,7 +67,8 @@ def run_once(fleet, tree, argv, pyspy=None):
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if p.returncode != 0:
         sys.exit(f"provision from {tree} exited {p.returncode}:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
-    return wall, cpu, host_cpu(fleet) - h0, json.loads(p.stdout)
+    out = p.stdout[p.stdout.find("[") :]  # py-spy's own lines come first
+    return wall, cpu, host_cpu(fleet) - h0, json.JSONDecoder().raw_decode(out)[0]
 
 
 def phases(reports) -> str:
