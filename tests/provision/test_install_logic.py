@@ -318,7 +318,7 @@ def test_a_run_that_changes_nothing_proves_the_same_engine_process_cheaply():
         assert by_name(build_plan(other, DEBIAN, opts))["engine verify"].quick is None, key
     other = dict(facts, engine_sockets={"/run/berth.sock": "root root 660"})
     assert by_name(build_plan(other, DEBIAN, opts))["engine verify"].quick is None
-    plans = build_plan(facts, DEBIAN, Options(users=["carol"]))  # a group change
+    plans = build_plan(dict(facts, users={"carol": ["carol"]}), DEBIAN, Options(users=["carol"]))
     verify = by_name(plans)["engine verify"]
     assert any(p.actions for p in plans) and verify.check is not verify.quick
     # direct mode (no systemd): the daemon's pid
