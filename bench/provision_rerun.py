@@ -10,7 +10,7 @@ alternate between source trees (A/B: the same hosts, the same invocation), each 
 
 Usage (root, from the project's venv):
     .venv/bin/python bench/provision_rerun.py [--hosts 10] [--runs 3] [--tree DIR ...]
-        [--import-only] [--pyspy FILE]
+        [--forks N] [--import-only] [--pyspy FILE]
 
 ``--tree DIR`` (repeatable, default this checkout) is a source tree holding ``provision/``
 (e.g. ``git archive COMMIT | tar -x -C DIR``); ``--pyspy FILE`` records the first tree's last
@@ -87,7 +87,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hosts", type=int, default=10)
     ap.add_argument("--runs", type=int, default=3, help="reruns per tree")
-    ap.add_argument("--forks", type=int, default=50)
+    ap.add_argument("--forks", type=int, help="default: none given (each tree's own default)")
     ap.add_argument("--tree", action="append", help="source tree with provision/ (repeatable)")
     ap.add_argument("--pyspy", help="py-spy the first tree's last rerun into this file")
     ap.add_argument("--import-only", action="store_true", help="also time the controller's imports")
@@ -103,8 +103,8 @@ def main():
                              stdout=open(os.devnull, "w"), stderr=open(os.devnull, "w"))  # fmt: skip
         argv = ["host", "--no-install", *[h.ip for h in fleet.hosts], "--mirror", mirror, "--no-gpgcheck",
                 "--registry-mirror", "https://registry.example.com", "--gid", "2375", "--user", "tester",
-                "-i", fleet.key, "--known-hosts", fleet.known_hosts, "--forks", str(args.forks),
-                "--json"]  # fmt: skip
+                "-i", fleet.key, "--known-hosts", fleet.known_hosts, "--json"]  # fmt: skip
+        argv += ["--forks", str(args.forks)] if args.forks else []
         try:
             time.sleep(0.5)
             wall, cpu, hcpu, reps = run_once(fleet, trees[0], argv)
