@@ -203,7 +203,7 @@ def system_facts(
     )
     return [
         Fact("os_release", read_file("/etc/os-release"), parse_kv, {}),
-        Fact("uname", 'set -- $(uname -rm); echo "release $1"; echo "machine $2"', parse_words, {}),
+        Fact("uname", 'echo "release $(uname -r)"; echo "machine $(uname -m)"', parse_words, {}),
         Fact(
             "init",
             'c=; read -r c < /proc/1/comm; echo "pid1 $c"; '
