@@ -11,6 +11,7 @@ import json
 import os
 
 from pyinfra import host
+from pyinfra.facts.server import Sysctl
 from pyinfra.operations import apt, files, server
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "templates")
@@ -39,8 +40,12 @@ files.template(
     src=template("sysctl.conf.j2"), dest="/etc/sysctl.d/99-berth.conf",
     user="root", group="root", mode="644", **v,
 )  # fmt: skip
+# keys this kernel's namespace lacks (the ARP table's, on a host that is itself a container) are
+# left out, as provision and the playbook (sysctl -e) leave them out
+live = host.get_fact(Sysctl, keys=list(v["sysctls"]))
 for key, value in v["sysctls"].items():
-    server.sysctl(name=f"Sysctl {key} applied live", key=key, value=int(value))
+    if key in live:
+        server.sysctl(name=f"Sysctl {key} applied live", key=key, value=int(value))
 sources = files.template(
     name="Apt sources from the mirror",
     src=template("sources.list.j2"), dest="/etc/apt/sources.list",

@@ -45,6 +45,8 @@ class HostReport:
     checks: list[Check] = field(default_factory=list)
     steps: list[StepReport] = field(default_factory=list)
     seconds: float = 0.0
+    # where the host's seconds went: connect, facts, plan (checks included), apply, the engine's verify
+    phases: dict[str, float] = field(default_factory=dict)
 
     def count(self, status: str) -> int:
         return sum(1 for s in self.steps if s.status == status)
@@ -131,7 +133,7 @@ def run_host(target: str, job: Job, progress: Progress = lambda target, phase: N
             rep.status, rep.error = FAILED, f"cannot write its log in {job.log_dir}: {e.strerror}"
             progress(target, rep.status)
             return rep
-    _, err = on_host(target, job, lambda t: _pipeline(t, job, rep, progress, log))
+    _, err = on_host(target, job, lambda t: _pipeline(t, job, rep, progress, log, t0))
     if err is not None:
         rep.status, rep.error = FAILED, err
     rep.seconds = time.monotonic() - t0
@@ -141,14 +143,18 @@ def run_host(target: str, job: Job, progress: Progress = lambda target, phase: N
     return rep
 
 
-def _pipeline(t: Transport, job: Job, rep: HostReport, progress: Progress, log: HostLog | None) -> None:
-    """facts -> preflight -> plan -> (diff) -> apply -> verify on an open transport, filling
-    ``rep`` as it goes (so a failure still shows the steps that ran)."""
+def _pipeline(
+    t: Transport, job: Job, rep: HostReport, progress: Progress, log: HostLog | None, started: float
+) -> None:
+    """facts -> preflight -> plan -> (diff) -> apply -> verify on an open transport (opened
+    since ``started``), filling ``rep`` as it goes (so a failure still shows the steps that ran)."""
     target = rep.target
     if log is not None:
         t.recorder = log.command
+    clock = _Phases(rep, started)
     progress(target, "facts")
     facts = gather(t, job.opts)
+    clock.done("facts")
     rep.checks, plat = run_checks(
         facts,
         job.opts.distro_like,
@@ -161,6 +167,7 @@ def _pipeline(t: Transport, job: Job, rep: HostReport, progress: Progress, log: 
     if log is not None:
         log.write("\n".join(f"== check {c.name}: {c.status}: {c.detail}" for c in rep.checks))
     if job.checks_only:
+        clock.done("plan")
         rep.status = FAILED if failed else OK
         if failed:
             rep.error = f"{len(failed)} check(s) failed: " + "; ".join(
@@ -177,6 +184,7 @@ def _pipeline(t: Transport, job: Job, rep: HostReport, progress: Progress, log: 
         StepReport(p.name, SKIPPED, [a.describe() for a in p.actions], notes=list(p.notes)) for p in plans
     ]
     rep.steps = reports
+    clock.done("plan")
     for p, sr in zip(plans, reports):
         # an action with nothing to show (a marker, a command already described) adds no diff
         wants_diffs = job.dry_run or job.show_diff or log
@@ -190,7 +198,27 @@ def _pipeline(t: Transport, job: Job, rep: HostReport, progress: Progress, log: 
             sr.seconds = time.monotonic() - s0
             if log is not None:
                 log.step(sr.name, sr.status, sr.seconds, diffs, sr.error)
+    clock.done("apply")
+    verify = next((s for s in reports if s.name == VERIFY_STEP), None)
+    if verify is not None:
+        rep.phases["apply"] -= verify.seconds
+        rep.phases["verify"] = verify.seconds
     _set_status(rep)
+
+
+class _Phases:
+    """Records into ``rep.phases`` the seconds since the previous mark: the first mark also
+    records ``connect``, the time from the host's start to its open transport."""
+
+    def __init__(self, rep: HostReport, started: float) -> None:
+        self.rep = rep
+        self.last = time.monotonic()
+        rep.phases["connect"] = self.last - started
+
+    def done(self, phase: str) -> None:
+        now = time.monotonic()
+        self.rep.phases[phase] = now - self.last
+        self.last = now
 
 
 def _apply_step(t: Transport, job: Job, p, sr: StepReport, target: str, progress: Progress) -> None:

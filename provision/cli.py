@@ -23,6 +23,7 @@ from provision.cli_options import (
     MinFree,
     Connection,
     DEFAULT_CONNECTION,
+    DEFAULT_FORKS,
     with_connection,
     make_job,
     fail_input,
@@ -53,7 +54,7 @@ def check(
     data_root: DataRoot = "/var/lib/berth",
     min_free_gb: MinFree = 1.0,
     conn: Connection = DEFAULT_CONNECTION,
-    forks: Forks = 20,
+    forks: Forks = DEFAULT_FORKS,
     log_dir: LogDir = None,
     report: ReportFile = None,
 ) -> None:
@@ -149,7 +150,7 @@ def host(
     data_root: DataRoot = "/var/lib/berth",
     min_free_gb: MinFree = 1.0,
     conn: Connection = DEFAULT_CONNECTION,
-    forks: Forks = 20,
+    forks: Forks = DEFAULT_FORKS,
     serial: Serial = None,
     max_fail_percentage: MaxFail = None,
     log_dir: LogDir = None,
@@ -211,7 +212,7 @@ def facts(
     local: Local = False,
     data_root: DataRoot = "/var/lib/berth",
     conn: Connection = DEFAULT_CONNECTION,
-    forks: Forks = 20,
+    forks: Forks = DEFAULT_FORKS,
 ) -> None:
     """Print the raw facts of each target as JSON (what checks and steps decide from)."""
     from provision.apply import on_host
@@ -262,7 +263,7 @@ def uninstall(
     ] = "berth",
     json_out: JsonOut = False,
     conn: Connection = DEFAULT_CONNECTION,
-    forks: Forks = 20,
+    forks: Forks = DEFAULT_FORKS,
 ) -> None:
     """Stop and disable the engine, remove what provision installed, restore backed-up files."""
     from provision.uninstall import uninstall_host
@@ -288,7 +289,7 @@ def status(
     ] = "berth",
     json_out: JsonOut = False,
     conn: Connection = DEFAULT_CONNECTION,
-    forks: Forks = 20,
+    forks: Forks = DEFAULT_FORKS,
 ) -> None:
     """Engine version, active, socket, mirrors and running containers of each host."""
     from rich.table import Table

@@ -56,6 +56,9 @@ Limit = Annotated[
     Optional[str],
     typer.Option("--limit", help="Inventory hosts to work on: Ansible's pattern syntax (web:&prod:!web03)."),
 ]
+# a thread per host mostly waits on its host: 50 at once take one wave for a 50-host fleet
+# where 20 took three (each wave as long as its slowest host)
+DEFAULT_FORKS = 50
 Forks = Annotated[int, typer.Option("--forks", "-f", help="Hosts worked on in parallel.")]
 Serial = Annotated[
     Optional[str],

@@ -132,3 +132,19 @@ PENDING_DIR = "/run/berth-provision"  # see provision/steps/pending.py
 def pending_marker(service: str) -> str:
     """The file saying a restart of ``service`` is owed (provision/steps/pending.py)."""
     return f"{PENDING_DIR}/{service}.restart-pending"
+
+
+def proof_record(service: str) -> str:
+    """The file naming the engine process the last full verification passed on
+    (provision/steps/probe.py); under /run, so a reboot forgets it."""
+    return f"{PENDING_DIR}/{service}.verified"
+
+
+def identity_command(service: str) -> str:
+    """sh printing which engine process runs, as the engine facts read it: systemd's
+    ``MainPID`` and ``ActiveEnterTimestamp`` of ``service``, or the direct-mode daemon's pid."""
+    return (
+        f"if [ -d /run/systemd/system ]; then systemctl show {shlex.quote(service)} -p MainPID "
+        f"-p ActiveEnterTimestamp; fi; p=; [ -r {PIDFILE} ] && read -r p < {PIDFILE}; "
+        'if [ -n "$p" ] && [ -d /proc/$p ]; then echo "direct_pid=$p"; fi'
+    )

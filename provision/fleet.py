@@ -67,7 +67,7 @@ def batches(targets: list[str], serial: Serial | None) -> list[list[str]]:
 def run_each(
     targets: list[str],
     per_host: Callable[[str], R],
-    forks: int = 20,
+    forks: int = 50,
     serial: Serial | int | None = None,
     stop: Callable[[list[R]], bool] | None = None,
 ) -> list[R]:
@@ -121,7 +121,7 @@ class _Board:
 
 def run_fleet(
     jobs: dict[str, Job],
-    forks: int = 20,
+    forks: int = 50,
     serial: Serial | int | None = None,
     max_fail_percentage: float | None = None,
     console: Console | None = None,

@@ -35,4 +35,8 @@ def build_plan(facts: dict, plat: Platform, opts: Options) -> list[StepPlan]:
         plan_group(facts, opts.group, opts.gid, opts.users),
     ]
     plans = prep + plan_engine(facts, plat, opts, config, refreshed=repos.changes)
-    return pending.guard(plans, opts.kind.service)
+    plans = pending.guard(plans, opts.kind.service)
+    if not any(p.actions for p in plans):  # nothing changes: the engine's cheap proof will do
+        for p in plans:
+            p.check = p.quick or p.check
+    return plans

@@ -35,6 +35,9 @@ ALIVE_INTERVAL = 5
 ALIVE_TIMEOUT = 20
 USER_SSH_CONFIG = "~/.ssh/config"
 SYSTEM_SSH_CONFIG = "/etc/ssh/ssh_config"
+USER_KNOWN_HOSTS = "~/.ssh/known_hosts"  # OpenSSH's (and Paramiko's "system") known_hosts
+# parsed known_hosts files, shared by the transports of a run: {path: ((mtime, size), keys)}
+_KNOWN_HOSTS: dict[str, tuple[tuple[int, int], paramiko.HostKeys]] = {}
 
 
 @dataclass
@@ -49,6 +52,25 @@ class SSHOptions:
     accept_new_host_keys: bool = False
     connect_timeout: float = 10.0
     ssh_config: str | None = None  # default: ~/.ssh/config
+
+
+def known_hosts(path: str, must_exist: bool = False) -> paramiko.HostKeys:
+    """The keys of the known_hosts file ``path``, parsed once per content and shared by every
+    transport of the run (each parsing the whole file would cost a fleet of N hosts N times
+    N key parses). A missing file is empty, unless ``must_exist`` (then OSError)."""
+    path = os.path.expanduser(path)
+    try:
+        st = os.stat(path)
+    except OSError:
+        if must_exist:
+            raise
+        return paramiko.HostKeys()
+    stamp = (st.st_mtime_ns, st.st_size)
+    with _KNOWN_HOSTS_LOCK:
+        hit = _KNOWN_HOSTS.get(path)
+        if hit is None or hit[0] != stamp:
+            hit = _KNOWN_HOSTS[path] = (stamp, paramiko.HostKeys(path))
+    return hit[1]
 
 
 class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
@@ -182,19 +204,26 @@ class SSHTransport(Transport):
 
     def _new_client(self) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
-        try:
-            client.load_system_host_keys()
-        except (OSError, paramiko.SSHException):
-            pass
-        path = os.path.expanduser(self.opts.known_hosts)
-        if os.path.exists(path):
-            client.load_host_keys(path)
         client.set_missing_host_key_policy(
             _HostKeyPolicy(self.opts.accept_new_host_keys, self.opts.known_hosts)
         )
         return client
 
+    def _trust(self, client: paramiko.SSHClient, hop: _Hop) -> None:
+        """Give ``client`` the known keys of ``hop`` only, from the shared parsed files: the
+        user's known_hosts first (as Paramiko's system keys), then ``--known-hosts``."""
+        name = hop.host if hop.port == 22 else f"[{hop.host}]:{hop.port}"
+        try:
+            found = known_hosts(USER_KNOWN_HOSTS).lookup(name)
+        except (OSError, paramiko.SSHException):
+            found = None
+        if found is None and os.path.exists(os.path.expanduser(self.opts.known_hosts)):
+            found = known_hosts(self.opts.known_hosts, must_exist=True).lookup(name)
+        for keytype, key in (found or {}).items():
+            client.get_host_keys().add(name, keytype, key)
+
     def _connect(self, client: paramiko.SSHClient, hop: _Hop, sock) -> None:
+        self._trust(client, hop)
         client.connect(
             hop.host,
             port=hop.port,

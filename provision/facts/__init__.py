@@ -19,7 +19,8 @@ def gather(t: Transport, opts: Options) -> dict:
         opts.data_root,
         opts.managed_files(),
         opts.users + ([remap_names(opts.userns_remap)[0]] if opts.userns_remap else []),
-        list(dict.fromkeys(list(opts.packages) + package_names())),
+        # the engine's packages only matter to the engine steps (not run with --no-install)
+        list(dict.fromkeys(list(opts.packages) + (package_names() if opts.install_engine else []))),
         list(SYSCTLS) + EXTRA_SYSCTLS,
         MODULES,
         opts.group,

@@ -149,6 +149,12 @@ def systemd_running(facts: dict) -> bool:
     return init.get("pid1") == "systemd" and init.get("booted") == "yes"
 
 
+def read_file(path: str) -> str:
+    """sh printing a small file with the shell's own ``read`` (``cat`` costs a process: a
+    rerun's facts are most of what it runs on the host)."""
+    return f'while IFS= read -r l || [ -n "$l" ]; do printf \'%s\\n\' "$l"; done < {shlex.quote(path)}'
+
+
 def system_facts(
     data_root: str,
     files: list[str],
@@ -163,8 +169,7 @@ def system_facts(
     file_cmd = file_command(files)
     user_cmd = (
         "; ".join(
-            f"if id {q(u)} >/dev/null 2>&1; then echo \"{u}: $(id -Gn {q(u)})\"; else echo '{u}: -'; fi"
-            for u in users
+            f"if g=$(id -Gn {q(u)} 2>/dev/null); then echo \"{u}: $g\"; else echo '{u}: -'; fi" for u in users
         )
         or "true"
     )
@@ -186,27 +191,30 @@ def system_facts(
     )
     dr = q(data_root)
     dataroot_cmd = (
-        f'p={dr}; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; echo "path $p"; '
-        'echo "fstype $(stat -f -c %T "$p")"; '
-        'df -Pk "$p" | tail -n 1 | awk \'{print "avail_kb " $4; print "mountpoint " $6}\'; '
-        'if [ "$(stat -f -c %T "$p")" = xfs ]; then '
+        # the nearest existing ancestor, found by the shell itself (no dirname per level)
+        f'p={dr}; while [ ! -e "$p" ]; do case $p in */*) p=${{p%/*}}; p=${{p:-/}};; *) p=.;; esac; done; '
+        'echo "path $p"; '
+        't=$(stat -f -c %T "$p"); echo "fstype $t"; '
+        'df -Pk "$p" | { read -r _; read -r _ _ _ a _ m; echo "avail_kb $a"; echo "mountpoint $m"; }; '
+        'if [ "$t" = xfs ]; then '
         "  r=$(xfs_info \"$p\" 2>/dev/null | grep -o 'ftype=[01]' | head -n 1); "
         f'  [ -n "$r" ] || r=$(python3 -c {q(_XFS_PY)} "$p" 2>/dev/null || python -c {q(_XFS_PY)} "$p"); '
         '  echo "xfs $r"; fi'
     )
     return [
-        Fact("os_release", "cat /etc/os-release", parse_kv, {}),
+        Fact("os_release", read_file("/etc/os-release"), parse_kv, {}),
         Fact("uname", 'echo "release $(uname -r)"; echo "machine $(uname -m)"', parse_words, {}),
         Fact(
             "init",
-            "echo \"pid1 $(cat /proc/1/comm)\"; [ -d /run/systemd/system ] && echo 'booted yes'; "
+            'c=; read -r c < /proc/1/comm; echo "pid1 $c"; '
+            "[ -d /run/systemd/system ] && echo 'booted yes' && "
             'command -v systemctl >/dev/null && echo "state $(systemctl is-system-running 2>/dev/null)"',
             parse_words,
             {},
         ),
         Fact(
             "filesystems",
-            "cat /proc/filesystems",
+            read_file("/proc/filesystems"),
             lambda ls: {ln.split()[-1] for ln in ls if ln.strip()},
             set(),
         ),
@@ -218,10 +226,13 @@ def system_facts(
         ),
         Fact("mounts", "cat /proc/self/mountinfo", parse_mountinfo, []),
         Fact(
-            "cgroups", "cat /proc/cgroups", lambda ls: [ln for ln in ls if ln and not ln.startswith("#")], []
+            "cgroups",
+            read_file("/proc/cgroups"),
+            lambda ls: [ln for ln in ls if ln and not ln.startswith("#")],
+            [],
         ),
         Fact("sysctl", sysctl_cmd or "true", parse_words, {}),
-        Fact("cmdline", "cat /proc/cmdline", lambda ls: " ".join(ls), ""),
+        Fact("cmdline", read_file("/proc/cmdline"), lambda ls: " ".join(ls), ""),
         Fact(
             "selinux",
             '[ -r /sys/fs/selinux/enforce ] && echo "enforce $(cat /sys/fs/selinux/enforce)"; '
@@ -236,6 +247,7 @@ def system_facts(
         Fact("packages", pkg_cmd, parse_packages, set()),
         Fact(
             "repos",
+            "[ -d /etc/yum.repos.d ] && "
             "grep -l '^mirrorlist=.*mirrorlist.centos.org' /etc/yum.repos.d/*.repo",
             lambda ls: ls,
             [],

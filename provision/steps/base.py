@@ -95,6 +95,8 @@ class StepPlan:
     verify: Callable[[Transport], None] | None = None
     # runs on every apply (also when nothing changed); returns notes, raises StepError
     check: Callable[[Transport], list[str] | None] | None = None
+    # runs instead of ``check`` when no step of the host's plan changes anything
+    quick: Callable[[Transport], list[str] | None] | None = None
 
     @property
     def changes(self) -> bool:

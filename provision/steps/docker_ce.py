@@ -20,7 +20,7 @@ from provision.steps import pending
 from provision.steps.base import Command, StepPlan
 from provision.steps.daemon import ConfigChange
 from provision.steps.engine import merged_config
-from provision.steps.probe import make_check
+from provision.steps.probe import make_check, make_quick_check
 from provision.steps.record import state_change
 from provision.steps.repos import APT_ENV, plan_packages
 from provision.steps.service import Control, EngineStart
@@ -108,5 +108,6 @@ def plan_docker(
     steps.append(svc)
     verify = StepPlan("engine verify")
     verify.check = make_check(DOCKER, sock, opts.group, config.get("registry-mirrors") or [])
+    verify.quick = make_quick_check(DOCKER, sock, opts.group, facts, verify.check)
     steps.append(verify)
     return steps

@@ -21,7 +21,7 @@ from provision.render import render
 from provision.steps import pending
 from provision.steps.base import Command, StepPlan, file_state
 from provision.steps.daemon import ConfigChange
-from provision.steps.probe import make_check
+from provision.steps.probe import make_check, make_quick_check
 from provision.steps.record import state_change
 from provision.steps.repos import plan_packages
 from provision.steps.service import Control, EngineStart
@@ -167,5 +167,6 @@ def plan_berth(facts: dict, plat: Platform, opts: Options, daemon_json: ConfigCh
 
     verify = StepPlan("engine verify")
     verify.check = make_check(BERTH, sock, opts.group, config.get("registry-mirrors") or [])
+    verify.quick = make_quick_check(BERTH, sock, opts.group, facts, verify.check)
     steps.append(verify)
     return steps

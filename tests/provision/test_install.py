@@ -138,6 +138,13 @@ def test_rerun_changes_nothing_and_restarts_nothing(pair):
     }
     assert rc == 0 and not any(changed.values()), changed
     assert [service(h) for h in hosts] == svc_before
+    # the engine processes have had their full proof now (this run's or an earlier one's): a run
+    # that changes nothing proves them cheaply, by their API, without a container
+    rc, reps = provision_json("host", *host_args(hosts, kh, "--registry-mirror", MIRROR_A))
+    for h in hosts:
+        notes = " ".join(steps(reps[f"root@{h.ip}"])["engine verify"]["notes"])
+        assert rc == 0 and "is the process the last full proof" in notes, notes
+    assert [service(h) for h in hosts] == svc_before
 
 
 def test_mirror_change_restarts_once_and_broken_config_rolls_back(pair):
@@ -188,6 +195,9 @@ def test_mirror_change_restarts_once_and_broken_config_rolls_back(pair):
     assert h.exec("stat -c '%U:%G %a' /run/berth.sock").stdout.strip() == "root:docker 660"
     rc, reps = provision_json("host", *host_args([h], kh, "--registry-mirror", MIRROR_B))
     assert rc == 0 and reps[f"root@{h.ip}"]["changed"] == 0, reps[f"root@{h.ip}"]["steps"]
+    # nothing changed, but the engine runs as a new process since its last proof: the full proof
+    notes = " ".join(steps(reps[f"root@{h.ip}"])["engine verify"]["notes"])
+    assert "container ran and exited 0" in notes, notes
 
 
 def test_status_reports_the_engine(pair):

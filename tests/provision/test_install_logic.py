@@ -17,6 +17,7 @@ from provision.steps.docker_ce import plan_docker
 from provision.steps.engine import load_bundle, plan_berth
 from provision.steps.record import state_change
 from provision.steps.service import EngineStart
+from provision.transport import LocalTransport, Result
 from provision.uninstall import restore_script
 
 BERTH, BERTHD, BERTHD_UNIT = BERTH_KIND.client, BERTH_KIND.daemon, BERTH_KIND.unit
@@ -265,3 +266,72 @@ def test_a_restart_left_pending_by_an_interrupted_run_is_done_by_the_next():
     # no restart planned: no marker
     plans = build_plan(facts, DEBIAN, opts)
     assert not any(isinstance(a, MarkPending) for p in plans for a in p.actions)
+
+
+def converged(facts, opts):
+    """``facts`` of the host after the plan's files are written and its live values set."""
+    from provision.options import MODULES, SYSCTLS
+    from provision.plan import build_plan
+    from provision.steps.base import FileChange
+
+    facts["modules"] = {m: "builtin" for m in MODULES}
+    facts["sysctl"] = dict(SYSCTLS)
+    for p in build_plan(facts, DEBIAN, opts):
+        for a in p.actions:
+            if isinstance(a, FileChange):
+                facts["files"][a.path] = f(a.new, a.mode)
+    return facts
+
+
+class Answers(LocalTransport):
+    """A transport that runs nothing: each command gets the exit code ``rc(command)``."""
+
+    def __init__(self, rc):
+        super().__init__()
+        self.rc, self.ran = rc, []
+
+    def _exec(self, command, stdin, timeout):
+        self.ran.append(command)
+        return Result(command, self.rc(command), "", "")
+
+
+def test_a_run_that_changes_nothing_proves_the_same_engine_process_cheaply():
+    """The full proof (a container run) records the engine process it passed on; a run with
+    nothing to change on that very process only asks the API (the lab tests run both)."""
+    from provision.plan import build_plan
+    from provision.steps.probe import make_quick_check
+
+    opts = Options()
+    since = "Thu 2026-12-03 03:00:00 UTC"
+    facts = converged(installed_facts(opts), opts)
+    facts["engine"].update(MainPID="4242", ActiveEnterTimestamp=since)
+    facts["engine_sockets"] = {"/run/berth.sock": "root docker 660"}
+    plans = by_name(build_plan(facts, DEBIAN, opts))
+    assert [n for n, p in plans.items() if p.actions] == []
+    assert plans["engine verify"].quick is None  # no full proof recorded: the full one runs
+    facts["engine_proof"] = {"MainPID": "4242", "ActiveEnterTimestamp": since}
+    verify = by_name(build_plan(facts, DEBIAN, opts))["engine verify"]
+    assert verify.quick is not None and verify.check is verify.quick
+    # another engine process (a restart, a reboot), a socket not as wanted, or any change: full
+    for key, value in [("MainPID", "4243"), ("ActiveEnterTimestamp", "Thu 2026-12-03 03:05:00 UTC")]:
+        other = dict(facts, engine=dict(facts["engine"], **{key: value}))
+        assert by_name(build_plan(other, DEBIAN, opts))["engine verify"].quick is None, key
+    other = dict(facts, engine_sockets={"/run/berth.sock": "root root 660"})
+    assert by_name(build_plan(other, DEBIAN, opts))["engine verify"].quick is None
+    plans = build_plan(dict(facts, users={"carol": ["carol"]}), DEBIAN, Options(users=["carol"]))
+    verify = by_name(plans)["engine verify"]
+    assert any(p.actions for p in plans) and verify.check is not verify.quick
+    # direct mode (no systemd): the daemon's pid
+    direct = dict(facts, engine={"marker": facts["engine"]["marker"], "direct_pid": "77"})
+    direct["engine_proof"] = {"direct_pid": "77"}
+    assert make_quick_check(BERTH_KIND, "/run/berth.sock", "docker", direct, None) is not None
+    direct["engine_proof"] = {"direct_pid": "78"}
+    assert make_quick_check(BERTH_KIND, "/run/berth.sock", "docker", direct, None) is None
+
+    # the cheap proof asks the API; one that does not answer gets the full proof
+    quick = make_quick_check(BERTH_KIND, "/run/berth.sock", "docker", facts, lambda t: ["full proof"])
+    t = Answers(lambda cmd: 0)
+    (note,) = quick(t)
+    assert "berthd (PID 4242) is the process the last full proof" in note, note
+    assert t.ran[-1].endswith(f"{BERTH} -H unix:///run/berth.sock version >/dev/null 2>&1"), t.ran
+    assert quick(Answers(lambda cmd: 1)) == ["full proof"]

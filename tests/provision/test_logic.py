@@ -249,3 +249,35 @@ def test_bad_options_rejected_before_any_host():
     ):
         with pytest.raises(InputError, match=msg):
             opts.validate()
+
+
+def test_facts_script_on_this_machine_reads_what_python_reads(tmp_path):
+    """The facts script run for real here (the shell's own ``read`` in place of ``cat``, the data
+    root's ancestor by parameter expansion, one ``id`` per user): the same values Python reads."""
+    import os
+
+    from provision.facts import gather
+    from provision.facts.system import read_file
+    from provision.transport import LocalTransport
+
+    opts = Options(
+        data_root=str(tmp_path / "not" / "yet"), users=["root", "no-such-user-xyz"], install_engine=False
+    )
+    facts = gather(LocalTransport(), opts)
+    with open("/etc/os-release") as f:
+        assert facts["os_release"] == parse_kv(f.read().splitlines())
+    assert facts["uname"] == {"release": os.uname().release, "machine": os.uname().machine}
+    with open("/proc/1/comm") as f:
+        assert facts["init"]["pid1"] == f.read().strip()
+    with open("/proc/filesystems") as f:
+        assert facts["filesystems"] == {ln.split()[-1] for ln in f if ln.strip()}
+    with open("/proc/cmdline") as f:
+        assert facts["cmdline"] == f.read().strip()
+    st = os.statvfs(tmp_path)
+    assert facts["dataroot"]["path"] == str(tmp_path)
+    assert abs(int(facts["dataroot"]["avail_kb"]) - st.f_bavail * st.f_frsize // 1024) < 100 * 1024
+    assert facts["users"] == {"root": ["root"], "no-such-user-xyz": None}
+    # a last line without its newline is kept
+    (tmp_path / "f").write_bytes(b"a b\n\n  c\\d")
+    out = LocalTransport().run(read_file(str(tmp_path / "f"))).stdout
+    assert out == "a b\n\n  c\\d\n"
