@@ -41,10 +41,16 @@ def berth(h, cmd, check=True):
 
 def datapath(h, lab, url):
     """Outbound NAT, a published port from the machine, a name on a user network."""
-    r = berth(h, "run --rm busybox wget -qO- %s/outside.txt" % url, check=False)
+    # timeout: a hang fails in 20 s with the state below rather than at the exec's 120 s
+    # (busybox wget's own -T crashes in this busybox)
+    r = berth(h, "run --rm busybox timeout 20 wget -qO- %s/outside.txt" % url, check=False)
     rules = ("date; iptables-save -t filter; iptables-save -t nat; ip -o link show master berth0; "
+             "cat /proc/net/nf_conntrack 2>/dev/null | grep -v 127.0.0.1 | tail -20; "
+             "nft list ruleset 2>&1; ip -4 addr; ip route; ip neigh; sysctl net.ipv4.ip_forward; "
              "journalctl -u berthd-lab -u firewalld | tail -40")
-    assert r.stdout == "outside says hi\n", (r.stderr, h.exec(rules).stdout)
+    if r.stdout != "outside says hi\n":  # printed whole: an assertion message is cut short
+        print("wget exit %d, stderr %r, at the failure:\n%s" % (r.returncode, r.stderr, h.exec(rules).stdout))
+    assert r.stdout == "outside says hi\n", r.stderr
     assert wait_for(lambda: http_get(h.ip, 18080), 10).startswith("hello from ")
     out = berth(h, "run --rm --network appnet busybox wget -qO- http://api/").stdout
     assert out.startswith("hello from ")
