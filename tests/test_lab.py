@@ -87,6 +87,10 @@ def test_hosts_have_own_identity_and_see_only_the_bridge(trio, lab):
         assert "routes=1 defaults=0" in out and "NOROUTE" in out and f"inet {h.ip}/24" in out, out
     assert len({h.name for h in trio}) == 3
     assert len({h.ip for h in trio}) == 3
+    # the bridge's MAC is its own, not its lowest port's (which changes as hosts come and go)
+    bridge_link = subprocess.run(["ip", "-o", "link", "show", lab.bridge], stdout=subprocess.PIPE,
+                                 check=True).stdout.decode()
+    assert "link/ether %s " % net.bridge_mac(lab.info["subnet"]) in bridge_link, bridge_link
     # hosts reach each other on the bridge
     assert trio[0].ssh(connect_script(trio[1].ip, 22)).stdout.strip() == "ok"
     # ... and the machine only at its bridge address, even when a host adds a route out

@@ -54,18 +54,32 @@ def links(conn):
     return out
 
 
-def add_bridge(conn, name, mtu=None):
-    """Create bridge `name` (EEXIST is not an error) and set it up; its ifindex."""
+def add_bridge(conn, name, mtu=None, mac=None):
+    """Create bridge `name` (EEXIST is not an error) and set it up; its ifindex.
+
+    mac: the bridge's own address, given explicitly (as dockerd does): a bridge whose address
+    the kernel picks takes the lowest of its ports' addresses, and takes another whenever a
+    port with a lower one joins or that port leaves (a container's veth, a namespace made
+    ahead), so the gateway's MAC would change under the running containers, whose ARP caches
+    keep the old one: their traffic to the gateway is dropped until the entry expires (a
+    connection attempt hangs for tens of seconds). An address set by hand stays. A bridge
+    that exists already keeps the address it has, now set explicitly."""
     attrs = nl.attr(nl.IFLA_IFNAME, name) + nl.nested(nl.IFLA_LINKINFO, nl.attr(nl.IFLA_INFO_KIND, "bridge"))
     if mtu:
         attrs += nl.u32(nl.IFLA_MTU, mtu)
+    if mac:
+        attrs += nl.attr(nl.IFLA_ADDRESS, mac_bytes(mac))
     try:
         conn.request(nl.RTM_NEWLINK, nl.ifinfo() + attrs, nl.NLM_F_CREATE | nl.NLM_F_EXCL,
                      "create bridge %s" % name)
+        created = True
     except OSError as e:
         if not nl.is_exists(e):
             raise
+        created = False
     index = link_index(conn, name)
+    if mac and not created:  # its current address, made sticky: nothing changes under containers
+        set_link(conn, index, mac=links(conn)[name]["mac"])
     set_up(conn, index)
     return index
 

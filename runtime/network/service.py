@@ -166,7 +166,7 @@ class NetworkService(object):
         cfg = rec["IPAM"]["Config"][0]
         mtu = int(rec["Options"].get("com.docker.network.driver.mtu") or 0) or None
         with _nl() as c:
-            idx = links.add_bridge(c, name, mtu)
+            idx = links.add_bridge(c, name, mtu, mac=links.mac_for(cfg["Gateway"]))
             prefix = cfg["Subnet"].split("/")[1]
             links.add_address(c, idx, "%s/%s" % (cfg["Gateway"], prefix))
         if self.fw is not None:

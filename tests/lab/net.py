@@ -53,9 +53,16 @@ def link_exists(name: str) -> bool:
     return pathlib.Path(f"/sys/class/net/{name}").exists()
 
 
+def bridge_mac(subnet: int) -> str:
+    """The bridge's own MAC, fixed: left to the kernel, a bridge takes its lowest port's MAC and
+    changes it when that host leaves, and the hosts still up keep the old one in their ARP
+    caches (their traffic to the machine side is lost until the entries expire)."""
+    return f"02:6c:61:62:{subnet:02x}:01"
+
+
 def create_bridge(name: str, subnet: int) -> None:
     """Create the bridge with its address (IPv6 off: nothing should autoconfigure)."""
-    run(["ip", "link", "add", name, "type", "bridge"])
+    run(["ip", "link", "add", name, "address", bridge_mac(subnet), "type", "bridge"])
     try:
         pathlib.Path(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6").write_text("1\n")
     except OSError:

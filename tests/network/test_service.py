@@ -8,10 +8,10 @@ import subprocess
 import pytest
 
 from runtime.errors import Conflict, Forbidden, InvalidParameter
-from runtime.network import firewall, netns
+from runtime.network import firewall, links, netns
 from runtime.network.service import NetworkService
 from tests.network.test_dns import ask
-from tests.network.topology import HOST_OUT, OUTSIDE, Topology
+from tests.network.topology import HOST_OUT, OUTSIDE, Topology, conn
 
 
 def ip_link(ns_fd):
@@ -107,6 +107,35 @@ def test_default_bridge_ports_user_networks_and_cleanup(world):
     assert sorted(netns.run_in(h, svc.prune, set())) == ["appnet", "other"]
     assert net2["Id"] not in svc.records.nets
     assert snapshot(t) == before
+
+
+def bridge_mac(ns_fd, name):
+    with conn(ns_fd) as c:
+        return links.links(c)[name]["mac"]
+
+
+def test_the_gateway_keeps_its_mac_while_ports_come_and_go(world):
+    """A bridge whose address the kernel picks takes its lowest port's, and another one when
+    that port leaves (a `run --rm` container's veth, a namespace made ahead taken to another
+    network): containers that have the gateway's old MAC in their ARP cache can no longer
+    reach it. Ours is set: the traffic goes on."""
+    t, svc = world, world.svc
+    h = t.host
+    netns.run_in(h, svc.ensure)
+    gateway_mac = "02:42:ac:11:00:01"  # Docker's MAC scheme, for the gateway's address
+    assert bridge_mac(h, "berth0") == gateway_mac
+    with conn(h) as c:  # a port with the lowest MAC there can be
+        links.add_veth(c, "vlow", "eth0", t.ns(), master=links.link_index(c, "berth0"), up=False)
+        links.set_link(c, links.link_index(c, "vlow"), mac="02:00:00:00:00:01")
+    a = t.ns()
+    netns.run_in(h, svc.attach, "a" * 64, "/a", a, svc.resolve_networks("default", None), {}, {})
+    t.tcp_server(t.outside, 9000, "outside")
+    assert t.tcp(a, OUTSIDE, 9000) == "outside " + HOST_OUT  # the gateway's MAC is in a's cache
+    with conn(h) as c:
+        links.delete_link(c, "vlow")  # that port leaves
+    assert bridge_mac(h, "berth0") == gateway_mac
+    assert t.tcp(a, OUTSIDE, 9000) == "outside " + HOST_OUT
+    netns.run_in(h, svc.detach, "a" * 64)
 
 
 def test_restart_keeps_running_containers_and_reconciles_the_rest(world):
