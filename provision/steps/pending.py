@@ -17,10 +17,25 @@ from provision.engine_kind import PENDING_DIR, pending_marker
 from provision.steps.service import EngineStart
 from provision.transport import Transport
 
+PENDING = "restart left pending by an interrupted run"
+
+
+def plain_reasons(why: str) -> str:
+    """The reasons in a restart's ``why`` with any pending one's own reasons in their place
+    ("engine upgraded, daemon.json changed"), each once: a run interrupted again and again
+    records what the restart is for, not a nest of earlier runs' notes."""
+    flat = why.replace(PENDING + " (", "").replace(")", "")
+    out: list[str] = []
+    for r in (x.strip() for x in flat.split(",")):
+        if r and r not in out:
+            out.append(r)
+    return ", ".join(out)
+
+
 def reason(engine_facts: dict) -> str | None:
     """Why a restart is still owed, from the facts; None when none is."""
-    left = (engine_facts.get("pending") or "").strip()
-    return f"restart left pending by an interrupted run ({left})" if left else None
+    left = plain_reasons(engine_facts.get("pending") or "")
+    return f"{PENDING} ({left})" if left else None
 
 
 @dataclass
@@ -38,7 +53,8 @@ class MarkPending:
 
     def apply(self, t: Transport) -> None:
         path = shlex.quote(pending_marker(self.service))
-        res = t.sudo(f"mkdir -p {PENDING_DIR} && printf '%s\\n' {shlex.quote(self.why)} > {path}")
+        why = shlex.quote(plain_reasons(self.why))
+        res = t.sudo(f"mkdir -p {PENDING_DIR} && printf '%s\\n' {why} > {path}")
         if not res.ok:
             raise StepError(f"cannot write {pending_marker(self.service)}: {res.brief()}", t.name, res)
 

@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import zipfile
 
 import pytest
@@ -91,3 +92,33 @@ def test_provision_bundle_command_writes_the_file(tmp_path):
     if shutil.which("python3"):
         r = run(["python3", str(out), "berth", "version"])
         assert "Version:           0.0.8" in r.stdout
+
+
+HOLD_LOCK_THEN_INSTALL = """
+import fcntl, os, subprocess, sys, time
+subprocess.check_call(["mount", "-t", "tmpfs", "berth-test-run", "/run"])  # this namespace's /run
+os.makedirs("/run/lock")
+held = open("/run/lock/berth-engine-install.lock", "w")
+fcntl.flock(held, fcntl.LOCK_EX)  # an install left running by a killed run
+p = subprocess.Popen(["sh", "-c", sys.argv[1]])
+time.sleep(1.5)
+waited = p.poll() is None and not os.path.exists(sys.argv[2])
+held.close()
+print(waited, p.wait(60))
+"""
+
+
+def test_install_waits_for_an_install_still_running(built, tmp_path):
+    """A run killed on the controller leaves its install script running on the host: the
+    rerun's waits for it (a lock) rather than building and renaming the same directories."""
+    lib = tmp_path / "lib"
+    staged = tmp_path / "staged.pyz"
+    staged.write_bytes(built.data)
+    script = bundle.install_script(built, str(staged)).replace(bundle.LIB_DIR, str(lib))
+    script = script.replace(bundle.PYTHON, sys.executable)
+    installed = built.install_dir.replace(bundle.LIB_DIR, str(lib))
+    p = run(["unshare", "--mount", "--propagation", "private", sys.executable, "-c",
+             HOLD_LOCK_THEN_INSTALL, script, installed])
+    assert p.stdout.split() == ["True", "0"], (p.stdout, p.stderr)
+    assert (lib / "current" / "runtime" / "daemon" / "main.py").is_file()
+    assert json.loads((lib / "current" / "BERTH_INSTALLED").read_text()) == built.marker

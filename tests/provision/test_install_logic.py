@@ -241,7 +241,7 @@ def test_a_restart_left_pending_by_an_interrupted_run_is_done_by_the_next():
     """A run killed between writing daemon.json (or the engine) and restarting the engine: the
     files already match, but the marker it left under /run still gets the restart."""
     from provision.plan import build_plan
-    from provision.steps.pending import MarkPending
+    from provision.steps.pending import MarkPending, plain_reasons, reason
 
     opts = Options(registry_mirrors=["https://m.example"])
     facts = installed_facts(opts, mirrors=["https://m.example"])
@@ -266,6 +266,16 @@ def test_a_restart_left_pending_by_an_interrupted_run_is_done_by_the_next():
     # no restart planned: no marker
     plans = build_plan(facts, DEBIAN, opts)
     assert not any(isinstance(a, MarkPending) for p in plans for a in p.actions)
+    # interrupted again and again: the marker keeps the plain reasons, each once
+    facts["engine"]["pending"] = "engine upgraded, daemon.json changed"
+    plans = build_plan(facts, DEBIAN, opts2)
+    mark = next(a for p in plans for a in p.actions if isinstance(a, MarkPending))
+    assert mark.why == "daemon.json changed, restart left pending by an interrupted run " \
+                       "(engine upgraded, daemon.json changed)"
+    assert plain_reasons(mark.why) == "daemon.json changed, engine upgraded"
+    facts["engine"]["pending"] = plain_reasons(mark.why)
+    assert reason(facts["engine"]) == \
+        "restart left pending by an interrupted run (daemon.json changed, engine upgraded)"
 
 
 def converged(facts, opts):
