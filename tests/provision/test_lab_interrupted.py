@@ -84,12 +84,32 @@ def snapshot(h):
     return files
 
 
+def is_temp(path):
+    name = os.path.basename(path)
+    return ".berth-" in name and not name.endswith(".berth-orig")
+
+
+def settled_snapshot(h, seconds=15.0):
+    """snapshot() once the remote command a kill left in flight has ended: it runs to its end
+    on the host (the controller's death does not stop it), and meanwhile its temp file is there.
+    A temp file still there after ``seconds`` is a real leftover (check_snapshot says so)."""
+    t0 = time.monotonic()
+    snap = snapshot(h)
+    waited = False
+    while any(is_temp(p) for p in snap) and time.monotonic() < t0 + seconds:
+        waited = True
+        time.sleep(0.25)
+        snap = snapshot(h)
+    if waited:
+        print(f"{h.name}: the command in flight ended {time.monotonic() - t0:.1f} s after the kill")
+    return snap
+
+
 def check_snapshot(where, snap, valid):
     """Every managed file, backup and temp file in ``snap`` is whole: its content is one of the
     ``valid`` ones for that path; daemon.json parses and keeps the owner's keys."""
     for path, data in snap.items():
-        name = os.path.basename(path)
-        if ".berth-" in name and not name.endswith(".berth-orig"):
+        if is_temp(path):
             raise AssertionError(f"{where}: a temp file was left: {path}")
         base = path
         for suffix in (".berth-orig", ".bak"):
@@ -207,7 +227,7 @@ def walk(h, points, args, logdir, rng, where):
         how = "cut" if rng.random() < CUT_SHARE else "kill"
         outcome, last = runner.run(point, how)
         log.append((point, how, outcome, last))
-        snaps.append((f"{where} #{i} {how} at {point} (last step logged: {last})", snapshot(h)))
+        snaps.append((f"{where} #{i} {how} at {point} (last step logged: {last})", settled_snapshot(h)))
     return log, snaps, runner.errors
 
 
