@@ -2,18 +2,26 @@
 docker-default, written here), loaded with apparmor_parser when berthd starts on a host where
 AppArmor is enabled and the profile is missing, and the profile each container's processes get
 (`--security-opt apparmor=NAME|unconfined`). PID 1 and exec'd processes ask for it on their
-execve (runtime/container/proc/init.py). On a host without AppArmor nothing is applied and a
-named profile is refused."""
+execve (runtime/container/proc/init.py). On a host without AppArmor, or without
+apparmor_parser to load profiles with (as dockerd decides), nothing is applied and a named
+profile is refused."""
 
 import os
+import shutil
 import subprocess
 
 from runtime.errors import InvalidParameter
+
+try:
+    from typing import Optional  # noqa: F401
+except ImportError:  # pragma: no cover
+    pass
 
 DEFAULT_PROFILE = "berth-default"
 UNCONFINED = "unconfined"
 _ENABLED = "/sys/module/apparmor/parameters/enabled"
 _SECURITYFS = "/sys/kernel/security/apparmor"
+_PARSERS = ("/sbin/apparmor_parser", "/usr/sbin/apparmor_parser")
 
 # (rule, why): the policy of dockerd's docker-default profile, in the order it applies them
 _RULES = (
@@ -58,14 +66,31 @@ def profile_text(name=DEFAULT_PROFILE):
     return "\n".join(lines) + "\n"
 
 
+def parser():
+    # type: () -> Optional[str]
+    """The path of apparmor_parser (on PATH, or in /sbin or /usr/sbin), or None."""
+    found = shutil.which("apparmor_parser")
+    if found:
+        return found
+    for path in _PARSERS:
+        if os.access(path, os.X_OK):
+            return path
+    return None
+
+
 def host_enabled():
     # type: () -> bool
-    """Whether the kernel runs AppArmor (what dockerd checks: the module parameter and securityfs)."""
+    """Whether berth confines containers with AppArmor, decided as dockerd decides it: the
+    kernel runs AppArmor (the module parameter and securityfs) and apparmor_parser is
+    installed. A kernel with AppArmor on and no parser (a Debian cloud image without the
+    apparmor package) can load no profile: containers run unconfined there, as under dockerd."""
     try:
         with open(_ENABLED) as f:
-            return f.read(1) == "Y" and os.path.isdir(_SECURITYFS)
+            if f.read(1) != "Y" or not os.path.isdir(_SECURITYFS):
+                return False
     except OSError:
         return False
+    return parser() is not None
 
 
 def loaded_profiles():
@@ -90,7 +115,7 @@ def ensure_default(data_root):
     with open(path, "w") as f:
         f.write(profile_text())
     try:
-        proc = subprocess.run(["apparmor_parser", "-Kr", path], stdout=subprocess.PIPE,
+        proc = subprocess.run([parser() or "apparmor_parser", "-Kr", path], stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT)
     except OSError as e:
         raise RuntimeError("AppArmor is enabled but apparmor_parser cannot run (%s): install the apparmor "
@@ -111,7 +136,8 @@ def profile_for(value, privileged, enabled):
         return DEFAULT_PROFILE if enabled and not privileged else None
     if not enabled:
         raise InvalidParameter("--security-opt apparmor=%s: AppArmor is not enabled on this host (%s is "
-                               "not Y): leave it out or give apparmor=unconfined" % (value, _ENABLED))
+                               "not Y, or apparmor_parser is not installed): leave it out or give "
+                               "apparmor=unconfined" % (value, _ENABLED))
     if value not in loaded_profiles():
         raise InvalidParameter("--security-opt apparmor=%s: no such AppArmor profile is loaded (load it "
                                "with apparmor_parser -r FILE)" % value)

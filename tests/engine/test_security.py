@@ -141,6 +141,30 @@ def test_apparmor_profile_choice_and_refusals(monkeypatch):
     assert "deny mount," in text and "peer=berth-default," in text
 
 
+def test_apparmor_needs_the_kernel_and_the_parser(monkeypatch, tmp_path):
+    """As dockerd decides: AppArmor confines containers where the kernel runs it and
+    apparmor_parser is installed; a kernel with AppArmor on but no parser (a Debian cloud image
+    without the apparmor package) runs them unconfined, with no error at every start."""
+    from runtime.container import apparmor, security
+    enabled, securityfs, bin_dir = tmp_path / "enabled", tmp_path / "securityfs", tmp_path / "bin"
+    securityfs.mkdir()
+    bin_dir.mkdir()
+    monkeypatch.setattr(apparmor, "_ENABLED", str(enabled))
+    monkeypatch.setattr(apparmor, "_SECURITYFS", str(securityfs))
+    monkeypatch.setattr(apparmor, "_PARSERS", (str(bin_dir / "apparmor_parser"),))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    enabled.write_text("N\n")
+    assert not apparmor.host_enabled()
+    enabled.write_text("Y\n")
+    assert not apparmor.host_enabled()  # no parser
+    lsm = security.AppArmorState.at_start(str(tmp_path / "root"))
+    assert (lsm.enabled, lsm.problem) == (False, "")
+    assert security.process_options({}, [0], lsm=lsm)["apparmor"] is None
+    (bin_dir / "apparmor_parser").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "apparmor_parser").chmod(0o755)
+    assert apparmor.host_enabled() and apparmor.parser() == str(bin_dir / "apparmor_parser")
+
+
 def test_label_refused_without_selinux(clean_containers):
     with pytest.raises(InvalidParameter) as e:
         clean_containers.container_create({"Image": "busybox:latest", "HostConfig": {
