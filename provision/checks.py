@@ -249,6 +249,21 @@ def check_selinux(se: dict) -> Check:
     return Check("selinux", PASS, f"SELinux {mode}")
 
 
+def check_apparmor(aa: dict) -> Check:
+    """AppArmor on without apparmor_parser (a minimal Debian/Ubuntu image): the engine, as
+    dockerd, then runs containers without a profile; say so and how to get one."""
+    if aa.get("enabled", "").startswith("Y") and "parser" not in aa:
+        return Check(
+            "apparmor",
+            WARN,
+            "AppArmor is on but apparmor_parser is missing: containers run without an AppArmor profile",
+            "install the apparmor package, then restart the engine to load berth-default",
+        )
+    if aa.get("enabled", "").startswith("Y"):
+        return Check("apparmor", PASS, "AppArmor on: containers get the berth-default profile")
+    return Check("apparmor", PASS, "AppArmor not in use")
+
+
 def check_space(dr: dict, min_free_gb: float) -> Check:
     try:
         gb = int(dr.get("avail_kb", "0")) / 1024 / 1024
@@ -307,6 +322,7 @@ def run_checks(
         check_userns(facts.get("sysctl") or {}),
         check_kmem(uname, facts.get("cmdline") or ""),
         check_selinux(facts.get("selinux") or {}),
+        check_apparmor(facts.get("apparmor") or {}),
         check_space(facts.get("dataroot") or {}, min_free_gb),
     ]
     return checks, plat

@@ -240,6 +240,15 @@ def system_facts(
             parse_words,
             {},
         ),
+        Fact(
+            "apparmor",
+            "[ -r /sys/module/apparmor/parameters/enabled ] && "
+            'echo "enabled $(cat /sys/module/apparmor/parameters/enabled)"; '
+            "{ command -v apparmor_parser >/dev/null || [ -x /sbin/apparmor_parser ] || "
+            "[ -x /usr/sbin/apparmor_parser ]; } && echo parser yes",
+            parse_words,
+            {},
+        ),
         Fact("dataroot", dataroot_cmd, parse_dataroot, {}),
         Fact("files", file_cmd, parse_files, {}),
         Fact("group", f"getent group {q(group)}", parse_group, None),

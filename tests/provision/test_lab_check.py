@@ -46,6 +46,7 @@ def test_check_passes_on_a_lab_host(hosts, kh):
         "userns",
         "kmem",
         "selinux",
+        "apparmor",
         "space",
         "eol",
     ):

@@ -9,6 +9,7 @@ from provision.checks import (
     FAIL,
     PASS,
     WARN,
+    check_apparmor,
     check_arch,
     check_br_netfilter,
     check_dtype,
@@ -57,6 +58,15 @@ def test_kernel_and_kmem_checks():
     assert check_kmem({"release": "3.10.0-1160.el7.x86_64"}, "ro quiet").status == WARN
     assert check_kmem({"release": "3.10.0-1160.el7.x86_64"}, "ro cgroup.memory=nokmem").status == PASS
     assert check_kmem({"release": "5.14.0"}, "").status == PASS
+
+
+def test_apparmor_check():
+    """AppArmor on without apparmor_parser warns (the engine runs containers unconfined there)."""
+    assert check_apparmor(parse_words(["enabled Y"])).status == WARN
+    assert "apparmor package" in check_apparmor(parse_words(["enabled Y"])).fix
+    assert check_apparmor(parse_words(["enabled Y", "parser yes"])).status == PASS
+    assert check_apparmor(parse_words(["enabled N", "parser yes"])).status == PASS
+    assert check_apparmor({}).status == PASS
 
 
 @pytest.mark.parametrize(
