@@ -4,6 +4,7 @@ groups, users and packages. Parsers are pure functions (unit-tested without a ho
 from __future__ import annotations
 
 import base64
+import functools
 import shlex
 
 from provision.facts.base import Fact
@@ -149,6 +150,22 @@ def systemd_running(facts: dict) -> bool:
     return init.get("pid1") == "systemd" and init.get("booted") == "yes"
 
 
+def sysctl_path(key: str) -> str:
+    """/proc/sys/net/ipv4/ip_forward for net.ipv4.ip_forward."""
+    return "/proc/sys/" + key.replace(".", "/")
+
+
+def parse_sysctls(keys: list[str], lines: list[str]) -> dict[str, str]:
+    """``grep -H . PATHS`` lines (``PATH:VALUE``) into {key: value} for the keys asked for."""
+    by_path = {sysctl_path(k): k for k in keys}
+    out = {}
+    for line in lines:
+        path, sep, value = line.partition(":")
+        if sep and path in by_path:
+            out[by_path[path]] = value.strip()
+    return out
+
+
 def read_file(path: str) -> str:
     """sh printing a small file with the shell's own ``read`` (``cat`` costs a process: a
     rerun's facts are most of what it runs on the host)."""
@@ -173,10 +190,11 @@ def system_facts(
         )
         or "true"
     )
-    sysctl_cmd = "; ".join(
-        f'f=/proc/sys/{k.replace(".", "/")}; v=; if [ -r $f ] && {{ read -r v < $f || [ -n "$v" ]; }}; '
-        f'then echo "{k} $v"; fi'
-        for k in sysctls
+    # one grep for all of them ("PATH:VALUE" per file that exists), not the shell's `read`: dash
+    # reads a byte at a time, and a /proc/sys file answers a read at an offset past 0 with EOF,
+    # so `read` got "8" of 8192 (every rerun then "changed" the ARP-table sysctls back)
+    sysctl_cmd = (
+        "grep -H . " + " ".join(q(sysctl_path(k)) for k in sysctls) + " 2>/dev/null; true" if sysctls else ""
     )
     pkgs = " ".join(q(p) for p in packages)
     pkg_cmd = (
@@ -231,7 +249,7 @@ def system_facts(
             lambda ls: [ln for ln in ls if ln and not ln.startswith("#")],
             [],
         ),
-        Fact("sysctl", sysctl_cmd or "true", parse_words, {}),
+        Fact("sysctl", sysctl_cmd or "true", functools.partial(parse_sysctls, sysctls), {}),
         Fact("cmdline", read_file("/proc/cmdline"), lambda ls: " ".join(ls), ""),
         Fact(
             "selinux",

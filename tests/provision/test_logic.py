@@ -287,6 +287,13 @@ def test_facts_script_on_this_machine_reads_what_python_reads(tmp_path):
     assert facts["dataroot"]["path"] == str(tmp_path)
     assert abs(int(facts["dataroot"]["avail_kb"]) - st.f_bavail * st.f_frsize // 1024) < 100 * 1024
     assert facts["users"] == {"root": ["root"], "no-such-user-xyz": None}
+    # sysctls of several digits whole (the shell's `read` got the first byte of a /proc/sys file)
+    from provision.facts.system import sysctl_path
+
+    assert "net.ipv4.neigh.default.gc_thresh3" in facts["sysctl"]
+    for key, value in facts["sysctl"].items():
+        with open(sysctl_path(key)) as f:
+            assert value == f.read().strip(), key
     # a last line without its newline is kept
     (tmp_path / "f").write_bytes(b"a b\n\n  c\\d")
     out = LocalTransport().run(read_file(str(tmp_path / "f"))).stdout
