@@ -19,12 +19,18 @@ from runtime.errors import Conflict, ExecFailed, InvalidParameter, NotFound
 from runtime.events import container_event
 
 try:
-    from typing import Optional  # noqa: F401
+    from typing import Any, Iterator, Optional  # noqa: F401
 except ImportError:  # pragma: no cover
     pass
 
 
 RECENT = 10000  # execs whose container is known without a search (~1 MB)
+
+
+def _config_file(c, exec_id):
+    # type: (Any, str) -> str
+    """exec/<id>.config.json in the container's dir."""
+    return os.path.join(c.file("exec"), exec_id + ".config.json")
 
 
 def run_spec(c, pid, exec_id, exec_dir, cmd, conf, detach=False, tty=None):
@@ -73,21 +79,24 @@ class Execs(object):
             return []
         return sorted(n[:-len(".config.json")] for n in names if n.endswith(".config.json"))
 
-    def _find_exec(self, exec_id):
-        # type: (str) -> tuple
+    def _candidates(self, exec_id):
+        # type: (str) -> Iterator[Any]
+        """The container that made exec_id when it is a recent one, then every container (an
+        older exec, or one made before this engine started), listed only if need be."""
         with self.recent_lock:
             cid = self.recent.get(exec_id)
         if cid is not None:
             try:
-                c = self.containers.get(cid)
+                yield self.containers.get(cid)
             except NotFound:
-                c = None
-            if c is not None:
-                cfg = read_json(os.path.join(c.file("exec"), exec_id + ".config.json"))
-                if cfg is not None:
-                    return c, cfg
-        for c in self.containers.all():  # an older exec, or one made before this engine started
-            cfg = read_json(os.path.join(c.file("exec"), exec_id + ".config.json"))
+                pass
+        for c in self.containers.all():
+            yield c
+
+    def _find_exec(self, exec_id):
+        # type: (str) -> tuple
+        for c in self._candidates(exec_id):
+            cfg = read_json(_config_file(c, exec_id))
             if cfg is not None:
                 return c, cfg
         raise NotFound("No such exec instance: %s" % exec_id)
@@ -109,7 +118,7 @@ class Execs(object):
         exec_id = binascii.hexlify(os.urandom(32)).decode()
         cfg = {"ID": exec_id, "ContainerID": c.id, "Config": dict(config), "Cmd": list(cmd)}
         os.makedirs(c.file("exec"), exist_ok=True)
-        write_json(os.path.join(c.file("exec"), exec_id + ".config.json"), cfg)
+        write_json(_config_file(c, exec_id), cfg)
         with self.recent_lock:
             self.recent[exec_id] = c.id
             while len(self.recent) > RECENT:

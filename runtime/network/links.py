@@ -36,22 +36,24 @@ def _get_link(conn, name):
     raise OSError(19, "link %s" % name)
 
 
+def _describe(payload):
+    """(name, {"index", "flags", "mtu", "master", "kind", "mac"}) of an RTM_NEWLINK payload."""
+    _, _, index, flags, _ = struct.unpack_from("=BxHiII", payload)
+    attrs = nl.parse_attrs(payload, _IFINFO_SIZE)
+    name = attrs.get(nl.IFLA_IFNAME, b"\0").rstrip(b"\0").decode()
+    info = nl.parse_attrs(attrs.get(nl.IFLA_LINKINFO, b""))
+    return name, {
+        "index": index, "flags": flags,
+        "mtu": struct.unpack("=I", attrs[nl.IFLA_MTU])[0] if nl.IFLA_MTU in attrs else 0,
+        "master": struct.unpack("=I", attrs[nl.IFLA_MASTER])[0] if nl.IFLA_MASTER in attrs else 0,
+        "kind": info.get(nl.IFLA_INFO_KIND, b"").rstrip(b"\0").decode(),
+        "mac": ":".join("%02x" % b for b in attrs.get(nl.IFLA_ADDRESS, b"")),
+    }
+
+
 def links(conn):
     """{name: {"index", "flags", "mtu", "master", "kind", "mac"}} of every link."""
-    out = {}
-    for payload in conn.dump(nl.RTM_GETLINK, nl.ifinfo()):
-        _, _, index, flags, _ = struct.unpack_from("=BxHiII", payload)
-        attrs = nl.parse_attrs(payload, _IFINFO_SIZE)
-        name = attrs.get(nl.IFLA_IFNAME, b"\0").rstrip(b"\0").decode()
-        info = nl.parse_attrs(attrs.get(nl.IFLA_LINKINFO, b""))
-        out[name] = {
-            "index": index, "flags": flags,
-            "mtu": struct.unpack("=I", attrs[nl.IFLA_MTU])[0] if nl.IFLA_MTU in attrs else 0,
-            "master": struct.unpack("=I", attrs[nl.IFLA_MASTER])[0] if nl.IFLA_MASTER in attrs else 0,
-            "kind": info.get(nl.IFLA_INFO_KIND, b"").rstrip(b"\0").decode(),
-            "mac": ":".join("%02x" % b for b in attrs.get(nl.IFLA_ADDRESS, b"")),
-        }
-    return out
+    return dict(_describe(payload) for payload in conn.dump(nl.RTM_GETLINK, nl.ifinfo()))
 
 
 def add_bridge(conn, name, mtu=None, mac=None):
@@ -77,9 +79,10 @@ def add_bridge(conn, name, mtu=None, mac=None):
         if not nl.is_exists(e):
             raise
         created = False
-    index = link_index(conn, name)
+    _, link = _describe(_get_link(conn, name))
+    index = link["index"]
     if mac and not created:  # its current address, made sticky: nothing changes under containers
-        set_link(conn, index, mac=links(conn)[name]["mac"])
+        set_link(conn, index, mac=link["mac"])
     set_up(conn, index)
     return index
 
