@@ -156,12 +156,18 @@ def wrapper(prog: str) -> bytes:
     return render("berth-wrapper.j2", {"python": PYTHON, "lib_dir": LIB_DIR, "prog": prog})
 
 
-def install_script(b: Bundle, staged: str) -> str:
+# where Transport.upload(data, "bundle") stages a bundle (transport.STAGE_PREFIX + "bundle-")
+STALE_UPLOADS = "/tmp/.berth-bundle-*"
+
+
+def install_script(b: Bundle, staged: str, stale_uploads: str = STALE_UPLOADS) -> str:
     """sh (as root) that turns the uploaded zip at ``staged`` into the installed engine
     (``templates/install-bundle.sh.j2``, which the Ansible role runs too): extract +
     byte-compile into a temp dir, rename into place, switch ``current``, and keep only the
-    previous version besides the new one (its monitors may still be running)."""
+    previous version besides the new one (its monitors may still be running). Bundles left
+    by killed runs under ``stale_uploads`` (a glob) are removed."""
     v = {
+        "stale_uploads": stale_uploads,
         "lib_dir": LIB_DIR,
         "python": PYTHON,
         "staged": staged,

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import paramiko
 
 from provision.errors import ConnectError, InputError
-from provision.transport import Result, Transport
+from provision.transport import STAGE_PREFIX, Result, Transport
 
 _KNOWN_HOSTS_LOCK = threading.Lock()
 # A connection whose peer went silent (a cable pulled, a firewall dropping its packets) is
@@ -329,7 +329,7 @@ class SSHTransport(Transport):
         """SFTP into a private temp file; through commands when the server has no SFTP."""
         if not self.is_connected:
             self.open()
-        path = f"/tmp/.berth-{name}-{secrets.token_hex(6)}"
+        path = f"{STAGE_PREFIX}{name}-{secrets.token_hex(6)}"
         t0 = time.monotonic()
         try:
             sftp = self.client.open_sftp()

@@ -21,6 +21,7 @@ from typing import Callable
 from provision.errors import StepError, SudoError
 
 DEFAULT_TIMEOUT = 600.0
+STAGE_PREFIX = "/tmp/.berth-"  # upload(data, NAME) stages into STAGE_PREFIX + NAME + "-" + random
 CHUNK = 48 * 1024  # bytes per command when a file is staged through commands (no SFTP)
 # Commands run with sbin on PATH: non-root logins on Debian lack it, and facts need modprobe/sysctl.
 PATH_PREFIX = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH; "
@@ -141,7 +142,7 @@ class Transport(abc.ABC):
         return self._upload_in_chunks(data, name, "")
 
     def _upload_in_chunks(self, data: bytes, name: str, why: str) -> str:
-        path = f"/tmp/.berth-{name}-{secrets.token_hex(6)}"
+        path = f"{STAGE_PREFIX}{name}-{secrets.token_hex(6)}"
         q = shlex.quote(path)
         res = self.run(f"umask 077; : > {q}")
         if not res.ok:
@@ -238,7 +239,8 @@ class LocalTransport(Transport):
         )
 
     def upload(self, data: bytes, name: str) -> str:
-        fd, path = tempfile.mkstemp(prefix=f".berth-{name}-", dir="/tmp")
+        where, prefix = os.path.split(f"{STAGE_PREFIX}{name}-")
+        fd, path = tempfile.mkstemp(prefix=prefix, dir=where)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         return path

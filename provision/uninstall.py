@@ -17,6 +17,7 @@ from provision.steps.record import read_state, recorded_engine
 from provision.steps.service import Control
 from provision.transport import Transport
 
+NETWORK_NOTE = "network: "  # the prefix of berthd --remove-network's line in the script's output
 # the only packages uninstall removes (when the record says provision installed them)
 ENGINE_PKGS = ["docker.io", "docker-ce", "docker-ce-cli", "containerd.io"]
 
@@ -48,8 +49,17 @@ def uninstall_script(opts: Options, state: dict, config: dict, systemd: bool, pu
     ]
     if kind.installs_bundle:
         lines += [
+            # the bridges, veths, iptables chains and firewalld zone berthd made (it prints one
+            # line, kept as a note); a failure here must not stop the rest of the uninstall
+            f"if [ -x {kind.daemon} ]; then {kind.daemon} --remove-network --config-file "
+            f"{shlex.quote(kind.config_file)} | sed 's/^/{NETWORK_NOTE}/' || true; fi",
             f"rm -f {kind.unit} {BIN_DIR}/berth {BIN_DIR}/berthd {PIDFILE} {DIRECT_LOG}",
             f"rm -f {shlex.quote(sock)}",
+            # its parent cgroups, empty now that it and its containers have stopped (the default
+            # parent only: a cgroup-parent set in daemon.json is the admin's)
+            "" if config.get("cgroup-parent") else
+            "for d in /sys/fs/cgroup/berth /sys/fs/cgroup/*/berth; do [ -d \"$d\" ] && "
+            "find \"$d\" -depth -type d -exec rmdir {} + 2>/dev/null; done; true",
             "[ -d /run/systemd/system ] && systemctl daemon-reload",
             f"systemctl reset-failed {kind.service} 2>/dev/null; true",
         ]
@@ -98,6 +108,7 @@ def _uninstall(t: Transport, opts: Options, purge: bool) -> list[str]:
     res = t.sudo(uninstall_script(o, state, config, systemd_running(facts), purge))
     if not res.ok:
         raise ProvisionError(f"uninstall failed: {res.brief()}", t.name, res)
+    notes += [line for line in res.stdout.splitlines() if line.startswith(NETWORK_NOTE)]
     kept = [p for p in state.get("installed_packages", []) if p not in ENGINE_PKGS]
     if kept:
         notes.append(f"left installed (other software may use them): {' '.join(kept)}")

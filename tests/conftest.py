@@ -99,18 +99,9 @@ def module_lab_hosts(lab):
     yield from _host_factory(lab)
 
 
-CAMPAIGNS = os.environ.get("BERTH_CAMPAIGNS") == "1"
-
-
 def pytest_collection_modifyitems(config, items):
-    """Tests marked `campaign` (the power-cut VM, the Vagrant VM: each boots its own VM image
-    under software emulation, 10-20 min with the image's first build) run when asked for, with
-    BERTH_CAMPAIGNS=1 or a -m expression naming `campaign`; otherwise they are reported as
-    skipped with that reason, so the default suite stays within CI's time."""
-    if CAMPAIGNS or "campaign" in (config.getoption("markexpr") or ""):
-        return
-    skip = pytest.mark.skip(reason="a campaign (a VM, 10-20 min): run it with "
-                                   "BERTH_CAMPAIGNS=1 bash tests/run.sh -m campaign")
-    for item in items:
-        if "campaign" in item.keywords:
-            item.add_marker(skip)
+    """Modules with a test marked `slow` first (each module kept whole, in its own order): under
+    pytest-xdist (`tests/run.sh` runs the suite on two workers) the long ones then start at
+    once and the short ones fill in around them, rather than one long test ending the run."""
+    slow = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.module.__name__ not in slow)

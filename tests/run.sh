@@ -2,7 +2,10 @@
 # The test command from README.md: installs every test dependency (apt and pip), then runs
 # ruff, vermin (runtime/ must run on Python 3.6), the import contracts (import-linter) and the
 # whole pytest suite, as root.
-# Extra arguments go to pytest, e.g. `bash tests/run.sh -k lab -x`.
+# Extra arguments go to one pytest, e.g. `bash tests/run.sh -k lab -x`. Without any, the tests
+# that boot a VM (marker `vm`: QEMU's software emulation, one busy thread each) run in a second
+# pytest beside the rest, which runs on two pytest-xdist workers: it waits on hosts, ssh and
+# disks most of its time (about 40 % of two cores busy when it ran alone in one process).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then
@@ -49,4 +52,22 @@ ruff check .
 vermin --target=3.6- --no-tips --violations -q runtime/
 lint-imports --no-cache  # the import contracts in .importlinter
 ansible-lint -q playbooks  # the playbooks and the berth role
-exec pytest "$@"
+if [ "$#" -gt 0 ]; then
+    exec pytest "$@"
+fi
+vmlog=$(mktemp /tmp/berth-vm-tests.XXXXXX)
+pytest -m vm -p no:cacheprovider >"$vmlog" 2>&1 &
+vmpid=$!
+trap 'kill -TERM "$vmpid" 2>/dev/null; wait "$vmpid" 2>/dev/null; rm -f "$vmlog"; exit 130' INT TERM
+rc=0
+# pytest-xdist: two workers, tests handed out in small batches (`--dist loadfile`, each module
+# whole on one worker, ended the run 3 min later: so every test sets up what it needs)
+pytest -m "not vm" -n 2 || rc=$?
+vmrc=0
+wait "$vmpid" || vmrc=$?
+trap - INT TERM
+echo "=== the VM tests (pytest -m vm), run beside the rest ==="
+cat "$vmlog"
+rm -f "$vmlog"
+[ "$rc" = 0 ] || exit "$rc"
+exit "$vmrc"

@@ -2,7 +2,7 @@
 only a real kernel shows here, such as a cgroup v2 hierarchy with its controllers (this
 machine is hybrid v1; see /work/shared/notes/vm.md).
 
-`ensure_image()` builds the guest disk once (debootstrap + linux-image-amd64, ~2-5 min) and
+`ensure_image()` builds the guest disk once (from the shared tree of tests/lab/vmroot.py) and
 caches it; `VM(workdir).boot()` starts a copy-on-write overlay of it, reachable only through
 an ssh port forwarded to 127.0.0.1 (`restrict=on`: the guest has no other network).
 
@@ -19,14 +19,12 @@ import subprocess
 import sys
 import time
 
-from tests.lab.rootfs import KEYRING, find_mirror
+from tests.lab import vmroot
 from tests.lab.sysutil import LabError, run, unmount_under
 
 QEMU = shutil.which("qemu-system-x86_64")
 CACHE = pathlib.Path(os.environ.get("BERTH_VM_CACHE", "/var/cache/berth-test/vm-bookworm-1"))
 MARKER = ".complete"
-INCLUDES = ["linux-image-amd64", "systemd-sysv", "openssh-server", "python3", "iproute2", "kmod",
-            "udev", "dbus", "procps", "iptables"]
 NETWORK = "[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n"
 #: The kernel command line: under emulation on a loaded machine a unit can take minutes to start,
 #: so systemd waits long before failing one (networkd timed out at load ~50), and what the tests
@@ -46,9 +44,18 @@ def missing() -> "str | None":
     return None
 
 
+def _built() -> bool:
+    """Whether the cached guest is complete and made from the current shared tree."""
+    try:
+        return (CACHE / MARKER).read_text().split() == [vmroot.key()]
+    except OSError:
+        return False
+
+
 def ensure_image(log=sys.stderr) -> pathlib.Path:
-    """The cached guest (disk.raw, vmlinuz, initrd.img, ssh key), built first if missing."""
-    if (CACHE / MARKER).exists():
+    """The cached guest (disk.raw, vmlinuz, initrd.img, ssh key), built first if missing (from
+    the shared tree of tests/lab/vmroot.py: a copy, then a minute)."""
+    if _built():
         return CACHE
     why = missing()
     if why:
@@ -56,17 +63,14 @@ def ensure_image(log=sys.stderr) -> pathlib.Path:
     CACHE.parent.mkdir(parents=True, exist_ok=True)
     with open(CACHE.parent / ".vm-build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if (CACHE / MARKER).exists():
+        if _built():
             return CACHE
         tmp = CACHE.parent / f".tmp-vm-{os.getpid()}"
         rootfs = tmp / "rootfs"
-        mirror = find_mirror()
-        print(f"berth vm: building the guest image {CACHE} from {mirror} (once, 2-5 min)", file=log)
+        print(f"berth vm: building the guest image {CACHE} (once)", file=log)
         try:
             tmp.mkdir(parents=True)
-            keyring = [f"--keyring={KEYRING}"] if os.path.exists(KEYRING) else []
-            run(["debootstrap", "--variant=minbase", *keyring, "--include=" + ",".join(INCLUDES),
-                 "bookworm", str(rootfs), mirror])
+            vmroot.copy_rootfs(rootfs, log)
             run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp / "id_ed25519")])
             _customise(rootfs, (tmp / "id_ed25519.pub").read_text())
             boot = rootfs / "boot"
@@ -74,7 +78,7 @@ def ensure_image(log=sys.stderr) -> pathlib.Path:
             shutil.copy(next(boot.glob("initrd.img-*")), tmp / "initrd.img")
             run(["mkfs.ext4", "-q", "-F", "-d", str(rootfs), str(tmp / "disk.raw"), "3G"])
             run(["rm", "-rf", "--one-file-system", str(rootfs)])
-            (tmp / MARKER).write_text(mirror + "\n")
+            (tmp / MARKER).write_text(vmroot.key() + "\n")
             if CACHE.exists():
                 shutil.rmtree(CACHE)
             os.rename(tmp, CACHE)

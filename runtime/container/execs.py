@@ -25,12 +25,26 @@ except ImportError:  # pragma: no cover
 
 
 RECENT = 10000  # execs whose container is known without a search (~1 MB)
+KEEP_ENDED = 256  # ended execs kept per container for inspection (the oldest go beyond it)
 
 
 def _config_file(c, exec_id):
     # type: (Any, str) -> str
     """exec/<id>.config.json in the container's dir."""
     return os.path.join(c.file("exec"), exec_id + ".config.json")
+
+
+def _result_file(c, exec_id):
+    # type: (Any, str) -> str
+    """exec/<id>.json in the container's dir: what the exec's helper records (Running, ExitCode, Pid)."""
+    return os.path.join(c.file("exec"), exec_id + ".json")
+
+
+def _running(res):
+    # type: (dict) -> bool
+    """Whether the exec whose helper recorded res still runs (a helper that died without
+    recording the end has a Pid no longer alive)."""
+    return bool(res.get("Running")) and proc_start_time(res.get("Pid") or 0) >= 0
 
 
 def run_spec(c, pid, exec_id, exec_dir, cmd, conf, detach=False, tty=None):
@@ -79,6 +93,51 @@ class Execs(object):
             return []
         return sorted(n[:-len(".config.json")] for n in names if n.endswith(".config.json"))
 
+    def forget(self, c):
+        # type: (Any) -> None
+        """Drop every exec record of c: called when it starts again (the execs of an earlier
+        run ended with it, as their ids do in dockerd)."""
+        d = c.file("exec")
+        try:
+            names = os.listdir(d)
+        except OSError:
+            return
+        for n in names:
+            try:
+                os.unlink(os.path.join(d, n))
+            except OSError:
+                pass
+        with self.recent_lock:
+            for n in names:
+                self.recent.pop(n.split(".", 1)[0], None)
+
+    def _trim(self, c, names):
+        # type: (Any, list) -> None
+        """Past KEEP_ENDED execs in c's dir (names: its listing), remove the oldest ended ones
+        down to half of it, so the directory does not grow with every exec of a long run (a
+        health check's exec each few seconds). Running ones are kept."""
+        d = c.file("exec")
+        ended = []
+        for n in names:
+            if not n.endswith(".config.json"):
+                continue
+            exec_id = n[:-len(".config.json")]
+            res = read_json(_result_file(c, exec_id), {}) or {}
+            if res and not _running(res):
+                try:
+                    ended.append((os.stat(os.path.join(d, n)).st_mtime, exec_id))
+                except OSError:
+                    pass
+        ended.sort()
+        for _, exec_id in ended[:max(0, len(ended) - KEEP_ENDED // 2)]:
+            for suffix in (".json", ".config.json", ".sock"):
+                try:
+                    os.unlink(os.path.join(d, exec_id + suffix))
+                except OSError:
+                    pass
+            with self.recent_lock:
+                self.recent.pop(exec_id, None)
+
     def _candidates(self, exec_id):
         # type: (str) -> Iterator[Any]
         """The container that made exec_id when it is a recent one, then every container (an
@@ -118,6 +177,9 @@ class Execs(object):
         exec_id = binascii.hexlify(os.urandom(32)).decode()
         cfg = {"ID": exec_id, "ContainerID": c.id, "Config": dict(config), "Cmd": list(cmd)}
         os.makedirs(c.file("exec"), exist_ok=True)
+        names = os.listdir(c.file("exec"))
+        if len(names) > 2 * KEEP_ENDED:  # about 2 files per ended exec: a trim now and then
+            self._trim(c, names)
         write_json(_config_file(c, exec_id), cfg)
         with self.recent_lock:
             self.recent[exec_id] = c.id
@@ -133,7 +195,7 @@ class Execs(object):
         st = c.state()
         if not st["Running"]:
             raise Conflict("Container %s is not running" % c.id)
-        if os.path.exists(os.path.join(c.file("exec"), exec_id + ".json")):
+        if os.path.exists(_result_file(c, exec_id)):
             raise Conflict("Error: Exec command %s has already run" % exec_id)
         run = run_spec(c, st["Pid"], exec_id, c.file("exec"), cfg["Cmd"], cfg["Config"], detach, tty)
         if self.security is not None:
@@ -143,7 +205,7 @@ class Execs(object):
         if "error" in reply:
             sock.close()
             code = reply.get("code", 126)
-            write_json(os.path.join(c.file("exec"), exec_id + ".json"),
+            write_json(_result_file(c, exec_id),
                        {"ExitCode": code, "Running": False, "Pid": 0})
             container_event(self.events, c, "exec_die", execID=exec_id, exitCode=code)
             raise ExecFailed("exec failed: %s" % reply["error"])
@@ -159,7 +221,7 @@ class Execs(object):
         # type: (object, str) -> None
         """Emit exec_die once the exec's helper recorded the end (polled, less often as it runs;
         a process gone for a second without a record ends it too)."""
-        path = os.path.join(c.file("exec"), exec_id + ".json")
+        path = _result_file(c, exec_id)
         pause, gone_since = 0.01, None
         while True:
             res = read_json(path, {}) or {}
@@ -177,10 +239,8 @@ class Execs(object):
         # type: (str) -> dict
         """ExecInspectResponse."""
         c, cfg = self._find_exec(exec_id)
-        res = read_json(os.path.join(c.file("exec"), exec_id + ".json"), {}) or {}
-        running = bool(res.get("Running"))
-        if running and proc_start_time(res.get("Pid") or 0) < 0:
-            running = False  # the helper died without recording the end
+        res = read_json(_result_file(c, exec_id), {}) or {}
+        running = _running(res)
         conf = cfg["Config"]
         return {
             "ID": exec_id, "ContainerID": c.id, "Running": running, "ExitCode": res.get("ExitCode"),

@@ -6,7 +6,6 @@ Exit 0 when nothing is left to do, 1 otherwise (or when the check cannot run).
 (an interrupted download in progress would look like a leftover)."""
 
 import os
-import socket
 
 from runtime import datacheck
 from runtime.daemon import config as cfgmod
@@ -19,21 +18,6 @@ except ImportError:  # pragma: no cover
     pass
 
 
-def _serving(cfg):
-    # type: (Dict[str, Any]) -> Optional[str]
-    """The socket of a berthd that answers for this configuration, or None."""
-    for path in cfgmod.socket_paths(cfg):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(path)
-            return path
-        except OSError:
-            continue
-        finally:
-            s.close()
-    return None
-
-
 def main(cfg, repair, out, err):
     # type: (Dict[str, Any], bool, IO[str], IO[str]) -> int
     """Check (and with repair, fix) the data root cfg["data-root"]."""
@@ -42,7 +26,7 @@ def main(cfg, repair, out, err):
     if not os.path.isdir(data_root):
         err.write("berthd: no data root at %s: nothing to check\n" % data_root)
         return 1
-    live = _serving(cfg)
+    live = cfgmod.serving_socket(cfg)
     if repair and live:
         err.write("berthd: a berthd is serving %s on %s: stop it before --repair (or run "
                   "`berth system check` for a read-only check)\n" % (data_root, live))

@@ -3,6 +3,7 @@ JSON is a ConfigError naming the file and the key (or line and column); nothing 
 
 import json
 import os
+import socket
 
 try:
     from typing import Any, Dict, Optional  # noqa: F401
@@ -273,6 +274,21 @@ def socket_paths(cfg):
     # type: (Dict[str, Any]) -> list
     """The unix socket paths from `hosts`."""
     return [os.path.abspath(h[len("unix://"):]) for h in cfg["hosts"] if h.startswith("unix://")]
+
+
+def serving_socket(cfg):
+    # type: (Dict[str, Any]) -> Optional[str]
+    """The unix socket of a berthd that answers for this configuration, or None."""
+    for path in socket_paths(cfg):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(path)
+            return path
+        except OSError:
+            continue
+        finally:
+            s.close()
+    return None
 
 
 def tcp_hosts(cfg):

@@ -233,6 +233,18 @@ def firewalld_zone(names, gone=()):
         _firewall_cmd("--zone=" + ZONE, "--remove-interface=" + name)
 
 
+def firewalld_unbind(names):
+    """Unbind these bridges from zone `berth` (both configurations), and delete the zone once
+    no interface is left in it (an uninstall)."""
+    rc, zones = _firewall_cmd("--permanent", "--get-zones")
+    if rc or ZONE not in zones.split():
+        return
+    firewalld_zone([], names)
+    if not _firewall_cmd("--permanent", "--zone=" + ZONE, "--list-interfaces")[1].split():
+        _firewall_cmd("--permanent", "--delete-zone=" + ZONE)
+        _firewall_cmd("--reload")
+
+
 def backend(prefix="iptables"):
     """'nf_tables' or 'legacy', as the tool's --version says."""
     out = subprocess.check_output([prefix, "--version"]).decode()

@@ -7,6 +7,7 @@ exec per step."""
 import ipaddress
 import socket
 import struct
+import time
 
 from runtime.errors import InvalidParameter
 from runtime.network import netlink as nl
@@ -132,6 +133,36 @@ def set_hairpin(conn, index, on=True):
     body = nl.ifinfo(index, family=socket.AF_BRIDGE) + nl.nested(
         nl.IFLA_PROTINFO, nl.attr(nl.IFLA_BRPORT_MODE, struct.pack("=B", 1 if on else 0)))
     conn.request(nl.RTM_SETLINK, body, what="hairpin on link %d" % index)
+
+
+_OPERATIONAL = (bytes([nl.IF_OPER_UNKNOWN]), bytes([nl.IF_OPER_UP]))  # (unknown: not tracked)
+
+
+def wait_operational(conn, name, timeout=2.0):
+    """Wait until link `name` is operationally up; False if it is not within timeout seconds.
+
+    A link whose carrier just came on drops what it is given to send until the kernel's
+    link-state worker has activated it, and that worker runs a link with no peer (a bridge)
+    at most once a second machine-wide: the bridge's first ARP request could be dropped, and
+    a container's first connection then waited a second for the ARP retry."""
+    deadline = time.time() + timeout
+    delay = 0.0005
+    while True:
+        attrs = nl.parse_attrs(_get_link(conn, name), _IFINFO_SIZE)
+        if attrs.get(nl.IFLA_OPERSTATE, b"\0")[:1] in _OPERATIONAL:
+            return True
+        if time.time() >= deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+
+
+def set_neighbour(conn, index, ip, mac):
+    """The host's ARP entry for ip on link index: mac, as a STALE entry (used at once, confirmed
+    by the kernel on use). Replaces what is there, an address resolution still in progress too."""
+    body = struct.pack("=BxxxiHBB", socket.AF_INET, index, nl.NUD_STALE, 0, 0)  # ndmsg
+    body += nl.attr(nl.NDA_DST, socket.inet_aton(ip)) + nl.attr(nl.NDA_LLADDR, mac_bytes(mac))
+    conn.request(nl.RTM_NEWNEIGH, body, nl.NLM_F_CREATE | nl.NLM_F_REPLACE, "ARP entry for %s" % ip)
 
 
 def delete_link(conn, name):

@@ -14,18 +14,23 @@ NETLINK_ROUTE = 0
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
+RTM_NEWNEIGH, RTM_GETNEIGH = 28, 30
+NDA_DST, NDA_LLADDR = 1, 2
+NUD_STALE = 0x04
 
 NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK = 0x1, 0x2, 0x4
 NLM_F_ROOT, NLM_F_MATCH = 0x100, 0x200
 NLM_F_DUMP = NLM_F_ROOT | NLM_F_MATCH
 NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x100, 0x200, 0x400
 NLMSG_ERROR, NLMSG_DONE = 2, 3
-NLA_F_NESTED = 0x8000
+NLA_F_NESTED, NLA_F_NET_BYTEORDER = 0x8000, 0x4000
+_NLA_TYPE_MASK = ~(NLA_F_NESTED | NLA_F_NET_BYTEORDER)  # (the kernel's NLA_TYPE_MASK)
 
 IFF_UP = 0x1
 
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER = 1, 3, 4, 10
-IFLA_PROTINFO, IFLA_LINKINFO, IFLA_NET_NS_FD = 12, 18, 28
+IFLA_PROTINFO, IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_NET_NS_FD = 12, 16, 18, 28
+IF_OPER_UNKNOWN, IF_OPER_UP = 0, 6
 IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 VETH_INFO_PEER = 1
 IFLA_BRPORT_MODE = 4  # hairpin
@@ -65,13 +70,14 @@ def u32(kind, value):
 
 
 def parse_attrs(data, offset=0):
-    """{type: payload} of the attributes in data[offset:] (the last of a repeated type wins)."""
+    """{type, its nested and byte-order flags masked: payload} of the attributes in data[offset:]
+    (the last of a repeated type wins)."""
     out = {}
     while offset + 4 <= len(data):
         length, kind = struct.unpack_from("=HH", data, offset)
         if length < 4:
             break
-        out[kind & ~NLA_F_NESTED] = data[offset + 4:offset + length]
+        out[kind & _NLA_TYPE_MASK] = data[offset + 4:offset + length]
         offset += _align(length)
     return out
 

@@ -91,6 +91,10 @@ class Records(object):
     def all(self):
         return list(self.nets.values())
 
+    def bridges(self):
+        """The records of the bridge networks (those that have a bridge on the host)."""
+        return [r for r in self.nets.values() if r["Driver"] == "bridge"]
+
 
 def bridge_config(config):
     """The default bridge's settings from daemon.json, checked."""

@@ -3,8 +3,9 @@ container's endpoints on them, published ports, the firewall and the embedded re
 
 State under `<data-root>/network/`: networks.json (records), ipam.json (pools, addresses),
 endpoints/<container id>.json (what a running container holds: veths, addresses, host ports).
-Nothing is touched until the first use (a bridge container, a network command), so a daemon
-whose containers all use `none` or `host` never makes a link or a rule."""
+Nothing is touched until the first use (a bridge container, a network command), and the host's
+sysctls and iptables only once a bridge network exists: a daemon with `bridge: none` whose
+containers all use `none` or `host` never makes a link, a rule or a sysctl change."""
 
 import errno
 import logging
@@ -13,13 +14,33 @@ import socket
 import threading
 
 from runtime.errors import Conflict, Forbidden, InvalidParameter, NotFound
-from runtime.network import dns, etcfiles, firewall, ipam, links, netns, ports, records
+from runtime.network import conntrack, dns, etcfiles, firewall, ipam, links, netns, ports, records
 from runtime.network import netlink as nl
 
 log = logging.getLogger("berthd")
 
 
 SPARE_VETH = "berth-spare"  # the host end of the namespace made ahead, until a start takes it
+
+
+def _published_addresses(ep):
+    """The container addresses an endpoint's published ports translate to."""
+    return {p["ContainerIP"] for p in ep.get("Ports") or []}
+
+
+def _forget_flows(addresses):
+    """The kernel forgets the tracked flows to addresses whose published ports are gone (after
+    their rules, so that no packet of those flows is translated to them again). Only where ports
+    were published: the dump walks the machine's whole conntrack hash (10-20 ms measured here
+    with 262,144 buckets), too much for every `run --rm`, and without a translation a stale
+    flow misleads no one."""
+    addresses = sorted(addresses)
+    if not addresses:
+        return
+    try:
+        conntrack.forget(addresses)
+    except OSError as e:
+        log.warning("could not forget the tracked connections of %s: %s", ", ".join(addresses), e)
 
 
 def _nl(fd=None):
@@ -60,6 +81,7 @@ class NetworkService(object):
         self.reservations = ports.PortReservations()
         self.endpoints = {}  # container id -> endpoint state (as in endpoints/<id>.json)
         self.ready = False
+        self.host_ready = False  # the sysctls and rules bridges need are in place (_host_side)
         self.resolver = None
         self.spare = None  # (namespace fd, its pre-plugged host veth or None), made ahead
         self.spare_lock = threading.Lock()
@@ -80,19 +102,31 @@ class NetworkService(object):
             if self.ready:
                 return
             self._predefined()
-            for rec in self.records.all():
-                if rec["Driver"] == "bridge":
-                    self._make_bridge(rec)
-            if self.cfg["ip-forward"]:
-                old = _sysctl("/proc/sys/net/ipv4/ip_forward", "1")
-                if old == "0" and self.fw is not None:
-                    self.fw.forward_drop = True  # as dockerd: forwarding on, but only for our bridges
-            if self.fw is not None:
-                _sysctl("/proc/sys/net/bridge/bridge-nf-call-iptables", "1")
+            for rec in self.records.bridges():
+                self._make_bridge(rec)
             self.ready = True
+            self._host_side()
+
+    def _host_side(self):
+        """What bridges need of the host (ip_forward, bridge-nf-call-iptables, our chains and
+        the watch on them), once, from the first bridge network on: a daemon with `bridge:
+        none` and no user network leaves the host's sysctls and iptables as they were."""
+        if self.host_ready or not self.records.bridges():
+            return
+        self.host_ready = True
+        if self.cfg["ip-forward"]:
+            old = _sysctl("/proc/sys/net/ipv4/ip_forward", "1")
+            if old == "0" and self.fw is not None:
+                self.fw.forward_drop = True  # as dockerd: forwarding on, but only for our bridges
+        if self.fw is not None:
+            _sysctl("/proc/sys/net/bridge/bridge-nf-call-iptables", "1")
+        try:
             self._apply_firewall()
-            if self.fw is not None:
-                threading.Thread(target=self._watch_firewall, name="berth-fwwatch", daemon=True).start()
+        except BaseException:
+            self.host_ready = False  # the next bridge network tries again
+            raise
+        if self.fw is not None:
+            threading.Thread(target=self._watch_firewall, name="berth-fwwatch", daemon=True).start()
 
     def _watch_firewall(self, interval=1.0):
         """Put our rules back when something took them away: a `firewall-cmd --reload` or a
@@ -116,7 +150,7 @@ class NetworkService(object):
                     log.warning("our iptables rules are gone and could not be put back: %s", e)
                     continue
                 log.info("our iptables rules were gone (a firewalld reload or a flush): put back")
-                bridges = [records.bridge_name(r) for r in self.records.all() if r["Driver"] == "bridge"]
+                bridges = [records.bridge_name(r) for r in self.records.bridges()]
             if firewall.firewalld_running():  # a few firewall-cmd runs: not under the lock
                 firewall.firewalld_zone(bridges)
 
@@ -175,12 +209,10 @@ class NetworkService(object):
                 firewall.firewalld_zone([name])
 
     def _apply_firewall(self):
-        if self.fw is None or not self.ready:
+        if self.fw is None or not self.host_ready:
             return
         nets, pubs = [], []
-        for rec in self.records.all():
-            if rec["Driver"] != "bridge":
-                continue
+        for rec in self.records.bridges():
             nets.append(firewall.Net(
                 records.bridge_name(rec), rec["IPAM"]["Config"][0]["Subnet"], rec["Internal"],
                 rec["Options"].get("com.docker.network.bridge.enable_icc", "true") == "true",
@@ -256,7 +288,10 @@ class NetworkService(object):
             try:
                 self._make_bridge(rec)
                 self.records.add(rec)
-                self._apply_firewall()
+                if self.host_ready:
+                    self._apply_firewall()
+                else:
+                    self._host_side()  # the first bridge network of a `bridge: none` daemon
             except BaseException:
                 self.records.remove(rec["Id"])
                 self.ipam.remove_pool(rec["Id"])
@@ -479,25 +514,36 @@ class NetworkService(object):
         if not plugged:
             ep["Veths"].append(host_veth)
         mtu = int(rec["Options"].get("com.docker.network.driver.mtu") or 0) or None
-        with _nl() as c:
-            br = links.link_index(c, e["Bridge"])
+        with _nl() as host:
+            br = links.link_index(host, e["Bridge"])
             if br is None:
                 raise Conflict("bridge %s of network %s is missing: restart berthd to recreate it"
                                % (e["Bridge"], rec["Name"]))
             if plugged:  # made ahead on the default bridge: onto this one, with this MTU, up
-                links.set_link(c, links.link_index(c, host_veth), master=br, mtu=mtu, up=True)
+                links.set_link(host, links.link_index(host, host_veth), master=br, mtu=mtu, up=True)
             else:
-                links.add_veth(c, host_veth, ifname, netns_fd, master=br, mtu=mtu, peer_mac=mac)
+                links.add_veth(host, host_veth, ifname, netns_fd, master=br, mtu=mtu, peer_mac=mac)
             if self.fw is not None:
-                links.set_hairpin(c, links.link_index(c, host_veth))
-        with _nl(netns_fd) as c:
-            idx = links.link_index(c, ifname)
-            if plugged:
-                links.set_link(c, idx, mtu=mtu, mac=mac)
-            links.add_address(c, idx, "%s/%d" % (ip, prefix))
-            links.set_up(c, idx)
-            if default_route and not rec["Internal"]:
-                links.add_default_route(c, pool["Gateway"], idx)
+                links.set_hairpin(host, links.link_index(host, host_veth))
+            with _nl(netns_fd) as c:
+                idx = links.link_index(c, ifname)
+                if plugged:
+                    links.set_link(c, idx, mtu=mtu, mac=mac)
+                links.add_address(c, idx, "%s/%d" % (ip, prefix))
+                links.set_up(c, idx)
+                if default_route and not rec["Internal"]:
+                    links.add_default_route(c, pool["Gateway"], idx)
+            # so that the container's first packets are neither dropped nor held:
+            for name in (host_veth, e["Bridge"]):
+                if not links.wait_operational(host, name):
+                    log.warning("link %s of network %s is not up after 2 s", name, rec["Name"])
+            # The host knows the container's MAC: no ARP to wait for. Above all when the address
+            # was just released: the old holder's flows could have left the host resolving it,
+            # and the new holder's first packets then waited behind that, up to a second.
+            try:
+                links.set_neighbour(host, br, ip, mac)
+            except OSError as err:  # (the kernel then resolves it as usual)
+                log.warning("could not give the host the ARP entry of %s: %s", ip, err)
 
     def connect(self, cid, netns_fd, rec, settings):
         """Join a running container (namespace netns_fd) to one more network."""
@@ -535,6 +581,7 @@ class NetworkService(object):
             ep["Veths"] = [v for v in ep["Veths"] if v != e["HostVeth"]]
             self.ipam.release(rec["Id"], e["IPAddress"])
             self._save_endpoint(cid)
+            _forget_flows(_published_addresses(ep) & {e["IPAddress"]})
 
     def _publish(self, ep, rec, bindings, publish_all, exposed):
         if self.fw is None:
@@ -590,6 +637,7 @@ class NetworkService(object):
         self._drop_endpoint(cid)
         if had_ports:
             self._apply_firewall()
+        _forget_flows(_published_addresses(ep))
 
     def detach(self, cid, exited=True):
         """Everything a container held. exited: its PID 1 is gone, so its namespace goes once
@@ -639,7 +687,7 @@ class NetworkService(object):
                         os.close(fd)
             self.ipam.reconcile(lambda owner: owner in self.endpoints)
             keep = {v for ep in self.endpoints.values() for v in ep.get("Veths") or []}
-            bridges = {records.bridge_name(r) for r in self.records.all() if r["Driver"] == "bridge"}
+            bridges = {records.bridge_name(r) for r in self.records.bridges()}
             with _nl() as c:
                 all_links = links.links(c)
                 idx = {all_links[b]["index"] for b in bridges if b in all_links}

@@ -351,6 +351,7 @@ class ContainerService(ContainerBackend):
                 os.unlink(c.file(stale))
             except FileNotFoundError:
                 pass
+        self.execs.forget(c)  # an earlier run's execs ended with it
         self.kicker.kick()  # in case create's was long ago
         cg = c.cgroup()  # its directories made at create; the monitor applies the limits
         run = runspec.build(c, self.containers.rootfs_mount, self.store.mount_lowerdir_option, self._pid_of)

@@ -66,21 +66,17 @@ class ImageService(ImageBackend):
     def _summary(self, image_id, names=None):
         # names: image_id's canonical names when the caller read them all at once
         # (refs.by_image), else they are read here
-        cfg = self.store.image_config(image_id)
-        rec = self.store.record(image_id)
+        parent, created, labels, size = self.store.listed(image_id)
         return {
-            "Id": image_id, "ParentId": rec.get("parent") or "",
+            "Id": image_id, "ParentId": parent,
             "RepoTags": self.store.refs.tags_of(image_id, names),
             "RepoDigests": self.store.refs.digests_of(image_id, names),
-            "Created": unix_time(cfg.get("created")),
-            "Size": self.store.size(image_id, [layer["diffId"] for layer in rec["layers"]]),
-            "SharedSize": -1, "Labels": (cfg.get("config") or {}).get("Labels") or {},
-            "Containers": -1,
+            "Created": created, "Size": size, "SharedSize": -1, "Labels": labels, "Containers": -1,
         }
 
     def _created_of(self, ref):
         # type: (str) -> int
-        return unix_time(self.store.image_config(self.store.resolve(ref)).get("created"))
+        return self.store.listed(self.store.resolve(ref))[1]
 
     def image_inspect(self, ref):
         """`GET /images/{name}/json`: ImageInspect."""

@@ -50,7 +50,7 @@ def remove(store, ref, force=False, in_use=lambda image_id: [], prune=True):
         parent = _parent(store, image_id)
         delete(store, image_id)
         out.append({"Deleted": image_id})
-        while prune and parent:
+        while prune and parent and store.has_image(parent):  # (a parent removed with -f is gone)
             if store.refs.of(parent) or in_use(parent) or any(
                     _parent(store, i) == parent for i in store.ids()):
                 break

@@ -87,7 +87,8 @@ def test_attach_detaches_and_container_keeps_running(loaded, tmp_path, how):
     assert b"42z" in out, out
     assert code is not None, out  # the client ended: detached
     state = json.loads(loaded.docker("inspect", name).stdout)[0]["State"]
-    assert state["Running"] is True, state
+    assert state["Running"] is True, "exit %s at %s (error %r), pid 1 was %s; client said %r" % (
+        state["ExitCode"], state["FinishedAt"], state["Error"], state["Pid"], out)
     # the shell still answers a new attach
     code, out = _attach(argv + [name], env, [(None, b"\r"), (b"#", b"echo $((5*5))w\r"),
                                               (b"25w", keys)])
@@ -101,3 +102,47 @@ def test_bad_detach_keys_is_400(loaded):
     status, _, body = loaded.api("POST", "/containers/att-bad/attach?stdin=1&stream=1&detachKeys=ctrl-1")
     assert status == 400 and b"Invalid detach keys" in body
     loaded.docker("rm", "-f", "att-bad")
+
+
+def _raw_attach(sock_path, name, keys):
+    """A hijacked attach with stdin and detachKeys; returns the connected socket after the
+    101 answer."""
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(sock_path)
+    s.sendall(("POST /containers/%s/attach?stream=1&stdin=1&stdout=1&stderr=1&detachKeys=%s HTTP/1.1\r\n"
+               "Host: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
+               % (name, keys)).encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(1)
+        assert chunk, head
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return s
+
+
+def test_detach_while_the_container_writes(loaded):
+    """A detach whose client goes away while the container's output is on its way to it (the
+    monitor sees the output and the client's end in the same round): the container runs on."""
+    name = "att-busy"
+    assert loaded.docker("run", "-dit", "--name", name, "busybox", "sh", "-c",
+                         "while :; do echo tick; done").returncode == 0
+    try:
+        for i in range(30):
+            s = _raw_attach(loaded.sock, name, "ctrl-e,e")
+            assert s.recv(4096), "attach %d: no output" % i  # output flows
+            s.sendall(b"\x05e")
+            while True:  # the daemon ends the session
+                try:
+                    if not s.recv(65536):
+                        break
+                except OSError:
+                    break
+            s.close()
+            state = json.loads(loaded.docker("inspect", name).stdout)[0]["State"]
+            assert state["Running"] is True, "detach %d: exit %s (error %r)" % (
+                i, state["ExitCode"], state["Error"])
+    finally:
+        loaded.docker("rm", "-f", name)

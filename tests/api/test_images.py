@@ -33,7 +33,8 @@ def test_load_with_each_client(berthd, busybox_tar, tmp_path):
         client.close()
 
 
-def test_images_table_and_inspect(berthd):
+def test_images_table_and_inspect(loaded):
+    berthd = loaded  # (each test loads what it needs: pytest-xdist may run it apart from the others)
     out = berthd.berth("images")
     lines = out.stdout.decode().splitlines()
     assert lines[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
@@ -50,7 +51,8 @@ def test_images_table_and_inspect(berthd):
     assert out.stdout.decode().strip() == doc["Id"]
 
 
-def test_tag_history_rmi(berthd):
+def test_tag_history_rmi(loaded):
+    berthd = loaded
     out = berthd.berth("tag", "busybox", "mine/box:v1")
     assert out.returncode == 0, out.stderr
     out = berthd.docker("tag", "busybox", "theirs/box:v2")
@@ -73,7 +75,8 @@ def test_tag_history_rmi(berthd):
         client.close()
 
 
-def test_save_and_reload(berthd, tmp_path):
+def test_save_and_reload(loaded, tmp_path):
+    berthd = loaded
     path = str(tmp_path / "saved.tar")
     out = berthd.berth("save", "-o", path, "busybox:latest")
     assert out.returncode == 0, out.stderr
@@ -106,7 +109,8 @@ def test_import_rootfs(berthd, tmp_path):
     assert doc["Id"] == image_id
 
 
-def test_image_errors(berthd):
+def test_image_errors(loaded):
+    berthd = loaded
     status, headers, body = berthd.api("GET", "/images/no-such-image:1/json")
     assert status == 404 and headers["content-type"] == "application/json"
     assert "no-such-image" in json.loads(body)["message"]

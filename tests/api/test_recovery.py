@@ -101,3 +101,54 @@ def test_rm_container_running_across_a_restart_is_removed_when_it_exits(daemon):
             break
         time.sleep(0.2)
     assert "rm-later" not in names and "rm-while-down" not in names
+
+
+def test_a_container_dies_with_its_monitor(daemon):
+    """A monitor killed (SIGKILL) takes its container's PID 1 with it, also after a change of
+    uid (which clears the parent-death signal if set before it): no process is left running
+    with no one to record its exit, relay its output or stop it."""
+    for user in ("0", "1000"):
+        name = "orphan" + user
+        assert daemon.berth("run", "-d", "--name", name, "--user", user, "busybox",
+                            "sleep", "1000").returncode == 0
+        cid = json.loads(daemon.api("GET", "/containers/%s/json" % name)[2])["Id"]
+        with open(os.path.join(daemon.data_root, "containers", cid, "state.json")) as f:
+            st = json.load(f)
+        os.kill(st["MonitorPid"], signal.SIGKILL)
+        deadline = time.time() + 5
+        while os.path.exists("/proc/%d/stat" % st["Pid"]) and time.time() < deadline:
+            time.sleep(0.05)
+        assert not os.path.exists("/proc/%d/stat" % st["Pid"]), "PID 1 outlived its monitor"
+        state = json.loads(daemon.api("GET", "/containers/%s/json" % name)[2])["State"]
+        assert not state["Running"] and "monitor" in state["Error"], state
+        assert daemon.api("DELETE", "/containers/" + name)[0] == 204
+
+
+def test_a_monitor_that_fails_stops_its_container_and_says_why(tmp_path):
+    """Monitor.failed(): the traceback in monitor.err, PID 1 killed, the exit recorded with
+    the reason (what inspect then shows). Run in a forked child, as a monitor is: it ends
+    the process."""
+    from runtime.container.proc import monitor
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.chdir(str(tmp_path))
+            pid1 = subprocess.Popen(["sleep", "1000"]).pid
+            with open("pid1", "w") as f:
+                f.write(str(pid1))
+            m = monitor.Monitor.__new__(monitor.Monitor)
+            m.pid1, m.spec, m.cg, m.clients = pid1, {"started_at": "2026-01-01T00:00:00Z"}, None, []
+            try:
+                raise IndexError("list index out of range")
+            except IndexError as e:
+                m.failed(e)
+        finally:
+            os._exit(3)  # failed() did not end the process
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 1
+    with open(str(tmp_path / "exit.json")) as f:
+        rec = json.load(f)
+    assert rec["ExitCode"] == 137 and "IndexError: list index out of range" in rec["Error"], rec
+    assert "Traceback" in (tmp_path / "monitor.err").read_text()
+    pid1 = int((tmp_path / "pid1").read_text())
+    assert not os.path.exists("/proc/%d" % pid1)

@@ -86,6 +86,24 @@ def test_inspect_list_history_shapes(engine, busybox_image):
         engine.image_list(filters={"colour": ["red"]})
 
 
+def test_a_listing_kept_in_memory_follows_record_rewrites(engine, busybox_image):
+    """ImageStore.listed() is read once, then forgotten when the record is rewritten (here a
+    new parent, as a build or commit of the same config would record) or removed; an rmi
+    whose recorded parent is gone removes the image and stops its prune there."""
+    store = engine.store
+    image_id = store.resolve(busybox_image)
+    assert engine.image_list()[0]["ParentId"] == ""
+    assert store.listed(image_id) is store.listed(image_id)  # kept
+    rec = store.record(image_id)
+    rec["parent"] = "sha256:" + "cd" * 32
+    store._write_record(rec)
+    assert engine.image_list()[0]["ParentId"] == "sha256:" + "cd" * 32
+    engine.image_remove(busybox_image, force=True)
+    assert engine.image_list() == []
+    with pytest.raises(NotFound):
+        store.listed(image_id)
+
+
 def test_layer_dirs_hold_real_busybox(engine, busybox_image):
     [layer] = engine.store.layer_dirs(engine.store.resolve(busybox_image))
     assert os.path.isabs(layer)

@@ -78,10 +78,13 @@ def test_top_lists_the_containers_processes(clean_containers):
     cid = eng.container_create({"Image": "busybox:latest", "Cmd": cmd})["Id"]
     eng.container_start(cid)
     pid = eng.container_inspect(cid)["State"]["Pid"]
-    for _ in range(200):  # (until the shell's background child has exec'd too)
+    # Until both have settled: the shell's background child execs later, and busybox's
+    # sh runs an applet by exec'ing /proc/self/exe (comm "exe") before it names itself.
+    for _ in range(200):
         res = eng.container_top(cid)
         cmds = sorted(p[-1] for p in res["Processes"])
-        if cmds == ["sleep 1000", "sleep 999"]:
+        comms = sorted(p[1] for p in eng.container_top(cid, "-o pid,comm")["Processes"])
+        if cmds == ["sleep 1000", "sleep 999"] and comms == ["sleep", "sleep"]:
             break
         time.sleep(0.02)
     assert res["Titles"][:2] == ["UID", "PID"] and res["Titles"][-1] == "CMD"

@@ -66,6 +66,14 @@ WantedBy=sysinit.target
 """
 
 
+def debootstrap(includes, dest, mirror) -> None:
+    """A minbase SUITE with these packages into dest, from mirror (LabError when it fails)."""
+    # the Debian keyring, also on a non-Debian machine (Ubuntu ships it as a package)
+    keyring = [f"--keyring={KEYRING}"] if os.path.exists(KEYRING) else []
+    run(["debootstrap", "--variant=minbase", *keyring, "--include=" + ",".join(includes),
+         SUITE, str(dest), mirror])
+
+
 def find_mirror(sources_dir: str = "/etc/apt") -> str:
     """The Debian mirror the machine's apt uses for SUITE (deb.debian.org if none is configured)."""
     root = pathlib.Path(sources_dir)
@@ -123,10 +131,7 @@ def ensure_base(log=sys.stderr) -> pathlib.Path:
         tmp = CACHE_DIR / f".tmp-{final.name}-{os.getpid()}"
         print(f"berth lab: building base rootfs {final} from {mirror} (once, 1-5 min)", file=log)
         try:
-            # the Debian keyring, also on a non-Debian machine (Ubuntu ships it as a package)
-            keyring = [f"--keyring={KEYRING}"] if os.path.exists(KEYRING) else []
-            run(["debootstrap", "--variant=minbase", *keyring, "--include=" + ",".join(INCLUDES),
-                 SUITE, str(tmp), mirror])
+            debootstrap(INCLUDES, tmp, mirror)
             customise(tmp)
             (tmp / MARKER).write_text(mirror + "\n")
             os.rename(tmp, final)

@@ -1,11 +1,12 @@
 """A local Vagrant box for the libvirt provider: Debian bookworm with its own kernel
 (linux-image-amd64, real modules), booted by direct kernel boot under QEMU's software emulation.
 
-`ensure_box()` returns the path of the finished `.box` file, building it first if needed
-(debootstrap + mkfs.ext4 -d + qemu-img, 2-6 min, once). It is cached outside the repository
-under the same lock-then-rename discipline as the lab's base rootfs. The box follows Vagrant's
-conventions: a `vagrant` user with passwordless sudo that takes Vagrant's public insecure key
-(Vagrant replaces it with a key of its own at the first boot).
+`ensure_box()` returns the path of the finished `.box` file, building it first if needed (a
+copy of the shared tree of vmroot.py made a box: mkfs.ext4 -d + qemu-img, a minute, once). It
+is cached outside the repository under the same lock-then-rename discipline as the lab's base
+rootfs. The box follows Vagrant's conventions: a `vagrant` user with passwordless sudo that
+takes Vagrant's public insecure key (Vagrant replaces it with a key of its own at the first
+boot).
 """
 
 import fcntl
@@ -17,20 +18,21 @@ import shutil
 import sys
 import tempfile
 
-from .rootfs import KEYRING, find_mirror
+from . import vmroot
 from .sysutil import LabError, run
 
 CACHE_DIR = pathlib.Path(os.environ.get("BERTH_VAGRANT_CACHE", "/var/cache/berth-vagrant"))
 SUITE = "bookworm"
-INCLUDES = [
-    "linux-image-amd64", "systemd-sysv", "udev", "dbus", "openssh-server", "sudo", "kmod",
-    # what `provision host` wants on a Debian host: present, so it installs nothing
-    "python3", "iptables", "iproute2", "procps",
-]
-RECIPE = "1"
+RECIPE = "3"
 DISK_GB = 3
-#: The kernel command line the box boots with (eth0 for the libvirt management network).
-CMDLINE = "root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet"
+#: The kernel command line the box boots with (eth0 for the libvirt management network); what a
+#: test never uses is masked (each unit costs seconds under emulation), and systemd waits long
+#: before failing a slow unit on a loaded machine.
+CMDLINE = " ".join([
+    "root=/dev/vda rw console=ttyS0 net.ifnames=0 quiet", "systemd.default_timeout_start_sec=900",
+    "systemd.mask=serial-getty@ttyS0.service", "systemd.mask=apt-daily.timer",
+    "systemd.mask=apt-daily-upgrade.timer", "systemd.mask=e2scrub_reap.service", "systemd.mask=man-db.timer",
+])
 
 NETWORK = """\
 [Match]
@@ -39,14 +41,16 @@ Name=en* eth*
 [Network]
 DHCP=yes
 """
-# Host keys are made at each VM's first boot, not baked into the box (every VM its own).
+# A host key is made at each VM's first boot, not baked into the box (every VM its own): one
+# ed25519 key, as `ssh-keygen -A` (an RSA key above all) takes a minute or more under emulation.
 SSH_DROPIN = """\
 [Service]
 ExecStartPre=
-ExecStartPre=/usr/bin/ssh-keygen -A
+ExecStartPre=/bin/sh -c 'test -e /etc/ssh/ssh_host_ed25519_key || \
+ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key'
 ExecStartPre=/usr/sbin/sshd -t
 """
-SSHD_CONF = "UseDNS no\n"
+SSHD_CONF = "UseDNS no\nHostKey /etc/ssh/ssh_host_ed25519_key\n"
 # The box's own Vagrantfile: libvirt boots the kernel and initrd shipped inside the box.
 BOX_VAGRANTFILE = """\
 Vagrant.configure("2") do |config|
@@ -73,10 +77,9 @@ def vagrant_insecure_key() -> pathlib.Path:
     raise LabError("Vagrant's keys/vagrant.pub is missing: apt-get install vagrant")
 
 
-def box_path(mirror: "str | None" = None) -> pathlib.Path:
+def box_path() -> pathlib.Path:
     """Where the box for this recipe lives (it may not exist yet)."""
-    mirror = mirror or find_mirror()
-    h = hashlib.sha256(repr((SUITE, sorted(INCLUDES), RECIPE, CMDLINE, mirror)).encode()).hexdigest()[:12]
+    h = hashlib.sha256(repr((RECIPE, CMDLINE, vmroot.key())).encode()).hexdigest()[:12]
     return CACHE_DIR / f"berth-{SUITE}-{h}.box"
 
 
@@ -85,8 +88,7 @@ def ensure_box(log=sys.stderr) -> pathlib.Path:
     for tool in ("debootstrap", "mkfs.ext4", "qemu-img", "chroot"):
         if not shutil.which(tool):
             raise LabError(f"{tool} is missing: apt-get install debootstrap e2fsprogs qemu-utils")
-    mirror = find_mirror()
-    final = box_path(mirror)
+    final = box_path()
     if final.exists():
         return final
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
@@ -94,13 +96,10 @@ def ensure_box(log=sys.stderr) -> pathlib.Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if final.exists():
             return final
-        print(f"berth vm: building the box {final} from {mirror} (once, 2-6 min)", file=log)
+        print(f"berth vm: building the box {final} (once)", file=log)
         with tempfile.TemporaryDirectory(dir=CACHE_DIR, prefix=".tmp-") as tmp:
             work = pathlib.Path(tmp)
-            rootfs = work / "rootfs"
-            keyring = [f"--keyring={KEYRING}"] if os.path.exists(KEYRING) else []
-            run(["debootstrap", "--variant=minbase", *keyring, "--include=" + ",".join(INCLUDES),
-                 SUITE, str(rootfs), mirror])
+            rootfs = vmroot.copy_rootfs(work / "rootfs", log)
             customise(rootfs)
             pack(rootfs, work, final)
         for old in CACHE_DIR.glob(f"berth-{SUITE}-*.box"):

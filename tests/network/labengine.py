@@ -49,14 +49,19 @@ def package_debs(package):
     return sorted(dest.glob("*.deb"))
 
 
-def install_debs(host, debs):
-    """dpkg -i the .debs on the host (postinst scripts start their services)."""
+def install_debs(host, debs, start=True):
+    """dpkg -i the .debs on the host. Their postinst scripts start their services unless start
+    is False (a policy-rc.d that denies it, for the time of the install: the units are enabled,
+    not started, so that the caller can configure them before their first start)."""
     d = host.root_path("/root/debs")
     d.mkdir(parents=True, exist_ok=True)
     for deb in debs:
         shutil.copy2(str(deb), str(d / deb.name))
-    host.exec("DEBIAN_FRONTEND=noninteractive dpkg -i /root/debs/*.deb >/root/debs/dpkg.log 2>&1 || "
-              "{ tail -30 /root/debs/dpkg.log; exit 1; }", timeout=600)
+    deny = "" if start else ("printf '#!/bin/sh\\nexit 101\\n' >/usr/sbin/policy-rc.d && "
+                             "chmod +x /usr/sbin/policy-rc.d && ")
+    host.exec(deny + "DEBIAN_FRONTEND=noninteractive dpkg -i /root/debs/*.deb >/root/debs/dpkg.log 2>&1; "
+              "rc=$?; rm -f /usr/sbin/policy-rc.d; "
+              "[ $rc = 0 ] || { tail -30 /root/debs/dpkg.log; exit 1; }", timeout=600)
 
 
 def start_berthd(host, tmp, config=None):

@@ -2,6 +2,8 @@
 `ip-masq: false`, `icc: false`, `bip`/`fixed-cidr`, each in a fresh test namespace."""
 
 import os
+import signal
+import subprocess
 
 import pytest
 
@@ -107,3 +109,55 @@ def test_icc_false_isolates_containers_on_the_default_bridge(make):
     assert r.returncode in BLOCKED, r
     assert d.berth("rm", "-f", "app").returncode == 0
     assert wait_for(lambda: rule not in save(d, "iptables-save"), 5)
+
+
+def test_remove_network_takes_away_bridges_veths_and_rules(make):
+    """`berthd --remove-network` (run by `provision uninstall`): refused while berthd serves;
+    once it is stopped, the bridges, the veths still plugged into them and our chains go, and
+    nothing else of the namespace does (the outside link, other chains)."""
+    d = make({"dns": [OUTSIDE]})
+    assert d.berth("network", "create", "appnet").returncode == 0
+    r = d.berth("run", "-d", "--name", "web", "--network", "appnet", "-p", "18080:80", "busybox", *HTTPD)
+    assert r.returncode == 0, r.stderr
+    assert d.berth("run", "--rm", "busybox", "true").returncode == 0
+    d.ns.run(["iptables", "-N", "ADMIN-OWN"])  # somebody else's chain stays
+    argv = d.argv() + ["--remove-network"]
+    cmd = ["nsenter", "--net=/run/netns/" + d.netns, "--"] + argv
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    busy = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert busy.returncode == 1 and "stop it before --remove-network" in busy.stderr.decode()
+    assert "BERTH-FORWARD" in save(d, "iptables-save")
+    d.kill(signal.SIGKILL)  # as if the service were stopped with live-restore: the veth stays
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    out = r.stdout.decode()
+    assert r.returncode == 0 and out.startswith("bridges removed: berth0 br-"), (out, r.stderr)
+    assert "veths removed: 1" in out or "veths removed: 2" in out, out  # web's, and the spare
+    links = d.ns.ip("-o", "link")
+    assert "berth0" not in links and "br-" not in links and "veth" not in links, links
+    assert "out0" in links
+    saved = save(d, "iptables-save")
+    assert "BERTH" not in saved and ":ADMIN-OWN" in saved, saved
+    again = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert again.returncode == 0 and "bridges removed: none; veths removed: 0" in again.stdout.decode()
+    d.start()  # a reinstall: the records bring the networks back; and the fixture's cleanup
+    assert d.berth("run", "--rm", "--network", "appnet", "busybox", "true").returncode == 0
+    assert "br-" in d.ns.ip("-o", "link")
+    assert d.berth("rm", "-f", "web").returncode == 0
+
+
+def test_bridge_none_leaves_the_hosts_sysctls_and_iptables_alone(make):
+    """With daemon.json `bridge: none`, containers on `none` and `host` and the network
+    commands leave the host's iptables and ip_forward as they were; the first bridge network
+    a user creates brings our chains and forwarding, as the default bridge does."""
+    d = make({"bridge": "none"})
+    d.ns.run(["sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward"])  # the test topology turned it on
+    assert d.berth("run", "--rm", "busybox", "true").returncode == 0
+    assert d.berth("network", "ls").returncode == 0
+    assert "BERTH" not in save(d, "iptables-save")
+    assert d.ns.run(["cat", "/proc/sys/net/ipv4/ip_forward"]).stdout.decode().strip() == "0"
+    assert d.berth("network", "create", "first").returncode == 0
+    assert "-A FORWARD -j BERTH-FORWARD" in save(d, "iptables-save")
+    assert d.ns.run(["cat", "/proc/sys/net/ipv4/ip_forward"]).stdout.decode().strip() == "1"
+    r = d.berth("run", "--rm", "--network", "first", "busybox", *wget("http://%s:9000/" % OUTSIDE, 5))
+    assert r.returncode == 0 and r.stdout.decode() == "outside saw %s\n" % HOST_OUT, r.stderr
+    assert d.berth("network", "rm", "first").returncode == 0

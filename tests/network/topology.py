@@ -97,8 +97,10 @@ class Topology(object):
                     return
         threading.Thread(target=loop, daemon=True).start()
 
-    def tcp(self, ns_fd, ip, port, timeout=1.0):
-        """What a TCP server at ip:port says to a client in ns_fd, or None if unreachable."""
+    def tcp(self, ns_fd, ip, port, timeout=3.0):
+        """What a TCP server at ip:port says to a client in ns_fd, or None if unreachable.
+        The timeout lets a lost first SYN be retried (at 1 s): reachable is what is asserted,
+        not that no packet is ever lost on a loaded machine."""
         s = netns.socket_in(ns_fd, socket.AF_INET, socket.SOCK_STREAM)
         s.settimeout(timeout)
         try:
@@ -108,6 +110,10 @@ class Topology(object):
             return None
         finally:
             s.close()
+
+    def blocked(self, ns_fd, ip, port):
+        """Nothing answers a TCP client in ns_fd at ip:port within 1 s."""
+        return self.tcp(ns_fd, ip, port, timeout=1.0) is None
 
     def udp(self, ns_fd, ip, port, timeout=1.0):
         s = netns.socket_in(ns_fd, socket.AF_INET, socket.SOCK_DGRAM)

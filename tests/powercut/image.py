@@ -1,5 +1,6 @@
-"""The cached guest image: a Debian 12 minbase with its own kernel, systemd and sshd, made by
-debootstrap (about 2-5 minutes, once) into a raw ext4 disk without a loop mount.
+"""The cached guest image: a Debian 12 minbase with its own kernel, systemd and sshd (a copy of
+the shared tree of tests/lab/vmroot.py, made its own), packed into a raw ext4 disk without a
+loop mount.
 
 `ensure_image()` returns the cache dir holding disk.raw, vmlinuz, initrd.img and the
 id_ed25519 key whose public half root's authorized_keys holds. The build runs under an
@@ -14,14 +15,12 @@ import shutil
 import subprocess
 import sys
 
-from tests.lab.rootfs import KEYRING, find_mirror
+from tests.lab import vmroot
 
 CACHE_DIR = pathlib.Path(os.environ.get("BERTH_VM_CACHE", "/var/cache/berth-vm"))
 SUITE = "bookworm"
-INCLUDES = ["linux-image-amd64", "systemd-sysv", "openssh-server", "python3", "sudo", "iproute2",
-            "kmod", "udev", "dbus", "procps", "iptables", "e2fsprogs", "util-linux", "tar"]
 #: Bump when the customisation below changes: a new cache key forces a rebuild.
-RECIPE = "2"
+RECIPE = "3"
 DISK_SIZE = "3G"
 MARKER = "complete"
 
@@ -49,9 +48,9 @@ def tools_missing() -> list:
             if not shutil.which(t)]
 
 
-def cache_key(mirror: str) -> str:
-    """The cached image's name for this recipe and mirror."""
-    h = hashlib.sha256(repr((SUITE, sorted(INCLUDES), RECIPE, mirror)).encode()).hexdigest()[:12]
+def cache_key() -> str:
+    """The cached image's name for this recipe and the shared tree it is made from."""
+    h = hashlib.sha256(repr((RECIPE, vmroot.key())).encode()).hexdigest()[:12]
     return f"{SUITE}-{h}"
 
 
@@ -94,8 +93,7 @@ def ensure_image(log=sys.stderr) -> pathlib.Path:
     if missing:
         raise VMError(f"missing {', '.join(missing)}: apt-get install qemu-system-x86 qemu-utils "
                       "debootstrap e2fsprogs openssh-client (tests/run.sh does)")
-    mirror = find_mirror()
-    final = CACHE_DIR / cache_key(mirror)
+    final = CACHE_DIR / cache_key()
     if (final / MARKER).exists():
         return final
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
@@ -104,14 +102,11 @@ def ensure_image(log=sys.stderr) -> pathlib.Path:
         if (final / MARKER).exists():
             return final
         tmp = CACHE_DIR / f".tmp-{final.name}-{os.getpid()}"
-        print(f"berth vm: building the guest image {final} from {mirror} (once, 2-5 min)", file=log)
+        print(f"berth vm: building the guest image {final} (once)", file=log)
         try:
             shutil.rmtree(final, ignore_errors=True)
             tmp.mkdir()
-            rootfs = tmp / "rootfs"
-            keyring = [f"--keyring={KEYRING}"] if os.path.exists(KEYRING) else []
-            _run(["debootstrap", "--variant=minbase", *keyring, "--include=" + ",".join(INCLUDES),
-                  SUITE, str(rootfs), mirror])
+            rootfs = vmroot.copy_rootfs(tmp / "rootfs", log)
             _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "berth-vm", "-f",
                   str(tmp / "id_ed25519")])
             customise(rootfs, (tmp / "id_ed25519.pub").read_text())
@@ -120,7 +115,7 @@ def ensure_image(log=sys.stderr) -> pathlib.Path:
             _run(["mkfs.ext4", "-q", "-F", "-L", "berth-vm", "-d", str(rootfs),
                   str(tmp / "disk.raw"), DISK_SIZE])
             shutil.rmtree(rootfs)
-            (tmp / MARKER).write_text(mirror + "\n")
+            (tmp / MARKER).write_text(vmroot.key() + "\n")
             os.rename(tmp, final)
         except BaseException:
             subprocess.run(["rm", "-rf", "--one-file-system", str(tmp)])

@@ -1,5 +1,6 @@
 """Helpers for the lab tests: run the real `provision` CLI, build local package repos."""
 
+import concurrent.futures
 import gzip
 import hashlib
 import json
@@ -112,3 +113,21 @@ def build_el7_mirror(root, packages=()):
             ["createrepo_c", "-q", str(d)], check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
     return root
+
+
+# what an EL7 host lacks for berth's engine (the el7 flavour is Debian underneath): stand-in RPMs
+EL7_ENGINE_PACKAGES = ["python3", "iptables", "iproute", "util-linux", "tar"]
+
+
+def up_both_families(plab, n, tmp):
+    """n fresh nested Debian hosts and n EL7-shaped ones (CentOS 7 os-release, yum = dnf),
+    booted at once while one mirror for both families is built (an apt tree, and a
+    CentOS-vault-shaped tree whose stand-in RPMs real dnf installs); (Debian hosts + EL7 hosts,
+    the mirror's URL on the lab bridge)."""
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        deb = pool.submit(plab.up, n, nested=True)
+        el7 = pool.submit(plab.up, n, nested=True, flavour="el7")
+        mirror = build_apt_repo(pathlib.Path(tmp) / "mirror")
+        build_el7_mirror(mirror, packages=EL7_ENGINE_PACKAGES)
+        hosts = deb.result() + el7.result()
+    return hosts, plab.serve_dir(str(mirror))

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 
 import pytest
@@ -122,3 +123,27 @@ def test_install_waits_for_an_install_still_running(built, tmp_path):
     assert p.stdout.split() == ["True", "0"], (p.stdout, p.stderr)
     assert (lib / "current" / "runtime" / "daemon" / "main.py").is_file()
     assert json.loads((lib / "current" / "BERTH_INSTALLED").read_text()) == built.marker
+
+
+def test_install_removes_bundles_left_by_killed_runs(built, tmp_path):
+    """A run killed between its upload and the install leaves the staged bundle in /tmp: the
+    next install removes those older than half an hour, never a fresh one (an upload of a
+    concurrent run still on its way)."""
+    up = tmp_path / "up"
+    up.mkdir()
+    old, fresh, other = up / ".berth-bundle-aaaa", up / ".berth-bundle-bbbb", up / ".berth-notes-cccc"
+    for f in (old, fresh, other):
+        f.write_bytes(b"partial")
+    an_hour_ago = time.time() - 3600
+    os.utime(str(old), (an_hour_ago, an_hour_ago))
+    os.utime(str(other), (an_hour_ago, an_hour_ago))
+    lib = tmp_path / "lib"
+    staged = up / ".berth-bundle-this"
+    staged.write_bytes(built.data)
+    script = bundle.install_script(built, str(staged), stale_uploads=str(up / ".berth-bundle-*"))
+    script = script.replace(bundle.LIB_DIR, str(lib)).replace(bundle.PYTHON, sys.executable)
+    p = run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+             'mount -t tmpfs berth-test-run /run && exec sh -c "$0"', script])
+    assert p.returncode == 0, p.stderr
+    assert sorted(f.name for f in up.iterdir()) == [fresh.name, other.name]
+    assert (lib / "current" / "BERTH_INSTALLED").is_file()

@@ -3,7 +3,6 @@ SSH: systemd unit, socket root:docker 0660, a docker-group user running containe
 its own login, idempotent reruns that restart nothing, one restart per config change, rollback
 of a broken config, upgrade in place keeping data, uninstall back to the original file list."""
 
-import concurrent.futures
 import json
 
 import pytest
@@ -11,12 +10,11 @@ import pytest
 from provision import bundle
 from tests.provision.installutil import committed_tree
 from tests.provision.labutil import (
-    build_apt_repo,
-    build_el7_mirror,
     known_hosts,
     provision,
     provision_json,
     ssh_args,
+    up_both_families,
 )
 
 pytestmark = pytest.mark.lab
@@ -26,7 +24,6 @@ MIRROR_B = "https://mirror-b.example.com"
 PROBE = "berth-probe:latest"
 # what provision may touch: compared as file lists before provisioning and after uninstall
 LISTED = "/etc /usr/local /run/systemd/system"
-EL7_PACKAGES = ["python3", "iptables", "iproute", "util-linux", "tar"]
 
 
 def file_list(h, extra=""):
@@ -47,13 +44,7 @@ def pair(plab, tmp_path_factory):
     """A Debian host and an EL7-shaped one (CentOS 7 os-release, yum = dnf): the engine's OS
     packages come from stand-in RPMs in a mirror served on the lab bridge, through real dnf."""
     tmp = tmp_path_factory.mktemp("install")
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        deb = pool.submit(plab.up, 1, nested=True)
-        el7 = pool.submit(plab.up, 1, nested=True, flavour="el7")
-        mirror = build_apt_repo(tmp / "mirror")
-        build_el7_mirror(mirror, packages=EL7_PACKAGES)
-        hosts = deb.result() + el7.result()
-    url = plab.serve_dir(str(mirror))
+    hosts, url = up_both_families(plab, 1, tmp)
     kh = known_hosts(hosts, tmp / "known_hosts")
     before = {h.name: (file_list(h), file_list(h, "/var/lib/berth")) for h in hosts}
     # one build for the module, of the committed engine: runtime/ edited meanwhile in the
@@ -250,8 +241,22 @@ def test_purge_then_upgrade_in_place_keeps_data(pair, tmp_path):
 def test_uninstall_leaves_the_host_as_before(pair):
     hosts, kh, before = pair
     h = hosts[0]
+    # what the engine adds to the host's network: the default bridge, a user network's bridge,
+    # a published port's rules, the veth of a container that is still running at uninstall
+    h.exec(f"berth network create unnet >/dev/null && berth run -d --name netted --network unnet "
+           f"-p 8080:80 {PROBE} sleep 1000 >/dev/null && berth run --rm {PROBE} true")
+    links = h.exec("ip -o link show").stdout
+    assert "berth0" in links and " br-" in links and "veth" in links, links
+    assert "BERTH-FORWARD" in h.exec("iptables-save").stdout
+    cgroups = "ls -d /sys/fs/cgroup/berth /sys/fs/cgroup/*/berth 2>/dev/null"
+    assert h.exec(cgroups, check=False).stdout.strip()  # berthd's parent cgroups
     p = provision("uninstall", h.ip, *ssh_args(hosts, kh[0]))
     assert p.returncode == 0 and "images, containers and volumes kept" in p.stdout, p.stdout + p.stderr
+    assert "network: bridges removed: berth0 br-" in p.stdout, p.stdout
+    links = h.exec("ip -o link show").stdout
+    assert "berth0" not in links and " br-" not in links and "veth" not in links, links
+    assert "BERTH" not in h.exec("iptables-save").stdout
+    assert not h.exec(cgroups, check=False).stdout.strip()
     assert file_list(h) == before[h.name][0]
     assert h.exec("systemctl is-active berthd", check=False).stdout.strip() in ("inactive", "unknown")
     assert h.exec("getent group docker", check=False).returncode == 2

@@ -1,9 +1,11 @@
-"""The Ansible role (playbooks/site.yml) against `provision host` on two fresh lab hosts: the
-files both write under /etc and /usr/local are byte-identical with the same modes and
-owners, the engine ends in the same state, a second ansible-playbook run changes nothing,
-provision finds nothing to change on the host Ansible made, and --check --diff shows a manual
-edit without writing."""
+"""The Ansible role (playbooks/site.yml) against `provision host` on fresh lab hosts of each
+family (Debian, EL7-shaped): the files both write under /etc and /usr/local are byte-identical
+with the same modes and owners, the engine ends in the same state, a second ansible-playbook
+run changes nothing, provision finds nothing to change on the hosts Ansible made, and --check
+--diff shows a manual edit without writing. Each tool runs once for both families (provision's
+fan-out, Ansible's forks), as a team would run them."""
 
+import concurrent.futures
 import json
 import os
 import re
@@ -16,18 +18,15 @@ from provision import bundle
 from tests.provision.installutil import committed_tree
 from tests.provision.labutil import (
     ROOT,
-    build_apt_repo,
-    build_el7_mirror,
     known_hosts,
     provision_json,
     ssh_args,
+    up_both_families,
 )
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 MIRROR = "https://registry-mirror.example.com"
-# what an EL7 host lacks for the engine (the el7 flavour is Debian underneath: see test_install.py)
-EL7_PACKAGES = ["python3", "iptables", "iproute", "util-linux", "tar"]
 # every file and link under /etc and /usr/local: mode, owner, type, link target, sha256 (of a
 # .pyc without its 16-byte header, which holds the source's mtime)
 SNAPSHOT = r"""
@@ -57,9 +56,11 @@ def changes(before, after):
     return {p: after.get(p) for p in set(before) | set(after) if before.get(p) != after.get(p)}
 
 
-def ansible(tmp, h, key, kh, *args, extra=None):
+def ansible(tmp, hosts, key, kh, *args, extra=None):
+    """One ansible-playbook run of site.yml on these hosts (in parallel, Ansible's forks)."""
     inv = tmp / "inventory"
-    inv.write_text(f"{h.name} ansible_host={h.ip} ansible_user=root ansible_ssh_private_key_file={key}\n")
+    line = "{} ansible_host={} ansible_user=root ansible_ssh_private_key_file={}\n"
+    inv.write_text("".join(line.format(h.name, h.ip, key) for h in hosts))
     (tmp / "vars.json").write_text(json.dumps(extra or {}))
     env = dict(
         os.environ,
@@ -84,15 +85,17 @@ def recap(out, name):
 
 
 @pytest.fixture(scope="module")
-def pair(plab, tmp_path_factory):
+def hosts(plab, tmp_path_factory):
+    """Two Debian hosts and two EL7-shaped ones (CentOS 7 os-release, yum = dnf), fresh; one
+    mirror on the lab bridge serves both families (the engine's OS packages for EL7 come from
+    stand-in RPMs in a CentOS-vault-shaped tree)."""
     tmp = tmp_path_factory.mktemp("role")
-    hosts = plab.up(2, nested=True)
-    url = plab.serve_dir(str(build_apt_repo(tmp / "mirror")))
-    kh = known_hosts(hosts, tmp / "known_hosts")
+    made, url = up_both_families(plab, 2, tmp)
+    kh = known_hosts(made, tmp / "known_hosts")
     b = bundle.build(src=committed_tree(tmp / "committed") / "runtime")
     (tmp / b.filename).write_bytes(b.data)
-    yield hosts, kh, url, str(tmp / b.filename), tmp
-    plab.stop(hosts)
+    yield made, kh, url, str(tmp / b.filename), tmp
+    plab.stop(made)
 
 
 PROVISION_OPTS = [
@@ -113,93 +116,81 @@ def role_vars(engine, url):
     }
 
 
-def provision_then_role(a, b, kh, url, engine, tmp):
-    """`provision host` on a, the role on b (both fresh): what each changed under /etc and
-    /usr/local, asserted identical; returns provision's changes."""
-    before = {h.name: snapshot(h) for h in (a, b)}
+def each(fn, items):
+    """fn(item) for every item, at once (lab commands wait on ssh and on the hosts)."""
+    with concurrent.futures.ThreadPoolExecutor(len(items)) as pool:
+        return list(pool.map(fn, items))
+
+
+def same_engine_state(h):
+    assert h.exec("systemctl is-enabled berthd; systemctl is-active berthd").stdout.split() == [
+        "enabled",
+        "active",
+    ]
+    info = json.loads(h.exec("berth info -f json").stdout)
+    assert info["Driver"].startswith("overlay") and info["RegistryConfig"]["Mirrors"] == [MIRROR]
+    assert "berth-probe" in h.exec("berth images").stdout
+    assert h.ssh("berth run --rm berth-probe echo ok", user="tester").stdout.strip() == "ok"
+
+
+@pytest.mark.timeout(1500)  # three runs of the role and two of provision: ~5 min at load 40
+def test_role_writes_what_provision_writes_on_debian_and_el7(hosts):
+    """`provision host` on one host of each family, the role on the other (both fresh, each
+    tool in one run for both families): what each changed under /etc and /usr/local is
+    identical per family, and so is the engine's state."""
+    made, kh, url, engine, tmp = hosts
+    deb_a, deb_b, el7_a, el7_b = made
+    by_tool, by_ansible = {}, {}
+    before = dict(zip((h.name for h in made), each(snapshot, made)))
     rc, reps = provision_json(
-        "host", f"root@{a.ip}", "--bundle", engine, "--mirror", url, "--no-gpgcheck", *PROVISION_OPTS,
-        *ssh_args([a, b], kh),
+        "host", f"root@{deb_a.ip}", f"root@{el7_a.ip}", "--bundle", engine, "--mirror", url,
+        "--no-gpgcheck", *PROVISION_OPTS, *ssh_args(made, kh),
     )  # fmt: skip
     assert rc == 0, json.dumps(reps, indent=1)[-3000:]
-    p = ansible(tmp, b, a.key, kh, extra=role_vars(engine, url))
-    assert p.returncode == 0 and recap(p.stdout, b.name)["failed"] == 0, p.stdout[-4000:]
-    by_provision = changes(before[a.name], snapshot(a))
-    by_ansible = changes(before[b.name], snapshot(b))
-    only = {p: (by_provision.get(p), by_ansible.get(p)) for p in set(by_provision) | set(by_ansible)
-            if by_provision.get(p) != by_ansible.get(p)}  # fmt: skip
-    assert only == {}, json.dumps(only, indent=1)
-    return by_provision
-
-
-def same_engine_state(hosts):
-    for h in hosts:
-        assert h.exec("systemctl is-enabled berthd; systemctl is-active berthd").stdout.split() == [
-            "enabled",
-            "active",
-        ]
-        info = json.loads(h.exec("berth info -f json").stdout)
-        assert info["Driver"].startswith("overlay") and info["RegistryConfig"]["Mirrors"] == [MIRROR]
-        assert "berth-probe" in h.exec("berth images").stdout
-        assert h.ssh("berth run --rm berth-probe echo ok", user="tester").stdout.strip() == "ok"
-
-
-@pytest.mark.timeout(1500)  # four runs of the role and two of provision: ~10 min at load 40
-def test_role_writes_what_provision_writes(pair):
-    (a, b), kh, url, engine, tmp = pair
-    by_provision = provision_then_role(a, b, kh, url, engine, tmp)
     extra = role_vars(engine, url)
-    assert "/usr/local/bin/berthd" in by_provision and "/etc/sysctl.d/99-berth.conf" in by_provision
-    assert "/usr/local/lib/berth/provision-state.json" in by_provision
-    assert "/etc/apt/sources.list.bak" in by_provision and "/etc/group" in by_provision
-    same_engine_state((a, b))
-
-    # the second run changes nothing; provision finds nothing to change either
-    p = ansible(tmp, b, a.key, kh, extra=extra)
-    counts = recap(p.stdout, b.name)
-    assert p.returncode == 0 and counts["changed"] == 0 and counts["failed"] == 0, p.stdout[-4000:]
-    rc, reps = provision_json(
-        "host", f"root@{b.ip}", "--check", "--bundle", engine, "--mirror", url, "--no-gpgcheck",
-        *PROVISION_OPTS, *ssh_args([a, b], kh),
-    )  # fmt: skip
-    rep = reps[f"root@{b.ip}"]
-    assert rc == 0 and rep["status"] == "ok" and rep["changed"] == 0, json.dumps(rep, indent=1)[-3000:]
-
-    # --check --diff: a manual edit is shown, nothing is written
-    b.exec("sed -i 's/^net.ipv4.ip_forward = 1/net.ipv4.ip_forward = 0/' /etc/sysctl.d/99-berth.conf")
-    p = ansible(tmp, b, a.key, kh, "--check", "--diff", extra=extra)
+    p = ansible(tmp, [deb_b, el7_b], deb_a.key, kh, extra=extra)
     assert p.returncode == 0, p.stdout[-4000:]
-    assert "-net.ipv4.ip_forward = 0" in p.stdout and "+net.ipv4.ip_forward = 1" in p.stdout
-    assert "ip_forward = 0" in b.exec("cat /etc/sysctl.d/99-berth.conf").stdout
-
-
-@pytest.fixture(scope="module")
-def el7_pair(plab, tmp_path_factory):
-    """Two EL7-shaped hosts (CentOS 7 os-release, yum = dnf); the engine's OS packages come
-    from stand-in RPMs in a CentOS-vault-shaped mirror on the lab bridge."""
-    tmp = tmp_path_factory.mktemp("role-el7")
-    hosts = plab.up(2, nested=True, flavour="el7")
-    url = plab.serve_dir(str(build_el7_mirror(tmp / "mirror", packages=EL7_PACKAGES)))
-    kh = known_hosts(hosts, tmp / "known_hosts")
-    b = bundle.build(src=committed_tree(tmp / "committed") / "runtime")
-    (tmp / b.filename).write_bytes(b.data)
-    yield hosts, kh, url, str(tmp / b.filename), tmp
-    plab.stop(hosts)
-
-
-@pytest.mark.timeout(1500)
-def test_role_writes_what_provision_writes_on_el7(el7_pair):
-    (a, b), kh, url, engine, tmp = el7_pair
-    by_provision = provision_then_role(a, b, kh, url, engine, tmp)
+    after = dict(zip((h.name for h in made), each(snapshot, made)))
+    for a, b in ((deb_a, deb_b), (el7_a, el7_b)):
+        assert recap(p.stdout, b.name)["failed"] == 0, p.stdout[-4000:]
+        by_tool[a.name] = changes(before[a.name], after[a.name])
+        by_ansible[b.name] = changes(before[b.name], after[b.name])
+        mine, theirs = by_tool[a.name], by_ansible[b.name]
+        only = {f: (mine.get(f), theirs.get(f)) for f in set(mine) | set(theirs)
+                if mine.get(f) != theirs.get(f)}  # fmt: skip
+        assert only == {}, f"{a.name} vs {b.name}: " + json.dumps(only, indent=1)
+    deb = by_tool[deb_a.name]
+    assert "/usr/local/bin/berthd" in deb and "/etc/sysctl.d/99-berth.conf" in deb
+    assert "/usr/local/lib/berth/provision-state.json" in deb
+    assert "/etc/apt/sources.list.bak" in deb and "/etc/group" in deb
     # the vault mirror replaced CentOS-Base.repo (the original kept), yum installed the missing
-    # package through real dnf on both hosts
-    assert "/etc/yum.repos.d/CentOS-Base.repo" in by_provision
-    assert "/etc/yum.repos.d/CentOS-Base.repo.berth-orig" in by_provision
-    for h in (a, b):
+    # package through real dnf on both EL7 hosts
+    el7 = by_tool[el7_a.name]
+    assert {"/etc/yum.repos.d/CentOS-Base.repo", "/etc/yum.repos.d/CentOS-Base.repo.berth-orig"} <= set(el7)
+    for h in (el7_a, el7_b):
         assert f"baseurl={url}/centos-vault/7.9.2009/os/$basearch/" in h.exec(
             "cat /etc/yum.repos.d/CentOS-Base.repo").stdout
         assert h.exec("rpm -q --qf '%{NAME}' iproute").stdout == "iproute"
-    same_engine_state((a, b))
-    p = ansible(tmp, b, a.key, kh, extra=role_vars(engine, url))
-    counts = recap(p.stdout, b.name)
-    assert p.returncode == 0 and counts["changed"] == 0 and counts["failed"] == 0, p.stdout[-4000:]
+    each(same_engine_state, made)
+
+    # the second run changes nothing; provision finds nothing to change on the role's hosts
+    p = ansible(tmp, [deb_b, el7_b], deb_a.key, kh, extra=extra)
+    assert p.returncode == 0, p.stdout[-4000:]
+    for b in (deb_b, el7_b):
+        counts = recap(p.stdout, b.name)
+        assert counts["changed"] == 0 and counts["failed"] == 0, p.stdout[-4000:]
+    rc, reps = provision_json(
+        "host", f"root@{deb_b.ip}", f"root@{el7_b.ip}", "--check", "--bundle", engine, "--mirror", url,
+        "--no-gpgcheck", *PROVISION_OPTS, *ssh_args(made, kh),
+    )  # fmt: skip
+    assert rc == 0, json.dumps(reps, indent=1)[-3000:]
+    for b in (deb_b, el7_b):
+        rep = reps[f"root@{b.ip}"]
+        assert rep["status"] == "ok" and rep["changed"] == 0, json.dumps(rep, indent=1)[-3000:]
+
+    # --check --diff: a manual edit is shown, nothing is written
+    deb_b.exec("sed -i 's/^net.ipv4.ip_forward = 1/net.ipv4.ip_forward = 0/' /etc/sysctl.d/99-berth.conf")
+    p = ansible(tmp, [deb_b], deb_a.key, kh, "--check", "--diff", extra=extra)
+    assert p.returncode == 0, p.stdout[-4000:]
+    assert "-net.ipv4.ip_forward = 0" in p.stdout and "+net.ipv4.ip_forward = 1" in p.stdout
+    assert "ip_forward = 0" in deb_b.exec("cat /etc/sysctl.d/99-berth.conf").stdout

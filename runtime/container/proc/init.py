@@ -358,6 +358,10 @@ def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None, ready=False, s
             _enter_userns(userns_fd)
             path, env = finalize(spec["process"])
             _await_cgroup(go_r)
+        # PID 1 dies with its monitor (after finalize: a change of uid clears the setting): a
+        # container whose monitor is gone has no one to record its exit or relay its output,
+        # and is killed as containerd kills one whose shim died
+        sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
         if spec.get("init") and _fork_init(sync_w):
             reaper.foreground(tty)
         exec_(spec["process"], path, env)

@@ -32,6 +32,7 @@ import os
 import select
 import signal
 import socket
+import struct
 import time
 
 from runtime.container.proc import cgroups, devices, init, logfile, probe, restart, stdio
@@ -174,6 +175,16 @@ class Monitor(object):
         send_msg(self.reply, {"pid": pid, "monitor": os.getpid(), "start_time": _start_time(pid)})
         self.reply.close()
         gc.enable()
+        self.pid1 = pid
+        try:
+            self.serve(pid, wake_r, lsock, log, mnt_ns)
+        except BaseException as e:  # noqa: B036 - a bug of ours: PID 1 must not run on unwatched
+            self.failed(e)
+
+    def serve(self, pid, wake_r, lsock, log, mnt_ns):
+        # type: (int, int, socket.socket, logfile.JsonLog, int) -> None
+        """From the start on: serve clients, record each exit, restart by the policy, clean up."""
+        spec = self.spec
         backoff = self.backoff = restart.Backoff(spec.get("restart_policy"), spec.get("restart_count", 0))
         started = time.time()
         while True:
@@ -239,6 +250,43 @@ class Monitor(object):
         except OSError:
             pass
         os._exit(0)
+
+    def failed(self, exc):
+        # type: (BaseException) -> None
+        """The monitor hit an error of its own after the start: its traceback goes to
+        monitor.err in the state dir, PID 1 is killed (it would run on with no one to record
+        its exit, relay its output or stop it; PDEATHSIG would kill it as we exit anyway) and
+        the exit is recorded with the reason, so that inspect says what happened."""
+        import traceback
+        try:
+            with open(MONITOR_ERR, "w") as f:
+                f.write(rfc3339(time.time()) + "\n")
+                traceback.print_exception(type(exc), exc, exc.__traceback__, file=f)
+        except OSError:
+            pass
+        status = None
+        if self.pid1:
+            try:
+                os.kill(self.pid1, signal.SIGKILL)
+                _, status = os.waitpid(self.pid1, 0)
+            except OSError:
+                pass
+        try:
+            _record("exit.json", {
+                "ExitCode": stdio.exit_code(status) if status is not None else 255, "OOMKilled": False,
+                "FinishedAt": rfc3339(time.time()), "Pid": self.pid1,
+                "StartedAt": self.spec.get("started_at"),
+                "Restarting": False, "Error": "the container's monitor failed (%s: %s; traceback in %s): "
+                "the container was stopped" % (type(exc).__name__, exc, MONITOR_ERR)})
+        except OSError:
+            pass
+        self.end_clients()
+        if self.cg is not None:
+            try:
+                self.cg.destroy()
+            except OSError:
+                pass
+        os._exit(1)
 
     def end_clients(self):
         # type: () -> None
@@ -448,7 +496,10 @@ class Monitor(object):
         op = req.get("op")
         if op == "resize":
             if self.io.master >= 0:
-                stdio.resize(self.io.master, req.get("h", 24), req.get("w", 80))
+                try:
+                    stdio.resize(self.io.master, req.get("h", 24), req.get("w", 80))
+                except (OSError, ValueError, TypeError, struct.error):
+                    pass  # (the engine checks the size; a bad one must not end the monitor)
             conn.close()
         elif op == "policy":  # `update` of a running container
             if self.backoff is not None:
@@ -498,7 +549,10 @@ class Monitor(object):
 
     def client_input(self, sock):
         # type: (socket.socket) -> None
-        c = [x for x in self.clients if x.sock is sock][0]
+        found = [x for x in self.clients if x.sock is sock]
+        if not found:  # dropped earlier in this round: output to it failed (it went away)
+            return
+        c = found[0]
         try:
             data = sock.recv(65536)
         except OSError:
@@ -521,6 +575,7 @@ class Monitor(object):
 
 
 RESERVE = "exit.reserve"
+MONITOR_ERR = "monitor.err"
 
 
 def _reserve_space():
