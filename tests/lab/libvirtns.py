@@ -2,11 +2,13 @@
 (PID 1 is not systemd) inside a network namespace of our own, so the networks vagrant-libvirt
 defines, their bridges, dnsmasq and iptables rules all live (and die) in that namespace.
 
-The daemons see a private copy of /etc/libvirt (a bind mount in their own mount namespace), so
-the settings QEMU needs here (root, no dynamic ownership, no security driver, no cgroup
-controllers) and every domain, network and pool they define go there, never into the
-machine's /etc/libvirt. Their sockets stay at the usual /run/libvirt paths, so `virsh` and
-Vagrant connect as usual; only one such instance can run on a machine at a time.
+The daemons see a private copy of /etc/libvirt and a private /run/libvirt (bind mounts in their
+own mount namespace), so the settings QEMU needs here (root, no dynamic ownership, no security
+driver, no cgroup controllers), every domain, network and pool they define, and the state
+libvirtd keeps of what is running go there, never into the machine's. A run killed before it
+cleaned up (a session ended mid-suite) so leaves nothing that the next libvirtd would load: the
+machine's /run/libvirt once made the next run's `default` pool "already exist". libvirtd's socket
+is in the temp dir too; `uri` names it for virsh and Vagrant (LIBVIRT_DEFAULT_URI).
 """
 
 import os
@@ -19,8 +21,7 @@ import time
 
 from .sysutil import LabError, run
 
-SOCKET = pathlib.Path("/run/libvirt/libvirt-sock")
-URI = "qemu:///system"
+RUN = pathlib.Path("/run/libvirt")
 #: What QEMU needs from libvirt on this machine (no systemd, no LSM, cgroups not delegated).
 QEMU_CONF = """
 user = "root"
@@ -38,14 +39,15 @@ class LibvirtNamespace:
         self.name = name or f"berth-vm-{os.getpid()}"
         self.tmp = pathlib.Path(tempfile.mkdtemp(prefix="berth-libvirt-"))
         self.pool_dir = self.tmp / "pool"
-        self._run_existed = pathlib.Path("/run/libvirt").exists()
+        self.socket = self.tmp / "sock" / "libvirt-sock"
+        #: the connection URI for virsh and vagrant-libvirt (LIBVIRT_DEFAULT_URI)
+        self.uri = f"qemu:///system?socket={self.socket}"
+        self._made_run = False
         self._pids = []
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> "LibvirtNamespace":
         """Create the namespace, start the daemons, create the pool; raise LabError on failure."""
-        if SOCKET.exists() and self._virsh_ok():
-            raise LabError(f"a libvirtd already answers on {SOCKET}: stop it or wait for the other test")
         for tool in ("libvirtd", "virtlogd", "virsh", "ip", "unshare"):
             if not shutil.which(tool):
                 raise LabError(f"{tool} is missing: apt-get install libvirt-daemon-system qemu-system-x86")
@@ -53,12 +55,19 @@ class LibvirtNamespace:
         shutil.copytree("/etc/libvirt", etc, symlinks=True)
         with open(etc / "qemu.conf", "a") as f:
             f.write(QEMU_CONF)
-        self.pool_dir.mkdir()
+        with open(etc / "libvirtd.conf", "a") as f:
+            f.write(f'\nunix_sock_dir = "{self.socket.parent}"\n')
+        run_dir = self.tmp / "run"
+        for d in (self.pool_dir, self.socket.parent, run_dir):
+            d.mkdir()
+        if not RUN.exists():  # the mount point only: nothing is written in it
+            RUN.mkdir()
+            self._made_run = True
         run(["ip", "netns", "add", self.name])
         try:
             self.exec(["ip", "link", "set", "lo", "up"])
             script = (
-                f"mount --bind {etc} /etc/libvirt && "
+                f"mount --bind {etc} /etc/libvirt && mount --bind {run_dir} {RUN} && "
                 f"virtlogd -d -p {self.tmp}/virtlogd.pid && libvirtd -d -p {self.tmp}/libvirtd.pid"
             )
             self.exec(["unshare", "--mount", "--propagation", "private", "sh", "-c", script])
@@ -67,7 +76,7 @@ class LibvirtNamespace:
             deadline = time.monotonic() + 60
             while not self._virsh_ok():
                 if time.monotonic() > deadline:
-                    raise LabError(f"libvirtd in {self.name} did not answer on {SOCKET} within 60 s")
+                    raise LabError(f"libvirtd in {self.name} did not answer on {self.socket} within 60 s")
                 time.sleep(0.5)
             self.virsh("pool-create-as", "default", "dir", "--target", str(self.pool_dir))
         except BaseException:
@@ -78,7 +87,7 @@ class LibvirtNamespace:
     def close(self) -> None:
         """Stop everything started in the namespace (by PID), remove it and the temp dir."""
         ns_pids = self._ns_pids()
-        if SOCKET.exists() and self._pids:
+        if self.socket.exists() and self._pids:
             for dom in self.domains():
                 self.virsh("destroy", dom, check=False)
             for net in self.networks():
@@ -88,8 +97,11 @@ class LibvirtNamespace:
             _kill(pid)
         _wait_gone(self._pids + ns_pids, 20)
         subprocess.run(["ip", "netns", "del", self.name], stderr=subprocess.DEVNULL)
-        if not self._run_existed:
-            shutil.rmtree("/run/libvirt", ignore_errors=True)
+        if self._made_run:
+            try:
+                RUN.rmdir()
+            except OSError:
+                pass
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def __enter__(self):
@@ -113,8 +125,8 @@ class LibvirtNamespace:
         return subprocess.Popen(["ip", "netns", "exec", self.name, *argv], **kw)
 
     def virsh(self, *args, check=True) -> str:
-        """``virsh -c qemu:///system ARGS``; its stdout."""
-        p = subprocess.run(["virsh", "-q", "-c", URI, *args], stdout=subprocess.PIPE,
+        """``virsh -c URI ARGS`` (this instance's libvirtd); its stdout."""
+        p = subprocess.run(["virsh", "-q", "-c", self.uri, *args], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, timeout=120)
         if check and p.returncode != 0:
             raise LabError(f"virsh {' '.join(args)} exited {p.returncode}: {p.stderr.strip()}")
@@ -135,7 +147,7 @@ class LibvirtNamespace:
         return [line.split()[0] for line in out.splitlines() if line.strip()]
 
     def _virsh_ok(self) -> bool:
-        p = subprocess.run(["virsh", "-c", URI, "version"], stdout=subprocess.DEVNULL,
+        p = subprocess.run(["virsh", "-c", self.uri, "version"], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, timeout=30)
         return p.returncode == 0
 

@@ -4,7 +4,8 @@ own kernel under QEMU's software emulation (tests/lab/vmbox.py). The Vagrantfile
 the real `provision host` against the VM; the guest then proves what only a real machine can:
 kernel modules loaded at boot by systemd-modules-load from the file provision wrote, sysctls
 applied at boot, berthd enabled and started at boot, a `--restart always` container running
-again after a real reboot.
+again after a real reboot; and, the guest's kernel running AppArmor with the apparmor package
+installed, containers confined by berthd's profile (issue 17's AppArmor in a real kernel).
 
 One VM, ~5-8 minutes (TCG boots are slow; more under load). BERTH_MACHINES=2 by hand: see
 docs/provision.md.
@@ -27,7 +28,6 @@ from tests.provision.labutil import ROOT, build_apt_repo
 
 pytestmark = [
     pytest.mark.vm,
-    pytest.mark.campaign,
     pytest.mark.slow,
     pytest.mark.timeout(5400),
     pytest.mark.skipif(
@@ -64,6 +64,21 @@ echo "keeper=$(berth inspect -f '{{.State.Running}} {{.RestartCount}}' keeper)"
 """
 
 
+# AppArmor as on a stock Debian host (the kernel runs it, the apparmor package is installed): the
+# profile berthd loaded confines PID 1 and an exec; unconfined and --privileged when asked.
+APPARMOR_STATE = r"""
+p=berth-probe
+echo "pid1=$(berth run --rm $p cat /proc/1/attr/current)"
+berth run -d --name aa $p sleep 1000 >/dev/null
+echo "exec=$(berth exec aa cat /proc/self/attr/current)"
+berth rm -f aa >/dev/null
+echo "unconfined=$(berth run --rm --security-opt apparmor=unconfined $p cat /proc/1/attr/current)"
+echo "privileged=$(berth run --rm --privileged $p cat /proc/1/attr/current)"
+echo "loaded=$(sudo grep -c '^berth-default ' /sys/kernel/security/apparmor/profiles)"
+echo "info=$(berth info -f json | tr -d '\n')"
+"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -85,6 +100,7 @@ class Vagrant:
             VAGRANT_DOTFILE_PATH=str(tmp / "dot"),
             VAGRANT_CHECKPOINT_DISABLE="1",
             VAGRANT_DEFAULT_PROVIDER="libvirt",
+            LIBVIRT_DEFAULT_URI=ns.uri,  # this test's libvirtd (vagrant-libvirt reads it)
             BERTH_BOX=BOX,
             BERTH_MACHINES=str(machines),
             BERTH_PROVISION=str(provision) if provision.exists() else "provision",
@@ -143,6 +159,11 @@ def test_vagrant_up_ssh_reboot_provision_destroy(vagrant):
     assert host["changed"] > 0 and host["failed"] == 0, host
     assert host["verify"]["status"] == "ok", host["verify"]
     assert vagrant.ssh("berth run --rm berth-probe echo ok").strip().splitlines()[-1] == "ok"
+    aa = dict(line.split("=", 1) for line in vagrant.ssh(APPARMOR_STATE).splitlines() if "=" in line)
+    assert aa["loaded"] == "1", aa
+    assert (aa["pid1"], aa["exec"]) == ("berth-default (enforce)",) * 2, aa
+    assert (aa["unconfined"], aa["privileged"]) == ("unconfined", "unconfined"), aa
+    assert "name=apparmor" in json.loads(aa["info"])["SecurityOptions"], aa["info"][:2000]
     vagrant.ssh("berth run -d --restart always --name keeper berth-probe sleep 1000000")
     before = guest_state(vagrant)
     assert before["keeper"].startswith("true"), before
