@@ -50,6 +50,12 @@ if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
     signal.signal(signal.SIGTERM, _on_sigterm)
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """The engines tests made without a cgroup parent of their own used this process's: remove it."""
+    from tests.engine.conftest import remove_session_cgroup_parent
+    remove_session_cgroup_parent()
+
+
 @pytest.fixture(scope="session")
 def lab():
     """The session's Lab (private bridge 10.247.X.0/24); torn down at session end."""

@@ -6,6 +6,7 @@
 # that boot a VM (marker `vm`: QEMU's software emulation, one busy thread each) run in a second
 # pytest beside the rest, which runs on two pytest-xdist workers: it waits on hosts, ssh and
 # disks most of its time (about 40 % of two cores busy when it ran alone in one process).
+# Each prints its slowest tests (--durations): where the suite's 20 minutes go.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then
@@ -56,13 +57,13 @@ if [ "$#" -gt 0 ]; then
     exec pytest "$@"
 fi
 vmlog=$(mktemp /tmp/berth-vm-tests.XXXXXX)
-pytest -m vm -p no:cacheprovider >"$vmlog" 2>&1 &
+pytest -m vm -p no:cacheprovider --durations=0 >"$vmlog" 2>&1 &
 vmpid=$!
 trap 'kill -TERM "$vmpid" 2>/dev/null; wait "$vmpid" 2>/dev/null; rm -f "$vmlog"; exit 130' INT TERM
 rc=0
 # pytest-xdist: two workers, tests handed out in small batches (`--dist loadfile`, each module
 # whole on one worker, ended the run 3 min later: so every test sets up what it needs)
-pytest -m "not vm" -n 2 || rc=$?
+pytest -m "not vm" -n 2 --durations=15 || rc=$?
 vmrc=0
 wait "$vmpid" || vmrc=$?
 trap - INT TERM

@@ -1,6 +1,6 @@
 """The one Debian 12 tree with its own kernel that every VM image of the tests starts from: the
-cgroup v2 guest (tests/vm.py), the power-cut guest (tests/powercut/image.py) and the Vagrant
-box (tests/lab/vmbox.py). One debootstrap (2-5 min) on a new machine rather than one per image;
+guest of tests/powercut/image.py (the power-cut campaign's and the cgroup v2 test's) and the
+Vagrant box (tests/lab/vmbox.py). One debootstrap (2-5 min) on a new machine rather than one per image;
 each image copies the tree and makes it its own (host name, keys, users, units).
 
 `ensure_rootfs()` returns the cached tree, building it first when missing, under an exclusive

@@ -15,6 +15,13 @@ import time
 from .image import VMError
 
 RELAY = str(pathlib.Path(__file__).with_name("relay.py"))
+#: The kernel command line: under emulation on a loaded machine a unit can take minutes to start,
+#: so systemd waits long before failing one (networkd timed out at load ~50), and the units the
+#: tests never use are masked (each costs seconds of an emulated boot).
+APPEND = ["root=/dev/vda", "rw", "console=ttyS0", "net.ifnames=0", "no_timer_check", "quiet",
+          "systemd.default_timeout_start_sec=900", "systemd.mask=serial-getty@ttyS0.service",
+          "systemd.mask=apt-daily.timer", "systemd.mask=apt-daily-upgrade.timer",
+          "systemd.mask=e2scrub_reap.service", "systemd.mask=man-db.timer"]
 
 
 def free_port() -> int:
@@ -62,7 +69,7 @@ class VM:
                 "-m", str(self.memory), "-smp", str(self.cpus), "-display", "none", "-nodefaults",
                 "-serial", f"file:{self.console}", "-kernel", str(self.image / "vmlinuz"),
                 "-initrd", str(self.image / "initrd.img"),
-                "-append", "root=/dev/vda rw console=ttyS0 net.ifnames=0 no_timer_check",
+                "-append", " ".join(APPEND),
                 "-drive", f"file={self.root},if=virtio,format=qcow2",
                 "-netdev", net, "-device", "virtio-net-pci,netdev=n0",
                 "-monitor", f"unix:{self.monitor},server=on,wait=off"]
@@ -99,14 +106,17 @@ class VM:
         except OSError:
             return "(none)"
 
-    def ssh_argv(self, cmd: str) -> list:
-        """The ssh command line running ``cmd`` as root in the guest (one shared connection)."""
+    def _ssh_options(self) -> list:
         return ["ssh", "-i", self.key, "-p", str(self.port), "-o", "IdentitiesOnly=yes",
                 "-o", "StrictHostKeyChecking=no", "-o", f"UserKnownHostsFile={self.known_hosts}",
                 "-o", "BatchMode=yes", "-o", "ConnectTimeout=15", "-o", "LogLevel=ERROR",
-                "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
-                "-o", "ControlMaster=auto", "-o", f"ControlPath={self.dir}/ssh-%p.ctl",
-                "-o", "ControlPersist=120", "root@127.0.0.1", cmd]
+                "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"]
+
+    def ssh_argv(self, cmd: str) -> list:
+        """The ssh command line running ``cmd`` as root in the guest (one shared connection)."""
+        return self._ssh_options() + [
+            "-o", "ControlMaster=auto", "-o", f"ControlPath={self.dir}/ssh-%p.ctl",
+            "-o", "ControlPersist=120", "root@127.0.0.1", cmd]
 
     def ssh(self, cmd, check: bool = True, timeout: float = 300, input: "bytes | None" = None):
         """Run ``cmd`` (a shell string or an argv list) in the guest; CompletedProcess (text)."""
@@ -125,6 +135,29 @@ class VM:
             raise VMError(f"`{cmd[:200]}` in the VM exited {p.returncode}: {out.stderr[-1500:]} "
                           f"{out.stdout[-500:]}")
         return out
+
+    def forward_socket(self, local: str, remote: str, timeout: float = 300) -> subprocess.Popen:
+        """An ssh process forwarding the unix socket ``local`` here to ``remote`` in the guest
+        (tried again while the guest's sshd is too slow to answer: an emulated CPU on a loaded
+        machine). The caller terminates it."""
+        argv = self._ssh_options() + ["-N", "-o", "ExitOnForwardFailure=yes",
+                                      "-o", "StreamLocalBindUnlink=yes",
+                                      "-L", f"{local}:{remote}", "root@127.0.0.1"]
+        deadline = time.monotonic() + timeout
+        while True:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE)
+            while not os.path.exists(local) and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if os.path.exists(local):
+                return proc
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            if time.monotonic() >= deadline:
+                raise VMError(f"ssh -L {local}:{remote} failed (exit {proc.returncode}): "
+                              f"{proc.stderr.read().decode(errors='replace')[-1500:]}")
+            time.sleep(2)
 
     def _forget_connection(self) -> None:
         """Close the shared ssh connection (after a reset its peer is gone)."""
