@@ -49,26 +49,52 @@ fi
 "$VENV/bin/pip" install -q --disable-pip-version-check -e '.[test]'
 export PATH="$PWD/$VENV/bin:$PATH"
 
-ruff check .
-vermin --target=3.6- --no-tips --violations -q runtime/
-lint-imports --no-cache  # the import contracts in .importlinter
-ansible-lint -q playbooks  # the playbooks and the berth role
+lint() {  # stops at the first failure (errexit does not hold inside a || list)
+    ruff check . &&
+        vermin --target=3.6- --no-tips --violations -q runtime/ &&
+        lint-imports --no-cache &&  # the import contracts in .importlinter
+        ansible-lint -q playbooks  # the playbooks and the berth role
+}
 if [ "$#" -gt 0 ]; then
+    lint
     exec pytest "$@"
 fi
+# The VM tests start first, and the Vagrant box is built beside the power-cut guest's image
+# (both copy one debootstrap tree, which takes minutes on a new machine): the VM stream is the
+# suite's longest. The lints run meanwhile; a lint failure stops both.
 vmlog=$(mktemp /tmp/berth-vm-tests.XXXXXX)
+boxlog=$(mktemp /tmp/berth-vm-box.XXXXXX)
 pytest -m vm -p no:cacheprovider --durations=0 >"$vmlog" 2>&1 &
 vmpid=$!
-trap 'kill -TERM "$vmpid" 2>/dev/null; wait "$vmpid" 2>/dev/null; rm -f "$vmlog"; exit 130' INT TERM
+python -m tests.lab.vmbox >"$boxlog" 2>&1 &  # the Vagrant test builds it itself if this failed
+boxpid=$!
+stop_background() {
+    kill -TERM "$vmpid" "$boxpid" 2>/dev/null
+    wait "$vmpid" "$boxpid" 2>/dev/null
+    rm -f "$vmlog" "$boxlog"
+}
+trap 'stop_background; exit 130' INT TERM
+lintrc=0
+lint || lintrc=$?
+if [ "$lintrc" != 0 ]; then
+    stop_background
+    exit "$lintrc"
+fi
 rc=0
 # pytest-xdist: two workers, tests handed out in small batches (`--dist loadfile`, each module
 # whole on one worker, ended the run 3 min later: so every test sets up what it needs)
 pytest -m "not vm" -n 2 --durations=15 || rc=$?
 vmrc=0
 wait "$vmpid" || vmrc=$?
+boxrc=0
+wait "$boxpid" || boxrc=$?
 trap - INT TERM
 echo "=== the VM tests (pytest -m vm), run beside the rest ==="
 cat "$vmlog"
-rm -f "$vmlog"
+if [ "$boxrc" != 0 ]; then
+    echo "=== building the Vagrant box ahead failed ($boxrc) ==="
+    tail -20 "$boxlog"
+fi
+rm -f "$vmlog" "$boxlog"
 [ "$rc" = 0 ] || exit "$rc"
 exit "$vmrc"

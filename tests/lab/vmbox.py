@@ -15,6 +15,7 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import sys
 import tempfile
 
@@ -162,3 +163,10 @@ def _write(path: pathlib.Path, text: str, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     path.chmod(mode)
+
+
+if __name__ == "__main__":
+    # `python -m tests.lab.vmbox` builds the box ahead (tests/run.sh does, beside the VM tests);
+    # SIGTERM unwinds, so a build cut short removes its temp dir
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    print(ensure_box())
