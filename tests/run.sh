@@ -6,7 +6,8 @@
 # that boot a VM (marker `vm`: QEMU's software emulation, one busy thread each) run in a second
 # pytest beside the rest, which runs on two pytest-xdist workers: it waits on hosts, ssh and
 # disks most of its time (about 40 % of two cores busy when it ran alone in one process).
-# Each prints its slowest tests (--durations): where the suite's 20 minutes go.
+# The VM tests start before the lints (theirs is the longest stream); each stream prints its
+# slowest tests (--durations): where the suite's 20 minutes go.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then
