@@ -131,8 +131,6 @@ def customise(root: pathlib.Path) -> None:
     run(["chroot", str(root), "chown", "-R", "vagrant:vagrant", "/home/vagrant/.ssh"])
     run(["chroot", str(root), "systemctl", "enable", "systemd-networkd", "ssh"])
     run(["chroot", str(root), "systemctl", "mask", "systemd-networkd-wait-online.service"])
-    for deb in (root / "var/cache/apt/archives").glob("*.deb"):
-        deb.unlink()
 
 
 def pack(root: pathlib.Path, work: pathlib.Path, dest: pathlib.Path) -> None:

@@ -83,8 +83,6 @@ def customise(root: pathlib.Path, pubkey: str) -> None:
     auth.chmod(0o600)
     _run(["chroot", str(root), "systemctl", "enable", "systemd-networkd", "ssh"])
     _run(["chroot", str(root), "systemctl", "mask", "systemd-networkd-wait-online.service"])
-    for deb in (root / "var/cache/apt/archives").glob("*.deb"):
-        deb.unlink()
 
 
 def ensure_image(log=sys.stderr) -> pathlib.Path:
