@@ -72,10 +72,11 @@ class ClientGone(Exception):
 class Slots(object):
     """`count` request slots, handed out in arrival order."""
 
-    def __init__(self, count, queue_seconds=QUEUE_SECONDS):
-        # type: (int, float) -> None
+    def __init__(self, count, queue_seconds=QUEUE_SECONDS, on_idle=None):
+        # type: (int, float, Optional[Callable[[], None]]) -> None
         self.count = count
         self.queue_seconds = queue_seconds
+        self.on_idle = on_idle  # called when a release leaves every slot free
         self._lock = threading.Lock()
         self._free = count
         self._queue = collections.deque()  # type: collections.deque  # Events, oldest first
@@ -135,5 +136,8 @@ class Slots(object):
         with self._lock:
             if self._queue:
                 self._queue.popleft().set()
-            else:
-                self._free += 1
+                return
+            self._free += 1
+            idle = self._free == self.count
+        if idle and self.on_idle is not None:
+            self.on_idle()

@@ -16,7 +16,7 @@ import threading
 import time
 
 try:
-    from typing import Any, Optional, Tuple  # noqa: F401
+    from typing import Any, List, Optional, Tuple  # noqa: F401
 except ImportError:  # pragma: no cover
     pass
 
@@ -84,7 +84,7 @@ class TCPServer(object):
         """Accept until shutdown()."""
         while not self._stop.is_set():
             try:
-                ready, _, _ = select.select([self.sock], [], [], poll_interval)
+                ready = _readable([self.sock], poll_interval)
             except (OSError, ValueError):
                 return  # the socket was closed
             if not ready:
@@ -137,6 +137,18 @@ class TCPServer(object):
             inner.close()
 
 
+def _readable(socks, timeout):
+    # type: (List[Any], Optional[float]) -> List[Any]
+    """Those of socks that are readable (or hung up) within timeout seconds (None: no limit).
+    poll, not select: a busy berthd holds descriptors above 1023, which select() refuses."""
+    poller = select.poll()
+    by_fd = {}
+    for s in socks:
+        by_fd[s.fileno()] = s
+        poller.register(s, select.POLLIN)
+    return [by_fd[fd] for fd, _ in poller.poll(None if timeout is None else timeout * 1000)]
+
+
 def relay(peer, local):
     # type: (Any, socket.socket) -> None
     """Copy bytes both ways between the client (peer: TLS or plain TCP) and the handler's
@@ -147,7 +159,7 @@ def relay(peer, local):
         rlist = [local] + ([peer] if client_open else [])
         pending = client_open and isinstance(peer, ssl.SSLSocket) and peer.pending() > 0
         try:
-            ready, _, _ = select.select(rlist, [], [], 0 if pending else None)
+            ready = _readable(rlist, 0 if pending else None)
         except (OSError, ValueError):
             return
         if pending and peer not in ready:

@@ -5,6 +5,7 @@ import os
 import shutil
 import threading
 import time
+import types
 
 from runtime.container.state import Container
 from runtime.errors import InvalidParameter, NotFound
@@ -24,6 +25,9 @@ class ContainerIndex(object):
         self.lock = threading.RLock()
         self.gone = threading.Condition(self.lock)  # notify_gone(): a removal is complete
         self.by_id = {}  # type: dict
+        # name -> id, kept with by_id: a create checks its name and a lookup by name finds
+        # its container without walking every container (1,200 of them: ~2.5 ms a create)
+        self._names = {}  # type: dict
         self.removing = set()  # type: set  # discarded, removal not complete yet
         # every container mounts its root here, each in its own mount namespace: a shared,
         # never-deleted mount point spares a mkdir + rmdir per container
@@ -51,6 +55,7 @@ class ContainerIndex(object):
             except (OSError, ValueError):
                 continue
             self.by_id[c.id] = c
+            self._names[c.name] = c.id
 
     def all(self):
         # type: () -> list
@@ -69,9 +74,19 @@ class ContainerIndex(object):
                 if any(m["Type"] == "volume" and m.get("Name") == name for m in c.cfg["Mounts"])]
 
     def names(self):
-        # type: () -> dict
+        # type: () -> types.MappingProxyType
+        """{name: id} of every container, read-only and live (it changes with the index)."""
+        return types.MappingProxyType(self._names)
+
+    def rename(self, c, new_name):
+        # type: (Container, str) -> None
+        """Give c new_name (the caller holds the lock, has checked that the name is free, and
+        saves c)."""
         with self.lock:
-            return {c.name: c.id for c in self.by_id.values()}
+            if self._names.get(c.name) == c.id:
+                del self._names[c.name]
+            c.cfg["Name"] = new_name
+            self._names[new_name] = c.id
 
     def get(self, ref):
         # type: (str) -> Container
@@ -81,10 +96,9 @@ class ContainerIndex(object):
         with self.lock:
             if ref in self.by_id:
                 return self.by_id[ref]
-            name = ref.lstrip("/")
-            for c in self.by_id.values():
-                if c.name == name:
-                    return c
+            cid = self._names.get(ref.lstrip("/"))
+            if cid is not None:
+                return self.by_id[cid]
             hits = [c for c in self.by_id.values() if c.id.startswith(ref)]
         if len(hits) == 1:
             return hits[0]
@@ -96,6 +110,7 @@ class ContainerIndex(object):
         # type: (Container) -> None
         with self.lock:
             self.by_id[c.id] = c
+            self._names[c.name] = c.id
 
     def notify_gone(self, cid):
         # type: (str) -> None
@@ -124,6 +139,8 @@ class ContainerIndex(object):
         with self.lock:
             if self.by_id.pop(c.id, None) is not None:
                 self.removing.add(c.id)
+            if self._names.get(c.name) == c.id:
+                del self._names[c.name]
         trash = os.path.join(self.trash, c.id)
         try:
             os.rename(c.path, trash)

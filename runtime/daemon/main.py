@@ -15,6 +15,7 @@ import threading
 from runtime import __version__
 from runtime.atomicfile import write_text
 from runtime.daemon import config as cfgmod
+from runtime.daemon import memory
 
 try:
     from typing import Any, Dict, List, Optional  # noqa: F401
@@ -129,6 +130,7 @@ class Daemon(object):
         self.stop_event = threading.Event()
         self.listeners = []  # type: List[Any]
         self.engine = None  # type: Any
+        self.trimmer = None  # type: Optional[memory.IdleTrimmer]
 
     def start(self):
         # type: () -> None
@@ -159,8 +161,10 @@ class Daemon(object):
             log.info("data root check: %d leftover(s) of interrupted downloads kept for reuse "
                      "(`berthd --check-store --repair` removes them)", kept)
         router = default_router(self.engine.backends())
+        self.trimmer = memory.IdleTrimmer()
         slots = admission.Slots(self.cfg.get("max-concurrent-requests") or admission.default_count(),
-                                float(os.environ.get("BERTH_API_QUEUE_SECONDS") or admission.QUEUE_SECONDS))
+                                float(os.environ.get("BERTH_API_QUEUE_SECONDS") or admission.QUEUE_SECONDS),
+                                on_idle=self.trimmer.poke)
         log.info("API: %d requests served at once, more wait (up to %.0f s) in arrival order",
                  slots.count, slots.queue_seconds)
         self.listeners = []
@@ -243,6 +247,8 @@ class Daemon(object):
                 sock.close()
             else:
                 sockets.remove_socket(path, ino, sock)
+        if self.trimmer is not None:
+            self.trimmer.stop()
         if self.engine is not None:
             self.engine.close()
         log.info("berthd stopped")
@@ -279,23 +285,6 @@ def _wait_for_signal(fd, event):
             os.read(fd, 512)
 
 
-def _fewer_malloc_arenas():
-    # type: () -> None
-    """Two glibc malloc arenas rather than up to eight per core: glibc gives each thread that
-    allocates an arena of its own, and what is freed in one stays resident. berthd serves each
-    request on a thread, so its RSS grew with the requests it served at once: 51.4 MB with
-    1,200 containers and 500 images, 47.8 MB so (bench/scale.py, full size; one arena: 45.1 MB,
-    but `ps -a` took twice as long). Before any thread starts; an administrator's
-    MALLOC_ARENA_MAX is left as it is, and a libc without mallopt is left alone."""
-    if "MALLOC_ARENA_MAX" in os.environ:
-        return
-    try:
-        import ctypes
-        ctypes.CDLL(None).mallopt(-8, 2)  # M_ARENA_MAX (malloc.h)
-    except (OSError, AttributeError):
-        pass
-
-
 def main(argv=None):
     # type: (Optional[List[str]]) -> int
     """Console-script entry point."""
@@ -325,7 +314,7 @@ def main(argv=None):
     if args.remove_network:
         from runtime.daemon import netclean
         return netclean.main(cfg, sys.stdout, sys.stderr)
-    _fewer_malloc_arenas()
+    memory.arenas_capped()
     setup_logging(cfg["log-level"])
     if os.geteuid() != 0:
         sys.stderr.write("berthd: must run as root (it creates namespaces, mounts and cgroups)\n")

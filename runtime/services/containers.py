@@ -37,7 +37,7 @@ from runtime.errors import BerthError, Conflict, InvalidParameter, NotFound, Not
 
 
 try:
-    from typing import Optional  # noqa: F401
+    from typing import Mapping, Optional  # noqa: F401
 except ImportError:  # pragma: no cover
     pass
 
@@ -54,7 +54,7 @@ def _image_config(store, image_id):
 
 
 def _check_name_free(name, taken):
-    # type: (str, dict) -> None
+    # type: (str, Mapping[str, str]) -> None
     if name and name in taken:
         raise Conflict('Conflict. The container name "/%s" is already in use by container "%s". '
                        'You have to remove (or rename) that container to be able to reuse that name.'
@@ -804,7 +804,7 @@ class ContainerService(ContainerBackend):
                 raise Conflict('Error when allocating new name: Conflict. The container name "/%s" '
                                'is already in use by container "%s". You have to remove (or rename) '
                                'that container to be able to reuse that name.' % (new_name, taken[new_name]))
-            c.cfg["Name"] = new_name
+            self.containers.rename(c, new_name)
             c.save()
 
     # ---------------------------------------------------------------- files

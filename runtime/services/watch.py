@@ -3,7 +3,7 @@ running container, and `start` again when its monitor's restart policy brought i
 (runtime/container/proc/restart.py).
 
 One thread per engine (Watcher) holds a `wait` connection to the monitor of every running
-container and sleeps in select() on them (no CPU while nothing happens). A start appends the
+container and sleeps in poll() on them (no CPU while nothing happens). A start appends the
 container to its list and writes a byte to its wake-up pipe: no thread is made on the start
 path (that cost ~4 ms of a start under load). Whoever needs a `die` first (the watcher, a
 stop, a removal, the next start) emits it through `Watcher.exited(c)`: once per run either
@@ -115,23 +115,30 @@ class Watcher(object):
             waiting = [e for e in self.entries.values() if e.restart_of is not None]
             for e in waiting:
                 self._check_restart(e)
-            socks = {e.sock: e for e in self.entries.values() if e.sock is not None}
+            socks = {e.sock.fileno(): e for e in self.entries.values() if e.sock is not None}
             timeout = FAST if any(e.restart_of is not None for e in self.entries.values()) else None
+            # poll, not select: select() fails on descriptors above 1023, which a berthd with
+            # some 500 running containers holds
+            poller = select.poll()
+            for fd in socks:
+                poller.register(fd, select.POLLIN)
+            poller.register(self.wake_r, select.POLLIN)
             try:
-                ready = select.select(list(socks) + [self.wake_r], [], [], timeout)[0]
-            except (OSError, ValueError):
+                ready = [fd for fd, _ in poller.poll(None if timeout is None else timeout * 1000)]
+            except OSError:
                 ready = []
                 time.sleep(FAST)
             if self.wake_r in ready:
                 os.read(self.wake_r, 4096)
                 ready.remove(self.wake_r)
-            for s in ready:
+            for fd in ready:
+                e = socks[fd]
                 try:
-                    data = s.recv(4096)
+                    data = e.sock.recv(4096)
                 except OSError:
                     data = b""
                 if not data:
-                    self._ended(socks[s])
+                    self._ended(e)
 
     def _connect(self, e, again=True):
         # type: (_Entry, bool) -> None

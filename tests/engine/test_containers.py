@@ -203,6 +203,20 @@ def test_names_generated_unique_and_validated(clean_containers):
         eng.container_create({"Image": "busybox", "Cmd": ["true"]}, name="dup")
     with pytest.raises(InvalidParameter, match="Invalid container name"):
         eng.container_create({"Image": "busybox", "Cmd": ["true"]}, name="bad name!")
+    # the name index follows renames and removals
+    dup = eng.container_inspect("dup")["Id"]
+    eng.container_rename("dup", "dup2")
+    assert eng.container_inspect("/dup2")["Id"] == dup
+    with pytest.raises(NotFound, match="No such container: dup"):
+        eng.container_inspect("dup")
+    again = eng.container_create({"Image": "busybox", "Cmd": ["true"]}, name="dup")["Id"]
+    with pytest.raises(Conflict, match='name "/dup2" is already in use by container "%s"' % dup):
+        eng.container_rename("dup", "dup2")
+    eng.container_remove("dup2")
+    with pytest.raises(NotFound):
+        eng.container_inspect("dup2")
+    eng.container_rename("dup", "dup2")
+    assert eng.container_inspect("dup2")["Id"] == again
 
 
 def test_bad_input_is_refused_and_leaves_nothing(clean_containers, tmp_path):

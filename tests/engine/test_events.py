@@ -87,3 +87,29 @@ def test_images_volumes_filters_and_bad_filters(clean_containers):
     assert _collect(eng, until + 1) == []
     with pytest.raises(InvalidParameter, match="invalid filter 'colour'"):
         eng.system_events(filters={"colour": ["red"]})
+
+
+def test_an_exit_is_seen_when_the_watchers_descriptors_are_above_1023(clean_containers):
+    """The watcher waits on one socket per running container: a berthd with some 500 of them
+    holds descriptors above 1023, on which select() fails (the exits were never seen)."""
+    import os
+    import resource
+    eng = clean_containers
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    filler = []
+    try:
+        while not filler or filler[-1] < 1100:  # every descriptor below: the next ones are high
+            filler.append(os.open("/dev/null", os.O_RDONLY))
+        t0 = time.time()
+        cid = eng.container_create({"Image": "busybox:latest", "Cmd": ["sleep", "0.3"]})["Id"]
+        eng.container_start(cid)
+        deadline = time.time() + 15
+        while time.time() < deadline and ("container", "die") not in _collect(eng, t0):
+            time.sleep(0.05)
+        assert ("container", "die") in _collect(eng, t0)
+        assert eng.container_inspect(cid)["State"]["Status"] == "exited"
+    finally:
+        for fd in filler:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
