@@ -231,6 +231,20 @@ def wait_drained(sock, timeout=1.0):
         time.sleep(0.0002)
 
 
+def json_body(obj):
+    # type: (Any) -> bytes
+    """obj as a JSON reply body. The items of a list may carry their JSON already (a
+    `json_bytes` attribute: runtime/container/views.Summary, of a stopped container), which is
+    used as it is: `ps -a` over 1,000 stopped containers spent a third of its time encoding the
+    same summaries again."""
+    if type(obj) is list:
+        parts = [getattr(item, "json_bytes", None) for item in obj]
+        if any(parts):
+            return b"[" + b", ".join(p or json.dumps(item).encode()
+                                     for p, item in zip(parts, obj)) + b"]\n"
+    return json.dumps(obj).encode() + b"\n"
+
+
 class APIHandler(BaseHTTPRequestHandler):
     """One connection; requests are dispatched through the server's Router."""
 
@@ -272,7 +286,7 @@ class APIHandler(BaseHTTPRequestHandler):
         elif isinstance(obj, bytes):
             body = obj
         else:
-            body = json.dumps(obj).encode() + b"\n"
+            body = json_body(obj)
         self.send_response(status)
         if body or status not in (204, 304):
             self.send_header("Content-Type", content_type)

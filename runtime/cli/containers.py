@@ -37,7 +37,7 @@ def ps_context(c, no_trunc=False):
         "Command": '"%s"' % (command if no_trunc else fmt.ellipsis(command, 20)),
         "CreatedAt": time.strftime("%Y-%m-%d %H:%M:%S %z %Z", time.localtime(c.get("Created") or 0)),
         "RunningFor": fmt.since(c.get("Created") or 0),
-        "Ports": ", ".join("%s/%s" % (p.get("PrivatePort"), p.get("Type")) for p in c.get("Ports") or []),
+        "Ports": ports_column(c.get("Ports") or []),
         "State": c.get("State") or "", "Status": c.get("Status") or "",
         "Names": ",".join(n.lstrip("/") for n in c.get("Names") or []),
         "Labels": ",".join("%s=%s" % kv for kv in sorted(labels.items())),

@@ -29,15 +29,21 @@ def table(headers, rows, out=None):
     # type: (List[str], List[List[str]], Optional[TextIO]) -> None
     """Docker's tabwriter (minwidth 10, padding 3): a cell is padded to max(len + 3, 10)."""
     out = out or sys.stdout
-    widths = [max(len(h), 7) for h in headers]
-    for row in rows:
-        for i, cell in enumerate(row):
-            widths[i] = max(widths[i], len(cell))
-    lines = []
-    for row in [headers] + rows:
-        cells = [cell.ljust(widths[i] + 3) if i < len(row) - 1 else cell for i, cell in enumerate(row)]
-        lines.append("".join(cells).rstrip() + "\n")
-    out.write("".join(lines))
+    n = len(headers)
+    if any(len(row) != n for row in rows):  # (a short row's last cell is not padded)
+        widths = [max(len(h), 7) for h in headers]
+        for row in rows:
+            for i, cell in enumerate(row):
+                widths[i] = max(widths[i], len(cell))
+        out.write("".join("".join(cell.ljust(widths[i] + 3) if i < len(row) - 1 else cell
+                                  for i, cell in enumerate(row)).rstrip() + "\n"
+                          for row in [headers] + rows))
+        return
+    # column by column, and one %-format per line: `ps -a` prints 1,000s of rows
+    widths = [max([len(h), 7] + [len(cell) for cell in column])
+              for h, column in zip(headers, zip(*rows) if rows else [()] * n)]
+    line = "".join("%%-%ds" % (w + 3) for w in widths[:-1]) + "%s"
+    out.write("".join((line % tuple(row)).rstrip() + "\n" for row in [headers] + rows))
 
 
 class StreamError(Exception):

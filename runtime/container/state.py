@@ -129,18 +129,18 @@ class Container(object):
             return self._generation
 
     def cached_view(self, state):
-        # type: (dict) -> Optional[dict]
+        # type: (dict) -> Optional[object]
         """The view kept by keep_view() for this same state, or None."""
         view = self._view
         return view[1] if view is not None and view[0] == state else None
 
     def keep_view(self, state, view, generation):
-        # type: (dict, dict, int) -> None
+        # type: (dict, object, int) -> None
         """Keep a view computed from state and cfg, unless forget_state() was called since
-        generation was read."""
+        generation was read. state is kept as it is: a copy that nobody changes."""
         with self._cache_lock:
             if self._generation == generation:
-                self._view = (dict(state), view)
+                self._view = (state, view)
 
     def exited(self):
         # type: () -> dict

@@ -1,6 +1,7 @@
 """Docker's JSON views of a container: ContainerInspectResponse, ContainerSummary and the
 human Status line ("Up 3 seconds", "Exited (0) 2 seconds ago")."""
 
+import json
 import os
 import time
 
@@ -9,15 +10,19 @@ from runtime.timefmt import parse_rfc3339
 from runtime.units import human_duration
 
 
-def status_line(state, now=None):
-    # type: (dict, float) -> str
-    """The Status column of `docker ps`."""
+def status_line(state, now=None, started=None, finished=None):
+    # type: (dict, float, Optional[float], Optional[float]) -> str
+    """The Status column of `docker ps` (started, finished: StartedAt and FinishedAt already
+    parsed, when they are)."""
     now = now or time.time()
-    if state.get("Restarting"):
+    if finished is None and (state.get("Restarting") or state["Status"] == "exited"):
         finished = parse_rfc3339(state["FinishedAt"])
+    if state.get("Restarting"):
         return "Restarting (%d) %s ago" % (state["ExitCode"], human_duration(now - finished))
     if state["Running"]:
-        up = "Up " + human_duration(now - parse_rfc3339(state["StartedAt"]))
+        if started is None:
+            started = parse_rfc3339(state["StartedAt"])
+        up = "Up " + human_duration(now - started)
         if state["Paused"]:
             return up + " (Paused)"
         health = (state.get("Health") or {}).get("Status")
@@ -25,7 +30,6 @@ def status_line(state, now=None):
             return up + " (health: starting)"
         return up + " (%s)" % health if health else up
     if state["Status"] == "exited":
-        finished = parse_rfc3339(state["FinishedAt"])
         if not finished:
             return "Exited (%d)" % state["ExitCode"]
         return "Exited (%d) %s ago" % (state["ExitCode"], human_duration(now - finished))
@@ -68,12 +72,15 @@ def network_settings(c, state, netview=(None, {})):
         name = "bridge" if mode == "default" and c.cfg["NetworkMode"] == "bridge" else mode
         if not name.startswith("container:"):
             nets[name] = _endpoint()
-        for ref, settings in ((c.cfg.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}).items():
+        nc = c.cfg.get("NetworkingConfig") or {}
+        for ref, settings in (nc.get("EndpointsConfig") or {}).items():
             settings = settings or {}
             nets[ref] = _endpoint({k: settings.get(k) for k in (  # (over the blank one of its mode)
                 "IPAMConfig", "Aliases", "Links", "DriverOpts") if settings.get(k)})
             if settings.get("MacAddress"):
                 nets[ref]["MacAddress"] = settings["MacAddress"]
+        for name in nc.get("Left") or ():  # its mode's network, disconnected from
+            nets.pop(name, None)
     first = nets.get("bridge") or (list(nets.values())[0] if nets else _endpoint())
     key = "/proc/%d/ns/net" % state["Pid"] if state["Pid"] else ""
     top = first if ep and "bridge" in nets else _endpoint()  # the top-level fields: the default bridge's
@@ -136,4 +143,45 @@ def summary(c, state, netview=(None, {})):
         "HostConfig": {"NetworkMode": cfg["HostConfig"].get("NetworkMode") or "default"},
         "NetworkSettings": {"Networks": ns["Networks"]}, "Mounts": public(cfg["Mounts"]),
     }
+
+
+
+class Summary(dict):
+    """A ContainerSummary that carries its own JSON (`json_bytes`), which the API server
+    sends instead of encoding the dict again (runtime/api/server.json_body)."""
+
+    json_bytes = None  # type: Optional[bytes]
+
+
+class KeptSummary(object):
+    """A container's ContainerSummary, kept until its state, config or (while it runs) network
+    view changes (runtime/container/state.Container.keep_view): what a listing would compute
+    again for each of 1,000s of containers is done once (the summary, its JSON, the times
+    parsed), and only the Status line ("Up 3 minutes", "Exited (0) 3 minutes ago") is made
+    per listing."""
+
+    def __init__(self, c, state, netview=(None, {})):
+        # type: (Container, dict, tuple) -> None
+        self.state = state  # (nobody changes it: the container keeps it to compare)
+        ep, port_map = netview
+        # a copy to compare with later views: the network service changes its endpoint
+        # records in place (a connect or a disconnect while the container runs)
+        self.netview = (json.loads(json.dumps(ep)) if ep is not None else None, port_map)
+        self.summary = summary(c, state, netview)
+        rest = dict(self.summary)
+        del rest["Status"]
+        self.rest_json = json.dumps(rest).encode()  # "{...}" without the Status
+        self.started = parse_rfc3339(state["StartedAt"]) if state["Running"] else None
+        self.finished = None  # type: Optional[float]
+        if state.get("Restarting") or state["Status"] == "exited":
+            self.finished = parse_rfc3339(state["FinishedAt"])
+
+    def now(self):
+        # type: () -> Summary
+        """The summary with its Status line as of now, and its JSON."""
+        line = status_line(self.state, started=self.started, finished=self.finished)
+        out = Summary(self.summary)
+        out["Status"] = line
+        out.json_bytes = b'{"Status": ' + json.dumps(line).encode() + b", " + self.rest_json[1:]
+        return out
 

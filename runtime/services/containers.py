@@ -865,18 +865,16 @@ class ContainerService(ContainerBackend):
 
     def _summary(self, c, st):
         # type: (Container, dict) -> dict
-        """ContainerSummary. That of a container that does not run is kept with its state (it
-        changes with its state or its config only) and given its Status line now."""
-        if st["Running"]:
-            return views.summary(c, st, self.networking.view(c))
+        """ContainerSummary, kept with the state and network view it was made from (it
+        changes with those or with the config only) and given its Status line now."""
+        netview = self.networking.view(c) if st["Running"] else (None, {})
         generation = c.generation()
         kept = c.cached_view(st)
-        if kept is None:
-            kept = views.summary(c, st)  # (no endpoint, no ports: it does not run)
+        if kept is None or kept.netview != netview:
+            st = dict(st)  # (kept, and shared by the view and the container's cache)
+            kept = views.KeptSummary(c, st, netview)
             c.keep_view(st, kept, generation)
-        out = dict(kept)
-        out["Status"] = views.status_line(st)
-        return out
+        return kept.now()
 
     def _descendants(self, ref):
         # type: (str) -> set
