@@ -234,9 +234,8 @@ def wait_drained(sock, timeout=1.0):
 def json_body(obj):
     # type: (Any) -> bytes
     """obj as a JSON reply body. The items of a list may carry their JSON already (a
-    `json_bytes` attribute: runtime/container/views.Summary, of a stopped container), which is
-    used as it is: `ps -a` over 1,000 stopped containers spent a third of its time encoding the
-    same summaries again."""
+    `json_bytes` attribute: runtime/container/views.Summary), which is used as it is: `ps -a`
+    over 1,000 containers spent a third of its time encoding the same summaries again."""
     if type(obj) is list:
         parts = [getattr(item, "json_bytes", None) for item in obj]
         if any(parts):

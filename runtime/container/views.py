@@ -144,13 +144,26 @@ def summary(c, state, netview=(None, {})):
         "NetworkSettings": {"Networks": ns["Networks"]}, "Mounts": public(cfg["Mounts"]),
     }
 
-
-
 class Summary(dict):
     """A ContainerSummary that carries its own JSON (`json_bytes`), which the API server
-    sends instead of encoding the dict again (runtime/api/server.json_body)."""
+    sends instead of encoding the dict again (runtime/api/server.json_body). Setting or
+    deleting a key drops it (`system df` adds SizeRw to the summaries it gets)."""
 
     json_bytes = None  # type: Optional[bytes]
+
+    def __setitem__(self, key, value):
+        # type: (str, object) -> None
+        self.json_bytes = None
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key):
+        # type: (str) -> None
+        self.json_bytes = None
+        dict.__delitem__(self, key)
+
+    def update(self, *args, **kw):  # type: ignore
+        self.json_bytes = None
+        dict.update(self, *args, **kw)
 
 
 class KeptSummary(object):
@@ -184,4 +197,3 @@ class KeptSummary(object):
         out["Status"] = line
         out.json_bytes = b'{"Status": ' + json.dumps(line).encode() + b", " + self.rest_json[1:]
         return out
-
