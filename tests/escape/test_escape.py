@@ -87,7 +87,7 @@ def test_blocked_the_same_way_as_podman(daemon, probe, tmp_path):
     rootfs = imagefactory.busybox_rootfs(tmp_path / "rootfs")
     shutil.copy(probe, str(rootfs / "probe"))
     ours = berth_run(daemon)
-    theirs = outcomes(podmanref.run(rootfs, ["/probe"] + args()))
+    theirs = outcomes(podmanref.run(rootfs, ["/probe"] + args(), expect_output=True))
     table = "\n".join("%-18s berth: %-16s podman: %s" % (k, ours[k], theirs[k]) for k in PROBES)
     assert {k for k, v in theirs.items() if not v.startswith("blocked")} == PODMAN_ALLOWS, table
     same = [k for k in PROBES if k not in PODMAN_ALLOWS and k not in PODMAN_OTHER_ERRNO]
