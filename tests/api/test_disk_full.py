@@ -201,8 +201,9 @@ def test_log_writing(small, driver):
         assert state["ExitCode"] == 3 and state["Error"] == "", state
         st = os.statvfs(small.data_root)
         # it was full indeed: of the 256 KiB, what is left is at most a dropped batch (one read
-        # of the pipe, up to 64 KiB, frees what it had written) and exit.reserve's 16 KiB
-        assert st.f_bavail * st.f_frsize < 96 << 10
+        # of the pipe, up to 64 KiB, as the driver wrote it: json-file's records of these lines
+        # are ~1.7x their text, and a CI run left 100 KiB) and exit.reserve's 16 KiB
+        assert st.f_bavail * st.f_frsize < 144 << 10
         status, _, body = small.api("GET", "/containers/%s/logs?stdout=1" % name)
         assert status == 200
         lines = _frames(body).splitlines(True)

@@ -73,7 +73,7 @@ def test_names_of_ours_and_forwarding(topo):
     servers = [OUTSIDE]
     ca, cb = topo.ns(), topo.ns()
     # made in the test's "host" namespace: forwards go out from there, as from the daemon's
-    resolver = netns.run_in(topo.host, dns.EmbeddedDns, lookup, lambda key: servers, 0.5)
+    resolver = netns.run_in(topo.host, dns.EmbeddedDns, lookup, lambda key: servers, 2.0)
     try:
         resolver.add("a", dns.bind_socket(ca))
         resolver.add("b", dns.bind_socket(cb))
