@@ -30,15 +30,8 @@ def table(headers, rows, out=None):
     """Docker's tabwriter (minwidth 10, padding 3): a cell is padded to max(len + 3, 10)."""
     out = out or sys.stdout
     n = len(headers)
-    if any(len(row) != n for row in rows):  # (a short row's last cell is not padded)
-        widths = [max(len(h), 7) for h in headers]
-        for row in rows:
-            for i, cell in enumerate(row):
-                widths[i] = max(widths[i], len(cell))
-        out.write("".join("".join(cell.ljust(widths[i] + 3) if i < len(row) - 1 else cell
-                                  for i, cell in enumerate(row)).rstrip() + "\n"
-                          for row in [headers] + rows))
-        return
+    # a short row ends early: its missing cells are empty (and the line's spaces are stripped)
+    rows = [row if len(row) == n else list(row) + [""] * (n - len(row)) for row in rows]
     # column by column, and one %-format per line: `ps -a` prints 1,000s of rows
     widths = [max([len(h), 7] + [len(cell) for cell in column])
               for h, column in zip(headers, zip(*rows) if rows else [()] * n)]
