@@ -13,6 +13,9 @@ Python 3.6. Each figure is taken on the empty host first, then again with:
     BERTH_BENCH_SCALE=full ...    # 200 running, 1,000 created, 500 images x 10 layers
 
 The default (a quick run) is a tenth of that; --running/--created/--images/--layers override.
+One pull and three `run --rm` before the timed ones are not counted (berthd imports its
+registry client at its first pull, and the first runs after a start are slower). --hold keeps
+the loaded berthd up at the end for a look (py-spy, /proc/PID/smaps, `kill -USR1`).
 Targets (full size): run --rm <= 1.2x the empty host's; ps <= 50 ms; ps -a <= 100 ms; berthd
 RSS <= 40 MB; each monitor <= 5 MB PSS; images <= 50 ms; the pull no slower than on the
 empty store.
@@ -93,6 +96,7 @@ def figures(d, berth, env, runs, pull_ref, running_ids):
     """{name: value}: the latencies (ms medians), the pull (s), berthd's RSS, monitors' PSS."""
     out = {}
     run = [berth, "run", "--rm", "--network", "none", "busybox", "true"]
+    timed_runs(run, env, 3)  # warm-up, not counted (the first runs after a start are slower)
     out["run --rm (ms)"] = ms(timed_runs(run, env, runs))
     out["ps (ms)"] = ms(timed_runs([berth, "ps"], env, runs))
     out["ps -a (ms)"] = ms(timed_runs([berth, "ps", "-a"], env, runs))
@@ -161,6 +165,9 @@ def main():
     size = FULL if os.environ.get("BERTH_BENCH_SCALE") == "full" else QUICK
     for k, v in size.items():
         ap.add_argument("--" + k, type=int, default=v)
+    ap.add_argument("--hold", action="store_true",
+                    help="keep the loaded berthd up after the figures, until Enter is pressed "
+                         "(to look at it: py-spy, /proc/PID/smaps)")
     args = ap.parse_args()
     pys = benchlib.pythons([args.python])
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -169,15 +176,17 @@ def main():
     try:
         installed = benchlib.install(tmp, pys)[args.python]
         reg = Registry(os.path.join(tmp, "registry")).start()
-        probes = [probe_image(tmp, reg, "empty"), probe_image(tmp, reg, "loaded")]
+        probes = [probe_image(tmp, reg, n) for n in ("warm", "empty", "loaded")]
         d = benchlib.InstalledBerthd(os.path.join(tmp, "daemon"), installed["berthd"])
         d.start()
         with open(str(imagefactory.busybox_image_tar(os.path.join(tmp, "bb.tar"))), "rb") as f:
             assert d.api("POST", "/images/load", body=f.read())[0] == 200
         env = dict(os.environ, BERTH_HOST=d.host)
         berth = installed["berth"]
+        # one pull first, untimed: berthd imports its registry client at the first pull
+        timed_runs([berth, "pull", probes[0]], env, 1)
         empty_load = benchlib.load()
-        empty = figures(d, berth, env, args.runs, probes[0], [])
+        empty = figures(d, berth, env, args.runs, probes[1], [])
         t = time.perf_counter()
         populate_images(d, tmp, args.images, args.layers)
         t_img = time.perf_counter() - t
@@ -187,7 +196,7 @@ def main():
         print("populated: %d images x %d layers in %.1f s; %d running + %d created containers in %.1f s"
               % (args.images, args.layers, t_img, args.running, args.created, t_ctr))
         loaded_load = benchlib.load()
-        loaded = figures(d, berth, env, args.runs, probes[1], running)
+        loaded = figures(d, berth, env, args.runs, probes[2], running)
         targets = {"run --rm (ms)": ("<= 1.2x empty", lambda v: v <= 1.2 * empty["run --rm (ms)"]),
                    "ps (ms)": ("<= 50", lambda v: v <= 50), "ps -a (ms)": ("<= 100", lambda v: v <= 100),
                    "images (ms)": ("<= 50", lambda v: v <= 50),
@@ -206,6 +215,8 @@ def main():
             print("  %-40s %9s %9.1f %7s  %s%s" % (
                 k, "%.1f" % e if e is not None else "-", v, "%.2fx" % (v / e) if e else "",
                 target, "" if ok is None else ("  ok" if ok(v) else "  MISSED")))
+        if args.hold:
+            input("berthd (pid %d) is up at %s; press Enter to clean up " % (d.proc.pid, d.host))
     finally:
         if d is not None:
             d.cleanup()

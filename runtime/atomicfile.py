@@ -7,10 +7,10 @@ import binascii
 import json
 import os
 
-try:
+from runtime import TYPE_CHECKING
+
+if TYPE_CHECKING:
     from typing import Any, Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 
 def write_bytes(path, data, mode=None, durable=False):

@@ -9,15 +9,14 @@ leftovers of interrupted downloads are kept for the next pull to reuse).
 
 import os
 
+from runtime import TYPE_CHECKING
 from runtime.container import check as container_check
 from runtime.findings import MANUAL, NONE, SAFE, Finding  # noqa: F401
 from runtime.store import check as store_check
 from runtime.volumes import check as volume_check
 
-try:
+if TYPE_CHECKING:
     from typing import Any, Dict, List  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 
 def check(data_root, store, deep=True):

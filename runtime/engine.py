@@ -14,7 +14,7 @@ The services get what they depend on here and nowhere else:
 
 import os
 
-from runtime import datacheck
+from runtime import TYPE_CHECKING, datacheck
 from runtime.api.backend.build import BuildBackend
 from runtime.api.backend.containers import ContainerBackend
 from runtime.api.backend.images import ImageBackend
@@ -35,10 +35,8 @@ from runtime.store import driver
 from runtime.store.images import ImageStore
 from runtime.volumes.local import LocalVolumes
 
-try:
+if TYPE_CHECKING:
     from typing import Any, Dict, List  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 DEFAULT_DATA_ROOT = "/var/lib/berth"
 

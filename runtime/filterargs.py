@@ -3,13 +3,12 @@ api/types/filters): which keys an endpoint accepts, `label` / `label!` matching,
 
 import time
 
+from runtime import TYPE_CHECKING
 from runtime.errors import InvalidParameter
 from runtime.timefmt import parse_timestamp
 
-try:
+if TYPE_CHECKING:
     from typing import Dict, Iterable, List, Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 
 def validate(filters, accepted):

@@ -11,10 +11,10 @@ content no image uses); `reusable` the part of them a pull finds again and reuse
 unpacked layers), which berthd's start keeps.
 """
 
-try:
+from runtime import TYPE_CHECKING
+
+if TYPE_CHECKING:
     from typing import Any, Callable, Dict, Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 SAFE, MANUAL, NONE = "safe", "manual", "none"
 

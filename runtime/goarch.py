@@ -1,6 +1,6 @@
 """Machine names in Go's (and OCI's) spelling: x86_64 -> amd64, aarch64 -> arm64."""
 
-import platform
+import os
 
 # uname -m (and the Go names themselves) -> (GOARCH, the variant the name itself implies)
 _ARCH = {"x86_64": ("amd64", ""), "amd64": ("amd64", ""), "aarch64": ("arm64", ""),
@@ -20,4 +20,4 @@ def arch_variant(machine):
 def goarch():
     # type: () -> str
     """This machine's architecture: "amd64", "arm64", "arm", ..."""
-    return arch_variant(platform.machine())[0]
+    return arch_variant(os.uname().machine)[0]  # (platform.machine(), without importing platform)

@@ -11,7 +11,7 @@ def test_every_runtime_module_is_in_the_module_map():
     with open(os.path.join(ROOT, "docs", "architecture.md")) as f:
         doc = f.read()
     runtime_half = doc[doc.index("## Runtime side"):]
-    named = set(re.findall(r"`([a-z_/]+?)(?:\.py)?`", runtime_half))
+    named = set(re.findall(r"`([a-z0-9_/]+?)(?:\.py)?`", runtime_half))
     named |= {n.rsplit("/", 1)[-1] for n in named}
     missing = []
     for top, dirs, files in os.walk(os.path.join(ROOT, "runtime")):

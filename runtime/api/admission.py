@@ -25,12 +25,11 @@ import select
 import threading
 import time
 
+from runtime import TYPE_CHECKING
 from runtime.errors import Unavailable
 
-try:
+if TYPE_CHECKING:
     from typing import Callable, Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 MAX_CONNECTIONS = 1024
 QUEUE_SECONDS = 20.0  # under the clients' usual timeouts (docker-py 60 s), so they read why

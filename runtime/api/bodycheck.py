@@ -4,12 +4,11 @@ cannot unmarshal string into Go struct field CreateRequest.HostConfig.Memory of 
 instead of an error deep in the engine. A field name in another case is the field, and unknown
 fields pass, as Go's decoder does; null is every type's zero value."""
 
+from runtime import TYPE_CHECKING
 from runtime.errors import InvalidParameter
 
-try:
+if TYPE_CHECKING:
     from typing import Any, Dict  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 S, B, INT, U = "string", "bool", "int64", "uint16"
 LIST_S, MAP_S, STRSLICE = "[]string", "map[string]string", "strslice.StrSlice"

@@ -3,12 +3,10 @@
 import errno
 import json
 
-from runtime import errors
+from runtime import TYPE_CHECKING, errors
 
-try:
+if TYPE_CHECKING:
     from typing import Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 # Most specific first: StateTransitionError is a Conflict, every kind is a BerthError.
 _STATUS = (

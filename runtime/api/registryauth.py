@@ -4,12 +4,11 @@ import base64
 import binascii
 import json
 
+from runtime import TYPE_CHECKING
 from runtime.errors import InvalidParameter
 
-try:
+if TYPE_CHECKING:
     from typing import Any, Dict, Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 
 def decode_registry_auth(header):

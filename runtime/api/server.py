@@ -15,19 +15,17 @@ import struct
 import termios
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from runtime import __version__
+from runtime import TYPE_CHECKING, __version__
 from runtime.api import admission, httpstatus
+from runtime.api.http11 import HTTPHandler
 from runtime.api.streams import BodyReader, ChunkedWriter, MalformedBody, body_length
 from runtime.api.version import API_VERSION, MIN_API_VERSION
 from runtime.errors import BerthError, InvalidParameter, Unavailable
 
-try:
+if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, Optional, Tuple  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 log = logging.getLogger("berthd.api")
 
@@ -244,24 +242,11 @@ def json_body(obj):
     return json.dumps(obj).encode() + b"\n"
 
 
-class APIHandler(BaseHTTPRequestHandler):
+class APIHandler(HTTPHandler):
     """One connection; requests are dispatched through the server's Router."""
 
-    protocol_version = "HTTP/1.1"
     server_version = "berth/" + __version__
-    sys_version = ""
     timeout = 900  # an idle keep-alive connection is closed after this; hijacked ones have none
-
-    def version_string(self):
-        # type: () -> str
-        return self.server_version
-
-    def address_string(self):
-        # type: () -> str
-        return "unix"
-
-    def log_message(self, format, *args):  # noqa: A002 (BaseHTTPRequestHandler's name)
-        log.debug(format, *args)
 
     def end_headers(self, body=b""):
         # type: (bytes) -> None
@@ -270,13 +255,7 @@ class APIHandler(BaseHTTPRequestHandler):
         self.send_header("Api-Version", API_VERSION)
         self.send_header("Docker-Experimental", "false")
         self.send_header("Ostype", "linux")
-        if body and hasattr(self, "_headers_buffer"):
-            self._headers_buffer.append(b"\r\n" + body)
-            self.flush_headers()
-            return
-        BaseHTTPRequestHandler.end_headers(self)
-        if body:
-            self.wfile.write(body)
+        HTTPHandler.end_headers(self, body)
 
     def _reply(self, status, obj, content_type="application/json"):
         # type: (int, Any, str) -> None
@@ -371,7 +350,6 @@ class APIHandler(BaseHTTPRequestHandler):
         if req is not None and not self.close_connection and not req.body.drain():
             self.close_connection = True
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = dispatch
 
 
 class APIServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):

@@ -6,13 +6,12 @@ import socket
 import threading
 import time
 
+from runtime import TYPE_CHECKING
 from runtime.api import httpstatus
 from runtime.errors import BerthError, InvalidParameter
 
-try:
+if TYPE_CHECKING:
     from typing import Any, BinaryIO, Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 
 class MalformedBody(InvalidParameter):

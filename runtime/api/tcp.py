@@ -15,10 +15,10 @@ import ssl
 import threading
 import time
 
-try:
+from runtime import TYPE_CHECKING
+
+if TYPE_CHECKING:
     from typing import Any, List, Optional, Tuple  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 log = logging.getLogger("berthd.api")
 

@@ -21,11 +21,10 @@ from runtime.goarch import goarch
 from runtime.store import newlayer, reference
 from runtime.timefmt import now
 from runtime.store.manifests import OCI_LAYER_TAR
+from runtime import TYPE_CHECKING
 
-try:
+if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 PREDEFINED_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",
                    "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")

@@ -6,12 +6,11 @@ any) is taken from the source and a new image is recorded with the config the st
 
 import json
 
+from runtime import TYPE_CHECKING
 from runtime.errors import InvalidParameter, NotFound
 
-try:
+if TYPE_CHECKING:
     from typing import Any, List, Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 
 def _same(a, b):

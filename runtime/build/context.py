@@ -11,15 +11,14 @@ import os
 import posixpath
 import tempfile
 import zlib
+from runtime import TYPE_CHECKING
 
-try:
+if TYPE_CHECKING:
     from typing import Any, Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 from runtime.build import ignore
-from runtime.store import tarheader
 from runtime.errors import InvalidParameter
+from runtime.store import tarheader
 
 DEFAULT_LIMIT = 4 << 30  # uncompressed bytes
 Entry = collections.namedtuple("Entry", "kind mode uid gid size mtime link")

@@ -12,13 +12,12 @@ import posixpath
 import re
 import tarfile
 
+from runtime import TYPE_CHECKING
 from runtime.build.context import Entry, clean, normalize, resolve
 from runtime.errors import InvalidParameter
 
-try:
+if TYPE_CHECKING:
     from typing import List, Optional, Tuple  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 _WILD = re.compile(r"[*?\[]")
 _ARCHIVE_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")

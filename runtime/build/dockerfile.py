@@ -8,12 +8,11 @@ whole file parses.
 import json
 import re
 
+from runtime import TYPE_CHECKING
 from runtime.errors import InvalidParameter
 
-try:
+if TYPE_CHECKING:
     from typing import Dict, List, Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 INSTRUCTIONS = ("FROM", "RUN", "CMD", "LABEL", "MAINTAINER", "EXPOSE", "ENV", "ADD", "COPY",
                 "ENTRYPOINT", "VOLUME", "USER", "WORKDIR", "ARG", "ONBUILD", "STOPSIGNAL",

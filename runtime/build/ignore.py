@@ -6,10 +6,10 @@ matching line wins, and a pattern that matches a directory matches everything un
 import posixpath
 import re
 
-try:
+from runtime import TYPE_CHECKING
+
+if TYPE_CHECKING:
     from typing import List, Tuple  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 
 def read_patterns(text):

@@ -4,15 +4,13 @@ wait and remove), its writable layer committed as the step's layer."""
 import collections
 import socket  # noqa: F401 (type comments)
 
-from runtime import framing
+from runtime import TYPE_CHECKING, framing
 from runtime.errors import BerthError, InvalidParameter
 from runtime.services.containerfs import mount_points
 from runtime.store import newlayer
 
-try:
+if TYPE_CHECKING:
     from typing import Any  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 
 class BuildError(BerthError):

@@ -10,11 +10,10 @@ import tempfile
 from runtime.cli import fmt
 from runtime.cli import jsonfast as json
 from runtime.cli.client import APIError
+from runtime import TYPE_CHECKING
 
-try:
+if TYPE_CHECKING:
     from typing import Any, List  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 
 def parser_build(p):

@@ -3,14 +3,13 @@
 
 import sys
 
+from runtime import TYPE_CHECKING
 from runtime.cli import fmt
 from runtime.cli.client import APIError
 from runtime.cli.opts import filters_arg
 
-try:
+if TYPE_CHECKING:
     from typing import Any, List, Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 
 def _confirm(what, force):

@@ -8,12 +8,11 @@ import os
 import sys
 import tarfile
 
+from runtime import TYPE_CHECKING
 from runtime.cli.client import APIError
 
-try:
+if TYPE_CHECKING:
     from typing import Any, Optional, Tuple  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 STAT_HEADER = "x-docker-container-path-stat"
 

@@ -7,10 +7,10 @@ println, pad, truncate). A template error is ValueError naming what is wrong."""
 import json
 import re
 
-try:
+from runtime import TYPE_CHECKING
+
+if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 _ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.S)
 _TOKEN = re.compile(r'\s*(\(|\)|\||"(?:\\.|[^"\\])*"|`[^`]*`|[^\s()|]+)')

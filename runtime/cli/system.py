@@ -2,7 +2,7 @@
 
 import getpass
 import json
-import platform
+import os
 import sys
 
 from runtime import __version__
@@ -91,8 +91,8 @@ def cmd_version(client, args):
     """Client and server versions."""
     client_lines = ["Client:", " Version:           %s" % __version__,
                     " API version:       %s" % API_VERSION,
-                    " Python version:    %s" % platform.python_version(),
-                    " OS/Arch:           linux/%s" % platform.machine()]
+                    " Python version:    %s" % "%d.%d.%d" % sys.version_info[:3],
+                    " OS/Arch:           linux/%s" % os.uname().machine]
     try:
         server = client.get("/version")
     except Exception:
@@ -226,6 +226,7 @@ def when(text):
 def cmd_events(client, args):
     """`berth events`: the engine's events as they happen (or those of a past range)."""
     import time
+
     from runtime.cli.opts import filters_arg
     query = {"since": when(args.since), "until": when(args.until), "filters": filters_arg(args.filter)}
     try:

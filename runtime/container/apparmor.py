@@ -10,12 +10,11 @@ import os
 import shutil
 import subprocess
 
+from runtime import TYPE_CHECKING
 from runtime.errors import InvalidParameter
 
-try:
+if TYPE_CHECKING:
     from typing import Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 DEFAULT_PROFILE = "berth-default"
 UNCONFINED = "unconfined"

@@ -7,13 +7,12 @@ PID 1 whose monitor is gone). A directory without a record is a create that neve
 import os
 import shutil
 
+from runtime import TYPE_CHECKING
 from runtime.container.state import Container, proc_start_time
 from runtime.findings import MANUAL, NONE, SAFE, Finding
 
-try:
+if TYPE_CHECKING:
     from typing import Any, Callable, List  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 
 def _remove(path):

@@ -10,14 +10,13 @@ import os
 import re
 import stat
 
+from runtime import TYPE_CHECKING
 from runtime.container.proc import devices_bpf
 from runtime.container.proc.cgroups import DEVICE_RULES
 from runtime.errors import InvalidParameter
 
-try:
+if TYPE_CHECKING:
     from typing import Dict, List, Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 RULE = re.compile(r"^([acb]) (\*|[0-9]+):(\*|[0-9]+) ([rwm]{1,3})$")
 

@@ -17,11 +17,10 @@ from runtime.atomicfile import read_json, write_json
 from runtime.container.proc.wire import send_msg
 from runtime.errors import Conflict, ExecFailed, InvalidParameter, NotFound
 from runtime.events import container_event
+from runtime import TYPE_CHECKING
 
-try:
+if TYPE_CHECKING:
     from typing import Any, Iterator, Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 
 RECENT = 10000  # execs whose container is known without a search (~1 MB)

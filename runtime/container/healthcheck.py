@@ -5,12 +5,11 @@ execs, from the engine (runtime/services/health.py)."""
 
 import os
 
+from runtime import TYPE_CHECKING
 from runtime.atomicfile import read_json, write_json
 
-try:
+if TYPE_CHECKING:
     from typing import Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 SECOND = 1000000000  # durations are nanoseconds, as in the API
 DEFAULTS = {"Interval": 30 * SECOND, "Timeout": 30 * SECOND, "StartPeriod": 0, "StartInterval": 5 * SECOND,

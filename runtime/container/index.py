@@ -7,13 +7,12 @@ import threading
 import time
 import types
 
+from runtime import TYPE_CHECKING
 from runtime.container.state import Container
 from runtime.errors import InvalidParameter, NotFound
 
-try:
+if TYPE_CHECKING:
     from typing import Callable, Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 
 class ContainerIndex(object):

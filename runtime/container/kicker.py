@@ -4,12 +4,11 @@ forkserver and monitors never import threading."""
 
 import threading
 
+from runtime import TYPE_CHECKING
 from runtime.container.proc.cgroups import kick_grace_period
 
-try:
+if TYPE_CHECKING:
     from typing import Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 
 class Kicker(object):

@@ -6,14 +6,13 @@ container was created without (cpuset, blkio) is added and its processes moved i
 import errno
 import os
 
+from runtime import TYPE_CHECKING
 from runtime.container import hostconfig
 from runtime.container.proc import cgroups
 from runtime.container.update import effective_swap
 
-try:
+if TYPE_CHECKING:
     from typing import Iterable, List  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 UNLIMITED = 1 << 62  # above any limit a v1 file shows for "unlimited" (9223372036854771712)
 

@@ -3,13 +3,11 @@ before any container is looked at, so a typo is a 400 and never the whole list."
 
 import re
 
-from runtime import filterargs
+from runtime import TYPE_CHECKING, filterargs
 from runtime.errors import InvalidParameter, NotFound
 
-try:
+if TYPE_CHECKING:
     from typing import Callable, Dict, List, Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 ACCEPTED = ("ancestor", "before", "exited", "id", "isolation", "label", "name", "status",
             "health", "since", "volume", "network", "is-task", "publish", "expose")
@@ -85,6 +83,11 @@ class ListFilter(object):
                     self.ancestors |= image_ids(ref)
                 except (NotFound, InvalidParameter):
                     pass  # dockerd only logs an unknown ancestor: it matches nothing
+
+    def reads_summary(self):
+        # type: () -> bool
+        """Whether matches_network() has anything to look at (network, publish, expose)."""
+        return bool("network" in self.f or self.publish or self.expose)
 
     def wants_all(self):
         # type: () -> bool

@@ -21,13 +21,12 @@ import sys
 import tempfile
 import threading
 
+from runtime import TYPE_CHECKING
 from runtime.container.proc.userns import host_id
 from runtime.errors import InvalidParameter
 
-try:
+if TYPE_CHECKING:
     from typing import Dict, List, Optional, Tuple  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 DEFAULT_USER = "berth"
 DEFAULT_START = 100000

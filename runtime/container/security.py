@@ -4,14 +4,13 @@ Values berth does not implement are refused with a line saying so, never ignored
 
 import os
 
+from runtime import TYPE_CHECKING
 from runtime.container import apparmor, seccomp
 from runtime.container.proc import init
 from runtime.errors import InvalidParameter
 
-try:
+if TYPE_CHECKING:
     from typing import Dict, Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 # Values that turn off something berth does not apply anyway (no SELinux labels yet), so a
 # compose file that says them runs as it would under dockerd on a host without SELinux.

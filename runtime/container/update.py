@@ -5,14 +5,13 @@ runtime/container/limits.py."""
 
 import os
 
+from runtime import TYPE_CHECKING
 from runtime.container import hostconfig
 from runtime.container.proc import restart
 from runtime.errors import Conflict, InvalidParameter
 
-try:
+if TYPE_CHECKING:
     from typing import List, Tuple  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 MIN_MEMORY = 6 * 1024 * 1024
 # the fields an update changes, in the cgroup of a running container and in HostConfig

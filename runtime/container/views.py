@@ -45,6 +45,10 @@ def log_path(c):
 
 _PRIVATE = ("HostVeth", "Bridge", "NetworkName")
 
+# The network view of a container that does not run (no endpoints, no ports), one for all;
+# read only.
+NO_NETVIEW = (None, {})  # type: tuple
+
 
 def _endpoint(e=None):
     # type: (dict) -> dict
@@ -56,7 +60,7 @@ def _endpoint(e=None):
     return out
 
 
-def network_settings(c, state, netview=(None, {})):
+def network_settings(c, state, netview=NO_NETVIEW):
     # type: (Container, dict, tuple) -> dict
     """NetworkSettings: the live endpoints of a running bridged container (netview: the network
     service's endpoint state and the Ports map), else the networks it is configured for."""
@@ -107,7 +111,7 @@ def summary_ports(ns):
     return out
 
 
-def inspect(c, state, exec_ids, netview=(None, {})):
+def inspect(c, state, exec_ids, netview=NO_NETVIEW):
     # type: (Container, dict, list, tuple) -> dict
     """ContainerInspectResponse."""
     cfg = c.cfg
@@ -129,7 +133,7 @@ def inspect(c, state, exec_ids, netview=(None, {})):
     }
 
 
-def summary(c, state, netview=(None, {})):
+def summary(c, state, netview=NO_NETVIEW):
     # type: (Container, dict, tuple) -> dict
     """ContainerSummary."""
     cfg = c.cfg
@@ -166,22 +170,35 @@ class Summary(dict):
         dict.update(self, *args, **kw)
 
 
+class EncodedSummary(object):
+    """A ContainerSummary as its JSON only, for a reply (runtime/api/server.json_body): what
+    `GET /containers/json` lists without filtering on the summary's content."""
+
+    __slots__ = ("json_bytes",)
+
+    def __init__(self, json_bytes):
+        # type: (bytes) -> None
+        self.json_bytes = json_bytes
+
+
 class KeptSummary(object):
     """A container's ContainerSummary, kept until its state, config or (while it runs) network
     view changes (runtime/container/state.Container.keep_view): what a listing would compute
-    again for each of 1,000s of containers is done once (the summary, its JSON, the times
-    parsed), and only the Status line ("Up 3 minutes", "Exited (0) 3 minutes ago") is made
-    per listing."""
+    again for each of 1,000s of containers is done once (the summary's JSON, the times parsed),
+    and only the Status line ("Up 3 minutes", "Exited (0) 3 minutes ago") is made per listing.
+    The summary is kept as JSON only (its dicts were ~1.4 kB a container) and made a dict again
+    for a caller that reads it (`now()`, ~10 us); a reply takes the JSON (`now_json()`)."""
 
-    def __init__(self, c, state, netview=(None, {})):
+    __slots__ = ("state", "netview", "rest_json", "started", "finished")
+
+    def __init__(self, c, state, netview=NO_NETVIEW):
         # type: (Container, dict, tuple) -> None
         self.state = state  # (nobody changes it: the container keeps it to compare)
         ep, port_map = netview
         # a copy to compare with later views: the network service changes its endpoint
         # records in place (a connect or a disconnect while the container runs)
-        self.netview = (json.loads(json.dumps(ep)) if ep is not None else None, port_map)
-        self.summary = summary(c, state, netview)
-        rest = dict(self.summary)
+        self.netview = netview if ep is None else (json.loads(json.dumps(ep)), port_map)
+        rest = summary(c, state, netview)
         del rest["Status"]
         self.rest_json = json.dumps(rest).encode()  # "{...}" without the Status
         self.started = parse_rfc3339(state["StartedAt"]) if state["Running"] else None
@@ -189,11 +206,24 @@ class KeptSummary(object):
         if state.get("Restarting") or state["Status"] == "exited":
             self.finished = parse_rfc3339(state["FinishedAt"])
 
+    def _status(self):
+        # type: () -> str
+        return status_line(self.state, started=self.started, finished=self.finished)
+
     def now(self):
         # type: () -> Summary
         """The summary with its Status line as of now, and its JSON."""
-        line = status_line(self.state, started=self.started, finished=self.finished)
-        out = Summary(self.summary)
+        line = self._status()
+        out = Summary(json.loads(self.rest_json.decode()))
         out["Status"] = line
-        out.json_bytes = b'{"Status": ' + json.dumps(line).encode() + b", " + self.rest_json[1:]
+        out.json_bytes = self._json(line)
         return out
+
+    def now_json(self):
+        # type: () -> EncodedSummary
+        """The summary's JSON with its Status line as of now."""
+        return EncodedSummary(self._json(self._status()))
+
+    def _json(self, line):
+        # type: (str) -> bytes
+        return b'{"Status": ' + json.dumps(line).encode() + b", " + self.rest_json[1:]

@@ -7,15 +7,13 @@ Exit 0 when nothing is left to do, 1 otherwise (or when the check cannot run).
 
 import os
 
-from runtime import datacheck
+from runtime import TYPE_CHECKING, datacheck
 from runtime.daemon import config as cfgmod
 from runtime.store import driver
 from runtime.store.images import ImageStore
 
-try:
-    from typing import Any, Dict, IO, List, Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
+if TYPE_CHECKING:
+    from typing import IO, Any, Dict, List, Optional  # noqa: F401
 
 
 def main(cfg, repair, out, err):

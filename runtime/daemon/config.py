@@ -5,10 +5,10 @@ import json
 import os
 import socket
 
-try:
+from runtime import TYPE_CHECKING
+
+if TYPE_CHECKING:
     from typing import Any, Dict, Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 DEFAULT_CONFIG_FILE = "/etc/berth/daemon.json"
 DEFAULT_HOST = "unix:///run/berth.sock"

@@ -3,6 +3,8 @@
 SIGTERM/SIGINT: stop serving, remove the sockets and the pidfile, exit 0; containers keep
 running (their monitors are separate processes). SIGHUP: re-read the config file and apply
 the reloadable keys (runtime.daemon.config.RELOADABLE); a bad file is logged and ignored.
+SIGUSR1: write every thread's stack and what the daemon holds to a file in the data root
+(runtime.daemon.diagnostics).
 """
 
 import argparse
@@ -12,15 +14,13 @@ import signal
 import sys
 import threading
 
-from runtime import __version__
+from runtime import TYPE_CHECKING, __version__
 from runtime.atomicfile import write_text
 from runtime.daemon import config as cfgmod
-from runtime.daemon import memory
+from runtime.daemon import diagnostics, memory
 
-try:
+if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 log = logging.getLogger("berthd")
 
@@ -135,7 +135,7 @@ class Daemon(object):
     def start(self):
         # type: () -> None
         """Recover the engine, then listen."""
-        from runtime.api import admission, tcp
+        from runtime.api import admission
         from runtime.api.server import APIHandler, APIServer, default_router
         from runtime.daemon import sockets
         from runtime.engine import Engine
@@ -176,6 +176,7 @@ class Daemon(object):
             thread.start()
             log.info("API listening on %s (group %s, mode 0660)", path, self.cfg["group"])
         for host, sock, context in tcp_bound:
+            from runtime.api import tcp  # (and ssl: only for a daemon with tcp:// hosts)
             server = tcp.TCPServer(sock, APIHandler, _Served(router, self.engine.data_root, slots), context)
             thread = threading.Thread(target=server.serve_forever, name="api " + host, daemon=True)
             self.listeners.append((host, None, sock, server, thread))
@@ -189,10 +190,10 @@ class Daemon(object):
     def _listen_tcp(self):
         # type: () -> List[Any]
         """Bind the tcp:// hosts: [(host, socket, SSL context or None)]."""
-        from runtime.api import admission, tcp
         hosts = cfgmod.tcp_hosts(self.cfg)
         if not hosts:
             return []
+        from runtime.api import admission, tcp
         mode = cfgmod.tls_mode(self.cfg)
         context = None
         if mode == "plain":
@@ -275,14 +276,23 @@ def _signal_wakeup():
     return r
 
 
-def _wait_for_signal(fd, event):
-    # type: (int, threading.Event) -> None
-    """Return once a signal handler has set event."""
+def _wait_for_signal(fd, events):
+    # type: (int, List[threading.Event]) -> None
+    """Return once a signal handler has set one of events."""
     import select
-    while not event.is_set():
+    while not any(e.is_set() for e in events):
         ready, _, _ = select.select([fd], [], [], 1.0)
         if ready:
             os.read(fd, 512)
+
+
+def _dump(directory):
+    # type: (str) -> None
+    """SIGUSR1: write what the daemon is doing and holding (runtime.daemon.diagnostics)."""
+    try:
+        log.info("threads and memory written to %s", diagnostics.dump(directory))
+    except OSError as exc:
+        log.error("SIGUSR1: could not write the dump in %s: %s", directory, exc)
 
 
 def main(argv=None):
@@ -316,6 +326,11 @@ def main(argv=None):
         return netclean.main(cfg, sys.stdout, sys.stderr)
     memory.arenas_capped()
     setup_logging(cfg["log-level"])
+    try:
+        diagnostics.trace_from_env()
+    except ValueError as exc:
+        sys.stderr.write("berthd: %s\n" % exc)
+        return 1
     if os.geteuid() != 0:
         sys.stderr.write("berthd: must run as root (it creates namespaces, mounts and cgroups)\n")
         return 1
@@ -328,11 +343,17 @@ def main(argv=None):
         signal.signal(signal.SIGINT, lambda *a: daemon.stop_event.set())
         hup = threading.Event()
         signal.signal(signal.SIGHUP, lambda *a: (hup.set(), daemon.stop_event.set()))
+        usr1 = threading.Event()
+        signal.signal(signal.SIGUSR1, lambda *a: usr1.set())
         wake = _signal_wakeup()
         daemon.start()
         log.info("berthd %s started (data root %s)", __version__, cfg["data-root"])
         while True:
-            _wait_for_signal(wake, daemon.stop_event)
+            _wait_for_signal(wake, [daemon.stop_event, usr1])
+            if usr1.is_set():
+                usr1.clear()
+                _dump(cfg["data-root"])
+                continue
             if hup.is_set():
                 hup.clear()
                 daemon.stop_event.clear()

@@ -18,10 +18,10 @@ import os
 import threading
 import time
 
-try:
+from runtime import TYPE_CHECKING
+
+if TYPE_CHECKING:
     from typing import Callable, Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 log = logging.getLogger("berthd.memory")
 

@@ -15,11 +15,10 @@ from runtime.errors import InvalidParameter
 from runtime.network import firewall, links, records
 from runtime.network import netlink as nl
 from runtime.network.service import SPARE_VETH
+from runtime import TYPE_CHECKING
 
-try:
-    from typing import Any, Dict, IO, List, Tuple  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
+if TYPE_CHECKING:
+    from typing import IO, Any, Dict, List, Tuple  # noqa: F401
 
 
 def recorded_bridges(data_root):

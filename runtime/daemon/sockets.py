@@ -12,10 +12,10 @@ import os
 import socket
 import tempfile
 
-try:
+from runtime import TYPE_CHECKING
+
+if TYPE_CHECKING:
     from typing import Tuple  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 log = logging.getLogger("berthd")
 

@@ -3,7 +3,7 @@ index), parsing into config + layers, and platform selection in an index for thi
 """
 
 import json
-import platform as _platform
+import os
 
 from runtime.errors import InvalidParameter, NotFound
 from runtime.goarch import arch_variant
@@ -72,7 +72,7 @@ class Manifest(object):
 def host_platform():
     # type: () -> tuple
     """(os, architecture, variant) of this host in OCI terms, e.g. ("linux", "amd64", "")."""
-    arch, variant = arch_variant(_platform.machine())
+    arch, variant = arch_variant(os.uname().machine)
     return ("linux", arch, variant or ("v8" if arch == "arm64" else ""))
 
 

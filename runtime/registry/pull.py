@@ -8,7 +8,6 @@ import hashlib
 import json
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from runtime.errors import BerthError, InvalidParameter, NotFound
 from runtime.registry import manifest as mf
@@ -16,6 +15,7 @@ from runtime.registry import session
 from runtime.registry.progress import Progress, short_id
 from runtime.registry.sources import record_image
 from runtime.registry.transport import TransportError
+from runtime.workers import Workers
 
 MAX_CONFIG = 16 << 20
 RETRIES = 3
@@ -170,9 +170,9 @@ class Puller(object):
         # side by side use every core (bench/pull.py: half the wall time of one unpacking
         # thread on 2 cores).
         workers = min(self.max_downloads, len(todo))
-        with ThreadPoolExecutor(max_workers=workers) as unpacker:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                list(pool.map(download, todo))
+        with Workers(workers, "unpack") as unpacker:
+            with Workers(workers, "download") as pool:
+                pool.map(download, todo)
         if errors:
             raise errors[0]
 

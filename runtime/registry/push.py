@@ -3,13 +3,13 @@ a cross-repository mount when another repository on the same registry is known t
 else an upload, monolithic or in chunks), in parallel, and finally the manifest PUT."""
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 from runtime.errors import NotFound
 from runtime.registry import manifest as mf
 from runtime.registry import session
 from runtime.registry.progress import Progress, short_id
 from runtime.registry.sources import record_image
+from runtime.workers import Workers
 
 DEFAULT_CHUNK = 32 << 20
 
@@ -66,8 +66,8 @@ class Pusher(object):
                 errors.append(e)
                 stop.set()
 
-        with ThreadPoolExecutor(max_workers=min(self.max_uploads, len(layers) or 1)) as pool:
-            list(pool.map(work, layers))
+        with Workers(min(self.max_uploads, len(layers) or 1), "upload") as pool:
+            pool.map(work, layers)
         if not errors:
             work(m.config, quiet=True)
         if errors:

@@ -1,14 +1,13 @@
 """`POST /commit`: a container's writable layer as a new image (moby's
 CreateImageFromContainer, which its container router serves)."""
 
+from runtime import TYPE_CHECKING
 from runtime.errors import Conflict
 from runtime.services import containerfs
 from runtime.store import newlayer, reference
 
-try:
+if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 IMAGE_CONFIG_KEYS = ("User", "ExposedPorts", "Env", "Cmd", "Healthcheck", "ArgsEscaped",
                      "Volumes", "WorkingDir", "Entrypoint", "OnBuild", "Labels", "StopSignal",

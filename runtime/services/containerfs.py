@@ -6,13 +6,12 @@ import contextlib
 import os
 import stat
 
+from runtime import TYPE_CHECKING
 from runtime.container import archive
 from runtime.errors import Forbidden, InvalidParameter
 
-try:
+if TYPE_CHECKING:
     from typing import Any, Callable, List  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 MODIFIED, ADDED, DELETED = 0, 1, 2
 

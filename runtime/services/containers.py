@@ -30,16 +30,13 @@ from runtime.container.proc.wire import recv_exact
 from runtime.events import EventLog
 from runtime.services import health, watch
 from runtime.store import vfs
-from runtime import filterargs
+from runtime import TYPE_CHECKING, filterargs
 from runtime.timefmt import ZERO_TIME, parse_rfc3339, rfc3339
 from runtime.services import commit, containerfs
 from runtime.errors import BerthError, Conflict, InvalidParameter, NotFound, NotModified, SystemFailure
 
-
-try:
-    from typing import Mapping, Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
+if TYPE_CHECKING:
+    from typing import Any, List, Mapping, Optional  # noqa: F401
 
 
 log = logging.getLogger("berthd")
@@ -845,36 +842,43 @@ class ContainerService(ContainerBackend):
                             "FailingStreak": h.get("FailingStreak", 0), "Log": h.get("Log") or []}
         return st
 
-    def container_list(self, all=False, filters=None, limit=-1):
+    def container_list(self, all=False, filters=None, limit=-1, encoded=False):
+        """ContainerSummary dicts (views.Summary, which carry their JSON), or with encoded
+        their JSON only (views.EncodedSummary: what a reply sends, made without the dicts)."""
         every = self.containers.all()
         chosen = listfilter.ListFilter(filters, every, self.containers.get, self._descendants)
-        out = []
+        reads = chosen.reads_summary()
+        out = []  # type: List[Any]
         for c in every:
             st = self._state(c, listing=True)
             if not all and not st["Running"] and not chosen.wants_all() and limit <= 0:
                 continue
             if not chosen.matches(c, st):
                 continue
-            summary = self._summary(c, st)
-            if not chosen.matches_network(c, summary):
-                continue
-            out.append(summary)
+            kept = self._kept_summary(c, st)
+            if reads or not encoded:
+                summary = kept.now()
+                if not chosen.matches_network(c, summary):
+                    continue
+                out.append(summary)
+            else:
+                out.append(kept.now_json())
             if 0 < limit <= len(out):
                 break
         return out
 
-    def _summary(self, c, st):
-        # type: (Container, dict) -> dict
-        """ContainerSummary, kept with the state and network view it was made from (it
-        changes with those or with the config only) and given its Status line now."""
-        netview = self.networking.view(c) if st["Running"] else (None, {})
+    def _kept_summary(self, c, st):
+        # type: (Container, dict) -> views.KeptSummary
+        """The container's ContainerSummary as kept with the state and network view it was
+        made from (it changes with those or with the config only), made again when they changed."""
+        netview = self.networking.view(c) if st["Running"] else views.NO_NETVIEW
         generation = c.generation()
         kept = c.cached_view(st)
         if kept is None or kept.netview != netview:
-            st = dict(st)  # (kept, and shared by the view and the container's cache)
+            st = c.frozen_state(st)  # (kept, and shared by the view and the container's cache)
             kept = views.KeptSummary(c, st, netview)
             c.keep_view(st, kept, generation)
-        return kept.now()
+        return kept
 
     def _descendants(self, ref):
         # type: (str) -> set

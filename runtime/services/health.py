@@ -14,11 +14,10 @@ from runtime.container import monitor_client as client
 from runtime.container.proc.wire import recv_msg
 from runtime.timefmt import parse_rfc3339, rfc3339
 from runtime.services import watch
+from runtime import TYPE_CHECKING
 
-try:
+if TYPE_CHECKING:
     from typing import Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 
 def probe(c, check, pid, security=None):

@@ -7,7 +7,7 @@ registry client (runtime/services/registry.py).
 
 import fnmatch
 
-from runtime import filterargs
+from runtime import TYPE_CHECKING, filterargs
 from runtime.api.backend.images import ImageBackend
 from runtime.errors import Conflict, InvalidParameter, NotFound
 from runtime.events import EventLog
@@ -15,10 +15,8 @@ from runtime.store import archive_load, archive_save, newlayer, reference
 from runtime.store.images import ImageStore  # noqa: F401 (type comments)
 from runtime.timefmt import ZERO_TIME, unix_time
 
-try:
+if TYPE_CHECKING:
     from typing import Any, Callable, List  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 
 LIST_FILTERS = ("dangling", "label", "label!", "before", "since", "reference", "until")

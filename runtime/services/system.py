@@ -1,22 +1,18 @@
 """SystemBackend implementation: see runtime/api/backend/system.py for the contract."""
 
 import os
-import platform
 import socket
 import time
-import uuid
 
-from runtime import events
+from runtime import TYPE_CHECKING, events
 from runtime.events import EventLog
 from runtime import __version__
 from runtime.api.backend.system import SystemBackend
 from runtime.atomicfile import write_text
 from runtime.container import apparmor, seccomp
 
-try:
+if TYPE_CHECKING:
     from typing import Any, Dict, List  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 
 def _os_release():
@@ -95,6 +91,17 @@ def _registry_config(config):
             "InsecureRegistryCIDRs": cidrs, "IndexConfigs": index, "Mirrors": mirrors}
 
 
+def random_uuid():
+    # type: () -> str
+    """A random (version 4) UUID, as uuid.uuid4() gives it: the uuid module imports platform
+    (and, on 3.6, loads libuuid) for the daemon's life, for one id made once."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40  # version 4
+    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = bytes(b).hex()
+    return "%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
+
+
 class SystemService(SystemBackend):
     """What the engine under data_root reports of itself: counts from `images` (ImageBackend)
     and `containers` (ContainerBackend), settings from `config` (daemon.json's, read on each
@@ -125,7 +132,7 @@ class SystemService(SystemBackend):
                 with open(path) as f:
                     self._engine_id = f.read().strip()
             except OSError:
-                self._engine_id = str(uuid.uuid4())
+                self._engine_id = random_uuid()
                 try:
                     write_text(path, self._engine_id + "\n")
                 except OSError:
@@ -208,11 +215,11 @@ class SystemService(SystemBackend):
             "CgroupDriver": driver,
             "CgroupVersion": cgroup_version(),
             "NEventsListener": 0,
-            "KernelVersion": platform.release(),
+            "KernelVersion": os.uname().release,
             "OperatingSystem": osr.get("PRETTY_NAME", "Linux"),
             "OSVersion": osr.get("VERSION_ID", ""),
             "OSType": "linux",
-            "Architecture": platform.machine(),
+            "Architecture": os.uname().machine,
             "IndexServerAddress": "https://index.docker.io/v1/",
             "RegistryConfig": _registry_config(config),
             "NCPU": os.cpu_count() or 1,

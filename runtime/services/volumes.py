@@ -1,15 +1,13 @@
 """VolumeBackend implementation: see runtime/api/backend/volumes.py for the contract."""
 
-from runtime import filterargs
+from runtime import TYPE_CHECKING, filterargs
 from runtime.api.backend.volumes import VolumeBackend
 from runtime.errors import Conflict, InvalidParameter
 from runtime.events import EventLog
 from runtime.volumes.local import ANONYMOUS_LABEL, LocalVolumes  # noqa: F401 (type comments)
 
-try:
+if TYPE_CHECKING:
     from typing import Any, Callable, List  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 
 LIST_FILTERS = ("dangling", "name", "driver", "label")

@@ -19,14 +19,13 @@ import os
 import re
 import stat
 
+from runtime import TYPE_CHECKING
 from runtime.findings import MANUAL, SAFE, Finding
 from runtime.store.layers import LINK_LEN, remove_tree
 from runtime.store.unpack import WHITEOUT
 
-try:
+if TYPE_CHECKING:
     from typing import Dict, List, Optional, Set  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 CHUNK = 1 << 20

@@ -58,6 +58,15 @@ def sniff_compression(head):
     return "tar"
 
 
+def _size_key(diff_id):
+    # type: (str) -> object
+    """A diff_id's key in the sizes kept: its digest's bytes (the text when not sha256:HEX)."""
+    try:
+        return bytes.fromhex(diff_id[7:]) if diff_id.startswith("sha256:") else diff_id
+    except ValueError:
+        return diff_id
+
+
 class LayerStore(object):
     """Layer directories under `root`, temp dirs in `tmp_dir` (same filesystem); markers:
     whiteouts unpacked as `.wh.` marker files (the vfs driver) instead of overlay's."""
@@ -96,8 +105,10 @@ class LayerStore(object):
     def size(self, diff_id):
         # type: (str) -> int
         """Uncompressed size of the layer tar. Kept in memory once read: a diff_id is the
-        tar's digest, so its size never changes (`images` with 5,000 layers read 5,000 files)."""
-        known = self._sizes.get(diff_id)
+        tar's digest, so its size never changes (`images` with 5,000 layers read 5,000 files).
+        Kept by the digest's 32 bytes, not its 71-character text (5,000 layers: 0.3 MB less)."""
+        key = _size_key(diff_id)
+        known = self._sizes.get(key)
         if known is not None:
             return known
         try:
@@ -105,7 +116,7 @@ class LayerStore(object):
                 size = int(f.read())
         except (OSError, ValueError):
             return 0
-        self._sizes[diff_id] = size
+        self._sizes[key] = size
         return size
 
     def link(self, diff_id):
@@ -197,7 +208,7 @@ class LayerStore(object):
     def remove(self, diff_id, blob_digests=()):
         # type: (str, tuple) -> None
         """Delete a layer (its dir, short link and blob map entries)."""
-        self._sizes.pop(diff_id, None)
+        self._sizes.pop(_size_key(diff_id), None)
         try:
             os.unlink(os.path.join(self.links, diff_id[7:7 + LINK_LEN]))
         except FileNotFoundError:

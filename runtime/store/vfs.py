@@ -17,12 +17,11 @@ import stat
 import subprocess
 import tarfile
 
+from runtime import TYPE_CHECKING
 from runtime.store.unpack import OPAQUE, WHITEOUT
 
-try:
+if TYPE_CHECKING:
     from typing import Dict, List  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 
 def _remove(path):

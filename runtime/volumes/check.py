@@ -6,12 +6,11 @@ import json
 import os
 import shutil
 
+from runtime import TYPE_CHECKING
 from runtime.findings import MANUAL, SAFE, Finding
 
-try:
+if TYPE_CHECKING:
     from typing import List  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 
 def check(root):

@@ -2,14 +2,17 @@
 (runtime/daemon/memory.py): the trigger in runtime/api/admission.Slots, the idle timer, and a
 real berthd trimming once after a burst of requests."""
 
+import json
+import os
 import re
+import signal
 import threading
 import time
 
 import pytest
 
 from runtime.api import admission
-from runtime.daemon import memory
+from runtime.daemon import diagnostics, memory
 from tests.api.conftest import Berthd
 
 pytestmark = pytest.mark.timeout(120)
@@ -103,3 +106,81 @@ def test_berthd_trims_once_after_a_burst(tmp_path, busybox_tar):
         assert 0 < rss_after <= rss_before
     finally:
         d.cleanup()
+
+
+def _dump_after_usr1(d, seconds=10):
+    """Send berthd SIGUSR1 and return the dump file's text."""
+    root = d.data_root
+    before = set(os.listdir(root))
+    os.kill(d.proc.pid, signal.SIGUSR1)
+    assert _wait_for(lambda: [n for n in set(os.listdir(root)) - before
+                              if n.startswith("berthd-dump-") and n.endswith(".log")], seconds)
+    (name,) = [n for n in set(os.listdir(root)) - before if n.endswith(".log")]
+    with open(os.path.join(root, name)) as f:
+        return f.read()
+
+
+def test_sigusr1_writes_threads_and_the_largest_allocations(tmp_path, busybox_tar):
+    d = Berthd(str(tmp_path / "d"), env={"BERTHD_TRACEMALLOC": "8"})
+    d.start()
+    try:
+        with open(busybox_tar, "rb") as f:
+            assert d.api("POST", "/images/load", body=f.read())[0] == 200
+        text = _dump_after_usr1(d)
+        assert re.search(r"^berthd pid %d at \d{8}T\d{6} UTC\nVmRSS: \d+ kB" % d.proc.pid, text)
+        assert re.search(r"^thread api .*berth\.sock \(\d+\):\n", text, re.M)  # the API's thread
+        assert "in serve_forever" in text
+        m = re.search(r"^allocations: (\d+) kB live in \d+ blocks", text, re.M)
+        assert m and int(m.group(1)) > 100
+        # the sites are berth's and the stdlib's frames, largest first
+        sizes = [int(s) for s in re.findall(r"^ *(\d+) kB +\d+ blocks$", text, re.M)]
+        assert len(sizes) == diagnostics.TOP and sizes == sorted(sizes, reverse=True)
+        assert re.search(r'File ".*/runtime/.*\.py", line \d+', text.split("allocations:")[1])
+        assert d.api("GET", "/_ping")[0] == 200  # and it goes on serving
+        assert not [n for n in os.listdir(d.data_root) if n.endswith(".tmp")]
+    finally:
+        d.cleanup()
+
+
+# imported by the first build, pull or tcp:// listener, not by a daemon that has served none:
+# each is memory held for the daemon's life (the registry client brings http.client, ssl and
+# email: 2.4 MB on Python 3.6); http.server, concurrent.futures and platform not at all
+NOT_AT_START = ("http.server", "http.client", "email", "ssl", "html", "mimetypes", "concurrent",
+                "concurrent.futures", "platform", "runtime.build.builder",
+                "runtime.registry.transport", "runtime.api.tcp", "uuid")
+
+
+def test_sigusr1_without_tracing_says_how_to_turn_it_on_and_lists_the_modules(tmp_path, busybox_tar):
+    d = Berthd(str(tmp_path / "d"))
+    d.start()
+    try:
+        with open(busybox_tar, "rb") as f:  # a load, a container created, listed and removed
+            assert d.api("POST", "/images/load", body=f.read())[0] == 200
+        status, _, body = d.api("POST", "/containers/create", body={
+            "Image": "busybox", "Cmd": ["true"], "HostConfig": {"NetworkMode": "none"}})
+        assert status == 201, body
+        for path in ("/containers/json?all=1", "/images/json", "/info", "/version"):
+            assert d.api("GET", path)[0] == 200
+        assert d.api("DELETE", "/containers/%s" % json.loads(body)["Id"])[0] == 204
+        text = _dump_after_usr1(d)
+        assert "allocations: not traced (start berthd with BERTHD_TRACEMALLOC=N" in text
+        assert "thread MainThread" in text
+        m = re.search(r"^modules \((\d+)\): (.*)$", text, re.M)
+        modules = m.group(2).split()
+        assert int(m.group(1)) == len(modules) and "runtime.engine" in modules
+        assert sorted(set(NOT_AT_START) & set(modules)) == []
+        info = json.loads(d.api("GET", "/info")[2])
+        assert re.match(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$", info["ID"])
+    finally:
+        d.cleanup()
+
+
+def test_a_bad_tracemalloc_setting_is_one_line(tmp_path):
+    for value in ("lots", "500"):
+        with pytest.raises(ValueError, match="BERTHD_TRACEMALLOC=.*give the number of frames"):
+            diagnostics.trace_from_env({"BERTHD_TRACEMALLOC": value})
+    assert diagnostics.trace_from_env({}) == 0
+    d = Berthd(str(tmp_path / "d"), env={"BERTHD_TRACEMALLOC": "lots"})
+    with pytest.raises(RuntimeError, match=r"berthd exited 1:\nberthd: BERTHD_TRACEMALLOC='lots'"):
+        d.start()
+    d.cleanup()

@@ -85,3 +85,37 @@ def test_pause_and_unpause_show_at_once(clean_containers):
     eng.container_pause(cid)
     eng.container_stop(cid, timeout=1)  # (thawed to take the signal)
     assert _listed(eng, cid)["State"] == "exited"
+
+
+def _encoded(eng, **kw):
+    return [json.loads(s.json_bytes) for s in eng.container_list(encoded=True, **kw)]
+
+
+def test_a_reply_listing_says_what_the_dict_listing_says(clean_containers):
+    """The API's listing (summaries as kept JSON only, views.EncodedSummary) holds what the
+    dicts hold, in each state, after a rename, and with filters that read the summaries."""
+    eng = clean_containers
+    created = eng.container_create({"Image": "busybox", "Cmd": LOOP, "Labels": {"k": "v"}},
+                                   name="kept-created")["Id"]
+    running = eng.container_create({"Image": "busybox", "Cmd": LOOP,
+                                    "HostConfig": {"NetworkMode": "none"}})["Id"]
+    eng.container_start(running)
+    exited = eng.container_create({"Image": "busybox", "Cmd": ["true"]})["Id"]
+    eng.container_start(exited)
+    assert wait_for(lambda: _listed(eng, exited)["State"] == "exited", timeout=20)
+    for _ in range(2):  # made, then kept
+        dicts = eng.container_list(all=True)
+        assert _encoded(eng, all=True) == [dict(d) for d in dicts]
+        assert {d["Id"]: d["State"] for d in dicts} == {
+            created: "created", running: "running", exited: "exited"}
+    assert all(type(s).__name__ == "EncodedSummary" for s in eng.container_list(encoded=True))
+    eng.container_rename(created, "kept-renamed")
+    assert [s["Names"] for s in _encoded(eng, all=True, filters={"label": ["k=v"]})] == [
+        ["/kept-renamed"]]
+    # a filter on the summaries' networks gets the dicts, and lists the same
+    by_net = eng.container_list(all=True, encoded=True, filters={"network": ["none"]})
+    assert running in [s["Id"] for s in by_net]
+    assert by_net == eng.container_list(all=True, filters={"network": ["none"]})
+    assert eng.container_list(all=True, encoded=True, filters={"network": ["no-such-net"]}) == []
+    eng.container_kill(running)
+    assert wait_for(lambda: _encoded(eng, filters={"id": [running]}) == [], timeout=20)

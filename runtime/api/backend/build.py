@@ -2,10 +2,10 @@
 
 import abc
 
-try:  # typing is for comments only; keep imports cheap
+from runtime import TYPE_CHECKING
+
+if TYPE_CHECKING:
     from typing import Any, BinaryIO, Callable, Dict  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 
 class BuildBackend(abc.ABC):

@@ -3,10 +3,10 @@ execs.py) see."""
 
 import abc
 
-try:  # typing is for comments only; keep imports cheap
+from runtime import TYPE_CHECKING
+
+if TYPE_CHECKING:
     from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Tuple  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 
 class ContainerBackend(abc.ABC):

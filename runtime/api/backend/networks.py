@@ -2,10 +2,10 @@
 
 import abc
 
-try:
+from runtime import TYPE_CHECKING
+
+if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 
 class NetworkBackend(abc.ABC):

@@ -2,10 +2,10 @@
 
 import abc
 
-try:  # typing is for comments only; keep imports cheap
+from runtime import TYPE_CHECKING
+
+if TYPE_CHECKING:
     from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Tuple  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 
 class SystemBackend(abc.ABC):

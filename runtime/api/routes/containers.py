@@ -49,7 +49,8 @@ def list_(req, v):
     """`GET /containers/json?all=&limit=&filters=`."""
     limit = req.int_arg("limit", -1)
     return 200, req.backend.container_list(all=req.flag("all"), filters=req.filters(),
-                                            limit=-1 if limit is None or limit <= 0 else limit)
+                                            limit=-1 if limit is None or limit <= 0 else limit,
+                                            encoded=True)
 
 
 def inspect(req, v):

@@ -1,14 +1,13 @@
 """Image routes: `/images/...`, pull and push included."""
 
+from runtime import TYPE_CHECKING
 from runtime.api.backend.images import ImageBackend
 from runtime.api.registryauth import decode_registry_auth
 from runtime.api.streams import JSONMessages, jsonline
 from runtime.errors import BerthError, InvalidParameter
 
-try:
+if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 
 def list_(req, v):

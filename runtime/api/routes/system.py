@@ -2,18 +2,16 @@
 
 import json
 import os
-import platform
+import sys
 import time
 
-from runtime import __version__
+from runtime import TYPE_CHECKING, __version__
 from runtime.api.backend.system import SystemBackend
 from runtime.api.version import API_VERSION, MIN_API_VERSION
 from runtime.goarch import goarch
 
-try:
+if TYPE_CHECKING:
     from typing import Any, Dict, Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 def _build_time():
     # type: () -> str
@@ -49,10 +47,10 @@ def version(req, v):
         "ApiVersion": API_VERSION,
         "MinAPIVersion": MIN_API_VERSION,
         "GitCommit": "berth",
-        "GoVersion": "python" + platform.python_version(),
+        "GoVersion": "python" + "%d.%d.%d" % sys.version_info[:3],
         "Os": "linux",
         "Arch": goarch(),
-        "KernelVersion": platform.release(),
+        "KernelVersion": os.uname().release,
         "BuildTime": _BUILD_TIME,
     }
     body = {"Platform": {"Name": "berth"},

@@ -11,10 +11,10 @@ import errno
 import os
 import time
 
-try:
+from runtime import TYPE_CHECKING
+
+if TYPE_CHECKING:
     from typing import Dict, List, Optional  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "freezer", "devices")
 # Docker's default device rules: mknod of anything, access only to these (applied with the

@@ -6,13 +6,12 @@ eBPF program that this loads with bpf(2) and attaches to the cgroup directory.""
 import binascii
 import ctypes
 import os
-import platform
 import stat
 import struct
 
 from runtime.container.proc import syscalls as sc
 
-_SYS_bpf = {"x86_64": 321, "aarch64": 280, "ppc64le": 361, "s390x": 351}.get(platform.machine(), 321)
+_SYS_bpf = {"x86_64": 321, "aarch64": 280, "ppc64le": 361, "s390x": 351}.get(os.uname().machine, 321)
 BPF_PROG_LOAD = 5
 BPF_PROG_ATTACH = 8
 BPF_PROG_TYPE_CGROUP_DEVICE = 15

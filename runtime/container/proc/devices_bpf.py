@@ -9,10 +9,10 @@ at its start, so monitors inherit it ready to attach (runtime/container/proc/dev
 import binascii
 import struct
 
-try:
+from runtime import TYPE_CHECKING
+
+if TYPE_CHECKING:
     from typing import Dict, List, Tuple  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 # linux/bpf.h
 DEV_BLOCK, DEV_CHAR = 1, 2

@@ -10,10 +10,10 @@ manually stopped (the MANUAL_STOP file in its directory): the policy never undoe
 the next engine start only `always` brings such a container back.
 """
 
-try:
+from runtime import TYPE_CHECKING
+
+if TYPE_CHECKING:
     from typing import Optional, Tuple  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 NAMES = ("no", "always", "unless-stopped", "on-failure")
 FIRST_DELAY = 0.1

@@ -6,7 +6,6 @@ Every wrapper raises OSError(errno, "<call> <what>: <strerror>") so a failure na
 
 import ctypes
 import os
-import platform
 
 
 def _load_libc():
@@ -53,7 +52,7 @@ PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
 
 _PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "ppc64le": 203, "s390x": 217}
-_SYS_pivot_root = _PIVOT_ROOT.get(platform.machine(), 155)
+_SYS_pivot_root = _PIVOT_ROOT.get(os.uname().machine, 155)
 
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]

@@ -10,14 +10,13 @@ import binascii
 import hashlib
 import json
 
+from runtime import TYPE_CHECKING
 from runtime.container.seccomp import bpf
 from runtime.container.seccomp.bpf import ProfileError  # noqa: F401 - re-exported
 from runtime.container.seccomp.default_profile import PROFILE as DEFAULT_PROFILE
 
-try:
+if TYPE_CHECKING:
     from typing import Dict, Iterable, Optional, Tuple  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 BUILTIN = "builtin"
 UNCONFINED = "unconfined"

@@ -16,16 +16,14 @@ a rule of its own (runc's matchCall). Names this architecture lacks are skipped.
 """
 
 import os
-import platform
 import re
 import struct
 
+from runtime import TYPE_CHECKING
 from runtime.container.seccomp.syscalls import TABLES
 
-try:
+if TYPE_CHECKING:
     from typing import Dict, List, Optional, Tuple  # noqa: F401
-except ImportError:  # pragma: no cover
-    pass
 
 # linux/audit.h
 AUDIT_ARCH = {"x86_64": 0xC000003E, "i386": 0x40000003, "aarch64": 0xC00000B7}
@@ -64,7 +62,7 @@ class ProfileError(ValueError):
 def native_arch():
     # type: () -> str
     """This machine's architecture as our tables name it; ProfileError if we have none."""
-    m = platform.machine()
+    m = os.uname().machine
     m = {"amd64": "x86_64", "arm64": "aarch64"}.get(m, m)
     if m not in GO_NAMES:
         raise ProfileError("seccomp: architecture %s is not supported (x86_64 and aarch64 are)" % m)
