@@ -11,6 +11,7 @@ import os
 import posixpath
 import tempfile
 import zlib
+
 from runtime import TYPE_CHECKING
 
 if TYPE_CHECKING:

@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time
+
 from runtime import TYPE_CHECKING
 
 if TYPE_CHECKING:

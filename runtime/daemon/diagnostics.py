@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import traceback
+
 from runtime import TYPE_CHECKING
 
 if TYPE_CHECKING:
