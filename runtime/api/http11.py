@@ -15,6 +15,7 @@ import json
 import logging
 import socket
 import time
+from http import HTTPStatus  # (the http package alone: the status codes, not http.client)
 
 from runtime import TYPE_CHECKING
 
@@ -27,26 +28,17 @@ MAX_LINE = 65536  # a request line or header line longer than this is refused
 MAX_HEADERS = 100  # as http.client's parse_headers
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE")
 
-_REASONS = {
-    100: "Continue", 101: "Switching Protocols", 200: "OK", 201: "Created", 202: "Accepted",
-    204: "No Content", 206: "Partial Content", 301: "Moved Permanently", 302: "Found",
-    304: "Not Modified", 307: "Temporary Redirect", 400: "Bad Request", 401: "Unauthorized",
-    403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
-    408: "Request Timeout", 409: "Conflict", 411: "Length Required", 412: "Precondition Failed",
-    413: "Request Entity Too Large", 414: "Request-URI Too Long", 415: "Unsupported Media Type",
-    416: "Requested Range Not Satisfiable", 417: "Expectation Failed", 422: "Unprocessable Entity",
-    429: "Too Many Requests", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
-    501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
-    504: "Gateway Timeout", 505: "HTTP Version Not Supported", 507: "Insufficient Storage",
-}
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def reason(code):
     # type: (int) -> str
-    """The reason phrase of a status code ("" for one not listed)."""
-    return _REASONS.get(code, "")
+    """The reason phrase of a status code, as http.server sent it ("" for one not listed)."""
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return ""
 
 
 def http_date(now=None):
@@ -87,18 +79,6 @@ class Headers(object):
     def __getitem__(self, name):
         # type: (str) -> Optional[str]
         return self.get(name)
-
-    def items(self):
-        # type: () -> List[Tuple[str, str]]
-        return list(self._fields)
-
-    def keys(self):
-        # type: () -> List[str]
-        return [k for k, _ in self._fields]
-
-    def __len__(self):
-        # type: () -> int
-        return len(self._fields)
 
     def __repr__(self):
         # type: () -> str
@@ -214,10 +194,7 @@ class HTTPHandler(object):
         """Read one request and dispatch it; a malformed one is answered and ends the connection."""
         try:
             line = self.rfile.readline(MAX_LINE + 1)
-        except socket.timeout:
-            self.close_connection = True
-            return
-        except (ConnectionResetError, OSError):
+        except OSError:  # a timeout on an idle connection, a reset
             self.close_connection = True
             return
         if not line:
@@ -252,7 +229,6 @@ class HTTPHandler(object):
         except ValueError:
             raise BadRequest(400, "bad HTTP version %r" % version) from None
         if major != 1:
-            self.request_version = "HTTP/1.1"
             raise BadRequest(505, "HTTP version %s is not served: use HTTP/1.1" % version[5:])
         self.command, self.path, self.request_version = command, path, version
         self.headers = read_headers(self.rfile)

@@ -94,12 +94,13 @@ class ContainerBackend(abc.ABC):
         """ContainerInspectResponse."""
 
     @abc.abstractmethod
-    def container_list(self, all=False, filters=None, limit=-1):
-        # type: (bool, Optional[Dict[str, List[str]]], int) -> List[Dict[str, Any]]
+    def container_list(self, all=False, filters=None, limit=-1, encoded=False):
+        # type: (bool, Optional[Dict[str, List[str]]], int, bool) -> List[Any]
         """ContainerSummary dicts, newest first; filters: every key dockerd takes (ancestor,
         before, since, exited, health, id, isolation, is-task, label, name, network, publish,
         expose, status, volume); any other key, or a value a filter cannot take, is
-        InvalidParameter worded as dockerd's."""
+        InvalidParameter worded as dockerd's. With encoded, objects carrying only their JSON
+        (`json_bytes`), for a reply (runtime/api/server.json_body)."""
 
     @abc.abstractmethod
     def container_logs(self, name, stdout=True, stderr=True, follow=False, since=0.0, until=0.0,
