@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 from runtime import TYPE_CHECKING, __version__
 from runtime.atomicfile import write_text
@@ -289,8 +290,10 @@ def _wait_for_signal(fd, events):
 def _dump(directory):
     # type: (str) -> None
     """SIGUSR1: write what the daemon is doing and holding (runtime.daemon.diagnostics)."""
+    started = time.monotonic()
     try:
-        log.info("threads and memory written to %s", diagnostics.dump(directory))
+        path = diagnostics.dump(directory)
+        log.info("threads and memory written to %s (%.1f s)", path, time.monotonic() - started)
     except OSError as exc:
         log.error("SIGUSR1: could not write the dump in %s: %s", directory, exc)
 

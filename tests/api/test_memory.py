@@ -108,7 +108,7 @@ def test_berthd_trims_once_after_a_burst(tmp_path, busybox_tar):
         d.cleanup()
 
 
-def _dump_after_usr1(d, seconds=10):
+def _dump_after_usr1(d, seconds=60):
     """Send berthd SIGUSR1 and return the dump file's text."""
     root = d.data_root
     before = set(os.listdir(root))
@@ -118,6 +118,23 @@ def _dump_after_usr1(d, seconds=10):
     (name,) = [n for n in set(os.listdir(root)) - before if n.endswith(".log")]
     with open(os.path.join(root, name)) as f:
         return f.read()
+
+
+def test_largest_sites_are_tracemallocs_own_statistics():
+    import tracemalloc
+    tracemalloc.start(4)
+    try:
+        kept = [bytearray(1000 + i) for i in range(300)] + [[i] * 50 for i in range(300)]
+        snapshot = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    ours = diagnostics._largest_sites(snapshot, tracemalloc.__file__)
+    theirs = snapshot.filter_traces((tracemalloc.Filter(False, tracemalloc.__file__),)) \
+        .statistics("traceback")
+    assert sorted((s[0], s[1], tracemalloc.Traceback(s[2])) for s in ours) == \
+        sorted((s.size, s.count, s.traceback) for s in theirs)
+    assert max(s[0] for s in ours) >= sum(1000 + i for i in range(300))  # the bytearrays' line
+    del kept
 
 
 def test_sigusr1_writes_threads_and_the_largest_allocations(tmp_path, busybox_tar):
