@@ -139,17 +139,6 @@ class SystemService(SystemBackend):
                     pass
         return self._engine_id
 
-    def _container_counts(self):
-        # type: () -> Dict[str, int]
-        counts = {"Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0}
-        for c in self.containers.container_list(all=True):
-            counts["Containers"] += 1
-            state = c.get("State")
-            key = {"running": "ContainersRunning",
-                   "paused": "ContainersPaused"}.get(state, "ContainersStopped")
-            counts[key] += 1
-        return counts
-
     def system_events(self, since=None, until=None, filters=None, stop=None):
         events.check_filters(filters)
         return self.events.subscribe(since, until, filters, stop)
@@ -242,7 +231,7 @@ class SystemService(SystemBackend):
             "SecurityOptions": _security_options(config),
             "Warnings": ["WARNING: " + storage.warning] if storage.warning else [],
         }  # type: Dict[str, Any]
-        info.update(self._container_counts())
+        info.update(self.containers.container_counts())
         return info
 
     def registry_auth(self, auth):

@@ -123,6 +123,35 @@ def test_info_and_version_from_three_clients(berthd):
         client.close()
 
 
+def test_info_counts_containers_by_state(loaded):
+    def counts():
+        info = json.loads(loaded.api("GET", "/info")[2])
+        return [info[k] for k in ("Containers", "ContainersRunning", "ContainersPaused",
+                                  "ContainersStopped")]
+
+    before = counts()
+    names = ("count-created", "count-exited", "count-running", "count-paused")
+    try:
+        for name in names:
+            cmd = ["true"] if name == "count-exited" else ["sleep", "60"]
+            status, _, body = loaded.api("POST", "/containers/create?name=" + name, body={
+                "Image": "busybox", "Cmd": cmd, "HostConfig": {"NetworkMode": "none"}})
+            assert status == 201, body
+        for name in names[1:]:
+            assert loaded.api("POST", "/containers/%s/start" % name)[0] == 204
+        assert loaded.api("POST", "/containers/count-exited/wait")[0] == 200
+        assert loaded.api("POST", "/containers/count-paused/pause")[0] == 204
+        assert [a - b for a, b in zip(counts(), before)] == [4, 1, 1, 2]
+        listed = json.loads(loaded.api("GET", "/containers/json?all=1")[2])
+        states = [c["State"] for c in listed]
+        assert counts() == [len(states), states.count("running"), states.count("paused"),
+                            len(states) - states.count("running") - states.count("paused")]
+    finally:
+        for name in names:
+            loaded.api("DELETE", "/containers/%s?force=1" % name)
+    assert counts() == before
+
+
 def test_slow_client_does_not_block_others(berthd):
     """A connection that sent half a request, and many clients at once, are served in parallel."""
     stalled = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
