@@ -4,7 +4,6 @@ chunked uploads, manifest PUT). Registry error bodies become runtime.errors kind
 messages.
 """
 
-import hashlib
 import json
 from urllib.parse import quote, urljoin
 
@@ -12,6 +11,7 @@ from runtime.errors import BerthError, Forbidden, NotFound, Unauthorized
 from runtime.registry import manifest as mf
 from runtime.registry import transport
 from runtime.registry.auth import Authenticator
+from runtime.sha256 import sha256
 
 
 class RegistryError(BerthError):
@@ -114,7 +114,7 @@ class Repository(object):
         if resp.status != 200:
             self.fail(resp, "manifest for %s" % label)
         raw = resp.read()
-        digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+        digest = "sha256:" + sha256(raw).hexdigest()
         if ":" in reference and reference != digest:
             raise RegistryError("manifest for %s: registry sent content with digest %s"
                                 % (label, digest))
@@ -201,7 +201,7 @@ class Repository(object):
         if resp.status not in (200, 201):
             self.fail(resp, "pushing manifest for %s:%s" % (self.name, reference))
         resp.read()
-        return resp.header("Docker-Content-Digest") or "sha256:" + hashlib.sha256(raw).hexdigest()
+        return resp.header("Docker-Content-Digest") or "sha256:" + sha256(raw).hexdigest()
 
     def _location(self, resp):
         loc = resp.header("Location")

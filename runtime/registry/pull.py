@@ -4,7 +4,6 @@ verified and unpacked as soon as it arrives. The image is recorded only when eve
 an interrupted pull leaves only complete blobs and layers, which the next pull reuses.
 """
 
-import hashlib
 import json
 import threading
 import time
@@ -15,6 +14,7 @@ from runtime.registry import session
 from runtime.registry.progress import Progress, short_id
 from runtime.registry.sources import record_image
 from runtime.registry.transport import TransportError
+from runtime.sha256 import sha256
 from runtime.workers import Workers
 
 MAX_CONFIG = 16 << 20
@@ -124,7 +124,7 @@ class Puller(object):
         if desc.size > MAX_CONFIG:
             raise InvalidParameter("image config %s is %d bytes: too large" % (desc.digest, desc.size))
         data = repo.open_blob(desc.digest).read()
-        got = "sha256:" + hashlib.sha256(data).hexdigest()
+        got = "sha256:" + sha256(data).hexdigest()
         if got != desc.digest:
             raise InvalidParameter("image config digest mismatch: expected %s, got %s from %s"
                                    % (desc.digest, got, repo.endpoint.host))

@@ -8,7 +8,6 @@ Any failure removes what this load added, so the store is exactly as before.
 """
 
 import gzip
-import hashlib
 import json
 import os
 import posixpath
@@ -17,6 +16,7 @@ import zlib
 
 from runtime.errors import InvalidParameter
 from runtime.goarch import goarch
+from runtime.sha256 import sha256
 from runtime.store import manifests, reference, tarstream
 from runtime.store.layers import is_gzip_type, remove_tree, sniff_compression
 
@@ -65,7 +65,7 @@ class _Staged(object):
     def _stage(self, src, size, n):
         m = _Member()
         m.path = os.path.join(self.dir, str(n))
-        h = hashlib.sha256()
+        h = sha256()
         small = []
         try:
             with open(m.path, "wb") as out:

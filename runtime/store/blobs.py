@@ -1,12 +1,12 @@
 """Content-addressed blobs: `blobs/sha256/<hex>`, written through a temp file, hashed while
 written, renamed into place only when the digest matches."""
 
-import hashlib
 import os
 import re
 
 from runtime.atomicfile import fsync_dir
 from runtime.errors import InvalidParameter, NotFound
+from runtime.sha256 import sha256
 
 CHUNK = 1 << 20
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -64,7 +64,7 @@ class BlobStore(object):
             check_digest(expected_digest)
         fd, tmp = self._tempfile()
         try:
-            h = hashlib.sha256()
+            h = sha256()
             n = 0
             with os.fdopen(fd, "wb") as out:
                 while True:
@@ -93,7 +93,7 @@ class BlobStore(object):
     def put_bytes(self, data, expected_digest=None):
         # type: (bytes, str) -> str
         """put() for bytes in memory."""
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        digest = "sha256:" + sha256(data).hexdigest()
         if expected_digest is not None and digest != check_digest(expected_digest):
             raise InvalidParameter("blob digest mismatch: expected %s, got %s" % (expected_digest, digest))
         if not self.has(digest):

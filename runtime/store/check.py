@@ -13,7 +13,6 @@ deleted here.
 """
 
 import gzip
-import hashlib
 import json
 import os
 import re
@@ -21,6 +20,7 @@ import stat
 
 from runtime import TYPE_CHECKING
 from runtime.findings import MANUAL, SAFE, Finding
+from runtime.sha256 import sha256
 from runtime.store.layers import LINK_LEN, remove_tree
 from runtime.store.unpack import WHITEOUT
 
@@ -56,7 +56,7 @@ def _remover(path):
 
 def _sha256_file(path, gunzip=False):
     # type: (str, bool) -> str
-    h = hashlib.sha256()
+    h = sha256()
     opener = gzip.open if gunzip else open
     with opener(path, "rb") as f:
         while True:

@@ -1,7 +1,8 @@
 """Image manifests and their media types (Docker schema 2 and OCI)."""
 
-import hashlib
 import json
+
+from runtime.sha256 import sha256
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
@@ -21,7 +22,7 @@ _TO_OCI = {DOCKER_LAYER_GZIP: OCI_LAYER_GZIP, DOCKER_LAYER_TAR: OCI_LAYER_TAR,
 def digest(data):
     # type: (bytes) -> str
     """`sha256:<hex>` of bytes."""
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    return "sha256:" + sha256(data).hexdigest()
 
 
 def media_type(manifest):

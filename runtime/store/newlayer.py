@@ -3,7 +3,6 @@
 pushed), unpack it like any other layer, and record a new image config.
 """
 
-import hashlib
 import json
 import os
 import stat
@@ -13,6 +12,7 @@ import tempfile
 from runtime import timefmt
 from runtime.errors import InvalidParameter
 from runtime.goarch import goarch
+from runtime.sha256 import sha256
 from runtime.store import changes as changes_mod
 from runtime.store import vfs
 from runtime.store.archive_load import _maybe_gunzip
@@ -24,7 +24,7 @@ class _HashingFile(object):
     """A write-only file that hashes what passes through."""
 
     def __init__(self, f):
-        self.f, self.h, self.n = f, hashlib.sha256(), 0
+        self.f, self.h, self.n = f, sha256(), 0
 
     def write(self, data):
         self.h.update(data)

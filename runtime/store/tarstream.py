@@ -6,13 +6,13 @@ A source gives `read(n)` (exactly n bytes, else the archive is truncated), `copy
 (the layer's diff_id) in the same pass.
 """
 
-import hashlib
 import os
 import queue
 import threading
 import zlib
 
 from runtime.errors import InvalidParameter
+from runtime.sha256 import sha256
 from runtime.store.tarheader import (  # noqa: F401 - re-exported for readers of sources
     BLK, CHR, DIR, FIFO, HARD, REG, SYM, Header, TruncatedError, next_header, parse_pax)
 
@@ -26,7 +26,7 @@ BOMB_RATIO = 200
 
 class FileSource(object):
     """A plain tar in a regular file. With hash_it, a thread hashes the whole file beside the
-    unpack (hashlib and pread release the GIL), so the diff_id costs no extra wall time."""
+    unpack (runtime.sha256 and pread release the GIL), so the diff_id costs no extra wall time."""
 
     def __init__(self, fd, hash_it=True):
         # type: (int, bool) -> None
@@ -40,7 +40,7 @@ class FileSource(object):
             self._thread.start()
 
     def _hash(self):
-        h, off = hashlib.sha256(), 0
+        h, off = sha256(), 0
         while True:
             data = os.pread(self.fd, 4 * CHUNK, off)
             if not data:
@@ -128,11 +128,11 @@ def _gunzip_chunks(f):
 class StreamSource(object):
     """Any readable file object, plain or gzip (gz=True), hashed as it is decompressed.
     With threaded=True a helper thread reads, decompresses and hashes ahead (zlib and
-    hashlib release the GIL) while the caller writes files."""
+    runtime.sha256 release the GIL) while the caller writes files."""
 
     def __init__(self, fileobj, gz=False, hash_it=True, threaded=False):
         self.chunks = _gunzip_chunks(fileobj) if gz else _raw_chunks(fileobj)
-        self.h = hashlib.sha256() if hash_it else None
+        self.h = sha256() if hash_it else None
         self.buf = b""
         self.pos = 0
         self.total = 0
