@@ -20,7 +20,7 @@ import hashlib
 from runtime import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from typing import Any, Callable, Optional  # noqa: F401
+    from typing import Any, Callable, List, Optional  # noqa: F401
 
 # sizeof(SHA256_CTX) is 112 bytes in OpenSSL 1.0.2 to 3.x (eight words of state, two of
 # length, sixteen of block, two counters); a little more is harmless
@@ -123,4 +123,19 @@ def _choose():
     return LibcryptoSHA256
 
 
-sha256 = _choose()  # type: Callable[..., Any]
+_chosen = []  # type: List[Callable[..., Any]]
+
+
+def implementation():
+    # type: () -> Callable[..., Any]
+    """hashlib.sha256 or LibcryptoSHA256: chosen at the first hash (libcrypto is mapped into
+    the process only where it is used, and only then)."""
+    if not _chosen:
+        _chosen.append(_choose())
+    return _chosen[0]
+
+
+def sha256(data=b""):
+    # type: (Any) -> Any
+    """A new SHA-256 object (hashlib.sha256's interface), of data when given."""
+    return implementation()(data)
