@@ -296,6 +296,8 @@ def _dump(directory):
         log.info("threads and memory written to %s (%.1f s)", path, time.monotonic() - started)
     except OSError as exc:
         log.error("SIGUSR1: could not write the dump in %s: %s", directory, exc)
+    except Exception:  # noqa: BLE001 - a diagnostic never takes the daemon down
+        log.exception("SIGUSR1: the dump failed")
 
 
 def main(argv=None):

@@ -134,6 +134,14 @@ def test_largest_sites_are_tracemallocs_own_statistics():
     assert sorted((s[0], s[1], tracemalloc.Traceback(s[2])) for s in ours) == \
         sorted((s.size, s.count, s.traceback) for s in theirs)
     assert max(s[0] for s in ours) >= sum(1000 + i for i in range(300))  # the bytearrays' line
+
+    class WithoutRawTraces(object):  # a Python whose snapshot keeps its traces otherwise
+        traces = ()
+        filter_traces = snapshot.filter_traces
+
+    documented = diagnostics._largest_sites(WithoutRawTraces(), tracemalloc.__file__)
+    assert sorted((s[0], s[1], s[2]) for s in documented) == \
+        sorted((s.size, s.count, s.traceback) for s in theirs)
     del kept
 
 
