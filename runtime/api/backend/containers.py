@@ -103,6 +103,12 @@ class ContainerBackend(abc.ABC):
         (`json_bytes`), for a reply (runtime/api/server.json_body)."""
 
     @abc.abstractmethod
+    def container_counts(self):
+        # type: () -> Dict[str, int]
+        """Containers, ContainersRunning, ContainersPaused and ContainersStopped, as /info
+        gives them."""
+
+    @abc.abstractmethod
     def container_logs(self, name, stdout=True, stderr=True, follow=False, since=0.0, until=0.0,
                        tail="all", timestamps=False):
         # type: (str, bool, bool, bool, float, float, str, bool) -> Iterator[Tuple[int, bytes]]
