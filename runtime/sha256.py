@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 # sizeof(SHA256_CTX) is 112 bytes in OpenSSL 1.0.2 to 3.x (eight words of state, two of
 # length, sixteen of block, two counters); a little more is harmless
 _CTX_SIZE = 128
+_SLICE = 1 << 20
 _LIBRARIES = ("libcrypto.so.3", "libcrypto.so.1.1", "libcrypto.so.10", "libcrypto.so")
 
 
@@ -70,19 +71,23 @@ class LibcryptoSHA256(object):
 
     def update(self, data):
         # type: (Any) -> None
-        """Hash data next: bytes, or any contiguous buffer (bytearray, memoryview)."""
+        """Hash data next: bytes, or any contiguous buffer (bytearray, memoryview, mmap)."""
         if isinstance(data, bytes):
-            size = len(data)
-            pointer = data  # type: Any
-        else:
-            view = memoryview(data)
-            size = view.nbytes
-            if not size:
-                return
-            if view.readonly:  # ctypes takes a pointer into writable buffers only
-                pointer = view.tobytes()
-            else:
-                pointer = (ctypes.c_char * size).from_buffer(view.cast("B"))
+            self._update(data, len(data))
+            return
+        view = memoryview(data).cast("B")
+        if not view.readonly:
+            if view.nbytes:
+                self._update((ctypes.c_char * view.nbytes).from_buffer(view), view.nbytes)
+            return
+        # ctypes points into bytes and writable buffers only: a read-only one (a file mapped
+        # read-only) is copied a slice at a time, never whole
+        for start in range(0, view.nbytes, _SLICE):
+            piece = view[start:start + _SLICE].tobytes()
+            self._update(piece, len(piece))
+
+    def _update(self, pointer, size):
+        # type: (Any, int) -> None
         if size and LibcryptoSHA256._lib.SHA256_Update(self._ctx, pointer, size) != 1:
             raise OSError("libcrypto's SHA256_Update failed")
 

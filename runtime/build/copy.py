@@ -6,7 +6,6 @@ a tar: the destination's parent directories first (with the image's own metadata
 exist there), then every item. Nothing is staged on disk; the store unpacks the tar once.
 """
 
-import hashlib
 import io
 import posixpath
 import re
@@ -15,6 +14,7 @@ import tarfile
 from runtime import TYPE_CHECKING
 from runtime.build.context import Entry, clean, normalize, resolve
 from runtime.errors import InvalidParameter
+from runtime.sha256 import sha256
 
 if TYPE_CHECKING:
     from typing import List, Optional, Tuple  # noqa: F401
@@ -84,7 +84,7 @@ class CopyPlan(object):
     def checksum(self):
         # type: () -> str
         """sha256 over names, kinds, modes, owners, link targets and bytes (not mtimes)."""
-        h = hashlib.sha256()
+        h = sha256()
         for it in self.items:
             e = it.entry
             h.update(("%s\0%s\0%o\0%d\0%d\0%s\0" % (it.dest, e.kind, e.mode, e.uid, e.gid,

@@ -23,6 +23,24 @@ def test_libcrypto_digests_equal_hashlibs(data):
     assert LibcryptoSHA256(data).digest() == hashlib.sha256(data).digest()
 
 
+def test_a_read_only_mapping_is_hashed_in_slices(tmp_path):
+    import mmap
+    path = tmp_path / "f"
+    path.write_bytes(os.urandom(3 << 20) + b"tail")
+    with open(str(path), "rb") as f:
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            view = memoryview(mapped)
+            try:
+                h = LibcryptoSHA256()
+                h.update(view[5:])
+                assert h.hexdigest() == hashlib.sha256(path.read_bytes()[5:]).hexdigest()
+            finally:
+                view.release()
+        finally:
+            mapped.close()
+
+
 def test_buffers_pieces_digest_midway_and_copy():
     h = LibcryptoSHA256()
     h.update(bytearray(b"ab"))
