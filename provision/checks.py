@@ -236,17 +236,25 @@ def check_kmem(uname: dict, cmdline: str) -> Check:
     return Check("kmem", PASS, "no kmem accounting leak" + (" (nokmem set)" if v[:2] == (3, 10) else ""))
 
 
-def check_selinux(se: dict) -> Check:
-    if se.get("enforce") == "1":
-        return Check(
-            "selinux",
-            WARN,
-            "SELinux is enforcing",
-            "if containers are denied: setenforce 0 and "
-            "SELINUX=permissive in /etc/selinux/config (or label the data root container_var_lib_t)",
-        )
-    mode = "permissive" if se.get("enforce") == "0" else (se.get("config") or "disabled")
-    return Check("selinux", PASS, f"SELinux {mode}")
+def selinux_enabled(facts: dict) -> bool:
+    """Whether the kernel runs SELinux (enforcing or permissive)."""
+    return (facts.get("selinux") or {}).get("enforce") in ("0", "1")
+
+
+def check_selinux(se: dict, packages: set | None = None) -> Check:
+    """SELinux on: containers are labelled (container_t) only with container-selinux's policy."""
+    mode = {"1": "enforcing", "0": "permissive"}.get(se.get("enforce") or "")
+    if not mode:
+        return Check("selinux", PASS, f"SELinux {se.get('config') or 'disabled'}")
+    if "container-selinux" in (packages or set()):
+        return Check("selinux", PASS, f"SELinux {mode} with container-selinux: containers run as container_t")
+    return Check(
+        "selinux",
+        WARN if mode == "enforcing" else PASS,
+        f"SELinux {mode} without the container-selinux policy: containers get no SELinux labels"
+        + (" and may be denied" if mode == "enforcing" else ""),
+        "provision host installs it (yum install container-selinux) and sets selinux-enabled in daemon.json",
+    )
 
 
 def check_apparmor(aa: dict) -> Check:
@@ -321,7 +329,7 @@ def run_checks(
         check_cgroups(facts),
         check_userns(facts.get("sysctl") or {}),
         check_kmem(uname, facts.get("cmdline") or ""),
-        check_selinux(facts.get("selinux") or {}),
+        check_selinux(facts.get("selinux") or {}, facts.get("packages") or set()),
         check_apparmor(facts.get("apparmor") or {}),
         check_space(facts.get("dataroot") or {}, min_free_gb),
     ]

@@ -21,6 +21,9 @@ BERTH_PACKAGES = {
     "el": ["python3", "iptables", "iproute", "util-linux", "tar"],
     "debian": ["python3", "iptables", "iproute2", "util-linux", "tar"],
 }
+# EL hosts running SELinux: the policy that has container_t and lxc_contexts, which berthd's
+# labels come from (docker-ce requires it too)
+EL_SELINUX = ["container-selinux"]
 DEBIAN_DOCKER = ["docker.io"]
 OLD_DOCKER = [
     "docker",
@@ -121,7 +124,7 @@ def engine_kind(name: str) -> EngineKind:
 def package_names() -> list[str]:
     """Every package name whose installed state the engine steps compare against."""
     names: list[str] = []
-    for lst in list(BERTH_PACKAGES.values()) + [DEBIAN_DOCKER, OLD_DOCKER, EL_PREREQS, EL_DOCKER]:
+    for lst in list(BERTH_PACKAGES.values()) + [EL_SELINUX, DEBIAN_DOCKER, OLD_DOCKER, EL_PREREQS, EL_DOCKER]:
         names += [n for n in lst if n not in names]
     return names
 

@@ -3,8 +3,11 @@ here, before anything is applied, so bad input ends the host with nothing writte
 
 from __future__ import annotations
 
+import json
+
+from provision.checks import selinux_enabled
 from provision.distros import Platform
-from provision.engine_kind import BERTH
+from provision.engine_kind import BERTH, EL_SELINUX
 from provision.options import Options
 from provision.steps import pending
 from provision.steps.base import StepPlan
@@ -16,6 +19,15 @@ from provision.steps.repos import plan_packages, plan_repos
 from provision.steps.userns import plan_userns, wanted_max_userns
 
 
+def _file_has_key(facts: dict, path: str, key: str) -> bool:
+    """Whether the host's JSON file at path sets key (a broken file: the daemon.json step says so)."""
+    cur = (facts.get("files") or {}).get(path)
+    try:
+        return cur is not None and key in json.loads(cur["content"] or b"{}")
+    except (ValueError, TypeError):
+        return False
+
+
 def build_plan(facts: dict, plat: Platform, opts: Options) -> list[StepPlan]:
     """The host preparation steps in order, then the engine's install steps."""
     tvars = opts.template_vars(plat)
@@ -24,12 +36,18 @@ def build_plan(facts: dict, plat: Platform, opts: Options) -> list[StepPlan]:
             (facts.get("sysctl") or {}).get("user.max_user_namespaces")
         )
     repos = plan_repos(facts, plat, opts, tvars)
-    daemon, config = plan_daemon_json(facts, opts.kind, opts.wanted_daemon_json())
+    wanted, packages = opts.wanted_daemon_json(), list(opts.packages)
+    if opts.kind is BERTH and opts.install_engine and plat.family == "el" and selinux_enabled(facts):
+        # containers labelled container_t with their own MCS pair, as dockerd does on EL
+        packages += [p for p in EL_SELINUX if p not in packages]
+        if not _file_has_key(facts, opts.kind.config_file, "selinux-enabled"):  # theirs stands
+            wanted.setdefault("selinux-enabled", True)
+    daemon, config = plan_daemon_json(facts, opts.kind, wanted)
     prep = [
         plan_modules(facts, tvars),
         plan_sysctls(facts, tvars),
         repos,
-        plan_packages(facts, plat, opts.packages, refreshed=repos.changes),
+        plan_packages(facts, plat, packages, refreshed=repos.changes),
         *([plan_userns(facts, opts.userns_remap)] if opts.userns_remap and opts.kind is BERTH else []),
         daemon,
         plan_group(facts, opts.group, opts.gid, opts.users),

@@ -22,7 +22,7 @@ APT_PACKAGES=(
     skopeo umoci docker-registry crun runc podman hyperfine
     dnf rpm createrepo-c apache2-utils openssl
     ruby dpkg-dev gcc libc6-dev
-    vagrant vagrant-libvirt libvirt-daemon-system dnsmasq-base qemu-system-x86 qemu-utils
+    vagrant vagrant-libvirt libvirt-daemon-system dnsmasq-base qemu-system-x86 qemu-utils secilc
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

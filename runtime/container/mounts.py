@@ -114,6 +114,9 @@ def parse(hc, image_volumes, volumes_from=()):
                                    % (spec, ",".join(bad)))
         target = _clean_target(parts[1], spec)
         ro = "ro" in opts
+        if {"z", "Z"} <= opts:
+            raise InvalidParameter("invalid volume specification: %r: give z (shared) or Z (private), "
+                                   "not both" % spec)
         if parts[0].startswith("/"):
             source = posixpath.normpath(parts[0])
             props = [o for o in opts if o in _PROPAGATIONS]
@@ -122,6 +125,9 @@ def parse(hc, image_volumes, volumes_from=()):
             out.append(_bind(source, target, ro, propagation(source, props[0] if props else "")))
         else:
             out.append(_volume(parts[0], target, ro, "nocopy" in opts))
+        relabel = "Z" if "Z" in opts else ("z" if "z" in opts else "")
+        if relabel:  # SELinux: the source relabelled at each start (runtime/container/selinux.py)
+            out[-1]["Relabel"] = relabel
     for m in hc.get("Mounts") or []:
         kind = m.get("Type") or "volume"
         target = _clean_target(m.get("Target") or m.get("Destination") or "", "type %r" % kind)
@@ -190,5 +196,5 @@ def child_mounts(points):
 def public(points):
     # type: (list) -> list
     """MountPoint dicts as the API shows them."""
-    private = ("NoCopy", "Options", "NonRecursive", "ReadOnlyNonRecursive")
+    private = ("NoCopy", "Options", "NonRecursive", "ReadOnlyNonRecursive", "Relabel")
     return [{k: v for k, v in m.items() if k not in private} for m in points]

@@ -54,9 +54,10 @@ def fresh(run):
     # type: (dict) -> bool
     """Whether this spec cannot take a spare whose PID 1 is already in new namespaces with
     /proc, /sys and /dev staged: another PID namespace, slave propagation of the root, or
-    masked/read-only paths of its own."""
+    masked/read-only paths of its own, or an SELinux mount label."""
     return (run["pid_ns"] is not None or run["root_slave"] or run["masked_paths"] is not None
-            or run["readonly_paths"] is not None or run.get("userns") is not None)
+            or run["readonly_paths"] is not None or run.get("userns") is not None
+            or bool(run.get("mount_label")))  # a spare's /dev is staged unlabelled
 
 
 def log_spec(c):
@@ -99,6 +100,7 @@ def build(c, rootfs, short_lowerdir, pid_of=None):
         limits = dict(hc, **throttles)
     return {
         "id": c.id, "state_dir": c.path, "rootfs": rootfs, "overlay_opts": opts,
+        "mount_label": cfg.get("MountLabel") or "",
         "overlay_cwd": cwd, "vfs_root": copy, "userns": userns, "ns_flags": spec.ns_flags(cfg["NetworkMode"]),
         "own_netns": cfg["NetworkMode"] == "none", "hostname": conf["Hostname"],
         "join_netns": cfg["NetworkMode"] not in ("none", "host"),

@@ -1,22 +1,17 @@
 """HostConfig.SecurityOpt, UsernsMode and the daemon's seccomp-profile / no-new-privileges ->
-what a container's processes get: their seccomp program, no_new_privs and AppArmor profile.
+what a container's processes get: their seccomp program, no_new_privs and AppArmor profile,
+and the SELinux label options (decided at create: runtime/container/selinux.py).
 Values berth does not implement are refused with a line saying so, never ignored."""
 
-import os
-
 from runtime import TYPE_CHECKING
-from runtime.container import apparmor, seccomp
+from runtime.container import apparmor, seccomp, selinux
 from runtime.container.proc import init
 from runtime.errors import InvalidParameter
 
 if TYPE_CHECKING:
-    from typing import Dict, Optional  # noqa: F401
+    from typing import Dict, List, Optional  # noqa: F401
 
-# Values that turn off something berth does not apply anyway (no SELinux labels yet), so a
-# compose file that says them runs as it would under dockerd on a host without SELinux.
-NO_OP = ("label=disable", "label:disable")
 _TRUE = ("", "true")
-_SELINUX_ENFORCE = "/sys/fs/selinux/enforce"
 
 
 def read_profile_file(path):
@@ -35,15 +30,15 @@ def read_profile_file(path):
 
 def parse_opts(hc):
     # type: (dict) -> Dict[str, object]
-    """{"seccomp": profile or None (the daemon's), "no_new_privs": True/False/None} from
-    HostConfig.SecurityOpt; InvalidParameter for a value berth does not know or implement."""
-    out = {"seccomp": None, "no_new_privs": None, "apparmor": None}  # type: Dict[str, object]
+    """{"seccomp": profile or None (the daemon's), "no_new_privs": True/False/None, "apparmor":
+    profile or None, "label": [SELinux label options]} from HostConfig.SecurityOpt;
+    InvalidParameter for a value berth does not know or implement."""
+    out = {"seccomp": None, "no_new_privs": None, "apparmor": None, "label": []}  # type: Dict[str, object]
+    labels = []  # type: List[str]
     for opt in hc.get("SecurityOpt") or []:
         if not isinstance(opt, str):
             raise InvalidParameter("Invalid --security-opt: %r (give strings like seccomp=unconfined)"
                                    % (opt,))
-        if opt in NO_OP:
-            continue
         key, sep, value = opt.partition("=")
         if not sep and ":" in opt:  # the old key:value form
             key, sep, value = opt.partition(":")
@@ -62,15 +57,14 @@ def parse_opts(hc):
             out["seccomp"] = value
         elif key == "apparmor" and value:
             out["apparmor"] = value
-        elif key == "label":
-            if not os.path.exists(_SELINUX_ENFORCE):
-                raise InvalidParameter("--security-opt %s: SELinux is not enabled on this host (no %s): "
-                                       "leave it out or give label=disable" % (opt, _SELINUX_ENFORCE))
-            raise InvalidParameter("--security-opt %s is not supported: berth applies no SELinux labels yet "
-                                   "(only label=disable is accepted)" % opt)
+        elif key == "label" and value:
+            labels.append(value)
         else:
             raise InvalidParameter("Invalid --security-opt: %r (berth knows seccomp=unconfined|PROFILE, "
+                                   "apparmor=PROFILE, label=disable|type:T|level:L|user:U|role:R|filetype:T, "
                                    "no-new-privileges[=true|false])" % opt)
+    selinux.check_options(labels)
+    out["label"] = labels
     mode = hc.get("UsernsMode") or ""
     if mode not in ("", "host"):
         raise InvalidParameter("UsernsMode %r is not supported: leave it out (the daemon's userns-remap "

@@ -124,7 +124,7 @@ def inspect(c, state, exec_ids, netview=NO_NETVIEW):
         "Image": cfg["ImageID"], "ResolvConfPath": c.file("resolv.conf"), "HostnamePath": c.file("hostname"),
         "HostsPath": c.file("hosts"), "LogPath": log_path(c), "Name": "/" + cfg["Name"],
         "RestartCount": c.started().get("RestartCount", 0), "Driver": driver, "Platform": "linux",
-        "MountLabel": "", "ProcessLabel": "",
+        "MountLabel": cfg.get("MountLabel") or "", "ProcessLabel": cfg.get("ProcessLabel") or "",
         "AppArmorProfile": cfg.get("AppArmorProfile") or "", "ExecIDs": exec_ids or None,
         "HostConfig": dict(cfg["HostConfig"], Runtime=cfg["HostConfig"].get("Runtime") or "runc"),
         "GraphDriver": graph,

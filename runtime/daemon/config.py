@@ -32,6 +32,7 @@ DEFAULTS = {
     "storage-driver": "",
     "seccomp-profile": "",
     "no-new-privileges": False,
+    "selinux-enabled": False,  # labels where the kernel runs SELinux (runtime/container/selinux.py)
     "userns-remap": "",
     # networking (runtime/network): the default bridge, firewall and resolver settings
     "bridge": "berth0",
@@ -65,11 +66,6 @@ LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "fatal")
 CGROUP_DRIVERS = ("cgroupfs", "systemd")
 SUPPORTED_CGROUP_DRIVERS = ("cgroupfs",)
 STORAGE_DRIVERS = ("", "overlay2", "vfs")  # "": overlay2 if it works on the data root, else vfs
-
-
-# dockerd keys for what berth does not implement: refused with the reason when set, accepted
-# (and dropped) when they turn the feature off
-NOT_IMPLEMENTED = {"selinux-enabled": "berth applies no SELinux labels"}
 
 
 class ConfigError(Exception):
@@ -166,11 +162,6 @@ def parse(text, where):
         raise ConfigError("%s: invalid JSON at line %s column %s: %s" % (where, line, col, msg)) from None
     if not isinstance(data, dict):
         raise ConfigError("%s: the top level must be a JSON object" % where)
-    for key, why in NOT_IMPLEMENTED.items():
-        if key in data and data[key]:
-            raise ConfigError("%s: %s %s is not supported: %s (remove the key)"
-                              % (where, key, json.dumps(data[key]), why))
-        data.pop(key, None)  # off (false, ""): as berth is anyway
     unknown = sorted(k for k in data if k not in DEFAULTS)
     if unknown:
         raise ConfigError("%s: the following directives don't match any configuration option: %s"

@@ -17,7 +17,8 @@ import time
 
 from runtime.api.backend.containers import ContainerBackend
 from runtime.container import (devices, healthcheck, hostconfig, limits, listfilter, logdriver, logs,
-                               mounts, names, remap, runspec, security, spec, stats, top, views)
+                               mounts, names, remap, runspec, security, selinux, spec, stats, top,
+                               views)
 from runtime.container import update as container_update
 from runtime.container.proc import cgroups, restart
 from runtime.container import monitor_client as client
@@ -81,6 +82,10 @@ class ContainerService(ContainerBackend):
         self.lsm = security.AppArmorState.at_start(self.data_root)  # loads berth-default if need be
         if self.lsm.problem:
             log.error("%s", self.lsm.problem)
+        # daemon.json selinux-enabled: None when containers get no SELinux labels (and why)
+        self.selinux, self.selinux_problem = selinux.Labeler.at_start(bool(config.get("selinux-enabled")))
+        if self.selinux_problem:
+            log.warning("%s", self.selinux_problem)
         self.cgroup_version = cgroups.detect_version()
         self.host_env = hostconfig.environment(self.cgroup_version, cgroups.controllers(self.cgroup_version))
         self.spawner = Spawner(containers.rootfs_mount)
@@ -99,6 +104,8 @@ class ContainerService(ContainerBackend):
         self.auto_removed = collections.OrderedDict()  # type: collections.OrderedDict
         self.auto_removed_lock = threading.Lock()
         for c in self.containers.all():  # AutoRemove containers that ended while no engine ran
+            if self.selinux is not None:
+                self.selinux.reserve(c.cfg.get("ProcessLabel") or "")
             if c.cfg["HostConfig"].get("AutoRemove") and c.started().get("Pid"):
                 threading.Thread(target=self._auto_remove, args=(c,), daemon=True).start()
             elif c.state()["Running"]:
@@ -184,6 +191,9 @@ class ContainerService(ContainerBackend):
         points = mounts.parse(hc, dict(ic.get("Volumes") or {}, **(config.get("Volumes") or {})),
                               self._volumes_from(hc))
         hostconfig.volume_driver(hc, points)
+        for m in points if self.selinux is not None else ():  # refused now, not at its start
+            if m.get("Relabel") and m["Type"] == "bind":
+                selinux.check_relabel(m["Source"])
         cid = binascii.hexlify(os.urandom(32)).decode()
         host_uts = mode == "host" or hc.get("UTSMode") == "host"
         hostname = config.get("Hostname") or (socket.gethostname() if host_uts else cid[:12])
@@ -212,6 +222,7 @@ class ContainerService(ContainerBackend):
             userns_rec = dict(userns.spec(), Layers=layers)
             if layers == "copy":  # once per remap and layer, shared by its containers
                 layer_dirs = remap.layer_copies(self.data_root, userns, layer_dirs)
+        process_label, mount_label = self._labels(hc, security.parse_opts(hc)["label"])  # reserved
         if self.store.driver == "vfs":  # the copy comes first: no lock is held meanwhile
             _check_name_free(name, self.containers.names())  # again below, under the lock
             try:
@@ -221,9 +232,10 @@ class ContainerService(ContainerBackend):
                     remap.shift_tree(os.path.join(path, "rootfs"), userns)
             except BaseException:
                 shutil.rmtree(path, ignore_errors=True)
+                self._release_label(process_label)
                 raise
         with self.volumes.lock, self.containers.lock:  # this order everywhere
-            try:  # (a vfs copy made above goes too if this fails)
+            try:  # (a vfs copy made above goes too if this fails; the labels are released)
                 taken = self.containers.names()
                 _check_name_free(name, taken)
                 name = name or names.generate(taken)
@@ -248,6 +260,7 @@ class ContainerService(ContainerBackend):
                     "Image": ref, "ImageID": image_id, "Config": merged, "HostConfig": hc, "Mounts": points,
                     "NetworkMode": mode, "LayerDirs": layer_dirs, "Driver": self.store.driver,
                     "Userns": userns_rec, "AppArmorProfile": sec["apparmor"] or "",
+                    "ProcessLabel": process_label, "MountLabel": mount_label,
                     "NetworkingConfig": {"EndpointsConfig": eps,
                                          "LegacyLinks": networking.get("LegacyLinks") or []},
                     "Cgroup": {"parent": hc.get("CgroupParent") or self.cgroup_parent, "name": cid,
@@ -259,6 +272,7 @@ class ContainerService(ContainerBackend):
                 shutil.rmtree(path, ignore_errors=True)
                 for v in created_volumes:
                     self.volumes.remove(v)
+                self._release_label(process_label)
                 raise
             self.containers.add(c)
         for v in created_volumes:
@@ -274,7 +288,43 @@ class ContainerService(ContainerBackend):
 
     def _security(self, c):
         # type: (Container) -> dict
-        return self._security_of(c.cfg["HostConfig"])
+        out = self._security_of(c.cfg["HostConfig"])
+        out["selinux"] = c.cfg.get("ProcessLabel") or ""
+        return out
+
+    def _release_label(self, label):
+        # type: (str) -> None
+        if self.selinux is not None:
+            self.selinux.release(label)
+
+    def _labels(self, hc, options):
+        # type: (dict, list) -> tuple
+        """(ProcessLabel, MountLabel) of a new container, as dockerd gives them: privileged and
+        host IPC or PID containers run unlabelled, one sharing another's IPC or PID namespace
+        gets its label, unless label options say otherwise (runtime/container/selinux.py)."""
+        if self.selinux is None:
+            if any(o != "disable" for o in options):
+                why = self.selinux_problem or (
+                    "berthd applies no SELinux labels: set \"selinux-enabled\": true in daemon.json"
+                    if selinux.host_enabled() else "SELinux is not enabled on this host")
+                raise InvalidParameter("--security-opt label=%s: %s (leave it out or give label=disable)"
+                                       % (options[0], why))
+            return "", ""
+        if not options:
+            if hc.get("Privileged") or "host" in (hc.get("IpcMode"), hc.get("PidMode")):
+                options = ["disable"]
+            else:
+                shared = {}
+                for field in ("IpcMode", "PidMode"):
+                    mode = hc.get(field) or ""
+                    if mode.startswith("container:"):
+                        other = self.containers.get(mode[10:]).cfg.get("ProcessLabel") or ""
+                        shared[field] = selinux.duplicate(other)
+                if len(set(map(tuple, shared.values()))) > 1:
+                    raise InvalidParameter("--ipc and --pid containers SELinux labels aren't the same: "
+                                           "give --security-opt label=level:... explicitly")
+                options = next(iter(shared.values()), [])
+        return self.selinux.labels(options)
 
     def _check_applied_fields(self, hc, mode):
         # type: (dict, str) -> None
@@ -351,6 +401,7 @@ class ContainerService(ContainerBackend):
         self.execs.forget(c)  # an earlier run's execs ended with it
         self.kicker.kick()  # in case create's was long ago
         cg = c.cgroup()  # its directories made at create; the monitor applies the limits
+        self._relabel(c)
         run = runspec.build(c, self.containers.rootfs_mount, self.store.mount_lowerdir_option, self._pid_of)
         run["process"].update(self._security(c))
         run["attach"] = [req for _, req in early]
@@ -377,6 +428,24 @@ class ContainerService(ContainerBackend):
                        "MonitorPid": reply["monitor"], "MonitorStart": proc_start_time(reply["monitor"]),
                        "StartedAt": run["started_at"], "FinishedAt": ZERO_TIME})
         self.networking.after_start(c, True)  # watches the exit: state.json must say running
+
+    def _relabel(self, c):
+        # type: (Container) -> None
+        """SELinux: the container's /etc files get its mount label, the sources of its `:z` and
+        `:Z` mounts the shared or its own (dockerd relabels at each start too), and volumes
+        not labelled for containers yet the shared one (as dockerd's data root gets it from
+        container-selinux's file contexts)."""
+        label = c.cfg.get("MountLabel") or ""
+        if self.selinux is None or not label:
+            return
+        for name in ("hostname", "hosts", "resolv.conf"):
+            if os.path.exists(c.file(name)):
+                selinux.label_file(c.file(name), label)
+        for m in c.cfg["Mounts"]:
+            if m.get("Relabel") and m.get("Source"):
+                selinux.relabel(m["Source"], label, m["Relabel"] == "z")
+            elif m["Type"] == "volume" and m.get("Source"):  # berthd's own: shared by default
+                selinux.label_volume(m["Source"], self.selinux.shared_file_label())
 
     def _volume_events(self, c, action):
         # type: (Container, str) -> None
@@ -750,6 +819,7 @@ class ContainerService(ContainerBackend):
         finally:
             self.networking.detach(c.id)
             self.containers.notify_gone(c.id)
+            self._release_label(c.cfg.get("ProcessLabel") or "")
         watch.emit(self.events, c, "destroy")
 
     def container_remove_link(self, name, alias):

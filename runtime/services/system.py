@@ -9,7 +9,7 @@ from runtime.events import EventLog
 from runtime import __version__
 from runtime.api.backend.system import SystemBackend
 from runtime.atomicfile import write_text
-from runtime.container import apparmor, seccomp
+from runtime.container import apparmor, seccomp, selinux
 
 if TYPE_CHECKING:
     from typing import Any, Dict, List  # noqa: F401
@@ -65,9 +65,12 @@ def cgroup_version():
 def _security_options(config):
     # type: (Dict[str, Any]) -> List[str]
     """dockerd's list: apparmor where the host runs it, the daemon's seccomp profile (builtin,
-    unconfined or the file's path), userns when containers get remapped ids (userns-remap) and
+    unconfined or the file's path), selinux when containers get labels (selinux-enabled on a
+    host running SELinux), userns when containers get remapped ids (userns-remap) and
     no-new-privileges when the daemon sets it for every container."""
     out = ["name=apparmor"] if apparmor.host_enabled() else []
+    if config.get("selinux-enabled") and selinux.host_enabled():
+        out.append("name=selinux")
     if seccomp.kernel_supports():
         out.append("name=seccomp,profile=%s" % (config.get("seccomp-profile") or "builtin"))
     if config.get("userns-remap"):

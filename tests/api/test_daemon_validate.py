@@ -31,7 +31,7 @@ def test_validate_security_keys(tmp_path):
         {"names": ["read"], "action": "SCMP_ACT_ALLOW",
          "args": [{"index": 9, "value": 1, "op": "SCMP_CMP_EQ"}]}]}))
     for bad, words in (({"userns-remap": "bad name"}, "is not default, USER[:GROUP] or UID[:GID]"),
-                       ({"selinux-enabled": True}, "no SELinux labels"),
+                       ({"selinux-enabled": "yes"}, "must be a boolean"),
                        ({"seccomp-profile": str(profile)}, "argument index 9 is not 0-5"),
                        ({"seccomp-profile": str(tmp_path / "none.json")}, "No such file"),
                        ({"no-new-privileges": "yes"}, "must be a boolean")):
@@ -39,7 +39,7 @@ def test_validate_security_keys(tmp_path):
         out = _validate(conf)
         err = out.stderr.decode()
         assert out.returncode == 1 and words in err and err.count("\n") == 1, (bad, err)
-    conf.write_text(json.dumps({"userns-remap": "", "selinux-enabled": False, "no-new-privileges": True,
+    conf.write_text(json.dumps({"userns-remap": "", "selinux-enabled": True, "no-new-privileges": True,
                                 "seccomp-profile": "unconfined"}))
     out = _validate(conf)
     assert out.returncode == 0, out.stderr

@@ -17,8 +17,11 @@ from .image import VMError
 RELAY = str(pathlib.Path(__file__).with_name("relay.py"))
 #: The kernel command line: under emulation on a loaded machine a unit can take minutes to start,
 #: so systemd waits long before failing one (networkd timed out at load ~50), and the units the
-#: tests never use are masked (each costs seconds of an emulated boot).
+#: tests never use are masked (each costs seconds of an emulated boot). SELinux is the guest's
+#: LSM (no policy until test_selinux.py loads one; AppArmor is then off, which the other tests
+#: here do not use).
 APPEND = ["root=/dev/vda", "rw", "console=ttyS0", "net.ifnames=0", "no_timer_check", "quiet",
+          "security=selinux", "selinux=1",
           "systemd.default_timeout_start_sec=900", "systemd.mask=serial-getty@ttyS0.service",
           "systemd.mask=apt-daily.timer", "systemd.mask=apt-daily-upgrade.timer",
           "systemd.mask=e2scrub_reap.service", "systemd.mask=man-db.timer"]

@@ -345,3 +345,43 @@ def test_a_run_that_changes_nothing_proves_the_same_engine_process_cheaply():
     assert "berthd (PID 4242) is the process the last full proof" in note, note
     assert t.ran[-1].endswith(f"{BERTH} -H unix:///run/berth.sock version >/dev/null 2>&1"), t.ran
     assert quick(Answers(lambda cmd: 1)) == ["full proof"]
+
+
+def test_selinux_on_el_installs_container_selinux_and_turns_labels_on():
+    """An EL host running SELinux: the container-selinux policy installed and daemon.json
+    selinux-enabled (berthd labels containers container_t); a second run changes nothing; a
+    daemon.json that says selinux-enabled itself is left as it is; without SELinux, neither."""
+    from provision.plan import build_plan
+
+    opts = Options()
+    el_tools = {"python3", "iptables", "iproute", "util-linux", "tar"}
+    facts = installed_facts(opts)
+    facts.update(packages=set(el_tools), selinux={"enforce": "1", "config": "enforcing"}, sysctl={})
+    plans = by_name(build_plan(facts, CENTOS7, opts))
+    text = "".join(a.diff() for a in plans["packages"].actions)
+    assert "install container-selinux" in text, text
+    daemon = "".join(a.diff() for a in plans["daemon.json"].actions)
+    assert '+  "selinux-enabled": true' in daemon, daemon
+    facts["packages"].add("container-selinux")
+    facts["files"][opts.daemon_json_path] = f(b'{\n  "selinux-enabled": true\n}\n')
+    plans = build_plan(facts, CENTOS7, opts)
+    assert not any(p.actions for p in plans if p.name in ("packages", "daemon.json"))
+    facts["files"][opts.daemon_json_path] = f(b'{"selinux-enabled": false}\n')  # the admin's choice
+    assert not by_name(build_plan(facts, CENTOS7, opts))["daemon.json"].actions
+    facts.update(packages=set(el_tools), selinux={"config": "disabled"})
+    facts["files"][opts.daemon_json_path] = f(b"{}\n")
+    plans = by_name(build_plan(facts, CENTOS7, opts))
+    assert not plans["packages"].actions and not plans["daemon.json"].actions
+
+
+def test_selinux_check_names_the_missing_policy():
+    from provision.checks import WARN, check_selinux
+
+    enforcing = {"enforce": "1", "config": "enforcing"}
+    c = check_selinux(enforcing, {"tar"})
+    assert c.status == WARN and "without the container-selinux policy" in c.detail
+    assert "provision host installs it" in c.fix
+    c = check_selinux(enforcing, {"container-selinux"})
+    assert c.status != WARN and "container_t" in c.detail
+    assert check_selinux({"enforce": "0"}, set()).status != WARN
+    assert check_selinux({"config": "disabled"}, set()).detail == "SELinux disabled"

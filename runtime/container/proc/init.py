@@ -201,6 +201,8 @@ def exec_(proc, path, env):
     args = proc["args"]
     if proc.get("apparmor"):
         set_exec_profile(proc["apparmor"])
+    if proc.get("selinux"):
+        set_exec_label(proc["selinux"])
     if proc.get("seccomp") and proc.get("no_new_privs"):
         install_seccomp(proc["seccomp"])
     try:
@@ -216,22 +218,35 @@ def exec_(proc, path, env):
 def set_exec_profile(name):
     # type: (str) -> None
     """Ask AppArmor to confine the next execve by profile `name` (what runc writes)."""
-    data = ("exec " + name).encode()
-    for path in ("/proc/self/attr/apparmor/exec", "/proc/self/attr/exec"):
+    _write_exec_attr(("/proc/self/attr/apparmor/exec", "/proc/self/attr/exec"), "exec " + name,
+                     "apparmor", "profile " + name)
+
+
+def set_exec_label(label):
+    # type: (str) -> None
+    """Ask SELinux to run the next execve with `label` (runc's setexeccon); thread-self: 3.17+."""
+    _write_exec_attr(("/proc/thread-self/attr/exec", "/proc/self/attr/exec"), label, "selinux",
+                     "label " + label)
+
+
+def _write_exec_attr(paths, data, lsm, what):
+    # type: (tuple, str, str, str) -> None
+    """Write data to the first of the LSM attr files paths this kernel has; StartError else."""
+    for path in paths:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             continue
         except OSError as e:
-            raise StartError("apparmor: cannot open %s: %s" % (path, e.strerror), 126) from None
+            raise StartError("%s: cannot open %s: %s" % (lsm, path, e.strerror), 126) from None
         try:
-            os.write(fd, data)
+            os.write(fd, data.encode())
             return
         except OSError as e:
-            raise StartError("apparmor: cannot apply profile %s: %s" % (name, e.strerror), 126) from None
+            raise StartError("%s: cannot apply %s: %s" % (lsm, what, e.strerror), 126) from None
         finally:
             os.close(fd)
-    raise StartError("apparmor: profile %s asked for, but this kernel has no AppArmor attr files" % name, 126)
+    raise StartError("%s: %s asked for, but this kernel has no %s attr files" % (lsm, what, lsm), 126)
 
 
 def install_seccomp(program):

@@ -108,19 +108,28 @@ def mount_overlay(spec, rootfs, userns_fd=-1):
     cwd = spec.get("overlay_cwd")
     if cwd:  # layer paths in the options are relative to this dir (page-size limit)
         os.chdir(cwd)
-    sc.mount("overlay", rootfs, "overlay", 0, spec["overlay_opts"])
+    sc.mount("overlay", rootfs, "overlay", 0, _labelled(spec["overlay_opts"], spec.get("mount_label")))
     if cwd:
         os.chdir("/")
 
 
-def mount_dev(rootfs, shm_size=0, owner=None):
-    # type: (str, int, tuple) -> None
+def _labelled(options, label):
+    # type: (str, str) -> str
+    """Mount options with SELinux's context="label" added when there is a label (quoted: its
+    level holds a comma)."""
+    return options + ',context="%s"' % label if label else options
+
+
+def mount_dev(rootfs, shm_size=0, owner=None, label=None):
+    # type: (str, int, tuple, str) -> None
     """tmpfs /dev with the usual nodes, devpts (newinstance), shm, mqueue and the /proc links.
-    owner: the host (uid, gid, tty gid) of a remapped root, who then owns /dev."""
+    owner: the host (uid, gid, tty gid) of a remapped root, who then owns /dev; label: the
+    container's SELinux mount label."""
     dev = rootfs + "/dev"
     _mkdir_p(dev)
     ids = ",uid=%d,gid=%d" % owner[:2] if owner else ""
-    sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k" + ids)
+    sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME,
+             _labelled("mode=755,size=65536k" + ids, label))
     old = os.umask(0)
     try:
         for name, major, minor in _DEVICES:
@@ -130,8 +139,9 @@ def mount_dev(rootfs, shm_size=0, owner=None):
     finally:
         os.umask(old)
     sc.mount("devpts", dev + "/pts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC,
-             "newinstance,ptmxmode=0666,mode=0620,gid=%d" % (owner[2] if owner else 5))
-    sc.mount("shm", dev + "/shm", "tmpfs", _NOSUID_NODEV_NOEXEC, "mode=1777,size=%d" % (shm_size or 64 << 20))
+             _labelled("newinstance,ptmxmode=0666,mode=0620,gid=%d" % (owner[2] if owner else 5), label))
+    sc.mount("shm", dev + "/shm", "tmpfs", _NOSUID_NODEV_NOEXEC,
+             _labelled("mode=1777,size=%d" % (shm_size or 64 << 20), label))
     sc.mount("mqueue", dev + "/mqueue", "mqueue", _NOSUID_NODEV_NOEXEC)
     for name, target in _LINKS:
         os.symlink(target, dev + "/" + name)
@@ -160,16 +170,17 @@ def mount_sys(rootfs, own_netns):
         sc.mount(None, rootfs + "/sys", None, sc.MS_BIND | sc.MS_REMOUNT | flags)
 
 
-def mount_user(rootfs, mounts):
-    # type: (str, list) -> None
-    """Volumes, bind and tmpfs mounts: {"type", "source", "target", "ro", "copy_up"} in order."""
+def mount_user(rootfs, mounts, label=None):
+    # type: (str, list, str) -> None
+    """Volumes, bind and tmpfs mounts: {"type", "source", "target", "ro", "copy_up"} in order;
+    label: the SELinux mount label tmpfs mounts get."""
     for m in mounts:
         target = secure_join(rootfs, m["target"])
         src = m["source"]
         if m.get("type") == "tmpfs":
             _mkdir_p(target)
             flags = sc.MS_NOSUID | sc.MS_NODEV | (sc.MS_RDONLY if m.get("ro") else 0)
-            sc.mount("tmpfs", target, "tmpfs", flags, m.get("options") or "mode=1777")
+            sc.mount("tmpfs", target, "tmpfs", flags, _labelled(m.get("options") or "mode=1777", label))
             continue
         if m.get("copy_up") and os.path.isdir(target) and not os.listdir(src):
             copy_tree(target, src)
@@ -284,7 +295,7 @@ def build(spec, staged=None, userns_fd=-1):
         rootfs = spec["rootfs"]
         mount_overlay(spec, rootfs, userns_fd)
         mount_proc_sys(rootfs, spec.get("own_netns", True))
-        mount_dev(rootfs, spec.get("shm_size") or 0, remap_owner(spec))
+        mount_dev(rootfs, spec.get("shm_size") or 0, remap_owner(spec), spec.get("mount_label"))
     for name, path in (("hostname", "/etc/hostname"), ("hosts", "/etc/hosts"),
                        ("resolv.conf", "/etc/resolv.conf")):
         src = os.path.join(spec["state_dir"], name)
@@ -294,7 +305,7 @@ def build(spec, staged=None, userns_fd=-1):
             sc.mount(src, target, None, sc.MS_BIND)
     if (spec.get("devices") or {}).get("nodes"):
         devices.make_nodes(rootfs, spec["devices"]["nodes"], secure_join)
-    mount_user(rootfs, spec.get("mounts") or [])
+    mount_user(rootfs, spec.get("mounts") or [], spec.get("mount_label"))
     if not staged:
         mask_paths(rootfs, "/", spec.get("masked_paths"), spec.get("readonly_paths"))
     pivot(rootfs)
