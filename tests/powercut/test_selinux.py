@@ -124,7 +124,9 @@ def labelling_guest(lab_vm, tmp_path):
 
 def test_containers_run_labelled(labelling_guest):
     vm = labelling_guest
-    seen = json.loads(vm.ssh(["python3", "-c", SCENARIO], timeout=1500).stdout)
+    res = vm.ssh("python3 -", input=SCENARIO.encode(), timeout=1500)
+    assert res.stdout.strip().startswith("{"), (res.stdout[-2000:], res.stderr[-2000:])
+    seen = json.loads(res.stdout)
     assert "name=selinux" in json.loads(seen["info"][1]), seen["info"]
     code, label, err = seen["run"]
     assert code == 0 and label.startswith(PROCESS + ":") and MCS.match(label[len(PROCESS) - 2:]), seen["run"]
