@@ -56,7 +56,7 @@ def current(pid):
         return f.read().rstrip("\0\n")
 for d in ("/root/volZ", "/root/volz"):
     os.makedirs(d + "/sub", exist_ok=True)
-out["info"] = berth("info", "--format", "{{json .SecurityOptions}}")
+out["info"] = berth("info", "--format", "json")
 out["run"] = berth("run", "--rm", "--network", "none", "busybox", "cat", "/proc/self/attr/current")
 out["sa"] = berth("run", "-d", "--name", "sa", "--network", "none", "-v", "/root/volZ:/z:Z",
                   "-v", "/root/volz:/s:z", "-v", "selvol:/v", "busybox", "sleep", "600")
@@ -127,7 +127,8 @@ def test_containers_run_labelled(labelling_guest):
     res = vm.ssh("python3 -", input=SCENARIO.encode(), timeout=1500)
     assert res.stdout.strip().startswith("{"), (res.stdout[-2000:], res.stderr[-2000:])
     seen = json.loads(res.stdout)
-    assert "name=selinux" in json.loads(seen["info"][1]), seen["info"]
+    print(json.dumps(seen, indent=1))  # (shown when an assertion fails)
+    assert "name=selinux" in json.loads(seen["info"][1])["SecurityOptions"], seen["info"]
     code, label, err = seen["run"]
     assert code == 0 and label.startswith(PROCESS + ":") and MCS.match(label[len(PROCESS) - 2:]), seen["run"]
     levels = set()
