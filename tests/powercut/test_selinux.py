@@ -45,7 +45,7 @@ out = {}
 def berth(*args):
     p = subprocess.run(("berth",) + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        universal_newlines=True, timeout=600)
-    return [p.returncode, p.stdout.strip(), p.stderr.strip()]
+    return [p.returncode, p.stdout.strip("\0\n "), p.stderr.strip()]  # attr files end in NUL
 def label(path):
     try:
         return os.getxattr(path, "security.selinux", follow_symlinks=False).rstrip(b"\0").decode()
