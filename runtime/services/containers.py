@@ -230,6 +230,8 @@ class ContainerService(ContainerBackend):
                 vfs.materialize(layer_dirs, os.path.join(path, "rootfs"))
                 if userns is not None:
                     remap.shift_tree(os.path.join(path, "rootfs"), userns)
+                # a bind takes no context=: the copy carries the container's label itself
+                selinux.relabel(os.path.join(path, "rootfs"), mount_label, False)
             except BaseException:
                 shutil.rmtree(path, ignore_errors=True)
                 self._release_label(process_label)

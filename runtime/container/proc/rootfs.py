@@ -100,7 +100,7 @@ def mount_overlay(spec, rootfs, userns_fd=-1):
     remap = spec.get("userns") or {}
     if remap.get("idmap_layers"):
         userns.mount_idmapped_overlay(remap["idmap_layers"], remap["upper"], remap["work"], rootfs,
-                                      remap["idmap_base"], userns_fd)
+                                      remap["idmap_base"], userns_fd, _labelled("", spec.get("mount_label")))
         return
     if spec.get("vfs_root"):
         sc.mount(spec["vfs_root"], rootfs, None, sc.MS_BIND | sc.MS_REC)

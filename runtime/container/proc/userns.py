@@ -140,11 +140,11 @@ def idmapped_mount(src, target, userns_fd):
         os.close(fd)
 
 
-def mount_idmapped_overlay(layers, upper, work, rootfs, base, userns_fd):
-    # type: (list, str, str, str, str, int) -> None
+def mount_idmapped_overlay(layers, upper, work, rootfs, base, userns_fd, extra=""):
+    # type: (list, str, str, str, str, int, str) -> None
     """The container's overlay root on rootfs with each image layer (top first) idmapped: a
     tmpfs on base (in this private mount namespace) holds the idmapped binds, named 0, 1...
-    so the option string stays short."""
+    so the option string stays short. extra: more options (SELinux's context=)."""
     if not os.path.isdir(base):
         os.mkdir(base, 0o700)
     sc.mount("tmpfs", base, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, "mode=700,size=16k")
@@ -153,8 +153,8 @@ def mount_idmapped_overlay(layers, upper, work, rootfs, base, userns_fd):
         idmapped_mount(layer, "%s/%d" % (base, i), userns_fd)
     os.chdir(base)
     try:
-        sc.mount("overlay", rootfs, "overlay", 0, "lowerdir=%s,upperdir=%s,workdir=%s"
-                 % (":".join(str(i) for i in range(len(layers))), upper, work))
+        sc.mount("overlay", rootfs, "overlay", 0, "lowerdir=%s,upperdir=%s,workdir=%s%s"
+                 % (":".join(str(i) for i in range(len(layers))), upper, work, extra))
     finally:
         os.chdir("/")
 
