@@ -305,12 +305,13 @@ class ContainerService(ContainerBackend):
         host IPC or PID containers run unlabelled, one sharing another's IPC or PID namespace
         gets its label, unless label options say otherwise (runtime/container/selinux.py)."""
         if self.selinux is None:
-            if any(o != "disable" for o in options):
+            asked = [o for o in options if o != "disable"]
+            if asked:
                 why = self.selinux_problem or (
                     "berthd applies no SELinux labels: set \"selinux-enabled\": true in daemon.json"
                     if selinux.host_enabled() else "SELinux is not enabled on this host")
                 raise InvalidParameter("--security-opt label=%s: %s (leave it out or give label=disable)"
-                                       % (options[0], why))
+                                       % (asked[0], why))
             return "", ""
         if not options:
             if hc.get("Privileged") or "host" in (hc.get("IpcMode"), hc.get("PidMode")):
