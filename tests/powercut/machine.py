@@ -142,10 +142,12 @@ class VM:
     def forward_socket(self, local: str, remote: str, timeout: float = 300) -> subprocess.Popen:
         """An ssh process forwarding the unix socket ``local`` here to ``remote`` in the guest
         (tried again while the guest's sshd is too slow to answer: an emulated CPU on a loaded
-        machine). The caller terminates it."""
-        argv = self._ssh_options() + ["-N", "-o", "ExitOnForwardFailure=yes",
-                                      "-o", "StreamLocalBindUnlink=yes",
-                                      "-L", f"{local}:{remote}", "root@127.0.0.1"]
+        machine). The caller terminates it. Its keepalive allows the guest two minutes without an
+        answer (ssh keeps the first value given: this one): a forward dropped after 15 s when the
+        emulated guest stalled under CI's load, failing every docker call after it."""
+        argv = ["ssh", "-o", "ServerAliveCountMax=24"] + self._ssh_options()[1:] + [
+            "-N", "-o", "ExitOnForwardFailure=yes", "-o", "StreamLocalBindUnlink=yes",
+            "-L", f"{local}:{remote}", "root@127.0.0.1"]
         deadline = time.monotonic() + timeout
         while True:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
