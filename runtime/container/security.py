@@ -72,13 +72,13 @@ def parse_opts(hc):
     return out
 
 
-def process_options(hc, caps, daemon_profile=seccomp.BUILTIN, daemon_nnp=False, lsm=None):
-    # type: (dict, list, str, bool, Optional[AppArmorState]) -> Dict[str, object]
+def process_options(hc, caps, daemon_profile=seccomp.BUILTIN, daemon_nnp=False, lsm=None, opts=None):
+    # type: (dict, list, str, bool, Optional[AppArmorState], Optional[dict]) -> Dict[str, object]
     """{"seccomp": base64 program or None, "no_new_privs": bool, "apparmor": profile or None}
     for a process of the container with capability numbers caps, given the daemon's profile
     (read_profile_file), its no-new-privileges and the host's AppArmor (lsm); InvalidParameter
     for a profile that does not compile or cannot be applied."""
-    opts = parse_opts(hc)
+    opts = opts or parse_opts(hc)
     lsm = lsm or AppArmorState(False)
     profile_aa = apparmor.profile_for(opts["apparmor"], bool(hc.get("Privileged")), lsm.enabled)
     if profile_aa == apparmor.DEFAULT_PROFILE and lsm.problem:

@@ -6,9 +6,9 @@ relabels SRC with the label every container shares (level s0), `:Z` with the con
 
 The labels come from the policy's lxc_contexts (container-selinux ships it), as go-selinux
 reads them: without that file, or on a host whose kernel has no SELinux policy loaded, berth
-labels nothing (and `--security-opt label=...` is then accepted and has no effect, as under
-dockerd). This module decides labels and writes file labels; PID 1 and exec'd processes ask
-for their process label on their execve (runtime/container/proc/init.py)."""
+labels nothing (and refuses `--security-opt label=...` but `disable`, saying why). This module
+decides labels and writes file labels; PID 1 and exec'd processes ask for their process label
+on their execve (runtime/container/proc/init.py)."""
 
 import errno
 import os
@@ -101,11 +101,10 @@ def level_of(label):
 class Labeler(object):
     """The host's container labels (from lxc_contexts) and the MCS levels containers hold."""
 
-    def __init__(self, process, file, ro_file="", rng=None):
-        # type: (str, str, str, Optional[random.Random]) -> None
+    def __init__(self, process, file, rng=None):
+        # type: (str, str, Optional[random.Random]) -> None
         self.process = process
         self.file = file
-        self.ro_file = ro_file
         self.taken = {}  # type: Dict[str, int]  # level -> containers holding it
         self.lock = threading.Lock()  # creates run on several request threads
         self.rng = rng or random.SystemRandom()
@@ -131,7 +130,7 @@ class Labeler(object):
             split(ctx.get("process", "")), split(ctx.get("file", ""))
         except ValueError:
             return None, "%s names no process and file labels: containers get no labels" % path
-        return cls(ctx["process"], ctx["file"], ctx.get("ro_file", "")), ""
+        return cls(ctx["process"], ctx["file"]), ""
 
     def reserve(self, label):
         # type: (str) -> None
@@ -139,7 +138,11 @@ class Labeler(object):
         level = level_of(label)
         if level:
             with self.lock:
-                self.taken[level] = self.taken.get(level, 0) + 1
+                self._hold(level)
+
+    def _hold(self, level):
+        # type: (str) -> None
+        self.taken[level] = self.taken.get(level, 0) + 1  # (self.lock held)
 
     def release(self, label):
         # type: (str) -> None
@@ -181,8 +184,7 @@ class Labeler(object):
                 pcon[key] = value
                 if key in ("level", "user"):
                     mcon[key] = value
-            level = pcon["level"]
-            self.taken[level] = self.taken.get(level, 0) + 1
+            self._hold(pcon["level"])
         return join(pcon), join(mcon)
 
     def shared_file_label(self):

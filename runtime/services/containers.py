@@ -171,7 +171,8 @@ class ContainerService(ContainerBackend):
                            ("PidsLimit", None), ("CgroupParent", ""), ("Binds", None), ("Mounts", None)):
             if hc.get(key) is None:
                 hc[key] = value
-        sec = self._security_of(hc)  # refuses unknown SecurityOpt and UsernsMode, compiles the profile
+        sec_opts = security.parse_opts(hc)  # refuses unknown SecurityOpt and UsernsMode
+        sec = self._security_of(hc, sec_opts)  # compiles the profile
         userns = remap.for_container(self.remap, hc)
         devices.rules(hc)  # checks --device paths and --device-cgroup-rule lines
         memory, swap = int(hc.get("Memory") or 0), int(hc.get("MemorySwap") or 0)
@@ -222,7 +223,7 @@ class ContainerService(ContainerBackend):
             userns_rec = dict(userns.spec(), Layers=layers)
             if layers == "copy":  # once per remap and layer, shared by its containers
                 layer_dirs = remap.layer_copies(self.data_root, userns, layer_dirs)
-        process_label, mount_label = self._labels(hc, security.parse_opts(hc)["label"])  # reserved
+        process_label, mount_label = self._labels(hc, sec_opts["label"])  # reserved
         if self.store.driver == "vfs":  # the copy comes first: no lock is held meanwhile
             _check_name_free(name, self.containers.names())  # again below, under the lock
             try:
@@ -282,11 +283,16 @@ class ContainerService(ContainerBackend):
         watch.emit(self.events, c, "create")
         return {"Id": cid, "Warnings": warnings}
 
-    def _security_of(self, hc):
-        # type: (dict) -> dict
-        """The seccomp program and no_new_privs for a process with the container's capabilities."""
+    def labels_containers(self):
+        # type: () -> bool
+        return self.selinux is not None
+
+    def _security_of(self, hc, opts=None):
+        # type: (dict, Optional[dict]) -> dict
+        """The seccomp program and no_new_privs for a process with the container's capabilities
+        (opts: HostConfig.SecurityOpt already parsed by security.parse_opts)."""
         return security.process_options(hc, spec.capabilities(hc), self.seccomp_profile,
-                                        bool(self.config.get("no-new-privileges")), self.lsm)
+                                        bool(self.config.get("no-new-privileges")), self.lsm, opts)
 
     def _security(self, c):
         # type: (Container) -> dict

@@ -9,7 +9,7 @@ from runtime.events import EventLog
 from runtime import __version__
 from runtime.api.backend.system import SystemBackend
 from runtime.atomicfile import write_text
-from runtime.container import apparmor, seccomp, selinux
+from runtime.container import apparmor, seccomp
 
 if TYPE_CHECKING:
     from typing import Any, Dict, List  # noqa: F401
@@ -62,14 +62,14 @@ def cgroup_version():
     return "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1"
 
 
-def _security_options(config):
-    # type: (Dict[str, Any]) -> List[str]
+def _security_options(config, selinux_labels):
+    # type: (Dict[str, Any], bool) -> List[str]
     """dockerd's list: apparmor where the host runs it, the daemon's seccomp profile (builtin,
     unconfined or the file's path), selinux when containers get labels (selinux-enabled on a
     host running SELinux), userns when containers get remapped ids (userns-remap) and
     no-new-privileges when the daemon sets it for every container."""
     out = ["name=apparmor"] if apparmor.host_enabled() else []
-    if config.get("selinux-enabled") and selinux.host_enabled():
+    if selinux_labels:
         out.append("name=selinux")
     if seccomp.kernel_supports():
         out.append("name=seccomp,profile=%s" % (config.get("seccomp-profile") or "builtin"))
@@ -231,7 +231,7 @@ class SystemService(SystemBackend):
             "Isolation": "",
             "InitBinary": "",
             "ContainerdCommit": {"ID": ""}, "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""},
-            "SecurityOptions": _security_options(config),
+            "SecurityOptions": _security_options(config, self.containers.labels_containers()),
             "Warnings": ["WARNING: " + storage.warning] if storage.warning else [],
         }  # type: Dict[str, Any]
         info.update(self.containers.container_counts())

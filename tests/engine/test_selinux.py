@@ -145,6 +145,7 @@ def test_containers_get_labels_as_dockerd_gives_them(clean_containers, monkeypat
     eng = clean_containers
     lab = _labeler()
     monkeypatch.setattr(eng.container_service, "selinux", lab)
+    assert "name=selinux" in eng.system_info()["SecurityOptions"]  # from the labeller itself
 
     def create(**hc):
         cid = eng.container_create({"Image": "busybox:latest", "Cmd": ["true"], "HostConfig": hc})["Id"]

@@ -109,6 +109,12 @@ class ContainerBackend(abc.ABC):
         gives them."""
 
     @abc.abstractmethod
+    def labels_containers(self):
+        # type: () -> bool
+        """Whether containers get SELinux labels (daemon.json selinux-enabled, and the host's
+        SELinux and container policy found at start)."""
+
+    @abc.abstractmethod
     def container_logs(self, name, stdout=True, stderr=True, follow=False, since=0.0, until=0.0,
                        tail="all", timestamps=False):
         # type: (str, bool, bool, bool, float, float, str, bool) -> Iterator[Tuple[int, bytes]]
