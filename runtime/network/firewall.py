@@ -29,6 +29,7 @@ JUMPS = (
     ("nat", "OUTPUT", "-m addrtype --dst-type LOCAL -j BERTH"),
     ("nat", "POSTROUTING", "-j BERTH-POSTROUTING"),
 )
+WATCHED = (JUMPS[0], JUMPS[4])  # one jump per table: what intact() polls
 
 
 class FirewallError(Exception):
@@ -172,13 +173,17 @@ class Firewall(object):
         self._jumps_checked = False
 
     def intact(self):
-        """Whether our FORWARD jump is still there (a firewalld reload or an `iptables -F`
-        takes every rule away, ours included): one `iptables -C`."""
-        try:
-            return subprocess.call([self.prefix, "-C", "FORWARD", "-j", "BERTH-FORWARD"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) == 0
-        except OSError:
-            return True  # nothing to check with: apply() says why when it is needed
+        """Whether our FORWARD jump (filter) and POSTROUTING jump (nat) are still there: a
+        firewalld reload or an `iptables -F` takes every rule of a table away, ours included,
+        and a flush may hit one table only (`iptables -t nat -F`). One `iptables -C` per table."""
+        for table, chain, rule in WATCHED:
+            try:
+                if subprocess.call([self.prefix, "-t", table, "-C", chain] + rule.split(),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) != 0:
+                    return False
+            except OSError:
+                return True  # nothing to check with: apply() says why when it is needed
+        return True
 
     def remove(self):
         """Remove every chain and jump of ours (and BERTH-USER if nobody added a rule to it)."""

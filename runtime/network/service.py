@@ -131,11 +131,12 @@ class NetworkService(object):
     def _watch_firewall(self, interval=1.0):
         """Put our rules back when something took them away: a `firewall-cmd --reload` or a
         restart of firewalld (with its iptables back end it flushes every table, then rebuilds
-        its own chains) or an administrator's `iptables -F`. Polled with one `iptables -C` of our
-        FORWARD jump per interval (a fork and exec, ~3 ms of CPU), not by listening to
-        firewalld's D-Bus `Reloaded` signal as dockerd does: the standard library has no D-Bus
-        client, a `dbus-monitor` child would outlive a berthd killed with SIGKILL, and the poll
-        also sees the flushes that firewalld does not announce. The bridges' zone bindings are
+        its own chains) or an administrator's `iptables -F` of one table or all. Polled with one
+        `iptables -C` per table (our FORWARD and POSTROUTING jumps) per interval (a fork and exec
+        each, ~3 ms of CPU), not by listening to firewalld's D-Bus `Reloaded` signal as dockerd
+        does: the standard library has no D-Bus client, a `dbus-monitor` child would outlive a
+        berthd killed with SIGKILL, and the poll also sees the flushes that firewalld does not
+        announce. The bridges' zone bindings are
         permanent, so a reload keeps them; they are checked again after the rules are back."""
         while not self.fw_stop.wait(interval):
             if self.fw.intact():

@@ -50,14 +50,25 @@ def test_sigkill_restart_keeps_ports_and_reconciles(clean):
 
 def test_rules_come_back_after_a_flush(clean):
     """What a `firewall-cmd --reload` does to our rules (every table flushed and its chains
-    deleted), done by hand: berthd notices within seconds and puts them back."""
+    deleted), done by hand: berthd notices within seconds and puts them back. Then a flush of
+    the nat table alone (the filter table intact), which must be noticed too."""
     d = clean
     r = d.berth("run", "-d", "--name", "web", "-p", "18120:80", "busybox", *HTTPD)
     assert r.returncode == 0, r.stderr
     assert wait_for(lambda: http_get(d.outside.ns, HOST_OUT, 18120), 5).startswith("hello from ")
-    for table in ("filter", "nat"):
-        assert d.ns.run(["iptables", "-t", table, "-F"]).returncode == 0
-        assert d.ns.run(["iptables", "-t", table, "-X"]).returncode == 0
-    assert "BERTH" not in d.ns.run(["iptables-save"]).stdout.decode()
+    d.proc.send_signal(signal.SIGSTOP)  # the flush is seen whole, not half put back already
+    try:
+        for table in ("filter", "nat"):
+            assert d.ns.run(["iptables", "-t", table, "-F"]).returncode == 0
+            assert d.ns.run(["iptables", "-t", table, "-X"]).returncode == 0
+        assert "BERTH" not in d.ns.run(["iptables-save"]).stdout.decode()
+    finally:
+        d.proc.send_signal(signal.SIGCONT)
     assert wait_for(lambda: http_get(d.outside.ns, HOST_OUT, 18120, timeout=1), 10).startswith("hello from ")
-    assert "-A FORWARD -j BERTH-USER" in d.ns.run(["iptables-save"]).stdout.decode()
+    saved = d.ns.run(["iptables-save"]).stdout.decode()
+    assert "-A FORWARD -j BERTH-USER" in saved and "-A POSTROUTING -j BERTH-POSTROUTING" in saved
+    assert d.ns.run(["iptables", "-t", "nat", "-F"]).returncode == 0
+    assert d.ns.run(["iptables", "-t", "nat", "-X"]).returncode == 0
+    nat_jump = "-A POSTROUTING -j BERTH-POSTROUTING"
+    assert wait_for(lambda: nat_jump in d.ns.run(["iptables-save"]).stdout.decode(), 10, step=0.2)
+    assert wait_for(lambda: http_get(d.outside.ns, HOST_OUT, 18120, timeout=1), 10).startswith("hello from ")
