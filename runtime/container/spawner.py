@@ -15,9 +15,10 @@ from runtime.container.proc import wire
 class Spawner(object):
     """Engine side: starts the forkserver on first use and sends it requests."""
 
-    def __init__(self, stage_dir=None):
-        # type: (str) -> None
+    def __init__(self, stage_dir=None, cgroup_parent=None):
+        # type: (str, str) -> None
         self._stage_dir = stage_dir  # the containers' root mount point: spares stage on it
+        self._cgroup_parent = cgroup_parent  # (cgroup v1) spares wait in a cgroup under it
         self._lock = threading.Lock()
         self._proc = None  # type: subprocess.Popen
         self._ctrl = None  # type: socket.socket
@@ -27,7 +28,7 @@ class Spawner(object):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         code = ("import sys; sys.path.insert(0, %r); from runtime.container.proc.forkserver import serve; "
-                "serve(%d, %r)" % (root, theirs.fileno(), self._stage_dir))
+                "serve(%d, %r, %r)" % (root, theirs.fileno(), self._stage_dir, self._cgroup_parent))
         self._proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", code], pass_fds=[theirs.fileno()],
                                       stdin=subprocess.DEVNULL, cwd="/")
         theirs.close()

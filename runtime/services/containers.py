@@ -20,7 +20,7 @@ from runtime.container import (devices, healthcheck, hostconfig, limits, listfil
                                mounts, names, remap, runspec, security, selinux, spec, stats, top,
                                views)
 from runtime.container import update as container_update
-from runtime.container.proc import cgroups, restart
+from runtime.container.proc import cgroups, nursery, restart
 from runtime.container import monitor_client as client
 from runtime.container.execs import Execs
 from runtime.container.spawner import Spawner
@@ -88,7 +88,11 @@ class ContainerService(ContainerBackend):
             log.warning("%s", self.selinux_problem)
         self.cgroup_version = cgroups.detect_version()
         self.host_env = hostconfig.environment(self.cgroup_version, cgroups.controllers(self.cgroup_version))
-        self.spawner = Spawner(containers.rootfs_mount)
+        spare_parent = None  # (v1) where spare PID 1s wait in cgroups of their own (proc/nursery.py)
+        if self.cgroup_version == 1:
+            spare_parent = self.cgroup_parent
+            nursery.sweep(spare_parent)  # what killed spares left
+        self.spawner = Spawner(containers.rootfs_mount, spare_parent)
         self.kicker = Kicker(lambda: self.spawner.pid or os.getpid())
         self.events = events if events is not None else EventLog()
         self.remap = userns  # daemon.json userns-remap, resolved (runtime/container/remap.py)
@@ -365,12 +369,24 @@ class ContainerService(ContainerBackend):
                            "start it first" % (c.cfg["Name"].lstrip("/"), c.id[:12]))
         return pid
 
+    def _spare_cgroup_fits(self, c):
+        # type: (Container) -> bool
+        """Whether a spare PID 1's own cgroup can become c's at start (nursery.py: v1, the
+        daemon's cgroup parent, no optional controllers): no move of PID 1, so no grace period
+        to begin ahead of it; a kick would only hold the cgroup mutex that the rename needs."""
+        rec = c.cfg["Cgroup"]
+        return self.cgroup_version == 1 and not rec.get("extra") and \
+            rec["parent"].strip("/") == self.cgroup_parent.strip("/")
+
     def _prepare_cgroup(self, c):
         # type: (Container) -> None
         """A start usually follows a create at once (`run`): make the cgroup directories now
         and then begin the kernel's cgroup-lock grace period (cgroups.kick_grace_period), which
         would otherwise hold up the monitor's move of PID 1 for 6-11 ms. Best effort: the
-        monitor makes the directories again, and says what failed."""
+        monitor makes the directories again, and says what failed. Not where the start renames
+        a spare's cgroup instead."""
+        if self._spare_cgroup_fits(c):
+            return
         try:
             c.cgroup().make_dirs()
         except OSError:
@@ -408,13 +424,14 @@ class ContainerService(ContainerBackend):
             except FileNotFoundError:
                 pass
         self.execs.forget(c)  # an earlier run's execs ended with it
-        self.kicker.kick()  # in case create's was long ago
         cg = c.cgroup()  # its directories made at create; the monitor applies the limits
         self._relabel(c)
         run = runspec.build(c, self.containers.rootfs_mount, self.store.mount_lowerdir_option, self._pid_of)
         run["process"].update(self._security(c))
         run["attach"] = [req for _, req in early]
         kind = "run-fresh" if runspec.fresh(run) else "run"
+        if kind == "run-fresh" or not self._spare_cgroup_fits(c):
+            self.kicker.kick()  # in case create's was long ago
         netns_fd = self.networking.before_start(c)  # bridge: made and wired now; PID 1 joins it
         run["process"]["env"] = self.networking.process_env(c, run["process"]["env"])  # --link's
         fds = [s.fileno() for s, _ in early] + ([netns_fd] if netns_fd >= 0 else [])

@@ -177,19 +177,28 @@ def test_cgroup_v2_mechanics_on_the_unified_mount():
 
 def test_create_makes_the_cgroup_and_kicks_the_lock_once_per_ask(clean_containers):
     """create makes the cgroup directories (limits come with the start) and asks the Kicker
-    for a no-op cgroup move; the Kicker's thread runs it with the pid it is given and ends on
-    close."""
+    for a no-op cgroup move, where the start will move PID 1 (cgroup v2, or a container with
+    an optional controller); on v1 the default container's cgroup comes from the spare at start
+    (test_start_renames_the_spare_cgroup). The Kicker's thread runs the kick with the pid it is
+    given and ends on close."""
     import threading
     eng = clean_containers
     cid = eng.container_create({"Image": "busybox", "Cmd": ["sleep", "30"],
                                 "HostConfig": {"PidsLimit": 7}})["Id"]
     cg = eng.containers.get(cid).cgroup()
-    assert cg.exists()
-    assert _cg_file(eng, cid, "pids", "pids.max") == "max"  # not before the start
+    assert cg.exists() == (eng.container_service.cgroup_version == 2)
     eng.container_start(cid)
     assert _cg_file(eng, cid, "pids", "pids.max") == "7"
     eng.container_remove(cid, force=True)
     assert not cg.exists()
+    if eng.container_service.cgroup_version == 1:
+        cid = eng.container_create({"Image": "busybox", "Cmd": ["true"],
+                                    "HostConfig": {"CpusetCpus": "0", "PidsLimit": 7}})["Id"]
+        cg = eng.containers.get(cid).cgroup()
+        assert cg.exists() and "cpuset" in cg.paths
+        assert _cg_file(eng, cid, "pids", "pids.max") == "max"  # not before the start
+        eng.container_remove(cid, force=True)
+        assert not cg.exists()
 
     asked = []
     k = Kicker(lambda: asked.append(1) or os.getpid())

@@ -23,6 +23,7 @@ import os
 import select
 import signal
 import socket
+import time
 
 from runtime.container.proc import syscalls as sc
 from runtime.container.proc import wire
@@ -34,10 +35,11 @@ MAX_FDS = 64  # the reply socket + attach sockets of clients that attached befor
 SPARE_DELAY = 0.02
 
 
-def serve(ctrl_fd, stage_dir=None):
-    # type: (int, str) -> None
+def serve(ctrl_fd, stage_dir=None, cgroup_parent=None):
+    # type: (int, str, str) -> None
     """The server loop (in the forkserver process); stage_dir: where a spare's PID 1 stages
-    the container-independent mounts (the engine's root mount point)."""
+    the container-independent mounts (the engine's root mount point); cgroup_parent: where it
+    waits in a cgroup of its own (cgroup v1: nursery.py)."""
     from runtime.container.proc import execproc, monitor  # noqa: F401 - preload for the children
     from runtime.container.proc import devices
     devices.preload_default()
@@ -50,14 +52,18 @@ def serve(ctrl_fd, stage_dir=None):
     gc.collect()
     gc.disable()
     ctrl = socket.socket(fileno=ctrl_fd)
-    spare = _fork_spare(ctrl, stage_dir)
+    spare, spare_pid = _fork_spare(ctrl, stage_dir, cgroup_parent)
     while True:
         if spare is None and not select.select([ctrl], [], [], SPARE_DELAY)[0]:
-            spare = _fork_spare(ctrl, stage_dir)  # idle: the last container has left its start behind
+            # idle: the last container has left its start behind
+            spare, spare_pid = _fork_spare(ctrl, stage_dir, cgroup_parent)
             continue
         msg, fds = _recv_request(ctrl)
         if not msg:
-            return  # the spare sees its socket close and exits
+            if spare is not None:  # it sees its socket close, ends its PID 1 and removes its cgroup
+                spare.close()
+                _wait_gone(spare_pid)
+            return
         if not fds:
             continue
         handed = False
@@ -94,34 +100,49 @@ def _recv_request(sock):
             continue
 
 
-def _fork_spare(ctrl, stage_dir):
-    # type: (socket.socket, str) -> object
+def _fork_spare(ctrl, stage_dir, cgroup_parent):
+    # type: (socket.socket, str, str) -> tuple
     """Fork the child that will serve the next request, ahead of it: the fork (~1.5 ms of
     page-table copying) then happens between requests, not on the start path. Returns the
-    socket the request is handed over on, or None if the fork failed."""
+    socket the request is handed over on and the child's pid, or (None, 0) if the fork failed."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
         pid = os.fork()
     except OSError:
         ours.close()
         theirs.close()
-        return None
+        return None, 0
     if pid == 0:
         from runtime.container.proc import monitor
+        prepared = None
         try:
             ours.close()
             ctrl.close()
             _detach()
-            prepared = monitor.prepare(stage_dir)
+            prepared = monitor.prepare(stage_dir, cgroup_parent)
             msg, fds = _recv_request(theirs)
             theirs.close()
         except BaseException:  # noqa: B036 - never return into the server loop
-            os._exit(0)
-        if not msg or not fds:  # the forkserver went away (PID 1 sees its channel close)
+            msg, fds = b"", []
+        if not msg or not fds:  # the forkserver went away
+            if prepared is not None:
+                prepared.abandon()
             os._exit(0)
         _child(json.loads(msg.decode()), fds, prepared)
     theirs.close()
-    return ours
+    return ours, pid
+
+
+def _wait_gone(pid, timeout=5.0):
+    # type: (int, float) -> None
+    """Wait (bounded) until the child pid has exited: the kernel reaps it (SIGCHLD ignored)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return
+        time.sleep(0.002)
 
 
 def _detach():

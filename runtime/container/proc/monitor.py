@@ -35,7 +35,7 @@ import socket
 import struct
 import time
 
-from runtime.container.proc import cgroups, devices, init, logfile, probe, restart, stdio
+from runtime.container.proc import cgroups, devices, init, logfile, nursery, probe, restart, stdio
 from runtime.container.proc import syscalls as sc
 from runtime.atomicfile import read_json, write_json
 from runtime.container.proc.wire import recv_fds, recv_msg, send_fds, send_msg
@@ -110,6 +110,7 @@ class Monitor(object):
                 send_fds(p.chan, json.dumps(spec).encode(), fds)
             except OSError:  # it is gone (killed?); its PID namespace went with it
                 _, status = os.waitpid(p.pid, 0)
+                nursery.release(p.cgroup)
                 send_msg(self.reply, {"error": "the container's init process, forked ahead of the "
                                       "start, died before it (wait status %d): start it again" % status,
                                       "code": 126})
@@ -136,12 +137,16 @@ class Monitor(object):
         self.cg = cg = cgroups.manager(spec["cgroup"]["parent"], spec["cgroup"]["name"],
                                        spec["cgroup"]["version"], spec["cgroup"].get("extra") or ())
         cgroup_error = None
+        spare = p.cgroup if p is not None else None
         try:
+            adopted = spare is not None and nursery.adopt(spare, cg)  # PID 1 is in it already
             cg.create(spec["limits"])
             devices.apply(cg, spec.get("devices") or {"rules": list(cgroups.DEVICE_RULES)})
-            for path in cg.procs_files():
-                with open(path, "w") as f:
-                    f.write(str(pid))
+            if not adopted:
+                for path in cg.procs_files():
+                    with open(path, "w") as f:
+                        f.write(str(pid))
+                nursery.release(spare)
         except (OSError, ValueError) as e:
             cgroup_error = "cannot set up the container's cgroup %s: %s" % (cg.parent + "/" + cg.name, e)
         else:
@@ -627,20 +632,33 @@ def _wake_on_sigchld():
 class Prepared(object):
     """A container's PID 1 forked ahead of its request (see prepare)."""
 
-    def __init__(self, pid, chan, sync_r, go_w, wake_r):
-        # type: (int, socket.socket, int, int, int) -> None
+    def __init__(self, pid, chan, sync_r, go_w, wake_r, cgroup=None):
+        # type: (int, socket.socket, int, int, int, cgroups.CgroupV1) -> None
         self.pid, self.chan, self.sync_r, self.go_w, self.wake_r = pid, chan, sync_r, go_w, wake_r
+        self.cgroup = cgroup  # the cgroup PID 1 waits in (nursery.place), or None
+
+    def abandon(self):
+        # type: () -> None
+        """The spare was not used: end PID 1 (its channel closes) and remove its cgroup."""
+        self.chan.close()
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+        nursery.release(self.cgroup)
 
 
-def prepare(stage_dir=None):
-    # type: (str) -> Prepared
+def prepare(stage_dir=None, cgroup_parent=None):
+    # type: (str, str) -> Prepared
     """In the forkserver's spare (the next monitor), before any request: a new PID namespace
     and its PID 1, which makes its other namespaces right away (runtime/container/proc/init.py
     prepared_main). Namespace creation (~2-4 ms, the network one most) is then off the
     start path. The Monitor gets the result; an unused one ends when the spare does.
     What a monitor does first whatever the request (and the JSON codec it will use) is done
     here too: the spare's first touch of each page it shares with the forkserver is a
-    copy-on-write fault, ~1 ms of them on the start path otherwise."""
+    copy-on-write fault, ~1 ms of them on the start path otherwise. On cgroup v1, PID 1 then
+    waits in a cgroup of its own under cgroup_parent, which the start renames to the
+    container's (nursery.py): the kernel's grace period for a move is off the start path too."""
     wake_r = _wake_on_sigchld()
     json.loads(json.dumps({"warm": [1, 2.5, "x", None, True, {"up": False}]}))
     host_net = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
@@ -657,7 +675,7 @@ def prepare(stage_dir=None):
     child_chan.close()
     for fd in (host_net, sync_w, go_r):
         os.close(fd)
-    return Prepared(pid, chan, sync_r, go_w, wake_r)
+    return Prepared(pid, chan, sync_r, go_w, wake_r, nursery.place(cgroup_parent, pid))
 
 
 def _recv_mnt_ns(chan):

@@ -1,0 +1,104 @@
+"""A spare PID 1's cgroup, made and entered before its container exists (cgroup v1 only).
+
+Why: on cgroup v1 the first move of a process into a cgroup after ~20 ms without one waits
+for an RCU grace period (the kernel's cgroup threadgroup lock; 6-12 ms measured here on 6.18,
+docs/containers.md), and it did so on every start, after PID 1 had its filesystem ready. The
+forkserver's spare (the next container's monitor and its PID 1, forked ahead of the request)
+now puts its PID 1 into cgroups of its own, `<parent>/spare-<monitor pid>` in each default
+hierarchy, while it waits for a request, and the start renames those directories to the
+container's: v1 lets a cgroup directory be renamed under the same parent, which takes the
+cgroup mutex but not the threadgroup lock, so no grace period is waited for on the start path.
+
+A start the spare cannot serve this way (other controllers, another parent, a rename the
+kernel refuses) moves PID 1 as before and removes the spare's directories. cgroup v2 has no
+rename (there, CLONE_INTO_CGROUP would be the way; not done). An unused spare removes its
+directories once its PID 1 is gone; what a killed spare leaves is swept when the engine
+starts (sweep)."""
+
+import errno
+import os
+
+from runtime import TYPE_CHECKING
+from runtime.container.proc import cgroups
+
+if TYPE_CHECKING:
+    from typing import List, Optional  # noqa: F401
+
+PREFIX = "spare-"
+
+
+def place(parent, pid):
+    # type: (str, int) -> Optional[cgroups.CgroupV1]
+    """Make `<parent>/spare-<our pid>` in each default v1 hierarchy and move pid into it (this
+    waits for the grace period, off any start path). None where it cannot be done (v2, no
+    permission...): nothing is left behind then."""
+    if not parent or cgroups.detect_version() != 1:
+        return None
+    cg = cgroups.CgroupV1(parent, PREFIX + str(os.getpid()))
+    try:
+        cg.make_dirs()
+        for path in cg.procs_files():
+            cgroups.write_value(path, pid)
+    except OSError:
+        release(cg)
+        return None
+    return cg
+
+
+def adopt(spare, target):
+    # type: (cgroups.CgroupV1, cgroups.CgroupManager) -> bool
+    """Rename the spare's directories to target's (whose empty directories made at create are
+    removed first). True when every one was renamed: PID 1 is then in target's cgroup without
+    a move. False: the caller moves PID 1 and calls release(spare)."""
+    if target.version != 1 or target.parent != spare.parent or \
+            sorted(getattr(target, "paths", ())) != sorted(spare.paths):
+        return False
+    for ctl in sorted(spare.paths):
+        old, new = spare.paths[ctl], target.paths[ctl]  # type: ignore
+        if not os.path.isdir(old):
+            continue  # co-mounted with one renamed already (cpu,cpuacct)
+        try:
+            os.rmdir(new)
+        except OSError as e:
+            if e.errno != errno.ENOENT:
+                return False
+        try:
+            os.rename(old, new)
+        except OSError:
+            return False
+    return True
+
+
+def release(spare):
+    # type: (Optional[cgroups.CgroupV1]) -> None
+    """Remove the spare's directories (its PID 1 gone or moved out); best effort."""
+    if spare is None:
+        return
+    for d in reversed(spare.dirs):
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
+
+
+def sweep(parent):
+    # type: (str) -> List[str]
+    """Remove the empty spare directories under parent that a killed spare left (v1); the
+    ones still in use (EBUSY) stay. Returns what was removed."""
+    removed = []  # type: List[str]
+    if cgroups.detect_version() != 1:
+        return removed
+    for mnt in sorted(set(cgroups.v1_mounts().values())):
+        base = mnt + "/" + parent.strip("/")
+        try:
+            names = os.listdir(base)
+        except OSError:
+            continue
+        for name in names:
+            if name.startswith(PREFIX) and name[len(PREFIX):].isdigit():
+                try:
+                    os.rmdir(os.path.join(base, name))
+                    removed.append(os.path.join(base, name))
+                except OSError:
+                    pass
+    return removed
