@@ -91,6 +91,24 @@ def test_a_start_it_does_not_fit_moves_pid1_and_removes_it(engine):
     eng.container_remove(cid, force=True)
 
 
+def test_device_rules_other_than_the_defaults_are_never_changed_under_pid1(engine):
+    """The spare's cgroup has the default device rules; a container with other ones (here
+    privileged: no restriction) gets a cgroup of its own with its rules in place before PID 1
+    is moved in, never the spare's rewritten while PID 1 builds its root (between the "deny
+    all" and the allow lines it would be denied /dev/ptmx or /dev/null)."""
+    eng, parent = engine, engine.test_cgroup_parent
+    name, pid = wait_for(lambda: _spare(parent), 10)
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["sleep", "30"], "Tty": True,
+                                "HostConfig": {"Privileged": True}})["Id"]
+    eng.container_start(cid)
+    assert eng.container_inspect(cid)["State"]["Pid"] == pid
+    cg = eng.containers.get(cid).cgroup()
+    with open(cg.paths["devices"] + "/devices.list") as f:
+        assert f.read().split("\n")[0] == "a *:* rwm"
+    assert wait_for(lambda: _in_hierarchies(parent, name) == [], 5)
+    eng.container_remove(cid, force=True)
+
+
 def test_the_unused_spare_cgroup_goes_with_the_engine_and_leftovers_are_swept(tmp_path, busybox_tar):
     parent = "berth-test-" + uuid.uuid4().hex[:12]
     eng = make_engine(tmp_path / "root", {"cgroup-parent": parent})

@@ -138,11 +138,13 @@ class Monitor(object):
                                        spec["cgroup"]["version"], spec["cgroup"].get("extra") or ())
         cgroup_error = None
         spare = p.cgroup if p is not None else None
+        dev = spec.get("devices") or {"rules": list(cgroups.DEVICE_RULES)}
         try:
-            adopted = spare is not None and nursery.adopt(spare, cg)  # PID 1 is in it already
+            # PID 1 is in it already, under the default device rules
+            adopted = spare is not None and nursery.fits(dev) and nursery.adopt(spare, cg)
             cg.create(spec["limits"])
-            devices.apply(cg, spec.get("devices") or {"rules": list(cgroups.DEVICE_RULES)})
             if not adopted:
+                devices.apply(cg, dev)
                 for path in cg.procs_files():
                     with open(path, "w") as f:
                         f.write(str(pid))

@@ -19,7 +19,7 @@ import errno
 import os
 
 from runtime import TYPE_CHECKING
-from runtime.container.proc import cgroups
+from runtime.container.proc import cgroups, devices
 
 if TYPE_CHECKING:
     from typing import List, Optional  # noqa: F401
@@ -29,14 +29,17 @@ PREFIX = "spare-"
 
 def place(parent, pid):
     # type: (str, int) -> Optional[cgroups.CgroupV1]
-    """Make `<parent>/spare-<our pid>` in each default v1 hierarchy and move pid into it (this
-    waits for the grace period, off any start path). None where it cannot be done (v2, no
-    permission...): nothing is left behind then."""
+    """Make `<parent>/spare-<our pid>` in each default v1 hierarchy, with the default device
+    rules, and move pid into it (this waits for the grace period, off any start path). None
+    where it cannot be done (v2, no permission...): nothing is left behind then."""
     if not parent or cgroups.detect_version() != 1:
         return None
     cg = cgroups.CgroupV1(parent, PREFIX + str(os.getpid()))
     try:
         cg.make_dirs()
+        # before pid enters: rules rewritten while PID 1 builds its root would deny it, between
+        # the "deny all" and the allow lines, the devices it opens (/dev/ptmx, /dev/null)
+        devices.apply(cg, {"rules": list(cgroups.DEVICE_RULES)})
         for path in cg.procs_files():
             cgroups.write_value(path, pid)
     except OSError:
@@ -45,11 +48,20 @@ def place(parent, pid):
     return cg
 
 
+def fits(devices_spec):
+    # type: (dict) -> bool
+    """Whether a container with this run spec "devices" can have a spare's cgroup: only with
+    the default rules, which the spare's cgroup has (any other rules would be written while
+    PID 1 is in it already)."""
+    return list(devices_spec.get("rules") or ()) == list(cgroups.DEVICE_RULES)
+
+
 def adopt(spare, target):
     # type: (cgroups.CgroupV1, cgroups.CgroupManager) -> bool
     """Rename the spare's directories to target's (whose empty directories made at create are
     removed first). True when every one was renamed: PID 1 is then in target's cgroup without
-    a move. False: the caller moves PID 1 and calls release(spare)."""
+    a move, under the default device rules. False: the caller moves PID 1 and calls
+    release(spare)."""
     if target.version != 1 or target.parent != spare.parent or \
             sorted(getattr(target, "paths", ())) != sorted(spare.paths):
         return False
