@@ -372,11 +372,17 @@ class ContainerService(ContainerBackend):
     def _spare_cgroup_fits(self, c):
         # type: (Container) -> bool
         """Whether a spare PID 1's own cgroup can become c's at start (nursery.py: v1, the
-        daemon's cgroup parent, no optional controllers): no move of PID 1, so no grace period
-        to begin ahead of it; a kick would only hold the cgroup mutex that the rename needs."""
+        daemon's cgroup parent, no optional controllers, the default device rules): no move of
+        PID 1, so no grace period to begin ahead of it; a kick would only hold the cgroup mutex
+        that the rename needs."""
         rec = c.cfg["Cgroup"]
-        return self.cgroup_version == 1 and not rec.get("extra") and \
-            rec["parent"].strip("/") == self.cgroup_parent.strip("/")
+        if self.cgroup_version != 1 or rec.get("extra") or \
+                rec["parent"].strip("/") != self.cgroup_parent.strip("/"):
+            return False
+        try:
+            return nursery.fits({"rules": devices.rules(c.cfg["HostConfig"])})
+        except (OSError, ValueError, BerthError):  # (a device gone since the create: the start says so)
+            return False
 
     def _prepare_cgroup(self, c):
         # type: (Container) -> None

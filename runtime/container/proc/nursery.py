@@ -9,11 +9,11 @@ hierarchy, while it waits for a request, and the start renames those directories
 container's: v1 lets a cgroup directory be renamed under the same parent, which takes the
 cgroup mutex but not the threadgroup lock, so no grace period is waited for on the start path.
 
-A start the spare cannot serve this way (other controllers, another parent, a rename the
-kernel refuses) moves PID 1 as before and removes the spare's directories. cgroup v2 has no
-rename (there, CLONE_INTO_CGROUP would be the way; not done). An unused spare removes its
-directories once its PID 1 is gone; what a killed spare leaves is swept when the engine
-starts (sweep)."""
+A start the spare cannot serve this way (other controllers, another parent, other device
+rules, a rename the kernel refuses) moves PID 1 as before and removes the spare's
+directories. cgroup v2 has no rename (there, CLONE_INTO_CGROUP would be the way; not done).
+An unused spare removes its directories once its PID 1 is gone; what a killed spare leaves is
+swept when the engine starts (sweep)."""
 
 import errno
 import os
