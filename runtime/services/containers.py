@@ -88,11 +88,11 @@ class ContainerService(ContainerBackend):
             log.warning("%s", self.selinux_problem)
         self.cgroup_version = cgroups.detect_version()
         self.host_env = hostconfig.environment(self.cgroup_version, cgroups.controllers(self.cgroup_version))
-        spare_parent = None  # (v1) where spare PID 1s wait in cgroups of their own (proc/nursery.py)
-        if self.cgroup_version == 1:
-            spare_parent = self.cgroup_parent
-            nursery.sweep(spare_parent)  # what killed spares left
-        self.spawner = Spawner(containers.rootfs_mount, spare_parent)
+        # (v1) where spare PID 1s wait in cgroups of their own (proc/nursery.py)
+        self.spare_parent = self.cgroup_parent if self.cgroup_version == 1 else None
+        if self.spare_parent:
+            nursery.sweep(self.spare_parent)  # what killed spares left
+        self.spawner = Spawner(containers.rootfs_mount, self.spare_parent)
         self.kicker = Kicker(lambda: self.spawner.pid or os.getpid())
         self.events = events if events is not None else EventLog()
         self.remap = userns  # daemon.json userns-remap, resolved (runtime/container/remap.py)
@@ -178,7 +178,7 @@ class ContainerService(ContainerBackend):
         sec_opts = security.parse_opts(hc)  # refuses unknown SecurityOpt and UsernsMode
         sec = self._security_of(hc, sec_opts)  # compiles the profile
         userns = remap.for_container(self.remap, hc)
-        devices.rules(hc)  # checks --device paths and --device-cgroup-rule lines
+        device_rules = devices.rules(hc)  # checks --device paths and --device-cgroup-rule lines
         memory, swap = int(hc.get("Memory") or 0), int(hc.get("MemorySwap") or 0)
         if 0 < memory < 6 * 1024 * 1024:
             raise InvalidParameter("Minimum memory limit allowed is 6MB")
@@ -274,7 +274,7 @@ class ContainerService(ContainerBackend):
                                "version": self.cgroup_version,
                                "extra": cgroups.optional_controllers(hc)}})
                 c.save()
-                self._prepare_cgroup(c)
+                self._prepare_cgroup(c, device_rules)
             except BaseException:
                 shutil.rmtree(path, ignore_errors=True)
                 for v in created_volumes:
@@ -369,29 +369,15 @@ class ContainerService(ContainerBackend):
                            "start it first" % (c.cfg["Name"].lstrip("/"), c.id[:12]))
         return pid
 
-    def _spare_cgroup_fits(self, c):
-        # type: (Container) -> bool
-        """Whether a spare PID 1's own cgroup can become c's at start (nursery.py: v1, the
-        daemon's cgroup parent, no optional controllers, the default device rules): no move of
-        PID 1, so no grace period to begin ahead of it; a kick would only hold the cgroup mutex
-        that the rename needs."""
-        rec = c.cfg["Cgroup"]
-        if self.cgroup_version != 1 or rec.get("extra") or \
-                rec["parent"].strip("/") != self.cgroup_parent.strip("/"):
-            return False
-        try:
-            return nursery.fits({"rules": devices.rules(c.cfg["HostConfig"])})
-        except (OSError, ValueError, BerthError):  # (a device gone since the create: the start says so)
-            return False
-
-    def _prepare_cgroup(self, c):
-        # type: (Container) -> None
+    def _prepare_cgroup(self, c, device_rules):
+        # type: (Container, Optional[list]) -> None
         """A start usually follows a create at once (`run`): make the cgroup directories now
         and then begin the kernel's cgroup-lock grace period (cgroups.kick_grace_period), which
         would otherwise hold up the monitor's move of PID 1 for 6-11 ms. Best effort: the
         monitor makes the directories again, and says what failed. Not where the start renames
-        a spare's cgroup instead."""
-        if self._spare_cgroup_fits(c):
+        a spare's cgroup instead (nursery.fits): no move to begin a grace period for, and a kick
+        would only hold the cgroup mutex that the rename needs."""
+        if nursery.fits(c.cfg["Cgroup"], device_rules, self.spare_parent):
             return
         try:
             c.cgroup().make_dirs()
@@ -436,7 +422,8 @@ class ContainerService(ContainerBackend):
         run["process"].update(self._security(c))
         run["attach"] = [req for _, req in early]
         kind = "run-fresh" if runspec.fresh(run) else "run"
-        if kind == "run-fresh" or not self._spare_cgroup_fits(c):
+        if kind == "run-fresh" or not nursery.fits(c.cfg["Cgroup"], run["devices"]["rules"],
+                                                   self.spare_parent):
             self.kicker.kick()  # in case create's was long ago
         netns_fd = self.networking.before_start(c)  # bridge: made and wired now; PID 1 joins it
         run["process"]["env"] = self.networking.process_env(c, run["process"]["env"])  # --link's

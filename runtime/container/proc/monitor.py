@@ -141,7 +141,8 @@ class Monitor(object):
         dev = spec.get("devices") or {"rules": list(cgroups.DEVICE_RULES)}
         try:
             # PID 1 is in it already, under the default device rules
-            adopted = spare is not None and nursery.fits(dev) and nursery.adopt(spare, cg)
+            adopted = spare is not None and nursery.fits(spec["cgroup"], dev.get("rules"), spare.parent) and \
+                nursery.adopt(spare, cg)
             cg.create(spec["limits"])
             if not adopted:
                 devices.apply(cg, dev)

@@ -48,25 +48,27 @@ def place(parent, pid):
     return cg
 
 
-def fits(devices_spec):
-    # type: (dict) -> bool
-    """Whether a container with this run spec "devices" can have a spare's cgroup: only with
-    the default rules, which the spare's cgroup has (any other rules would be written while
-    PID 1 is in it already)."""
-    return list(devices_spec.get("rules") or ()) == list(cgroups.DEVICE_RULES)
+def fits(cgroup, device_rules, parent):
+    # type: (dict, Optional[List[str]], Optional[str]) -> bool
+    """Whether a container can have a spare's cgroup at start, decided the same way by the
+    engine (no kick then) and the monitor (a rename instead of a move). cgroup: the container's
+    record (parent, name, version, extra); device_rules: its allow list (None: privileged);
+    parent: where the spares wait (None: no spares). It fits with cgroup v1, that parent, no
+    optional controllers and the default device rules, which the spare's cgroup has (other
+    rules would be written while PID 1 is in it already)."""
+    return bool(parent) and cgroup.get("version") == 1 and not cgroup.get("extra") and \
+        cgroup["parent"].strip("/") == parent.strip("/") and \
+        list(device_rules or ()) == list(cgroups.DEVICE_RULES)
 
 
 def adopt(spare, target):
-    # type: (cgroups.CgroupV1, cgroups.CgroupManager) -> bool
-    """Rename the spare's directories to target's (whose empty directories made at create are
-    removed first). True when every one was renamed: PID 1 is then in target's cgroup without
-    a move, under the default device rules. False: the caller moves PID 1 and calls
-    release(spare)."""
-    if target.version != 1 or target.parent != spare.parent or \
-            sorted(getattr(target, "paths", ())) != sorted(spare.paths):
-        return False
+    # type: (cgroups.CgroupV1, cgroups.CgroupV1) -> bool
+    """Rename the spare's directories to target's (a container that fits(); its empty
+    directories made at create are removed first). True when every one was renamed: PID 1 is
+    then in target's cgroup without a move, under the default device rules. False: the caller
+    moves PID 1 and calls release(spare)."""
     for ctl in sorted(spare.paths):
-        old, new = spare.paths[ctl], target.paths[ctl]  # type: ignore
+        old, new = spare.paths[ctl], target.paths[ctl]
         if not os.path.isdir(old):
             continue  # co-mounted with one renamed already (cpu,cpuacct)
         try:
@@ -94,12 +96,11 @@ def release(spare):
 
 
 def sweep(parent):
-    # type: (str) -> List[str]
+    # type: (str) -> None
     """Remove the empty spare directories under parent that a killed spare left (v1); the
-    ones still in use (EBUSY) stay. Returns what was removed."""
-    removed = []  # type: List[str]
+    ones still in use (EBUSY) stay."""
     if cgroups.detect_version() != 1:
-        return removed
+        return
     for mnt in sorted(set(cgroups.v1_mounts().values())):
         base = mnt + "/" + parent.strip("/")
         try:
@@ -110,7 +111,5 @@ def sweep(parent):
             if name.startswith(PREFIX) and name[len(PREFIX):].isdigit():
                 try:
                     os.rmdir(os.path.join(base, name))
-                    removed.append(os.path.join(base, name))
                 except OSError:
                     pass
-    return removed
