@@ -33,6 +33,7 @@ from runtime.services import health, watch
 from runtime.store import vfs
 from runtime import TYPE_CHECKING, filterargs
 from runtime.timefmt import ZERO_TIME, parse_rfc3339, rfc3339
+from runtime.workers import Workers
 from runtime.services import commit, containerfs
 from runtime.errors import BerthError, Conflict, InvalidParameter, NotFound, NotModified, SystemFailure
 
@@ -100,7 +101,9 @@ class ContainerService(ContainerBackend):
         if userns is not None and self.store.driver != "vfs":
             forced = os.environ.get("BERTH_USERNS_IDMAP") == "0"  # (tests: the copies)
             self.idmap_problem = "BERTH_USERNS_IDMAP=0" if forced else remap.probe_idmap(self.data_root)
-        self.watcher = watch.Watcher(self.events, self._exit_events, self._restart_events)
+        self.watcher = watch.Watcher(self.events, self._after_exit, self._restart_events)
+        # `run --rm` removals, handed over at the die: no thread made on the start path
+        self.removals = Workers(2, "auto-remove")
         self.execs = Execs(containers, self.spawner, self._security, self.events)
         # AutoRemove containers removed lately: id -> (name, exit code, when), so that a wait
         # that arrives just after the removal still gets the code (docker-py's run(auto_remove)
@@ -125,6 +128,7 @@ class ContainerService(ContainerBackend):
             if checker is not None:
                 checker.stop.set()
         self.watcher.close()
+        self.removals.close()  # what exited before the close is removed
         self.kicker.close()
         self.spawner.close()
         self.containers.flush(30)
@@ -403,8 +407,6 @@ class ContainerService(ContainerBackend):
             watch.emit(self.events, c, "start")
             self.watcher.add(c)
             health.check(self, c, fresh=True)
-        if c.cfg["HostConfig"].get("AutoRemove"):
-            threading.Thread(target=self._auto_remove, args=(c,), daemon=True).start()
 
     def _start(self, c, name, early):
         # type: (Container, str, list) -> None
@@ -493,12 +495,25 @@ class ContainerService(ContainerBackend):
         self.networking.container_events(c, "disconnect")
         self._volume_events(c, "unmount")
 
+    def _after_exit(self, c):
+        # type: (Container) -> None
+        """The watcher's on_exit, after each run's `die`: the exit events, and HostConfig.AutoRemove
+        (`run --rm`) removes the container, except in a restart's stop."""
+        self._exit_events(c)
+        if c.cfg["HostConfig"].get("AutoRemove") and not c.restarting:
+            self.removals.submit(self._remove_exited, c)
+
     def _auto_remove(self, c):
         # type: (Container) -> None
-        """HostConfig.AutoRemove (`run --rm`): remove the container once it has exited."""
+        """An AutoRemove container found running at engine start: removed once it has exited."""
         client.wait_exit(c)
-        if c.restarting:
-            return  # the restart's start arms a new one
+        if not c.restarting:
+            self._remove_exited(c)
+
+    def _remove_exited(self, c):
+        # type: (Container) -> None
+        """Remove an exited AutoRemove container (unless a removal took it first) and keep its
+        exit code for a wait that comes after."""
         try:
             self.container_remove(c.id, volumes=True)
         except (NotFound, Conflict):
@@ -804,23 +819,31 @@ class ContainerService(ContainerBackend):
     def container_remove(self, name, force=False, volumes=False):
         c = self.containers.get(name)
         st = c.state()
+        if st["Running"] and not force:
+            raise Conflict("You cannot remove a running container %s. Stop the container before "
+                           "attempting removal or force remove" % c.id)
+        # claimed before the kill, as dockerd does: the AutoRemove that the exit sets off finds
+        # this removal under way and leaves it alone
+        if not self.containers.claim_removal(c):
+            raise Conflict("removal of container %s is already in progress" % c.id)
         if st["Running"]:
-            if not force:
-                raise Conflict("You cannot remove a running container %s. Stop the container before "
-                               "attempting removal or force remove" % c.id)
-            self._halt(c, _signal.SIGKILL, 10)
+            try:
+                self._halt(c, _signal.SIGKILL, 10)
+            except BaseException:
+                self.containers.notify_gone(c.id)  # the claim goes (waiters see it is still there)
+                raise
             st = c.state()
-        self.watcher.exited(c)  # its die event first
-        checker = getattr(c, "health", None)
-        if checker is not None:
-            checker.stop.set()
-        c.final_exit_code = st["ExitCode"]  # for waiters on "removed"
-        with c.lock:
-            early, c.early = c.early, []
-        for sock, _ in early:  # their clients see the end of the stream
-            sock.close()
-        started = c.started()
         try:
+            self.watcher.exited(c)  # its die event first
+            checker = getattr(c, "health", None)
+            if checker is not None:
+                checker.stop.set()
+            c.final_exit_code = st["ExitCode"]  # for waiters on "removed"
+            with c.lock:
+                early, c.early = c.early, []
+            for sock, _ in early:  # their clients see the end of the stream
+                sock.close()
+            started = c.started()
             # the directory goes once the monitor has let go of the overlay on it
             self.containers.discard(c, lambda: client.await_monitor_exit(c, 10, started))
             c.cgroup().destroy()

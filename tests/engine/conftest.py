@@ -80,8 +80,12 @@ def _processes_under(path):
 
 
 def remove_all_containers(eng):
+    from runtime.errors import Conflict, NotFound
     for c in eng.container_list(all=True):
-        eng.container_remove(c["Id"], force=True, volumes=True)
+        try:
+            eng.container_remove(c["Id"], force=True, volumes=True)
+        except (Conflict, NotFound):  # an AutoRemove container the engine is removing already
+            assert eng.containers.wait_gone(c["Id"], 10)
 
 
 def _spare_cgroups(eng):
@@ -105,18 +109,22 @@ def assert_nothing_leaked(eng, data_root, cgroup_parent):
     import time
 
     def cgroups_left():
+        found = [(d, e) for d in _cgroup_dirs(cgroup_parent) if os.path.isdir(d)
+                 for e in os.listdir(d) if os.path.isdir(os.path.join(d, e))]
+        # the spares after the directories: a spare forked meanwhile (the forkserver forks one
+        # once idle) has made its directory after it appeared in /proc
         spares = _spare_cgroups(eng)
-        return [(d, e) for d in _cgroup_dirs(cgroup_parent) if os.path.isdir(d)
-                for e in os.listdir(d) if os.path.isdir(os.path.join(d, e)) and e not in spares]
+        return [(d, e) for d, e in found if e not in spares]
 
     # a monitor exits right after it recorded the exit, and an AutoRemove container leaves the
     # list before its monitor has removed its cgroup: both settle within a bounded time
     for _ in range(250):
-        if not _processes_under(str(data_root)) and not cgroups_left():
+        procs, cgroups = _processes_under(str(data_root)), cgroups_left()
+        if not procs and not cgroups:
             break
         time.sleep(0.02)
-    assert _processes_under(str(data_root)) == []
-    assert cgroups_left() == []
+    assert procs == []
+    assert cgroups == []
     with open("/proc/self/mountinfo") as f:
         assert str(data_root) not in f.read()
 

@@ -263,6 +263,33 @@ def test_bad_input_is_refused_and_leaves_nothing(clean_containers, tmp_path):
     eng.container_remove(cid)
 
 
+def test_an_execve_that_fails_after_the_start_is_the_containers_output(clean_containers, tmp_path):
+    """The start is reported once only the execve is left (runc's start returns before its
+    init's execve): what the lookup cannot see, an executable file the kernel cannot run, fails
+    in the container, which says why on its stderr and exits 126, as with dockerd and runc.
+    A start with --init, a restart by the policy and a TTY take the same path."""
+    eng = clean_containers
+    bad = tmp_path / "bad"
+    bad.write_bytes(b"\x7fELF but not really")
+    bad.chmod(0o755)
+    for extra in ({}, {"Init": True}):
+        code, out, err, info = run_container(eng, ["/x/bad"], HostConfig=dict({"Binds": ["%s:/x" % tmp_path]},
+                                                                              **extra))
+        assert (code, out) == (126, b"")
+        assert err == b'exec: "/x/bad": Exec format error\n'
+        assert info["State"]["Error"] == ""
+    policy = {"Name": "on-failure", "MaximumRetryCount": 1}
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["/x/bad"], "Tty": True,
+                                "HostConfig": {"Binds": ["%s:/x" % tmp_path], "RestartPolicy": policy}})["Id"]
+    eng.container_start(cid)
+    assert wait_for(lambda: eng.container_inspect(cid)["RestartCount"] == 1 and
+                    not eng.container_inspect(cid)["State"]["Running"], timeout=20)
+    assert eng.container_inspect(cid)["State"]["ExitCode"] == 126
+    logs = b"".join(line for _, line in eng.container_logs(cid))
+    assert logs.count(b'exec: "/x/bad": Exec format error') == 2, logs
+    eng.container_remove(cid)
+
+
 def test_remove_deletes_writable_layer_cgroup_and_state(clean_containers):
     eng = clean_containers
     cid = eng.container_create({"Image": "busybox", "Cmd": ["sh", "-c", "echo data > /layerfile; rm /bin/vi; "

@@ -113,3 +113,36 @@ def test_an_exit_is_seen_when_the_watchers_descriptors_are_above_1023(clean_cont
         for fd in filler:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_an_autoremove_container_is_removed_once(clean_containers):
+    """`rm -f` of a running `run --rm` container: its kill sets off the AutoRemove, which finds the
+    removal under way (dockerd's 409) instead of removing it a second time: one die, one destroy,
+    and the removal the user asked for reports no error. The removal is handed over at the die,
+    so a start makes no thread."""
+    eng = clean_containers
+    first = eng.container_create({"Image": "busybox", "Cmd": ["true"]})["Id"]
+    eng.container_start(first)  # the engine's watcher thread runs from here on
+    eng.container_wait(first)
+    eng.container_remove(first)
+    for _ in range(5):  # the two removals raced: a few rounds show a second destroy
+        cid = eng.container_create({"Image": "busybox", "Cmd": ["sleep", "100"],
+                                    "HostConfig": {"AutoRemove": True}})["Id"]
+        threads = set(threading.enumerate())
+        eng.container_start(cid)
+        assert set(threading.enumerate()) - threads == set()
+        t0 = time.time()
+        eng.container_remove(cid, force=True)
+        time.sleep(0.3)  # an AutoRemove that removed it again would have done so by now
+        evs = [a for t, a in _collect(eng, t0, filters={"container": [cid]}) if t == "container"]
+        assert evs.count("destroy") == 1 and evs.count("die") == 1, evs
+    # exits on its own: removed once, by the AutoRemove
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["true"],
+                                "HostConfig": {"AutoRemove": True}})["Id"]
+    waiter = eng.container_wait_begin(cid, "removed")
+    t0 = time.time()
+    eng.container_start(cid)
+    assert waiter(10)["StatusCode"] == 0
+    time.sleep(0.3)
+    evs = [a for t, a in _collect(eng, t0 - 1, filters={"container": [cid]}) if t == "container"]
+    assert evs == ["create", "start", "die", "destroy"], evs

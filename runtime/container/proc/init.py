@@ -5,7 +5,10 @@ no_new_privs, then exec (`finalize` before the monitor's "in the cgroup", `exec_
 `finalize_and_exec` is shared with `exec` (runtime/container/proc/execproc.py).
 
 Any failure is written to the sync pipe as one line before `_exit(126|127)`; a successful exec
-closes the pipe (close-on-exec), which is how the monitor knows the process is running.
+closes the pipe (close-on-exec), which is how the monitor knows the process is running. PID 1
+also writes EXEC_MARK there once only the execve is left (the command was looked up and is
+executable, the filters are on): the monitor reports the start then, as runc's start returns
+before its init's execve.
 """
 
 import errno
@@ -158,8 +161,17 @@ PR_CAPBSET_READ = 23
 def look_path(name, env):
     # type: (str, list) -> str
     """The executable `name` resolves to through the container's PATH (Go's exec.LookPath, as
-    runc does it): a name with a slash is taken as it is. StartError(127) when there is none."""
+    runc does it): a name with a slash is taken as it is, if it is there and executable.
+    StartError(127) when there is none, StartError(126) when it cannot be run."""
     if "/" in name:
+        try:
+            st = os.stat(name)
+        except OSError as e:
+            if e.errno in (errno.ENOENT, errno.ENOTDIR):
+                raise StartError('exec: "%s": executable file not found in $PATH' % name, 127) from None
+            raise StartError('exec: "%s": %s' % (name, e.strerror.lower()), 126) from None
+        if not stat.S_ISREG(st.st_mode) or not st.st_mode & 0o111:
+            raise StartError('exec: "%s": permission denied' % name, 126)
         return name
     path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     for e in env:
@@ -195,9 +207,12 @@ def finalize(proc):
     return look_path(proc["args"][0], env), _env_dict(env)
 
 
-def exec_(proc, path, env):
-    # type: (dict, str, dict) -> None
-    """execve (after the seccomp filter when no_new_privs is set); raises StartError on failure."""
+def exec_(proc, path, env, ready_fd=-1):
+    # type: (dict, str, dict, int) -> None
+    """execve (after the seccomp filter when no_new_privs is set); raises StartError on failure.
+    ready_fd: the sync pipe, told (EXEC_MARK) once only the execve is left; the start is then
+    reported, so a failing execve (a bad ELF, a missing interpreter) is also written to stderr,
+    where the container's output goes, as runc's init does."""
     args = proc["args"]
     if proc.get("apparmor"):
         set_exec_profile(proc["apparmor"])
@@ -205,14 +220,25 @@ def exec_(proc, path, env):
         set_exec_label(proc["selinux"])
     if proc.get("seccomp") and proc.get("no_new_privs"):
         install_seccomp(proc["seccomp"])
+    if ready_fd >= 0:
+        try:
+            os.write(ready_fd, stdio.EXEC_MARK)
+        except OSError:  # (a profile denying write): the monitor waits for the exec instead
+            ready_fd = -1
     try:
         os.execve(path, args, env)
     except FileNotFoundError:
-        raise StartError('exec: "%s": executable file not found in $PATH' % args[0], 127) from None
+        err = StartError('exec: "%s": executable file not found in $PATH' % args[0], 127)
     except PermissionError:
-        raise StartError('exec: "%s": permission denied' % args[0], 126) from None
+        err = StartError('exec: "%s": permission denied' % args[0], 126)
     except OSError as e:
-        raise StartError('exec: "%s": %s' % (args[0], e.strerror), 126) from None
+        err = StartError('exec: "%s": %s' % (args[0], e.strerror), 126)
+    if ready_fd >= 0:
+        try:
+            os.write(2, ("%s\n" % err).encode("utf-8", "replace"))
+        except OSError:
+            pass
+    raise err
 
 
 def set_exec_profile(name):
@@ -379,7 +405,7 @@ def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None, ready=False, s
         sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
         if spec.get("init") and _fork_init(sync_w):
             reaper.foreground(tty)
-        exec_(spec["process"], path, env)
+        exec_(spec["process"], path, env, sync_w)
     except StartError as e:
         code = e.code
         _report(sync_w, str(e))

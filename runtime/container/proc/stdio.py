@@ -83,11 +83,19 @@ class Stdio(object):
             self.stdin_w = -1
 
 
-def await_exec(io, sync_r, pty_sock=None, pty_child_sock=None):
-    # type: (Stdio, int, object, object) -> bytes
+# what a container's PID 1 writes on the sync pipe once only the execve is left (runtime/
+# container/proc/init.py exec_); never part of an error text
+EXEC_MARK = b"\x00"
+
+
+def await_exec(io, sync_r, pty_sock=None, pty_child_sock=None, early=False):
+    # type: (Stdio, int, object, object, bool) -> bytes
     """The parent's side of starting a process (a container's PID 1 or an exec): adopt the pty
     master the child sends back when it has a TTY, then read the child's setup errors from the
-    sync pipe until the child execs (the pipe is close-on-exec). b"" means the exec happened."""
+    sync pipe until the child execs (the pipe is close-on-exec). b"" means the exec happened;
+    with early, that every check passed and only the execve is left (EXEC_MARK): the caller
+    drain()s the pipe, as runc's start returns before its init's execve (the kernel takes ~1 ms
+    to replace a forked interpreter's address space)."""
     if pty_sock is not None:
         pty_child_sock.close()
         master = recv_fd(pty_sock)
@@ -98,8 +106,20 @@ def await_exec(io, sync_r, pty_sock=None, pty_child_sock=None):
     while True:
         chunk = os.read(sync_r, 4096)
         if not chunk:
-            return err
+            return err.replace(EXEC_MARK, b"")
         err += chunk
+        if early and err.startswith(EXEC_MARK):  # (what follows is the execve's failure, if any)
+            return b""
+
+
+def drain(sync_r):
+    # type: (int) -> None
+    """Read the sync pipe to its end: the execve happened, or the process failed and exits."""
+    try:
+        while os.read(sync_r, 4096):
+            pass
+    except OSError:
+        pass
 
 
 def resize(fd, height, width):
