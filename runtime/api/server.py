@@ -21,6 +21,7 @@ from runtime import TYPE_CHECKING, __version__
 from runtime.api import admission, httpstatus
 from runtime.api.http11 import HTTPHandler
 from runtime.api.streams import BodyReader, ChunkedWriter, MalformedBody, body_length
+from runtime.api.threads import KeptThreadsMixIn
 from runtime.api.version import API_VERSION, MIN_API_VERSION
 from runtime.errors import BerthError, InvalidParameter, Unavailable
 
@@ -352,11 +353,9 @@ class APIHandler(HTTPHandler):
 
 
 
-class APIServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    """Serves the API on one listening unix socket handed in already bound (runtime.daemon.sockets)."""
-
-    daemon_threads = True
-    block_on_close = False
+class APIServer(KeptThreadsMixIn, socketserver.UnixStreamServer):
+    """Serves the API on one listening unix socket handed in already bound (runtime.daemon.sockets);
+    a thread per connection, kept for the next one (runtime/api/threads.py)."""
 
     def __init__(self, sock, router, data_root=None, slots=None):
         # type: (Any, Router, Optional[str], Optional[admission.Slots]) -> None
@@ -364,6 +363,7 @@ class APIServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
                                                bind_and_activate=False)
         self.socket.close()
         self.socket = sock
+        self.setup_kept_threads()
         self.router = router
         self.data_root = data_root  # named by disk-full errors
         # the requests worked on at once (shared by every listener of the daemon)
