@@ -143,8 +143,10 @@ class CgroupManager(object):
 
     def destroy(self):
         # type: () -> None
-        """Thaw, kill what is left, remove the directories."""
+        """Remove the directories; if something is left in them, thaw, kill it, then remove."""
         if not self.exists():
+            return
+        if self._remove_empty():  # the usual case: PID 1 has exited (thaw + pids: ~0.4 ms more)
             return
         try:
             self.thaw()
@@ -157,6 +159,18 @@ class CgroupManager(object):
                 pass
         for d in reversed(self.dirs):
             _rmdir(d)
+
+    def _remove_empty(self):
+        # type: () -> bool
+        """One rmdir of each directory; False when one is still in use (EBUSY)."""
+        done = True
+        for d in reversed(self.dirs):
+            try:
+                os.rmdir(d)
+            except OSError as e:
+                if e.errno != errno.ENOENT:
+                    done = False
+        return done
 
 
 class CgroupV1(CgroupManager):
