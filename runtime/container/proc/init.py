@@ -211,8 +211,9 @@ def exec_(proc, path, env, ready_fd=-1):
     # type: (dict, str, dict, int) -> None
     """execve (after the seccomp filter when no_new_privs is set); raises StartError on failure.
     ready_fd: the sync pipe, told (EXEC_MARK) once only the execve is left; the start is then
-    reported, so a failing execve (a bad ELF, a missing interpreter) is also written to stderr,
-    where the container's output goes, as runc's init does."""
+    reported and the monitor stops reading, so a failing execve (a bad ELF, a missing
+    interpreter) is written to stderr instead, where the container's output goes, as runc's init
+    does, and the error raised is marked `late`."""
     args = proc["args"]
     if proc.get("apparmor"):
         set_exec_profile(proc["apparmor"])
@@ -233,7 +234,8 @@ def exec_(proc, path, env, ready_fd=-1):
         err = StartError('exec: "%s": permission denied' % args[0], 126)
     except OSError as e:
         err = StartError('exec: "%s": %s' % (args[0], e.strerror), 126)
-    if ready_fd >= 0:
+    if ready_fd >= 0:  # the monitor no longer reads the pipe
+        err.late = True
         try:
             os.write(2, ("%s\n" % err).encode("utf-8", "replace"))
         except OSError:
@@ -408,7 +410,8 @@ def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None, ready=False, s
         exec_(spec["process"], path, env, sync_w)
     except StartError as e:
         code = e.code
-        _report(sync_w, str(e))
+        if not getattr(e, "late", False):  # (a late one is on stderr: nobody reads the pipe)
+            _report(sync_w, str(e))
     except BaseException as e:  # noqa: B036 - the child must never return into the forkserver
         _report(sync_w, "container init: %s" % (e,))
     os._exit(code)

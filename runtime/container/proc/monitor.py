@@ -174,16 +174,14 @@ class Monitor(object):
         err = stdio.await_exec(io, sync_r, pty_sock, pty_child, early=True)
         if cgroup_error and (not err or err == init.NO_CGROUP.encode()):
             err = cgroup_error.encode()  # (PID 1's own failure, e.g. not found, comes first)
+        os.close(sync_r)  # (PID 1 writes nothing there after its exec mark)
         if err:
-            os.close(sync_r)
             os.unlink("attach.sock")
             _, status = os.waitpid(pid, 0)
             send_msg(self.reply, {"error": err.decode("utf-8", "replace"), "code": stdio.exit_code(status)})
             os._exit(0)
         send_msg(self.reply, {"pid": pid, "monitor": os.getpid(), "start_time": _start_time(pid)})
         self.reply.close()
-        stdio.drain(sync_r)  # the execve: a failure of it PID 1 writes to its stderr, and exits
-        os.close(sync_r)
         gc.enable()
         self.pid1 = pid
         try:
@@ -372,9 +370,8 @@ class Monitor(object):
                 pass
         os.close(go_w)
         io.close_child_ends()
+        # as at the first start: a failing execve is the run's output and exit
         err = stdio.await_exec(io, sync_r, pty_sock, pty_child, early=True).decode("utf-8", "replace")
-        if not err:  # as at the first start: a failing execve is the run's output and exit
-            stdio.drain(sync_r)
         os.close(sync_r)
         err = err or cgroup_error
         if err:

@@ -93,9 +93,9 @@ def await_exec(io, sync_r, pty_sock=None, pty_child_sock=None, early=False):
     """The parent's side of starting a process (a container's PID 1 or an exec): adopt the pty
     master the child sends back when it has a TTY, then read the child's setup errors from the
     sync pipe until the child execs (the pipe is close-on-exec). b"" means the exec happened;
-    with early, that every check passed and only the execve is left (EXEC_MARK): the caller
-    drain()s the pipe, as runc's start returns before its init's execve (the kernel takes ~1 ms
-    to replace a forked interpreter's address space)."""
+    with early, that every check passed and only the execve is left (EXEC_MARK), as runc's
+    start returns before its init's execve (the kernel takes ~1 ms to replace a forked
+    interpreter's address space): the child writes nothing more there."""
     if pty_sock is not None:
         pty_child_sock.close()
         master = recv_fd(pty_sock)
@@ -110,16 +110,6 @@ def await_exec(io, sync_r, pty_sock=None, pty_child_sock=None, early=False):
         err += chunk
         if early and err.startswith(EXEC_MARK):  # (what follows is the execve's failure, if any)
             return b""
-
-
-def drain(sync_r):
-    # type: (int) -> None
-    """Read the sync pipe to its end: the execve happened, or the process failed and exits."""
-    try:
-        while os.read(sync_r, 4096):
-            pass
-    except OSError:
-        pass
 
 
 def resize(fd, height, width):
