@@ -9,6 +9,7 @@ semaphore bounds them.
 """
 
 import collections
+import socketserver
 import threading
 
 from runtime import TYPE_CHECKING
@@ -54,12 +55,5 @@ class KeptThreadsMixIn(object):
                 request, client_address = self._kept_pending.popleft()
             self._kept_serve(request, client_address)
 
-    def _kept_serve(self, request, client_address):
-        # type: (Any, Any) -> None
-        """What ThreadingMixIn's thread does with its one connection."""
-        try:
-            self.finish_request(request, client_address)  # type: ignore
-        except Exception:  # noqa: BLE001 - reported by the server's handle_error
-            self.handle_error(request, client_address)  # type: ignore
-        finally:
-            self.shutdown_request(request)  # type: ignore
+    # what ThreadingMixIn's thread does with its one connection: finish, handle_error, shutdown
+    _kept_serve = socketserver.ThreadingMixIn.process_request_thread

@@ -213,7 +213,7 @@ def exec_(proc, path, env, ready_fd=-1):
     ready_fd: the sync pipe, told (EXEC_MARK) once only the execve is left; the start is then
     reported and the monitor stops reading, so a failing execve (a bad ELF, a missing
     interpreter) is written to stderr instead, where the container's output goes, as runc's init
-    does, and the error raised is marked `late`."""
+    does, and the process exits with the error's code."""
     args = proc["args"]
     if proc.get("apparmor"):
         set_exec_profile(proc["apparmor"])
@@ -235,11 +235,11 @@ def exec_(proc, path, env, ready_fd=-1):
     except OSError as e:
         err = StartError('exec: "%s": %s' % (args[0], e.strerror), 126)
     if ready_fd >= 0:  # the monitor no longer reads the pipe
-        err.late = True
         try:
             os.write(2, ("%s\n" % err).encode("utf-8", "replace"))
         except OSError:
             pass
+        os._exit(err.code)
     raise err
 
 
@@ -410,8 +410,7 @@ def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None, ready=False, s
         exec_(spec["process"], path, env, sync_w)
     except StartError as e:
         code = e.code
-        if not getattr(e, "late", False):  # (a late one is on stderr: nobody reads the pipe)
-            _report(sync_w, str(e))
+        _report(sync_w, str(e))
     except BaseException as e:  # noqa: B036 - the child must never return into the forkserver
         _report(sync_w, "container init: %s" % (e,))
     os._exit(code)

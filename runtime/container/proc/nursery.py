@@ -86,13 +86,8 @@ def adopt(spare, target):
 def release(spare):
     # type: (Optional[cgroups.CgroupV1]) -> None
     """Remove the spare's directories (its PID 1 gone or moved out); best effort."""
-    if spare is None:
-        return
-    for d in reversed(spare.dirs):
-        try:
-            os.rmdir(d)
-        except OSError:
-            pass
+    if spare is not None:
+        spare.remove_empty()
 
 
 def sweep(parent):

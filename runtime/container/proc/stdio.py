@@ -106,7 +106,7 @@ def await_exec(io, sync_r, pty_sock=None, pty_child_sock=None, early=False):
     while True:
         chunk = os.read(sync_r, 4096)
         if not chunk:
-            return err.replace(EXEC_MARK, b"")
+            return err
         err += chunk
         if early and err.startswith(EXEC_MARK):  # (what follows is the execve's failure, if any)
             return b""
