@@ -26,7 +26,7 @@ from runtime.container.execs import Execs
 from runtime.container.spawner import Spawner
 from runtime.container.index import ContainerIndex  # noqa: F401 (type comments)
 from runtime.container.kicker import Kicker
-from runtime.container.state import Container, proc_start_time
+from runtime.container.state import Container
 from runtime.container.proc.wire import recv_exact
 from runtime.events import EventLog
 from runtime.services import health, watch
@@ -446,7 +446,7 @@ class ContainerService(ContainerBackend):
             c.set_started({"Error": reply["error"], "ExitCode": reply.get("code", 126)})
             raise InvalidParameter("cannot start container %s: %s" % (name, reply["error"]))
         c.set_started({"Pid": reply["pid"], "PidStart": reply["start_time"],
-                       "MonitorPid": reply["monitor"], "MonitorStart": proc_start_time(reply["monitor"]),
+                       "MonitorPid": reply["monitor"], "MonitorStart": reply["monitor_start"],
                        "StartedAt": run["started_at"], "FinishedAt": ZERO_TIME})
         self.networking.after_start(c, True)  # watches the exit: state.json must say running
 

@@ -87,6 +87,7 @@ class Monitor(object):
         self.io = None  # type: stdio.Stdio
         self.stop_requested = False  # a stop through the API: no restart after this exit
         self.pid1 = 0  # the running PID 1 (probes join its namespaces)
+        self.start_time = 0  # this process's (field 22 of /proc/self/stat): state.json's MonitorStart
         self.probes = {}  # type: dict  # pid -> probe.Probe
         self.backoff = None  # type: restart.Backoff
         self.cg = None  # type: cgroups.CgroupManager
@@ -171,6 +172,8 @@ class Monitor(object):
         lsock.bind("attach.sock")
         lsock.listen(16)
         self.adopt_early_clients()
+        # read before the exec: /proc/<pid>/stat of a process in execve is slow to read (~0.6 ms)
+        pid_start, self.start_time = _start_time(pid), _start_time(os.getpid())
         err = stdio.await_exec(io, sync_r, pty_sock, pty_child, early=True)
         if cgroup_error and (not err or err == init.NO_CGROUP.encode()):
             err = cgroup_error.encode()  # (PID 1's own failure, e.g. not found, comes first)
@@ -180,7 +183,8 @@ class Monitor(object):
             _, status = os.waitpid(pid, 0)
             send_msg(self.reply, {"error": err.decode("utf-8", "replace"), "code": stdio.exit_code(status)})
             os._exit(0)
-        send_msg(self.reply, {"pid": pid, "monitor": os.getpid(), "start_time": _start_time(pid)})
+        send_msg(self.reply, {"pid": pid, "monitor": os.getpid(), "start_time": pid_start,
+                              "monitor_start": self.start_time})
         self.reply.close()
         gc.enable()
         self.pid1 = pid
@@ -235,7 +239,7 @@ class Monitor(object):
                 _record("exit.json", record)
                 break
             _record("state.json", {"Pid": pid, "PidStart": _start_time(pid), "MonitorPid": os.getpid(),
-                                   "MonitorStart": _start_time(os.getpid()),
+                                   "MonitorStart": self.start_time,
                                    "StartedAt": spec["started_at"], "FinishedAt": "0001-01-01T00:00:00Z",
                                    "RestartCount": backoff.count})
             os.unlink("exit.json")
