@@ -43,6 +43,7 @@ def serve(ctrl_fd, stage_dir=None, cgroup_parent=None):
     from runtime.container.proc import execproc, monitor  # noqa: F401 - preload for the children
     from runtime.container.proc import devices
     devices.preload_default()
+    sc.cap_last_cap()  # (cached for the children)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sc.set_name("berth-forksrv")
