@@ -51,11 +51,26 @@ class StartError(Exception):
 
 def _entries(path):
     # type: (str) -> list
+    """The colon-separated entries of /etc/passwd or /etc/group. Read as bytes: a text-mode
+    open is ~0.25 ms more in a freshly forked PID 1, and a locale's codec (ASCII on CentOS 7's
+    Python 3.6 under LANG=C) must not decide whether a name with other bytes can be read."""
     try:
-        with open(path) as f:
-            return [line.rstrip("\n").split(":") for line in f if line.strip() and not line.startswith("#")]
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return []
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except OSError:
+        return []
+    finally:
+        os.close(fd)
+    text = b"".join(chunks).decode("utf-8", "surrogateescape")
+    return [line.split(":") for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
 def resolve_user(spec):
