@@ -585,6 +585,18 @@ def test_user_groups_from_the_containers_own_files(clean_containers, tmp_path):
     eng.image_remove("usrimg:1")
 
 
+def test_the_command_starts_with_default_signal_dispositions(clean_containers):
+    """What the engine's processes ignore or catch (SIGPIPE, SIGCHLD, SIGINT...) is not handed
+    to the command, plain or under --init; no signal is blocked."""
+    eng = clean_containers
+    for extra in ({}, {"HostConfig": {"Init": True}}):
+        code, out, err, _ = run_container(eng, ["cat", "/proc/self/status"], **extra)
+        assert code == 0, err
+        status = dict(re.findall(r"^(Sig\w+):\s+(\S+)$", out.decode(), re.M))
+        assert {k: int(status[k], 16) for k in ("SigIgn", "SigCgt", "SigBlk")} == \
+            {"SigIgn": 0, "SigCgt": 0, "SigBlk": 0}, (extra, status)
+
+
 def test_cgroup_the_kernel_refuses_fails_the_start_cleanly(clean_containers):
     """The monitor makes the cgroup while PID 1 builds its root: a limit the kernel refuses
     (a CFS quota under 1 ms) fails the start with one line naming the cgroup, and leaves no

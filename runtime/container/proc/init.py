@@ -217,7 +217,8 @@ def finalize(proc):
         raise StartError("chdir to cwd (%r) set in config.json failed: %s" % (cwd, e.strerror), 126) from None
     for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD,
                 signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
-        signal.signal(sig, signal.SIG_DFL)
+        if signal.getsignal(sig) != signal.SIG_DFL:  # (Python knows them all: no syscall)
+            signal.signal(sig, signal.SIG_DFL)
     signal.set_wakeup_fd(-1)
     return look_path(proc["args"][0], env), _env_dict(env)
 

@@ -244,14 +244,15 @@ class Monitor(object):
                                    "RestartCount": backoff.count})
             os.unlink("exit.json")
             _reserve_space()  # (given back if the last exit needed it)
-        log.close()
+        log.close()  # (its last partial lines: a log read after the wait has them)
+        self.end_clients()
+        lsock.close()  # and so do those still in its backlog (not at our exit, which is later)
+        # after the waiters had their EOF: a connection in between is refused, as after this
         _give_back_space()
         try:
             os.unlink("attach.sock")
         except OSError:
             pass
-        self.end_clients()
-        lsock.close()  # and so do those still in its backlog (not at our exit, which is later)
         if mnt_ns >= 0:
             # PID 1's mount namespace outlived it through this fd, so its exit did not wait for
             # the overlay's unmount, which syncs the whole upper filesystem (~2 ms on ext4
