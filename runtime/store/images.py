@@ -42,6 +42,7 @@ class ImageStore(object):
         self.lock = StoreLock(os.path.join(root, "lock"))
         self._listed = {}  # type: dict  # image id -> listed(image_id)
         self._record_writes = 0  # records rewritten or removed so far: see listed()
+        self._diff_ids = {}  # type: dict  # image id -> its layers' diff_ids (see diff_ids())
 
     # ------------------------------------------------------------ blobs (registry client)
 
@@ -174,11 +175,20 @@ class ImageStore(object):
         # type: (str) -> None
         self._record_writes += 1
         self._listed.pop(image_id, None)
+        self._diff_ids.pop(image_id, None)
 
     def diff_ids(self, image_id):
         # type: (str) -> list
-        """The image's layer diff_ids, lowest first."""
-        return [layer["diffId"] for layer in self.record(image_id)["layers"]]
+        """The image's layer diff_ids, lowest first. Kept in memory once read: the image id is
+        the digest of a config that lists them, so they never change (the entry goes with the
+        record); a create and a start each needed a read of the record."""
+        got = self._diff_ids.get(image_id)
+        if got is None:
+            writes = self._record_writes
+            got = [layer["diffId"] for layer in self.record(image_id)["layers"]]
+            if writes == self._record_writes:
+                self._diff_ids[image_id] = got
+        return list(got)
 
     def layer_dirs(self, image_id):
         # type: (str) -> list
