@@ -12,6 +12,19 @@ import threading
 from runtime.container.proc import wire
 
 
+def message(kind, spec):
+    # type: (str, dict) -> bytes
+    """A request as the forkserver takes it: a JSON header line ("kind" first: the forkserver
+    routes on the first bytes; for a run, what the monitor needs before it reads the spec), then
+    the spec's JSON, which the monitor hands to a prepared PID 1 unread. (JSON without indent
+    has no raw newline.)"""
+    head = {"kind": kind}  # type: dict
+    if kind != "exec":
+        head.update(tty=bool(spec.get("tty")), open_stdin=bool(spec.get("open_stdin")),
+                    join_netns=bool(spec.get("join_netns")))
+    return json.dumps(head).encode() + b"\n" + json.dumps(spec).encode()
+
+
 class Spawner(object):
     """Engine side: starts the forkserver on first use and sends it requests."""
 
@@ -40,8 +53,7 @@ class Spawner(object):
         reply message, the connected reply socket)."""
         a, b = socket.socketpair()
         try:
-            # "kind" first: the forkserver routes on the message's first bytes
-            data = json.dumps({"kind": kind, "spec": spec}).encode()
+            data = message(kind, spec)
             with self._lock:
                 if self._proc is None or self._proc.poll() is not None:
                     self._start()

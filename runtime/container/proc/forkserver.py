@@ -86,7 +86,7 @@ def serve(ctrl_fd, stage_dir=None, cgroup_parent=None):
                     _detach()
                 except BaseException:  # noqa: B036 - never return into the server loop
                     os._exit(1)
-                _child(json.loads(msg.decode()), fds, None)
+                _child(msg, fds, None)
         for fd in fds:  # before the next fork: no other child may hold them
             os.close(fd)
 
@@ -129,7 +129,7 @@ def _fork_spare(ctrl, stage_dir, cgroup_parent):
             if prepared is not None:
                 prepared.abandon()
             os._exit(0)
-        _child(json.loads(msg.decode()), fds, prepared)
+        _child(msg, fds, prepared)
     theirs.close()
     return ours, pid
 
@@ -158,17 +158,20 @@ def _detach():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _child(req, fds, prepared):
-    # type: (dict, list, object) -> None
+def _child(msg, fds, prepared):
+    # type: (bytes, list, object) -> None
+    """Serve one request (spawner.request's message: a JSON header line, then the spec's JSON)."""
     from runtime.container.proc import execproc, monitor
     reply_fd = fds[0]
     try:
         reply = socket.socket(fileno=reply_fd)
+        head, _, body = msg.partition(b"\n")
+        req = json.loads(head.decode())
         sc.set_name("berth-exec" if req["kind"] == "exec" else "berth-monitor")
         if req["kind"] in ("run", "run-fresh"):
-            monitor.Monitor(req["spec"], reply, fds[1:], prepared).run()
+            monitor.Monitor(req, body, reply, fds[1:], prepared).run()
         else:
-            execproc.run(req["spec"], reply)
+            execproc.run(json.loads(body.decode()), reply)
     except BaseException as e:  # noqa: B036 - report, never return into the server loop
         try:
             wire.send_msg(socket.socket(fileno=reply_fd), {"error": "monitor: %s" % (e,), "code": 126})

@@ -74,15 +74,19 @@ def enter_pid_namespace(join):
 class Monitor(object):
     """One container's monitor; `run()` never returns."""
 
-    def __init__(self, spec, reply, attach_fds=(), prepared=None):
-        # type: (dict, socket.socket, tuple, Prepared) -> None
-        self.spec = spec
+    def __init__(self, head, body, reply, attach_fds=(), prepared=None):
+        # type: (dict, bytes, socket.socket, tuple, Prepared) -> None
+        """head: the request's header (spawner.request: tty, open_stdin, join_netns); body: the
+        run spec's JSON, which a prepared PID 1 gets as it is, before the monitor reads it."""
+        self.head = head
+        self.body = body
+        self.spec = {}  # type: dict  # (read from body in run())
         self.reply = reply
         self.prepared = prepared
         self.attach_fds = list(attach_fds)
         # the engine's network namespace for PID 1 (bridge, container:) comes after the attaches
-        self.netns = self.attach_fds.pop() if spec.get("join_netns") else -1
-        self.state_dir = spec["state_dir"]
+        self.netns = self.attach_fds.pop() if head.get("join_netns") else -1
+        self.state_dir = ""
         self.clients = []  # type: list
         self.io = None  # type: stdio.Stdio
         self.stop_requested = False  # a stop through the API: no restart after this exit
@@ -97,10 +101,10 @@ class Monitor(object):
         # type: () -> None
         p = self.prepared
         wake_r = p.wake_r if p is not None else _wake_on_sigchld()
-        spec = self.spec
+        head = self.head
         # with a TTY, PID 1 opens the pty in its own devpts and sends the master back
-        self.io = io = stdio.Stdio(spec["tty"], spec["open_stdin"], spec.get("console_size"))
-        pty_sock, pty_child = socket.socketpair() if spec["tty"] else (None, None)
+        self.io = io = stdio.Stdio(head["tty"], head["open_stdin"])
+        pty_sock, pty_child = socket.socketpair() if head["tty"] else (None, None)
         mnt_ns = -1
         if p is not None:  # PID 1 is waiting, its namespaces made: hand it the spec and stdio
             mnt_ns = _recv_mnt_ns(p.chan)
@@ -108,7 +112,8 @@ class Monitor(object):
             if self.netns >= 0:
                 fds.append(self.netns)
             try:
-                send_fds(p.chan, json.dumps(spec).encode(), fds)
+                # the spec's bytes as they came: PID 1 builds the root while we read them
+                send_fds(p.chan, self.body, fds)
             except OSError:  # it is gone (killed?); its PID namespace went with it
                 _, status = os.waitpid(p.pid, 0)
                 nursery.release(p.cgroup)
@@ -118,7 +123,9 @@ class Monitor(object):
                 os._exit(0)
             p.chan.close()
             pid, sync_r, go_w = p.pid, p.sync_r, p.go_w
+            spec = self._read_spec()
         else:
+            spec = self._read_spec()
             sync_r, sync_w = os.pipe()
             go_r, go_w = os.pipe()
             enter_pid_namespace(spec.get("pid_ns"))
@@ -192,6 +199,15 @@ class Monitor(object):
             self.serve(pid, wake_r, lsock, log, mnt_ns)
         except BaseException as e:  # noqa: B036 - a bug of ours: PID 1 must not run on unwatched
             self.failed(e)
+
+    def _read_spec(self):
+        # type: () -> dict
+        """The run spec, from the request's body (once)."""
+        self.spec = spec = json.loads(self.body.decode())
+        self.body = b""
+        self.state_dir = spec["state_dir"]
+        self.io.size = spec.get("console_size")
+        return spec
 
     def serve(self, pid, wake_r, lsock, log, mnt_ns):
         # type: (int, int, socket.socket, logfile.JsonLog, int) -> None
