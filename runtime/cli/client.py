@@ -73,6 +73,10 @@ API_VERSION = "1.44"
 DEFAULT_HOST = "unix:///run/berth.sock"
 
 
+class StreamError(Exception):
+    """An errorDetail message in a JSON progress stream (runtime.cli.fmt renders them)."""
+
+
 class APIError(Exception):
     """The daemon answered with an error status; str() is its message."""
 

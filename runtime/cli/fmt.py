@@ -4,6 +4,7 @@ and the JSON progress stream of pull/push/load."""
 import sys
 import time
 
+from runtime.cli.client import StreamError  # noqa: F401 (part of fmt's interface)
 from runtime.units import human_duration, human_size  # noqa: F401 (part of fmt's interface)
 
 
@@ -37,10 +38,6 @@ def table(headers, rows, out=None):
               for h, column in zip(headers, zip(*rows) if rows else [()] * n)]
     line = "".join("%%-%ds" % (w + 3) for w in widths[:-1]) + "%s"
     out.write("".join((line % tuple(row)).rstrip() + "\n" for row in [headers] + rows))
-
-
-class StreamError(Exception):
-    """An errorDetail message in a JSON progress stream."""
 
 
 class Progress(object):

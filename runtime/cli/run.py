@@ -3,8 +3,8 @@ container's code, as `docker run` does."""
 
 import sys
 
-from runtime.cli import attach, fmt, runflags
-from runtime.cli.client import APIError, getenv
+from runtime.cli import attach, runflags
+from runtime.cli.client import APIError, StreamError, getenv
 
 RUN_ERROR, CANNOT_INVOKE, NOT_FOUND = 125, 126, 127
 
@@ -312,7 +312,7 @@ def cmd_run(client, args):
     except APIError as exc:
         sys.stderr.write("berth: Error response from daemon: %s\n" % exc)
         return RUN_ERROR
-    except fmt.StreamError as exc:
+    except StreamError as exc:  # (a pull's: runtime.cli.fmt is imported only to pull)
         sys.stderr.write("berth: %s\n" % exc)
         return RUN_ERROR
     if args.detach:
