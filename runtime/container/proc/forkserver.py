@@ -4,8 +4,9 @@ Why: the daemon is threaded, and fork() in a threaded process may copy a lock so
 holds. This server is a fresh interpreter (`python -I -S`) that imports only what a monitor
 needs, so every monitor forked from it is small (its pages are shared with the server) and
 inherits no engine state. It serves one SOCK_SEQPACKET control socket: each request is a JSON
-message {"kind": "run"|"run-fresh"|"exec", "spec": {...}} carrying fds (SCM_RIGHTS): first the socket the
-forked child answers on, then any attach sockets a run hands to its monitor. The child is
+header line {"kind": "run"|"run-fresh"|"exec", ...} and then the spec's JSON (spawner.message),
+carrying fds (SCM_RIGHTS): first the socket the forked child answers on, then any attach
+sockets a run hands to its monitor. The child is
 usually forked before its request arrives (a spare, forked once the server has been idle for
 SPARE_DELAY) and gets the request handed over its own socketpair; the spare has also forked
 the container's PID 1 already, in new namespaces (monitor.prepare), so a `run` only builds
