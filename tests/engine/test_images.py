@@ -378,3 +378,22 @@ def test_commit_of_a_container_that_exits_before_its_pause(engine, busybox_image
     finally:
         engine.container_remove(cid, force=True)
     engine.image_remove("quick:1")
+
+
+def test_the_reference_map_is_read_again_when_its_file_changes(tmp_path):
+    """The map is kept between reads while the file is the same one; a write through another
+    ReferenceStore (as another process would) or a removal of the file is seen at once."""
+    from runtime.store.refs import ReferenceStore
+    path = str(tmp_path / "repositories.json")
+    mine, other = ReferenceStore(path), ReferenceStore(path)
+    assert mine.all() == {}
+    mine.set(["docker.io/library/a:1"], "sha256:" + "1" * 64)
+    got = mine.all()
+    got["changed by the caller"] = "x"  # a copy: the kept map is not changed
+    assert mine.get("docker.io/library/a:1") == "sha256:" + "1" * 64
+    assert "changed by the caller" not in mine.all()
+    for n in range(5):  # same size each time: the file's identity, not its length, tells
+        other.set(["docker.io/library/a:1"], "sha256:" + str(n) * 64)
+        assert mine.get("docker.io/library/a:1") == "sha256:" + str(n) * 64
+    os.unlink(path)
+    assert mine.all() == {}
