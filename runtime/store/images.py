@@ -41,7 +41,7 @@ class ImageStore(object):
         self.refs = ReferenceStore(os.path.join(root, "repositories.json"))
         self.lock = StoreLock(os.path.join(root, "lock"))
         self._listed = {}  # type: dict  # image id -> listed(image_id)
-        self._record_writes = 0  # records rewritten or removed so far: see listed()
+        self._record_writes = 0  # records rewritten or removed so far: see listed(), diff_ids()
         self._diff_ids = {}  # type: dict  # image id -> its layers' diff_ids (see diff_ids())
 
     # ------------------------------------------------------------ blobs (registry client)
@@ -171,8 +171,9 @@ class ImageStore(object):
                 self._listed[image_id] = got
         return got
 
-    def _forget_listed(self, image_id):
+    def _forget_record(self, image_id):
         # type: (str) -> None
+        """The record of image_id was rewritten or removed: what is kept from it goes."""
         self._record_writes += 1
         self._listed.pop(image_id, None)
         self._diff_ids.pop(image_id, None)
@@ -287,7 +288,7 @@ class ImageStore(object):
         try:
             write_json(self._record_path(rec["id"]), rec, indent=1, sort_keys=True, durable=True)
         finally:
-            self._forget_listed(rec["id"])
+            self._forget_record(rec["id"])
 
     def tag(self, ref, new_name):
         # type: (str, str) -> str
@@ -328,7 +329,7 @@ class ImageStore(object):
         try:
             os.unlink(self._record_path(image_id))
         finally:
-            self._forget_listed(image_id)
+            self._forget_record(image_id)
 
     def clean_tmp(self):
         # type: () -> None

@@ -24,9 +24,9 @@ class ReferenceStore(object):
         # here, and one stat is cheaper than reading and parsing the file (~0.2 ms)
         self._last = None  # type: Optional[Tuple[tuple, dict]]
 
-    def all(self):
+    def _kept(self):
         # type: () -> dict
-        """{name: image id} for every reference (a copy the caller may change)."""
+        """The map as the file holds it now: the one kept, which nobody may change."""
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -40,24 +40,29 @@ class ReferenceStore(object):
             except FileNotFoundError:
                 return {}
             self._last = last = (key, refs)
-        return dict(last[1])
+        return last[1]
+
+    def all(self):
+        # type: () -> dict
+        """{name: image id} for every reference (a copy the caller may change)."""
+        return dict(self._kept())
 
     def get(self, name):
         # type: (str) -> object
         """The image id a canonical name points at, or None."""
-        return self.all().get(name)
+        return self._kept().get(name)
 
     def of(self, image_id):
         # type: (str) -> list
         """Canonical names pointing at image_id, sorted."""
-        return sorted(n for n, i in self.all().items() if i == image_id)
+        return sorted(n for n, i in self._kept().items() if i == image_id)
 
     def by_image(self):
         # type: () -> dict
         """{image id: its canonical names, sorted}, from one read of the file (a listing of
         every image reads it once, not twice per image)."""
         out = {}  # type: dict
-        for name, image_id in sorted(self.all().items()):
+        for name, image_id in sorted(self._kept().items()):
             out.setdefault(image_id, []).append(name)
         return out
 
@@ -77,7 +82,6 @@ class ReferenceStore(object):
     def replace(self, refs):
         # type: (dict) -> None
         """Write the whole map (caller holds the store lock)."""
-        self._last = None
         try:
             write_json(self.path, {"refs": refs}, indent=1, sort_keys=True, durable=True)
         finally:

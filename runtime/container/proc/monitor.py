@@ -40,7 +40,7 @@ from runtime.container.proc import syscalls as sc
 from runtime.atomicfile import read_json, write_json
 from runtime.container.proc.wire import recv_fds, recv_msg, send_fds, send_msg
 from runtime.framing import frame
-from runtime.timefmt import rfc3339
+from runtime.timefmt import ZERO_TIME, rfc3339
 
 
 class _Client(object):
@@ -256,7 +256,7 @@ class Monitor(object):
                 break
             _record("state.json", {"Pid": pid, "PidStart": _start_time(pid), "MonitorPid": os.getpid(),
                                    "MonitorStart": self.start_time,
-                                   "StartedAt": spec["started_at"], "FinishedAt": "0001-01-01T00:00:00Z",
+                                   "StartedAt": spec["started_at"], "FinishedAt": ZERO_TIME,
                                    "RestartCount": backoff.count})
             os.unlink("exit.json")
             _reserve_space()  # (given back if the last exit needed it)
