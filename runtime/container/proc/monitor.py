@@ -261,18 +261,19 @@ class Monitor(object):
             os.unlink("exit.json")
             _reserve_space()  # (given back if the last exit needed it)
         log.close()  # (its last partial lines: a log read after the wait has them)
-        self.end_clients()
-        lsock.close()  # and so do those still in its backlog (not at our exit, which is later)
-        # the empty cgroup goes first: a removal that follows the exit (`run --rm`) then finds
-        # it gone instead of making the rmdirs itself (~0.3 ms on cgroup v1) while its answer
-        # waits; after the waiters had their EOF, a connection is refused, as after this
-        try:
-            self.cg.destroy()
-        except OSError:
-            pass
+        # the state dir is settled before the waiters' EOF: what they see after it stays
         _give_back_space()
         try:
             os.unlink("attach.sock")
+        except OSError:
+            pass
+        self.end_clients()
+        lsock.close()  # and so do those still in its backlog (not at our exit, which is later)
+        # the empty cgroup goes next: a removal that follows the exit (`run --rm`) then finds
+        # it gone instead of making the rmdirs itself (~0.3 ms on cgroup v1) while its answer
+        # waits
+        try:
+            self.cg.destroy()
         except OSError:
             pass
         if mnt_ns >= 0:
