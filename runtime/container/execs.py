@@ -60,7 +60,7 @@ def run_spec(c, pid, exec_id, exec_dir, cmd, conf, detach=False, tty=None):
         "tty": bool(conf.get("Tty")), "raw": bool(conf.get("Tty") if tty is None else tty),
         "stdin": bool(conf.get("AttachStdin")),
         "console_size": conf.get("ConsoleSize") if any(conf.get("ConsoleSize") or []) else None,
-        "cgroup_procs": c.cgroup().procs_files(),
+        "cgroup_procs": c.cgroup().join_files(),  # (the key's old name: running monitors read it)
         "process": {"args": list(cmd), "env": env, "cwd": conf.get("WorkingDir") or cc.get("WorkingDir"),
                     "user": conf.get("User") or cc.get("User") or "",
                     "caps": spec.capabilities(dict(hc, Privileged=privileged)),

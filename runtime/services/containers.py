@@ -424,9 +424,11 @@ class ContainerService(ContainerBackend):
         run["process"].update(self._security(c))
         run["attach"] = [req for _, req in early]
         kind = "run-fresh" if runspec.fresh(run) else "run"
-        if kind == "run-fresh" or not nursery.fits(c.cfg["Cgroup"], run["devices"]["rules"],
-                                                   self.spare_parent):
-            self.kicker.kick()  # in case create's was long ago
+        # the monitor moves PID 1 into the cgroup (a kick, in case create's was long ago) unless
+        # it renames a spare's (run) or PID 1 enters by itself (run-fresh, cgroup v1)
+        if not (nursery.fits(c.cfg["Cgroup"], run["devices"]["rules"], self.spare_parent)
+                if kind == "run" else cg.self_join()):
+            self.kicker.kick()
         netns_fd = self.networking.before_start(c)  # bridge: made and wired now; PID 1 joins it
         run["process"]["env"] = self.networking.process_env(c, run["process"]["env"])  # --link's
         fds = [s.fileno() for s, _ in early] + ([netns_fd] if netns_fd >= 0 else [])

@@ -2,9 +2,12 @@
 spare waits in `<parent>/spare-<pid>`, a start renames that cgroup to the container's (PID 1 is
 then in it without a move, so without the kernel's grace period on the start path), a start it
 does not fit moves PID 1 and removes it, an unused one goes with the engine, and what a killed
-spare left is swept at engine start."""
+spare left is swept at engine start. And how processes enter a v1 cgroup by themselves (the
+spare's PID 1, a PID 1 forked at the start, an exec): "0" written into each `tasks` file."""
 
 import os
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -141,3 +144,43 @@ def test_the_unused_spare_cgroup_goes_with_the_engine_and_leftovers_are_swept(tm
         for d in _cgroup_dirs(parent):
             if os.path.isdir(d):
                 os.rmdir(d)
+
+
+def test_a_process_enters_every_v1_hierarchy_through_the_join_files():
+    """CgroupV1.join_files: a single-threaded process that writes "0" into each (`tasks`) is
+    in the cgroup in every hierarchy, as a move through cgroup.procs would put it."""
+    cg = cgroups.CgroupV1("berth-test-" + uuid.uuid4().hex[:12], "joined")
+    assert [os.path.basename(f) for f in cg.join_files()] == ["tasks"] * len(cg.dirs)
+    cg.make_dirs()
+    try:
+        code = ("import sys\nfor p in sys.argv[1:]:\n    open(p, 'w').write('0')\n"
+                "print(open('/proc/self/cgroup').read())")
+        out = subprocess.run([sys.executable, "-c", code] + cg.join_files(), stdout=subprocess.PIPE,
+                             check=True).stdout.decode()
+        lines = {line.split(":")[1]: line.split(":", 2)[2] for line in out.splitlines() if line}
+        want = cg.parent + "/joined"
+        for ctl in cg.paths:
+            assert [path for ctls, path in lines.items() if ctl in ctls.split(",")] == [want], (ctl, out)
+    finally:
+        cg.remove_empty()
+        cgroups.CgroupV1(cg.parent, "").remove_empty()
+
+
+def test_a_pid1_forked_at_the_start_enters_its_cgroup_made_before_it(engine):
+    """A start the spare cannot serve (here `--pid host`: a fresh fork) on a kernel where a
+    process entering by itself skips the threadgroup lock: the monitor makes the cgroup, with
+    its limits and device rules, before the fork, and PID 1 enters it first thing."""
+    eng = engine
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["sleep", "30"],
+                                "HostConfig": {"PidMode": "host", "Memory": 64 << 20}})["Id"]
+    eng.container_start(cid)
+    pid = eng.container_inspect(cid)["State"]["Pid"]
+    cg = eng.containers.get(cid).cgroup()
+    assert cg.self_join() == cgroups._kernel_at_least(5, 5)
+    for d in cg.dirs:
+        assert cgroups.read_value(os.path.join(d, "cgroup.procs")).split() == [str(pid)]
+    assert cgroups.read_value(cg.paths["memory"] + "/memory.limit_in_bytes").strip() == str(64 << 20)
+    with open(cg.paths["devices"] + "/devices.list") as f:
+        assert "a *:* rwm" not in f.read()
+    eng.container_remove(cid, force=True)
+    assert wait_for(lambda: not cg.exists(), 10)

@@ -21,7 +21,7 @@ import stat
 import struct
 import termios
 
-from runtime.container.proc import reaper, rootfs, seccomp, stdio, userns
+from runtime.container.proc import nursery, reaper, rootfs, seccomp, stdio, userns
 from runtime.container.proc import syscalls as sc
 from runtime.container.proc.wire import recv_fds, send_fd, send_fds
 
@@ -338,10 +338,11 @@ def loopback_up():
         s.close()
 
 
-def join_cgroup(procs_files):
+def join_cgroup(paths):
     # type: (list) -> None
-    """Write "0" (= the caller) into each cgroup.procs."""
-    for path in procs_files:
+    """Write "0" (= the caller) into each of the files (CgroupManager.join_files: v1's tasks
+    files, v2's cgroup.procs)."""
+    for path in paths:
         fd = os.open(path, os.O_WRONLY)
         try:
             os.write(fd, b"0")
@@ -374,13 +375,20 @@ NS_FLAGS = sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC | sc.CLONE_NEWNET
 
 def container_main(spec, stdio, sync_w, go_r, tty, pty_sock=None, ready=False, staged=None):
     # type: (dict, list, int, int, bool, object, bool, str) -> None
-    """PID 1 of the container, up to exec. Never returns. The monitor moves this process into
-    its cgroup meanwhile (a cgroup v1 move waits for an RCU grace period, ~10 ms, so it runs in
-    parallel with the filesystem setup) and says so on go_r, which exec waits for. ready: the
-    namespaces are already made (prepared_main); staged: where rootfs.stage() left the parts
-    of the root that do not depend on the container."""
+    """PID 1 of the container, up to exec. Never returns. Its cgroup: a spare's, renamed by
+    the monitor; or entered first thing (spec's cgroup_join: cgroup v1, where entering by
+    oneself skips the kernel's threadgroup lock, CgroupV1.join_files); or the monitor moves
+    this process in meanwhile (a move waits for an RCU grace period, ~10 ms, so it runs in
+    parallel with the filesystem setup). The monitor says on go_r that the cgroup is done,
+    which exec waits for. ready: the namespaces are already made (prepared_main); staged:
+    where rootfs.stage() left the parts of the root that do not depend on the container."""
     code = 127
     try:
+        if spec.get("cgroup_join"):  # (cgroup v1: the monitor made it; entering is cheap, moving is not)
+            try:
+                join_cgroup(spec["cgroup_join"])
+            except OSError as e:
+                raise StartError("cannot put the container into its cgroup: %s" % e, 126) from None
         remap = spec.get("userns")
         maker = userns.Maker() if remap else None  # its helper starts while we go on
         if not ready:
@@ -508,17 +516,23 @@ def set_process_limits(spec):
             raise StartError("cannot set oom_score_adj %d: %s" % (adj, e.strerror), 126) from None
 
 
-def prepared_main(chan, host_net, sync_w, go_r, stage_dir=None):
-    # type: (socket.socket, int, int, int, str) -> None
-    """PID 1 forked ahead of its request (runtime/container/proc/monitor.py prepare): make the mount,
-    UTS, IPC and network namespaces (lo up) and stage /proc, /sys and /dev on stage_dir (the
-    engine's root mount point) now, then wait on chan for the spec and the stdio fds [stdin,
-    stdout, stderr] (or [pty socket] with a TTY), plus the network namespace to join when the
-    spec says join_netns, and go on as container_main. A host-network container goes back into
-    the host's network namespace (host_net). EOF on chan (the spare
-    was never used) ends it quietly."""
+FIRST = b"ns"  # prepared_main's first message, and with the spare's cgroup entered:
+FIRST_IN_CGROUP = b"ns+cgroup"
+
+
+def prepared_main(chan, host_net, sync_w, go_r, stage_dir=None, cgroup=None):
+    # type: (socket.socket, int, int, int, str, object) -> None
+    """PID 1 forked ahead of its request (runtime/container/proc/monitor.py prepare): enter the
+    spare's cgroup, if there is one (cgroup v1: nursery.join; the first message says whether it
+    did), make the mount, UTS, IPC and network namespaces (lo up) and stage /proc, /sys and /dev
+    on stage_dir (the engine's root mount point) now, then wait on chan for the spec and the
+    stdio fds [stdin, stdout, stderr] (or [pty socket] with a TTY), plus the network namespace
+    to join when the spec says join_netns, and go on as container_main. A host-network container
+    goes back into the host's network namespace (host_net). EOF on chan (the spare was never
+    used) ends it quietly."""
     failed = None
     staged = None
+    first = FIRST_IN_CGROUP if cgroup is not None and nursery.join(cgroup) else FIRST
     try:
         sc.unshare(NS_FLAGS)
         loopback_up()
@@ -534,7 +548,7 @@ def prepared_main(chan, host_net, sync_w, go_r, stage_dir=None):
         except OSError:
             pass
     try:
-        send_fds(chan, b"ns", [ns] if ns >= 0 else [])
+        send_fds(chan, first, [ns] if ns >= 0 else [])
     except OSError:
         os._exit(0)  # the spare is gone
     if ns >= 0:

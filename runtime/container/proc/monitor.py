@@ -35,12 +35,16 @@ import socket
 import struct
 import time
 
+from runtime import TYPE_CHECKING
 from runtime.container.proc import cgroups, devices, init, logfile, nursery, probe, restart, stdio
 from runtime.container.proc import syscalls as sc
 from runtime.atomicfile import read_json, write_json
 from runtime.container.proc.wire import recv_fds, recv_msg, send_fds, send_msg
 from runtime.framing import frame
 from runtime.timefmt import ZERO_TIME, rfc3339
+
+if TYPE_CHECKING:
+    from typing import List, Optional  # noqa: F401
 
 
 class _Client(object):
@@ -105,9 +109,10 @@ class Monitor(object):
         # with a TTY, PID 1 opens the pty in its own devpts and sends the master back
         self.io = io = stdio.Stdio(head["tty"], head["open_stdin"])
         pty_sock, pty_child = socket.socketpair() if head["tty"] else (None, None)
-        mnt_ns = -1
+        mnt_ns, joined = -1, False
+        cgroup_error = ""
         if p is not None:  # PID 1 is waiting, its namespaces made: hand it the spec and stdio
-            mnt_ns = _recv_mnt_ns(p.chan)
+            mnt_ns, joined = _recv_first(p.chan)
             fds = [pty_child.fileno()] if pty_child is not None else list(io.child)
             if self.netns >= 0:
                 fds.append(self.netns)
@@ -128,39 +133,31 @@ class Monitor(object):
             spec = self._read_spec()
             sync_r, sync_w = os.pipe()
             go_r, go_w = os.pipe()
+            self.cg = self._cgroup(spec)
+            join = []  # type: List[str]
+            if self.cg.self_join():  # cgroup v1: made now, and PID 1 enters it first thing
+                cgroup_error = self._make_cgroup(spec)
+                join = [] if cgroup_error else self.cg.join_files()
             enter_pid_namespace(spec.get("pid_ns"))
             pid = os.fork()
             if pid == 0:
                 os.close(sync_r)
                 os.close(go_w)
                 spec["netns_fd"] = self.netns
+                spec["cgroup_join"] = join
                 init.container_main(spec, io.child, sync_w, go_r, spec["tty"], pty_child)
             os.close(sync_w)
             os.close(go_r)
+            if not self.cg.self_join():  # (v2) made now, while PID 1 builds its root, then it is moved in
+                cgroup_error = self._adopt_or_move(spec, pid, None, None)
         if self.netns >= 0 and (spec.get("restart_policy") or {}).get("Name", "no") == "no":
             os.close(self.netns)  # PID 1 holds it now; the monitor must not keep it alive
             self.netns = -1
         # (with a restart policy the monitor keeps it: a new PID 1 joins the same namespace)
-        # the cgroup is made here, while PID 1 builds its filesystem, then PID 1 joins it
-        self.cg = cg = cgroups.manager(spec["cgroup"]["parent"], spec["cgroup"]["name"],
-                                       spec["cgroup"]["version"], spec["cgroup"].get("extra") or ())
-        cgroup_error = None
-        spare = p.cgroup if p is not None else None
-        dev = spec.get("devices") or {"rules": list(cgroups.DEVICE_RULES)}
-        try:
-            # PID 1 is in it already, under the default device rules
-            adopted = spare is not None and nursery.fits(spec["cgroup"], dev.get("rules"), spare.parent) and \
-                nursery.adopt(spare, cg)
-            cg.create(spec["limits"])
-            if not adopted:
-                devices.apply(cg, dev)
-                for path in cg.procs_files():
-                    with open(path, "w") as f:
-                        f.write(str(pid))
-                nursery.release(spare)
-        except (OSError, ValueError) as e:
-            cgroup_error = "cannot set up the container's cgroup %s: %s" % (cg.parent + "/" + cg.name, e)
-        else:
+        if p is not None:  # made now, while PID 1 builds its root: the spare's renamed, or a move
+            self.cg = self._cgroup(spec)
+            cgroup_error = self._adopt_or_move(spec, pid, p.cgroup if joined else None, p.cgroup)
+        if not cgroup_error:
             try:
                 os.write(go_w, b"1")
             except OSError:
@@ -199,6 +196,49 @@ class Monitor(object):
             self.serve(pid, wake_r, lsock, log, mnt_ns)
         except BaseException as e:  # noqa: B036 - a bug of ours: PID 1 must not run on unwatched
             self.failed(e)
+
+    @staticmethod
+    def _cgroup(spec):
+        # type: (dict) -> cgroups.CgroupManager
+        c = spec["cgroup"]
+        return cgroups.manager(c["parent"], c["name"], c["version"], c.get("extra") or ())
+
+    def _make_cgroup(self, spec):
+        # type: (dict) -> str
+        """The cgroup with its limits and device rules, for PID 1 to enter by itself
+        (cgroups.CgroupV1.join_files); the error's text, or ""."""
+        try:
+            self.cg.create(spec["limits"])
+            devices.apply(self.cg, spec.get("devices") or {"rules": list(cgroups.DEVICE_RULES)})
+        except (OSError, ValueError) as e:
+            return self._cgroup_error(e)
+        return ""
+
+    def _cgroup_error(self, e):
+        # type: (Exception) -> str
+        return "cannot set up the container's cgroup %s: %s" % (self.cg.parent + "/" + self.cg.name, e)
+
+    def _adopt_or_move(self, spec, pid, entered, spare):
+        # type: (dict, int, Optional[cgroups.CgroupV1], Optional[cgroups.CgroupV1]) -> str
+        """PID 1 into the container's cgroup: the spare's cgroup it entered (nursery.py)
+        renamed, or the cgroup made and PID 1 moved in (and the spare's removed). The error's
+        text, or ""."""
+        cg = self.cg
+        dev = spec.get("devices") or {"rules": list(cgroups.DEVICE_RULES)}
+        try:
+            # PID 1 is in it already, under the default device rules
+            adopted = entered is not None and nursery.fits(spec["cgroup"], dev.get("rules"), entered.parent) \
+                and nursery.adopt(entered, cg)
+            cg.create(spec["limits"])
+            if not adopted:
+                devices.apply(cg, dev)
+                for path in cg.procs_files():
+                    with open(path, "w") as f:
+                        f.write(str(pid))
+                nursery.release(spare)
+        except (OSError, ValueError) as e:
+            return self._cgroup_error(e)
+        return ""
 
     def _read_spec(self):
         # type: () -> dict
@@ -377,14 +417,16 @@ class Monitor(object):
         if pid == 0:
             os.close(sync_r)
             os.close(go_w)
+            spec["cgroup_join"] = cg.join_files() if cg.self_join() else []  # (v1: PID 1 enters)
             init.container_main(spec, io.child, sync_w, go_r, spec["tty"], pty_child)
         os.close(sync_w)
         os.close(go_r)
         cgroup_error = ""
         try:
-            for path in cg.procs_files():
-                with open(path, "w") as f:
-                    f.write(str(pid))
+            if not cg.self_join():
+                for path in cg.procs_files():
+                    with open(path, "w") as f:
+                        f.write(str(pid))
         except OSError as e:
             cgroup_error = "cannot put the container into its cgroup %s: %s" % (cg.parent + "/" + cg.name, e)
         else:
@@ -663,7 +705,7 @@ class Prepared(object):
     def __init__(self, pid, chan, sync_r, go_w, wake_r, cgroup=None):
         # type: (int, socket.socket, int, int, int, cgroups.CgroupV1) -> None
         self.pid, self.chan, self.sync_r, self.go_w, self.wake_r = pid, chan, sync_r, go_w, wake_r
-        self.cgroup = cgroup  # the cgroup PID 1 waits in (nursery.place), or None
+        self.cgroup = cgroup  # the spare's cgroup (nursery.make), or None; PID 1 says if it is in
 
     def abandon(self):
         # type: () -> None
@@ -686,34 +728,36 @@ def prepare(stage_dir=None, cgroup_parent=None):
     here too: the spare's first touch of each page it shares with the forkserver is a
     copy-on-write fault, ~1 ms of them on the start path otherwise. On cgroup v1, PID 1 then
     waits in a cgroup of its own under cgroup_parent, which the start renames to the
-    container's (nursery.py): the kernel's grace period for a move is off the start path too."""
+    container's (nursery.py), entered by PID 1 itself without the kernel's grace period."""
     wake_r = _wake_on_sigchld()
     json.loads(json.dumps({"warm": [1, 2.5, "x", None, True, {"up": False}]}))
     host_net = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     chan, child_chan = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     sync_r, sync_w = os.pipe()
     go_r, go_w = os.pipe()
+    cgroup = nursery.make(cgroup_parent)
     sc.unshare(sc.CLONE_NEWPID)
     pid = os.fork()
     if pid == 0:
         chan.close()
         os.close(sync_r)
         os.close(go_w)
-        init.prepared_main(child_chan, host_net, sync_w, go_r, stage_dir)
+        init.prepared_main(child_chan, host_net, sync_w, go_r, stage_dir, cgroup)
     child_chan.close()
     for fd in (host_net, sync_w, go_r):
         os.close(fd)
-    return Prepared(pid, chan, sync_r, go_w, wake_r, nursery.place(cgroup_parent, pid))
+    return Prepared(pid, chan, sync_r, go_w, wake_r, cgroup)
 
 
-def _recv_mnt_ns(chan):
-    # type: (socket.socket) -> int
-    """The first message of a prepared PID 1: the fd of its mount namespace (-1 without)."""
+def _recv_first(chan):
+    # type: (socket.socket) -> tuple
+    """The first message of a prepared PID 1: (the fd of its mount namespace or -1, whether it
+    is in the spare's cgroup)."""
     try:
-        fds = recv_fds(chan, 16, 1)[1]
+        msg, fds = recv_fds(chan, 16, 1)
     except OSError:
-        return -1
-    return fds[0] if fds else -1
+        return -1, False
+    return (fds[0] if fds else -1), msg == init.FIRST_IN_CGROUP
 
 
 def _start_time(pid):
