@@ -15,7 +15,7 @@ podman and dockerd, in one invocation (issue 20's first target):
 - then `berth ps` and 50 concurrent API clients (ps/inspect) against the host-python berthd,
   and its idle RSS.
 
-    sudo .venv/bin/python bench/run_latency.py [--runs 30] [--python host --python 3.6]
+    sudo .venv/bin/python bench/run_latency.py [--runs 30] [--block N] [--python host --python 3.6]
                                                [--skip podman|dockerd|docker|bridge]
 
 Targets: --network none <= 30 ms (machine's python), <= 40 ms (Python 3.6); default bridge
@@ -113,6 +113,9 @@ def main():
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--per-client", type=int, default=20)
     ap.add_argument("--skip", action="append", default=[], help="docker, dockerd, podman or bridge")
+    ap.add_argument("--block", type=int, default=1, metavar="N",
+                    help="each command runs N times back to back in its turn (a script of runs: "
+                    "the next run comes while the daemon still cleans up after the last)")
     ap.add_argument("--base", metavar="TREE", help="also berthd + berth of this checkout (A/B), "
                     "--network none")
     args = ap.parse_args()
@@ -177,15 +180,18 @@ def main():
                     ["localhost/busybox:latest", "true"]
         times = {k: [] for k in cmds}
         before = benchlib.load()
-        for i in range(args.runs + 2):  # 2 warm-up rounds, taking turns so load hits all alike
+        block = max(1, args.block)
+        for i in range(-(-args.runs // block) + 2):  # 2 warm-up rounds, taking turns so load hits all alike
             for key, argv in cmds.items():
                 denv = envs.get(key[1] if key[0] == "berth" else key[0] + key[1], env)
-                t = timed(argv, denv, retries=0 if key[0].startswith("berth") else 2,
-                          key=key if i >= 2 else None)
-                if i >= 2:
-                    times[key].append(t)
-        print("run --rm busybox true, median of %d (ms), taking turns; %s before, %s after"
-              % (args.runs, before, benchlib.load()))
+                for _ in range(block):
+                    t = timed(argv, denv, retries=0 if key[0].startswith("berth") else 2,
+                              key=key if i >= 2 else None)
+                    if i >= 2:
+                        times[key].append(t)
+        print("run --rm busybox true, median of %d (ms), taking turns%s; %s before, %s after"
+              % (len(times[next(iter(times))]), " in blocks of %d" % block if block > 1 else "", before,
+                 benchlib.load()))
         print("  %-44s %8s %8s %10s %8s" % ("", "wall", "target", "client CPU", "vs berth"))
         for key, xs in times.items():
             tool, label, net = key
