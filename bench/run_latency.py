@@ -12,11 +12,12 @@ podman and dockerd, in one invocation (issue 20's first target):
   and `docker run --rm` against a dockerd from Debian's packages (benchlib.Dockerd) with
   `--network none` and on its docker0 bridge, each in a namespace of its own;
 - the commands take turns (2 warm-up rounds), median of N each, ratios to berth's;
+- then `exec C true` into a running container of each (berthd, dockerd, podman), taking turns;
 - then `berth ps` and 50 concurrent API clients (ps/inspect) against the host-python berthd,
   and its idle RSS.
 
     sudo .venv/bin/python bench/run_latency.py [--runs 30] [--block N] [--python host --python 3.6]
-                                               [--skip podman|dockerd|docker|bridge]
+                                               [--skip podman|dockerd|docker|bridge|exec]
 
 Targets: --network none <= 30 ms (machine's python), <= 40 ms (Python 3.6); default bridge
 <= 60 ms; beside podman and dockerd. The machine's own namespace, links and iptables are never
@@ -106,13 +107,47 @@ def concurrent_clients(host, names, clients, per_client):
     return lat, time.perf_counter() - t0
 
 
+def exec_latency(args, trees, pys, envs, env, dockerd, podman):
+    """`exec C true` into a running container (`sleep`, --network none) of each berthd, of the
+    dockerd and of podman, taking turns: median of args.runs each, ratios to berth's."""
+    def detached(argv, denv):
+        return subprocess.run(argv, env=denv, stdout=subprocess.PIPE, check=True).stdout.decode().strip()
+
+    cmds = {}
+    for tool, inst in trees:
+        for label in pys:
+            key = label if tool == "berth" else tool + label
+            b = inst[label]["berth"]
+            cid = detached([b, "run", "-d", "--network", "none", "busybox", "sleep", "300"], envs[key])
+            cmds["%s (python %s)" % (tool, label)] = ([b, "exec", cid, "true"], envs[key])
+    if dockerd is not None:
+        cid = detached([DOCKER, "-H", dockerd.host, "run", "-d", "--network", "none", "busybox", "sleep",
+                        "300"], env)
+        cmds["docker -> dockerd"] = ([DOCKER, "-H", dockerd.host, "exec", cid, "true"], env)
+    if podman is not None:
+        cid = detached(podman + ["run", "-d", "--network", "none"] + benchlib.PODMAN_ULIMITS +
+                       ["localhost/busybox:latest", "sleep", "300"], env)
+        cmds["podman"] = (podman + ["exec", cid, "true"], env)
+    times = {k: [] for k in cmds}
+    for i in range(args.runs + 2):
+        for name, (argv, denv) in cmds.items():
+            t = timed(argv, denv, retries=0 if name.startswith("berth") else 2)
+            if i >= 2:
+                times[name].append(t)
+    ref = times[next(iter(times))]
+    print("exec C true into a running container, median of %d (ms), taking turns; %s"
+          % (args.runs, benchlib.load()))
+    for name, xs in times.items():
+        print("  %-44s %8.1f %7.2fx" % (name, ms(xs), ms(xs) / ms(ref)))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--python", action="append", default=[], help="host or 3.6 (default: both)")
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--per-client", type=int, default=20)
-    ap.add_argument("--skip", action="append", default=[], help="docker, dockerd, podman or bridge")
+    ap.add_argument("--skip", action="append", default=[], help="docker, dockerd, podman, bridge or exec")
     ap.add_argument("--block", type=int, default=1, metavar="N",
                     help="each command runs N times back to back in its turn (a script of runs: "
                     "the next run comes while the daemon still cleans up after the last)")
@@ -123,6 +158,7 @@ def main():
     nets = ["none"] + ([] if "bridge" in args.skip else ["bridge"])
     tmp = tempfile.mkdtemp(prefix="berth-bench-lat-", dir="/tmp")
     namespaces, daemons, peers, podman_reset = [], {}, [], None
+    dockerd = podman = None
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: byte-compiled, cached
     try:
         archive = str(imagefactory.busybox_image_tar(os.path.join(tmp, "bb.tar")))
@@ -217,6 +253,9 @@ def main():
         print("ps, python %s, median of %d (ms): wall, client CPU; %s" % (first, args.runs, benchlib.load()))
         for name, xs in ps_times.items():
             print("  %-42s %7.1f   %5.1f" % (name, ms(xs), ms(CPU["ps " + name])))
+
+        if "exec" not in args.skip:
+            exec_latency(args, trees, pys, envs, env, dockerd, podman)
 
         names = []
         for k in range(5):
