@@ -252,7 +252,12 @@ class Container(object):
             paused = self.cgroup().frozen()
             out.update(Status=PAUSED if paused else RUNNING, Running=True, Paused=paused, Pid=pid)
             return out, st.get("PidStart")
-        if ex.get("Restarting") and self.monitor_alive(st):
+        alive = self.monitor_alive(st) if not ex or ex.get("Restarting") else False
+        if not ex and not alive:
+            # read again: the monitor may have recorded the exit and gone since the first read
+            # (a `run` of a quick command under load: taken for a dead monitor, and kept)
+            ex = self.exited()
+        if ex.get("Restarting") and alive:
             # its monitor waits out the restart policy's delay: docker counts that as running
             out.update(Status=RESTARTING, Running=True, Restarting=True, ExitCode=ex["ExitCode"],
                        OOMKilled=ex.get("OOMKilled", False),
@@ -262,7 +267,7 @@ class Container(object):
             out.update(Status=EXITED, ExitCode=ex["ExitCode"], OOMKilled=ex.get("OOMKilled", False),
                        FinishedAt=ex.get("FinishedAt", out["FinishedAt"]),
                        Error=ex.get("Error") or out["Error"])  # (a failed restart, a monitor's failure)
-        elif self.monitor_alive(st):
+        elif alive:
             if not final:
                 return None
             out.update(Status=EXITED, ExitCode=255, Error="the container's monitor died")

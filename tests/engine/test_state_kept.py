@@ -119,3 +119,33 @@ def test_a_reply_listing_says_what_the_dict_listing_says(clean_containers):
     assert eng.container_list(all=True, encoded=True, filters={"network": ["no-such-net"]}) == []
     eng.container_kill(running)
     assert wait_for(lambda: _encoded(eng, filters={"id": [running]}) == [], timeout=20)
+
+
+def test_an_exit_recorded_just_before_the_monitor_went_is_not_a_dead_monitor(clean_containers):
+    """The interleaving a quick `run` met under load: the state is read while PID 1 has exited,
+    exit.json is not there yet, then the monitor records the exit and is gone before its
+    liveness is checked. That is an exit with its code, not "the container's monitor died"
+    (which would then be kept as settled)."""
+    eng = clean_containers
+    cid = eng.container_create({"Image": "busybox", "Cmd": ["sh", "-c", "exit 3"]})["Id"]
+    eng.container_start(cid)
+    assert eng.container_wait(cid)["StatusCode"] == 3
+    c = eng.containers.get(cid)
+    assert wait_for(lambda: not c.monitor_alive(), timeout=20)
+    recorded = c.exited()
+    reads = []
+
+    def exited():  # the first read comes before the monitor's write
+        reads.append(1)
+        return {} if len(reads) == 1 else recorded
+
+    c.exited = exited
+    try:
+        c.forget_state()
+        st = c.state()
+    finally:
+        del c.exited
+    assert (st["Status"], st["ExitCode"], st["Error"]) == ("exited", 3, ""), st
+    assert len(reads) == 2
+    assert eng.container_inspect(cid)["State"]["ExitCode"] == 3
+    eng.container_remove(cid)
