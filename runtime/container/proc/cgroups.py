@@ -214,7 +214,7 @@ class CgroupV1(CgroupManager):
     def join_files(self):
         # type: () -> List[str]
         """Each hierarchy's `tasks` file: "0" written there moves the calling thread only, and
-        the kernel (5.x and later) then skips the cgroup threadgroup lock, whose first writer
+        the kernel (5.5 and later) then skips the cgroup threadgroup lock, whose first writer
         after ~20 ms without one waits for an RCU grace period (6-12 ms on 6.18, holding the
         cgroup mutex: every other cgroup operation waits too). ~0.1 ms a hierarchy instead.
         For a single-threaded process (every process forked in runtime/container/proc: no
