@@ -139,6 +139,12 @@ class CgroupManager(object):
         """The cgroup.procs files: a pid written there moves that whole process in."""
         return [os.path.join(d, "cgroup.procs") for d in self.dirs]
 
+    def move_in(self, pid):
+        # type: (int) -> None
+        """Move the process pid in (through each cgroup.procs; OSError if one is refused)."""
+        for path in self.procs_files():
+            _write(path, pid)
+
     def join_files(self):
         # type: () -> List[str]
         """The files a single-threaded process writes "0" into to enter the cgroup itself

@@ -21,7 +21,7 @@ import stat
 import struct
 import termios
 
-from runtime.container.proc import nursery, reaper, rootfs, seccomp, stdio, userns
+from runtime.container.proc import reaper, rootfs, seccomp, stdio, userns
 from runtime.container.proc import syscalls as sc
 from runtime.container.proc.wire import recv_fds, send_fd, send_fds
 
@@ -523,7 +523,7 @@ FIRST_IN_CGROUP = b"ns+cgroup"
 def prepared_main(chan, host_net, sync_w, go_r, stage_dir=None, cgroup=None):
     # type: (socket.socket, int, int, int, str, object) -> None
     """PID 1 forked ahead of its request (runtime/container/proc/monitor.py prepare): enter the
-    spare's cgroup, if there is one (cgroup v1: nursery.join; the first message says whether it
+    spare's cgroup, if there is one (cgroup v1: join_cgroup; the first message says whether it
     did), make the mount, UTS, IPC and network namespaces (lo up) and stage /proc, /sys and /dev
     on stage_dir (the engine's root mount point) now, then wait on chan for the spec and the
     stdio fds [stdin, stdout, stderr] (or [pty socket] with a TTY), plus the network namespace
@@ -532,7 +532,13 @@ def prepared_main(chan, host_net, sync_w, go_r, stage_dir=None, cgroup=None):
     used) ends it quietly."""
     failed = None
     staged = None
-    first = FIRST_IN_CGROUP if cgroup is not None and nursery.join(cgroup) else FIRST
+    first = FIRST
+    if cgroup is not None:
+        try:
+            join_cgroup(cgroup.join_files())
+            first = FIRST_IN_CGROUP
+        except OSError:
+            pass  # the start moves PID 1 instead of renaming the spare's cgroup
     try:
         sc.unshare(NS_FLAGS)
         loopback_up()

@@ -209,7 +209,7 @@ class Monitor(object):
         (cgroups.CgroupV1.join_files); the error's text, or ""."""
         try:
             self.cg.create(spec["limits"])
-            devices.apply(self.cg, spec.get("devices") or {"rules": list(cgroups.DEVICE_RULES)})
+            devices.apply(self.cg, _device_rules(spec))
         except (OSError, ValueError) as e:
             return self._cgroup_error(e)
         return ""
@@ -224,7 +224,7 @@ class Monitor(object):
         renamed, or the cgroup made and PID 1 moved in (and the spare's removed). The error's
         text, or ""."""
         cg = self.cg
-        dev = spec.get("devices") or {"rules": list(cgroups.DEVICE_RULES)}
+        dev = _device_rules(spec)
         try:
             # PID 1 is in it already, under the default device rules
             adopted = entered is not None and nursery.fits(spec["cgroup"], dev.get("rules"), entered.parent) \
@@ -232,9 +232,7 @@ class Monitor(object):
             cg.create(spec["limits"])
             if not adopted:
                 devices.apply(cg, dev)
-                for path in cg.procs_files():
-                    with open(path, "w") as f:
-                        f.write(str(pid))
+                cg.move_in(pid)
                 nursery.release(spare)
         except (OSError, ValueError) as e:
             return self._cgroup_error(e)
@@ -424,9 +422,7 @@ class Monitor(object):
         cgroup_error = ""
         try:
             if not cg.self_join():
-                for path in cg.procs_files():
-                    with open(path, "w") as f:
-                        f.write(str(pid))
+                cg.move_in(pid)
         except OSError as e:
             cgroup_error = "cannot put the container into its cgroup %s: %s" % (cg.parent + "/" + cg.name, e)
         else:
@@ -747,6 +743,12 @@ def prepare(stage_dir=None, cgroup_parent=None):
     for fd in (host_net, sync_w, go_r):
         os.close(fd)
     return Prepared(pid, chan, sync_r, go_w, wake_r, cgroup)
+
+
+def _device_rules(spec):
+    # type: (dict) -> dict
+    """The run spec's device rules for the cgroup (devices.apply), Docker's defaults if none."""
+    return spec.get("devices") or {"rules": list(cgroups.DEVICE_RULES)}
 
 
 def _recv_first(chan):

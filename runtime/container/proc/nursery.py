@@ -10,12 +10,13 @@ for a request; the start renames those directories to the container's: v1 lets a
 directory be renamed under the same parent, which takes the cgroup mutex but not the
 threadgroup lock, so no grace period is waited for on the start path.
 
-PID 1 enters by writing "0" into each `tasks` file (join): that moves one thread, the caller,
-and the kernel (5.x and later) then skips the threadgroup lock and its grace period: ~0.1 ms a
-hierarchy instead of 6-12 ms during which any other cgroup operation (the rename of the
-container being started, the removal of the one that exited) waited for the mutex. PID 1 is
-single-threaded (a fork of the single-threaded forkserver's child), so its one thread is the
-whole process. Older kernels (3.10, 4.18) take the same lock either way.
+PID 1 enters by writing "0" into each `tasks` file (CgroupV1.join_files, in
+init.prepared_main): that moves one thread, the caller, and the kernel (5.5 and later) then
+skips the threadgroup lock and its grace period: ~0.1 ms a hierarchy instead of 6-12 ms during
+which any other cgroup operation (the rename of the container being started, the removal of the
+one that exited) waited for the mutex. PID 1 is single-threaded (a fork of the single-threaded
+forkserver's child), so its one thread is the whole process. Older kernels (3.10, 4.18) take
+the same lock either way.
 
 A start the spare cannot serve this way (other controllers, another parent, other device
 rules, a PID 1 that could not enter, a rename the kernel refuses) moves PID 1 as before and
@@ -38,7 +39,7 @@ PREFIX = "spare-"
 def make(parent):
     # type: (str) -> Optional[cgroups.CgroupV1]
     """Make `<parent>/spare-<our pid>` in each default v1 hierarchy, with the default device
-    rules, for the PID 1 about to be forked to enter (join). None where it cannot be done (v2,
+    rules, for the PID 1 about to be forked to enter by itself. None where it cannot be done (v2,
     no permission...): nothing is left behind then."""
     if not parent or cgroups.detect_version() != 1:
         return None
@@ -52,19 +53,6 @@ def make(parent):
         release(cg)
         return None
     return cg
-
-
-def join(cg):
-    # type: (cgroups.CgroupV1) -> bool
-    """In PID 1 (single-threaded): enter cg by writing "0" into each hierarchy's `tasks`, which
-    moves the calling thread without the kernel's threadgroup lock. False if one write failed
-    (the start then moves PID 1 instead of renaming cg)."""
-    try:
-        for path in cg.join_files():
-            cgroups.write_value(path, 0)
-    except OSError:
-        return False
-    return True
 
 
 def fits(cgroup, device_rules, parent):
