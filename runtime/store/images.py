@@ -15,7 +15,7 @@ is replaced by rename, never rewritten in place.
 import json
 import os
 
-from runtime import timefmt
+from runtime import TYPE_CHECKING, timefmt
 from runtime.atomicfile import write_json
 from runtime.errors import InvalidParameter, NotFound
 from runtime.store import reference, rmi
@@ -24,6 +24,9 @@ from runtime.store.layers import LayerStore, is_gzip_type, remove_tree
 from runtime.store.lock import StoreLock
 from runtime.store.refs import ReferenceStore
 from runtime.store import manifests
+
+if TYPE_CHECKING:
+    from typing import Any, Callable  # noqa: F401
 
 
 class ImageStore(object):
@@ -159,16 +162,25 @@ class ImageStore(object):
         config is content-addressed, and the record is rewritten or removed only through this
         store, which forgets the entry then (500 images: 89 -> 6 ms a listing). NotFound when
         the image is gone."""
-        got = self._listed.get(image_id)
-        if got is None:
-            writes = self._record_writes  # a record rewritten meanwhile: not kept (it may be old)
+        def read():
+            # type: () -> tuple
             rec = self.record(image_id)
             cfg = self.image_config(image_id)
-            got = (rec.get("parent") or "", timefmt.unix_time(cfg.get("created")),
-                   (cfg.get("config") or {}).get("Labels") or {},
-                   self.size(image_id, [layer["diffId"] for layer in rec["layers"]]))
+            return (rec.get("parent") or "", timefmt.unix_time(cfg.get("created")),
+                    (cfg.get("config") or {}).get("Labels") or {},
+                    self.size(image_id, [layer["diffId"] for layer in rec["layers"]]))
+        return self._kept(self._listed, image_id, read)
+
+    def _kept(self, cache, image_id, read):
+        # type: (dict, str, Callable[[], Any]) -> Any
+        """cache[image_id], else read() kept there: unless a record was rewritten or removed
+        meanwhile (what was read may be old then)."""
+        got = cache.get(image_id)
+        if got is None:
+            writes = self._record_writes
+            got = read()
             if writes == self._record_writes:
-                self._listed[image_id] = got
+                cache[image_id] = got
         return got
 
     def _forget_record(self, image_id):
@@ -183,13 +195,8 @@ class ImageStore(object):
         """The image's layer diff_ids, lowest first. Kept in memory once read: the image id is
         the digest of a config that lists them, so they never change (the entry goes with the
         record); a create and a start each needed a read of the record."""
-        got = self._diff_ids.get(image_id)
-        if got is None:
-            writes = self._record_writes
-            got = [layer["diffId"] for layer in self.record(image_id)["layers"]]
-            if writes == self._record_writes:
-                self._diff_ids[image_id] = got
-        return list(got)
+        return list(self._kept(self._diff_ids, image_id,
+                               lambda: [layer["diffId"] for layer in self.record(image_id)["layers"]]))
 
     def layer_dirs(self, image_id):
         # type: (str) -> list
