@@ -785,7 +785,8 @@ class ContainerService(ContainerBackend):
                 raise
             return lambda timeout=None: {"StatusCode": code, "Error": None}
         before = c.started()  # rewritten by every start attempt
-        running = c.state()["Running"]
+        # (only next-exit asks whether it runs now: not-running's wait asks the monitor)
+        running = condition == "next-exit" and c.state()["Running"]
 
         def wait(timeout=None):
             # type: (float) -> dict
