@@ -6,7 +6,7 @@ its namespace (/proc/PID/net/dev, loopback left out)."""
 import os
 import time
 
-from runtime.timefmt import rfc3339
+from runtime.timefmt import ZERO_TIME, rfc3339
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 _NS = 1000000000
@@ -145,7 +145,7 @@ def sample(cg, pid, name, cid):
            "io_service_time_recursive": None, "io_wait_time_recursive": None, "io_merged_recursive": None,
            "io_time_recursive": None, "sectors_recursive": None}
     blk.update(blkio)
-    return {"read": rfc3339(time.time()), "preread": "0001-01-01T00:00:00Z", "pids_stats": pid_stats,
+    return {"read": rfc3339(time.time()), "preread": ZERO_TIME, "pids_stats": pid_stats,
             "blkio_stats": blk, "num_procs": 0, "storage_stats": {}, "cpu_stats": cpu,
             "precpu_stats": {"cpu_usage": {"total_usage": 0}, "throttling_data": {}},
             "memory_stats": memory, "name": "/" + name, "id": cid, "networks": _networks(pid) if pid else {}}
@@ -154,7 +154,7 @@ def sample(cg, pid, name, cid):
 def empty(name, cid):
     # type: (str, str) -> dict
     """What a container that is not running reports (dockerd: zeros)."""
-    return {"read": "0001-01-01T00:00:00Z", "preread": "0001-01-01T00:00:00Z", "pids_stats": {},
+    return {"read": ZERO_TIME, "preread": ZERO_TIME, "pids_stats": {},
             "blkio_stats": {}, "num_procs": 0, "storage_stats": {},
             "cpu_stats": {"cpu_usage": {"total_usage": 0}, "throttling_data": {}},
             "precpu_stats": {"cpu_usage": {"total_usage": 0}, "throttling_data": {}},

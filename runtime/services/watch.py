@@ -49,6 +49,9 @@ class Watcher(object):
         self.emitting = threading.RLock()  # held while a die and what follows it are emitted
         self.new = []  # type: list
         self.entries = {}  # type: dict
+        self.waiting = {}  # type: dict  # the entries whose restart is due: polled every FAST
+        self.by_fd = {}  # type: dict  # wait socket's fd -> its entry
+        self.poller = select.poll()
         self.closed = False
         self.thread = None  # type: threading.Thread
         self.wake_r, self.wake_w = os.pipe()
@@ -103,28 +106,28 @@ class Watcher(object):
 
     def _loop(self):
         # type: () -> None
+        # one poll set for the thread's life, changed as sockets come and go: built again at
+        # each wake-up, it cost O(running containers) per start and exit. poll, not select:
+        # select() fails on descriptors above 1023, which a berthd with some 500 running
+        # containers holds
+        self.poller.register(self.wake_r, select.POLLIN)
         while not self.closed:
             with self.lock:
                 fresh, self.new = self.new, []
             for c in fresh:
                 old = self.entries.pop(c.id, None)
-                if old is not None and old.sock is not None:
-                    old.sock.close()
+                if old is not None:
+                    self.waiting.pop(c.id, None)
+                    self._close(old)
                 e = self.entries[c.id] = _Entry(c)
                 self._connect(e)
-            waiting = [e for e in self.entries.values() if e.restart_of is not None]
-            for e in waiting:
+            for e in list(self.waiting.values()):
                 self._check_restart(e)
-            socks = {e.sock.fileno(): e for e in self.entries.values() if e.sock is not None}
-            timeout = FAST if any(e.restart_of is not None for e in self.entries.values()) else None
-            # poll, not select: select() fails on descriptors above 1023, which a berthd with
-            # some 500 running containers holds
-            poller = select.poll()
-            for fd in socks:
-                poller.register(fd, select.POLLIN)
-            poller.register(self.wake_r, select.POLLIN)
+                if e.restart_of is None or self.entries.get(e.c.id) is not e:
+                    self.waiting.pop(e.c.id, None)
+            timeout = FAST if self.waiting else None
             try:
-                ready = [fd for fd, _ in poller.poll(None if timeout is None else timeout * 1000)]
+                ready = [fd for fd, _ in self.poller.poll(None if timeout is None else timeout * 1000)]
             except OSError:
                 ready = []
                 time.sleep(FAST)
@@ -132,7 +135,9 @@ class Watcher(object):
                 os.read(self.wake_r, 4096)
                 ready.remove(self.wake_r)
             for fd in ready:
-                e = socks[fd]
+                e = self.by_fd.get(fd)
+                if e is None:  # (closed while an earlier one in this batch was handled)
+                    continue
                 try:
                     data = e.sock.recv(4096)
                 except OSError:
@@ -151,18 +156,31 @@ class Watcher(object):
                 self._ended(e)
             else:
                 self.entries.pop(e.c.id, None)
+            return
+        fd = e.sock.fileno()
+        self.by_fd[fd] = e
+        self.poller.register(fd, select.POLLIN)
+
+    def _close(self, e):
+        # type: (_Entry) -> None
+        """Close e's wait socket, out of the poll set first (its number may be reused at once)."""
+        if e.sock is not None:
+            fd = e.sock.fileno()
+            self.poller.unregister(fd)
+            del self.by_fd[fd]
+            e.sock.close()
+            e.sock = None
 
     def _ended(self, e):
         # type: (_Entry) -> None
         e.c.watched = False
         e.c.forget_state()  # the run ended, or its monitor died: read its state again
-        if e.sock is not None:
-            e.sock.close()
-            e.sock = None
+        self._close(e)
         pid = e.c.started().get("Pid")
         ex = self.exited(e.c)
         if ex.get("Restarting"):
             e.restart_of = pid
+            self.waiting[e.c.id] = e
         elif not ex and e.c.state()["Running"]:  # a wake-up before the exit was recorded
             self._connect(e, again=False)
         else:
