@@ -7,7 +7,7 @@ Python 3.6. Each figure is taken on the empty host first, then again with:
   --network none busybox true`, `berth ps`, `berth ps -a`, berthd's RSS, the monitors' PSS;
 - I images of L layers each (small plain layers, loaded with `POST /images/load`): `berth
   images`, and `berth pull` of one more image (10 gzip layers, from a loopback registry; the
-  median of 10 such images).
+  median of 30 such images).
 
 The two ratio targets (`run --rm` and the pull against the empty host's) are taken in turns
 with a second berthd that stays empty (in_turns), once the first is loaded.
@@ -96,7 +96,7 @@ def timed_runs(argv, env, runs):
     return out
 
 
-PULLS = 10  # images pulled on each side (one pull is ~0.1 s here: a single one is mostly noise)
+PULLS = 30  # images pulled on each side (one pull is ~0.1 s here; the median of 10 still moved by +-5 %)
 PULL = "pull of one more image (ms), median of %d" % PULLS
 RUN_MS = "run --rm (ms)"
 
