@@ -397,3 +397,29 @@ def test_the_reference_map_is_read_again_when_its_file_changes(tmp_path):
         assert mine.get("docker.io/library/a:1") == "sha256:" + str(n) * 64
     os.unlink(path)
     assert mine.all() == {}
+
+
+def test_a_blob_map_entry_cut_short_is_taken_for_none_and_written_again(tmp_path):
+    """A gzip layer's blob map entry is no longer fsynced on its own: the layer's syncfs makes
+    it durable, so a power cut before that may leave it empty, or naming a layer that never got
+    in. Either is taken for no entry (not for the layers directory itself), and the next unpack
+    writes it again."""
+    import gzip
+    from runtime.store.images import ImageStore
+    store = ImageStore(str(tmp_path / "store"))
+    blob = gzip.compress(f.layer_tar([("file", "hello", b"hi\n")]))
+    digest = store.put_blob(io.BytesIO(blob))
+    gz = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    diff_id = store.unpack_layer(digest, gz)
+    entry = os.path.join(store.layers.blobmap, digest[7:])
+    with open(entry) as fh:
+        assert fh.read() == diff_id
+    for cut_short in ("", "sha256:" + "0" * 64):
+        with open(entry, "w") as fh:
+            fh.write(cut_short)
+        assert store.layers.diff_for_blob(digest) is None
+        assert store.unpack_layer(digest, gz) == diff_id
+        with open(entry) as fh:
+            assert fh.read() == diff_id
+    with open(os.path.join(store.layers.diff_dir(diff_id), "hello"), "rb") as fh:
+        assert fh.read() == b"hi\n"
