@@ -84,7 +84,7 @@ class ReferenceStore(object):
         """Write the whole map (caller holds the store lock)."""
         try:
             # compact, as dockerd writes its own: an indent makes json use its pure-Python
-            # encoder (0.75 ms a write at 500 images on Python 3.6, 0.23 ms compact)
+            # encoder (500 names on Python 3.6: 0.40 ms, against 0.17 ms compact)
             write_json(self.path, {"refs": refs}, sort_keys=True, durable=True)
         finally:
             self._last = None  # (a new file may reuse the old one's inode number)
