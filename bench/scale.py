@@ -122,8 +122,12 @@ def in_turns(sides):
     empty host's was 1.34x and 1.36x on Python 3.6 in two runs and 0.94x in a third, `run --rm`
     1.06-1.32x; in turns, 0.99x and 1.02x."""
     times = [[] for _ in sides]
+    order = list(range(len(sides)))
     for k in range(len(sides[0][1])):
-        for i, (env, argvs) in enumerate(sides):
+        # each side goes first every other round: what one run leaves behind (its writeback)
+        # falls on both alike
+        for i in order if k % 2 == 0 else order[::-1]:
+            env, argvs = sides[i]
             times[i] += timed_runs(argvs[k], env, 1)
     return [ms(t) for t in times]
 
