@@ -38,8 +38,12 @@ def remove_session_cgroup_parent():
 
 @pytest.fixture
 def engine(tmp_path):
-    """A fresh engine whose data root is under this test's tmp dir."""
-    return make_engine(tmp_path / "root")
+    """A fresh engine whose data root is under this test's tmp dir; closed after the test, so its
+    forkserver and the spare waiting in a cgroup under the session's parent go with it (left to
+    the process's exit, they outlived the session's end and kept the parent from removal)."""
+    eng = make_engine(tmp_path / "root")
+    yield eng
+    eng.close()
 
 
 @pytest.fixture(scope="session")
