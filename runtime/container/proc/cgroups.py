@@ -111,14 +111,23 @@ def _rmdir(path):
     os.rmdir(path)
 
 
+def _kernel_version():
+    # type: () -> tuple
+    """The running kernel's (major, minor); (0, 0) when its release cannot be read."""
+    try:
+        return tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2])
+    except ValueError:
+        return (0, 0)
+
+
+# read once per process (a start asked up to five times, through self_join)
+_KERNEL = _kernel_version()
+
+
 def _kernel_at_least(major, minor):
     # type: (int, int) -> bool
     """Whether the running kernel's version is at least major.minor."""
-    try:
-        nums = tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2])
-    except ValueError:
-        return False
-    return nums >= (major, minor)
+    return _KERNEL >= (major, minor)
 
 
 class CgroupManager(object):
