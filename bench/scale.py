@@ -133,11 +133,10 @@ def in_turns(sides):
 
 
 def figures(d, berth, env, runs, running_ids):
-    """{name: value}: the latencies (ms medians), berthd's RSS, monitors' PSS."""
+    """{name: value}: the latencies (ms medians), berthd's RSS, monitors' PSS. (`run --rm` is
+    timed by in_turns, against the second berthd.)"""
     out = {}
-    run = run_argv(berth)
-    timed_runs(run, env, 3)  # warm-up, not counted (the first runs after a start are slower)
-    out[RUN_MS] = ms(timed_runs(run, env, runs))
+    timed_runs(run_argv(berth), env, 3)  # warm-up, not counted (the first runs after a start are slower)
     out["ps (ms)"] = ms(timed_runs([berth, "ps"], env, runs))
     out["ps -a (ms)"] = ms(timed_runs([berth, "ps", "-a"], env, runs))
     out["images (ms)"] = ms(timed_runs([berth, "images"], env, runs))
@@ -247,7 +246,8 @@ def main():
         env0 = dict(os.environ, BERTH_HOST=d0.host)
         run = run_argv(berth)
         timed_runs(run, env0, 3)  # (d0's warm-up)
-        empty[RUN_MS], loaded[RUN_MS] = in_turns([(env0, [run] * args.runs), (env, [run] * args.runs)])
+        on_empty_run, on_loaded_run = in_turns([(env0, [run] * args.runs), (env, [run] * args.runs)])
+        empty, loaded = dict({RUN_MS: on_empty_run}, **empty), dict({RUN_MS: on_loaded_run}, **loaded)
         empty[PULL], loaded[PULL] = in_turns([(env0, [[berth, "pull", r] for r in on_empty]),
                                               (env, [[berth, "pull", r] for r in on_loaded])])
         targets = {RUN_MS: ("<= 1.2x empty", lambda v: v <= 1.2 * empty[RUN_MS]),
