@@ -135,7 +135,19 @@ class Engine(object):
 
     def close(self):
         # type: () -> None
-        """Stop the forkserver (containers and their monitors keep running) and finish deleting
-        the directories of removed containers."""
+        """Stop the forkserver (containers and their monitors keep running), finish deleting
+        the directories of removed containers, and fold the reference log into
+        repositories.json."""
         self.container_service.close()
         self.network_service.close()
+        # after a clean stop repositories.json holds every name, as dockerd's does (for a
+        # backup, or a berthd from before the log); not when that means waiting for a writer
+        # (a pull unpacking), or the data root is read-only: the log is read next time
+        try:
+            if self.store.lock.take(wait=False):
+                try:
+                    self.store.refs.compact()
+                finally:
+                    self.store.lock.release()
+        except OSError:
+            pass

@@ -325,6 +325,10 @@ class _Walk(object):
             self.add("reference", path, "unreadable (%s)" % e, "restore it from a backup or move "
                      "it aside (the images stay, without names)")
             return
+        if self.store.refs.torn():
+            self.add("reference", self.store.refs.log_path, "its last change was cut short (a crash "
+                     "during the write; that change was never acknowledged)", "rewrite the map "
+                     "without it", SAFE, self._compact_refs, partial=True)
         for name, image_id in sorted(refs.items()):
             if image_id not in self.records:
                 self.add("reference", name, "points at a missing image %s" % image_id,
@@ -336,6 +340,10 @@ class _Walk(object):
                 p = os.path.join(parent, name)
                 self.add("reference", p, "an interrupted write's temp file", "remove it", SAFE,
                          _remover(p), partial=True)
+
+    def _compact_refs(self):
+        with self.store.lock:
+            self.store.refs.compact()
 
     def _drop_ref(self, name):
         with self.store.lock:

@@ -21,24 +21,39 @@ class StoreLock(object):
         self._fd = -1
 
     def __enter__(self):
-        self._rlock.acquire()
+        self.take(wait=True)
+        return self
+
+    def take(self, wait):
+        # type: (bool) -> bool
+        """Hold the lock (leave with release()); wait=False: only when that needs no wait, and
+        False when someone holds it."""
+        if not self._rlock.acquire(blocking=wait):
+            return False
         try:
             if self._depth == 0:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-                fcntl.lockf(self._fd, fcntl.LOCK_EX)
-        except BaseException:
+                fcntl.lockf(self._fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BaseException as e:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1
             self._rlock.release()
+            if not wait and isinstance(e, (BlockingIOError, PermissionError)):
+                return False  # (lockf's EAGAIN / EACCES: another process holds it)
             raise
         self._depth += 1
-        return self
+        return True
 
     def __exit__(self, *exc):
+        self.release()
+        return False
+
+    def release(self):
+        # type: () -> None
+        """Leave the lock once (what take() or `with` entered)."""
         self._depth -= 1
         if self._depth == 0:
             os.close(self._fd)  # closing drops the record lock
             self._fd = -1
         self._rlock.release()
-        return False

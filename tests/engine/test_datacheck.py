@@ -13,6 +13,7 @@ import pytest
 from runtime import datacheck
 from runtime.findings import MANUAL, SAFE
 from runtime.store import newlayer
+from runtime.store.refs import ReferenceStore
 from tests.engine.conftest import make_engine, remove_all_containers
 from tests.engine.test_vfs import layered_tar, vfs_engine  # noqa: F401 (fixtures)
 
@@ -76,6 +77,8 @@ def test_damage_is_found_and_only_safe_fixes_apply(populated, tmp_path):
     os.makedirs(os.path.join(half_volume, "_data"))
     with store.lock:
         store.refs.set(["docker.io/library/ghost:latest"], "sha256:" + "e" * 64)
+    with open(store.refs.log_path, "a") as f:  # a tag's append cut short by a crash
+        f.write('{"set": {"docker.io/library/torn:1": "sha')
     os.unlink(os.path.join(store.layers.links, rec["layers"][0]["diffId"][7:19]))
     # damage to complete things (manual): a corrupt layer blob, a volume's _data gone
     blob_path = store.blob_path(layer_blob)
@@ -94,7 +97,7 @@ def test_damage_is_found_and_only_safe_fixes_apply(populated, tmp_path):
     assert any(f.area == "volume" and f.subject == "keepvol" and f.repair == MANUAL
                for f in found), lines
     for needle in ("layer-999999-abc", "c" * 64, orphan_blob, "d" * 12, "halfvol", "ghost",
-                   "short link"):
+                   "short link", "cut short"):
         assert any(needle in f.line() and f.repair == SAFE for f in found), (needle, lines)
     # the quick check does not hash: the corrupt blob is not seen, the rest is
     quick = _check(eng, deep=False)
@@ -106,6 +109,8 @@ def test_damage_is_found_and_only_safe_fixes_apply(populated, tmp_path):
     assert "[repaired]" in out.stdout and "[manual]" in out.stdout, out.stdout
     for path in (orphan_layer, half_container, half_volume, store.blob_path(orphan_blob)):
         assert not os.path.exists(path), path
+    refs = ReferenceStore(store.refs.path)
+    assert not refs.torn() and "docker.io/library/ghost:latest" not in refs.all()
     # nothing complete went: the image (with its corrupt blob), the container, the volume
     assert os.path.exists(blob_path)
     assert store.resolve("busybox") == image_id

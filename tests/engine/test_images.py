@@ -6,6 +6,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 import tarfile
 
 import pytest
@@ -396,7 +397,138 @@ def test_the_reference_map_is_read_again_when_its_file_changes(tmp_path):
         other.set(["docker.io/library/a:1"], "sha256:" + str(n) * 64)
         assert mine.get("docker.io/library/a:1") == "sha256:" + str(n) * 64
     os.unlink(path)
+    os.unlink(mine.log_path)
     assert mine.all() == {}
+
+
+def _big_map(n):
+    return dict(("docker.io/library/n%d:1" % k, "sha256:%064x" % k) for k in range(n))
+
+
+def test_a_reference_change_is_an_append_the_map_is_rewritten_when_the_log_is_as_long(tmp_path):
+    """A change on a store of many names appends one line to repositories.log and leaves
+    repositories.json as it was; another reader sees every change; once the log is as long as
+    the map, the map is rewritten with the changes in and the log goes."""
+    from runtime.store.refs import LOG_MIN, ReferenceStore
+    path = str(tmp_path / "repositories.json")
+    mine = ReferenceStore(path)
+    mine.replace(_big_map(500))
+    before = os.stat(path)
+    mine.set(["docker.io/library/new:1"], "sha256:" + "a" * 64)
+    mine.delete(["docker.io/library/n0:1"])
+    after = os.stat(path)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    with open(mine.log_path) as fh:
+        assert [json.loads(line) for line in fh] == [
+            {"set": {"docker.io/library/new:1": "sha256:" + "a" * 64}},
+            {"delete": ["docker.io/library/n0:1"]}]
+    want = dict(_big_map(500), **{"docker.io/library/new:1": "sha256:" + "a" * 64})
+    del want["docker.io/library/n0:1"]
+    assert ReferenceStore(path).all() == want == mine.all()
+    for k in range(1000):
+        mine.set(["docker.io/library/more%d:1" % k], "sha256:%064x" % k)
+        want["docker.io/library/more%d:1" % k] = "sha256:%064x" % k
+        log = os.path.getsize(mine.log_path) if os.path.exists(mine.log_path) else 0
+        assert log <= max(os.path.getsize(path), LOG_MIN)
+    assert os.stat(path).st_ino != before.st_ino  # compacted on the way
+    with open(path) as fh:
+        on_disk = json.load(fh)["refs"]
+    assert on_disk != want  # (the last changes are in the log)
+    assert ReferenceStore(path).all() == want == mine.all()
+    mine.compact()
+    assert not os.path.exists(mine.log_path)
+    with open(path) as fh:
+        assert json.load(fh)["refs"] == want
+
+
+def test_a_reference_change_cut_short_is_left_out_and_the_next_change_is_not_lost(tmp_path):
+    """A crash during an append leaves a last line without its newline: readers leave that
+    change out (it was never acknowledged), --check-store reports it, and the next change
+    rewrites the map first, so it does not land on the torn line."""
+    from runtime.store.refs import ReferenceStore
+    path = str(tmp_path / "repositories.json")
+    refs = ReferenceStore(path)
+    refs.replace(_big_map(100))
+    refs.set(["docker.io/library/kept:1"], "sha256:" + "b" * 64)
+    with open(refs.log_path, "a") as fh:
+        fh.write('{"set": {"docker.io/library/torn:1": "sha256:')
+    other = ReferenceStore(path)
+    assert other.torn()
+    assert "docker.io/library/torn:1" not in other.all()
+    assert other.get("docker.io/library/kept:1") == "sha256:" + "b" * 64
+    other.set(["docker.io/library/after:1"], "sha256:" + "c" * 64)
+    assert not ReferenceStore(path).torn()
+    got = ReferenceStore(path).all()
+    assert got["docker.io/library/after:1"] == "sha256:" + "c" * 64
+    assert got["docker.io/library/kept:1"] == "sha256:" + "b" * 64
+    assert "docker.io/library/torn:1" not in got
+
+
+def test_a_compaction_cut_before_the_log_went_replays_to_the_same_map(tmp_path):
+    """A compaction renames the new map in, then removes the log without an fsync: a crash in
+    between leaves the new map beside the whole old log, and replaying it changes nothing."""
+    import shutil
+    from runtime.store.refs import ReferenceStore
+    path = str(tmp_path / "repositories.json")
+    refs = ReferenceStore(path)
+    refs.replace(_big_map(50))
+    refs.set(["docker.io/library/x:1"], "sha256:" + "1" * 64)
+    refs.set(["docker.io/library/x:1"], "sha256:" + "2" * 64)
+    refs.delete(["docker.io/library/n1:1"])
+    refs.set(["docker.io/library/n1:1"], "sha256:" + "3" * 64)
+    want = refs.all()
+    shutil.copy(refs.log_path, str(tmp_path / "old.log"))
+    refs.compact()
+    os.rename(str(tmp_path / "old.log"), refs.log_path)
+    assert ReferenceStore(path).all() == want
+
+
+def test_a_reference_log_with_a_bad_line_inside_is_reported_not_replayed_in_part(tmp_path):
+    """A line in the middle that is not a change is damage, not a torn write: reading fails
+    with the file and the line named (--check-store reports the map unreadable)."""
+    from runtime.store.refs import ReferenceStore
+    path = str(tmp_path / "repositories.json")
+    refs = ReferenceStore(path)
+    refs.replace(_big_map(10))
+    refs.set(["docker.io/library/a:1"], "sha256:" + "1" * 64)
+    with open(refs.log_path, "a") as fh:
+        fh.write('["not", "a change"]\n{"delete": ["docker.io/library/a:1"]}\n')
+    with pytest.raises(ValueError, match=r"repositories\.log: line 2 is not a reference change"):
+        ReferenceStore(path).all()
+
+
+def test_a_clean_stop_folds_the_reference_log_into_the_map_unless_a_writer_holds_the_store(
+        tmp_path, busybox_tar):
+    """After Engine.close, repositories.json alone holds every name (a backup, or a berthd
+    from before the log, sees them all); close does not wait for another holder of the store
+    lock (here another process, as a pull's unpack would be): the log then stays for the next
+    read."""
+    from runtime.store.refs import ReferenceStore
+    from tests.engine.conftest import make_engine
+    for held in (False, True):
+        eng = make_engine(tmp_path / ("held" if held else "free"))
+        _load(eng, busybox_tar)
+        eng.image_tag("busybox:latest", "again", "1")
+        log = eng.store.refs.log_path
+        assert os.path.exists(log)
+        holder = None
+        if held:
+            holder = subprocess.Popen(
+                [sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR); "
+                 "fcntl.lockf(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()",
+                 eng.store.lock.path], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            assert holder.stdout.readline() == b"held\n"
+        try:
+            eng.close()
+        finally:
+            if holder is not None:
+                holder.stdin.close()
+                holder.wait()
+        assert os.path.exists(log) == held
+        with open(eng.store.refs.path) as fh:
+            on_disk = json.load(fh)["refs"]
+        assert ("docker.io/library/again:1" in on_disk) != held
+        assert "docker.io/library/again:1" in ReferenceStore(eng.store.refs.path).all()
 
 
 def test_a_blob_map_entry_cut_short_is_taken_for_none_and_written_again(tmp_path):
