@@ -6,10 +6,12 @@
     <root>/layers/<diff hex>/diff/   unpacked layers (runtime/store/layers.py)
     <root>/l/<12 hex>                short links to layer dirs for overlay's lowerdir option
     <root>/images/<id hex>.json      image record: its layer blobs and media types
-    <root>/repositories.json         canonical reference -> image id
+    <root>/repositories.json         canonical reference -> image id, as of its last rewrite
+    <root>/repositories.log          the reference changes since (runtime/store/refs.py)
 
 An image id is the sha256 of its config blob, as in Docker. Reads take no lock: every file
-is replaced by rename, never rewritten in place.
+is replaced by rename, never rewritten in place, but for the reference log, which only grows
+by whole lines.
 """
 
 import json

@@ -24,7 +24,7 @@ from runtime.atomicfile import fsync_dir, write_json
 from runtime.store import reference
 
 if TYPE_CHECKING:
-    from typing import Dict, List, Optional, Tuple  # noqa: F401
+    from typing import List, Optional, Tuple  # noqa: F401
 
 LOG_MIN = 8192  # the log may grow to this even beside a smaller map (a compaction is cheap there)
 
@@ -45,7 +45,7 @@ class ReferenceStore(object):
 
     def _identity(self):
         # type: () -> tuple
-        return (_stat_key(self.path), _stat_key(self.log_path))
+        return (_stat_key(self.path), _stat_key(self.log_path, log=True))
 
     def _kept(self):
         # type: () -> dict
@@ -190,15 +190,15 @@ class ReferenceStore(object):
             raise
 
 
-def _stat_key(path):
-    # type: (str) -> Optional[tuple]
+def _stat_key(path, log=False):
+    # type: (str, bool) -> Optional[tuple]
     """A file's identity for the cache: the map's (inode, mtime, size), the log's (inode, size)
     (it only grows, or is replaced); None when it does not exist."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
         return None
-    if path.endswith(".log"):
+    if log:
         return (st.st_ino, st.st_size)
     return (st.st_ino, st.st_mtime_ns, st.st_size)
 

@@ -382,8 +382,8 @@ def test_commit_of_a_container_that_exits_before_its_pause(engine, busybox_image
 
 
 def test_the_reference_map_is_read_again_when_its_file_changes(tmp_path):
-    """The map is kept between reads while the file is the same one; a write through another
-    ReferenceStore (as another process would) or a removal of the file is seen at once."""
+    """The map is kept between reads while the files are the same; a write through another
+    ReferenceStore (as another process would) or a removal of the files is seen at once."""
     from runtime.store.refs import ReferenceStore
     path = str(tmp_path / "repositories.json")
     mine, other = ReferenceStore(path), ReferenceStore(path)
