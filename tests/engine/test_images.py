@@ -13,6 +13,7 @@ import pytest
 
 from runtime.errors import Conflict, InvalidParameter, NotFound
 from runtime.store import newlayer, overlay
+from runtime.store.refs import LOG_MIN, ReferenceStore
 from runtime.store.unpack import OPAQUE_XATTR
 from tests import imagefactory as f
 
@@ -384,7 +385,6 @@ def test_commit_of_a_container_that_exits_before_its_pause(engine, busybox_image
 def test_the_reference_map_is_read_again_when_its_file_changes(tmp_path):
     """The map is kept between reads while the files are the same; a write through another
     ReferenceStore (as another process would) or a removal of the files is seen at once."""
-    from runtime.store.refs import ReferenceStore
     path = str(tmp_path / "repositories.json")
     mine, other = ReferenceStore(path), ReferenceStore(path)
     assert mine.all() == {}
@@ -405,11 +405,20 @@ def _big_map(n):
     return dict(("docker.io/library/n%d:1" % k, "sha256:%064x" % k) for k in range(n))
 
 
+def _refs_on(tmp_path, names, first):
+    """(path, a ReferenceStore) of a map of `names` names, and one more name (first) set
+    through the log."""
+    path = str(tmp_path / "repositories.json")
+    refs = ReferenceStore(path)
+    refs.replace(_big_map(names))
+    refs.set([first], "sha256:" + "b" * 64)
+    return path, refs
+
+
 def test_a_reference_change_is_an_append_the_map_is_rewritten_when_the_log_is_as_long(tmp_path):
     """A change on a store of many names appends one line to repositories.log and leaves
     repositories.json as it was; another reader sees every change; once the log is as long as
     the map, the map is rewritten with the changes in and the log goes."""
-    from runtime.store.refs import LOG_MIN, ReferenceStore
     path = str(tmp_path / "repositories.json")
     mine = ReferenceStore(path)
     mine.replace(_big_map(500))
@@ -445,11 +454,7 @@ def test_a_reference_change_cut_short_is_left_out_and_the_next_change_is_not_los
     """A crash during an append leaves a last line without its newline: readers leave that
     change out (it was never acknowledged), --check-store reports it, and the next change
     rewrites the map first, so it does not land on the torn line."""
-    from runtime.store.refs import ReferenceStore
-    path = str(tmp_path / "repositories.json")
-    refs = ReferenceStore(path)
-    refs.replace(_big_map(100))
-    refs.set(["docker.io/library/kept:1"], "sha256:" + "b" * 64)
+    path, refs = _refs_on(tmp_path, 100, "docker.io/library/kept:1")
     with open(refs.log_path, "a") as fh:
         fh.write('{"set": {"docker.io/library/torn:1": "sha256:')
     other = ReferenceStore(path)
@@ -468,11 +473,7 @@ def test_a_compaction_cut_before_the_log_went_replays_to_the_same_map(tmp_path):
     """A compaction renames the new map in, then removes the log without an fsync: a crash in
     between leaves the new map beside the whole old log, and replaying it changes nothing."""
     import shutil
-    from runtime.store.refs import ReferenceStore
-    path = str(tmp_path / "repositories.json")
-    refs = ReferenceStore(path)
-    refs.replace(_big_map(50))
-    refs.set(["docker.io/library/x:1"], "sha256:" + "1" * 64)
+    path, refs = _refs_on(tmp_path, 50, "docker.io/library/x:1")
     refs.set(["docker.io/library/x:1"], "sha256:" + "2" * 64)
     refs.delete(["docker.io/library/n1:1"])
     refs.set(["docker.io/library/n1:1"], "sha256:" + "3" * 64)
@@ -483,14 +484,34 @@ def test_a_compaction_cut_before_the_log_went_replays_to_the_same_map(tmp_path):
     assert ReferenceStore(path).all() == want
 
 
+def test_a_read_that_meets_a_compaction_reads_again_rather_than_mix_two_generations(
+        tmp_path, monkeypatch):
+    """A read takes the map, then the log. When a compaction and a new change come in
+    between, that log belongs to the new map: the old map with it would lose the old log's
+    changes, so the read sees the map replaced and reads both again."""
+    from runtime.store import refs as refs_mod
+    path, writer = _refs_on(tmp_path, 10, "docker.io/library/a:1")
+    real, once = refs_mod._read_map, []
+
+    def read_map_then_compact(p):
+        got = real(p)
+        if not once:
+            once.append(p)
+            writer.compact()  # the new map holds a:1; the old log goes
+            writer.set(["docker.io/library/z:1"], "sha256:" + "d" * 64)  # a new log
+        return got
+
+    monkeypatch.setattr(refs_mod, "_read_map", read_map_then_compact)
+    got = ReferenceStore(path).all()
+    assert once
+    assert got["docker.io/library/a:1"] == "sha256:" + "b" * 64
+    assert got["docker.io/library/z:1"] == "sha256:" + "d" * 64
+
+
 def test_a_reference_log_with_a_bad_line_inside_is_reported_not_replayed_in_part(tmp_path):
     """A line in the middle that is not a change is damage, not a torn write: reading fails
     with the file and the line named (--check-store reports the map unreadable)."""
-    from runtime.store.refs import ReferenceStore
-    path = str(tmp_path / "repositories.json")
-    refs = ReferenceStore(path)
-    refs.replace(_big_map(10))
-    refs.set(["docker.io/library/a:1"], "sha256:" + "1" * 64)
+    path, refs = _refs_on(tmp_path, 10, "docker.io/library/a:1")
     with open(refs.log_path, "a") as fh:
         fh.write('["not", "a change"]\n{"delete": ["docker.io/library/a:1"]}\n')
     with pytest.raises(ValueError, match=r"repositories\.log: line 2 is not a reference change"):
@@ -503,7 +524,6 @@ def test_a_clean_stop_folds_the_reference_log_into_the_map_unless_a_writer_holds
     from before the log, sees them all); close does not wait for another holder of the store
     lock (here another process, as a pull's unpack would be): the log then stays for the next
     read."""
-    from runtime.store.refs import ReferenceStore
     from tests.engine.conftest import make_engine
     for held in (False, True):
         eng = make_engine(tmp_path / ("held" if held else "free"))
