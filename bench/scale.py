@@ -242,8 +242,12 @@ def main():
         t_img = time.perf_counter() - t
         settle()
         env0 = dict(os.environ, BERTH_HOST=d0.host)
-        pulls = [in_turns([(env0, [[berth, "pull", r] for r in on_empty[0]]),
-                           (env, [[berth, "pull", r] for r in on_loaded[0]])])]
+
+        def pulls_in_turns(phase):
+            return in_turns([(env0, [[berth, "pull", r] for r in on_empty[phase]]),
+                             (env, [[berth, "pull", r] for r in on_loaded[phase]])])
+
+        pulls = [pulls_in_turns(0)]
         t = time.perf_counter()
         running = populate_containers(d, args.running, args.created)
         t_ctr = time.perf_counter() - t
@@ -256,8 +260,7 @@ def main():
         timed_runs(run, env0, 3)  # (d0's warm-up)
         on_empty_run, on_loaded_run = in_turns([(env0, [run] * args.runs), (env, [run] * args.runs)])
         empty, loaded = dict({RUN_MS: on_empty_run}, **empty), dict({RUN_MS: on_loaded_run}, **loaded)
-        pulls.append(in_turns([(env0, [[berth, "pull", r] for r in on_empty[1]]),
-                               (env, [[berth, "pull", r] for r in on_loaded[1]])]))
+        pulls.append(pulls_in_turns(1))
         (empty[PULL], loaded[PULL]), (empty[PULL_ALL], loaded[PULL_ALL]) = pulls
         targets = {RUN_MS: ("<= 1.2x empty", lambda v: v <= 1.2 * empty[RUN_MS]),
                    "ps (ms)": ("<= 50", lambda v: v <= 50), "ps -a (ms)": ("<= 100", lambda v: v <= 100),

@@ -25,9 +25,7 @@ def write_bytes(path, data, mode=None, durable=False):
     try:
         if mode is not None:
             os.fchmod(fd, mode)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        write_all(fd, data)
         if durable:
             os.fsync(fd)
         os.close(fd)
@@ -43,6 +41,14 @@ def write_bytes(path, data, mode=None, durable=False):
         except OSError:
             pass
         raise
+
+
+def write_all(fd, data):
+    # type: (int, bytes) -> None
+    """os.write until all of data is in (a write may take only a part)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def fsync_dir(path):

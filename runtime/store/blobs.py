@@ -12,10 +12,16 @@ CHUNK = 1 << 20
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
+def is_digest(value):
+    # type: (object) -> bool
+    """Whether value is a `sha256:<64 lowercase hex>` digest."""
+    return isinstance(value, str) and bool(_DIGEST.match(value))
+
+
 def check_digest(digest):
     # type: (str) -> str
     """digest, or InvalidParameter when it is not `sha256:<64 hex>`."""
-    if not isinstance(digest, str) or not _DIGEST.match(digest):
+    if not is_digest(digest):
         raise InvalidParameter("invalid digest %r: expected sha256:<64 lowercase hex>" % (digest,))
     return digest
 

@@ -21,6 +21,7 @@ import stat
 from runtime import TYPE_CHECKING
 from runtime.findings import MANUAL, SAFE, Finding
 from runtime.sha256 import sha256
+from runtime.store.blobs import is_digest
 from runtime.store.layers import LINK_LEN, remove_tree
 from runtime.store.unpack import WHITEOUT
 
@@ -311,7 +312,7 @@ class _Walk(object):
             if not _HEX.match(name):
                 self.add("layer", path, "not a blob map entry (an interrupted write?)", "remove it",
                          SAFE, _remover(path), partial=True)
-            elif not value.startswith("sha256:") or not self.store.layers.has(value):
+            elif not is_digest(value) or not self.store.layers.has(value):
                 self.add("layer", path, "maps blob sha256:%s to a missing layer %r" % (name, value),
                          "remove the entry", SAFE, _remover(path), partial=True)
 

@@ -18,6 +18,7 @@ import threading
 
 from runtime.atomicfile import fsync_dir
 from runtime.errors import InvalidParameter, NotFound
+from runtime.store.blobs import is_digest
 from runtime.store import unpack as unpacker
 
 GZIP_TYPES = (
@@ -140,7 +141,7 @@ class LayerStore(object):
         except OSError:
             return None
         # (an entry cut short by a power cut before its layer's syncfs may be empty)
-        if not (diff_id.startswith("sha256:") and len(diff_id) == 71):
+        if not is_digest(diff_id):
             return None
         return diff_id if self.has(diff_id) else None
 

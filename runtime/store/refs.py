@@ -20,7 +20,7 @@ import json
 import os
 
 from runtime import TYPE_CHECKING
-from runtime.atomicfile import fsync_dir, write_json
+from runtime.atomicfile import fsync_dir, write_all, write_json
 from runtime.store import reference
 
 if TYPE_CHECKING:
@@ -126,8 +126,7 @@ class ReferenceStore(object):
             except FileNotFoundError:
                 pass
             st = os.stat(self.path)
-            self._last = (((st.st_ino, st.st_mtime_ns, st.st_size), None), dict(refs),
-                          st.st_size, 0, False)
+            self._last = ((_map_key(st), None), dict(refs), st.st_size, 0, False)
         except BaseException:
             self._last = None
             raise
@@ -174,9 +173,7 @@ class ReferenceStore(object):
             fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
                          0o666)
             try:
-                view = memoryview(line)
-                while view:
-                    view = view[os.write(fd, view):]
+                write_all(fd, line)
                 os.fsync(fd)
                 st = os.fstat(fd)
             finally:
@@ -198,8 +195,12 @@ def _stat_key(path, log=False):
         st = os.stat(path)
     except FileNotFoundError:
         return None
-    if log:
-        return (st.st_ino, st.st_size)
+    return (st.st_ino, st.st_size) if log else _map_key(st)
+
+
+def _map_key(st):
+    # type: (os.stat_result) -> tuple
+    """The map's identity: a rewrite is a new file (a rename), and an inode number may be reused."""
     return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
@@ -214,7 +215,7 @@ def _read_map(path):
         st = os.fstat(f.fileno())
         data = f.read()
     refs = json.loads(data.decode("utf-8")).get("refs", {})
-    return (st.st_ino, st.st_mtime_ns, st.st_size), refs, len(data)
+    return _map_key(st), refs, len(data)
 
 
 def _read_log(path):
